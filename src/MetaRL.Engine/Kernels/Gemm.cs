@@ -1,0 +1,375 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace MetaRL.Engine.Kernels;
+
+/// <summary>
+/// General matrix multiply, C (=|+=) op(A)·op(B), row-major with explicit leading dimensions.
+/// op(A) is M×K: A is M×K (row stride lda), or K×M when <c>transA</c>. op(B) is K×N: B is K×N,
+/// or N×K when <c>transB</c>. The path (Vector512 / Vector256+FMA / Vector128 / scalar) follows
+/// <see cref="Simd.Level"/>. Narrow outputs (a few columns) use a dot-product kernel vectorised
+/// along K, and single rows a streaming kernel, so no shape falls into a scalar edge loop.
+/// </summary>
+public static class Gemm
+{
+    public static void Multiply<T>(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Multiply(Simd.Level, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+
+    public static void Multiply<T>(SimdLevel level, bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0) return;
+        if (!accumulate)
+            for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+        if (k == 0) return;
+        switch (level)
+        {
+            case SimdLevel.Vector512: GemmCore<V512<T>, Vector512<T>, T>.Run(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); break;
+            case SimdLevel.Vector256: GemmCore<V256<T>, Vector256<T>, T>.Run(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); break;
+            case SimdLevel.Vector128: GemmCore<V128<T>, Vector128<T>, T>.Run(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); break;
+            default: Scalar(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); break;
+        }
+    }
+
+    private static void Validate(bool transA, bool transB, int m, int n, int k, int aLen, int lda, int bLen, int ldb, int cLen, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"Gemm: negative size (m={m}, n={n}, k={k}).");
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        if (lda < Math.Max(1, aCols) || ldb < Math.Max(1, bCols) || ldc < Math.Max(1, n))
+            throw new ArgumentException($"Gemm: leading dimension too small (lda={lda} for {aCols} columns, ldb={ldb} for {bCols}, ldc={ldc} for {n}).");
+        if (aRows > 0 && aCols > 0 && (long)(aRows - 1) * lda + aCols > aLen)
+            throw new ArgumentException($"Gemm: A has {aLen} elements, fewer than a {aRows}×{aCols} matrix with lda={lda} needs.");
+        if (bRows > 0 && bCols > 0 && (long)(bRows - 1) * ldb + bCols > bLen)
+            throw new ArgumentException($"Gemm: B has {bLen} elements, fewer than a {bRows}×{bCols} matrix with ldb={ldb} needs.");
+        if (m > 0 && n > 0 && (long)(m - 1) * ldc + n > cLen)
+            throw new ArgumentException($"Gemm: C has {cLen} elements, fewer than a {m}×{n} matrix with ldc={ldc} needs.");
+    }
+
+    /// <summary>The reference path: plain loops, also used to check the vector paths.</summary>
+    private static void Scalar<T>(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int ars = transA ? 1 : lda, aks = transA ? lda : 1;
+        int bks = transB ? 1 : ldb, bns = transB ? ldb : 1;
+        for (int i = 0; i < m; i++)
+        {
+            var crow = c.Slice(i * ldc, n);
+            for (int p = 0; p < k; p++)
+            {
+                T av = a[i * ars + p * aks];
+                int bo = p * bks;
+                for (int j = 0; j < n; j++) crow[j] += av * b[bo + j * bns];
+            }
+        }
+    }
+}
+
+internal static class GemmCore<TOps, TV, T>
+    where TOps : struct, IVecOps<TV, T>
+    where TV : struct
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const int MR = 6;       // rows per micro-tile
+    private const int KC = 256;     // depth per block (keeps a B strip in L1)
+    private const int MC = 144;     // rows per block (keeps an A block in L2)
+    private static int L => TOps.Lanes;
+    private static int NR => 2 * TOps.Lanes;
+
+    public static void Run(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
+    {
+        ref T A = ref MemoryMarshal.GetReference(a);
+        ref T B = ref MemoryMarshal.GetReference(b);
+        ref T C = ref MemoryMarshal.GetReference(c);
+        if (m == 1 && !transB && n >= L)
+        {
+            RowTimesMatrix(k, n, ref A, transA ? lda : 1, ref B, ldb, ref C);
+            return;
+        }
+        if (n < L && k >= L)
+        {
+            DotPath(transA, transB, m, n, k, ref A, lda, ref B, ldb, ref C, ldc);
+            return;
+        }
+        T[]? bt = null;
+        try
+        {
+            if (transB)
+            {
+                // Transpose B (N×K) into K×N so the micro-kernel streams contiguous rows.
+                bt = ArrayPool<T>.Shared.Rent(k * n);
+                Transpose(ref B, ldb, n, k, bt);
+                B = ref bt[0];
+                ldb = n;
+            }
+            Blocked(m, n, k, ref A, transA ? 1 : lda, transA ? lda : 1, ref B, ldb, ref C, ldc);
+        }
+        finally
+        {
+            if (bt is not null) ArrayPool<T>.Shared.Return(bt);
+        }
+    }
+
+    private static void Transpose(ref T src, int lds, int rows, int cols, T[] dst)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            ref T s = ref Unsafe.Add(ref src, r * lds);
+            for (int q = 0; q < cols; q++) dst[q * rows + r] = Unsafe.Add(ref s, q);
+        }
+    }
+
+    private static void Blocked(int m, int n, int k, ref T A, int ars, int aks, ref T B, int ldb, ref T C, int ldc)
+    {
+        int nr = NR;
+        T[] pad = ArrayPool<T>.Shared.Rent(Math.Min(k, KC) * nr);
+        try
+        {
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                for (int i0 = 0; i0 < m; i0 += MC)
+                {
+                    int mc = Math.Min(MC, m - i0);
+                    for (int j0 = 0; j0 < n; j0 += nr)
+                    {
+                        int w = Math.Min(nr, n - j0);
+                        ref T bp = ref Unsafe.Add(ref B, p0 * ldb + j0);
+                        int bs = ldb;
+                        if (w < nr)
+                        {
+                            // Edge strip: copy into a zero-padded panel so the full-width kernel runs on it.
+                            var padSpan = pad.AsSpan(0, kc * nr);
+                            padSpan.Clear();
+                            for (int p = 0; p < kc; p++)
+                                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref bp, p * ldb), w).CopyTo(padSpan.Slice(p * nr));
+                            bp = ref pad[0];
+                            bs = nr;
+                        }
+                        for (int i = i0; i < i0 + mc; i += MR)
+                        {
+                            int mr = Math.Min(MR, i0 + mc - i);
+                            Micro(kc, ref Unsafe.Add(ref A, i * ars + p0 * aks), ars, aks, mr, ref bp, bs,
+                                ref Unsafe.Add(ref C, i * ldc + j0), ldc, w);
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(pad);
+        }
+    }
+
+    /// <summary>6×(2 vectors) micro-tile: C[0..mr, 0..w) += A[0..mr, 0..kc)·B[0..kc, 0..2L).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro(int kc, ref T a, int ars, int aks, int mr, ref T b, int bs, ref T c, int ldc, int w)
+    {
+        // Rows past mr re-read row 0 (their results are dropped), so the loop body has no branches.
+        ref T a0 = ref a;
+        ref T a1 = ref Unsafe.Add(ref a, (mr > 1 ? 1 : 0) * ars);
+        ref T a2 = ref Unsafe.Add(ref a, (mr > 2 ? 2 : 0) * ars);
+        ref T a3 = ref Unsafe.Add(ref a, (mr > 3 ? 3 : 0) * ars);
+        ref T a4 = ref Unsafe.Add(ref a, (mr > 4 ? 4 : 0) * ars);
+        ref T a5 = ref Unsafe.Add(ref a, (mr > 5 ? 5 : 0) * ars);
+        int l = L;
+        TV c00 = TOps.Zero, c01 = TOps.Zero, c10 = TOps.Zero, c11 = TOps.Zero, c20 = TOps.Zero, c21 = TOps.Zero;
+        TV c30 = TOps.Zero, c31 = TOps.Zero, c40 = TOps.Zero, c41 = TOps.Zero, c50 = TOps.Zero, c51 = TOps.Zero;
+        nint off = 0;
+        for (int p = 0; p < kc; p++)
+        {
+            TV b0 = TOps.Load(ref b);
+            TV b1 = TOps.Load(ref Unsafe.Add(ref b, l));
+            TV x = TOps.Splat(Unsafe.Add(ref a0, off));
+            c00 = TOps.Fma(x, b0, c00); c01 = TOps.Fma(x, b1, c01);
+            x = TOps.Splat(Unsafe.Add(ref a1, off));
+            c10 = TOps.Fma(x, b0, c10); c11 = TOps.Fma(x, b1, c11);
+            x = TOps.Splat(Unsafe.Add(ref a2, off));
+            c20 = TOps.Fma(x, b0, c20); c21 = TOps.Fma(x, b1, c21);
+            x = TOps.Splat(Unsafe.Add(ref a3, off));
+            c30 = TOps.Fma(x, b0, c30); c31 = TOps.Fma(x, b1, c31);
+            x = TOps.Splat(Unsafe.Add(ref a4, off));
+            c40 = TOps.Fma(x, b0, c40); c41 = TOps.Fma(x, b1, c41);
+            x = TOps.Splat(Unsafe.Add(ref a5, off));
+            c50 = TOps.Fma(x, b0, c50); c51 = TOps.Fma(x, b1, c51);
+            off += aks;
+            b = ref Unsafe.Add(ref b, bs);
+        }
+        if (w == 2 * l)
+        {
+            AddRow(ref c, l, c00, c01);
+            if (mr > 1) AddRow(ref Unsafe.Add(ref c, ldc), l, c10, c11);
+            if (mr > 2) AddRow(ref Unsafe.Add(ref c, 2 * ldc), l, c20, c21);
+            if (mr > 3) AddRow(ref Unsafe.Add(ref c, 3 * ldc), l, c30, c31);
+            if (mr > 4) AddRow(ref Unsafe.Add(ref c, 4 * ldc), l, c40, c41);
+            if (mr > 5) AddRow(ref Unsafe.Add(ref c, 5 * ldc), l, c50, c51);
+        }
+        else
+        {
+            Span<T> tile = stackalloc T[MR * 2 * 64 / Unsafe.SizeOf<T>()];
+            ref T t = ref MemoryMarshal.GetReference(tile);
+            int nr = 2 * l;
+            TOps.Store(c00, ref t); TOps.Store(c01, ref Unsafe.Add(ref t, l));
+            TOps.Store(c10, ref Unsafe.Add(ref t, nr)); TOps.Store(c11, ref Unsafe.Add(ref t, nr + l));
+            TOps.Store(c20, ref Unsafe.Add(ref t, 2 * nr)); TOps.Store(c21, ref Unsafe.Add(ref t, 2 * nr + l));
+            TOps.Store(c30, ref Unsafe.Add(ref t, 3 * nr)); TOps.Store(c31, ref Unsafe.Add(ref t, 3 * nr + l));
+            TOps.Store(c40, ref Unsafe.Add(ref t, 4 * nr)); TOps.Store(c41, ref Unsafe.Add(ref t, 4 * nr + l));
+            TOps.Store(c50, ref Unsafe.Add(ref t, 5 * nr)); TOps.Store(c51, ref Unsafe.Add(ref t, 5 * nr + l));
+            for (int r = 0; r < mr; r++)
+            {
+                ref T cr = ref Unsafe.Add(ref c, r * ldc);
+                ref T tr = ref Unsafe.Add(ref t, r * nr);
+                for (int j = 0; j < w; j++) Unsafe.Add(ref cr, j) += Unsafe.Add(ref tr, j);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow(ref T c, int l, TV v0, TV v1)
+    {
+        TOps.Store(TOps.Add(TOps.Load(ref c), v0), ref c);
+        ref T c1 = ref Unsafe.Add(ref c, l);
+        TOps.Store(TOps.Add(TOps.Load(ref c1), v1), ref c1);
+    }
+
+    /// <summary>One row times a K×N matrix: 4 independent vector accumulators stream each row of B.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowTimesMatrix(int k, int n, ref T a, int aks, ref T B, int ldb, ref T c)
+    {
+        int l = L, j = 0;
+        for (; j + 4 * l <= n; j += 4 * l)
+        {
+            TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero;
+            ref T bp = ref Unsafe.Add(ref B, j);
+            for (int p = 0; p < k; p++)
+            {
+                TV x = TOps.Splat(Unsafe.Add(ref a, p * aks));
+                ref T row = ref Unsafe.Add(ref bp, p * ldb);
+                s0 = TOps.Fma(x, TOps.Load(ref row), s0);
+                s1 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, l)), s1);
+                s2 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 2 * l)), s2);
+                s3 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 3 * l)), s3);
+            }
+            ref T cj = ref Unsafe.Add(ref c, j);
+            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, l)), s1), ref Unsafe.Add(ref cj, l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 2 * l)), s2), ref Unsafe.Add(ref cj, 2 * l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 3 * l)), s3), ref Unsafe.Add(ref cj, 3 * l));
+        }
+        for (; j + l <= n; j += l)
+        {
+            TV s0 = TOps.Zero, s1 = TOps.Zero;
+            ref T bp = ref Unsafe.Add(ref B, j);
+            int p = 0;
+            for (; p + 1 < k; p += 2)
+            {
+                s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
+                s1 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, (p + 1) * aks)), TOps.Load(ref Unsafe.Add(ref bp, (p + 1) * ldb)), s1);
+            }
+            if (p < k) s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
+            ref T cj = ref Unsafe.Add(ref c, j);
+            TOps.Store(TOps.Add(TOps.Load(ref cj), TOps.Add(s0, s1)), ref cj);
+        }
+        if (j < n)
+        {
+            // Fewer than one vector of columns left: overlap the last full vector, adding only the new columns.
+            int start = n - l;
+            TV s0 = TOps.Zero;
+            ref T bp = ref Unsafe.Add(ref B, start);
+            for (int p = 0; p < k; p++)
+                s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
+            Span<T> tmp = stackalloc T[64 / Unsafe.SizeOf<T>()];
+            TOps.Store(s0, ref MemoryMarshal.GetReference(tmp));
+            for (int q = j; q < n; q++) Unsafe.Add(ref c, q) += tmp[q - start];
+        }
+    }
+
+    /// <summary>
+    /// Few output columns: each output is a dot product along K, vectorised along K,
+    /// computed in 4×3 tiles (12 independent accumulators).
+    /// </summary>
+    private static void DotPath(bool transA, bool transB, int m, int n, int k, ref T A, int lda, ref T B, int ldb, ref T C, int ldc)
+    {
+        T[]? at = null, bt = null;
+        try
+        {
+            if (transA)
+            {
+                at = ArrayPool<T>.Shared.Rent(m * k);
+                Transpose(ref A, lda, k, m, at);
+                A = ref at[0];
+                lda = k;
+            }
+            if (!transB)
+            {
+                bt = ArrayPool<T>.Shared.Rent(n * k);
+                Transpose(ref B, ldb, k, n, bt);
+                B = ref bt[0];
+                ldb = k;
+            }
+            for (int i = 0; i < m; i += 4)
+            {
+                int mr = Math.Min(4, m - i);
+                for (int j = 0; j < n; j += 3)
+                    DotTile(k, ref Unsafe.Add(ref A, i * lda), lda, mr, ref Unsafe.Add(ref B, j * ldb), ldb, Math.Min(3, n - j),
+                        ref Unsafe.Add(ref C, i * ldc + j), ldc);
+            }
+        }
+        finally
+        {
+            if (at is not null) ArrayPool<T>.Shared.Return(at);
+            if (bt is not null) ArrayPool<T>.Shared.Return(bt);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotTile(int k, ref T a, int lda, int mr, ref T b, int ldb, int nc, ref T c, int ldc)
+    {
+        ref T a0 = ref a;
+        ref T a1 = ref Unsafe.Add(ref a, (mr > 1 ? 1 : 0) * lda);
+        ref T a2 = ref Unsafe.Add(ref a, (mr > 2 ? 2 : 0) * lda);
+        ref T a3 = ref Unsafe.Add(ref a, (mr > 3 ? 3 : 0) * lda);
+        ref T b0 = ref b;
+        ref T b1 = ref Unsafe.Add(ref b, (nc > 1 ? 1 : 0) * ldb);
+        ref T b2 = ref Unsafe.Add(ref b, (nc > 2 ? 2 : 0) * ldb);
+        TV s00 = TOps.Zero, s01 = TOps.Zero, s02 = TOps.Zero, s10 = TOps.Zero, s11 = TOps.Zero, s12 = TOps.Zero;
+        TV s20 = TOps.Zero, s21 = TOps.Zero, s22 = TOps.Zero, s30 = TOps.Zero, s31 = TOps.Zero, s32 = TOps.Zero;
+        int l = L, p = 0;
+        for (; p + l <= k; p += l)
+        {
+            TV y0 = TOps.Load(ref Unsafe.Add(ref b0, p)), y1 = TOps.Load(ref Unsafe.Add(ref b1, p)), y2 = TOps.Load(ref Unsafe.Add(ref b2, p));
+            TV x = TOps.Load(ref Unsafe.Add(ref a0, p));
+            s00 = TOps.Fma(x, y0, s00); s01 = TOps.Fma(x, y1, s01); s02 = TOps.Fma(x, y2, s02);
+            x = TOps.Load(ref Unsafe.Add(ref a1, p));
+            s10 = TOps.Fma(x, y0, s10); s11 = TOps.Fma(x, y1, s11); s12 = TOps.Fma(x, y2, s12);
+            x = TOps.Load(ref Unsafe.Add(ref a2, p));
+            s20 = TOps.Fma(x, y0, s20); s21 = TOps.Fma(x, y1, s21); s22 = TOps.Fma(x, y2, s22);
+            x = TOps.Load(ref Unsafe.Add(ref a3, p));
+            s30 = TOps.Fma(x, y0, s30); s31 = TOps.Fma(x, y1, s31); s32 = TOps.Fma(x, y2, s32);
+        }
+        Span<T> sums = [TOps.Sum(s00), TOps.Sum(s01), TOps.Sum(s02), TOps.Sum(s10), TOps.Sum(s11), TOps.Sum(s12),
+                        TOps.Sum(s20), TOps.Sum(s21), TOps.Sum(s22), TOps.Sum(s30), TOps.Sum(s31), TOps.Sum(s32)];
+        for (; p < k; p++)
+        {
+            T y0 = Unsafe.Add(ref b0, p), y1 = Unsafe.Add(ref b1, p), y2 = Unsafe.Add(ref b2, p);
+            T x0 = Unsafe.Add(ref a0, p), x1 = Unsafe.Add(ref a1, p), x2 = Unsafe.Add(ref a2, p), x3 = Unsafe.Add(ref a3, p);
+            sums[0] += x0 * y0; sums[1] += x0 * y1; sums[2] += x0 * y2;
+            sums[3] += x1 * y0; sums[4] += x1 * y1; sums[5] += x1 * y2;
+            sums[6] += x2 * y0; sums[7] += x2 * y1; sums[8] += x2 * y2;
+            sums[9] += x3 * y0; sums[10] += x3 * y1; sums[11] += x3 * y2;
+        }
+        for (int r = 0; r < mr; r++)
+            for (int q = 0; q < nc; q++)
+                Unsafe.Add(ref c, r * ldc + q) += sums[r * 3 + q];
+    }
+}

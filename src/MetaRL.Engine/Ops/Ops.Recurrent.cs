@@ -1,0 +1,328 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using MetaRL.Engine.Autodiff;
+using MetaRL.Engine.Kernels;
+
+namespace MetaRL.Engine;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// One GRU step (gate order r, z, n as in PyTorch), from primitive operations:
+    /// r = σ(x·Wir + bir + h·Whr + bhr), z = σ(…), n = tanh(x·Win + bin + r ⊙ (h·Whn + bhn)), h' = (1 − z) ⊙ n + z ⊙ h.
+    /// Weights are laid out [in, 3H] and [H, 3H].
+    /// </summary>
+    public static Tensor<T> GruCell<T>(Tensor<T> x, Tensor<T> h, Tensor<T> wih, Tensor<T> whh, Tensor<T> bih, Tensor<T> bhh)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int hs = h.Dims[^1];
+        var gx = Linear(x, wih, bih);
+        var gh = Linear(h, whh, bhh);
+        var r = Sigmoid(Add(Slice(gx, -1, 0, hs), Slice(gh, -1, 0, hs)));
+        var z = Sigmoid(Add(Slice(gx, -1, hs, hs), Slice(gh, -1, hs, hs)));
+        var n = Tanh(Add(Slice(gx, -1, 2 * hs, hs), Mul(r, Slice(gh, -1, 2 * hs, hs))));
+        return Add(n, Mul(z, Sub(h, n)));
+    }
+
+    /// <summary>
+    /// One LSTM step (gate order i, f, g, o as in PyTorch): c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g), h' = σ(o) ⊙ tanh(c').
+    /// Weights are laid out [in, 4H] and [H, 4H]. Returns (h', c').
+    /// </summary>
+    public static (Tensor<T> H, Tensor<T> C) LstmCell<T>(Tensor<T> x, Tensor<T> h, Tensor<T> c, Tensor<T> wih, Tensor<T> whh, Tensor<T> bih, Tensor<T> bhh)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int hs = h.Dims[^1];
+        var gates = Add(Linear(x, wih, bih), Linear(h, whh, bhh));
+        var i = Sigmoid(Slice(gates, -1, 0, hs));
+        var f = Sigmoid(Slice(gates, -1, hs, hs));
+        var g = Tanh(Slice(gates, -1, 2 * hs, hs));
+        var o = Sigmoid(Slice(gates, -1, 3 * hs, hs));
+        var c2 = Add(Mul(f, c), Mul(i, g));
+        return (Mul(o, Tanh(c2)), c2);
+    }
+
+    /// <summary>
+    /// An LSTM over a sequence x [T, B, in] from (h0, c0) [B, H]; before step t each row's state is
+    /// multiplied by resetMask[t, b] (0 clears it at an episode or trial boundary). Returns all hidden
+    /// states [T, B, H] and the final (h, c).
+    /// </summary>
+    public static (Tensor<T> Output, Tensor<T> H, Tensor<T> C) LstmSequence<T>(Tensor<T> x, Tensor<T> h0, Tensor<T> c0,
+        Tensor<T> wih, Tensor<T> whh, Tensor<T> bih, Tensor<T> bhh, Tensor<T>? resetMask = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (steps, batch, _, hs) = CheckRecurrent("LstmSequence", x, h0, wih, whh, bih, bhh, resetMask, 4);
+        ShapeUtil.RequireSame("LstmSequence (c0 vs h0)", c0.Dims, h0.Dims);
+        var h = h0;
+        var c = c0;
+        var outputs = new Tensor<T>[steps];
+        for (int t = 0; t < steps; t++)
+        {
+            var xt = Reshape(Slice(x, 0, t, 1), batch, x.Dims[2]);
+            if (resetMask is not null)
+            {
+                var m = MaskColumn(resetMask, t, batch);
+                h = Mul(h, m);
+                c = Mul(c, m);
+            }
+            (h, c) = LstmCell(xt, h, c, wih, whh, bih, bhh);
+            outputs[t] = Reshape(h, 1, batch, hs);
+        }
+        return (steps == 0 ? Tensor.Zeros<T>(0, batch, hs) : Concat(outputs, 0), h, c);
+    }
+
+    private static Tensor<T> MaskColumn<T>(Tensor<T> mask, int t, int batch) where T : unmanaged, IFloatingPointIeee754<T>
+        => Tensor.FromArray(mask.Buffer.AsSpan(t * batch, batch).ToArray(), batch, 1);
+
+    private static (int steps, int batch, int input, int hidden) CheckRecurrent<T>(string op, Tensor<T> x, Tensor<T> h0,
+        Tensor<T> wih, Tensor<T> whh, Tensor<T> bih, Tensor<T> bhh, Tensor<T>? mask, int gates)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (x.Rank != 3) throw new ShapeMismatchException($"{op}: input must be [steps, batch, features], got {ShapeUtil.Format(x.Dims)}.");
+        if (h0.Rank != 2 || h0.Dims[0] != x.Dims[1])
+            throw new ShapeMismatchException($"{op}: initial state {ShapeUtil.Format(h0.Dims)} does not match input {ShapeUtil.Format(x.Dims)} (expected [batch, hidden]).");
+        int hs = h0.Dims[1], g = gates * hs;
+        if (wih.Rank != 2 || wih.Dims[0] != x.Dims[2] || wih.Dims[1] != g)
+            throw new ShapeMismatchException($"{op}: input weight {ShapeUtil.Format(wih.Dims)} should be [{x.Dims[2]}, {g}].");
+        if (whh.Rank != 2 || whh.Dims[0] != hs || whh.Dims[1] != g)
+            throw new ShapeMismatchException($"{op}: recurrent weight {ShapeUtil.Format(whh.Dims)} should be [{hs}, {g}].");
+        if (bih.Rank != 1 || bih.Dims[0] != g || bhh.Rank != 1 || bhh.Dims[0] != g)
+            throw new ShapeMismatchException($"{op}: biases {ShapeUtil.Format(bih.Dims)} and {ShapeUtil.Format(bhh.Dims)} should be [{g}].");
+        if (mask is not null)
+        {
+            if (mask.Rank != 2 || mask.Dims[0] != x.Dims[0] || mask.Dims[1] != x.Dims[1])
+                throw new ShapeMismatchException($"{op}: reset mask {ShapeUtil.Format(mask.Dims)} should be [{x.Dims[0]}, {x.Dims[1]}].");
+            if (mask.RequiresGrad) throw new ArgumentException($"{op}: the reset mask is a constant and must not require gradients.");
+        }
+        return (x.Dims[0], x.Dims[1], x.Dims[2], hs);
+    }
+
+    /// <summary>
+    /// A GRU over a sequence built from <see cref="GruCell{T}"/> (the reference for <see cref="GruSequence{T}"/>).
+    /// </summary>
+    public static Tensor<T> GruSequenceComposite<T>(Tensor<T> x, Tensor<T> h0, Tensor<T> wih, Tensor<T> whh, Tensor<T> bih, Tensor<T> bhh, Tensor<T>? resetMask = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (steps, batch, input, hs) = CheckRecurrent("GruSequence", x, h0, wih, whh, bih, bhh, resetMask, 3);
+        var h = h0;
+        var outputs = new Tensor<T>[steps];
+        for (int t = 0; t < steps; t++)
+        {
+            var xt = Reshape(Slice(x, 0, t, 1), batch, input);
+            if (resetMask is not null) h = Mul(h, MaskColumn(resetMask, t, batch));
+            h = GruCell(xt, h, wih, whh, bih, bhh);
+            outputs[t] = Reshape(h, 1, batch, hs);
+        }
+        return steps == 0 ? Tensor.Zeros<T>(0, batch, hs) : Concat(outputs, 0);
+    }
+
+    /// <summary>
+    /// A GRU over a sequence x [T, B, in] from h0 [B, H], as one fused operation: the input projection
+    /// of all steps is one matrix product, each step one [B, H]·[H, 3H] product, and the backward pass
+    /// accumulates the weight gradients of all steps in single products. Before step t each row's state
+    /// is multiplied by resetMask[t, b] (0 clears it). Returns every hidden state, [T, B, H]; the last
+    /// step is the final state. Its gradients are differentiable too: in create-graph mode the backward
+    /// pass differentiates <see cref="GruSequenceComposite{T}"/>.
+    /// </summary>
+    public static Tensor<T> GruSequence<T>(Tensor<T> x, Tensor<T> h0, Tensor<T> wih, Tensor<T> whh, Tensor<T> bih, Tensor<T> bhh, Tensor<T>? resetMask = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (steps, batch, input, hs) = CheckRecurrent("GruSequence", x, h0, wih, whh, bih, bhh, resetMask, 3);
+        var cache = GruFused<T>.Forward(x.Buffer, h0.Buffer, wih.Buffer, whh.Buffer, bih.Buffer, bhh.Buffer, resetMask?.Buffer, steps, batch, input, hs);
+        var r = Tensor.FromArray(cache.Output, steps, batch, hs);
+        Tensor<T>[] inputs = [x, h0, wih, whh, bih, bhh];
+        return Record(r, "GruSequence", inputs, g =>
+        {
+            if (GradMode.IsEnabled)
+            {
+                // Create-graph mode: differentiate the reference graph so the gradients carry their own graph.
+                var needed = inputs.Where(i => i.RequiresGrad).ToArray();
+                var reference = GruSequenceComposite(x, h0, wih, whh, bih, bhh, resetMask);
+                var sub = Autograd.Grad([reference], needed, [g], createGraph: true, allowUnused: true, inputsAreBoundaries: true);
+                var all = new Tensor<T>?[inputs.Length];
+                for (int i = 0, j = 0; i < inputs.Length; i++)
+                    if (inputs[i].RequiresGrad) all[i] = sub[j++] ?? Tensor.Zeros<T>(inputs[i].Dims.ToArray());
+                return all;
+            }
+            var grads = GruFused<T>.Backward(cache, g.Buffer, x.Buffer, wih.Buffer, whh.Buffer, resetMask?.Buffer, steps, batch, input, hs,
+                x.RequiresGrad, h0.RequiresGrad, wih.RequiresGrad || bih.RequiresGrad, whh.RequiresGrad || bhh.RequiresGrad);
+            return [
+                x.RequiresGrad ? Tensor.FromArray(grads.Dx!, steps, batch, input) : null,
+                h0.RequiresGrad ? Tensor.FromArray(grads.Dh0!, batch, hs) : null,
+                wih.RequiresGrad ? Tensor.FromArray(grads.DWih!, input, 3 * hs) : null,
+                whh.RequiresGrad ? Tensor.FromArray(grads.DWhh!, hs, 3 * hs) : null,
+                bih.RequiresGrad ? Tensor.FromArray(grads.DBih!, 3 * hs) : null,
+                bhh.RequiresGrad ? Tensor.FromArray(grads.DBhh!, 3 * hs) : null];
+        });
+    }
+}
+
+/// <summary>Numeric forward and backward of the fused GRU sequence.</summary>
+internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    internal sealed class Cache
+    {
+        public required T[] Output;  // [T, B, H]
+        public required T[] Hp;      // state entering each step, after the reset mask [T, B, H]
+        public required T[] R, Z, N; // gates [T, B, H]
+        public required T[] GhN;     // h·Whn + bhn [T, B, H]
+    }
+
+    internal sealed class Grads
+    {
+        public T[]? Dx, Dh0, DWih, DWhh, DBih, DBhh;
+    }
+
+    public static Cache Forward(T[] x, T[] h0, T[] wih, T[] whh, T[] bih, T[] bhh, T[]? mask, int steps, int batch, int input, int hs)
+    {
+        int g3 = 3 * hs, bh = batch * hs, rows = steps * batch;
+        var gx = GC.AllocateUninitializedArray<T>(rows * g3);
+        for (int i = 0; i < rows; i++) bih.AsSpan().CopyTo(gx.AsSpan(i * g3, g3));
+        Gemm.Multiply<T>(false, false, rows, g3, input, x, Math.Max(1, input), wih, g3, gx, g3, accumulate: true);
+
+        var cache = new Cache
+        {
+            Output = GC.AllocateUninitializedArray<T>(steps * bh),
+            Hp = GC.AllocateUninitializedArray<T>(steps * bh),
+            R = GC.AllocateUninitializedArray<T>(steps * bh),
+            Z = GC.AllocateUninitializedArray<T>(steps * bh),
+            N = GC.AllocateUninitializedArray<T>(steps * bh),
+            GhN = GC.AllocateUninitializedArray<T>(steps * bh),
+        };
+        var gh = new T[batch * g3];
+        var rz = new T[2 * hs];
+        ReadOnlySpan<T> hPrev = h0;
+        for (int t = 0; t < steps; t++)
+        {
+            var hp = cache.Hp.AsSpan(t * bh, bh);
+            if (mask is null) hPrev.CopyTo(hp);
+            else
+                for (int b = 0; b < batch; b++)
+                    TensorPrimitives.Multiply(hPrev.Slice(b * hs, hs), mask[t * batch + b], hp.Slice(b * hs, hs));
+            for (int b = 0; b < batch; b++) bhh.AsSpan().CopyTo(gh.AsSpan(b * g3, g3));
+            Gemm.Multiply<T>(false, false, batch, g3, hs, hp, hs, whh, g3, gh, g3, accumulate: true);
+
+            var rt = cache.R.AsSpan(t * bh, bh);
+            var zt = cache.Z.AsSpan(t * bh, bh);
+            var nt = cache.N.AsSpan(t * bh, bh);
+            var ghn = cache.GhN.AsSpan(t * bh, bh);
+            var ht = cache.Output.AsSpan(t * bh, bh);
+            for (int b = 0; b < batch; b++)
+            {
+                var gxr = gx.AsSpan((t * batch + b) * g3, g3);
+                var ghr = gh.AsSpan(b * g3, g3);
+                TensorPrimitives.Add(gxr[..(2 * hs)], ghr[..(2 * hs)], rz);
+                TensorPrimitives.Sigmoid<T>(rz, rz);
+                rz.AsSpan(0, hs).CopyTo(rt.Slice(b * hs, hs));
+                rz.AsSpan(hs, hs).CopyTo(zt.Slice(b * hs, hs));
+                ghr.Slice(2 * hs, hs).CopyTo(ghn.Slice(b * hs, hs));
+            }
+            // n = tanh(gx_n + r ⊙ gh_n), then h = n + z ⊙ (hp − n), on whole [B, H] blocks.
+            TensorPrimitives.Multiply<T>(rt, ghn, nt);
+            for (int b = 0; b < batch; b++)
+                TensorPrimitives.Add<T>(nt.Slice(b * hs, hs), gx.AsSpan((t * batch + b) * g3 + 2 * hs, hs), nt.Slice(b * hs, hs));
+            TensorPrimitives.Tanh<T>(nt, nt);
+            TensorPrimitives.Subtract<T>(hp, nt, ht);
+            TensorPrimitives.FusedMultiplyAdd<T>(ht, zt, nt, ht);
+            hPrev = ht;
+        }
+        return cache;
+    }
+
+    public static Grads Backward(Cache cache, T[] gOut, T[] x, T[] wih, T[] whh, T[]? mask, int steps, int batch, int input, int hs,
+        bool needX, bool needH0, bool needIh, bool needHh)
+    {
+        int g3 = 3 * hs, bh = batch * hs, rows = steps * batch;
+        var dGx = GC.AllocateUninitializedArray<T>(rows * g3); // also dGh for the r and z parts
+        var dGhN = GC.AllocateUninitializedArray<T>(rows * hs);
+        var dGh = new T[batch * g3];
+        var whhT = GC.AllocateUninitializedArray<T>(g3 * hs);
+        for (int i = 0; i < hs; i++)
+            for (int j = 0; j < g3; j++) whhT[j * hs + i] = whh[i * g3 + j];
+
+        var dh = new T[bh];
+        var tmp = new T[bh];
+        var tmp2 = new T[bh];
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            var gOutT = gOut.AsSpan(t * bh, bh);
+            TensorPrimitives.Add<T>(dh, gOutT, dh);
+            var rt = cache.R.AsSpan(t * bh, bh);
+            var zt = cache.Z.AsSpan(t * bh, bh);
+            var nt = cache.N.AsSpan(t * bh, bh);
+            var hp = cache.Hp.AsSpan(t * bh, bh);
+            var ghn = cache.GhN.AsSpan(t * bh, bh);
+
+            // dz_pre = dh ⊙ (hp − n) ⊙ z ⊙ (1 − z)  → tmp
+            TensorPrimitives.Subtract<T>(hp, nt, tmp);
+            TensorPrimitives.Multiply<T>(tmp, dh, tmp);
+            TensorPrimitives.Multiply<T>(zt, tmp, tmp);
+            TensorPrimitives.Subtract<T>(tmp, TensorPrimitives_Mul(zt, tmp, tmp2), tmp);
+            for (int b = 0; b < batch; b++) tmp.AsSpan(b * hs, hs).CopyTo(dGx.AsSpan((t * batch + b) * g3 + hs, hs));
+
+            // dn_pre = dh ⊙ (1 − z) ⊙ (1 − n²)  → tmp
+            TensorPrimitives.Multiply<T>(dh, zt, tmp2);
+            TensorPrimitives.Subtract<T>(dh, tmp2, tmp);          // dh ⊙ (1 − z)
+            TensorPrimitives.Multiply<T>(nt, nt, tmp2);
+            TensorPrimitives.Multiply<T>(tmp, tmp2, tmp2);
+            TensorPrimitives.Subtract<T>(tmp, tmp2, tmp);         // ⊙ (1 − n²)
+            for (int b = 0; b < batch; b++) tmp.AsSpan(b * hs, hs).CopyTo(dGx.AsSpan((t * batch + b) * g3 + 2 * hs, hs));
+            var dGhNt = dGhN.AsSpan(t * bh, bh);
+            TensorPrimitives.Multiply<T>(tmp, rt, dGhNt);         // dgh_n = dn_pre ⊙ r
+
+            // dr_pre = dn_pre ⊙ gh_n ⊙ r ⊙ (1 − r)  → tmp
+            TensorPrimitives.Multiply<T>(tmp, ghn, tmp);
+            TensorPrimitives.Multiply<T>(tmp, rt, tmp);
+            TensorPrimitives.Subtract<T>(tmp, TensorPrimitives_Mul(rt, tmp, tmp2), tmp);
+            for (int b = 0; b < batch; b++) tmp.AsSpan(b * hs, hs).CopyTo(dGx.AsSpan((t * batch + b) * g3, hs));
+
+            // dh_prev = dh ⊙ z + dGh·Whhᵀ, then through the reset mask.
+            for (int b = 0; b < batch; b++)
+            {
+                var src = dGx.AsSpan((t * batch + b) * g3, 2 * hs);
+                src.CopyTo(dGh.AsSpan(b * g3, 2 * hs));
+                dGhNt.Slice(b * hs, hs).CopyTo(dGh.AsSpan(b * g3 + 2 * hs, hs));
+            }
+            TensorPrimitives.Multiply<T>(dh, zt, dh);
+            Gemm.Multiply<T>(false, false, batch, hs, g3, dGh, g3, whhT, hs, dh, hs, accumulate: true);
+            if (mask is not null)
+                for (int b = 0; b < batch; b++)
+                    TensorPrimitives.Multiply<T>(dh.AsSpan(b * hs, hs), mask[t * batch + b], dh.AsSpan(b * hs, hs));
+        }
+
+        var grads = new Grads();
+        if (needH0) grads.Dh0 = dh;
+        if (needHh)
+        {
+            // Full dGh for all steps: r, z parts equal dGx's, n part is dGhN.
+            var dGhAll = GC.AllocateUninitializedArray<T>(rows * g3);
+            for (int i = 0; i < rows; i++)
+            {
+                dGx.AsSpan(i * g3, 2 * hs).CopyTo(dGhAll.AsSpan(i * g3, 2 * hs));
+                dGhN.AsSpan(i * hs, hs).CopyTo(dGhAll.AsSpan(i * g3 + 2 * hs, hs));
+            }
+            grads.DWhh = new T[hs * g3];
+            Gemm.Multiply<T>(true, false, hs, g3, rows, cache.Hp, hs, dGhAll, g3, grads.DWhh, g3, accumulate: false);
+            grads.DBhh = new T[g3];
+            Elementwise.SumRowsInto<T>(dGhAll, rows, g3, grads.DBhh);
+        }
+        if (needIh)
+        {
+            grads.DWih = new T[input * g3];
+            Gemm.Multiply<T>(true, false, input, g3, rows, x, Math.Max(1, input), dGx, g3, grads.DWih, g3, accumulate: false);
+            grads.DBih = new T[g3];
+            Elementwise.SumRowsInto<T>(dGx, rows, g3, grads.DBih);
+        }
+        if (needX)
+        {
+            grads.Dx = new T[rows * input];
+            Gemm.Multiply<T>(false, true, rows, input, g3, dGx, g3, wih, g3, grads.Dx, Math.Max(1, input), accumulate: false);
+        }
+        return grads;
+    }
+
+    private static ReadOnlySpan<T> TensorPrimitives_Mul(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dest)
+    {
+        TensorPrimitives.Multiply(a, b, dest);
+        return dest;
+    }
+}
