@@ -41,7 +41,7 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>An optional name, used in error messages and checkpoints.</summary>
     public string? Name { get; set; }
 
-    /// <summary>The gradient accumulated by <see cref="TensorExtensions.Backward{T}"/> for a leaf that requires it.</summary>
+    /// <summary>The gradient accumulated by <see cref="Backward"/> for a leaf that requires it.</summary>
     public Tensor<T>? Grad { get; set; }
 
     /// <summary>True when the tensor was produced by a recorded operation (it has a backward function).</summary>
@@ -100,6 +100,12 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>A copy of the elements.</summary>
     public T[] ToArray() => (T[])Buffer.Clone();
+
+    /// <summary>
+    /// Accumulates the gradient of this one-element tensor into <see cref="Grad"/> of every leaf it depends on.
+    /// With <paramref name="createGraph"/> the gradients are themselves differentiable.
+    /// </summary>
+    public void Backward(bool createGraph = false) => Autograd.Backward(this, null, createGraph);
 
     /// <summary>A tensor with the same values that is cut from the graph (no gradient flows through it).</summary>
     public Tensor<T> Detach() => new(Dims, Buffer) { Name = Name };

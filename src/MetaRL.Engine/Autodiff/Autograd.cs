@@ -177,11 +177,3 @@ public static class Autograd
     private static string Describe<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T>
         => $"{(t.Name is null ? "" : $"'{t.Name}' ")}{ShapeUtil.Format(t.Dims)}{(t.Node is null ? "" : $" (from {t.Node.Op})")}";
 }
-
-/// <summary>Convenience methods for differentiation.</summary>
-public static class TensorExtensions
-{
-    /// <summary>Accumulates gradients of this scalar into the leaves it depends on.</summary>
-    public static void Backward<T>(this Tensor<T> output, bool createGraph = false) where T : unmanaged, IFloatingPointIeee754<T>
-        => Autograd.Backward(output, null, createGraph);
-}

@@ -78,7 +78,9 @@ internal static class GemmCore<TOps, TV, T>
     where TV : struct
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private const int MR = 6;       // rows per micro-tile
+    private const int MR = 6;       // rows per micro-tile (16-register paths)
+    private const int MR8 = 8;      // rows per micro-tile where 32 vector registers exist (AVX-512)
+    private static bool Wide => typeof(TV) == typeof(Vector512<T>);
     private const int KC = 256;     // depth per block (keeps a B strip in L1)
     private const int MC = 144;     // rows per block (keeps an A block in L2)
     private static int L => TOps.Lanes;
@@ -155,12 +157,23 @@ internal static class GemmCore<TOps, TV, T>
                             bp = ref pad[0];
                             bs = nr;
                         }
-                        for (int i = i0; i < i0 + mc; i += MR)
+                        if (Wide)
                         {
-                            int mr = Math.Min(MR, i0 + mc - i);
-                            Micro(kc, ref Unsafe.Add(ref A, i * ars + p0 * aks), ars, aks, mr, ref bp, bs,
-                                ref Unsafe.Add(ref C, i * ldc + j0), ldc, w);
+                            int i = i0;
+                            for (; i + MR8 <= i0 + mc; i += MR8)
+                                Micro8(kc, ref Unsafe.Add(ref A, i * ars + p0 * aks), ars, aks, ref bp, bs,
+                                    ref Unsafe.Add(ref C, i * ldc + j0), ldc, w);
+                            for (; i < i0 + mc; i += MR) // up to 7 rows left: the 6-row tile covers them
+                                Micro(kc, ref Unsafe.Add(ref A, i * ars + p0 * aks), ars, aks, Math.Min(MR, i0 + mc - i), ref bp, bs,
+                                    ref Unsafe.Add(ref C, i * ldc + j0), ldc, w);
                         }
+                        else
+                            for (int i = i0; i < i0 + mc; i += MR)
+                            {
+                                int mr = Math.Min(MR, i0 + mc - i);
+                                Micro(kc, ref Unsafe.Add(ref A, i * ars + p0 * aks), ars, aks, mr, ref bp, bs,
+                                    ref Unsafe.Add(ref C, i * ldc + j0), ldc, w);
+                            }
                     }
                 }
             }
@@ -232,6 +245,79 @@ internal static class GemmCore<TOps, TV, T>
                 for (int j = 0; j < w; j++) Unsafe.Add(ref cr, j) += Unsafe.Add(ref tr, j);
             }
         }
+    }
+
+    /// <summary>8×(2 vectors) micro-tile for 32-register machines: 16 accumulators, all rows valid.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro8(int kc, ref T a, int ars, int aks, ref T b, int bs, ref T c, int ldc, int w)
+    {
+        ref T a0 = ref a;
+        ref T a1 = ref Unsafe.Add(ref a, ars);
+        ref T a2 = ref Unsafe.Add(ref a, 2 * ars);
+        ref T a3 = ref Unsafe.Add(ref a, 3 * ars);
+        ref T a4 = ref Unsafe.Add(ref a, 4 * ars);
+        ref T a5 = ref Unsafe.Add(ref a, 5 * ars);
+        ref T a6 = ref Unsafe.Add(ref a, 6 * ars);
+        ref T a7 = ref Unsafe.Add(ref a, 7 * ars);
+        int l = L;
+        TV c00 = TOps.Zero, c01 = TOps.Zero, c10 = TOps.Zero, c11 = TOps.Zero, c20 = TOps.Zero, c21 = TOps.Zero, c30 = TOps.Zero, c31 = TOps.Zero;
+        TV c40 = TOps.Zero, c41 = TOps.Zero, c50 = TOps.Zero, c51 = TOps.Zero, c60 = TOps.Zero, c61 = TOps.Zero, c70 = TOps.Zero, c71 = TOps.Zero;
+        nint off = 0;
+        for (int p = 0; p < kc; p++)
+        {
+            TV b0 = TOps.Load(ref b);
+            TV b1 = TOps.Load(ref Unsafe.Add(ref b, l));
+            TV x = TOps.Splat(Unsafe.Add(ref a0, off));
+            c00 = TOps.Fma(x, b0, c00); c01 = TOps.Fma(x, b1, c01);
+            x = TOps.Splat(Unsafe.Add(ref a1, off));
+            c10 = TOps.Fma(x, b0, c10); c11 = TOps.Fma(x, b1, c11);
+            x = TOps.Splat(Unsafe.Add(ref a2, off));
+            c20 = TOps.Fma(x, b0, c20); c21 = TOps.Fma(x, b1, c21);
+            x = TOps.Splat(Unsafe.Add(ref a3, off));
+            c30 = TOps.Fma(x, b0, c30); c31 = TOps.Fma(x, b1, c31);
+            x = TOps.Splat(Unsafe.Add(ref a4, off));
+            c40 = TOps.Fma(x, b0, c40); c41 = TOps.Fma(x, b1, c41);
+            x = TOps.Splat(Unsafe.Add(ref a5, off));
+            c50 = TOps.Fma(x, b0, c50); c51 = TOps.Fma(x, b1, c51);
+            x = TOps.Splat(Unsafe.Add(ref a6, off));
+            c60 = TOps.Fma(x, b0, c60); c61 = TOps.Fma(x, b1, c61);
+            x = TOps.Splat(Unsafe.Add(ref a7, off));
+            c70 = TOps.Fma(x, b0, c70); c71 = TOps.Fma(x, b1, c71);
+            off += aks;
+            b = ref Unsafe.Add(ref b, bs);
+        }
+        if (w == 2 * l)
+        {
+            AddRow(ref c, l, c00, c01);
+            AddRow(ref Unsafe.Add(ref c, ldc), l, c10, c11);
+            AddRow(ref Unsafe.Add(ref c, 2 * ldc), l, c20, c21);
+            AddRow(ref Unsafe.Add(ref c, 3 * ldc), l, c30, c31);
+            AddRow(ref Unsafe.Add(ref c, 4 * ldc), l, c40, c41);
+            AddRow(ref Unsafe.Add(ref c, 5 * ldc), l, c50, c51);
+            AddRow(ref Unsafe.Add(ref c, 6 * ldc), l, c60, c61);
+            AddRow(ref Unsafe.Add(ref c, 7 * ldc), l, c70, c71);
+        }
+        else
+        {
+            AddPartialRow(ref c, l, w, c00, c01);
+            AddPartialRow(ref Unsafe.Add(ref c, ldc), l, w, c10, c11);
+            AddPartialRow(ref Unsafe.Add(ref c, 2 * ldc), l, w, c20, c21);
+            AddPartialRow(ref Unsafe.Add(ref c, 3 * ldc), l, w, c30, c31);
+            AddPartialRow(ref Unsafe.Add(ref c, 4 * ldc), l, w, c40, c41);
+            AddPartialRow(ref Unsafe.Add(ref c, 5 * ldc), l, w, c50, c51);
+            AddPartialRow(ref Unsafe.Add(ref c, 6 * ldc), l, w, c60, c61);
+            AddPartialRow(ref Unsafe.Add(ref c, 7 * ldc), l, w, c70, c71);
+        }
+    }
+
+    /// <summary>Adds the first <paramref name="w"/> lanes of (v0, v1) to a row of C.</summary>
+    private static void AddPartialRow(ref T c, int l, int w, TV v0, TV v1)
+    {
+        Span<T> tmp = stackalloc T[2 * 64 / Unsafe.SizeOf<T>()];
+        ref T t = ref MemoryMarshal.GetReference(tmp);
+        TOps.Store(v0, ref t);
+        TOps.Store(v1, ref Unsafe.Add(ref t, l));
+        for (int j = 0; j < w; j++) Unsafe.Add(ref c, j) += tmp[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -102,6 +102,7 @@ internal interface IVecOps<TV, T> where TV : struct where T : unmanaged
     static abstract TV Max(TV a, TV b);
     static abstract TV Sqrt(TV a);
     static abstract TV GreaterThanZeroMask(TV a, TV b); // b where a > 0 else 0
+    static abstract TV Exp(TV a);
     static abstract T Sum(TV value);
 }
 
@@ -127,6 +128,13 @@ internal struct V512<T> : IVecOps<Vector512<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Sqrt(Vector512<T> a) => Vector512.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> GreaterThanZeroMask(Vector512<T> a, Vector512<T> b) => Vector512.GreaterThan(a, Vector512<T>.Zero) & b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector512<T> v) => Vector512.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> Exp(Vector512<T> a)
+    {
+        if (typeof(T) == typeof(float)) return Vector512.Exp(a.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector512.Exp(a.AsDouble()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
 }
 
 internal struct V256<T> : IVecOps<Vector256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -151,6 +159,13 @@ internal struct V256<T> : IVecOps<Vector256<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Sqrt(Vector256<T> a) => Vector256.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> GreaterThanZeroMask(Vector256<T> a, Vector256<T> b) => Vector256.GreaterThan(a, Vector256<T>.Zero) & b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector256<T> v) => Vector256.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Exp(Vector256<T> a)
+    {
+        if (typeof(T) == typeof(float)) return Vector256.Exp(a.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector256.Exp(a.AsDouble()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
 }
 
 internal struct V128<T> : IVecOps<Vector128<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -179,4 +194,11 @@ internal struct V128<T> : IVecOps<Vector128<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Sqrt(Vector128<T> a) => Vector128.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> GreaterThanZeroMask(Vector128<T> a, Vector128<T> b) => Vector128.GreaterThan(a, Vector128<T>.Zero) & b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector128<T> v) => Vector128.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Exp(Vector128<T> a)
+    {
+        if (typeof(T) == typeof(float)) return Vector128.Exp(a.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector128.Exp(a.AsDouble()).As<double, T>();
+        throw new NotSupportedException(typeof(T).Name);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Buffers;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.Kernels;
 
@@ -175,7 +176,21 @@ internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static Cache Forward(T[] x, T[] h0, T[] wih, T[] whh, T[] bih, T[] bhh, T[]? mask, int steps, int batch, int input, int hs)
     {
         int g3 = 3 * hs, bh = batch * hs, rows = steps * batch;
-        var gx = GC.AllocateUninitializedArray<T>(rows * g3);
+        // The input projection of every step is a temporary: rented, and returned before leaving.
+        var gx = ArrayPool<T>.Shared.Rent(rows * g3);
+        try
+        {
+            return ForwardCore(gx, x, h0, wih, whh, bih, bhh, mask, steps, batch, input, hs);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(gx);
+        }
+    }
+
+    private static Cache ForwardCore(T[] gx, T[] x, T[] h0, T[] wih, T[] whh, T[] bih, T[] bhh, T[]? mask, int steps, int batch, int input, int hs)
+    {
+        int g3 = 3 * hs, bh = batch * hs, rows = steps * batch;
         for (int i = 0; i < rows; i++) bih.AsSpan().CopyTo(gx.AsSpan(i * g3, g3));
         Gemm.Multiply<T>(false, false, rows, g3, input, x, Math.Max(1, input), wih, g3, gx, g3, accumulate: true);
 
@@ -189,7 +204,6 @@ internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
             GhN = GC.AllocateUninitializedArray<T>(steps * bh),
         };
         var gh = new T[batch * g3];
-        var rz = new T[2 * hs];
         ReadOnlySpan<T> hPrev = h0;
         for (int t = 0; t < steps; t++)
         {
@@ -200,30 +214,13 @@ internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
                     TensorPrimitives.Multiply(hPrev.Slice(b * hs, hs), mask[t * batch + b], hp.Slice(b * hs, hs));
             for (int b = 0; b < batch; b++) bhh.AsSpan().CopyTo(gh.AsSpan(b * g3, g3));
             Gemm.Multiply<T>(false, false, batch, g3, hs, hp, hs, whh, g3, gh, g3, accumulate: true);
-
-            var rt = cache.R.AsSpan(t * bh, bh);
-            var zt = cache.Z.AsSpan(t * bh, bh);
-            var nt = cache.N.AsSpan(t * bh, bh);
-            var ghn = cache.GhN.AsSpan(t * bh, bh);
-            var ht = cache.Output.AsSpan(t * bh, bh);
             for (int b = 0; b < batch; b++)
             {
-                var gxr = gx.AsSpan((t * batch + b) * g3, g3);
-                var ghr = gh.AsSpan(b * g3, g3);
-                TensorPrimitives.Add(gxr[..(2 * hs)], ghr[..(2 * hs)], rz);
-                TensorPrimitives.Sigmoid<T>(rz, rz);
-                rz.AsSpan(0, hs).CopyTo(rt.Slice(b * hs, hs));
-                rz.AsSpan(hs, hs).CopyTo(zt.Slice(b * hs, hs));
-                ghr.Slice(2 * hs, hs).CopyTo(ghn.Slice(b * hs, hs));
+                int o = t * bh + b * hs;
+                GruKernels.ForwardRow<T>(gx.AsSpan((t * batch + b) * g3, g3), gh.AsSpan(b * g3, g3), hp.Slice(b * hs, hs),
+                    cache.R.AsSpan(o, hs), cache.Z.AsSpan(o, hs), cache.N.AsSpan(o, hs), cache.GhN.AsSpan(o, hs), cache.Output.AsSpan(o, hs));
             }
-            // n = tanh(gx_n + r ⊙ gh_n), then h = n + z ⊙ (hp − n), on whole [B, H] blocks.
-            TensorPrimitives.Multiply<T>(rt, ghn, nt);
-            for (int b = 0; b < batch; b++)
-                TensorPrimitives.Add<T>(nt.Slice(b * hs, hs), gx.AsSpan((t * batch + b) * g3 + 2 * hs, hs), nt.Slice(b * hs, hs));
-            TensorPrimitives.Tanh<T>(nt, nt);
-            TensorPrimitives.Subtract<T>(hp, nt, ht);
-            TensorPrimitives.FusedMultiplyAdd<T>(ht, zt, nt, ht);
-            hPrev = ht;
+            hPrev = cache.Output.AsSpan(t * bh, bh);
         }
         return cache;
     }
@@ -231,58 +228,44 @@ internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static Grads Backward(Cache cache, T[] gOut, T[] x, T[] wih, T[] whh, T[]? mask, int steps, int batch, int input, int hs,
         bool needX, bool needH0, bool needIh, bool needHh)
     {
+        int g3 = 3 * hs, rows = steps * batch;
+        // Temporaries are rented and returned; only the gradients themselves are new arrays.
+        var dGx = ArrayPool<T>.Shared.Rent(rows * g3); // gate pre-activation gradients; also dGh's r and z parts
+        var dGhN = ArrayPool<T>.Shared.Rent(rows * hs);
+        var whhT = ArrayPool<T>.Shared.Rent(g3 * hs);
+        try
+        {
+            return BackwardCore(dGx, dGhN, whhT, cache, gOut, x, wih, whh, mask, steps, batch, input, hs, needX, needH0, needIh, needHh);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(dGx);
+            ArrayPool<T>.Shared.Return(dGhN);
+            ArrayPool<T>.Shared.Return(whhT);
+        }
+    }
+
+    private static Grads BackwardCore(T[] dGx, T[] dGhN, T[] whhT, Cache cache, T[] gOut, T[] x, T[] wih, T[] whh, T[]? mask,
+        int steps, int batch, int input, int hs, bool needX, bool needH0, bool needIh, bool needHh)
+    {
         int g3 = 3 * hs, bh = batch * hs, rows = steps * batch;
-        var dGx = GC.AllocateUninitializedArray<T>(rows * g3); // also dGh for the r and z parts
-        var dGhN = GC.AllocateUninitializedArray<T>(rows * hs);
         var dGh = new T[batch * g3];
-        var whhT = GC.AllocateUninitializedArray<T>(g3 * hs);
         for (int i = 0; i < hs; i++)
             for (int j = 0; j < g3; j++) whhT[j * hs + i] = whh[i * g3 + j];
 
         var dh = new T[bh];
-        var tmp = new T[bh];
-        var tmp2 = new T[bh];
         for (int t = steps - 1; t >= 0; t--)
         {
-            var gOutT = gOut.AsSpan(t * bh, bh);
-            TensorPrimitives.Add<T>(dh, gOutT, dh);
-            var rt = cache.R.AsSpan(t * bh, bh);
-            var zt = cache.Z.AsSpan(t * bh, bh);
-            var nt = cache.N.AsSpan(t * bh, bh);
-            var hp = cache.Hp.AsSpan(t * bh, bh);
-            var ghn = cache.GhN.AsSpan(t * bh, bh);
-
-            // dz_pre = dh ⊙ (hp − n) ⊙ z ⊙ (1 − z)  → tmp
-            TensorPrimitives.Subtract<T>(hp, nt, tmp);
-            TensorPrimitives.Multiply<T>(tmp, dh, tmp);
-            TensorPrimitives.Multiply<T>(zt, tmp, tmp);
-            TensorPrimitives.Subtract<T>(tmp, TensorPrimitives_Mul(zt, tmp, tmp2), tmp);
-            for (int b = 0; b < batch; b++) tmp.AsSpan(b * hs, hs).CopyTo(dGx.AsSpan((t * batch + b) * g3 + hs, hs));
-
-            // dn_pre = dh ⊙ (1 − z) ⊙ (1 − n²)  → tmp
-            TensorPrimitives.Multiply<T>(dh, zt, tmp2);
-            TensorPrimitives.Subtract<T>(dh, tmp2, tmp);          // dh ⊙ (1 − z)
-            TensorPrimitives.Multiply<T>(nt, nt, tmp2);
-            TensorPrimitives.Multiply<T>(tmp, tmp2, tmp2);
-            TensorPrimitives.Subtract<T>(tmp, tmp2, tmp);         // ⊙ (1 − n²)
-            for (int b = 0; b < batch; b++) tmp.AsSpan(b * hs, hs).CopyTo(dGx.AsSpan((t * batch + b) * g3 + 2 * hs, hs));
-            var dGhNt = dGhN.AsSpan(t * bh, bh);
-            TensorPrimitives.Multiply<T>(tmp, rt, dGhNt);         // dgh_n = dn_pre ⊙ r
-
-            // dr_pre = dn_pre ⊙ gh_n ⊙ r ⊙ (1 − r)  → tmp
-            TensorPrimitives.Multiply<T>(tmp, ghn, tmp);
-            TensorPrimitives.Multiply<T>(tmp, rt, tmp);
-            TensorPrimitives.Subtract<T>(tmp, TensorPrimitives_Mul(rt, tmp, tmp2), tmp);
-            for (int b = 0; b < batch; b++) tmp.AsSpan(b * hs, hs).CopyTo(dGx.AsSpan((t * batch + b) * g3, hs));
-
-            // dh_prev = dh ⊙ z + dGh·Whhᵀ, then through the reset mask.
+            TensorPrimitives.Add<T>(dh, gOut.AsSpan(t * bh, bh), dh);
             for (int b = 0; b < batch; b++)
             {
-                var src = dGx.AsSpan((t * batch + b) * g3, 2 * hs);
-                src.CopyTo(dGh.AsSpan(b * g3, 2 * hs));
-                dGhNt.Slice(b * hs, hs).CopyTo(dGh.AsSpan(b * g3 + 2 * hs, hs));
+                int o = t * bh + b * hs;
+                var dghRow = dGh.AsSpan(b * g3, g3);
+                GruKernels.BackwardRow<T>(dh.AsSpan(b * hs, hs), cache.R.AsSpan(o, hs), cache.Z.AsSpan(o, hs), cache.N.AsSpan(o, hs),
+                    cache.Hp.AsSpan(o, hs), cache.GhN.AsSpan(o, hs), dGx.AsSpan((t * batch + b) * g3, g3), dghRow);
+                dghRow.Slice(2 * hs, hs).CopyTo(dGhN.AsSpan(o, hs));
             }
-            TensorPrimitives.Multiply<T>(dh, zt, dh);
+            // dh_prev = dh ⊙ z (done by the row kernel) + dGh·Whhᵀ, then through the reset mask.
             Gemm.Multiply<T>(false, false, batch, hs, g3, dGh, g3, whhT, hs, dh, hs, accumulate: true);
             if (mask is not null)
                 for (int b = 0; b < batch; b++)
@@ -293,24 +276,24 @@ internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (needH0) grads.Dh0 = dh;
         if (needHh)
         {
-            // Full dGh for all steps: r, z parts equal dGx's, n part is dGhN.
-            var dGhAll = GC.AllocateUninitializedArray<T>(rows * g3);
-            for (int i = 0; i < rows; i++)
-            {
-                dGx.AsSpan(i * g3, 2 * hs).CopyTo(dGhAll.AsSpan(i * g3, 2 * hs));
-                dGhN.AsSpan(i * hs, hs).CopyTo(dGhAll.AsSpan(i * g3 + 2 * hs, hs));
-            }
+            // dGh of all steps: its r and z parts are dGx's, its n part is dGhN; one product for each.
             grads.DWhh = new T[hs * g3];
-            Gemm.Multiply<T>(true, false, hs, g3, rows, cache.Hp, hs, dGhAll, g3, grads.DWhh, g3, accumulate: false);
+            Gemm.Multiply<T>(true, false, hs, 2 * hs, rows, cache.Hp, hs, dGx, g3, grads.DWhh, g3, accumulate: false);
+            Gemm.Multiply<T>(true, false, hs, hs, rows, cache.Hp, hs, dGhN, hs, grads.DWhh.AsSpan(2 * hs), g3, accumulate: false);
             grads.DBhh = new T[g3];
-            Elementwise.SumRowsInto<T>(dGhAll, rows, g3, grads.DBhh);
+            var biasRz = new T[2 * hs];
+            var biasN = new T[hs];
+            for (int i = 0; i < rows; i++) Elementwise.AddInPlace<T>(biasRz, dGx.AsSpan(i * g3, 2 * hs));
+            Elementwise.SumRowsInto<T>(dGhN.AsSpan(0, rows * hs), rows, hs, biasN);
+            biasRz.CopyTo(grads.DBhh, 0);
+            biasN.CopyTo(grads.DBhh, 2 * hs);
         }
         if (needIh)
         {
             grads.DWih = new T[input * g3];
             Gemm.Multiply<T>(true, false, input, g3, rows, x, Math.Max(1, input), dGx, g3, grads.DWih, g3, accumulate: false);
             grads.DBih = new T[g3];
-            Elementwise.SumRowsInto<T>(dGx, rows, g3, grads.DBih);
+            Elementwise.SumRowsInto<T>(dGx.AsSpan(0, rows * g3), rows, g3, grads.DBih);
         }
         if (needX)
         {
@@ -318,11 +301,5 @@ internal static class GruFused<T> where T : unmanaged, IFloatingPointIeee754<T>
             Gemm.Multiply<T>(false, true, rows, input, g3, dGx, g3, wih, g3, grads.Dx, Math.Max(1, input), accumulate: false);
         }
         return grads;
-    }
-
-    private static ReadOnlySpan<T> TensorPrimitives_Mul(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dest)
-    {
-        TensorPrimitives.Multiply(a, b, dest);
-        return dest;
     }
 }

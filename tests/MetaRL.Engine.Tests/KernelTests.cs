@@ -1,0 +1,257 @@
+using MetaRL.Engine;
+using MetaRL.Engine.Kernels;
+
+namespace MetaRL.Engine.Tests;
+
+/// <summary>Every kernel path this processor supports against a naive reference, on awkward shapes.</summary>
+public class KernelTests
+{
+    public static TheoryData<SimdLevel> Levels()
+    {
+        var data = new TheoryData<SimdLevel>();
+        foreach (var l in Simd.Supported) data.Add(l);
+        return data;
+    }
+
+    private static readonly int[] Awkward = [1, 2, 7, 33, 138, 385];
+
+    private static float[] Random(Rng rng, int n)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)rng.Uniform(-1, 1);
+        return a;
+    }
+
+    private static double[] Reference(bool ta, bool tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb)
+    {
+        var c = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++)
+                    s += (double)a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
+                c[i * n + j] = s;
+            }
+        return c;
+    }
+
+    private static void CheckGemm(SimdLevel level, bool ta, bool tb, int m, int n, int k, bool accumulate, int pad = 0)
+    {
+        var rng = new Rng((ulong)(m * 1000003 + n * 1009 + k * 7 + (ta ? 1 : 0) + (tb ? 2 : 0)));
+        int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        var a = Random(rng, (ta ? k : m) * lda);
+        var b = Random(rng, (tb ? n : k) * ldb);
+        var c = Random(rng, m * ldc);
+        var c0 = (float[])c.Clone();
+        Gemm.Multiply<float>(level, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        var expected = Reference(ta, tb, m, n, k, a, lda, b, ldb);
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double e = expected[i * n + j] + (accumulate ? c0[i * ldc + j] : 0);
+                double tol = 1e-5 * (k + 1) + 1e-5 * Math.Abs(e);
+                double got = c[i * ldc + j];
+                if (!(Math.Abs(got - e) <= tol))
+                    Assert.Fail($"{level} gemm ta={ta} tb={tb} {m}x{k}·{k}x{n}: C[{i},{j}] = {got}, expected {e}");
+            }
+            for (int j = n; j < ldc; j++)
+                Assert.True(c[i * ldc + j] == c0[i * ldc + j], $"{level}: wrote outside C at row {i}, column {j}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Gemm_all_paths_match_reference_on_awkward_shapes(SimdLevel level)
+    {
+        foreach (int m in Awkward)
+            foreach (int n in Awkward)
+                foreach (int k in new[] { 1, 7, 33, 138 })
+                {
+                    if ((long)m * n * k > 3_000_000) continue;
+                    CheckGemm(level, false, false, m, n, k, accumulate: false);
+                }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Gemm_transposes_accumulate_and_leading_dimensions(SimdLevel level)
+    {
+        foreach (var (m, n, k) in new[] { (1, 385, 33), (33, 7, 138), (7, 33, 385), (64, 6, 384), (138, 2, 7), (2, 138, 1), (385, 17, 5) })
+            foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                {
+                    CheckGemm(level, ta, tb, m, n, k, accumulate: true);
+                    CheckGemm(level, ta, tb, m, n, k, accumulate: false, pad: 3);
+                }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Gemm_rl_shapes(SimdLevel level)
+    {
+        CheckGemm(level, false, false, 64, 384, 138, false);
+        CheckGemm(level, false, false, 1, 384, 138, false);
+        CheckGemm(level, false, false, 64, 6, 384, false);
+        CheckGemm(level, true, false, 128, 384, 600, false);
+        CheckGemm(level, false, true, 16, 128, 384, true);
+    }
+
+    [Fact]
+    public void Gemm_double_matches_reference()
+    {
+        var rng = new Rng(5);
+        int m = 13, n = 37, k = 29;
+        var a = new double[m * k];
+        var b = new double[k * n];
+        for (int i = 0; i < a.Length; i++) a[i] = rng.Normal();
+        for (int i = 0; i < b.Length; i++) b[i] = rng.Normal();
+        foreach (var level in Simd.Supported)
+        {
+            var c = new double[m * n];
+            Gemm.Multiply<double>(level, false, false, m, n, k, a, k, b, n, c, n, false);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
+                    Assert.True(Math.Abs(c[i * n + j] - s) < 1e-12, $"{level}: {c[i * n + j]} vs {s}");
+                }
+        }
+    }
+
+    [Fact]
+    public void Gemm_rejects_buffers_too_small()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.Multiply<float>(false, false, 4, 4, 4, new float[15], 4, new float[16], 4, new float[16], 4, false));
+        Assert.Contains("A has 15 elements", ex.Message);
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Elementwise_paths_match_scalar(SimdLevel level)
+    {
+        foreach (int n in Awkward)
+        {
+            var rng = new Rng((ulong)n);
+            var a = Random(rng, n);
+            var b = Random(rng, n);
+            var d = new float[n];
+            var expected = new float[n];
+            using (Simd.Force(level))
+            {
+                Elementwise.Add<float>(a, b, d);
+                for (int i = 0; i < n; i++) Assert.Equal(a[i] + b[i], d[i]);
+                Elementwise.Sub<float>(a, b, d);
+                for (int i = 0; i < n; i++) Assert.Equal(a[i] - b[i], d[i]);
+                Elementwise.Mul<float>(a, b, d);
+                for (int i = 0; i < n; i++) Assert.Equal(a[i] * b[i], d[i]);
+                Elementwise.Div<float>(a, b, d);
+                for (int i = 0; i < n; i++) Assert.Equal(a[i] / b[i], d[i]);
+                Elementwise.Relu<float>(a, d);
+                for (int i = 0; i < n; i++) Assert.Equal(Math.Max(a[i], 0f), d[i]);
+                Elementwise.PositiveMask<float>(a, b, d);
+                for (int i = 0; i < n; i++) Assert.Equal(a[i] > 0 ? b[i] : 0f, d[i]);
+                Elementwise.ScaleShift<float>(a, 1.5f, -0.25f, d);
+                for (int i = 0; i < n; i++) Assert.Equal(a[i] * 1.5f - 0.25f, d[i], 1e-6f);
+                var y = (float[])b.Clone();
+                Elementwise.Axpy<float>(0.75f, a, y);
+                for (int i = 0; i < n; i++) Assert.Equal(b[i] + 0.75f * a[i], y[i], 1e-6f);
+                var sums = new float[7];
+                int rows = n / 7;
+                Elementwise.SumRowsInto<float>(a.AsSpan(0, rows * 7), rows, 7, sums);
+                for (int j = 0; j < 7; j++)
+                {
+                    double s = 0;
+                    for (int i = 0; i < rows; i++) s += a[i * 7 + j];
+                    Assert.Equal(s, sums[j], 1e-4);
+                }
+            }
+        }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Adam_kernel_matches_formula(SimdLevel level)
+    {
+        foreach (int n in Awkward)
+        {
+            var rng = new Rng((ulong)n + 99);
+            var p = Random(rng, n);
+            var g = Random(rng, n);
+            var m = Random(rng, n);
+            var v = Random(rng, n).Select(Math.Abs).ToArray();
+            var (p0, m0, v0) = ((float[])p.Clone(), (float[])m.Clone(), (float[])v.Clone());
+            using (Simd.Force(level))
+                Elementwise.AdamStep<float>(p, g, m, v, 0.9f, 0.999f, 0.01f, 1e-8f);
+            for (int i = 0; i < n; i++)
+            {
+                double mi = 0.9 * m0[i] + 0.1 * g[i];
+                double vi = 0.999 * v0[i] + 0.001 * g[i] * g[i];
+                double pi = p0[i] - 0.01 * mi / (Math.Sqrt(vi) + 1e-8);
+                Assert.Equal(mi, m[i], 1e-6);
+                Assert.Equal(vi, v[i], 1e-6);
+                Assert.Equal(pi, p[i], 1e-5);
+            }
+        }
+    }
+
+    [Fact]
+    public void Forcing_an_unsupported_level_is_an_error_naming_it()
+    {
+        if (Simd.Best == SimdLevel.Vector512) return; // every level is supported here
+        var ex = Assert.Throws<PlatformNotSupportedException>(() => Simd.Force(SimdLevel.Vector512));
+        Assert.Contains("Vector512", ex.Message);
+    }
+
+    [Fact]
+    public void Ops_agree_across_levels()
+    {
+        // A small network forward and backward gives the same numbers on every path (to rounding).
+        float[]? first = null;
+        foreach (var level in Simd.Supported)
+        {
+            using var _ = Simd.Force(level);
+            var rng = new Rng(3);
+            var x = Tensor.RandN<float>(rng, 1, 37, 19);
+            var w = Tensor.Parameter(Tensor.RandN<float>(rng, 0.3, 19, 6));
+            var y = Ops.Sum(Ops.Tanh(Ops.MatMul(x, w)));
+            y.Backward();
+            var grad = w.Grad!.ToArray();
+            if (first is null) first = grad;
+            else for (int i = 0; i < grad.Length; i++) Assert.Equal(first[i], grad[i], 1e-4f);
+        }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Fused_gru_matches_composite_on_every_path(SimdLevel level)
+    {
+        using var _ = Simd.Force(level);
+        foreach (int hidden in new[] { 5, 16, 37 })
+        {
+            int steps = 6, batch = 3, input = 4;
+            var rng = new Rng((ulong)hidden);
+            var inputs = new[]
+            {
+                Tensor.RandN<float>(rng, 1, steps, batch, input), Tensor.RandN<float>(rng, 1, batch, hidden),
+                Tensor.RandN<float>(rng, 0.5, input, 3 * hidden), Tensor.RandN<float>(rng, 0.5, hidden, 3 * hidden),
+                Tensor.RandN<float>(rng, 0.5, 3 * hidden), Tensor.RandN<float>(rng, 0.5, 3 * hidden),
+            };
+            var mask = Tensor.Ones<float>(steps, batch);
+            mask[3, 1] = 0;
+            var weights = Tensor.RandN<float>(rng, 1, steps, batch, hidden);
+            (float[] Out, float[][] Grads) Run(bool fused)
+            {
+                var leaves = inputs.Select(t => Tensor.Parameter(t.Clone())).ToArray();
+                var y = fused
+                    ? Ops.GruSequence(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], mask)
+                    : Ops.GruSequenceComposite(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], mask);
+                var g = Autodiff.Autograd.Grad([Ops.Sum(y * weights)], leaves);
+                return (y.ToArray(), g.Select(t => t!.ToArray()).ToArray());
+            }
+            var f = Run(true);
+            var c = Run(false);
+            for (int i = 0; i < f.Out.Length; i++) Assert.True(Math.Abs(f.Out[i] - c.Out[i]) < 1e-5, $"{level} H={hidden}: output {i}: {f.Out[i]} vs {c.Out[i]}");
+            for (int k = 0; k < f.Grads.Length; k++)
+                for (int i = 0; i < f.Grads[k].Length; i++)
+                    Assert.True(Math.Abs(f.Grads[k][i] - c.Grads[k][i]) < 1e-4 * (1 + Math.Abs(c.Grads[k][i])),
+                        $"{level} H={hidden}: gradient of input {k}, element {i}: {f.Grads[k][i]} vs {c.Grads[k][i]}");
+        }
+    }
+}
