@@ -1,5 +1,10 @@
 using System.CommandLine;
 using MetaRL.Cli.Demos;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+using MetaRL.Meta.Evaluation;
+using MetaRL.Tasks;
+using Spectre.Console;
 
 namespace MetaRL.Cli;
 
@@ -8,11 +13,92 @@ internal static class Program
     private static int Main(string[] args)
     {
         // Piped output (CI logs, files) has no terminal width; do not wrap tables at 80 columns.
-        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 200;
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.");
         root.Subcommands.Add(DemoCommand());
-        return root.Parse(args).Invoke();
+        root.Subcommands.Add(ListCommand());
+        root.Subcommands.Add(BaselinesCommand());
+        try
+        {
+            return root.Parse(args).Invoke();
+        }
+        catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
     }
+
+    /// <summary>Parses repeated "key=value" settings.</summary>
+    internal static Dictionary<string, string> ParseSettings(IEnumerable<string>? pairs)
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in pairs ?? [])
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0 || eq == pair.Length - 1)
+                throw new SettingException($"--set expects key=value, got '{pair}'.");
+            var key = pair[..eq].Trim();
+            if (!d.TryAdd(key, pair[(eq + 1)..].Trim()))
+                throw new SettingException($"Setting '{key}' is given twice.");
+        }
+        return d;
+    }
+
+    private static Option<string[]> SetOption() => new("--set")
+    {
+        Description = "A task or algorithm setting, key=value (repeatable).",
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    private static Command ListCommand()
+    {
+        var cmd = new Command("list", "List the task families and algorithms with their settings and defaults.");
+        cmd.SetAction(_ =>
+        {
+            var table = new Table().Title("Task families");
+            table.AddColumns("task", "description", "settings (default)");
+            foreach (var f in TaskRegistry.Families)
+            {
+                var d = f.Create(null);
+                table.AddRow(f.Name, Markup.Escape(f.Description),
+                    Markup.Escape(string.Join("\n", d.Settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"))));
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command BaselinesCommand()
+    {
+        var task = new Argument<string>("task") { Description = "Task family (see 'metarl list')." };
+        var set = SetOption();
+        var trials = new Option<int>("--trials") { Description = "Held-out trials.", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON array of results instead of a table." };
+        var outDir = new Option<string?>("--out") { Description = "Also write baselines.csv, baselines.json and baselines.png here." };
+        var cmd = new Command("baselines", "Evaluate the classic baselines of a task family on held-out tasks.") { task, set, trials, seed, json, outDir };
+        trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
+        cmd.SetAction(p =>
+        {
+            var family = TaskRegistry.Get(p.GetValue(task)!);
+            var dist = family.Create(ParseSettings(p.GetValue(set)));
+            var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
+            var results = new List<MetaTestResult>();
+            foreach (var agent in family.Baselines(dist, options.Seed))
+                results.Add(MetaTest.Run(agent, dist, options));
+            string title = $"{dist.Name}: baselines ({string.Join(", ", dist.Settings.Select(s => $"{s.Key}={s.Default}"))})";
+            if (p.GetValue(json)) Console.WriteLine(MetaTestResult.ToJson(results));
+            else PrintAndNote(results, title);
+            if (p.GetValue(outDir) is { } dir) Report.WriteAll(dir, "baselines", results, title);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void PrintAndNote(List<MetaTestResult> results, string title) => Report.PrintTable(results, title);
 
     private static Command DemoCommand()
     {

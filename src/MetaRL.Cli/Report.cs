@@ -1,0 +1,63 @@
+using System.Globalization;
+using MetaRL.Meta.Evaluation;
+using Spectre.Console;
+
+namespace MetaRL.Cli;
+
+/// <summary>Renders meta-test results as a table, CSV, JSON and an adaptation-curve plot.</summary>
+internal static class Report
+{
+    public static void PrintTable(IReadOnlyList<MetaTestResult> results, string title)
+    {
+        if (results.Count == 0) return;
+        int n = results[0].EpisodesPerTrial;
+        int[] shown = ShownEpisodes(n);
+        var table = new Table().Title(title).Caption($"{results[0].Trials} held-out trials, seed {results[0].Seed}; mean ± 95% CI");
+        table.AddColumn("agent");
+        table.AddColumn(new TableColumn("total return").RightAligned());
+        foreach (int e in shown) table.AddColumn(new TableColumn($"ep {e + 1}").RightAligned());
+        bool anyRegret = results.Any(r => r.Regret.HasValue);
+        if (anyRegret) table.AddColumn(new TableColumn("regret").RightAligned());
+        foreach (var r in results)
+        {
+            var row = new List<string> { Markup.Escape(r.Agent), $"{r.MeanTotalReturn:F3} ± {r.Ci95:F3}" };
+            row.AddRange(shown.Select(e => $"{r.EpisodeReturns[e]:F3}"));
+            if (anyRegret) row.Add(r.Regret is { } g ? $"{g:F3}" : "");
+            table.AddRow(row.ToArray());
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static int[] ShownEpisodes(int n)
+    {
+        if (n <= 10) return Enumerable.Range(0, n).ToArray();
+        var set = new SortedSet<int> { 0, 1, 2, 4, 9, n / 4 - 1, n / 2 - 1, n - 1 };
+        return set.Where(e => e >= 0 && e < n).ToArray();
+    }
+
+    public static void WriteCsv(string path, IReadOnlyList<MetaTestResult> results)
+    {
+        using var w = new StreamWriter(path);
+        w.WriteLine("agent,episode,mean_return,ci95");
+        foreach (var r in results)
+            for (int e = 0; e < r.EpisodeReturns.Length; e++)
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"\"{r.Agent.Replace("\"", "\"\"")}\",{e + 1},{r.EpisodeReturns[e]:G8},{r.EpisodeCi95[e]:G8}"));
+    }
+
+    public static void WritePlot(string path, IReadOnlyList<MetaTestResult> results, string title)
+    {
+        if (results.Count == 0) return;
+        var x = Enumerable.Range(1, results[0].EpisodesPerTrial).Select(i => (double)i).ToArray();
+        Plots.AdaptationCurve(path, title, "episode of the trial", "mean return",
+            x, results.Select(r => (r.Agent, r.EpisodeReturns, r.EpisodeCi95)).ToArray());
+    }
+
+    /// <summary>Writes table-independent outputs (CSV, JSON, PNG) into <paramref name="dir"/> under <paramref name="stem"/>.</summary>
+    public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)
+    {
+        Directory.CreateDirectory(dir);
+        WriteCsv(Path.Combine(dir, stem + ".csv"), results);
+        File.WriteAllText(Path.Combine(dir, stem + ".json"), MetaTestResult.ToJson(results));
+        WritePlot(Path.Combine(dir, stem + ".png"), results, title);
+    }
+}

@@ -1,0 +1,125 @@
+using System.Globalization;
+using MetaRL.Core.Envs;
+using MetaRL.Core.Spaces;
+using MetaRL.Engine;
+
+namespace MetaRL.Core.Tasks;
+
+/// <summary>Which task set a task is drawn from.</summary>
+public enum TaskSplit
+{
+    /// <summary>Tasks used for meta-training.</summary>
+    Train,
+
+    /// <summary>Held-out tasks used only for meta-testing.</summary>
+    Test,
+}
+
+/// <summary>One task: the hidden parameters an agent must infer from its own experience.</summary>
+public interface ITask
+{
+    /// <summary>The hidden parameters by name, for reports (never shown to the agent).</summary>
+    IReadOnlyList<KeyValuePair<string, double>> Describe();
+}
+
+/// <summary>A setting of a task family: a key, its default and what it means.</summary>
+public sealed record SettingInfo(string Key, string Default, string Description);
+
+/// <summary>
+/// A family of related tasks. Subclasses say how to draw a task's hidden parameters and how to build an
+/// environment that plays it; the framework does everything else (vectorisation, trials, evaluation).
+/// Train and test tasks come from disjoint random streams, and a family may also draw test tasks from a
+/// different range (<see cref="TaskSplit.Test"/>) to probe out-of-distribution adaptation.
+/// </summary>
+public abstract class TaskDistribution
+{
+    /// <summary>The family's name on the command line (e.g. "bandit").</summary>
+    public abstract string Name { get; }
+
+    public abstract Space ObservationSpace { get; }
+
+    public abstract Space ActionSpace { get; }
+
+    /// <summary>The most steps an episode lasts before it is truncated.</summary>
+    public abstract int Horizon { get; }
+
+    /// <summary>Episodes in one trial (the agent keeps its memory across them).</summary>
+    public abstract int EpisodesPerTrial { get; }
+
+    /// <summary>Draws a task.</summary>
+    public abstract ITask SampleTask(Rng rng, TaskSplit split);
+
+    /// <summary>Creates an environment; it plays whatever task it is given with <see cref="IEnv.SetTask"/>.</summary>
+    public abstract IEnv CreateEnv();
+
+    /// <summary>
+    /// The expected return of one episode under the best policy that knows the task, when it can be
+    /// computed exactly; null otherwise. Used for oracle curves and regret.
+    /// </summary>
+    public virtual double? OracleEpisodeReturn(ITask task) => null;
+
+    /// <summary>The family's settings and their current values.</summary>
+    public abstract IReadOnlyList<SettingInfo> Settings { get; }
+
+    /// <summary>A fresh generator for <paramref name="split"/> derived from <paramref name="seed"/>; train and test streams never overlap.</summary>
+    public static Rng TaskStream(ulong seed, TaskSplit split)
+        => new(seed * 0x9E3779B97F4A7C15UL + (split == TaskSplit.Train ? 0x1234_5678UL : 0xDEAD_BEEF_CAFEUL));
+}
+
+/// <summary>Reads "key=value" settings with errors that name the key and list the valid ones.</summary>
+public sealed class SettingsReader
+{
+    private readonly Dictionary<string, string> _values;
+    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    private readonly string _owner;
+
+    public SettingsReader(string owner, IReadOnlyDictionary<string, string>? values)
+    {
+        _owner = owner;
+        _values = values is null ? new(StringComparer.Ordinal) : new(values, StringComparer.Ordinal);
+    }
+
+    public int Int(string key, int fallback, int min = int.MinValue, int max = int.MaxValue)
+    {
+        _used.Add(key);
+        if (!_values.TryGetValue(key, out var s)) return fallback;
+        if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
+            throw new SettingException($"{_owner}: setting '{key}' must be an integer, got '{s}'.");
+        if (v < min || v > max)
+            throw new SettingException($"{_owner}: setting '{key}' must be in [{min}, {max}], got {v}.");
+        return v;
+    }
+
+    public double Double(string key, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    {
+        _used.Add(key);
+        if (!_values.TryGetValue(key, out var s)) return fallback;
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+            throw new SettingException($"{_owner}: setting '{key}' must be a finite number, got '{s}'.");
+        if (v < min || v > max)
+            throw new SettingException($"{_owner}: setting '{key}' must be in [{min}, {max}], got {v}.");
+        return v;
+    }
+
+    public string Choice(string key, string fallback, params string[] allowed)
+    {
+        _used.Add(key);
+        if (!_values.TryGetValue(key, out var s)) return fallback;
+        if (!allowed.Contains(s, StringComparer.Ordinal))
+            throw new SettingException($"{_owner}: setting '{key}' must be one of {string.Join(", ", allowed)}; got '{s}'.");
+        return s;
+    }
+
+    public bool Bool(string key, bool fallback) => Choice(key, fallback ? "true" : "false", "true", "false") == "true";
+
+    /// <summary>Throws if any given key was never read, listing the valid keys.</summary>
+    public void EnsureAllUsed()
+    {
+        var unknown = _values.Keys.Where(k => !_used.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToArray();
+        if (unknown.Length > 0)
+            throw new SettingException($"{_owner}: unknown setting{(unknown.Length > 1 ? "s" : "")} {string.Join(", ", unknown.Select(k => $"'{k}'"))}; valid keys are {string.Join(", ", _used.OrderBy(k => k, StringComparer.Ordinal))}.");
+    }
+}
+
+/// <summary>A configuration value that is missing, malformed or out of range.</summary>
+public sealed class SettingException(string message) : ArgumentException(message);

@@ -1,0 +1,323 @@
+using MetaRL.Core.Envs;
+using MetaRL.Core.Spaces;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+using MetaRL.Meta.Evaluation;
+
+namespace MetaRL.Tasks.Mdp;
+
+/// <summary>A random finite MDP: mean rewards μ[s, a] and transition probabilities P[s, a, s'].</summary>
+public sealed class TabularMdpTask(int states, int actions, double[] meanReward, double[] transitions) : ITask
+{
+    public int States { get; } = states;
+    public int Actions { get; } = actions;
+
+    /// <summary>μ, indexed [s · A + a].</summary>
+    public double[] MeanReward { get; } = meanReward;
+
+    /// <summary>P, indexed [(s · A + a) · S + s'].</summary>
+    public double[] Transitions { get; } = transitions;
+
+    public IReadOnlyList<KeyValuePair<string, double>> Describe() =>
+    [
+        KeyValuePair.Create("mean μ", MeanReward.Average()),
+        KeyValuePair.Create("max μ", MeanReward.Max()),
+    ];
+}
+
+/// <summary>Plays a <see cref="TabularMdpTask"/>; the observation is the one-hot current state.</summary>
+public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) : Env<TabularMdpTask>
+{
+    private int _state;
+
+    public override Space ObservationSpace { get; } = new Box(0, 1, states);
+
+    public override Space ActionSpace { get; } = new Discrete(actions);
+
+    public override void Reset(Rng rng, Span<float> observation)
+    {
+        _state = 0;
+        observation.Clear();
+        observation[0] = 1;
+    }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation)
+    {
+        int a = (int)action[0];
+        if ((uint)a >= (uint)actions) throw new ArgumentOutOfRangeException(nameof(action), a, $"Action {a} does not exist; there are {actions}.");
+        var task = Task;
+        int sa = _state * actions + a;
+        double reward = task.MeanReward[sa] + rewardNoise * rng.Normal();
+        double u = rng.NextDouble(), acc = 0;
+        int next = states - 1;
+        var row = task.Transitions.AsSpan(sa * states, states);
+        for (int s = 0; s < states; s++)
+        {
+            acc += row[s];
+            if (u < acc) { next = s; break; }
+        }
+        observation[_state] = 0;
+        _state = next;
+        observation[_state] = 1;
+        return new StepResult(reward, Terminated: false, Truncated: false);
+    }
+}
+
+/// <summary>
+/// <c>tabular-mdp</c> (Duan et al. 2016): S states, A actions, episodes of fixed length from state 0,
+/// rewards ~ N(μ, 1) with μ ~ N(1, 1) per (s, a), transitions ~ Dirichlet(1, …, 1).
+/// </summary>
+public sealed class TabularMdpDistribution : TaskDistribution
+{
+    public const int DefaultStates = 10, DefaultActions = 5, DefaultHorizon = 10, DefaultEpisodes = 10;
+
+    public TabularMdpDistribution(int states = DefaultStates, int actions = DefaultActions, int horizon = DefaultHorizon, int episodes = DefaultEpisodes)
+    {
+        if (states < 1) throw new SettingException($"tabular-mdp: 'states' must be at least 1, got {states}.");
+        if (actions < 1) throw new SettingException($"tabular-mdp: 'actions' must be at least 1, got {actions}.");
+        if (horizon < 1) throw new SettingException($"tabular-mdp: 'horizon' must be at least 1, got {horizon}.");
+        if (episodes < 1) throw new SettingException($"tabular-mdp: 'episodes' must be at least 1, got {episodes}.");
+        (States, Actions, Horizon, EpisodesPerTrial) = (states, actions, horizon, episodes);
+        ObservationSpace = new Box(0, 1, states);
+        ActionSpace = new Discrete(actions);
+    }
+
+    public static TabularMdpDistribution FromSettings(IReadOnlyDictionary<string, string>? values)
+    {
+        var r = new SettingsReader("tabular-mdp", values);
+        var d = new TabularMdpDistribution(r.Int("states", DefaultStates, 1, 1000), r.Int("actions", DefaultActions, 1, 100),
+            r.Int("horizon", DefaultHorizon, 1, 100_000), r.Int("episodes", DefaultEpisodes, 1, 100_000));
+        r.EnsureAllUsed();
+        return d;
+    }
+
+    public int States { get; }
+    public int Actions { get; }
+    public override int Horizon { get; }
+    public override int EpisodesPerTrial { get; }
+    public override string Name => "tabular-mdp";
+    public override Space ObservationSpace { get; }
+    public override Space ActionSpace { get; }
+
+    /// <summary>Prior of μ: N(<see cref="RewardPriorMean"/>, <see cref="RewardPriorStd"/>²); observation noise <see cref="RewardNoise"/>.</summary>
+    public double RewardPriorMean => 1.0;
+    public double RewardPriorStd => 1.0;
+    public double RewardNoise => 1.0;
+
+    public override ITask SampleTask(Rng rng, TaskSplit split)
+    {
+        var mu = new double[States * Actions];
+        for (int i = 0; i < mu.Length; i++) mu[i] = rng.Normal(RewardPriorMean, RewardPriorStd);
+        var p = new double[States * Actions * States];
+        for (int sa = 0; sa < States * Actions; sa++) rng.Dirichlet(1.0, p.AsSpan(sa * States, States));
+        return new TabularMdpTask(States, Actions, mu, p);
+    }
+
+    public override IEnv CreateEnv() => new TabularMdpEnv(States, Actions, RewardNoise);
+
+    public override double? OracleEpisodeReturn(ITask task)
+    {
+        var t = (TabularMdpTask)task;
+        return Planning.FiniteHorizon(t.States, t.Actions, Horizon, t.MeanReward, t.Transitions, out _)[0];
+    }
+
+    public override IReadOnlyList<SettingInfo> Settings =>
+    [
+        new("states", States.ToString(), "number of states S"),
+        new("actions", Actions.ToString(), "number of actions A"),
+        new("horizon", Horizon.ToString(), "steps per episode"),
+        new("episodes", EpisodesPerTrial.ToString(), "episodes per trial n"),
+    ];
+}
+
+/// <summary>Finite-horizon dynamic programming on a known tabular MDP.</summary>
+public static class Planning
+{
+    /// <summary>
+    /// Returns V₀(s), the optimal expected return of an episode of <paramref name="horizon"/> steps from each
+    /// state, and the greedy policy <paramref name="policy"/>[step · S + s].
+    /// </summary>
+    public static double[] FiniteHorizon(int states, int actions, int horizon, ReadOnlySpan<double> reward, ReadOnlySpan<double> transitions, out int[] policy)
+    {
+        policy = new int[horizon * states];
+        var v = new double[states];
+        var next = new double[states];
+        for (int step = horizon - 1; step >= 0; step--)
+        {
+            for (int s = 0; s < states; s++)
+            {
+                double best = double.NegativeInfinity;
+                int bestA = 0;
+                for (int a = 0; a < actions; a++)
+                {
+                    int sa = s * actions + a;
+                    double q = reward[sa];
+                    var row = transitions.Slice(sa * states, states);
+                    for (int s2 = 0; s2 < states; s2++) q += row[s2] * v[s2];
+                    if (q > best) (best, bestA) = (q, a);
+                }
+                next[s] = best;
+                policy[step * states + s] = bestA;
+            }
+            (v, next) = (next, v);
+        }
+        return v;
+    }
+}
+
+/// <summary>Acts optimally in every episode with the true MDP: the ceiling on the tabular family.</summary>
+public sealed class TabularOracle : IMetaAgent
+{
+    public string Name => "oracle";
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng)
+        => new Session(tasks as TabularMdpDistribution ?? throw new ArgumentException($"The tabular oracle plays tabular-mdp only, not '{tasks.Name}'."), batch);
+
+    private sealed class Session(TabularMdpDistribution d, int batch) : IAgentSession
+    {
+        private readonly int[][] _policy = new int[batch][];
+        private readonly int[] _step = new int[batch];
+
+        public void StartTrial(int slot, ITask task)
+        {
+            var t = (TabularMdpTask)task;
+            Planning.FiniteHorizon(t.States, t.Actions, d.Horizon, t.MeanReward, t.Transitions, out _policy[slot]);
+            _step[slot] = 0;
+        }
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            for (int i = 0; i < active.Length; i++)
+                if (active[i]) actions[i] = _policy[i][_step[i] * d.States + StateOf(observations.Slice(i * d.States, d.States))];
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
+        {
+            for (int i = 0; i < active.Length; i++)
+                if (active[i]) _step[i] = episodeEnded[i] ? 0 : _step[i] + 1;
+        }
+    }
+
+    internal static int StateOf(ReadOnlySpan<float> oneHot) => oneHot.IndexOf(1f);
+}
+
+/// <summary>Uniformly random actions.</summary>
+public sealed class RandomAgent : IMetaAgent
+{
+    public string Name => "random";
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => new Session(tasks, rng);
+
+    private sealed class Session(TaskDistribution tasks, Rng rng) : IAgentSession
+    {
+        public void StartTrial(int slot, ITask task) { }
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            int size = tasks.ActionSpace.Size;
+            for (int i = 0; i < active.Length; i++)
+            {
+                if (!active[i]) continue;
+                var a = actions.Slice(i * size, size);
+                switch (tasks.ActionSpace)
+                {
+                    case Discrete d: a[0] = rng.NextInt(d.N); break;
+                    case Box box:
+                        for (int j = 0; j < size; j++)
+                        {
+                            double lo = float.IsFinite(box.Low[j]) ? box.Low[j] : -1, hi = float.IsFinite(box.High[j]) ? box.High[j] : 1;
+                            a[j] = (float)rng.Uniform(lo, hi);
+                        }
+                        break;
+                }
+            }
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active) { }
+    }
+}
+
+/// <summary>
+/// Posterior sampling for reinforcement learning (Osband et al. 2013): at the start of each episode, draw
+/// an MDP from the posterior (Normal–Normal for μ with the family's prior, Dirichlet counts for P), plan
+/// for it, and follow that plan for the whole episode.
+/// </summary>
+public sealed class PsrlAgent(bool posteriorMean = false) : IMetaAgent
+{
+    public string Name => posteriorMean ? "greedy (posterior mean)" : "PSRL";
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng)
+        => new Session(tasks as TabularMdpDistribution ?? throw new ArgumentException($"{Name} plays tabular-mdp only, not '{tasks.Name}'."), batch, rng, posteriorMean);
+
+    private sealed class Session(TabularMdpDistribution d, int batch, Rng rng, bool posteriorMean) : IAgentSession
+    {
+        private readonly int _sa = d.States * d.Actions;
+        private readonly double[] _rewardSum = new double[batch * d.States * d.Actions];
+        private readonly int[] _visits = new int[batch * d.States * d.Actions];
+        private readonly int[] _transitionCounts = new int[batch * d.States * d.Actions * d.States];
+        private readonly int[][] _policy = new int[batch][];
+        private readonly int[] _step = new int[batch], _lastState = new int[batch];
+        private readonly double[] _mu = new double[d.States * d.Actions];
+        private readonly double[] _p = new double[d.States * d.Actions * d.States];
+
+        public void StartTrial(int slot, ITask task)
+        {
+            _rewardSum.AsSpan(slot * _sa, _sa).Clear();
+            _visits.AsSpan(slot * _sa, _sa).Clear();
+            _transitionCounts.AsSpan(slot * _sa * d.States, _sa * d.States).Clear();
+            _step[slot] = 0;
+            Replan(slot);
+        }
+
+        private void Replan(int slot)
+        {
+            double priorPrecision = 1 / (d.RewardPriorStd * d.RewardPriorStd), noisePrecision = 1 / (d.RewardNoise * d.RewardNoise);
+            for (int sa = 0; sa < _sa; sa++)
+            {
+                int n = _visits[slot * _sa + sa];
+                double precision = priorPrecision + n * noisePrecision;
+                double mean = (priorPrecision * d.RewardPriorMean + noisePrecision * _rewardSum[slot * _sa + sa]) / precision;
+                _mu[sa] = posteriorMean ? mean : mean + rng.Normal() / Math.Sqrt(precision);
+                var row = _p.AsSpan(sa * d.States, d.States);
+                double sum = 0;
+                for (int s2 = 0; s2 < d.States; s2++)
+                {
+                    double alpha = 1.0 + _transitionCounts[(slot * _sa + sa) * d.States + s2];
+                    sum += row[s2] = posteriorMean ? alpha : rng.Gamma(alpha);
+                }
+                for (int s2 = 0; s2 < d.States; s2++) row[s2] /= sum;
+            }
+            Planning.FiniteHorizon(d.States, d.Actions, d.Horizon, _mu, _p, out _policy[slot]);
+        }
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            for (int i = 0; i < active.Length; i++)
+            {
+                if (!active[i]) continue;
+                int s = TabularOracle.StateOf(observations.Slice(i * d.States, d.States));
+                _lastState[i] = s;
+                actions[i] = _policy[i][_step[i] * d.States + s];
+            }
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
+        {
+            for (int i = 0; i < active.Length; i++)
+            {
+                if (!active[i]) continue;
+                int sa = _lastState[i] * d.Actions + (int)actions[i];
+                _visits[i * _sa + sa]++;
+                _rewardSum[i * _sa + sa] += rewards[i];
+                int next = TabularOracle.StateOf(nextObservations.Slice(i * d.States, d.States));
+                _transitionCounts[(i * _sa + sa) * d.States + next]++;
+                _step[i]++;
+                if (episodeEnded[i])
+                {
+                    _step[i] = 0;
+                    Replan(i);
+                }
+            }
+        }
+    }
+}
