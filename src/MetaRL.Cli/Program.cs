@@ -18,6 +18,8 @@ internal static class Program
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ListCommand());
         root.Subcommands.Add(BaselinesCommand());
+        root.Subcommands.Add(TrainCommand());
+        root.Subcommands.Add(EvalCommand());
         try
         {
             return root.Parse(args).Invoke();
@@ -93,6 +95,50 @@ internal static class Program
             if (p.GetValue(json)) Console.WriteLine(MetaTestResult.ToJson(results));
             else PrintAndNote(results, title);
             if (p.GetValue(outDir) is { } dir) Report.WriteAll(dir, "baselines", results, title);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command TrainCommand()
+    {
+        var algo = new Argument<string?>("algorithm") { Description = "rl2", Arity = ArgumentArity.ZeroOrOne };
+        var task = new Argument<string?>("task") { Description = "Task family (see 'metarl list').", Arity = ArgumentArity.ZeroOrOne };
+        var set = SetOption();
+        var seed = new Option<ulong>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
+        var outDir = new Option<string?>("--out") { Description = "Run directory (must be new or empty)." };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this directory from its checkpoint." };
+        var every = new Option<int>("--checkpoint-every") { Description = "Iterations between checkpoints.", DefaultValueFactory = _ => 50 };
+        every.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--checkpoint-every must be at least 1."); });
+        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every };
+        cmd.SetAction(p => Rl2Commands.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetValue(seed),
+            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every)));
+        return cmd;
+    }
+
+    private static Command EvalCommand()
+    {
+        var dir = new Argument<string>("run-dir") { Description = "A run directory written by 'metarl train'." };
+        var set = SetOption();
+        var trials = new Option<int>("--trials") { Description = "Held-out trials.", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var baselines = new Option<bool>("--baselines") { Description = "Also evaluate the task family's baselines on the same tasks." };
+        trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
+        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines };
+        cmd.SetAction(p =>
+        {
+            var runDir = p.GetValue(dir)!;
+            var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
+            var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks);
+            var results = new List<MetaTestResult> { result };
+            if (p.GetValue(baselines))
+                foreach (var agent in TaskRegistry.Get(tasks.Name).Baselines(tasks, options.Seed))
+                    results.Add(MetaTest.Run(agent, tasks, options));
+            string title = $"{tasks.Name}: RL² on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
+            if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
+            else Report.PrintTable(results, title);
+            Report.WriteAll(runDir, "eval", results, title);
             return 0;
         });
         return cmd;

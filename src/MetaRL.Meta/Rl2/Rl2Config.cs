@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.Json;
+using MetaRL.Core.Tasks;
+
+namespace MetaRL.Meta.Rl2;
+
+/// <summary>Every setting of RL² training with PPO; <c>--set key=value</c> overrides them by <see cref="Keys"/>.</summary>
+public sealed record Rl2Config
+{
+    public int Hidden { get; init; } = 128;
+    public string Cell { get; init; } = "gru";
+    public bool LayerNorm { get; init; }
+    public int Iterations { get; init; } = 1000;
+    /// <summary>Trials (tasks) collected per iteration.</summary>
+    public int TrialsPerIteration { get; init; } = 256;
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>"linear" decays the learning rate to zero over training; "constant" keeps it.</summary>
+    public string LrSchedule { get; init; } = "linear";
+    public double Gamma { get; init; } = 0.99;
+    public double GaeLambda { get; init; } = 0.95;
+    public double ClipRange { get; init; } = 0.2;
+    public int Epochs { get; init; } = 4;
+    /// <summary>Minibatches per epoch; each holds whole trials.</summary>
+    public int Minibatches { get; init; } = 4;
+    public double ValueCoef { get; init; } = 0.5;
+    public double EntropyCoef { get; init; } = 0.01;
+    /// <summary>Entropy coefficient at the end of training (linear from <see cref="EntropyCoef"/>).</summary>
+    public double EntropyCoefFinal { get; init; } = 0.0;
+    public double MaxGradNorm { get; init; } = 0.5;
+    /// <summary>Truncated BPTT length in steps; 0 back-propagates through whole trials.</summary>
+    public int Bptt { get; init; }
+    /// <summary>Rewards are multiplied by this before learning (not in reports).</summary>
+    public double RewardScale { get; init; } = 1.0;
+    /// <summary>Evaluate with the most likely action (true) or by sampling (false).</summary>
+    public bool Deterministic { get; init; } = true;
+
+    public static readonly string[] Keys =
+    [
+        "hidden", "cell", "layer-norm", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "deterministic",
+    ];
+
+    /// <summary>Good defaults for a task family; users override them with settings.</summary>
+    public static Rl2Config DefaultsFor(string task) => task switch
+    {
+        "bandit" or "dependent-bandit" => new Rl2Config { Hidden = 128, Iterations = 1500, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.3, EntropyCoef = 0.02 },
+        "tabular-mdp" => new Rl2Config { Hidden = 256, Iterations = 1500, TrialsPerIteration = 128, LearningRate = 5e-4, Gamma = 0.99, GaeLambda = 0.3, RewardScale = 0.1, Bptt = 0 },
+        "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
+        _ => new Rl2Config(),
+    };
+
+    /// <summary>Applies "key=value" settings that name RL² keys; the others are left for the task family.</summary>
+    public Rl2Config With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
+    {
+        rest = new(StringComparer.Ordinal);
+        var mine = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in settings) (Keys.Contains(k) ? mine : rest)[k] = v;
+        var r = new SettingsReader("rl2", mine);
+        var c = this with
+        {
+            Hidden = r.Int("hidden", Hidden, 1, 4096),
+            Cell = r.Choice("cell", Cell, "gru", "lstm"),
+            LayerNorm = r.Bool("layer-norm", LayerNorm),
+            Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
+            TrialsPerIteration = r.Int("trials-per-iteration", TrialsPerIteration, 1, 1_000_000),
+            LearningRate = r.Double("lr", LearningRate, 0, 1),
+            LrSchedule = r.Choice("lr-schedule", LrSchedule, "linear", "constant"),
+            Gamma = r.Double("gamma", Gamma, 0, 1),
+            GaeLambda = r.Double("gae-lambda", GaeLambda, 0, 1),
+            ClipRange = r.Double("clip", ClipRange, 1e-6, 10),
+            Epochs = r.Int("epochs", Epochs, 1, 1000),
+            Minibatches = r.Int("minibatches", Minibatches, 1, 100_000),
+            ValueCoef = r.Double("value-coef", ValueCoef, 0, 1e6),
+            EntropyCoef = r.Double("entropy-coef", EntropyCoef, 0, 1e6),
+            EntropyCoefFinal = r.Double("entropy-coef-final", EntropyCoefFinal, 0, 1e6),
+            MaxGradNorm = r.Double("max-grad-norm", MaxGradNorm, 1e-9, 1e9),
+            Bptt = r.Int("bptt", Bptt, 0, 1_000_000),
+            RewardScale = r.Double("reward-scale", RewardScale, 1e-9, 1e9),
+            Deterministic = r.Bool("deterministic", Deterministic),
+        };
+        r.EnsureAllUsed();
+        if (c.Minibatches > c.TrialsPerIteration)
+            throw new SettingException($"rl2: 'minibatches' ({c.Minibatches}) cannot exceed 'trials-per-iteration' ({c.TrialsPerIteration}).");
+        return c;
+    }
+
+    /// <summary>The settings as key=value strings (what a run directory records).</summary>
+    public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["hidden"] = Hidden.ToString(CultureInfo.InvariantCulture),
+        ["cell"] = Cell,
+        ["layer-norm"] = LayerNorm ? "true" : "false",
+        ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
+        ["trials-per-iteration"] = TrialsPerIteration.ToString(CultureInfo.InvariantCulture),
+        ["lr"] = LearningRate.ToString("R", CultureInfo.InvariantCulture),
+        ["lr-schedule"] = LrSchedule,
+        ["gamma"] = Gamma.ToString("R", CultureInfo.InvariantCulture),
+        ["gae-lambda"] = GaeLambda.ToString("R", CultureInfo.InvariantCulture),
+        ["clip"] = ClipRange.ToString("R", CultureInfo.InvariantCulture),
+        ["epochs"] = Epochs.ToString(CultureInfo.InvariantCulture),
+        ["minibatches"] = Minibatches.ToString(CultureInfo.InvariantCulture),
+        ["value-coef"] = ValueCoef.ToString("R", CultureInfo.InvariantCulture),
+        ["entropy-coef"] = EntropyCoef.ToString("R", CultureInfo.InvariantCulture),
+        ["entropy-coef-final"] = EntropyCoefFinal.ToString("R", CultureInfo.InvariantCulture),
+        ["max-grad-norm"] = MaxGradNorm.ToString("R", CultureInfo.InvariantCulture),
+        ["bptt"] = Bptt.ToString(CultureInfo.InvariantCulture),
+        ["reward-scale"] = RewardScale.ToString("R", CultureInfo.InvariantCulture),
+        ["deterministic"] = Deterministic ? "true" : "false",
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(ToSettings(), new JsonSerializerOptions { WriteIndented = true });
+}

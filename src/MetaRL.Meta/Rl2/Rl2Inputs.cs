@@ -1,0 +1,59 @@
+using MetaRL.Engine;
+
+namespace MetaRL.Meta.Rl2;
+
+/// <summary>Builds the RL² input row (observation, previous action, previous reward, done flag) and samples actions.</summary>
+internal static class Rl2Inputs
+{
+    /// <summary>Writes one input row: obs | one-hot or raw previous action | previous reward | previous-episode-ended flag.</summary>
+    public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious)
+    {
+        obs.CopyTo(row);
+        var a = row.Slice(net.ObservationSize, net.ActionSize);
+        a.Clear();
+        if (hasPrevious)
+        {
+            if (net.Discrete) a[(int)prevAction[0]] = 1;
+            else prevAction.CopyTo(a);
+        }
+        row[net.ObservationSize + net.ActionSize] = hasPrevious ? prevReward : 0;
+        row[net.ObservationSize + net.ActionSize + 1] = prevDone ? 1 : 0;
+    }
+
+    /// <summary>Chooses an action for one row of policy output and returns its log-probability.</summary>
+    public static float Act(Rl2Network net, ReadOnlySpan<float> policyRow, ReadOnlySpan<float> logStd, Rng rng, bool deterministic, Span<float> action)
+    {
+        if (net.Discrete)
+        {
+            float max = float.NegativeInfinity;
+            int arg = 0;
+            for (int j = 0; j < policyRow.Length; j++)
+                if (policyRow[j] > max) (max, arg) = (policyRow[j], j);
+            double sum = 0;
+            for (int j = 0; j < policyRow.Length; j++) sum += Math.Exp(policyRow[j] - max);
+            double logZ = max + Math.Log(sum);
+            int pick = arg;
+            if (!deterministic)
+            {
+                double u = rng.NextDouble() * sum, acc = 0;
+                pick = policyRow.Length - 1;
+                for (int j = 0; j < policyRow.Length; j++)
+                {
+                    acc += Math.Exp(policyRow[j] - max);
+                    if (u < acc) { pick = j; break; }
+                }
+            }
+            action[0] = pick;
+            return (float)(policyRow[pick] - logZ);
+        }
+        double logp = 0;
+        for (int j = 0; j < policyRow.Length; j++)
+        {
+            double std = Math.Exp(logStd[j]);
+            double z = deterministic ? 0 : rng.Normal();
+            action[j] = (float)(policyRow[j] + std * z);
+            logp += -0.5 * z * z - logStd[j] - 0.5 * Math.Log(2 * Math.PI);
+        }
+        return (float)logp;
+    }
+}

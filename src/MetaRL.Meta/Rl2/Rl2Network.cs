@@ -1,0 +1,81 @@
+using MetaRL.Core.Spaces;
+using MetaRL.Engine;
+using MetaRL.Engine.Nn;
+
+namespace MetaRL.Meta.Rl2;
+
+/// <summary>
+/// The RL² policy: a recurrent core (GRU by default, or LSTM) fed (observation, previous action,
+/// previous reward, done flag), with a policy head (categorical logits, or a Gaussian mean with a learnt
+/// log standard deviation for boxes) and a value head. The recurrent state is [batch, S] with S = H for
+/// a GRU and 2H (h then c) for an LSTM.
+/// </summary>
+public sealed class Rl2Network : Module<float>
+{
+    private readonly Gru<float>? _gru;
+    private readonly Lstm<float>? _lstm;
+    private readonly LayerNorm<float>? _norm;
+    private readonly Linear<float> _policy, _value;
+    private readonly Tensor<float>? _logStd;
+
+    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng)
+    {
+        ObservationSize = observationSpace.Size;
+        ActionSpace = actionSpace;
+        Discrete = actionSpace is Discrete;
+        ActionSize = actionSpace is Discrete d ? d.N : actionSpace.Size;
+        InputSize = ObservationSize + ActionSize + 2;
+        Hidden = hidden;
+        Cell = cell;
+        if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng));
+        else if (cell == "lstm") _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng));
+        else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
+        if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
+        _policy = RegisterModule("policy", new Linear<float>(hidden, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+        _value = RegisterModule("value", new Linear<float>(hidden, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
+        if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(-0.5, ActionSize));
+    }
+
+    public int ObservationSize { get; }
+    public int ActionSize { get; }
+    public int InputSize { get; }
+    public int Hidden { get; }
+    public string Cell { get; }
+    public bool Discrete { get; }
+    public Space ActionSpace { get; }
+    public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
+    public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
+
+    public Tensor<float> InitialState(int batch) => Tensor.Zeros<float>(batch, StateSize);
+
+    /// <summary>One step: x [B, I], state [B, S] → new state [B, S].</summary>
+    public Tensor<float> Step(Tensor<float> x, Tensor<float> state)
+    {
+        if (_gru is not null) return _gru.Step(x, state);
+        var (h, c) = _lstm!.Step(x, Ops.Slice(state, 1, 0, Hidden), Ops.Slice(state, 1, Hidden, Hidden));
+        return Ops.Concat([h, c], 1);
+    }
+
+    /// <summary>The features the heads read from a state [.., S].</summary>
+    public Tensor<float> Features(Tensor<float> state)
+    {
+        var h = _gru is not null ? state : Ops.Slice(state, state.Rank - 1, 0, Hidden);
+        return _norm is null ? h : _norm.Forward(h);
+    }
+
+    /// <summary>A sequence x [T, B, I] from state0 [B, S] → features [T, B, H].</summary>
+    public Tensor<float> Sequence(Tensor<float> x, Tensor<float> state0)
+    {
+        Tensor<float> h;
+        if (_gru is not null) h = _gru.Forward(x, state0);
+        else h = _lstm!.Forward(x, Ops.Slice(state0, 1, 0, Hidden), Ops.Slice(state0, 1, Hidden, Hidden)).Output;
+        return _norm is null ? h : _norm.Forward(h);
+    }
+
+    /// <summary>Policy output (logits or Gaussian mean) [N, A] and value [N] from features [N, H].</summary>
+    public (Tensor<float> Policy, Tensor<float> Value) Heads(Tensor<float> features)
+    {
+        var v = _value.Forward(features);
+        return (_policy.Forward(features), Ops.Reshape(v, v.Shape[0]));
+    }
+}

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace MetaRL.Cli.Tests;
+
+/// <summary>The metarl command line, run as a separate process the way users run it.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-cli-" + Guid.NewGuid().ToString("N"));
+
+    public CliTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "metarl.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
+    {
+        var t = Run("baselines", "bandits");
+        Assert.NotEqual(0, t.Code);
+        Assert.Contains("'bandits'", t.Err);
+        Assert.Contains("tabular-mdp", t.Err);
+
+        var a = Run("train", "ppo", "bandit", "--out", Path.Combine(_dir, "x"));
+        Assert.NotEqual(0, a.Code);
+        Assert.Contains("'ppo'", a.Err);
+        Assert.Contains("rl2", a.Err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
+
+        var k = Run("baselines", "bandit", "--set", "armz=3");
+        Assert.NotEqual(0, k.Code);
+        Assert.Contains("'armz'", k.Err);
+        Assert.Contains("arms", k.Err);
+
+        var v = Run("baselines", "bandit", "--set", "arms=many");
+        Assert.NotEqual(0, v.Code);
+        Assert.Contains("'arms'", v.Err);
+    }
+
+    [Fact]
+    public void Baselines_json_has_the_protocol_fields()
+    {
+        var r = Run("baselines", "bandit", "--trials", "200", "--json");
+        Assert.Equal(0, r.Code);
+        using var doc = JsonDocument.Parse(r.Out);
+        var first = doc.RootElement[0];
+        Assert.True(first.GetProperty("meanTotalReturn").GetDouble() > 0);
+        Assert.True(first.GetProperty("ci95").GetDouble() > 0);
+        Assert.Equal(10, first.GetProperty("episodeReturns").GetArrayLength());
+    }
+
+    [Fact]
+    public void Train_eval_resume_and_refusals()
+    {
+        var run = Path.Combine(_dir, "run");
+        var train = Run("train", "rl2", "bandit", "--set", "iterations=4", "--set", "hidden=8", "--set", "trials-per-iteration=8",
+            "--set", "minibatches=2", "--set", "arms=3", "--set", "episodes=4", "--out", run, "--checkpoint-every", "2");
+        Assert.True(train.Code == 0, train.Err + train.Out);
+        foreach (var f in new[] { "config.json", "metrics.csv", "checkpoint.mrla", "training.png" })
+            Assert.True(File.Exists(Path.Combine(run, f)), f);
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
+
+        var eval = Run("eval", run, "--trials", "50", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+        using (var doc = JsonDocument.Parse(eval.Out))
+        {
+            Assert.Equal(4, doc.RootElement.GetProperty("episodeReturns").GetArrayLength());
+            Assert.True(doc.RootElement.TryGetProperty("meanTotalReturn", out _));
+            Assert.True(doc.RootElement.TryGetProperty("ci95", out _));
+        }
+        Assert.True(File.Exists(Path.Combine(run, "eval.png")));
+
+        // An existing run directory is never overwritten.
+        var again = Run("train", "rl2", "bandit", "--out", run);
+        Assert.NotEqual(0, again.Code);
+        Assert.Contains("not empty", again.Err);
+
+        // A damaged checkpoint is refused by name and left as it is.
+        var ckpt = Path.Combine(run, "checkpoint.mrla");
+        var bytes = File.ReadAllBytes(ckpt);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        File.WriteAllBytes(ckpt, bytes);
+        var damaged = Run("eval", run, "--trials", "10");
+        Assert.NotEqual(0, damaged.Code);
+        Assert.Contains("checkpoint.mrla", damaged.Err);
+        Assert.Equal(bytes, File.ReadAllBytes(ckpt));
+
+        var notRun = Run("eval", _dir);
+        Assert.NotEqual(0, notRun.Code);
+        Assert.Contains("config.json", notRun.Err);
+    }
+}
