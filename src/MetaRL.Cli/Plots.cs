@@ -37,7 +37,7 @@ internal static class Plots
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
         Save(plot, path);
     }
 
@@ -47,7 +47,7 @@ internal static class Plots
         var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
         try
         {
-            plot.SavePng(tmp, 900, 560);
+            plot.SavePng(tmp, 1100, 560);
             File.Move(tmp, full, overwrite: true);
         }
         finally
