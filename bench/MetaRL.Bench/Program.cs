@@ -5,28 +5,47 @@ using MetaRL.Engine.Kernels;
 using MetaRL.Engine.Nn;
 using MetaRL.Engine.Optim;
 
-// Engine benchmarks: single thread, warmed up, median of repeated timed batches.
-// Usage: metarl-bench [engine] [--seconds S]
+// Benchmarks: warmed up, median of repeated timed batches.
+// Usage: metarl-bench [engine|envs|rl2|all] [--seconds S]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
+var sections = new HashSet<string>();
+string[] known = ["engine", "envs", "rl2", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [--seconds S]   engine benchmarks (GEMM, GRU, MLP), single thread");
+        Console.WriteLine("metarl-bench [engine|envs|rl2|all] [--seconds S]");
+        Console.WriteLine("  engine  GEMM, GRU and MLP kernels, single thread (default)");
+        Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
+        Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
         return 0;
     }
-    else if (args[i] != "engine")
+    else if (known.Contains(args[i])) sections.Add(args[i]);
+    else
     {
-        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine] [--seconds S]");
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|envs|rl2|all] [--seconds S]");
         return 2;
     }
 }
+if (sections.Count == 0) sections.Add("engine");
+if (sections.Contains("all")) sections.UnionWith(["engine", "envs", "rl2"]);
+Console.WriteLine($".NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} logical cores, best SIMD path: {Simd.Best}");
+Console.WriteLine();
+if (sections.Contains("engine")) EngineBench.Run(seconds);
+if (sections.Contains("envs")) EnvBench.Run(seconds);
+if (sections.Contains("rl2")) Rl2Bench.Run();
+return 0;
 
-Console.WriteLine($"MetaRL engine benchmarks — {Environment.ProcessorCount} logical cores visible, 1 thread used, best SIMD path: {Simd.Best}");
-Console.WriteLine($".NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+internal static class EngineBench
+{
+public static void Run(double seconds)
+{
+int savedThreads = Gemm.MaxThreads;
+Gemm.MaxThreads = 1;
+Console.WriteLine($"Engine, 1 thread");
 Console.WriteLine();
 
 // ---------------------------------------------------------------- GEMM
@@ -94,7 +113,19 @@ Console.WriteLine();
     double t = Bench.Median(Iteration, seconds);
     Console.WriteLine($"MLP 2→64→64→2 (tanh), batch 2000, forward + backward + Adam step:  {t * 1e3,8:F3} ms/iteration");
 }
-return 0;
+Gemm.MaxThreads = savedThreads;
+if (savedThreads > 1)
+{
+    var rng = new Rng(1);
+    var a = Tensor.RandN<float>(rng, 1, 256, 263).ToArray();
+    var b = Tensor.RandN<float>(rng, 1, 263, 768).ToArray();
+    var c = new float[256 * 768];
+    double t1 = Bench.Median(() => Gemm.Multiply<float>(false, false, 256, 768, 263, a, 263, b, 768, c, 768, false), seconds);
+    Console.WriteLine($"GEMM 256×263·263×768 (an RL² rollout step) on {savedThreads} threads: {2.0 * 256 * 768 * 263 / t1 / 1e9:F1} GFLOP/s");
+}
+Console.WriteLine();
+}
+}
 
 internal static class Bench
 {

@@ -53,7 +53,7 @@ internal static class Rl2Commands
             AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(dir)}[/] at iteration {trainer.Iteration} of {cfg.Iterations}.");
         }
         if (!File.Exists(metricsPath))
-            File.WriteAllText(metricsPath, "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds\n");
+            File.WriteAllText(metricsPath, "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds\n");
         var meta = new Dictionary<string, string> { ["algorithm"] = run.Algorithm, ["task"] = run.Task };
 
         bool stop = false;
@@ -86,7 +86,7 @@ internal static class Rl2Commands
                             throw; // the last checkpoint on disk is untouched
                         }
                         metrics.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4}"));
+                            $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}"));
                         history.Add((s.Iteration, s.MeanTrialReturn));
                         ema = double.IsNaN(ema) ? s.MeanTrialReturn : 0.95 * ema + 0.05 * s.MeanTrialReturn;
                         bar.Description = $"training  return {ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {s.Steps / watch.Elapsed.TotalSeconds:N0} steps/s";

@@ -255,3 +255,36 @@ public class KernelTests
         }
     }
 }
+
+public class GemmThreadingTests
+{
+    [Theory]
+    [InlineData(64, 138, 384)]
+    [InlineData(33, 385, 138)]
+    [InlineData(256, 135, 384)]
+    [InlineData(7, 1000, 700)]
+    public void Threaded_products_are_bit_identical_to_single_threaded(int m, int k, int n)
+    {
+        var rng = new Rng(5);
+        var a = Tensor.RandN<float>(rng, 1, m, k).ToArray();
+        var b = Tensor.RandN<float>(rng, 1, k, n).ToArray();
+        var one = new float[m * n];
+        var many = new float[m * n];
+        int saved = Gemm.MaxThreads;
+        try
+        {
+            foreach (bool transB in new[] { false, true })
+            {
+                Gemm.MaxThreads = 1;
+                Gemm.Multiply<float>(false, transB, m, n, k, a, k, b, transB ? k : n, one, n, false);
+                Gemm.MaxThreads = 3;
+                Gemm.Multiply<float>(false, transB, m, n, k, a, k, b, transB ? k : n, many, n, false);
+                Assert.Equal(one, many);
+            }
+        }
+        finally
+        {
+            Gemm.MaxThreads = saved;
+        }
+    }
+}

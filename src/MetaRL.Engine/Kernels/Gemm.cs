@@ -15,6 +15,29 @@ namespace MetaRL.Engine.Kernels;
 /// </summary>
 public static class Gemm
 {
+    private static int _maxThreads = DefaultThreads();
+
+    private static int DefaultThreads()
+    {
+        var env = Environment.GetEnvironmentVariable("METARL_THREADS");
+        if (env is not null && int.TryParse(env, out int t) && t >= 1) return t;
+        return Math.Max(1, Environment.ProcessorCount);
+    }
+
+    /// <summary>
+    /// Threads a large product may use (default: the processor count, or METARL_THREADS). Work is split by
+    /// column panels, so every element is computed by the same instructions in the same order whatever this
+    /// is: results are bit-identical for any thread count.
+    /// </summary>
+    public static int MaxThreads
+    {
+        get => _maxThreads;
+        set => _maxThreads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least one thread.");
+    }
+
+    /// <summary>Products below this many floating-point operations run on one thread.</summary>
+    public const long ParallelThresholdFlops = 4_000_000;
+
     public static void Multiply<T>(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -113,7 +136,11 @@ internal static class GemmCore<TOps, TV, T>
                 B = ref bt[0];
                 ldb = n;
             }
-            Blocked(m, n, k, ref A, transA ? 1 : lda, transA ? lda : 1, ref B, ldb, ref C, ldc);
+            int threads = Math.Min(Gemm.MaxThreads, n / NR);
+            if (threads >= 2 && 2L * m * n * k >= Gemm.ParallelThresholdFlops)
+                BlockedParallel(threads, m, n, k, ref A, transA ? 1 : lda, transA ? lda : 1, ref B, ldb, ref C, ldc);
+            else
+                Blocked(m, n, k, ref A, transA ? 1 : lda, transA ? lda : 1, ref B, ldb, ref C, ldc);
         }
         finally
         {
@@ -127,6 +154,22 @@ internal static class GemmCore<TOps, TV, T>
         {
             ref T s = ref Unsafe.Add(ref src, r * lds);
             for (int q = 0; q < cols; q++) dst[q * rows + r] = Unsafe.Add(ref s, q);
+        }
+    }
+
+    /// <summary>Splits the columns into panels of whole NR-wide strips, one range per thread (same arithmetic per element as <see cref="Blocked"/>).</summary>
+    private static unsafe void BlockedParallel(int threads, int m, int n, int k, ref T A, int ars, int aks, ref T B, int ldb, ref T C, int ldc)
+    {
+        int strips = (n + NR - 1) / NR;
+        fixed (T* pa = &A, pb = &B, pc = &C)
+        {
+            T* a = pa, b = pb, c = pc;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int s0 = strips * t / threads, s1 = strips * (t + 1) / threads;
+                int j0 = s0 * NR, j1 = Math.Min(n, s1 * NR);
+                if (j1 > j0) Blocked(m, j1 - j0, k, ref *a, ars, aks, ref *(b + j0), ldb, ref *(c + j0), ldc);
+            });
         }
     }
 

@@ -12,7 +12,7 @@ namespace MetaRL.Meta.Rl2;
 /// <summary>What one training iteration did.</summary>
 public sealed record Rl2IterationStats(
     int Iteration, double MeanTrialReturn, double[] EpisodeReturns, double PolicyLoss, double ValueLoss, double Entropy,
-    double ApproxKl, double ClipFraction, double GradNorm, double LearningRate, long Steps, double Seconds);
+    double ApproxKl, double ClipFraction, double GradNorm, double LearningRate, long Steps, double Seconds, double RolloutSeconds);
 
 /// <summary>Training stopped because a loss or gradient became NaN or infinite.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);
@@ -174,6 +174,7 @@ public sealed class Rl2Trainer
         Optimizer.LearningRate = Config.LrSchedule == "linear" ? Config.LearningRate * Math.Max(0, 1 - progress) : Config.LearningRate;
         double entropyCoef = Config.EntropyCoef + (Config.EntropyCoefFinal - Config.EntropyCoef) * Math.Min(1, progress);
         var (data, trialReturns, episodeMeans, steps) = Collect();
+        double rolloutSeconds = watch.Elapsed.TotalSeconds;
 
         int B = Config.TrialsPerIteration, I = Network.InputSize, S = Network.StateSize;
         int L = Config.Bptt > 0 ? Math.Min(Config.Bptt, _T) : _T;
@@ -262,7 +263,7 @@ public sealed class Rl2Trainer
         TotalSteps += steps;
         int u = Math.Max(1, updates);
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u,
-            Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds);
+            Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds);
     }
 
     private (Tensor<float> LogProb, Tensor<float> Entropy) LogProbAndEntropy(Tensor<float> policy, float[] actions, int n)

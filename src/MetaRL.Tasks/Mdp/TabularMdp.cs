@@ -29,6 +29,22 @@ public sealed class TabularMdpTask(int states, int actions, double[] meanReward,
 public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) : Env<TabularMdpTask>
 {
     private int _state;
+    private double[] _cdf = [];
+    private double[] _mu = [];
+
+    protected override void OnTaskSet(TabularMdpTask task)
+    {
+        if (task.States != states || task.Actions != actions)
+            throw new ArgumentException($"This environment plays MDPs with {states} states and {actions} actions, not {task.States} and {task.Actions}.");
+        // Cumulative transition rows, so a step draws the next state with one uniform and a short scan.
+        _cdf = new double[task.Transitions.Length];
+        for (int sa = 0; sa < states * actions; sa++)
+        {
+            double acc = 0;
+            for (int s = 0; s < states; s++) _cdf[sa * states + s] = acc += task.Transitions[sa * states + s];
+        }
+        _mu = task.MeanReward;
+    }
 
     public override Space ObservationSpace { get; } = new Box(0, 1, states);
 
@@ -45,17 +61,13 @@ public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) :
     {
         int a = (int)action[0];
         if ((uint)a >= (uint)actions) throw new ArgumentOutOfRangeException(nameof(action), a, $"Action {a} does not exist; there are {actions}.");
-        var task = Task;
+        if (_cdf.Length == 0) _ = Task; // throws the "no task set" error
         int sa = _state * actions + a;
-        double reward = task.MeanReward[sa] + rewardNoise * rng.Normal();
-        double u = rng.NextDouble(), acc = 0;
-        int next = states - 1;
-        var row = task.Transitions.AsSpan(sa * states, states);
-        for (int s = 0; s < states; s++)
-        {
-            acc += row[s];
-            if (u < acc) { next = s; break; }
-        }
+        double reward = _mu[sa] + rewardNoise * rng.Normal();
+        double u = rng.NextDouble();
+        var row = _cdf.AsSpan(sa * states, states);
+        int next = 0;
+        while (next < states - 1 && u >= row[next]) next++;
         observation[_state] = 0;
         _state = next;
         observation[_state] = 1;
