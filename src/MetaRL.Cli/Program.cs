@@ -24,7 +24,8 @@ internal static class Program
         {
             return root.Parse(args).Invoke();
         }
-        catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
+                                       or MetaRL.Meta.Rl2.TrainingDivergedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
@@ -68,6 +69,18 @@ internal static class Program
                     Markup.Escape(string.Join("\n", d.Settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"))));
             }
             AnsiConsole.Write(table);
+
+            var algos = new Table().Title("Algorithms");
+            algos.AddColumns("algorithm", "description", "settings (general default; per-task defaults differ where shown)");
+            var general = new MetaRL.Meta.Rl2.Rl2Config().ToSettings();
+            var perTask = TaskRegistry.Families.Select(f => (f.Name, Settings: MetaRL.Meta.Rl2.Rl2Config.DefaultsFor(f.Name).ToSettings())).ToArray();
+            algos.AddRow("rl2", "RL²: GRU/LSTM policy over (obs, previous action, reward, done), trained with PPO across trials",
+                Markup.Escape(string.Join("\n", general.Select(kv =>
+                {
+                    var special = perTask.Where(t => t.Settings[kv.Key] != kv.Value).Select(t => $"{t.Name}: {t.Settings[kv.Key]}").ToArray();
+                    return special.Length == 0 ? $"{kv.Key}={kv.Value}" : $"{kv.Key}={kv.Value} ({string.Join(", ", special)})";
+                }))));
+            AnsiConsole.Write(algos);
             return 0;
         });
         return cmd;

@@ -80,10 +80,12 @@ internal static class Rl2Commands
                         {
                             s = trainer.RunIteration();
                         }
-                        catch (TrainingDivergedException)
+                        catch (TrainingDivergedException e)
                         {
                             metrics.Flush();
-                            throw; // the last checkpoint on disk is untouched
+                            // The last checkpoint on disk is untouched; say where it is.
+                            var last = File.Exists(Path.Combine(dir, Checkpoint)) ? $" The last good checkpoint is {Path.Combine(dir, Checkpoint)}." : " No checkpoint had been written yet.";
+                            throw new TrainingDivergedException(e.Message + last);
                         }
                         metrics.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}"));

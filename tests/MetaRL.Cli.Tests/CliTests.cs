@@ -102,3 +102,84 @@ public sealed class CliTests : IDisposable
         Assert.Contains("config.json", notRun.Err);
     }
 }
+
+public sealed class CliInterruptTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-cli-int-" + Guid.NewGuid().ToString("N"));
+
+    public CliInterruptTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static readonly string[] TinyRun =
+    [
+        "--set", "iterations=200", "--set", "hidden=32", "--set", "trials-per-iteration=64", "--set", "minibatches=2",
+        "--set", "arms=3", "--set", "episodes=4", "--checkpoint-every", "1000",
+    ];
+
+    private static Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "metarl.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    private static (int Code, string Err) Finish(Process p)
+    {
+        var err = p.StandardError.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, err.Result);
+    }
+
+    [Fact]
+    public void Ctrl_c_writes_a_checkpoint_and_resume_ends_bit_identical_to_an_uninterrupted_run()
+    {
+        var straight = Path.Combine(_dir, "straight");
+        var (code, err) = Finish(Start(["train", "rl2", "bandit", .. TinyRun, "--out", straight]));
+        Assert.True(code == 0, err);
+
+        var interrupted = Path.Combine(_dir, "interrupted");
+        var p = Start(["train", "rl2", "bandit", .. TinyRun, "--out", interrupted]);
+        var metrics = Path.Combine(interrupted, "metrics.csv");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !(File.Exists(metrics) && SafeLineCount(metrics) >= 4)) Thread.Sleep(20);
+        using (var kill = Process.Start("kill", ["-INT", p.Id.ToString()])) kill.WaitForExit();
+        var (code2, err2) = Finish(p);
+        Assert.True(code2 == 130, $"expected the interrupted exit code 130, got {code2}: {err2}");
+        Assert.True(File.Exists(Path.Combine(interrupted, "checkpoint.mrla")));
+        Assert.True(SafeLineCount(Path.Combine(interrupted, "metrics.csv")) < 201);
+        var (code3, err3) = Finish(Start("train", "--resume", interrupted));
+        Assert.True(code3 == 0, err3);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(straight, "checkpoint.mrla")), File.ReadAllBytes(Path.Combine(interrupted, "checkpoint.mrla")));
+        Assert.Equal(201, File.ReadAllLines(Path.Combine(interrupted, "metrics.csv")).Length);
+    }
+
+    private static int SafeLineCount(string path)
+    {
+        try
+        {
+            using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var r = new StreamReader(s);
+            int n = 0;
+            while (r.ReadLine() is not null) n++;
+            return n;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    [Fact]
+    public void A_diverging_run_stops_with_a_clear_message_and_writes_no_checkpoint()
+    {
+        var run = Path.Combine(_dir, "nan");
+        var (code, err) = Finish(Start("train", "rl2", "bandit", "--set", "iterations=5", "--set", "hidden=8", "--set", "trials-per-iteration=8",
+            "--set", "minibatches=2", "--set", "reward-scale=1e30", "--out", run, "--checkpoint-every", "1"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("training stopped", err);
+        Assert.False(File.Exists(Path.Combine(run, "checkpoint.mrla")));
+    }
+}

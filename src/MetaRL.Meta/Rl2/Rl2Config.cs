@@ -31,20 +31,25 @@ public sealed record Rl2Config
     public int Bptt { get; init; }
     /// <summary>Rewards are multiplied by this before learning (not in reports).</summary>
     public double RewardScale { get; init; } = 1.0;
+    /// <summary>
+    /// Divide rewards by the running standard deviation of the discounted return (as Stable-Baselines3's
+    /// VecNormalize does), so value targets stay near unit scale whatever the task's reward scale.
+    /// </summary>
+    public bool NormalizeRewards { get; init; } = true;
     /// <summary>Evaluate with the most likely action (true) or by sampling (false).</summary>
     public bool Deterministic { get; init; } = true;
 
     public static readonly string[] Keys =
     [
         "hidden", "cell", "layer-norm", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
-        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "deterministic",
+        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "deterministic",
     ];
 
     /// <summary>Good defaults for a task family; users override them with settings.</summary>
     public static Rl2Config DefaultsFor(string task) => task switch
     {
         "bandit" or "dependent-bandit" => new Rl2Config { Hidden = 128, Iterations = 1500, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.3, EntropyCoef = 0.02 },
-        "tabular-mdp" => new Rl2Config { Hidden = 256, Iterations = 1500, TrialsPerIteration = 128, LearningRate = 5e-4, Gamma = 0.99, GaeLambda = 0.3, RewardScale = 0.1, Bptt = 0 },
+        "tabular-mdp" => new Rl2Config { Hidden = 256, Iterations = 1500, TrialsPerIteration = 128, LearningRate = 5e-4, Gamma = 0.99, GaeLambda = 0.3, Bptt = 0 },
         "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
         _ => new Rl2Config(),
     };
@@ -75,7 +80,8 @@ public sealed record Rl2Config
             EntropyCoefFinal = r.Double("entropy-coef-final", EntropyCoefFinal, 0, 1e6),
             MaxGradNorm = r.Double("max-grad-norm", MaxGradNorm, 1e-9, 1e9),
             Bptt = r.Int("bptt", Bptt, 0, 1_000_000),
-            RewardScale = r.Double("reward-scale", RewardScale, 1e-9, 1e9),
+            RewardScale = r.Double("reward-scale", RewardScale, 1e-30, 1e30),
+            NormalizeRewards = r.Bool("normalize-rewards", NormalizeRewards),
             Deterministic = r.Bool("deterministic", Deterministic),
         };
         r.EnsureAllUsed();
@@ -105,6 +111,7 @@ public sealed record Rl2Config
         ["max-grad-norm"] = MaxGradNorm.ToString("R", CultureInfo.InvariantCulture),
         ["bptt"] = Bptt.ToString(CultureInfo.InvariantCulture),
         ["reward-scale"] = RewardScale.ToString("R", CultureInfo.InvariantCulture),
+        ["normalize-rewards"] = NormalizeRewards ? "true" : "false",
         ["deterministic"] = Deterministic ? "true" : "false",
     };
 

@@ -135,8 +135,43 @@ public sealed class Rl2Trainer
                 else envs[i].Reset(envRngs[i], obs.AsSpan(i * _obs, _obs));
             }
         }
+        if (Config.NormalizeRewards) NormalizeRewards(data, B);
         ComputeAdvantages(data, B);
         return (data, trialReturn, episodeSums.Select(s => s / B).ToArray(), total);
+    }
+
+    // Running statistics of the discounted return, for reward normalisation (saved in checkpoints).
+    private double _retCount, _retMean, _retM2;
+
+    private void NormalizeRewards(Batch d, int B)
+    {
+        double gamma = Config.Gamma;
+        double n = 0, mean = 0, m2 = 0;
+        for (int i = 0; i < B; i++)
+        {
+            double ret = 0;
+            for (int t = 0; t < _T; t++)
+            {
+                int k = t * B + i;
+                if (d.Mask[k] == 0) break;
+                ret = gamma * ret + d.Rewards[k];
+                n++;
+                double delta = ret - mean;
+                mean += delta / n;
+                m2 += delta * (ret - mean);
+            }
+        }
+        if (n > 0)
+        {
+            // Chan et al.'s parallel merge of (count, mean, M2).
+            double total = _retCount + n, delta = mean - _retMean;
+            _retM2 += m2 + delta * delta * _retCount * n / total;
+            _retMean += delta * n / total;
+            _retCount = total;
+        }
+        double std = _retCount > 1 ? Math.Sqrt(_retM2 / _retCount) : 1;
+        float inv = (float)(1 / (std + 1e-8));
+        for (int k = 0; k < d.Rewards.Length; k++) d.Rewards[k] *= inv;
     }
 
     private void ComputeAdvantages(Batch d, int B)
@@ -298,6 +333,7 @@ public sealed class Rl2Trainer
         archive.Metadata["seed"] = Seed.ToString(CultureInfo.InvariantCulture);
         archive.Metadata["rng"] = string.Join(',', _rng.GetState());
         archive.Metadata["task-rng"] = string.Join(',', _taskRng.GetState());
+        archive.Metadata["return-stats"] = string.Join(',', new[] { _retCount, _retMean, _retM2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         Network.AddTo(archive, "net.");
         foreach (var (name, value) in Optimizer.State()) archive.Add("optim." + name, value);
         archive.Save(path);
@@ -326,6 +362,10 @@ public sealed class Rl2Trainer
         int iteration = Int("iteration");
         long steps = archive.Metadata.TryGetValue("total-steps", out var ts) && long.TryParse(ts, NumberStyles.None, CultureInfo.InvariantCulture, out long tv)
             ? tv : throw new CheckpointException("The checkpoint's 'total-steps' is missing or malformed.");
+        var stats = (archive.Metadata.TryGetValue("return-stats", out var rs) ? rs : throw new CheckpointException("The checkpoint lacks 'return-stats'."))
+            .Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) ? x
+                : throw new CheckpointException("The checkpoint's 'return-stats' is malformed.")).ToArray();
+        if (stats.Length != 3) throw new CheckpointException("The checkpoint's 'return-stats' is malformed.");
         var optimState = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
         foreach (var (name, _) in Optimizer.State())
         {
@@ -341,6 +381,7 @@ public sealed class Rl2Trainer
         _taskRng.SetState(taskRng);
         Iteration = iteration;
         TotalSteps = steps;
+        (_retCount, _retMean, _retM2) = (stats[0], stats[1], stats[2]);
     }
 
     /// <summary>Loads only the network from a checkpoint (for evaluation).</summary>
