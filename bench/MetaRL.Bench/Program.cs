@@ -11,22 +11,23 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
 var sections = new HashSet<string>();
-string[] known = ["engine", "envs", "rl2", "all"];
+string[] known = ["engine", "envs", "rl2", "maml", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [engine|envs|rl2|all] [--seconds S]");
+        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|all] [--seconds S]");
         Console.WriteLine("  engine  GEMM, GRU and MLP kernels, single thread (default)");
         Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
         Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
+        Console.WriteLine("  maml    wall time of a MAML-TRPO meta-iteration on navigation-2d (both cores)");
         return 0;
     }
     else if (known.Contains(args[i])) sections.Add(args[i]);
     else
     {
-        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|envs|rl2|all] [--seconds S]");
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|envs|rl2|maml|all] [--seconds S]");
         return 2;
     }
 }
@@ -37,6 +38,7 @@ Console.WriteLine();
 if (sections.Contains("engine")) EngineBench.Run(seconds);
 if (sections.Contains("envs")) EnvBench.Run(seconds);
 if (sections.Contains("rl2")) Rl2Bench.Run();
+if (sections.Contains("maml")) MamlBench.Run(10);
 return 0;
 
 internal static class EngineBench

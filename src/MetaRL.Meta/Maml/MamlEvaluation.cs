@@ -1,0 +1,70 @@
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+using MetaRL.Meta.Evaluation;
+
+namespace MetaRL.Meta.Maml;
+
+/// <summary>The adaptation curve of the gradient-based family: return after 0, 1, 2, … gradient steps on held-out tasks.</summary>
+public sealed class StepMetaTestResult
+{
+    public required string Agent { get; init; }
+    public required string Task { get; init; }
+    public required int Tasks { get; init; }
+    public required int Trajectories { get; init; }
+    public required ulong Seed { get; init; }
+
+    /// <summary>Mean return per trajectory after 0, 1, 2, … adaptation steps.</summary>
+    public required double[] StepReturns { get; init; }
+
+    /// <summary>95% confidence half-widths (over tasks) of <see cref="StepReturns"/>.</summary>
+    public required double[] StepCi95 { get; init; }
+
+    /// <summary>The task-knowing optimum's mean return, when the family can compute it.</summary>
+    public double? OracleReturn { get; init; }
+}
+
+/// <summary>
+/// For each held-out task: collect K trajectories with the current weights, take a policy-gradient step with
+/// the linear feature baseline on them, and repeat; the return of each batch is the curve. Every agent sees
+/// the same tasks and random streams.
+/// </summary>
+public static class MamlEvaluation
+{
+    public static StepMetaTestResult Run(string name, MlpPolicy<float> policy, TaskDistribution tasks, int taskCount, int trajectories,
+        int steps, double innerLearningRate, double gamma, ulong seed)
+    {
+        if (taskCount < 1) throw new ArgumentOutOfRangeException(nameof(taskCount), taskCount, "At least one held-out task.");
+        if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of steps cannot be negative.");
+        var taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Test);
+        var list = Enumerable.Range(0, taskCount).Select(_ => tasks.SampleTask(taskRng, TaskSplit.Test)).ToArray();
+        var perStep = new double[steps + 1, taskCount];
+        var theta0 = policy.Parameters();
+        Parallel.For(0, taskCount, t =>
+        {
+            var rng = new Rng(seed * 0x9E3779B97F4A7C15UL + (ulong)t + 7);
+            IReadOnlyList<Tensor<float>> theta = theta0.Select(p => Tensor.Parameter(p.Detach().Clone())).ToArray();
+            for (int k = 0; k <= steps; k++)
+            {
+                var batch = TrajectoryBatch.Sample(policy, theta, tasks, list[t], trajectories, rng, gamma);
+                perStep[k, t] = batch.MeanReturn;
+                if (k < steps)
+                    theta = MamlMath.Adapt(policy, theta, batch, innerLearningRate, 1, createGraph: false)
+                        .Select(p => Tensor.Parameter(p.Detach())).ToArray();
+            }
+        });
+        var mean = new double[steps + 1];
+        var ci = new double[steps + 1];
+        for (int k = 0; k <= steps; k++)
+        {
+            var row = Enumerable.Range(0, taskCount).Select(t => perStep[k, t]).ToArray();
+            (mean[k], ci[k]) = MetaTest.MeanCi(row);
+        }
+        var oracle = list.Select(tasks.OracleEpisodeReturn).ToArray();
+        return new StepMetaTestResult
+        {
+            Agent = name, Task = tasks.Name, Tasks = taskCount, Trajectories = trajectories, Seed = seed,
+            StepReturns = mean, StepCi95 = ci,
+            OracleReturn = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null,
+        };
+    }
+}

@@ -1,0 +1,311 @@
+using System.Diagnostics;
+using System.Globalization;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+using MetaRL.Engine.Autodiff;
+using MetaRL.Engine.IO;
+using MetaRL.Engine.Nn;
+
+namespace MetaRL.Meta.Maml;
+
+/// <summary>Settings of MAML with a TRPO outer loop (defaults: 2-D navigation as in the MAML paper, with pytorch-maml-rl's [64, 64] tanh network).</summary>
+public sealed record MamlConfig
+{
+    public int[] Hidden { get; init; } = [64, 64];
+    public double InnerLearningRate { get; init; } = 0.1;
+    /// <summary>Inner gradient steps during meta-training; 0 trains a non-adaptive multi-task policy.</summary>
+    public int InnerSteps { get; init; } = 1;
+    public int MetaBatch { get; init; } = 20;
+    /// <summary>Trajectories per task for each adaptation step and for the post-adaptation batch.</summary>
+    public int Trajectories { get; init; } = 20;
+    public int Iterations { get; init; } = 300;
+    public double MaxKl { get; init; } = 0.01;
+    public int CgIterations { get; init; } = 10;
+    public double CgDamping { get; init; } = 1e-5;
+    public int LineSearchSteps { get; init; } = 15;
+    public double LineSearchBacktrack { get; init; } = 0.8;
+    public double Gamma { get; init; } = 0.99;
+    /// <summary>First-order MAML: ignore the second-order terms of the inner step.</summary>
+    public bool FirstOrder { get; init; }
+    /// <summary>Use the general full-graph path even for one inner step (a reference for the fast path).</summary>
+    internal bool ForceFullGraph { get; init; }
+}
+
+/// <summary>What one meta-iteration did.</summary>
+public sealed record MamlIterationStats(int Iteration, double PreAdaptationReturn, double PostAdaptationReturn, double SurrogateImprovement,
+    double Kl, int LineSearchSteps, bool Accepted, double Seconds);
+
+/// <summary>
+/// MAML (Finn et al. 2017) for reinforcement learning: per task, one or more vanilla policy-gradient steps
+/// with the linear feature baseline, kept in the graph; the outer update is TRPO on the post-adaptation
+/// trajectories, with conjugate gradient on Hessian-vector products of the mean KL taken through the
+/// inner step, and a backtracking line search that leaves the policy unchanged when no step passes.
+/// </summary>
+public sealed class MamlTrainer
+{
+    private readonly TaskDistribution _tasks;
+    private readonly Rng _rng, _taskRng;
+
+    public MamlTrainer(TaskDistribution tasks, MamlConfig config, ulong seed)
+    {
+        _tasks = tasks;
+        Config = config;
+        Seed = seed;
+        Policy = new MlpPolicy<float>(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, new Rng(seed));
+        _rng = new Rng(seed ^ 0x3A3A_5C5CUL);
+        _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
+    }
+
+    public MamlConfig Config { get; }
+    public ulong Seed { get; }
+    public MlpPolicy<float> Policy { get; }
+    public int Iteration { get; private set; }
+
+    private sealed record TaskData(TrajectoryBatch Train, TrajectoryBatch Valid, Tensor<float> OldOutput, Tensor<float>? OldLogStd, Tensor<float> OldLogProb);
+
+    /// <summary>Runs one meta-iteration: sampling, adaptation, TRPO step.</summary>
+    public MamlIterationStats RunIteration()
+    {
+        var watch = Stopwatch.StartNew();
+        var theta = Policy.Parameters();
+        var tasks = Enumerable.Range(0, Config.MetaBatch).Select(_ => _tasks.SampleTask(_taskRng, TaskSplit.Train)).ToArray();
+        var rngs = tasks.Select(_ => _rng.Split()).ToArray();
+        var data = new TaskData[tasks.Length];
+        Parallel.For(0, tasks.Length, i =>
+        {
+            var train = TrajectoryBatch.Sample(Policy, theta, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma);
+            var adapted = MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
+            var valid = TrajectoryBatch.Sample(Policy, adapted, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma);
+            using var _ = GradMode.NoGrad();
+            int n = valid.Steps;
+            var obs = TrajectoryBatch.ToTensor<float>(valid.Observations, n, valid.ObservationSize);
+            var acts = TrajectoryBatch.ToTensor<float>(valid.Actions, n, valid.ActionSize);
+            var idx = Policy.Discrete ? valid.ActionIndices() : null;
+            var oldOut = Functional.Call(Policy, adapted, () => Policy.Output(obs));
+            var oldStd = Policy.Discrete ? null : Functional.Call(Policy, adapted, () => Policy.LogStd).Detach();
+            var oldLogp = Functional.Call(Policy, adapted, () => Policy.LogProb(obs, acts, idx));
+            data[i] = new TaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
+        });
+
+        // Surrogate and KL as functions of θ, through the inner step.
+        (Tensor<float> Surrogate, Tensor<float> Kl) Objective(IReadOnlyList<Tensor<float>> at, bool graph)
+        {
+            Tensor<float>? s = null, k = null;
+            foreach (var d in data)
+            {
+                var adapted = AdaptFor(at, d.Train, graph);
+                var si = MamlMath.Surrogate(Policy, adapted, d.Valid, d.OldLogProb);
+                var ki = MamlMath.Kl(Policy, adapted, d.Valid, d.OldOutput, d.OldLogStd);
+                s = s is null ? si : s + si;
+                k = k is null ? ki : k + ki;
+            }
+            return (s! / data.Length, k! / data.Length);
+        }
+
+        Tensor<float>[] g;
+        Func<Tensor<float>[], Tensor<float>[]> hvpCore;
+        double oldSurrogate;
+        if (Config.InnerSteps == 1 && !Config.FirstOrder && !Config.ForceFullGraph)
+        {
+            // One exact inner step, θ' = θ − α∇L(θ), so ∂θ'/∂θ = I − αH with H the inner loss's Hessian.
+            // ∇θ S = (I − αH) ∇θ' S, and because ∇θ' KL vanishes where the old and new policies coincide
+            // (here), the Hessian of the mean KL in θ is exactly (I − αH) F (I − αH), F the Hessian of KL in θ'.
+            // Each product is then a second-order pass per task, computed side by side on all cores.
+            var parts = new TaskCurvature[data.Length];
+            Parallel.For(0, data.Length, i => parts[i] = TaskCurvature.Build(Policy, theta, data[i], Config.InnerLearningRate));
+            oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
+            g = SumInOrder(parts.Select(p => p.SurrogateGradient).ToArray(), theta, 1.0 / parts.Length);
+            hvpCore = v =>
+            {
+                var results = new Tensor<float>[parts.Length][];
+                Parallel.For(0, parts.Length, i => results[i] = parts[i].KlHessianTimes(v));
+                return SumInOrder(results, theta, 1.0 / parts.Length);
+            };
+        }
+        else
+        {
+            var (surrogate, kl) = Objective(theta, graph: true);
+            oldSurrogate = surrogate.ToScalar();
+            g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+            var gradKl = Autograd.Grad([kl], theta, createGraph: true, allowUnused: true);
+            hvpCore = v =>
+            {
+                Tensor<float>? dot = null;
+                for (int i = 0; i < theta.Count; i++)
+                {
+                    if (gradKl[i] is null || !gradKl[i]!.RequiresGrad) continue;
+                    var term = Ops.Sum(gradKl[i]! * v[i]);
+                    dot = dot is null ? term : dot + term;
+                }
+                var hv = dot is null ? new Tensor<float>?[theta.Count] : Autograd.Grad([dot], theta, allowUnused: true);
+                return hv.Select((h, i) => h ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+            };
+        }
+        Tensor<float>[] Hvp(Tensor<float>[] v) => hvpCore(v).Select((h, i) => h + v[i] * Config.CgDamping).ToArray();
+
+        var x = ConjugateGradient(Hvp, g, Config.CgIterations);
+        double shs = 0.5 * Dot(x, Hvp(x));
+        bool accepted = false;
+        int lsSteps = 0;
+        double improvement = 0, finalKl = 0;
+        if (shs > 0 && double.IsFinite(shs))
+        {
+            double scale = Math.Sqrt(shs / Config.MaxKl);
+            var saved = theta.Select(p => p.Clone()).ToArray();
+            double frac = 1;
+            for (lsSteps = 1; lsSteps <= Config.LineSearchSteps; lsSteps++, frac *= Config.LineSearchBacktrack)
+            {
+                for (int i = 0; i < theta.Count; i++)
+                {
+                    theta[i].CopyFrom(saved[i]);
+                    var d = theta[i].Data;
+                    var step = x[i].Data;
+                    for (int j = 0; j < d.Length; j++) d[j] += (float)(frac * step[j] / scale);
+                }
+                var (sNew, kNew) = Objective(theta, graph: false);
+                double s = sNew.ToScalar(), k = kNew.ToScalar();
+                if (double.IsFinite(s) && double.IsFinite(k) && s - oldSurrogate > 0 && k <= Config.MaxKl)
+                {
+                    accepted = true;
+                    improvement = s - oldSurrogate;
+                    finalKl = k;
+                    break;
+                }
+            }
+            if (!accepted)
+                for (int i = 0; i < theta.Count; i++) theta[i].CopyFrom(saved[i]);
+        }
+        Iteration++;
+        return new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), improvement, finalKl,
+            lsSteps, accepted, watch.Elapsed.TotalSeconds);
+    }
+
+    private Tensor<float>[] AdaptFor(IReadOnlyList<Tensor<float>> theta, TrajectoryBatch train, bool graph)
+    {
+        if (Config.InnerSteps == 0) return theta.ToArray();
+        if (!graph)
+        {
+            using var _ = GradMode.EnableGrad();
+            var leaves = theta.Select(p => Tensor.Parameter(p.Detach())).ToArray();
+            return MamlMath.Adapt(Policy, leaves, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false).Select(p => p.Detach()).ToArray();
+        }
+        if (!Config.FirstOrder) return MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: true);
+        // First order: θ' = θ + (θ'_detached − θ_detached), so dθ'/dθ = I.
+        var fo = MamlMath.Adapt(Policy, theta.Select(p => Tensor.Parameter(p.Detach())).ToArray(), train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
+        return theta.Select((p, i) => p + (fo[i].Detach() - p.Detach())).ToArray();
+    }
+
+    /// <summary>Σᵢ scale·partsᵢ, summed in index order so the result does not depend on scheduling.</summary>
+    private static Tensor<float>[] SumInOrder(Tensor<float>[][] parts, IReadOnlyList<Tensor<float>> like, double scale)
+    {
+        var sum = like.Select(p => new float[p.Size]).ToArray();
+        foreach (var part in parts)
+            for (int i = 0; i < sum.Length; i++)
+            {
+                var src = part[i].Data;
+                for (int j = 0; j < src.Length; j++) sum[i][j] += (float)(scale * src[j]);
+            }
+        return sum.Select((a, i) => Tensor.FromArray(a, like[i].Shape.ToArray())).ToArray();
+    }
+
+    /// <summary>
+    /// One task's pieces for the exact one-step meta-gradient and KL curvature: the inner gradient kept
+    /// for Hessian products, and the KL gradient at θ' kept for Fisher products.
+    /// </summary>
+    private sealed class TaskCurvature
+    {
+        private IReadOnlyList<Tensor<float>> _theta = [];
+        private Tensor<float>?[] _innerGrad = [];
+        private Tensor<float>[] _adaptedLeaves = [];
+        private Tensor<float>?[] _klGrad = [];
+        private double _alpha;
+
+        public double Surrogate { get; private set; }
+        public Tensor<float>[] SurrogateGradient { get; private set; } = [];
+
+        public static TaskCurvature Build(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, TaskData d, double alpha)
+        {
+            var c = new TaskCurvature { _theta = theta, _alpha = alpha };
+            var inner = MamlMath.InnerLoss(policy, theta, d.Train);
+            c._innerGrad = Autograd.Grad([inner], theta, createGraph: true, allowUnused: true);
+            Tensor<float>[] adapted;
+            using (GradMode.NoGrad())
+                adapted = theta.Select((p, i) => c._innerGrad[i] is null ? p.Detach() : (p - alpha * c._innerGrad[i]!).Detach()).ToArray();
+            c._adaptedLeaves = adapted.Select(p => Tensor.Parameter(p)).ToArray();
+            var surrogate = MamlMath.Surrogate(policy, c._adaptedLeaves, d.Valid, d.OldLogProb);
+            c.Surrogate = surrogate.ToScalar();
+            var gS = Autograd.Grad([surrogate], c._adaptedLeaves, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+            c.SurrogateGradient = c.ThroughInnerStep(gS);
+            var kl = MamlMath.Kl(policy, c._adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
+            c._klGrad = Autograd.Grad([kl], c._adaptedLeaves, createGraph: true, allowUnused: true);
+            return c;
+        }
+
+        private static Tensor<float>[] Hessian(Tensor<float>?[] grad, IReadOnlyList<Tensor<float>> wrt, Tensor<float>[] v)
+        {
+            Tensor<float>? dot = null;
+            for (int i = 0; i < wrt.Count; i++)
+            {
+                if (grad[i] is null || !grad[i]!.RequiresGrad) continue;
+                var term = Ops.Sum(grad[i]! * v[i]);
+                dot = dot is null ? term : dot + term;
+            }
+            var hv = dot is null ? new Tensor<float>?[wrt.Count] : Autograd.Grad([dot], wrt, allowUnused: true);
+            return hv.Select((h, i) => h ?? Tensor.Zeros<float>(wrt[i].Shape.ToArray())).ToArray();
+        }
+
+        /// <summary>(I − αH) v.</summary>
+        private Tensor<float>[] ThroughInnerStep(Tensor<float>[] v)
+        {
+            var hv = Hessian(_innerGrad, _theta, v);
+            using var _ = GradMode.NoGrad();
+            return v.Select((x, i) => x - hv[i] * _alpha).ToArray();
+        }
+
+        /// <summary>(I − αH) F (I − αH) v: the exact Hessian of this task's KL in θ at the current point.</summary>
+        public Tensor<float>[] KlHessianTimes(Tensor<float>[] v)
+        {
+            var u = ThroughInnerStep(v);
+            var fu = Hessian(_klGrad, _adaptedLeaves, u);
+            return ThroughInnerStep(fu);
+        }
+    }
+
+    private static double Dot(Tensor<float>[] a, Tensor<float>[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            var x = a[i].Data;
+            var y = b[i].Data;
+            for (int j = 0; j < x.Length; j++) s += (double)x[j] * y[j];
+        }
+        return s;
+    }
+
+    /// <summary>Solves H x = g approximately with <paramref name="iterations"/> conjugate-gradient steps.</summary>
+    internal static Tensor<float>[] ConjugateGradient(Func<Tensor<float>[], Tensor<float>[]> hvp, Tensor<float>[] g, int iterations, double tolerance = 1e-10)
+    {
+        using var _ = GradMode.NoGrad();
+        var x = g.Select(t => Tensor.Zeros<float>(t.Shape.ToArray())).ToArray();
+        var r = g.Select(t => t.Detach().Clone()).ToArray();
+        var p = r.Select(t => t.Clone()).ToArray();
+        double rr = Dot(r, r);
+        for (int it = 0; it < iterations && rr > tolerance; it++)
+        {
+            Tensor<float>[] hp;
+            using (GradMode.EnableGrad()) hp = hvp(p);
+            double alpha = rr / Dot(p, hp);
+            for (int i = 0; i < x.Length; i++)
+            {
+                x[i] = x[i] + p[i] * alpha;
+                r[i] = r[i] - hp[i].Detach() * alpha;
+            }
+            double rrNew = Dot(r, r);
+            double beta = rrNew / rr;
+            for (int i = 0; i < p.Length; i++) p[i] = r[i] + p[i] * beta;
+            rr = rrNew;
+        }
+        return x;
+    }
+}

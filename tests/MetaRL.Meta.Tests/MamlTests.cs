@@ -1,0 +1,116 @@
+using MetaRL.Core.Spaces;
+using MetaRL.Engine;
+using MetaRL.Engine.Autodiff;
+using MetaRL.Meta.Maml;
+using MetaRL.Tasks.Navigation;
+
+namespace MetaRL.Meta.Tests;
+
+public class MamlTests
+{
+    /// <summary>A fixed batch of fake trajectories: random observations, actions and advantages.</summary>
+    private static TrajectoryBatch FakeBatch(Rng rng, int k, int h, int obs, int act)
+    {
+        var b = new TrajectoryBatch(k, h, obs, act);
+        for (int i = 0; i < b.Observations.Length; i++) b.Observations[i] = (float)rng.Normal();
+        for (int i = 0; i < b.Actions.Length; i++) b.Actions[i] = (float)rng.Normal(0, 0.5);
+        for (int i = 0; i < b.Steps; i++)
+        {
+            b.Mask[i] = 1;
+            b.Advantages[i] = (float)rng.Normal();
+        }
+        return b;
+    }
+
+    [Fact]
+    public void Meta_gradient_through_the_inner_step_matches_finite_differences_and_differs_from_first_order()
+    {
+        var rng = new Rng(3);
+        var space = new Box(-1, 1, 2);
+        var policy = new MlpPolicy<double>(space, space, [6], rng);
+        var train = FakeBatch(rng, 3, 4, 2, 2);
+        var valid = FakeBatch(rng, 3, 4, 2, 2);
+        var oldLogp = Tensor.RandN<double>(rng, 0.1, valid.Steps);
+        var theta = policy.Parameters();
+        const double alpha = 0.3;
+
+        Tensor<double> Meta(IReadOnlyList<Tensor<double>> at, bool graph)
+            => MamlMath.Surrogate(policy, MamlMath.Adapt(policy, at, train, alpha, 1, createGraph: graph), valid, oldLogp);
+
+        var exact = Autograd.Grad([Meta(theta, true)], theta);
+        var firstOrder = Autograd.Grad([Meta(theta, false)], theta, allowUnused: true);
+        double maxRel = 0, foDiff = 0;
+        const double h = 1e-6;
+        for (int i = 0; i < theta.Count; i++)
+            for (int j = 0; j < theta[i].Size; j++)
+            {
+                double orig = theta[i].Data[j];
+                double up, down;
+                using (GradMode.EnableGrad())
+                {
+                    theta[i].Data[j] = orig + h;
+                    up = Meta(theta, false).ToScalar();
+                    theta[i].Data[j] = orig - h;
+                    down = Meta(theta, false).ToScalar();
+                }
+                theta[i].Data[j] = orig;
+                double numeric = (up - down) / (2 * h);
+                maxRel = Math.Max(maxRel, Math.Abs(exact[i]!.Data[j] - numeric) / Math.Max(1e-4, Math.Abs(numeric)));
+                foDiff = Math.Max(foDiff, Math.Abs((firstOrder[i]?.Data[j] ?? 0) - numeric));
+            }
+        Assert.True(maxRel < 1e-6, $"relative error {maxRel:E2}");
+        Assert.True(foDiff > 1e-4, $"first-order gradient should differ (max diff {foDiff:E2})");
+    }
+
+    private static float[] Weights(MamlTrainer t) => t.Policy.Parameters().SelectMany(p => p.ToArray()).ToArray();
+
+    // Three conjugate-gradient iterations: enough to exercise the solver; with more, CG on an ill-conditioned
+    // curvature amplifies float rounding and two mathematically equal paths drift apart by a few percent.
+    private static MamlConfig Small => new() { Hidden = [16, 16], MetaBatch = 4, Trajectories = 5, Iterations = 3, CgIterations = 3 };
+
+    [Fact]
+    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit()
+    {
+        var d = new Navigation2DDistribution(horizon: 15);
+        var fast = new MamlTrainer(d, Small, 4);
+        var full = new MamlTrainer(d, Small with { ForceFullGraph = true }, 4);
+        var before = Weights(fast);
+        var a = fast.RunIteration();
+        var b = full.RunIteration();
+        Assert.True(a.Accepted && b.Accepted);
+        Assert.True(a.Kl <= Small.MaxKl && b.Kl <= Small.MaxKl, $"KL {a.Kl} / {b.Kl}");
+        Assert.Equal(a.LineSearchSteps, b.LineSearchSteps);
+        // Same samples, same update up to float rounding: compare the two steps relative to their size.
+        var wa = Weights(fast);
+        var wb = Weights(full);
+        double diff = Math.Sqrt(wa.Zip(wb, (x, y) => (double)(x - y) * (x - y)).Sum());
+        double step = Math.Sqrt(wa.Zip(before, (x, y) => (double)(x - y) * (x - y)).Sum());
+        Assert.True(diff < 1e-3 * step, $"fast and full-graph steps differ by {diff:E2} for a step of {step:E2}");
+    }
+
+    [Fact]
+    public void A_failed_line_search_leaves_the_policy_unchanged()
+    {
+        var d = new Navigation2DDistribution(horizon: 10);
+        var t = new MamlTrainer(d, Small with { LineSearchSteps = 0 }, 5);
+        var before = Weights(t);
+        var s = t.RunIteration();
+        Assert.False(s.Accepted);
+        Assert.Equal(before, Weights(t));
+    }
+
+    [Fact]
+    public void Maml_training_is_deterministic_and_improves_post_adaptation_return()
+    {
+        var d = new Navigation2DDistribution(horizon: 20);
+        var cfg = Small with { MetaBatch = 6, Trajectories = 8 };
+        var a = new MamlTrainer(d, cfg, 9);
+        var b = new MamlTrainer(d, cfg, 9);
+        var first = a.RunIteration();
+        b.RunIteration();
+        MamlIterationStats last = first;
+        for (int i = 0; i < 7; i++) { last = a.RunIteration(); b.RunIteration(); }
+        Assert.Equal(Weights(a), Weights(b));
+        Assert.True(last.PostAdaptationReturn > first.PostAdaptationReturn, $"{first.PostAdaptationReturn:F2} → {last.PostAdaptationReturn:F2}");
+    }
+}
