@@ -80,6 +80,8 @@ internal static class Program
                     var special = perTask.Where(t => t.Settings[kv.Key] != kv.Value).Select(t => $"{t.Name}: {t.Settings[kv.Key]}").ToArray();
                     return special.Length == 0 ? $"{kv.Key}={kv.Value}" : $"{kv.Key}={kv.Value} ({string.Join(", ", special)})";
                 }))));
+            algos.AddRow("maml", "MAML: exact second-order meta-gradient through vanilla policy-gradient inner steps, TRPO outer loop",
+                Markup.Escape(string.Join("\n", new MetaRL.Meta.Maml.MamlConfig().ToSettings().Select(kv => $"{kv.Key}={kv.Value}"))));
             AnsiConsole.Write(algos);
             return 0;
         });
@@ -115,7 +117,7 @@ internal static class Program
 
     private static Command TrainCommand()
     {
-        var algo = new Argument<string?>("algorithm") { Description = "rl2", Arity = ArgumentArity.ZeroOrOne };
+        var algo = new Argument<string?>("algorithm") { Description = "rl2 or maml", Arity = ArgumentArity.ZeroOrOne };
         var task = new Argument<string?>("task") { Description = "Task family (see 'metarl list').", Arity = ArgumentArity.ZeroOrOne };
         var set = SetOption();
         var seed = new Option<ulong>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
@@ -133,7 +135,7 @@ internal static class Program
     {
         var dir = new Argument<string>("run-dir") { Description = "A run directory written by 'metarl train'." };
         var set = SetOption();
-        var trials = new Option<int>("--trials") { Description = "Held-out trials.", DefaultValueFactory = _ => 1000 };
+        var trials = new Option<int>("--trials") { Description = "Held-out trials (RL²: default 1000) or tasks (MAML: default 40).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var baselines = new Option<bool>("--baselines") { Description = "Also evaluate the task family's baselines on the same tasks." };
@@ -142,6 +144,9 @@ internal static class Program
         cmd.SetAction(p =>
         {
             var runDir = p.GetValue(dir)!;
+            if (RunConfig.Load(runDir).Algorithm == "maml")
+                return MamlCommands.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetResult(trials) is { Implicit: false } ? p.GetValue(trials) : null,
+                    p.GetValue(seed), p.GetValue(json), p.GetValue(baselines));
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
             var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks);
             var results = new List<MetaTestResult> { result };

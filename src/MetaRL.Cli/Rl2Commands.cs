@@ -8,11 +8,88 @@ using Spectre.Console;
 
 namespace MetaRL.Cli;
 
-/// <summary>Training and evaluating RL² runs.</summary>
+/// <summary>One algorithm's trainer as the training command drives it.</summary>
+internal interface ITrainingRun
+{
+    int Iteration { get; }
+    int Iterations { get; }
+    string Header { get; }
+    string CsvHeader { get; }
+    /// <summary>Runs one iteration; returns its CSV row, the progress description and the curve value.</summary>
+    (string Csv, string Description, double Curve) Step();
+    void Save(string path, IReadOnlyDictionary<string, string> metadata);
+    void Load(TensorArchive archive);
+}
+
+internal sealed class Rl2Run(TaskDistribution tasks, Rl2Config cfg, ulong seed) : ITrainingRun
+{
+    private readonly Rl2Trainer _t = new(tasks, cfg, seed);
+    private readonly System.Diagnostics.Stopwatch _watch = System.Diagnostics.Stopwatch.StartNew();
+    private double _ema = double.NaN;
+    public int Iteration => _t.Iteration;
+    public int Iterations => cfg.Iterations;
+    public string Header => $"RL² on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {cfg.Cell.ToUpperInvariant()} {cfg.Hidden}, {cfg.TrialsPerIteration} trials per iteration";
+    public string CsvHeader => "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds";
+    public (string, string, double) Step()
+    {
+        var s = _t.RunIteration();
+        _ema = double.IsNaN(_ema) ? s.MeanTrialReturn : 0.95 * _ema + 0.05 * s.MeanTrialReturn;
+        return (string.Create(CultureInfo.InvariantCulture,
+                $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}"),
+            $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {s.Steps / _watch.Elapsed.TotalSeconds:N0} steps/s", s.MeanTrialReturn);
+    }
+    public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);
+    public void Load(TensorArchive archive) => _t.Load(archive);
+}
+
+internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Meta.Maml.MamlConfig cfg, ulong seed) : ITrainingRun
+{
+    private readonly MetaRL.Meta.Maml.MamlTrainer _t = new(tasks, cfg, seed);
+    public MetaRL.Meta.Maml.MamlTrainer Trainer => _t;
+    public int Iteration => _t.Iteration;
+    public int Iterations => cfg.Iterations;
+    public string Header => $"MAML-TRPO on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", cfg.Hidden)}], meta-batch {cfg.MetaBatch} × {cfg.Trajectories} trajectories, {cfg.InnerSteps} inner step(s) of {cfg.InnerLearningRate}{(cfg.FirstOrder ? ", first order" : "")}";
+    public string CsvHeader => "iteration,pre_adaptation_return,post_adaptation_return,surrogate_improvement,kl,line_search_steps,accepted,seconds";
+    public (string, string, double) Step()
+    {
+        var s = _t.RunIteration();
+        return (string.Create(CultureInfo.InvariantCulture,
+                $"{s.Iteration},{s.PreAdaptationReturn:G6},{s.PostAdaptationReturn:G6},{s.SurrogateImprovement:G6},{s.Kl:G6},{s.LineSearchSteps},{(s.Accepted ? 1 : 0)},{s.Seconds:G4}"),
+            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration", s.PostAdaptationReturn);
+    }
+    public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);
+    public void Load(TensorArchive archive) => _t.Load(archive);
+}
+
+/// <summary>Training and evaluating runs of every algorithm.</summary>
 internal static class Rl2Commands
 {
     public const string Checkpoint = "checkpoint.mrla";
-    public static readonly string[] Algorithms = ["rl2"];
+    public static readonly string[] Algorithms = ["rl2", "maml"];
+
+    /// <summary>Splits settings into the algorithm's (resolved with the per-task defaults) and the task family's.</summary>
+    private static Dictionary<string, string> ResolveAlgorithm(string algo, string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
+        => algo switch
+        {
+            "rl2" => Rl2Config.DefaultsFor(task).With(settings, out taskSettings).ToSettings().ToDictionary(),
+            "maml" => MamlDefaults(task).With(settings, out taskSettings).ToSettings().ToDictionary(),
+            _ => throw new SettingException($"Unknown algorithm '{algo}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
+        };
+
+    internal static MetaRL.Meta.Maml.MamlConfig MamlDefaults(string task) => new();
+
+    private static ITrainingRun CreateRun(RunConfig run, TaskDistribution tasks)
+    {
+        Dictionary<string, string> leftover;
+        ITrainingRun r = run.Algorithm switch
+        {
+            "rl2" => new Rl2Run(tasks, Rl2Config.DefaultsFor(run.Task).With(run.AlgorithmSettings, out leftover), run.Seed),
+            "maml" => new MamlRun(tasks, MamlDefaults(run.Task).With(run.AlgorithmSettings, out leftover), run.Seed),
+            _ => throw new SettingException($"config.json names an unknown algorithm '{run.Algorithm}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
+        };
+        if (leftover.Count > 0) throw new SettingException($"config.json has unknown {run.Algorithm} settings: {string.Join(", ", leftover.Keys)}.");
+        return r;
+    }
 
     public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong seed, string? outDir, string? resume, int checkpointEvery)
     {
@@ -31,29 +108,27 @@ internal static class Rl2Commands
             if (algo is null || task is null) throw new SettingException("train needs an algorithm and a task, e.g. 'metarl train rl2 bandit'.");
             if (!Algorithms.Contains(algo)) throw new SettingException($"Unknown algorithm '{algo}'. Valid algorithms: {string.Join(", ", Algorithms)}.");
             var family = TaskRegistry.Get(task);
-            var config = Rl2Config.DefaultsFor(task).With(settings, out var taskSettings);
+            var algorithmSettings = ResolveAlgorithm(algo, task, settings, out var taskSettings);
             family.Create(taskSettings); // validates the task settings before anything is written
             dir = outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
                 throw new SettingException($"Output directory '{dir}' exists and is not empty; choose another --out or --resume it.");
             Directory.CreateDirectory(dir);
-            run = new RunConfig(algo, task, taskSettings, config.ToSettings().ToDictionary(), seed);
+            run = new RunConfig(algo, task, taskSettings, algorithmSettings, seed);
             run.Save(dir);
         }
 
         var tasks = TaskRegistry.Create(run.Task, run.TaskSettings);
-        var cfg = Rl2Config.DefaultsFor(run.Task).With(run.AlgorithmSettings, out var leftover);
-        if (leftover.Count > 0) throw new SettingException($"config.json has unknown algorithm settings: {string.Join(", ", leftover.Keys)}.");
-        var trainer = new Rl2Trainer(tasks, cfg, run.Seed);
+        var trainer = CreateRun(run, tasks);
         var metricsPath = Path.Combine(dir, "metrics.csv");
         if (resume is not null)
         {
             trainer.Load(TensorArchive.Load(Path.Combine(dir, Checkpoint)));
             TrimMetrics(metricsPath, trainer.Iteration);
-            AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(dir)}[/] at iteration {trainer.Iteration} of {cfg.Iterations}.");
+            AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(dir)}[/] at iteration {trainer.Iteration} of {trainer.Iterations}.");
         }
         if (!File.Exists(metricsPath))
-            File.WriteAllText(metricsPath, "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds\n");
+            File.WriteAllText(metricsPath, trainer.CsvHeader + "\n");
         var meta = new Dictionary<string, string> { ["algorithm"] = run.Algorithm, ["task"] = run.Task };
 
         bool stop = false;
@@ -62,23 +137,22 @@ internal static class Rl2Commands
         var history = new List<(int It, double Return)>();
         try
         {
-            AnsiConsole.MarkupLine($"[bold]RL² on {Markup.Escape(tasks.Name)}[/] ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {cfg.Cell.ToUpperInvariant()} {cfg.Hidden}, {cfg.TrialsPerIteration} trials per iteration, seed {run.Seed} → {Markup.Escape(dir)}");
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(trainer.Header)}[/], seed {run.Seed} → {Markup.Escape(dir)}");
             var watch = System.Diagnostics.Stopwatch.StartNew();
             AnsiConsole.Progress()
                 .AutoClear(false)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
-                    var bar = ctx.AddTask("training", maxValue: cfg.Iterations);
+                    var bar = ctx.AddTask("training", maxValue: trainer.Iterations);
                     bar.Value = trainer.Iteration;
                     using var metrics = new StreamWriter(metricsPath, append: true);
-                    double ema = double.NaN;
-                    while (trainer.Iteration < cfg.Iterations && !stop)
+                    while (trainer.Iteration < trainer.Iterations && !stop)
                     {
-                        Rl2IterationStats s;
+                        (string Csv, string Description, double Curve) s;
                         try
                         {
-                            s = trainer.RunIteration();
+                            s = trainer.Step();
                         }
                         catch (TrainingDivergedException e)
                         {
@@ -87,13 +161,11 @@ internal static class Rl2Commands
                             var last = File.Exists(Path.Combine(dir, Checkpoint)) ? $" The last good checkpoint is {Path.Combine(dir, Checkpoint)}." : " No checkpoint had been written yet.";
                             throw new TrainingDivergedException(e.Message + last);
                         }
-                        metrics.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}"));
-                        history.Add((s.Iteration, s.MeanTrialReturn));
-                        ema = double.IsNaN(ema) ? s.MeanTrialReturn : 0.95 * ema + 0.05 * s.MeanTrialReturn;
-                        bar.Description = $"training  return {ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {s.Steps / watch.Elapsed.TotalSeconds:N0} steps/s";
-                        bar.Value = s.Iteration;
-                        if (s.Iteration % checkpointEvery == 0 || s.Iteration == cfg.Iterations)
+                        metrics.WriteLine(s.Csv);
+                        history.Add((trainer.Iteration, s.Curve));
+                        bar.Description = s.Description;
+                        bar.Value = trainer.Iteration;
+                        if (trainer.Iteration % checkpointEvery == 0 || trainer.Iteration == trainer.Iterations)
                         {
                             metrics.Flush();
                             trainer.Save(Path.Combine(dir, Checkpoint), meta);
@@ -110,8 +182,8 @@ internal static class Rl2Commands
                 AnsiConsole.MarkupLine($"Interrupted: checkpoint written at iteration {trainer.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(dir)}[/].");
                 return 130;
             }
-            AnsiConsole.MarkupLine($"Trained {trainer.Iteration} iterations ({trainer.TotalSteps:N0} steps) in {watch.Elapsed.TotalSeconds:F1} s.");
-            WriteTrainingPlot(dir, metricsPath);
+            AnsiConsole.MarkupLine($"Trained {trainer.Iteration} iterations in {watch.Elapsed.TotalSeconds:F1} s.");
+            WriteTrainingPlot(dir, metricsPath, run.Algorithm);
         }
         finally
         {
@@ -128,14 +200,18 @@ internal static class Rl2Commands
         File.WriteAllLines(path, kept);
     }
 
-    private static void WriteTrainingPlot(string dir, string metricsPath)
+    private static void WriteTrainingPlot(string dir, string metricsPath, string algo)
     {
         var rows = File.ReadAllLines(metricsPath).Skip(1).Select(l => l.Split(',')).ToArray();
         if (rows.Length == 0) return;
         var x = rows.Select(r => double.Parse(r[0], CultureInfo.InvariantCulture)).ToArray();
-        var y = rows.Select(r => double.Parse(r[2], CultureInfo.InvariantCulture)).ToArray();
-        Plots.AdaptationCurve(Path.Combine(dir, "training.png"), "Mean trial return during meta-training", "iteration", "mean trial return",
-            x, [("RL² (training tasks)", y, new double[y.Length])]);
+        double[] Col(int c) => rows.Select(r => double.Parse(r[c], CultureInfo.InvariantCulture)).ToArray();
+        if (algo == "maml")
+            Plots.AdaptationCurve(Path.Combine(dir, "training.png"), "Return on training tasks during meta-training", "meta-iteration", "mean return per trajectory",
+                x, [("before adaptation", Col(1), new double[x.Length]), ("after adaptation", Col(2), new double[x.Length])]);
+        else
+            Plots.AdaptationCurve(Path.Combine(dir, "training.png"), "Mean trial return during meta-training", "iteration", "mean trial return",
+                x, [("RL² (training tasks)", Col(2), new double[x.Length])]);
     }
 
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks)
@@ -155,5 +231,60 @@ internal static class Rl2Commands
         tasks = TaskRegistry.Create(run.Task, taskSettings);
         var net = Rl2Trainer.LoadNetwork(TensorArchive.Load(ckpt), tasks, cfg);
         return MetaTest.Run(new Rl2Agent(net, cfg.Deterministic), tasks, options);
+    }
+}
+
+/// <summary>Meta-testing MAML runs: return after 0, 1, 2, 3 gradient steps on held-out tasks.</summary>
+internal static class MamlCommands
+{
+    public const int DefaultTasks = 40, Steps = 3;
+
+    public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines)
+    {
+        var run = RunConfig.Load(dir);
+        var ckpt = Path.Combine(dir, Rl2Commands.Checkpoint);
+        if (!File.Exists(ckpt)) throw new SettingException($"Run directory '{dir}' has no {Rl2Commands.Checkpoint}; train it first.");
+        var taskSettings = new Dictionary<string, string>(run.TaskSettings, StringComparer.Ordinal);
+        foreach (var (k, v) in overrides) taskSettings[k] = v;
+        var tasks = TaskRegistry.Create(run.Task, taskSettings);
+        var cfg = Rl2Commands.MamlDefaults(run.Task).With(run.AlgorithmSettings, out _);
+        var trainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed);
+        trainer.Load(TensorArchive.Load(ckpt));
+        int n = taskCount ?? DefaultTasks;
+        var results = new List<MetaRL.Meta.Maml.StepMetaTestResult>
+        {
+            MetaRL.Meta.Maml.MamlEvaluation.Run(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : "MAML", trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed),
+        };
+        if (baselines)
+        {
+            var random = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy;
+            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run("random init, fine-tuned", random, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed));
+        }
+        var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+        string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";
+        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize<object>(results.Count == 1 ? results[0] : results.ToArray(), options));
+        else
+        {
+            var table = new Table().Title(title).Caption($"{n} held-out tasks × {cfg.Trajectories} trajectories, seed {seed}; mean ± 95% CI over tasks"
+                + (results[0].OracleReturn is { } o ? $"; task-knowing oracle {o:F2}" : ""));
+            table.AddColumn("agent");
+            for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
+            foreach (var r in results)
+                table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}")]);
+            AnsiConsole.Write(table);
+        }
+        File.WriteAllText(Path.Combine(dir, "eval.json"), System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
+        using (var w = new StreamWriter(Path.Combine(dir, "eval.csv")))
+        {
+            w.WriteLine("agent,steps,mean_return,ci95");
+            foreach (var r in results)
+                for (int k = 0; k <= Steps; k++)
+                    w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"\"{r.Agent}\",{k},{r.StepReturns[k]:G8},{r.StepCi95[k]:G8}"));
+        }
+        var x = Enumerable.Range(0, Steps + 1).Select(k => (double)k).ToArray();
+        var series = results.Select(r => (r.Agent, r.StepReturns, r.StepCi95)).ToList();
+        if (results[0].OracleReturn is { } oracle) series.Add(("oracle", Enumerable.Repeat(oracle, Steps + 1).ToArray(), new double[Steps + 1]));
+        Plots.AdaptationCurve(Path.Combine(dir, "eval.png"), title, "gradient steps on the task", "mean return per trajectory", x, series);
+        return 0;
     }
 }

@@ -62,6 +62,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Maml_trains_and_reports_returns_after_each_adaptation_step()
+    {
+        var run = Path.Combine(_dir, "maml");
+        var train = Run("train", "maml", "navigation-2d", "--set", "iterations=2", "--set", "meta-batch=2", "--set", "trajectories=3",
+            "--set", "hidden=8,8", "--set", "horizon=10", "--out", run);
+        Assert.True(train.Code == 0, train.Err + train.Out);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
+        var eval = Run("eval", run, "--trials", "3", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+        using var doc = JsonDocument.Parse(eval.Out);
+        Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
+        Assert.True(File.Exists(Path.Combine(run, "eval.png")));
+
+        var bad = Run("train", "maml", "navigation-2d", "--set", "hidden=8,x", "--out", Path.Combine(_dir, "bad"));
+        Assert.NotEqual(0, bad.Code);
+        Assert.Contains("'hidden'", bad.Err);
+    }
+
+    [Fact]
     public void Train_eval_resume_and_refusals()
     {
         var run = Path.Combine(_dir, "run");
@@ -177,7 +196,7 @@ public sealed class CliInterruptTests : IDisposable
     {
         var run = Path.Combine(_dir, "nan");
         var (code, err) = Finish(Start("train", "rl2", "bandit", "--set", "iterations=5", "--set", "hidden=8", "--set", "trials-per-iteration=8",
-            "--set", "minibatches=2", "--set", "reward-scale=1e30", "--out", run, "--checkpoint-every", "1"));
+            "--set", "minibatches=2", "--set", "reward-scale=1e30", "--set", "normalize-rewards=false", "--out", run, "--checkpoint-every", "1"));
         Assert.NotEqual(0, code);
         Assert.Contains("training stopped", err);
         Assert.False(File.Exists(Path.Combine(run, "checkpoint.mrla")));

@@ -110,6 +110,13 @@ public sealed class SettingsReader
         return s;
     }
 
+    /// <summary>A free-form value (parsed by the caller).</summary>
+    public string Text(string key, string fallback)
+    {
+        _used.Add(key);
+        return _values.TryGetValue(key, out var s) ? s : fallback;
+    }
+
     public bool Bool(string key, bool fallback) => Choice(key, fallback ? "true" : "false", "true", "false") == "true";
 
     /// <summary>Throws if any given key was never read, listing the valid keys.</summary>

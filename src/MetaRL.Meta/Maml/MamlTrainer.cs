@@ -29,6 +29,59 @@ public sealed record MamlConfig
     public bool FirstOrder { get; init; }
     /// <summary>Use the general full-graph path even for one inner step (a reference for the fast path).</summary>
     internal bool ForceFullGraph { get; init; }
+
+    public static readonly string[] Keys =
+        ["hidden", "inner-lr", "inner-steps", "meta-batch", "trajectories", "iterations", "max-kl", "cg-iters", "cg-damping", "ls-steps", "ls-backtrack", "gamma", "first-order"];
+
+    /// <summary>Applies "key=value" settings that name MAML keys; the others are left for the task family.</summary>
+    public MamlConfig With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
+    {
+        rest = new(StringComparer.Ordinal);
+        var mine = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in settings) (Keys.Contains(k) ? mine : rest)[k] = v;
+        var r = new SettingsReader("maml", mine);
+        var h = r.Text("hidden", string.Join(',', Hidden));
+        var parts = h.Split(',', StringSplitOptions.TrimEntries);
+        var hidden = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out hidden[i]) || hidden[i] < 1 || hidden[i] > 4096)
+                throw new SettingException($"maml: setting 'hidden' must be comma-separated layer sizes such as 64,64; got '{h}'.");
+        var c = this with
+        {
+            Hidden = hidden,
+            InnerLearningRate = r.Double("inner-lr", InnerLearningRate, 0, 1e3),
+            InnerSteps = r.Int("inner-steps", InnerSteps, 0, 10),
+            MetaBatch = r.Int("meta-batch", MetaBatch, 1, 10_000),
+            Trajectories = r.Int("trajectories", Trajectories, 1, 100_000),
+            Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
+            MaxKl = r.Double("max-kl", MaxKl, 1e-9, 10),
+            CgIterations = r.Int("cg-iters", CgIterations, 1, 1000),
+            CgDamping = r.Double("cg-damping", CgDamping, 0, 1e3),
+            LineSearchSteps = r.Int("ls-steps", LineSearchSteps, 0, 1000),
+            LineSearchBacktrack = r.Double("ls-backtrack", LineSearchBacktrack, 1e-3, 0.999),
+            Gamma = r.Double("gamma", Gamma, 0, 1),
+            FirstOrder = r.Bool("first-order", FirstOrder),
+        };
+        r.EnsureAllUsed();
+        return c;
+    }
+
+    public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["hidden"] = string.Join(',', Hidden),
+        ["inner-lr"] = InnerLearningRate.ToString("R", CultureInfo.InvariantCulture),
+        ["inner-steps"] = InnerSteps.ToString(CultureInfo.InvariantCulture),
+        ["meta-batch"] = MetaBatch.ToString(CultureInfo.InvariantCulture),
+        ["trajectories"] = Trajectories.ToString(CultureInfo.InvariantCulture),
+        ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
+        ["max-kl"] = MaxKl.ToString("R", CultureInfo.InvariantCulture),
+        ["cg-iters"] = CgIterations.ToString(CultureInfo.InvariantCulture),
+        ["cg-damping"] = CgDamping.ToString("R", CultureInfo.InvariantCulture),
+        ["ls-steps"] = LineSearchSteps.ToString(CultureInfo.InvariantCulture),
+        ["ls-backtrack"] = LineSearchBacktrack.ToString("R", CultureInfo.InvariantCulture),
+        ["gamma"] = Gamma.ToString("R", CultureInfo.InvariantCulture),
+        ["first-order"] = FirstOrder ? "true" : "false",
+    };
 }
 
 /// <summary>What one meta-iteration did.</summary>
@@ -178,6 +231,43 @@ public sealed class MamlTrainer
         Iteration++;
         return new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), improvement, finalKl,
             lsSteps, accepted, watch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Writes the policy, the iteration and the random streams atomically (TRPO keeps no other state).</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        var archive = new TensorArchive();
+        foreach (var (k, v) in metadata) archive.Metadata[k] = v;
+        archive.Metadata["kind"] = "maml-checkpoint";
+        archive.Metadata["iteration"] = Iteration.ToString(CultureInfo.InvariantCulture);
+        archive.Metadata["rng"] = string.Join(',', _rng.GetState());
+        archive.Metadata["task-rng"] = string.Join(',', _taskRng.GetState());
+        Policy.AddTo(archive, "policy.");
+        archive.Save(path);
+    }
+
+    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
+    public void Load(TensorArchive archive)
+    {
+        if (!archive.Metadata.TryGetValue("kind", out var kind) || kind != "maml-checkpoint")
+            throw new CheckpointException($"The checkpoint is not a MAML training checkpoint (kind '{kind ?? "missing"}').");
+        ulong[] State(string key)
+        {
+            var parts = archive.Metadata.TryGetValue(key, out var s) ? s.Split(',') : throw new CheckpointException($"The checkpoint lacks '{key}'.");
+            var r = new ulong[parts.Length];
+            for (int i = 0; i < r.Length; i++)
+                if (!ulong.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out r[i])) throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
+            if (r.Length != 6) throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
+            return r;
+        }
+        var rng = State("rng");
+        var taskRng = State("task-rng");
+        if (!archive.Metadata.TryGetValue("iteration", out var its) || !int.TryParse(its, NumberStyles.None, CultureInfo.InvariantCulture, out int iteration))
+            throw new CheckpointException("The checkpoint's 'iteration' is missing or malformed.");
+        Policy.LoadFrom(archive, "policy.");
+        _rng.SetState(rng);
+        _taskRng.SetState(taskRng);
+        Iteration = iteration;
     }
 
     private Tensor<float>[] AdaptFor(IReadOnlyList<Tensor<float>> theta, TrajectoryBatch train, bool graph)
