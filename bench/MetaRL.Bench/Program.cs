@@ -10,14 +10,16 @@ using MetaRL.Engine.Optim;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
+int? iterations = null;
 var sections = new HashSet<string>();
 string[] known = ["engine", "envs", "rl2", "maml", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
+    else if (args[i] == "--iterations" && i + 1 < args.Length) iterations = int.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|all] [--seconds S]");
+        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|all] [--seconds S] [--iterations N (maml)]");
         Console.WriteLine("  engine  GEMM, GRU and MLP kernels, single thread (default)");
         Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
         Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
@@ -38,7 +40,7 @@ Console.WriteLine();
 if (sections.Contains("engine")) EngineBench.Run(seconds);
 if (sections.Contains("envs")) EnvBench.Run(seconds);
 if (sections.Contains("rl2")) Rl2Bench.Run();
-if (sections.Contains("maml")) MamlBench.Run(10);
+if (sections.Contains("maml")) MamlBench.Run(iterations ?? 10);
 return 0;
 
 internal static class EngineBench
