@@ -2,6 +2,7 @@ using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.Nn;
 using MetaRL.Engine.Optim;
+using MetaRL.Meta.Evaluation;
 using Spectre.Console;
 
 namespace MetaRL.Cli.Demos;
@@ -153,8 +154,8 @@ internal static class SinusoidDemo
                     if (k < o.MaxSteps) theta = Adapt(net, theta, xs, ys, o.InnerLearningRate, createGraph: false);
                 }
             }
-            curves[m] = perStep.Select(v => v.Average()).ToArray();
-            ci[m] = perStep.Select(v => 1.96 * StdDev(v) / Math.Sqrt(v.Length)).ToArray();
+            curves[m] = perStep.Select(v => MetaTest.MeanCi(v).Mean).ToArray();
+            ci[m] = perStep.Select(v => MetaTest.MeanCi(v).Ci95).ToArray();
         }
 
         var table = new Table().Title($"Held-out sinusoids: MSE after k fine-tuning steps").Caption($"{o.TestTasks} tasks, {o.Shots} shots, mean ± 95% CI; lower is better");
@@ -185,12 +186,5 @@ internal static class SinusoidDemo
             methods.Select((x, m) => (x.Name, curves[m], ci[m])).ToArray());
         AnsiConsole.MarkupLine($"Wrote [blue]{Markup.Escape(png)}[/], [blue]{Markup.Escape(csv)}[/] and metrics.csv.");
         return 0;
-    }
-
-    private static double StdDev(double[] v)
-    {
-        if (v.Length < 2) return 0;
-        double mean = v.Average();
-        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
     }
 }

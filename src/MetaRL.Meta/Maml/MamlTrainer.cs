@@ -181,18 +181,7 @@ public sealed class MamlTrainer
             oldSurrogate = surrogate.ToScalar();
             g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
             var gradKl = Autograd.Grad([kl], theta, createGraph: true, allowUnused: true);
-            hvpCore = v =>
-            {
-                Tensor<float>? dot = null;
-                for (int i = 0; i < theta.Count; i++)
-                {
-                    if (gradKl[i] is null || !gradKl[i]!.RequiresGrad) continue;
-                    var term = Ops.Sum(gradKl[i]! * v[i]);
-                    dot = dot is null ? term : dot + term;
-                }
-                var hv = dot is null ? new Tensor<float>?[theta.Count] : Autograd.Grad([dot], theta, allowUnused: true);
-                return hv.Select((h, i) => h ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
-            };
+            hvpCore = v => HessianTimes(gradKl, theta, v);
         }
         Tensor<float>[] Hvp(Tensor<float>[] v) => hvpCore(v).Select((h, i) => h + v[i] * Config.CgDamping).ToArray();
 
@@ -240,8 +229,8 @@ public sealed class MamlTrainer
         foreach (var (k, v) in metadata) archive.Metadata[k] = v;
         archive.Metadata["kind"] = "maml-checkpoint";
         archive.Metadata["iteration"] = Iteration.ToString(CultureInfo.InvariantCulture);
-        archive.Metadata["rng"] = string.Join(',', _rng.GetState());
-        archive.Metadata["task-rng"] = string.Join(',', _taskRng.GetState());
+        CheckpointMetadata.WriteRng(archive, "rng", _rng);
+        CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         Policy.AddTo(archive, "policy.");
         archive.Save(path);
     }
@@ -251,19 +240,9 @@ public sealed class MamlTrainer
     {
         if (!archive.Metadata.TryGetValue("kind", out var kind) || kind != "maml-checkpoint")
             throw new CheckpointException($"The checkpoint is not a MAML training checkpoint (kind '{kind ?? "missing"}').");
-        ulong[] State(string key)
-        {
-            var parts = archive.Metadata.TryGetValue(key, out var s) ? s.Split(',') : throw new CheckpointException($"The checkpoint lacks '{key}'.");
-            var r = new ulong[parts.Length];
-            for (int i = 0; i < r.Length; i++)
-                if (!ulong.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out r[i])) throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
-            if (r.Length != 6) throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
-            return r;
-        }
-        var rng = State("rng");
-        var taskRng = State("task-rng");
-        if (!archive.Metadata.TryGetValue("iteration", out var its) || !int.TryParse(its, NumberStyles.None, CultureInfo.InvariantCulture, out int iteration))
-            throw new CheckpointException("The checkpoint's 'iteration' is missing or malformed.");
+        var rng = CheckpointMetadata.ReadRngState(archive, "rng");
+        var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
+        int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
         Policy.LoadFrom(archive, "policy.");
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
@@ -283,6 +262,23 @@ public sealed class MamlTrainer
         // First order: θ' = θ + (θ'_detached − θ_detached), so dθ'/dθ = I.
         var fo = MamlMath.Adapt(Policy, theta.Select(p => Tensor.Parameter(p.Detach())).ToArray(), train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
         return theta.Select((p, i) => p + (fo[i].Detach() - p.Detach())).ToArray();
+    }
+
+    /// <summary>
+    /// H v for the Hessian whose first derivative <paramref name="grad"/> (w.r.t. <paramref name="wrt"/>) was taken with
+    /// a graph: the gradient of ⟨grad, v⟩. Parameters the function does not depend on get zeros.
+    /// </summary>
+    private static Tensor<float>[] HessianTimes(Tensor<float>?[] grad, IReadOnlyList<Tensor<float>> wrt, Tensor<float>[] v)
+    {
+        Tensor<float>? dot = null;
+        for (int i = 0; i < wrt.Count; i++)
+        {
+            if (grad[i] is null || !grad[i]!.RequiresGrad) continue;
+            var term = Ops.Sum(grad[i]! * v[i]);
+            dot = dot is null ? term : dot + term;
+        }
+        var hv = dot is null ? new Tensor<float>?[wrt.Count] : Autograd.Grad([dot], wrt, allowUnused: true);
+        return hv.Select((h, i) => h ?? Tensor.Zeros<float>(wrt[i].Shape.ToArray())).ToArray();
     }
 
     /// <summary>Σᵢ scale·partsᵢ, summed in index order so the result does not depend on scheduling.</summary>
@@ -331,23 +327,11 @@ public sealed class MamlTrainer
             return c;
         }
 
-        private static Tensor<float>[] Hessian(Tensor<float>?[] grad, IReadOnlyList<Tensor<float>> wrt, Tensor<float>[] v)
-        {
-            Tensor<float>? dot = null;
-            for (int i = 0; i < wrt.Count; i++)
-            {
-                if (grad[i] is null || !grad[i]!.RequiresGrad) continue;
-                var term = Ops.Sum(grad[i]! * v[i]);
-                dot = dot is null ? term : dot + term;
-            }
-            var hv = dot is null ? new Tensor<float>?[wrt.Count] : Autograd.Grad([dot], wrt, allowUnused: true);
-            return hv.Select((h, i) => h ?? Tensor.Zeros<float>(wrt[i].Shape.ToArray())).ToArray();
-        }
 
         /// <summary>(I − αH) v.</summary>
         private Tensor<float>[] ThroughInnerStep(Tensor<float>[] v)
         {
-            var hv = Hessian(_innerGrad, _theta, v);
+            var hv = HessianTimes(_innerGrad, _theta, v);
             using var _ = GradMode.NoGrad();
             return v.Select((x, i) => x - hv[i] * _alpha).ToArray();
         }
@@ -356,7 +340,7 @@ public sealed class MamlTrainer
         public Tensor<float>[] KlHessianTimes(Tensor<float>[] v)
         {
             var u = ThroughInnerStep(v);
-            var fu = Hessian(_klGrad, _adaptedLeaves, u);
+            var fu = HessianTimes(_klGrad, _adaptedLeaves, u);
             return ThroughInnerStep(fu);
         }
     }

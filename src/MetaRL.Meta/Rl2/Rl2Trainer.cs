@@ -331,8 +331,8 @@ public sealed class Rl2Trainer
         archive.Metadata["iteration"] = Iteration.ToString(CultureInfo.InvariantCulture);
         archive.Metadata["total-steps"] = TotalSteps.ToString(CultureInfo.InvariantCulture);
         archive.Metadata["seed"] = Seed.ToString(CultureInfo.InvariantCulture);
-        archive.Metadata["rng"] = string.Join(',', _rng.GetState());
-        archive.Metadata["task-rng"] = string.Join(',', _taskRng.GetState());
+        CheckpointMetadata.WriteRng(archive, "rng", _rng);
+        CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         archive.Metadata["return-stats"] = string.Join(',', new[] { _retCount, _retMean, _retM2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         Network.AddTo(archive, "net.");
         foreach (var (name, value) in Optimizer.State()) archive.Add("optim." + name, value);
@@ -344,22 +344,9 @@ public sealed class Rl2Trainer
     {
         if (!archive.Metadata.TryGetValue("kind", out var kind) || kind != "rl2-checkpoint")
             throw new CheckpointException($"The checkpoint is not an RL² training checkpoint (kind '{kind ?? "missing"}').");
-        ulong[] ParseState(string key)
-        {
-            if (!archive.Metadata.TryGetValue(key, out var s)) throw new CheckpointException($"The checkpoint lacks '{key}'.");
-            var parts = s.Split(',');
-            var r = new ulong[parts.Length];
-            for (int i = 0; i < parts.Length; i++)
-                if (!ulong.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out r[i]))
-                    throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
-            if (r.Length != 6) throw new CheckpointException($"The checkpoint's '{key}' has {r.Length} words, not 6.");
-            return r;
-        }
-        int Int(string key) => archive.Metadata.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v)
-            ? v : throw new CheckpointException($"The checkpoint's '{key}' is missing or malformed.");
-        var rng = ParseState("rng");
-        var taskRng = ParseState("task-rng");
-        int iteration = Int("iteration");
+        var rng = CheckpointMetadata.ReadRngState(archive, "rng");
+        var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
+        int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
         long steps = archive.Metadata.TryGetValue("total-steps", out var ts) && long.TryParse(ts, NumberStyles.None, CultureInfo.InvariantCulture, out long tv)
             ? tv : throw new CheckpointException("The checkpoint's 'total-steps' is missing or malformed.");
         var stats = (archive.Metadata.TryGetValue("return-stats", out var rs) ? rs : throw new CheckpointException("The checkpoint lacks 'return-stats'."))
