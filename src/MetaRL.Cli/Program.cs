@@ -74,7 +74,8 @@ internal static class Program
             algos.AddColumns("algorithm", "description", "settings (general default; per-task defaults differ where shown)");
             var general = new MetaRL.Meta.Rl2.Rl2Config().ToSettings();
             var perTask = TaskRegistry.Families.Select(f => (f.Name, Settings: MetaRL.Meta.Rl2.Rl2Config.DefaultsFor(f.Name).ToSettings())).ToArray();
-            algos.AddRow("rl2", "RL²: GRU/LSTM policy over (obs, previous action, reward, done), trained with PPO across trials",
+            algos.AddRow("rl2", "RL²: GRU/LSTM policy over (obs, previous action, reward, done), trained with PPO across trials. "
+                + "Bandits with episodes >= 50 default to gae-lambda=0.95, iterations=2000.",
                 Markup.Escape(string.Join("\n", general.Select(kv =>
                 {
                     var special = perTask.Where(t => t.Settings[kv.Key] != kv.Value).Select(t => $"{t.Name}: {t.Settings[kv.Key]}").ToArray();
@@ -156,7 +157,9 @@ internal static class Program
             string title = $"{tasks.Name}: RL² on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
             else Report.PrintTable(results, title);
-            Report.WriteAll(runDir, "eval", results, title);
+            var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines));
+            Report.WriteAll(runDir, stem, results, title);
+            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(Path.Combine(runDir, stem))}[/].csv/.json/.png");
             return 0;
         });
         return cmd;
@@ -199,8 +202,9 @@ internal static class Program
             foreach (var agent in TaskRegistry.Get(dist.Name).Baselines(dist, options.Seed)) results.Add(MetaTest.Run(agent, dist, options));
             string title = "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)";
             Report.PrintTable(results, title);
-            Report.WriteAll(dir, "eval", results, title);
-            AnsiConsole.MarkupLine($"Adaptation curve: [blue]{Markup.Escape(Path.Combine(dir, "eval.png"))}[/]; more: metarl train rl2 bandit, metarl eval {Markup.Escape(dir)} --trials 10000");
+            var stem = Report.EvalStem(options.Trials, options.Seed, new Dictionary<string, string>(), true);
+            Report.WriteAll(dir, stem, results, title);
+            AnsiConsole.MarkupLine($"Adaptation curve: [blue]{Markup.Escape(Path.Combine(dir, stem + ".png"))}[/]; more: metarl train rl2 bandit, metarl eval {Markup.Escape(dir)} --trials 10000");
             return 0;
         });
         return cmd;

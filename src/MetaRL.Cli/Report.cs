@@ -52,6 +52,21 @@ internal static class Report
             x, results.Select(r => (r.Agent, r.EpisodeReturns, r.EpisodeCi95)).ToArray());
     }
 
+    /// <summary>
+    /// The file stem of an evaluation's outputs in a run directory: it names the trials, the seed and any overrides,
+    /// so evaluations with different arguments never overwrite each other (the same arguments give the same results).
+    /// </summary>
+    public static string EvalStem(int? trials, ulong seed, IReadOnlyDictionary<string, string> overrides, bool baselines)
+    {
+        var parts = new List<string> { "eval" };
+        if (trials is { } t) parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"trials{t}"));
+        parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"seed{seed}"));
+        foreach (var (k, v) in overrides.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            parts.Add(new string($"{k}={v}".Select(c => char.IsLetterOrDigit(c) || c is '=' or '.' or '-' or '_' ? c : '_').ToArray()));
+        if (baselines) parts.Add("baselines");
+        return string.Join('-', parts);
+    }
+
     /// <summary>Writes table-independent outputs (CSV, JSON, PNG) into <paramref name="dir"/> under <paramref name="stem"/>.</summary>
     public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)
     {

@@ -71,7 +71,7 @@ internal static class Rl2Commands
     private static Dictionary<string, string> ResolveAlgorithm(string algo, string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => algo switch
         {
-            "rl2" => Rl2Config.DefaultsFor(task).With(settings, out taskSettings).ToSettings().ToDictionary(),
+            "rl2" => Rl2Config.DefaultsFor(task, settings).With(settings, out taskSettings).ToSettings().ToDictionary(),
             "maml" => MamlDefaults(task).With(settings, out taskSettings).ToSettings().ToDictionary(),
             _ => throw new SettingException($"Unknown algorithm '{algo}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
         };
@@ -83,7 +83,7 @@ internal static class Rl2Commands
         Dictionary<string, string> leftover;
         ITrainingRun r = run.Algorithm switch
         {
-            "rl2" => new Rl2Run(tasks, Rl2Config.DefaultsFor(run.Task).With(run.AlgorithmSettings, out leftover), run.Seed),
+            "rl2" => new Rl2Run(tasks, Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(run.AlgorithmSettings, out leftover), run.Seed),
             "maml" => new MamlRun(tasks, MamlDefaults(run.Task).With(run.AlgorithmSettings, out leftover), run.Seed),
             _ => throw new SettingException($"config.json names an unknown algorithm '{run.Algorithm}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
         };
@@ -219,7 +219,7 @@ internal static class Rl2Commands
         var run = RunConfig.Load(dir);
         var ckpt = Path.Combine(dir, Checkpoint);
         if (!File.Exists(ckpt)) throw new SettingException($"Run directory '{dir}' has no {Checkpoint}; train it first.");
-        var cfg = Rl2Config.DefaultsFor(run.Task).With(run.AlgorithmSettings, out _);
+        var cfg = Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(run.AlgorithmSettings, out _);
         // Evaluation may change the number of episodes per trial (e.g. to test generalisation to longer trials) and
         // whether actions are sampled; everything else must match training.
         var taskSettings = new Dictionary<string, string>(run.TaskSettings, StringComparer.Ordinal);
@@ -273,8 +273,9 @@ internal static class MamlCommands
                 table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}")]);
             AnsiConsole.Write(table);
         }
-        File.WriteAllText(Path.Combine(dir, "eval.json"), System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
-        using (var w = new StreamWriter(Path.Combine(dir, "eval.csv")))
+        string stem = Path.Combine(dir, Report.EvalStem(n, seed, overrides, baselines));
+        File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
+        using (var w = new StreamWriter(stem + ".csv"))
         {
             w.WriteLine("agent,steps,mean_return,ci95");
             foreach (var r in results)
@@ -284,7 +285,8 @@ internal static class MamlCommands
         var x = Enumerable.Range(0, Steps + 1).Select(k => (double)k).ToArray();
         var series = results.Select(r => (r.Agent, r.StepReturns, r.StepCi95)).ToList();
         if (results[0].OracleReturn is { } oracle) series.Add(("oracle", Enumerable.Repeat(oracle, Steps + 1).ToArray(), new double[Steps + 1]));
-        Plots.AdaptationCurve(Path.Combine(dir, "eval.png"), title, "gradient steps on the task", "mean return per trajectory", x, series);
+        Plots.AdaptationCurve(stem + ".png", title, "gradient steps on the task", "mean return per trajectory", x, series);
+        if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
         return 0;
     }
 }

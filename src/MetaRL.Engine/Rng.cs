@@ -8,7 +8,6 @@ namespace MetaRL.Engine;
 public sealed class Rng
 {
     private ulong _s0, _s1, _s2, _s3;
-    private double? _spareNormal;
 
     public Rng(ulong seed)
     {
@@ -19,8 +18,8 @@ public sealed class Rng
         _s3 = SplitMix(ref x);
     }
 
-    /// <summary>The four words of state, for checkpoints.</summary>
-    public ulong[] GetState() => [_s0, _s1, _s2, _s3, _spareNormal is { } v ? BitConverter.DoubleToUInt64Bits(v) : 0UL, _spareNormal.HasValue ? 1UL : 0UL];
+    /// <summary>The state for checkpoints: the four generator words and two reserved words (zero).</summary>
+    public ulong[] GetState() => [_s0, _s1, _s2, _s3, 0UL, 0UL];
 
     /// <summary>Restores a state captured by <see cref="GetState"/>.</summary>
     public void SetState(ReadOnlySpan<ulong> state)
@@ -28,7 +27,6 @@ public sealed class Rng
         if (state.Length != 6) throw new ArgumentException($"An Rng state has 6 words, got {state.Length}.", nameof(state));
         if ((state[0] | state[1] | state[2] | state[3]) == 0) throw new ArgumentException("An all-zero Rng state is invalid.", nameof(state));
         (_s0, _s1, _s2, _s3) = (state[0], state[1], state[2], state[3]);
-        _spareNormal = state[5] != 0 ? BitConverter.UInt64BitsToDouble(state[4]) : null;
     }
 
     /// <summary>A new generator whose stream is independent of this one (for per-worker streams).</summary>
@@ -80,24 +78,52 @@ public sealed class Rng
         return (int)(m >> 32);
     }
 
-    /// <summary>Standard normal draw (Marsaglia polar method).</summary>
+    /// <summary>
+    /// Standard normal draw by the ziggurat method (Marsaglia and Tsang 2000) with 128 layers: one 64-bit draw
+    /// gives the layer (7 bits), the sign (1 bit) and a 53-bit uniform; about 99 % of draws need nothing more.
+    /// </summary>
     public double Normal()
     {
-        if (_spareNormal is { } spare)
+        while (true)
         {
-            _spareNormal = null;
-            return spare;
+            ulong bits = NextULong();
+            int layer = (int)(bits & 127);
+            double sign = (bits & 128) != 0 ? -1.0 : 1.0;
+            double u = (bits >> 11) * (1.0 / (1UL << 53));
+            double z = u * Ziggurat.X[layer];
+            if (z < Ziggurat.X[layer + 1]) return sign * z;
+            if (layer == 0)
+            {
+                // The tail beyond r (Marsaglia 1964).
+                double a, b;
+                do
+                {
+                    a = -Math.Log(1 - NextDouble()) / Ziggurat.R;
+                    b = -Math.Log(1 - NextDouble());
+                } while (b + b < a * a);
+                return sign * (Ziggurat.R + a);
+            }
+            // The wedge between the layer's rectangle and the curve.
+            double y = Ziggurat.F[layer] + NextDouble() * (Ziggurat.F[layer + 1] - Ziggurat.F[layer]);
+            if (y < Math.Exp(-0.5 * z * z)) return sign * z;
         }
-        double u, v, s;
-        do
+    }
+
+    /// <summary>Layer edges X[0..128] (X[0] = V/f(R) for the base layer with its tail, X[128] = 0) and f(X) = exp(−X²/2).</summary>
+    private static class Ziggurat
+    {
+        public const double R = 3.442619855899, V = 9.91256303526217e-3;
+        public static readonly double[] X = new double[129], F = new double[129];
+
+        static Ziggurat()
         {
-            u = 2 * NextDouble() - 1;
-            v = 2 * NextDouble() - 1;
-            s = u * u + v * v;
-        } while (s >= 1 || s == 0);
-        double f = Math.Sqrt(-2 * Math.Log(s) / s);
-        _spareNormal = v * f;
-        return u * f;
+            X[0] = V / Math.Exp(-0.5 * R * R);
+            X[1] = R;
+            for (int i = 1; i < 127; i++)
+                X[i + 1] = Math.Sqrt(-2 * Math.Log(Math.Min(1, Math.Exp(-0.5 * X[i] * X[i]) + V / X[i])));
+            X[128] = 0;
+            for (int i = 0; i <= 128; i++) F[i] = Math.Exp(-0.5 * X[i] * X[i]);
+        }
     }
 
     public double Normal(double mean, double std) => mean + std * Normal();

@@ -73,7 +73,7 @@ public sealed class CliTests : IDisposable
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
-        Assert.True(File.Exists(Path.Combine(run, "eval.png")));
+        Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
 
         var bad = Run("train", "maml", "navigation-2d", "--set", "hidden=8,x", "--out", Path.Combine(_dir, "bad"));
         Assert.NotEqual(0, bad.Code);
@@ -99,7 +99,12 @@ public sealed class CliTests : IDisposable
             Assert.True(doc.RootElement.TryGetProperty("meanTotalReturn", out _));
             Assert.True(doc.RootElement.TryGetProperty("ci95", out _));
         }
-        Assert.True(File.Exists(Path.Combine(run, "eval.png")));
+        Assert.True(File.Exists(Path.Combine(run, "eval-trials50-seed1.png")));
+        // Another evaluation (other trials, seed or overrides) keeps the first one's files.
+        var longer = Run("eval", run, "--trials", "20", "--seed", "2", "--set", "episodes=8", "--json");
+        Assert.True(longer.Code == 0, longer.Err);
+        Assert.True(File.Exists(Path.Combine(run, "eval-trials50-seed1.json")));
+        Assert.True(File.Exists(Path.Combine(run, "eval-trials20-seed2-episodes=8.json")));
 
         // An existing run directory is never overwritten.
         var again = Run("train", "rl2", "bandit", "--out", run);

@@ -28,6 +28,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
         private readonly float[] _prevAction = new float[batch * tasks.ActionSpace.Size];
         private readonly float[] _prevReward = new float[batch];
         private readonly bool[] _prevDone = new bool[batch];
+        private readonly int[] _episode = new int[batch], _step = new int[batch];
         private readonly float[] _input = new float[batch * net.InputSize];
         private readonly int _actSize = tasks.ActionSpace.Size, _obsSize = tasks.ObservationSpace.Size;
 
@@ -36,13 +37,16 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
             _state.Data.Slice(slot * net.StateSize, net.StateSize).Clear();
             _fresh[slot] = true;
             _prevDone[slot] = false;
+            _episode[slot] = 0;
+            _step[slot] = 0;
         }
 
         public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
         {
             for (int i = 0; i < batch; i++)
                 Rl2Inputs.Write(net, _input.AsSpan(i * net.InputSize, net.InputSize), observations.Slice(i * _obsSize, _obsSize),
-                    _prevAction.AsSpan(i * _actSize, _actSize), _prevReward[i], _prevDone[i], !_fresh[i]);
+                    _prevAction.AsSpan(i * _actSize, _actSize), _prevReward[i], _prevDone[i], !_fresh[i],
+                    new Rl2Inputs.TrialClock(_episode[i], _step[i], tasks.EpisodesPerTrial, tasks.Horizon));
             using var _ = GradMode.NoGrad();
             var next = net.Step(Tensor.FromArray(_input, batch, net.InputSize), _state);
             // Slots that are not playing keep their state (their trial is over or has not started).
@@ -65,6 +69,8 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
                 _prevReward[i] = rewards[i];
                 _prevDone[i] = episodeEnded[i];
                 _fresh[i] = false;
+                if (episodeEnded[i]) { _episode[i]++; _step[i] = 0; }
+                else _step[i]++;
             }
         }
     }

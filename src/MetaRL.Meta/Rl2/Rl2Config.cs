@@ -10,6 +10,8 @@ public sealed record Rl2Config
     public int Hidden { get; init; } = 128;
     public string Cell { get; init; } = "gru";
     public bool LayerNorm { get; init; }
+    /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
+    public bool TimeInput { get; init; }
     public int Iterations { get; init; } = 1000;
     /// <summary>Trials (tasks) collected per iteration.</summary>
     public int TrialsPerIteration { get; init; } = 256;
@@ -41,18 +43,28 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "cell", "layer-norm", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "cell", "layer-norm", "time-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "deterministic",
     ];
 
-    /// <summary>Good defaults for a task family; users override them with settings.</summary>
-    public static Rl2Config DefaultsFor(string task) => task switch
+    /// <summary>
+    /// Good defaults for a task family, given the settings the user chose (task settings among them, e.g. <c>episodes</c>):
+    /// long trials want GAE λ near 1 (credit for exploring reaches many pulls later) and more iterations.
+    /// Users override every value with settings.
+    /// </summary>
+    public static Rl2Config DefaultsFor(string task, IReadOnlyDictionary<string, string>? settings = null)
     {
-        "bandit" or "dependent-bandit" => new Rl2Config { Hidden = 128, Iterations = 1500, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.3, EntropyCoef = 0.02 },
-        "tabular-mdp" => new Rl2Config { Hidden = 256, Iterations = 1500, TrialsPerIteration = 128, LearningRate = 5e-4, Gamma = 0.99, GaeLambda = 0.3, Bptt = 0 },
-        "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
-        _ => new Rl2Config(),
-    };
+        int episodes = settings is not null && settings.TryGetValue("episodes", out var e)
+            && int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 10;
+        return task switch
+        {
+            "bandit" or "dependent-bandit" when episodes >= 50 => new Rl2Config { Hidden = 128, Iterations = 2000, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.02 },
+            "bandit" or "dependent-bandit" => new Rl2Config { Hidden = 128, Iterations = 1500, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.3, EntropyCoef = 0.02 },
+            "tabular-mdp" => new Rl2Config { Hidden = 256, Iterations = 1500, TrialsPerIteration = 128, LearningRate = 5e-4, Gamma = 0.99, GaeLambda = 0.3, Bptt = 0 },
+            "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
+            _ => new Rl2Config(),
+        };
+    }
 
     /// <summary>Applies "key=value" settings that name RL² keys; the others are left for the task family.</summary>
     public Rl2Config With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
@@ -66,6 +78,7 @@ public sealed record Rl2Config
             Hidden = r.Int("hidden", Hidden, 1, 4096),
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
+            TimeInput = r.Bool("time-input", TimeInput),
             Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
             TrialsPerIteration = r.Int("trials-per-iteration", TrialsPerIteration, 1, 1_000_000),
             LearningRate = r.Double("lr", LearningRate, 0, 1),
@@ -96,6 +109,7 @@ public sealed record Rl2Config
         ["hidden"] = Hidden.ToString(CultureInfo.InvariantCulture),
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
+        ["time-input"] = TimeInput ? "true" : "false",
         ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
         ["trials-per-iteration"] = TrialsPerIteration.ToString(CultureInfo.InvariantCulture),
         ["lr"] = LearningRate.ToString("R", CultureInfo.InvariantCulture),

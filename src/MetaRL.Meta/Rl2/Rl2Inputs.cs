@@ -5,8 +5,19 @@ namespace MetaRL.Meta.Rl2;
 /// <summary>Builds the RL² input row (observation, previous action, previous reward, done flag) and samples actions.</summary>
 internal static class Rl2Inputs
 {
-    /// <summary>Writes one input row: obs | one-hot or raw previous action | previous reward | previous-episode-ended flag.</summary>
-    public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious)
+    /// <summary>Where a slot is in its trial: episode index and step within the episode, with the trial's sizes.</summary>
+    public readonly record struct TrialClock(int Episode, int Step, int Episodes, int Horizon)
+    {
+        public float EpisodeFraction => Episodes > 0 ? (float)Episode / Episodes : 0;
+        public float StepFraction => Horizon > 0 ? (float)Step / Horizon : 0;
+    }
+
+    /// <summary>
+    /// Writes one input row: obs | one-hot or raw previous action | previous reward | previous-episode-ended flag
+    /// [| episode / episodes | step / horizon when the network takes time inputs].
+    /// </summary>
+    public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious,
+        in TrialClock clock)
     {
         obs.CopyTo(row);
         var a = row.Slice(net.ObservationSize, net.ActionSize);
@@ -18,6 +29,11 @@ internal static class Rl2Inputs
         }
         row[net.ObservationSize + net.ActionSize] = hasPrevious ? prevReward : 0;
         row[net.ObservationSize + net.ActionSize + 1] = prevDone ? 1 : 0;
+        if (net.TimeInput)
+        {
+            row[net.ObservationSize + net.ActionSize + 2] = clock.EpisodeFraction;
+            row[net.ObservationSize + net.ActionSize + 3] = clock.StepFraction;
+        }
     }
 
     /// <summary>Chooses an action for one row of policy output and returns its log-probability.</summary>

@@ -8,7 +8,8 @@ namespace MetaRL.Meta.Rl2;
 /// The RL² policy: a recurrent core (GRU by default, or LSTM) fed (observation, previous action,
 /// previous reward, done flag), with a policy head (categorical logits, or a Gaussian mean with a learnt
 /// log standard deviation for boxes) and a value head. The recurrent state is [batch, S] with S = H for
-/// a GRU and 2H (h then c) for an LSTM.
+/// a GRU and 2H (h then c) for an LSTM. With <c>timeInput</c> two more inputs give the episode index within the
+/// trial and the step within the episode, each as a fraction, so the value head need not count time itself.
 /// </summary>
 public sealed class Rl2Network : Module<float>
 {
@@ -18,13 +19,14 @@ public sealed class Rl2Network : Module<float>
     private readonly Linear<float> _policy, _value;
     private readonly Tensor<float>? _logStd;
 
-    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng)
+    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false)
     {
         ObservationSize = observationSpace.Size;
         ActionSpace = actionSpace;
         Discrete = actionSpace is Discrete;
         ActionSize = actionSpace is Discrete d ? d.N : actionSpace.Size;
-        InputSize = ObservationSize + ActionSize + 2;
+        TimeInput = timeInput;
+        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0);
         Hidden = hidden;
         Cell = cell;
         if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng));
@@ -39,6 +41,7 @@ public sealed class Rl2Network : Module<float>
     public int ObservationSize { get; }
     public int ActionSize { get; }
     public int InputSize { get; }
+    public bool TimeInput { get; }
     public int Hidden { get; }
     public string Cell { get; }
     public bool Discrete { get; }

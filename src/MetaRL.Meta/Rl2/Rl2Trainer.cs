@@ -36,7 +36,7 @@ public sealed class Rl2Trainer
         Config = config;
         Seed = seed;
         var init = new Rng(seed);
-        Network = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, init);
+        Network = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, init, config.TimeInput);
         Optimizer = new Adam<float>(Network.Parameters(), config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
@@ -103,7 +103,8 @@ public sealed class Rl2Trainer
             for (int i = 0; i < B; i++)
             {
                 any |= active[i];
-                Rl2Inputs.Write(Network, input.AsSpan(i * I, I), obs.AsSpan(i * _obs, _obs), prevAction.AsSpan(i * _act, _act), prevReward[i], prevDone[i], t > 0);
+                Rl2Inputs.Write(Network, input.AsSpan(i * I, I), obs.AsSpan(i * _obs, _obs), prevAction.AsSpan(i * _act, _act), prevReward[i], prevDone[i], t > 0,
+                    new Rl2Inputs.TrialClock(episode[i], steps[i], n, _tasks.Horizon));
             }
             if (!any) break;
             input.CopyTo(data.Inputs.AsSpan(t * B * I));
@@ -360,7 +361,7 @@ public sealed class Rl2Trainer
             optimState[name] = archive.Get<float>("optim." + name);
         }
         // Validate the network before touching anything (LoadFrom checks every name and shape first).
-        var probe = new Rl2Network(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, Config.Cell, Config.LayerNorm, new Rng(1));
+        var probe = new Rl2Network(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, Config.Cell, Config.LayerNorm, new Rng(1), Config.TimeInput);
         probe.LoadFrom(archive, "net.");
         Network.LoadFrom(archive, "net.");
         Optimizer.LoadState(optimState);
@@ -374,7 +375,7 @@ public sealed class Rl2Trainer
     /// <summary>Loads only the network from a checkpoint (for evaluation).</summary>
     public static Rl2Network LoadNetwork(TensorArchive archive, TaskDistribution tasks, Rl2Config config)
     {
-        var net = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, new Rng(1));
+        var net = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, new Rng(1), config.TimeInput);
         net.LoadFrom(archive, "net.");
         return net;
     }
