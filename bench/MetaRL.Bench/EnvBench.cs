@@ -113,7 +113,7 @@ internal static class MamlBench
         {
             var s = trainer.RunIteration();
             times.Add(s.Seconds);
-            Console.WriteLine($"  iteration {s.Iteration,3}: {s.Seconds,6:F3} s, pre-adaptation {s.PreAdaptationReturn,8:F2}, post-adaptation {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}");
+            Console.WriteLine($"  iteration {s.Iteration,3}: {s.Seconds,6:F3} s (sampling {s.SamplingSeconds:F3}, step {s.StepSeconds:F3}, line search {s.LineSearchSeconds:F3}), pre-adaptation {s.PreAdaptationReturn,8:F2}, post-adaptation {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}");
         }
         var sorted = times.Skip(1).OrderBy(t => t).ToArray();
         if (sorted.Length > 0) Console.WriteLine($"Median meta-iteration (excluding the first): {sorted[sorted.Length / 2]:F3} s");

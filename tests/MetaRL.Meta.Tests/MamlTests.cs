@@ -113,4 +113,35 @@ public class MamlTests
         Assert.Equal(Weights(a), Weights(b));
         Assert.True(last.PostAdaptationReturn > first.PostAdaptationReturn, $"{first.PostAdaptationReturn:F2} → {last.PostAdaptationReturn:F2}");
     }
+
+    [Fact]
+    public void Conjugate_gradient_solves_a_positive_definite_system_and_reports_A_x()
+    {
+        // A = MᵀM + I (5×5, positive definite); 5 CG steps solve it up to rounding.
+        var rng = new MetaRL.Engine.Rng(3);
+        var m = new double[25];
+        for (int i = 0; i < 25; i++) m[i] = rng.Normal();
+        var a = new double[25];
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 5; j++)
+            {
+                double sum = i == j ? 1 : 0;
+                for (int k = 0; k < 5; k++) sum += m[k * 5 + i] * m[k * 5 + j];
+                a[i * 5 + j] = sum;
+            }
+        MetaRL.Engine.Tensor<float>[] Times(MetaRL.Engine.Tensor<float>[] v)
+        {
+            var r = new float[5];
+            for (int i = 0; i < 5; i++) for (int j = 0; j < 5; j++) r[i] += (float)(a[i * 5 + j] * v[0].Data[j]);
+            return [MetaRL.Engine.Tensor.FromArray(r, 5)];
+        }
+        var g = new[] { MetaRL.Engine.Tensor.FromArray(new float[] { 1, -2, 0.5f, 3, -1 }, 5) };
+        var x = MamlTrainer.ConjugateGradient(Times, g, 5, out var ax);
+        var direct = Times(x)[0].ToArray();
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal(g[0].Data[i], direct[i], 1e-3);
+            Assert.Equal(direct[i], ax[0].Data[i], 1e-3);
+        }
+    }
 }

@@ -118,4 +118,52 @@ public sealed class Rl2Tests : IDisposable
         var bad = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["cell"] = "rnn" }, out _));
         Assert.Contains("gru", bad.Message);
     }
+
+    [Fact]
+    public void Time_inputs_and_a_task_aware_critic_train_resume_and_evaluate()
+    {
+        var d = new TabularMdpDistribution(states: 3, actions: 2, horizon: 3, episodes: 2);
+        var cfg = Small with { TimeInput = true, TaskCritic = true };
+        var t = new Rl2Trainer(d, cfg, 4);
+        Assert.Equal(d.TaskFeatureSize, t.Network.CriticTaskFeatures);
+        Assert.Equal(3 + 2 + 2 + 2, t.Network.InputSize);
+        Assert.Contains(t.Network.NamedParameters(), p => p.Name.StartsWith("critic.", StringComparison.Ordinal));
+        var straight = new Rl2Trainer(d, cfg, 4);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        t.RunIteration();
+        var path = Path.Combine(_dir, "critic.mrla");
+        t.Save(path, new Dictionary<string, string>());
+        var resumed = new Rl2Trainer(d, cfg, 4);
+        resumed.Load(TensorArchive.Load(path));
+        resumed.RunIteration();
+        resumed.RunIteration();
+        Assert.Equal(Weights(straight), Weights(resumed));
+
+        // Evaluation needs neither the task nor the critic; a network without the critic cannot load this checkpoint.
+        var net = Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg);
+        var r = MetaTest.Run(new Rl2Agent(net, true), d, new MetaTestOptions(20, 1));
+        Assert.Equal(2, r.EpisodeReturns.Length);
+        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg with { TaskCritic = false }));
+    }
+
+    private sealed class NoFeatures : TaskDistribution
+    {
+        private readonly BernoulliBanditDistribution _inner = new(2, 3);
+        public override string Name => "no-features";
+        public override MetaRL.Core.Spaces.Space ObservationSpace => _inner.ObservationSpace;
+        public override MetaRL.Core.Spaces.Space ActionSpace => _inner.ActionSpace;
+        public override int Horizon => 1;
+        public override int EpisodesPerTrial => 3;
+        public override ITask SampleTask(MetaRL.Engine.Rng rng, TaskSplit split) => _inner.SampleTask(rng, split);
+        public override MetaRL.Core.Envs.IEnv CreateEnv() => _inner.CreateEnv();
+        public override IReadOnlyList<SettingInfo> Settings => [];
+    }
+
+    [Fact]
+    public void A_task_aware_critic_on_a_family_without_task_features_is_refused_by_name()
+    {
+        var e = Assert.Throws<SettingException>(() => new Rl2Trainer(new NoFeatures(), Small with { TaskCritic = true }, 1));
+        Assert.Contains("task-critic", e.Message);
+        Assert.Contains("no-features", e.Message);
+    }
 }

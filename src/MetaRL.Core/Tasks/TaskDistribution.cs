@@ -58,6 +58,16 @@ public abstract class TaskDistribution
     /// </summary>
     public virtual double? OracleEpisodeReturn(ITask task) => null;
 
+    /// <summary>
+    /// Length of the vector <see cref="WriteTaskFeatures"/> writes; 0 when the family offers none. These are for
+    /// training aids allowed to see the task (a task-aware critic); agents never see them when they act.
+    /// </summary>
+    public virtual int TaskFeatureSize => 0;
+
+    /// <summary>Writes a task's hidden parameters as <see cref="TaskFeatureSize"/> numbers of order one.</summary>
+    public virtual void WriteTaskFeatures(ITask task, Span<float> features)
+        => throw new NotSupportedException($"Task family '{Name}' offers no task features.");
+
     /// <summary>The family's settings and their current values.</summary>
     public abstract IReadOnlyList<SettingInfo> Settings { get; }
 

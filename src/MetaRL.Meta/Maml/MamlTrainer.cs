@@ -86,7 +86,7 @@ public sealed record MamlConfig
 
 /// <summary>What one meta-iteration did.</summary>
 public sealed record MamlIterationStats(int Iteration, double PreAdaptationReturn, double PostAdaptationReturn, double SurrogateImprovement,
-    double Kl, int LineSearchSteps, bool Accepted, double Seconds);
+    double Kl, int LineSearchSteps, bool Accepted, double Seconds, double SamplingSeconds = 0, double StepSeconds = 0, double LineSearchSeconds = 0);
 
 /// <summary>
 /// MAML (Finn et al. 2017) for reinforcement learning: per task, one or more vanilla policy-gradient steps
@@ -139,6 +139,7 @@ public sealed class MamlTrainer
             var oldLogp = Functional.Call(Policy, adapted, () => Policy.LogProb(obs, acts, idx));
             data[i] = new TaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
         });
+        double samplingSeconds = watch.Elapsed.TotalSeconds;
 
         // Surrogate and KL as functions of θ, through the inner step.
         (Tensor<float> Surrogate, Tensor<float> Kl) Objective(IReadOnlyList<Tensor<float>> at, bool graph)
@@ -185,8 +186,9 @@ public sealed class MamlTrainer
         }
         Tensor<float>[] Hvp(Tensor<float>[] v) => hvpCore(v).Select((h, i) => h + v[i] * Config.CgDamping).ToArray();
 
-        var x = ConjugateGradient(Hvp, g, Config.CgIterations);
-        double shs = 0.5 * Dot(x, Hvp(x));
+        var x = ConjugateGradient(Hvp, g, Config.CgIterations, out var ax);
+        double shs = 0.5 * Dot(x, ax);
+        double stepSeconds = watch.Elapsed.TotalSeconds - samplingSeconds;
         bool accepted = false;
         int lsSteps = 0;
         double improvement = 0, finalKl = 0;
@@ -219,7 +221,7 @@ public sealed class MamlTrainer
         }
         Iteration++;
         return new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), improvement, finalKl,
-            lsSteps, accepted, watch.Elapsed.TotalSeconds);
+            lsSteps, accepted, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds);
     }
 
     /// <summary>Writes the policy, the iteration and the random streams atomically (TRPO keeps no other state).</summary>
@@ -358,7 +360,12 @@ public sealed class MamlTrainer
     }
 
     /// <summary>Solves H x = g approximately with <paramref name="iterations"/> conjugate-gradient steps.</summary>
-    internal static Tensor<float>[] ConjugateGradient(Func<Tensor<float>[], Tensor<float>[]> hvp, Tensor<float>[] g, int iterations, double tolerance = 1e-10)
+    /// <remarks>
+    /// Starting from x = 0 with residual r = g, CG keeps r = g − A x, so A x = g − r comes for free
+    /// (<paramref name="ax"/>): the step length x·Ax needs no further Hessian product.
+    /// </remarks>
+    internal static Tensor<float>[] ConjugateGradient(Func<Tensor<float>[], Tensor<float>[]> hvp, Tensor<float>[] g, int iterations, out Tensor<float>[] ax,
+        double tolerance = 1e-10)
     {
         using var _ = GradMode.NoGrad();
         var x = g.Select(t => Tensor.Zeros<float>(t.Shape.ToArray())).ToArray();
@@ -380,6 +387,7 @@ public sealed class MamlTrainer
             for (int i = 0; i < p.Length; i++) p[i] = r[i] + p[i] * beta;
             rr = rrNew;
         }
+        ax = g.Select((t, i) => t.Detach() - r[i]).ToArray();
         return x;
     }
 }

@@ -53,7 +53,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
             for (int i = 0; i < batch; i++)
                 if (!active[i]) _state.Data.Slice(i * net.StateSize, net.StateSize).CopyTo(next.Data.Slice(i * net.StateSize, net.StateSize));
             _state = next;
-            var (policy, _) = net.Heads(net.Features(_state));
+            var policy = net.Policy(net.Features(_state));
             var logStd = net.LogStd?.ToArray() ?? [];
             for (int i = 0; i < batch; i++)
                 if (active[i])

@@ -12,6 +12,8 @@ public sealed record Rl2Config
     public bool LayerNorm { get; init; }
     /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
     public bool TimeInput { get; init; }
+    /// <summary>Train with a task-aware critic (see <see cref="Rl2Network"/>) when the task family offers task features.</summary>
+    public bool TaskCritic { get; init; }
     public int Iterations { get; init; } = 1000;
     /// <summary>Trials (tasks) collected per iteration.</summary>
     public int TrialsPerIteration { get; init; } = 256;
@@ -43,7 +45,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "cell", "layer-norm", "time-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "cell", "layer-norm", "time-input", "task-critic", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "deterministic",
     ];
 
@@ -79,6 +81,7 @@ public sealed record Rl2Config
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             TimeInput = r.Bool("time-input", TimeInput),
+            TaskCritic = r.Bool("task-critic", TaskCritic),
             Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
             TrialsPerIteration = r.Int("trials-per-iteration", TrialsPerIteration, 1, 1_000_000),
             LearningRate = r.Double("lr", LearningRate, 0, 1),
@@ -110,6 +113,7 @@ public sealed record Rl2Config
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["time-input"] = TimeInput ? "true" : "false",
+        ["task-critic"] = TaskCritic ? "true" : "false",
         ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
         ["trials-per-iteration"] = TrialsPerIteration.ToString(CultureInfo.InvariantCulture),
         ["lr"] = LearningRate.ToString("R", CultureInfo.InvariantCulture),

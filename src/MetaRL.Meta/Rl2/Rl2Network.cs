@@ -10,16 +10,22 @@ namespace MetaRL.Meta.Rl2;
 /// log standard deviation for boxes) and a value head. The recurrent state is [batch, S] with S = H for
 /// a GRU and 2H (h then c) for an LSTM. With <c>timeInput</c> two more inputs give the episode index within the
 /// trial and the step within the episode, each as a fraction, so the value head need not count time itself.
+/// With <c>criticTaskFeatures</c> &gt; 0 the value head is a task-aware critic: an MLP over the recurrent features
+/// and the task's hidden parameters (<see cref="MetaRL.Core.Tasks.TaskDistribution.WriteTaskFeatures"/>). It is
+/// used only to compute advantages during training; a baseline that depends on the task but not on the action is
+/// still unbiased, and it removes the task-to-task spread of returns from the advantages. The policy never sees the task.
 /// </summary>
 public sealed class Rl2Network : Module<float>
 {
     private readonly Gru<float>? _gru;
     private readonly Lstm<float>? _lstm;
     private readonly LayerNorm<float>? _norm;
-    private readonly Linear<float> _policy, _value;
+    private readonly Linear<float> _policy;
+    private readonly Linear<float>? _value;
+    private readonly Mlp<float>? _critic;
     private readonly Tensor<float>? _logStd;
 
-    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false)
+    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0)
     {
         ObservationSize = observationSpace.Size;
         ActionSpace = actionSpace;
@@ -34,7 +40,11 @@ public sealed class Rl2Network : Module<float>
         else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
         if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
         _policy = RegisterModule("policy", new Linear<float>(hidden, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
-        _value = RegisterModule("value", new Linear<float>(hidden, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
+        CriticTaskFeatures = criticTaskFeatures;
+        if (criticTaskFeatures > 0)
+            _critic = RegisterModule("critic", new Mlp<float>([hidden + criticTaskFeatures, 256, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
+        else
+            _value = RegisterModule("value", new Linear<float>(hidden, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
         if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(-0.5, ActionSize));
     }
 
@@ -42,6 +52,8 @@ public sealed class Rl2Network : Module<float>
     public int ActionSize { get; }
     public int InputSize { get; }
     public bool TimeInput { get; }
+    /// <summary>Task features the critic reads (0: the value head reads only the recurrent features).</summary>
+    public int CriticTaskFeatures { get; }
     public int Hidden { get; }
     public string Cell { get; }
     public bool Discrete { get; }
@@ -75,10 +87,20 @@ public sealed class Rl2Network : Module<float>
         return _norm is null ? h : _norm.Forward(h);
     }
 
-    /// <summary>Policy output (logits or Gaussian mean) [N, A] and value [N] from features [N, H].</summary>
-    public (Tensor<float> Policy, Tensor<float> Value) Heads(Tensor<float> features)
+    /// <summary>Policy output (logits or Gaussian mean) [N, A] from features [N, H].</summary>
+    public Tensor<float> Policy(Tensor<float> features) => _policy.Forward(features);
+
+    /// <summary>Value [N] from features [N, H] and, for a task-aware critic, task features [N, F].</summary>
+    public Tensor<float> Value(Tensor<float> features, Tensor<float>? taskFeatures)
     {
-        var v = _value.Forward(features);
-        return (_policy.Forward(features), Ops.Reshape(v, v.Shape[0]));
+        Tensor<float> v;
+        if (_critic is not null)
+        {
+            if (taskFeatures is null || taskFeatures.Rank != 2 || taskFeatures.Shape[1] != CriticTaskFeatures || taskFeatures.Shape[0] != features.Shape[0])
+                throw new ArgumentException($"The task-aware critic needs task features [{features.Shape[0]}, {CriticTaskFeatures}].");
+            v = _critic.Forward(Ops.Concat([features, taskFeatures], 1));
+        }
+        else v = _value!.Forward(features);
+        return Ops.Reshape(v, v.Shape[0]);
     }
 }

@@ -28,7 +28,15 @@ public sealed class Rl2Trainer
 {
     private readonly TaskDistribution _tasks;
     private readonly Rng _rng, _taskRng;
-    private readonly int _T, _obs, _act;
+    private readonly int _T, _obs, _act, _F;
+
+    private static int CriticFeatures(TaskDistribution tasks, Rl2Config config)
+    {
+        if (!config.TaskCritic) return 0;
+        if (tasks.TaskFeatureSize <= 0)
+            throw new SettingException($"rl2: 'task-critic' needs task features, and task family '{tasks.Name}' offers none; set task-critic=false.");
+        return tasks.TaskFeatureSize;
+    }
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
@@ -36,7 +44,8 @@ public sealed class Rl2Trainer
         Config = config;
         Seed = seed;
         var init = new Rng(seed);
-        Network = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, init, config.TimeInput);
+        _F = CriticFeatures(tasks, config);
+        Network = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, init, config.TimeInput, _F);
         Optimizer = new Adam<float>(Network.Parameters(), config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
@@ -67,6 +76,7 @@ public sealed class Rl2Trainer
         public readonly float[] Mask = new float[T * B];
         public readonly float[] Advantages = new float[T * B];
         public readonly float[] Returns = new float[T * B];
+        public float[] TaskFeatures = [];                      // [B, F] for a task-aware critic
     }
 
     private (Batch Data, double[] TrialReturns, double[] EpisodeMeans, long Steps) Collect()
@@ -84,15 +94,19 @@ public sealed class Rl2Trainer
         var steps = new int[B];
         var trialReturn = new double[B];
         var episodeSums = new double[n];
+        data.TaskFeatures = new float[B * _F];
         for (int i = 0; i < B; i++)
         {
             envs[i] = _tasks.CreateEnv();
-            envs[i].SetTask(_tasks.SampleTask(_taskRng, TaskSplit.Train));
+            var task = _tasks.SampleTask(_taskRng, TaskSplit.Train);
+            envs[i].SetTask(task);
+            if (_F > 0) _tasks.WriteTaskFeatures(task, data.TaskFeatures.AsSpan(i * _F, _F));
             envRngs[i] = _rng.Split();
             envs[i].Reset(envRngs[i], obs.AsSpan(i * _obs, _obs));
             active[i] = true;
         }
         var state = Network.InitialState(B);
+        var taskFeatures = _F > 0 ? Tensor.FromArray(data.TaskFeatures, B, _F) : null;
         var input = new float[B * I];
         var action = new float[_act];
         long total = 0;
@@ -110,7 +124,9 @@ public sealed class Rl2Trainer
             input.CopyTo(data.Inputs.AsSpan(t * B * I));
             state.Data.CopyTo(data.States.AsSpan(t * B * S));
             state = Network.Step(Tensor.FromArray((float[])input.Clone(), B, I), state);
-            var (policy, value) = Network.Heads(Network.Features(state));
+            var features = Network.Features(state);
+            var policy = Network.Policy(features);
+            var value = Network.Value(features, taskFeatures);
             var logStd = Network.LogStd?.ToArray() ?? [];
             for (int i = 0; i < B; i++)
             {
@@ -240,6 +256,7 @@ public sealed class Rl2Trainer
                     var adv = new float[N];
                     var ret = new float[N];
                     var mask = new float[N];
+                    var tf = new float[N * _F];
                     double valid = 0;
                     for (int k = 0; k < mb; k++)
                     {
@@ -255,11 +272,14 @@ public sealed class Rl2Trainer
                             ret[dst] = data.Returns[src];
                             mask[dst] = data.Mask[src];
                             valid += mask[dst];
+                            if (_F > 0) data.TaskFeatures.AsSpan(b * _F, _F).CopyTo(tf.AsSpan(dst * _F, _F));
                         }
                     }
                     if (valid == 0) continue;
                     var features = Network.Sequence(Tensor.FromArray(x, len, mb, I), Tensor.FromArray(s0, mb, S));
-                    var (policy, value) = Network.Heads(Ops.Reshape(features, N, Network.Hidden));
+                    var flat = Ops.Reshape(features, N, Network.Hidden);
+                    var policy = Network.Policy(flat);
+                    var value = Network.Value(flat, _F > 0 ? Tensor.FromArray(tf, N, _F) : null);
                     var (newLogp, entropy) = LogProbAndEntropy(policy, acts, N);
                     var maskT = Tensor.FromArray(mask, N);
                     var advT = Tensor.FromArray(adv, N);
@@ -361,7 +381,7 @@ public sealed class Rl2Trainer
             optimState[name] = archive.Get<float>("optim." + name);
         }
         // Validate the network before touching anything (LoadFrom checks every name and shape first).
-        var probe = new Rl2Network(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, Config.Cell, Config.LayerNorm, new Rng(1), Config.TimeInput);
+        var probe = new Rl2Network(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, Config.Cell, Config.LayerNorm, new Rng(1), Config.TimeInput, _F);
         probe.LoadFrom(archive, "net.");
         Network.LoadFrom(archive, "net.");
         Optimizer.LoadState(optimState);
@@ -375,7 +395,8 @@ public sealed class Rl2Trainer
     /// <summary>Loads only the network from a checkpoint (for evaluation).</summary>
     public static Rl2Network LoadNetwork(TensorArchive archive, TaskDistribution tasks, Rl2Config config)
     {
-        var net = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, new Rng(1), config.TimeInput);
+        var net = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, new Rng(1), config.TimeInput,
+            CriticFeatures(tasks, config));
         net.LoadFrom(archive, "net.");
         return net;
     }

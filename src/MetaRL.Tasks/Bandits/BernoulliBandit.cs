@@ -61,6 +61,15 @@ public abstract class BanditDistribution : TaskDistribution
 
     public override double? OracleEpisodeReturn(ITask task) => ((BanditTask)task).Probabilities.Max();
 
+    /// <summary>The arms' success probabilities.</summary>
+    public override int TaskFeatureSize => Arms;
+
+    public override void WriteTaskFeatures(ITask task, Span<float> features)
+    {
+        var p = ((BanditTask)task).Probabilities;
+        for (int i = 0; i < Arms; i++) features[i] = (float)p[i];
+    }
+
     /// <summary>The posterior probability model the Bayesian baselines use for this family.</summary>
     public abstract BanditPrior Prior { get; }
 }

@@ -133,6 +133,21 @@ public sealed class TabularMdpDistribution : TaskDistribution
         return Planning.FiniteHorizon(t.States, t.Actions, Horizon, t.MeanReward, t.Transitions, out _)[0];
     }
 
+    /// <summary>
+    /// μ − prior mean (S·A) and, per state, the oracle's optimal episode return from that state divided by the
+    /// horizon, minus the prior mean (S): the transitions enter through what they are worth.
+    /// </summary>
+    public override int TaskFeatureSize => States * (Actions + 1);
+
+    public override void WriteTaskFeatures(ITask task, Span<float> features)
+    {
+        var t = (TabularMdpTask)task;
+        int sa = States * Actions;
+        for (int i = 0; i < sa; i++) features[i] = (float)(t.MeanReward[i] - RewardPriorMean);
+        var v = Planning.FiniteHorizon(t.States, t.Actions, Horizon, t.MeanReward, t.Transitions, out _);
+        for (int s = 0; s < States; s++) features[sa + s] = (float)(v[s] / Horizon - RewardPriorMean);
+    }
+
     public override IReadOnlyList<SettingInfo> Settings =>
     [
         new("states", States.ToString(), "number of states S"),

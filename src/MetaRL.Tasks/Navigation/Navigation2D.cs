@@ -79,6 +79,16 @@ public sealed class Navigation2DDistribution : TaskDistribution
 
     public override IEnv CreateEnv() => new Navigation2DEnv(MaxSpeed);
 
+    /// <summary>The goal, scaled to [−1, 1]².</summary>
+    public override int TaskFeatureSize => 2;
+
+    public override void WriteTaskFeatures(ITask task, Span<float> features)
+    {
+        var g = (GoalTask)task;
+        features[0] = (float)(g.X / GoalRange);
+        features[1] = (float)(g.Y / GoalRange);
+    }
+
     /// <summary>
     /// Moving each coordinate straight at the goal at full speed minimises both coordinate gaps, hence the
     /// distance, at every step simultaneously, so it is optimal; its return is computed by playing it.
