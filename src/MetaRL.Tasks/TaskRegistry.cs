@@ -1,6 +1,7 @@
 using MetaRL.Core.Tasks;
 using MetaRL.Meta.Evaluation;
 using MetaRL.Tasks.Bandits;
+using MetaRL.Tasks.Control;
 using MetaRL.Tasks.Mdp;
 using MetaRL.Tasks.Navigation;
 
@@ -24,6 +25,10 @@ public static class TaskRegistry
             (_, _) => [new RandomAgent(), new PsrlAgent(posteriorMean: true), new PsrlAgent(), new TabularOracle()]),
         new("navigation-2d", "point robot reaching a hidden goal in [-0.5,0.5]^2", Navigation2DDistribution.FromSettings,
             (_, _) => [new RandomAgent()]),
+        new("cartpole-physics", "cart-pole balancing with hidden masses, pole length, gravity and damping (wider held-out ranges)",
+            CartPolePhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
+        new("pendulum-physics", "pendulum swing-up with hidden mass, length, gravity and damping (wider held-out ranges)",
+            PendulumPhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
     ];
 
     /// <summary>The family called <paramref name="name"/>, or an error listing the valid names.</summary>
