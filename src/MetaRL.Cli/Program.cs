@@ -140,14 +140,20 @@ internal static class Program
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var baselines = new Option<bool>("--baselines") { Description = "Also evaluate the task family's baselines on the same tasks." };
+        var pretrained = new Option<string?>("--pretrained")
+        {
+            Description = "MAML only: a run trained with inner-steps=0 (a non-adaptive multi-task policy) to fine-tune with the same steps as a baseline.",
+        };
         trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
-        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines };
+        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained };
         cmd.SetAction(p =>
         {
             var runDir = p.GetValue(dir)!;
             if (RunConfig.Load(runDir).Algorithm == "maml")
                 return MamlCommands.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetResult(trials) is { Implicit: false } ? p.GetValue(trials) : null,
-                    p.GetValue(seed), p.GetValue(json), p.GetValue(baselines));
+                    p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained));
+            if (p.GetValue(pretrained) is not null)
+                throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
             var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks);
             var results = new List<MetaTestResult> { result };

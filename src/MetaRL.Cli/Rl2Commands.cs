@@ -239,7 +239,7 @@ internal static class MamlCommands
 {
     public const int DefaultTasks = 40, Steps = 3;
 
-    public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines)
+    public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines, string? pretrainedDir = null)
     {
         var run = RunConfig.Load(dir);
         var ckpt = Path.Combine(dir, Rl2Commands.Checkpoint);
@@ -255,6 +255,22 @@ internal static class MamlCommands
         {
             MetaRL.Meta.Maml.MamlEvaluation.Run(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : "MAML", trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed),
         };
+        if (pretrainedDir is not null)
+        {
+            var pre = RunConfig.Load(pretrainedDir);
+            if (pre.Algorithm != "maml" || pre.Task != run.Task)
+                throw new SettingException($"--pretrained '{pretrainedDir}' is a {pre.Algorithm} run on {pre.Task}; it must be a maml run on {run.Task} (trained with inner-steps=0).");
+            var preCfg = Rl2Commands.MamlDefaults(pre.Task).With(pre.AlgorithmSettings, out _);
+            if (!preCfg.Hidden.SequenceEqual(cfg.Hidden))
+                throw new SettingException($"--pretrained '{pretrainedDir}' has hidden layers [{string.Join(",", preCfg.Hidden)}]; this run has [{string.Join(",", cfg.Hidden)}].");
+            var preCkpt = Path.Combine(pretrainedDir, Rl2Commands.Checkpoint);
+            if (!File.Exists(preCkpt)) throw new SettingException($"--pretrained '{pretrainedDir}' has no {Rl2Commands.Checkpoint}; train it first.");
+            var preTrainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, preCfg, pre.Seed);
+            preTrainer.Load(TensorArchive.Load(preCkpt));
+            string label = preCfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(pretrainedDir))} (MAML), fine-tuned";
+            // Fine-tuned with this run's inner learning rate and trajectories, so only the initial weights differ.
+            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run(label, preTrainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed));
+        }
         if (baselines)
         {
             var random = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy;
@@ -273,7 +289,9 @@ internal static class MamlCommands
                 table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}")]);
             AnsiConsole.Write(table);
         }
-        string stem = Path.Combine(dir, Report.EvalStem(n, seed, overrides, baselines));
+        string stem = Path.Combine(dir, Report.EvalStem(n, seed, overrides, baselines)
+            + (pretrainedDir is null ? "" : "-pretrained-" + new string(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(pretrainedDir)))
+                .Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray())));
         File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
         using (var w = new StreamWriter(stem + ".csv"))
         {

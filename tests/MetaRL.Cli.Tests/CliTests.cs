@@ -75,6 +75,26 @@ public sealed class CliTests : IDisposable
         Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
 
+        // A non-adaptive multi-task policy (inner-steps=0) fine-tuned with the same steps is the pretrained baseline.
+        var multi = Path.Combine(_dir, "multitask");
+        var trainMulti = Run("train", "maml", "navigation-2d", "--set", "iterations=2", "--set", "meta-batch=2", "--set", "trajectories=3",
+            "--set", "hidden=8,8", "--set", "horizon=10", "--set", "inner-steps=0", "--out", multi);
+        Assert.True(trainMulti.Code == 0, trainMulti.Err + trainMulti.Out);
+        var compared = Run("eval", run, "--trials", "3", "--json", "--pretrained", multi);
+        Assert.True(compared.Code == 0, compared.Err);
+        using (var both = JsonDocument.Parse(compared.Out))
+        {
+            Assert.Equal(2, both.RootElement.GetArrayLength());
+            Assert.Equal("multi-task pretrained, fine-tuned", both.RootElement[1].GetProperty("agent").GetString());
+            Assert.Equal(4, both.RootElement[1].GetProperty("stepReturns").GetArrayLength());
+        }
+        var wider = Path.Combine(_dir, "wider");
+        Assert.Equal(0, Run("train", "maml", "navigation-2d", "--set", "iterations=1", "--set", "meta-batch=2", "--set", "trajectories=3",
+            "--set", "hidden=16", "--set", "horizon=10", "--set", "inner-steps=0", "--out", wider).Code);
+        var mismatch = Run("eval", run, "--trials", "3", "--pretrained", wider);
+        Assert.NotEqual(0, mismatch.Code);
+        Assert.Contains("hidden", mismatch.Err);
+
         var bad = Run("train", "maml", "navigation-2d", "--set", "hidden=8,x", "--out", Path.Combine(_dir, "bad"));
         Assert.NotEqual(0, bad.Code);
         Assert.Contains("'hidden'", bad.Err);
