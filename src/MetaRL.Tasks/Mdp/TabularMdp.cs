@@ -29,7 +29,9 @@ public sealed class TabularMdpTask(int states, int actions, double[] meanReward,
 public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) : Env<TabularMdpTask>
 {
     private int _state;
-    private double[] _cdf = [];
+    // Cumulative transition rows in single precision: a vector of environments keeps one table per task, and
+    // half the bytes keeps more of them in cache (the last entry of each row is forced to 1).
+    private float[] _cdf = [];
     private double[] _mu = [];
 
     protected override void OnTaskSet(TabularMdpTask task)
@@ -37,11 +39,12 @@ public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) :
         if (task.States != states || task.Actions != actions)
             throw new ArgumentException($"This environment plays MDPs with {states} states and {actions} actions, not {task.States} and {task.Actions}.");
         // Cumulative transition rows, so a step draws the next state with one uniform and a short scan.
-        _cdf = new double[task.Transitions.Length];
+        _cdf = new float[task.Transitions.Length];
         for (int sa = 0; sa < states * actions; sa++)
         {
             double acc = 0;
-            for (int s = 0; s < states; s++) _cdf[sa * states + s] = acc += task.Transitions[sa * states + s];
+            for (int s = 0; s < states; s++) _cdf[sa * states + s] = (float)(acc += task.Transitions[sa * states + s]);
+            _cdf[sa * states + states - 1] = 1f;
         }
         _mu = task.MeanReward;
     }
@@ -64,7 +67,7 @@ public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) :
         if (_cdf.Length == 0) _ = Task; // throws the "no task set" error
         int sa = _state * actions + a;
         double reward = _mu[sa] + rewardNoise * rng.Normal();
-        double u = rng.NextDouble();
+        float u = (float)rng.NextDouble();
         var row = _cdf.AsSpan(sa * states, states);
         int next = 0;
         while (next < states - 1 && u >= row[next]) next++;
