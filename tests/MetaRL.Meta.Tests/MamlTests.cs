@@ -144,4 +144,53 @@ public class MamlTests
             Assert.Equal(direct[i], ax[0].Data[i], 1e-3);
         }
     }
+
+    [Fact]
+    public void Hand_derived_inner_hessian_and_fisher_products_equal_autodiff_in_double()
+    {
+        var rng = new Rng(11);
+        var space = new Box(-1, 1, 2);
+        var policy = new MlpPolicy<double>(new Box(-1, 1, 3), space, [7, 5], rng);
+        var train = FakeBatch(rng, 3, 5, 3, 2);
+        var valid = FakeBatch(rng, 3, 5, 3, 2);
+        valid.Mask[4] = 0; // a masked step must not count
+        train.Mask[7] = 0;
+        train.Advantages[7] = 0;
+        var theta = policy.Parameters();
+        foreach (var p in theta) // move log σ away from 0 so its terms are exercised
+            if (p.Rank == 1 && p.Size == 2 && ReferenceEquals(p, policy.NamedParameters().First(n => n.Name == "log_std").Parameter))
+                p.Data[0] = -0.7;
+        var v = theta.Select(p => Tensor.RandN<double>(rng, 1.0, p.Shape.ToArray())).ToArray();
+
+        // Inner loss Hessian: autodiff double backward.
+        var inner = MamlMath.InnerLoss(policy, theta, train);
+        var g = Autograd.Grad([inner], theta, createGraph: true);
+        Tensor<double>? dot = null;
+        for (int i = 0; i < theta.Count; i++) { var t = Ops.Sum(g[i]! * v[i]); dot = dot is null ? t : dot + t; }
+        var expected = Autograd.Grad([dot!], theta);
+        var actual = GaussianMlpCurvature<double>.ForInnerLoss(policy, theta, train).HessianTimes(v);
+        for (int i = 0; i < theta.Count; i++)
+            for (int j = 0; j < theta[i].Size; j++)
+                Assert.Equal(expected[i]!.Data[j], actual[i].Data[j], 10);
+
+        // KL Hessian where the old policy equals the current one.
+        using var _ = GradMode.EnableGrad();
+        int n = valid.Steps;
+        var obs = TrajectoryBatch.ToTensor<double>(valid.Observations, n, 3);
+        Tensor<double> oldOut, oldStd;
+        using (GradMode.NoGrad())
+        {
+            oldOut = policy.Output(obs).Detach();
+            oldStd = policy.LogStd.Detach();
+        }
+        var kl = MamlMath.Kl(policy, theta, valid, oldOut, oldStd);
+        var gk = Autograd.Grad([kl], theta, createGraph: true);
+        Tensor<double>? dk = null;
+        for (int i = 0; i < theta.Count; i++) { var t = Ops.Sum(gk[i]! * v[i]); dk = dk is null ? t : dk + t; }
+        var fisherExpected = Autograd.Grad([dk!], theta);
+        var fisher = GaussianMlpCurvature<double>.ForKl(policy, theta, valid).FisherTimes(v);
+        for (int i = 0; i < theta.Count; i++)
+            for (int j = 0; j < theta[i].Size; j++)
+                Assert.Equal(fisherExpected[i]!.Data[j], fisher[i].Data[j], 10);
+    }
 }

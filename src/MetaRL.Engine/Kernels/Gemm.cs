@@ -31,8 +31,27 @@ public static class Gemm
     /// </summary>
     public static int MaxThreads
     {
-        get => _maxThreads;
+        get => t_serial > 0 ? 1 : _maxThreads;
         set => _maxThreads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least one thread.");
+    }
+
+    [ThreadStatic] private static int t_serial;
+
+    /// <summary>
+    /// Makes products on the calling thread single-threaded until disposed: for work that is already spread over
+    /// the cores (one task per core), where splitting each product again only adds synchronisation.
+    /// Results do not change (the split never changes them).
+    /// </summary>
+    public static SerialScope Serial()
+    {
+        t_serial++;
+        return new SerialScope();
+    }
+
+    /// <summary>Ends a <see cref="Serial"/> region.</summary>
+    public readonly struct SerialScope : IDisposable
+    {
+        public void Dispose() => t_serial--;
     }
 
     /// <summary>Products below this many floating-point operations run on one thread.</summary>

@@ -114,6 +114,12 @@ public sealed class MamlTrainer
     public MlpPolicy<float> Policy { get; }
     public int Iteration { get; private set; }
 
+    // Workspaces of the hand-derived curvature products, one pair per task of the meta-batch, reused every iteration.
+    private GaussianMlpCurvature<float>[]? _innerWorkspaces, _klWorkspaces;
+
+    // One worker per core: more would only contend for the cores the tasks already fill.
+    private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
     private sealed record TaskData(TrajectoryBatch Train, TrajectoryBatch Valid, Tensor<float> OldOutput, Tensor<float>? OldLogStd, Tensor<float> OldLogProb);
 
     /// <summary>Runs one meta-iteration: sampling, adaptation, TRPO step.</summary>
@@ -124,7 +130,7 @@ public sealed class MamlTrainer
         var tasks = Enumerable.Range(0, Config.MetaBatch).Select(_ => _tasks.SampleTask(_taskRng, TaskSplit.Train)).ToArray();
         var rngs = tasks.Select(_ => _rng.Split()).ToArray();
         var data = new TaskData[tasks.Length];
-        Parallel.For(0, tasks.Length, i =>
+        Parallel.For(0, tasks.Length, Cores, i =>
         {
             var train = TrajectoryBatch.Sample(Policy, theta, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma);
             var adapted = MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
@@ -156,6 +162,23 @@ public sealed class MamlTrainer
             return (s! / data.Length, k! / data.Length);
         }
 
+        // The same objective's values only (line search): tasks side by side, summed in task order.
+        (double Surrogate, double Kl) ObjectiveValues(IReadOnlyList<Tensor<float>> at)
+        {
+            var values = new (double S, double K)[data.Length];
+            Parallel.For(0, data.Length, Cores, i =>
+            {
+                using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+                var adapted = AdaptFor(at, data[i].Train, graph: false);
+                using var _ = GradMode.NoGrad();
+                values[i] = (MamlMath.Surrogate(Policy, adapted, data[i].Valid, data[i].OldLogProb).ToScalar(),
+                    MamlMath.Kl(Policy, adapted, data[i].Valid, data[i].OldOutput, data[i].OldLogStd).ToScalar());
+            });
+            double s = 0, k = 0;
+            foreach (var (si, ki) in values) { s += si; k += ki; }
+            return (s / data.Length, k / data.Length);
+        }
+
         Tensor<float>[] g;
         Func<Tensor<float>[], Tensor<float>[]> hvpCore;
         double oldSurrogate;
@@ -166,13 +189,27 @@ public sealed class MamlTrainer
             // (here), the Hessian of the mean KL in θ is exactly (I − αH) F (I − αH), F the Hessian of KL in θ'.
             // Each product is then a second-order pass per task, computed side by side on all cores.
             var parts = new TaskCurvature[data.Length];
-            Parallel.For(0, data.Length, i => parts[i] = TaskCurvature.Build(Policy, theta, data[i], Config.InnerLearningRate));
+            if (GaussianMlpCurvature<float>.Supports(Policy) && (_innerWorkspaces is null || _innerWorkspaces.Length != data.Length))
+            {
+                int rows = data[0].Train.Steps;
+                _innerWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(Policy, rows, innerLoss: true)).ToArray();
+                _klWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(Policy, rows, innerLoss: false)).ToArray();
+            }
+            Parallel.For(0, data.Length, Cores, i =>
+            {
+                using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+                parts[i] = TaskCurvature.Build(Policy, theta, data[i], Config.InnerLearningRate, _innerWorkspaces?[i], _klWorkspaces?[i]);
+            });
             oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
             g = SumInOrder(parts.Select(p => p.SurrogateGradient).ToArray(), theta, 1.0 / parts.Length);
             hvpCore = v =>
             {
                 var results = new Tensor<float>[parts.Length][];
-                Parallel.For(0, parts.Length, i => results[i] = parts[i].KlHessianTimes(v));
+                Parallel.For(0, parts.Length, Cores, i =>
+                {
+                    using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+                    results[i] = parts[i].KlHessianTimes(v);
+                });
                 return SumInOrder(results, theta, 1.0 / parts.Length);
             };
         }
@@ -206,8 +243,7 @@ public sealed class MamlTrainer
                     var step = x[i].Data;
                     for (int j = 0; j < d.Length; j++) d[j] += (float)(frac * step[j] / scale);
                 }
-                var (sNew, kNew) = Objective(theta, graph: false);
-                double s = sNew.ToScalar(), k = kNew.ToScalar();
+                var (s, k) = ObjectiveValues(theta);
                 if (double.IsFinite(s) && double.IsFinite(k) && s - oldSurrogate > 0 && k <= Config.MaxKl)
                 {
                     accepted = true;
@@ -302,49 +338,55 @@ public sealed class MamlTrainer
     /// </summary>
     private sealed class TaskCurvature
     {
-        private IReadOnlyList<Tensor<float>> _theta = [];
-        private Tensor<float>?[] _innerGrad = [];
-        private Tensor<float>[] _adaptedLeaves = [];
-        private Tensor<float>?[] _klGrad = [];
+        private Func<Tensor<float>[], Tensor<float>[]> _innerHessian = null!, _fisher = null!;
         private double _alpha;
 
         public double Surrogate { get; private set; }
         public Tensor<float>[] SurrogateGradient { get; private set; } = [];
 
-        public static TaskCurvature Build(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, TaskData d, double alpha)
+        public static TaskCurvature Build(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, TaskData d, double alpha,
+            GaussianMlpCurvature<float>? innerWorkspace, GaussianMlpCurvature<float>? klWorkspace)
         {
-            var c = new TaskCurvature { _theta = theta, _alpha = alpha };
+            var c = new TaskCurvature { _alpha = alpha };
+            bool analytic = innerWorkspace is not null && klWorkspace is not null;
             var inner = MamlMath.InnerLoss(policy, theta, d.Train);
-            c._innerGrad = Autograd.Grad([inner], theta, createGraph: true, allowUnused: true);
+            var innerGrad = Autograd.Grad([inner], theta, createGraph: !analytic, allowUnused: true);
             Tensor<float>[] adapted;
             using (GradMode.NoGrad())
-                adapted = theta.Select((p, i) => c._innerGrad[i] is null ? p.Detach() : (p - alpha * c._innerGrad[i]!).Detach()).ToArray();
-            c._adaptedLeaves = adapted.Select(p => Tensor.Parameter(p)).ToArray();
-            var surrogate = MamlMath.Surrogate(policy, c._adaptedLeaves, d.Valid, d.OldLogProb);
+                adapted = theta.Select((p, i) => innerGrad[i] is null ? p.Detach() : (p - alpha * innerGrad[i]!).Detach()).ToArray();
+            var adaptedLeaves = adapted.Select(p => Tensor.Parameter(p)).ToArray();
+            var surrogate = MamlMath.Surrogate(policy, adaptedLeaves, d.Valid, d.OldLogProb);
             c.Surrogate = surrogate.ToScalar();
-            var gS = Autograd.Grad([surrogate], c._adaptedLeaves, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+            var gS = Autograd.Grad([surrogate], adaptedLeaves, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+            if (analytic)
+            {
+                // Hand-derived products for Gaussian tanh-MLP policies: no graphs, activations reused by every product.
+                var innerCurvature = innerWorkspace!.Load(theta, d.Train);
+                var klCurvature = klWorkspace!.Load(adapted, d.Valid);
+                c._innerHessian = v => innerCurvature.HessianTimes(v);
+                c._fisher = u => klCurvature.FisherTimes(u);
+            }
+            else
+            {
+                var kl = MamlMath.Kl(policy, adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
+                var klGrad = Autograd.Grad([kl], adaptedLeaves, createGraph: true, allowUnused: true);
+                c._innerHessian = v => HessianTimes(innerGrad, theta, v);
+                c._fisher = u => HessianTimes(klGrad, adaptedLeaves, u);
+            }
             c.SurrogateGradient = c.ThroughInnerStep(gS);
-            var kl = MamlMath.Kl(policy, c._adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
-            c._klGrad = Autograd.Grad([kl], c._adaptedLeaves, createGraph: true, allowUnused: true);
             return c;
         }
-
 
         /// <summary>(I − αH) v.</summary>
         private Tensor<float>[] ThroughInnerStep(Tensor<float>[] v)
         {
-            var hv = HessianTimes(_innerGrad, _theta, v);
+            var hv = _innerHessian(v);
             using var _ = GradMode.NoGrad();
             return v.Select((x, i) => x - hv[i] * _alpha).ToArray();
         }
 
         /// <summary>(I − αH) F (I − αH) v: the exact Hessian of this task's KL in θ at the current point.</summary>
-        public Tensor<float>[] KlHessianTimes(Tensor<float>[] v)
-        {
-            var u = ThroughInnerStep(v);
-            var fu = HessianTimes(_klGrad, _adaptedLeaves, u);
-            return ThroughInnerStep(fu);
-        }
+        public Tensor<float>[] KlHessianTimes(Tensor<float>[] v) => ThroughInnerStep(_fisher(ThroughInnerStep(v)));
     }
 
     private static double Dot(Tensor<float>[] a, Tensor<float>[] b)

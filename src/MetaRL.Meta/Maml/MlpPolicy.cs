@@ -26,6 +26,9 @@ public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPoint
         if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<T>(initLogStd, ActionSize));
     }
 
+    /// <summary>The network giving logits or means.</summary>
+    public Mlp<T> Network => _net;
+
     public int ObservationSize { get; }
     public int ActionSize { get; }
     public bool Discrete { get; }
