@@ -144,26 +144,44 @@ internal static class Program
         {
             Description = "MAML only: a run trained with inner-steps=0 (a non-adaptive multi-task policy) to fine-tune with the same steps as a baseline.",
         };
+        var compare = new Option<string[]>("--compare")
+        {
+            Description = "RL² only: other RL² runs on the same task family (e.g. memory=false, task-input=true) to play the same held-out trials.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
-        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained };
+        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained, compare };
         cmd.SetAction(p =>
         {
             var runDir = p.GetValue(dir)!;
+            var others = p.GetValue(compare) ?? [];
             if (RunConfig.Load(runDir).Algorithm == "maml")
+            {
+                if (others.Length > 0) throw new SettingException("--compare applies to RL² runs; for MAML use --pretrained and --baselines.");
                 return MamlCommands.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetResult(trials) is { Implicit: false } ? p.GetValue(trials) : null,
                     p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained));
+            }
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
             var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks);
             var results = new List<MetaTestResult> { result };
+            string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
+            foreach (var other in others)
+            {
+                var r = Rl2Commands.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks);
+                if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
+                    throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
+                results.Add(r);
+            }
             if (p.GetValue(baselines))
                 foreach (var agent in TaskRegistry.Get(tasks.Name).Baselines(tasks, options.Seed))
                     results.Add(MetaTest.Run(agent, tasks, options));
             string title = $"{tasks.Name}: RL² on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
             else Report.PrintTable(results, title);
-            var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines));
+            var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines))
+                + string.Concat(others.Select(o => "-vs-" + Report.FileLabel(o)));
             Report.WriteAll(runDir, stem, results, title);
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(Path.Combine(runDir, stem))}[/].csv/.json/.png");
             return 0;

@@ -67,6 +67,10 @@ internal static class Report
         return string.Join('-', parts);
     }
 
+    /// <summary>A run directory's name, made safe for a file name (for outputs that name the runs they compare).</summary>
+    public static string FileLabel(string dir)
+        => new(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))).Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray());
+
     /// <summary>Writes table-independent outputs (CSV, JSON, PNG) into <paramref name="dir"/> under <paramref name="stem"/>.</summary>
     public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)
     {

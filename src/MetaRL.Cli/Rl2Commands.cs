@@ -290,8 +290,7 @@ internal static class MamlCommands
             AnsiConsole.Write(table);
         }
         string stem = Path.Combine(dir, Report.EvalStem(n, seed, overrides, baselines)
-            + (pretrainedDir is null ? "" : "-pretrained-" + new string(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(pretrainedDir)))
-                .Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray())));
+            + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
         File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
         using (var w = new StreamWriter(stem + ".csv"))
         {

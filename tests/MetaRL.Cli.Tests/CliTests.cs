@@ -126,6 +126,24 @@ public sealed class CliTests : IDisposable
         Assert.True(File.Exists(Path.Combine(run, "eval-trials50-seed1.json")));
         Assert.True(File.Exists(Path.Combine(run, "eval-trials20-seed2-episodes=8.json")));
 
+        // Other RL² runs (here a non-adaptive multi-task policy) play the same held-out trials with --compare.
+        var flat = Path.Combine(_dir, "flat");
+        Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=2", "--set", "hidden=8", "--set", "trials-per-iteration=8",
+            "--set", "minibatches=2", "--set", "arms=3", "--set", "episodes=4", "--set", "memory=false", "--out", flat).Code);
+        var compared = Run("eval", run, "--trials", "30", "--json", "--compare", flat);
+        Assert.True(compared.Code == 0, compared.Err);
+        using (var both = JsonDocument.Parse(compared.Out))
+        {
+            Assert.Equal(2, both.RootElement.GetArrayLength());
+            Assert.Equal("multi-task (no memory)", both.RootElement[1].GetProperty("agent").GetString());
+        }
+        var otherTask = Path.Combine(_dir, "other-task");
+        Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8",
+            "--set", "minibatches=2", "--set", "arms=3", "--set", "episodes=5", "--out", otherTask).Code);
+        var refused = Run("eval", run, "--trials", "30", "--compare", otherTask);
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("episodes=5", refused.Err);
+
         // An existing run directory is never overwritten.
         var again = Run("train", "rl2", "bandit", "--out", run);
         Assert.NotEqual(0, again.Code);

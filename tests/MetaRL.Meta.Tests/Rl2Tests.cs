@@ -166,4 +166,40 @@ public sealed class Rl2Tests : IDisposable
         Assert.Contains("task-critic", e.Message);
         Assert.Contains("no-features", e.Message);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Without_memory_the_policy_ignores_history(bool memory)
+    {
+        var d = new BernoulliBanditDistribution(4, 6);
+        var net = new Rl2Trainer(d, Small with { Memory = memory }, 3).Network;
+        var clock = new Rl2Inputs.TrialClock(1, 0, 6, 1);
+        // Two different histories: another previous action and reward, and another recurrent state.
+        var x1 = new float[net.InputSize];
+        var x2 = new float[net.InputSize];
+        Rl2Inputs.Write(net, x1, [1f], [0f], 0f, true, true, clock);
+        Rl2Inputs.Write(net, x2, [1f], [3f], 1f, true, true, clock);
+        var s1 = MetaRL.Engine.Tensor.Zeros<float>(1, net.StateSize);
+        var s2 = MetaRL.Engine.Tensor.Full<float>(0.5, 1, net.StateSize);
+        var p1 = net.Policy(net.Features(net.Step(MetaRL.Engine.Tensor.FromArray(x1, 1, net.InputSize), s1))).ToArray();
+        var p2 = net.Policy(net.Features(net.Step(MetaRL.Engine.Tensor.FromArray(x2, 1, net.InputSize), s2))).ToArray();
+        if (memory) Assert.NotEqual(p1, p2);
+        else Assert.Equal(p1, p2);
+        Assert.Equal(memory ? "RL²" : "multi-task (no memory)", new Rl2Agent(net, true).Name);
+    }
+
+    [Fact]
+    public void With_task_input_the_policy_is_a_task_knowing_oracle()
+    {
+        var d = new BernoulliBanditDistribution(4, 6);
+        var oracle = new Rl2Trainer(d, Small with { TaskInput = true }, 3);
+        Assert.Equal(d.TaskFeatureSize, oracle.Network.PolicyTaskFeatures);
+        Assert.Equal(1 + 4 + 2 + 4, oracle.Network.InputSize);
+        oracle.RunIteration();
+        var r = MetaTest.Run(oracle.Agent(), d, new MetaTestOptions(10, 1));
+        Assert.Equal("oracle (knows the task)", r.Agent);
+        var e = Assert.Throws<SettingException>(() => new Rl2Trainer(new NoFeatures(), Small with { TaskInput = true }, 1));
+        Assert.Contains("task-input", e.Message);
+    }
 }

@@ -6,9 +6,9 @@ using MetaRL.Meta.Evaluation;
 namespace MetaRL.Meta.Rl2;
 
 /// <summary>A trained RL² network playing trials: memory carried across the episodes of a trial, cleared between trials.</summary>
-public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name = "RL²") : IMetaAgent
+public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? name = null) : IMetaAgent
 {
-    public string Name => name;
+    public string Name => name ?? (network.PolicyTaskFeatures > 0 ? "oracle (knows the task)" : network.Memory ? "RL²" : "multi-task (no memory)");
 
     public Rl2Network Network => network;
 
@@ -18,6 +18,8 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
             || tasks.ActionSpace.GetType() != network.ActionSpace.GetType()
             || (tasks.ActionSpace is Core.Spaces.Discrete d && d.N != network.ActionSize))
             throw new ArgumentException($"This RL² network was trained for observations of size {network.ObservationSize} and actions {network.ActionSpace}; '{tasks.Name}' has {tasks.ObservationSpace.Size} and {tasks.ActionSpace}.");
+        if (network.PolicyTaskFeatures > 0 && tasks.TaskFeatureSize != network.PolicyTaskFeatures)
+            throw new ArgumentException($"This network reads {network.PolicyTaskFeatures} task features; '{tasks.Name}' offers {tasks.TaskFeatureSize}.");
         return new Session(network, tasks, batch, rng, deterministic);
     }
 
@@ -29,6 +31,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
         private readonly float[] _prevReward = new float[batch];
         private readonly bool[] _prevDone = new bool[batch];
         private readonly int[] _episode = new int[batch], _step = new int[batch];
+        private readonly float[] _taskFeatures = new float[batch * net.PolicyTaskFeatures];
         private readonly float[] _input = new float[batch * net.InputSize];
         private readonly int _actSize = tasks.ActionSpace.Size, _obsSize = tasks.ObservationSpace.Size;
 
@@ -39,6 +42,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
             _prevDone[slot] = false;
             _episode[slot] = 0;
             _step[slot] = 0;
+            if (net.PolicyTaskFeatures > 0) tasks.WriteTaskFeatures(task, _taskFeatures.AsSpan(slot * net.PolicyTaskFeatures, net.PolicyTaskFeatures));
         }
 
         public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
@@ -46,7 +50,8 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string name
             for (int i = 0; i < batch; i++)
                 Rl2Inputs.Write(net, _input.AsSpan(i * net.InputSize, net.InputSize), observations.Slice(i * _obsSize, _obsSize),
                     _prevAction.AsSpan(i * _actSize, _actSize), _prevReward[i], _prevDone[i], !_fresh[i],
-                    new Rl2Inputs.TrialClock(_episode[i], _step[i], tasks.EpisodesPerTrial, tasks.Horizon));
+                    new Rl2Inputs.TrialClock(_episode[i], _step[i], tasks.EpisodesPerTrial, tasks.Horizon),
+                    _taskFeatures.AsSpan(i * net.PolicyTaskFeatures, net.PolicyTaskFeatures));
             using var _ = GradMode.NoGrad();
             var next = net.Step(Tensor.FromArray(_input, batch, net.InputSize), _state);
             // Slots that are not playing keep their state (their trial is over or has not started).

@@ -14,6 +14,10 @@ public sealed record Rl2Config
     public bool TimeInput { get; init; }
     /// <summary>Train with a task-aware critic (see <see cref="Rl2Network"/>) when the task family offers task features.</summary>
     public bool TaskCritic { get; init; }
+    /// <summary>False trains a non-adaptive multi-task policy (no memory, no previous action/reward inputs) as a baseline.</summary>
+    public bool Memory { get; init; } = true;
+    /// <summary>True trains a task-knowing oracle: the policy reads the task's hidden parameters (for comparisons).</summary>
+    public bool TaskInput { get; init; }
     public int Iterations { get; init; } = 1000;
     /// <summary>Trials (tasks) collected per iteration.</summary>
     public int TrialsPerIteration { get; init; } = 256;
@@ -45,7 +49,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "cell", "layer-norm", "time-input", "task-critic", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "deterministic",
     ];
 
@@ -84,6 +88,8 @@ public sealed record Rl2Config
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             TimeInput = r.Bool("time-input", TimeInput),
             TaskCritic = r.Bool("task-critic", TaskCritic),
+            Memory = r.Bool("memory", Memory),
+            TaskInput = r.Bool("task-input", TaskInput),
             Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
             TrialsPerIteration = r.Int("trials-per-iteration", TrialsPerIteration, 1, 1_000_000),
             LearningRate = r.Double("lr", LearningRate, 0, 1),
@@ -116,6 +122,8 @@ public sealed record Rl2Config
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["time-input"] = TimeInput ? "true" : "false",
         ["task-critic"] = TaskCritic ? "true" : "false",
+        ["memory"] = Memory ? "true" : "false",
+        ["task-input"] = TaskInput ? "true" : "false",
         ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
         ["trials-per-iteration"] = TrialsPerIteration.ToString(CultureInfo.InvariantCulture),
         ["lr"] = LearningRate.ToString("R", CultureInfo.InvariantCulture),

@@ -17,22 +17,29 @@ internal static class Rl2Inputs
     /// [| episode / episodes | step / horizon when the network takes time inputs].
     /// </summary>
     public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious,
-        in TrialClock clock)
+        in TrialClock clock, ReadOnlySpan<float> taskFeatures = default)
     {
         obs.CopyTo(row);
         var a = row.Slice(net.ObservationSize, net.ActionSize);
         a.Clear();
-        if (hasPrevious)
+        if (hasPrevious && net.Memory)
         {
             if (net.Discrete) a[(int)prevAction[0]] = 1;
             else prevAction.CopyTo(a);
         }
-        row[net.ObservationSize + net.ActionSize] = hasPrevious ? prevReward : 0;
-        row[net.ObservationSize + net.ActionSize + 1] = prevDone ? 1 : 0;
+        row[net.ObservationSize + net.ActionSize] = hasPrevious && net.Memory ? prevReward : 0;
+        row[net.ObservationSize + net.ActionSize + 1] = prevDone && net.Memory ? 1 : 0;
+        int k = net.ObservationSize + net.ActionSize + 2;
         if (net.TimeInput)
         {
-            row[net.ObservationSize + net.ActionSize + 2] = clock.EpisodeFraction;
-            row[net.ObservationSize + net.ActionSize + 3] = clock.StepFraction;
+            row[k++] = clock.EpisodeFraction;
+            row[k++] = clock.StepFraction;
+        }
+        if (net.PolicyTaskFeatures > 0)
+        {
+            if (taskFeatures.Length != net.PolicyTaskFeatures)
+                throw new ArgumentException($"This network reads {net.PolicyTaskFeatures} task features; got {taskFeatures.Length}.");
+            taskFeatures.CopyTo(row.Slice(k, net.PolicyTaskFeatures));
         }
     }
 

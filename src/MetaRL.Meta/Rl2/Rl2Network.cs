@@ -25,14 +25,17 @@ public sealed class Rl2Network : Module<float>
     private readonly Mlp<float>? _critic;
     private readonly Tensor<float>? _logStd;
 
-    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0)
+    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
+        bool memory = true, int policyTaskFeatures = 0)
     {
         ObservationSize = observationSpace.Size;
         ActionSpace = actionSpace;
         Discrete = actionSpace is Discrete;
         ActionSize = actionSpace is Discrete d ? d.N : actionSpace.Size;
         TimeInput = timeInput;
-        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0);
+        Memory = memory;
+        PolicyTaskFeatures = policyTaskFeatures;
+        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + policyTaskFeatures;
         Hidden = hidden;
         Cell = cell;
         if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng));
@@ -52,6 +55,16 @@ public sealed class Rl2Network : Module<float>
     public int ActionSize { get; }
     public int InputSize { get; }
     public bool TimeInput { get; }
+    /// <summary>
+    /// False makes a non-adaptive multi-task policy for comparisons: the recurrent state is cleared before every step
+    /// and the previous action, reward and done inputs are zero, so the policy sees only the current observation.
+    /// </summary>
+    public bool Memory { get; }
+    /// <summary>
+    /// Task features appended to every input (0: none). Non-zero makes a task-knowing oracle for comparisons:
+    /// it need not infer the task, so its return bounds what adaptation can reach.
+    /// </summary>
+    public int PolicyTaskFeatures { get; }
     /// <summary>Task features the critic reads (0: the value head reads only the recurrent features).</summary>
     public int CriticTaskFeatures { get; }
     public int Hidden { get; }
@@ -66,6 +79,7 @@ public sealed class Rl2Network : Module<float>
     /// <summary>One step: x [B, I], state [B, S] → new state [B, S].</summary>
     public Tensor<float> Step(Tensor<float> x, Tensor<float> state)
     {
+        if (!Memory) state = Tensor.Zeros<float>(state.Shape.ToArray());
         if (_gru is not null) return _gru.Step(x, state);
         var (h, c) = _lstm!.Step(x, Ops.Slice(state, 1, 0, Hidden), Ops.Slice(state, 1, Hidden, Hidden));
         return Ops.Concat([h, c], 1);
@@ -82,8 +96,9 @@ public sealed class Rl2Network : Module<float>
     public Tensor<float> Sequence(Tensor<float> x, Tensor<float> state0)
     {
         Tensor<float> h;
-        if (_gru is not null) h = _gru.Forward(x, state0);
-        else h = _lstm!.Forward(x, Ops.Slice(state0, 1, 0, Hidden), Ops.Slice(state0, 1, Hidden, Hidden)).Output;
+        var reset = Memory ? null : Tensor.Zeros<float>(x.Shape[0], x.Shape[1]);
+        if (_gru is not null) h = _gru.Forward(x, state0, reset);
+        else h = _lstm!.Forward(x, Ops.Slice(state0, 1, 0, Hidden), Ops.Slice(state0, 1, Hidden, Hidden), reset).Output;
         return _norm is null ? h : _norm.Forward(h);
     }
 

@@ -30,13 +30,19 @@ public sealed class Rl2Trainer
     private readonly Rng _rng, _taskRng;
     private readonly int _T, _obs, _act, _F;
 
-    private static int CriticFeatures(TaskDistribution tasks, Rl2Config config)
+    private static int CriticFeatures(TaskDistribution tasks, Rl2Config config) => config.TaskCritic ? TaskFeatures(tasks, "task-critic") : 0;
+
+    private static int TaskFeatures(TaskDistribution tasks, string key)
     {
-        if (!config.TaskCritic) return 0;
         if (tasks.TaskFeatureSize <= 0)
-            throw new SettingException($"rl2: 'task-critic' needs task features, and task family '{tasks.Name}' offers none; set task-critic=false.");
+            throw new SettingException($"rl2: '{key}' needs task features, and task family '{tasks.Name}' offers none; set {key}=false.");
         return tasks.TaskFeatureSize;
     }
+
+    /// <summary>The network a configuration describes for a task family (weights from <paramref name="rng"/>).</summary>
+    public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
+        => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
+            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
@@ -44,8 +50,8 @@ public sealed class Rl2Trainer
         Config = config;
         Seed = seed;
         var init = new Rng(seed);
-        _F = CriticFeatures(tasks, config);
-        Network = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, init, config.TimeInput, _F);
+        Network = CreateNetwork(tasks, config, init);
+        _F = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 ? tasks.TaskFeatureSize : 0;
         Optimizer = new Adam<float>(Network.Parameters(), config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
@@ -106,7 +112,7 @@ public sealed class Rl2Trainer
             active[i] = true;
         }
         var state = Network.InitialState(B);
-        var taskFeatures = _F > 0 ? Tensor.FromArray(data.TaskFeatures, B, _F) : null;
+        var taskFeatures = Network.CriticTaskFeatures > 0 ? Tensor.FromArray(data.TaskFeatures, B, _F) : null;
         var input = new float[B * I];
         var action = new float[_act];
         long total = 0;
@@ -118,7 +124,8 @@ public sealed class Rl2Trainer
             {
                 any |= active[i];
                 Rl2Inputs.Write(Network, input.AsSpan(i * I, I), obs.AsSpan(i * _obs, _obs), prevAction.AsSpan(i * _act, _act), prevReward[i], prevDone[i], t > 0,
-                    new Rl2Inputs.TrialClock(episode[i], steps[i], n, _tasks.Horizon));
+                    new Rl2Inputs.TrialClock(episode[i], steps[i], n, _tasks.Horizon),
+                    Network.PolicyTaskFeatures > 0 ? data.TaskFeatures.AsSpan(i * _F, _F) : default);
             }
             if (!any) break;
             input.CopyTo(data.Inputs.AsSpan(t * B * I));
@@ -279,7 +286,7 @@ public sealed class Rl2Trainer
                     var features = Network.Sequence(Tensor.FromArray(x, len, mb, I), Tensor.FromArray(s0, mb, S));
                     var flat = Ops.Reshape(features, N, Network.Hidden);
                     var policy = Network.Policy(flat);
-                    var value = Network.Value(flat, _F > 0 ? Tensor.FromArray(tf, N, _F) : null);
+                    var value = Network.Value(flat, Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, N, _F) : null);
                     var (newLogp, entropy) = LogProbAndEntropy(policy, acts, N);
                     var maskT = Tensor.FromArray(mask, N);
                     var advT = Tensor.FromArray(adv, N);
@@ -381,7 +388,7 @@ public sealed class Rl2Trainer
             optimState[name] = archive.Get<float>("optim." + name);
         }
         // Validate the network before touching anything (LoadFrom checks every name and shape first).
-        var probe = new Rl2Network(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, Config.Cell, Config.LayerNorm, new Rng(1), Config.TimeInput, _F);
+        var probe = CreateNetwork(_tasks, Config, new Rng(1));
         probe.LoadFrom(archive, "net.");
         Network.LoadFrom(archive, "net.");
         Optimizer.LoadState(optimState);
@@ -395,8 +402,7 @@ public sealed class Rl2Trainer
     /// <summary>Loads only the network from a checkpoint (for evaluation).</summary>
     public static Rl2Network LoadNetwork(TensorArchive archive, TaskDistribution tasks, Rl2Config config)
     {
-        var net = new Rl2Network(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, new Rng(1), config.TimeInput,
-            CriticFeatures(tasks, config));
+        var net = CreateNetwork(tasks, config, new Rng(1));
         net.LoadFrom(archive, "net.");
         return net;
     }
