@@ -122,20 +122,7 @@ public sealed class TrajectoryBatch
                 obs.AsSpan(k * O, O).CopyTo(batch.Observations.AsSpan(i * O, O));
                 var row = o.Slice(k * policy.ActionSize, policy.ActionSize);
                 if (policy.Discrete)
-                {
-                    float max = float.NegativeInfinity;
-                    foreach (var v in row) max = Math.Max(max, v);
-                    double sum = 0;
-                    foreach (var v in row) sum += Math.Exp(v - max);
-                    double u = rngs[k].NextDouble() * sum, acc = 0;
-                    int pick = row.Length - 1;
-                    for (int j = 0; j < row.Length; j++)
-                    {
-                        acc += Math.Exp(row[j] - max);
-                        if (u < acc) { pick = j; break; }
-                    }
-                    action[0] = pick;
-                }
+                    action[0] = ActionSampling.Categorical(row, rngs[k], deterministic: false).Index;
                 else
                     for (int j = 0; j < A; j++) action[j] = (float)(row[j] + Math.Exp(logStd![j]) * rngs[k].Normal());
                 action.CopyTo(batch.Actions.AsSpan(i * A, A));

@@ -48,26 +48,9 @@ internal static class Rl2Inputs
     {
         if (net.Discrete)
         {
-            float max = float.NegativeInfinity;
-            int arg = 0;
-            for (int j = 0; j < policyRow.Length; j++)
-                if (policyRow[j] > max) (max, arg) = (policyRow[j], j);
-            double sum = 0;
-            for (int j = 0; j < policyRow.Length; j++) sum += Math.Exp(policyRow[j] - max);
-            double logZ = max + Math.Log(sum);
-            int pick = arg;
-            if (!deterministic)
-            {
-                double u = rng.NextDouble() * sum, acc = 0;
-                pick = policyRow.Length - 1;
-                for (int j = 0; j < policyRow.Length; j++)
-                {
-                    acc += Math.Exp(policyRow[j] - max);
-                    if (u < acc) { pick = j; break; }
-                }
-            }
+            var (pick, logProb) = ActionSampling.Categorical(policyRow, rng, deterministic);
             action[0] = pick;
-            return (float)(policyRow[pick] - logZ);
+            return (float)logProb;
         }
         double logp = 0;
         for (int j = 0; j < policyRow.Length; j++)
