@@ -193,4 +193,36 @@ public class MamlTests
             for (int j = 0; j < theta[i].Size; j++)
                 Assert.Equal(fisherExpected[i]!.Data[j], fisher[i].Data[j], 10);
     }
+
+    [Fact]
+    public void Maml_ppo_improves_post_adaptation_return_resumes_bit_identically_and_rejects_bad_settings()
+    {
+        var d = new Navigation2DDistribution(horizon: 20);
+        var cfg = Small with { Outer = "ppo", PpoEpochs = 3, OuterLearningRate = 3e-3, MetaBatch = 6, Trajectories = 8 };
+        var a = new MamlTrainer(d, cfg, 2);
+        var first = a.RunIteration();
+        var straight = new MamlTrainer(d, cfg, 2);
+        for (int i = 0; i < 8; i++) straight.RunIteration();
+
+        var path = Path.Combine(Path.GetTempPath(), $"maml-ppo-{Guid.NewGuid():N}.mrla");
+        try
+        {
+            for (int i = 0; i < 3; i++) a.RunIteration();
+            a.Save(path, new Dictionary<string, string>());
+            var resumed = new MamlTrainer(d, cfg, 2);
+            resumed.Load(MetaRL.Engine.IO.TensorArchive.Load(path));
+            MamlIterationStats last = first;
+            for (int i = 0; i < 4; i++) last = resumed.RunIteration();
+            Assert.Equal(Weights(straight), Weights(resumed));
+            Assert.True(last.PostAdaptationReturn > first.PostAdaptationReturn, $"{first.PostAdaptationReturn:F2} → {last.PostAdaptationReturn:F2}");
+            // A TRPO trainer has no optimiser state to restore, but a PPO checkpoint loads into it only if it names none missing.
+            var trpo = new MamlTrainer(d, Small, 2);
+            trpo.Save(path, new Dictionary<string, string>());
+            Assert.Throws<MetaRL.Engine.IO.CheckpointException>(() => new MamlTrainer(d, cfg, 2).Load(MetaRL.Engine.IO.TensorArchive.Load(path)));
+        }
+        finally { File.Delete(path); }
+
+        var bad = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => new MamlConfig().With(new Dictionary<string, string> { ["outer"] = "sgd" }, out _));
+        Assert.Contains("ppo", bad.Message);
+    }
 }

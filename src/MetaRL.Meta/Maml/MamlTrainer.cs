@@ -25,13 +25,19 @@ public sealed record MamlConfig
     public int LineSearchSteps { get; init; } = 15;
     public double LineSearchBacktrack { get; init; } = 0.8;
     public double Gamma { get; init; } = 0.99;
+    /// <summary>Outer loop: "trpo" (natural gradient step under a KL limit) or "ppo" (clipped surrogate, several Adam epochs).</summary>
+    public string Outer { get; init; } = "trpo";
+    public int PpoEpochs { get; init; } = 5;
+    public double PpoClip { get; init; } = 0.2;
+    public double OuterLearningRate { get; init; } = 1e-3;
     /// <summary>First-order MAML: ignore the second-order terms of the inner step.</summary>
     public bool FirstOrder { get; init; }
     /// <summary>Use the general full-graph path even for one inner step (a reference for the fast path).</summary>
     internal bool ForceFullGraph { get; init; }
 
     public static readonly string[] Keys =
-        ["hidden", "inner-lr", "inner-steps", "meta-batch", "trajectories", "iterations", "max-kl", "cg-iters", "cg-damping", "ls-steps", "ls-backtrack", "gamma", "first-order"];
+        ["hidden", "inner-lr", "inner-steps", "meta-batch", "trajectories", "iterations", "max-kl", "cg-iters", "cg-damping", "ls-steps", "ls-backtrack", "gamma", "first-order",
+         "outer", "ppo-epochs", "ppo-clip", "outer-lr"];
 
     /// <summary>Applies "key=value" settings that name MAML keys; the others are left for the task family.</summary>
     public MamlConfig With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
@@ -61,6 +67,10 @@ public sealed record MamlConfig
             LineSearchBacktrack = r.Double("ls-backtrack", LineSearchBacktrack, 1e-3, 0.999),
             Gamma = r.Double("gamma", Gamma, 0, 1),
             FirstOrder = r.Bool("first-order", FirstOrder),
+            Outer = r.Choice("outer", Outer, "trpo", "ppo"),
+            PpoEpochs = r.Int("ppo-epochs", PpoEpochs, 1, 1000),
+            PpoClip = r.Double("ppo-clip", PpoClip, 1e-6, 10),
+            OuterLearningRate = r.Double("outer-lr", OuterLearningRate, 0, 1),
         };
         r.EnsureAllUsed();
         return c;
@@ -81,6 +91,10 @@ public sealed record MamlConfig
         ["ls-backtrack"] = LineSearchBacktrack.ToString("R", CultureInfo.InvariantCulture),
         ["gamma"] = Gamma.ToString("R", CultureInfo.InvariantCulture),
         ["first-order"] = FirstOrder ? "true" : "false",
+        ["outer"] = Outer,
+        ["ppo-epochs"] = PpoEpochs.ToString(CultureInfo.InvariantCulture),
+        ["ppo-clip"] = PpoClip.ToString("R", CultureInfo.InvariantCulture),
+        ["outer-lr"] = OuterLearningRate.ToString("R", CultureInfo.InvariantCulture),
     };
 }
 
@@ -105,6 +119,7 @@ public sealed class MamlTrainer
         Config = config;
         Seed = seed;
         Policy = new MlpPolicy<float>(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, new Rng(seed));
+        if (config.Outer == "ppo") _optimizer = new MetaRL.Engine.Optim.Adam<float>(Policy.Parameters(), config.OuterLearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x3A3A_5C5CUL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
     }
@@ -113,6 +128,8 @@ public sealed class MamlTrainer
     public ulong Seed { get; }
     public MlpPolicy<float> Policy { get; }
     public int Iteration { get; private set; }
+
+    private readonly MetaRL.Engine.Optim.Adam<float>? _optimizer;
 
     // Workspaces of the hand-derived curvature products, one pair per task of the meta-batch, reused every iteration.
     private GaussianMlpCurvature<float>[]? _innerWorkspaces, _klWorkspaces;
@@ -178,6 +195,8 @@ public sealed class MamlTrainer
             foreach (var (si, ki) in values) { s += si; k += ki; }
             return (s / data.Length, k / data.Length);
         }
+
+        if (Config.Outer == "ppo") return PpoStep(data, theta, watch, samplingSeconds, ObjectiveValues);
 
         Tensor<float>[] g;
         Func<Tensor<float>[], Tensor<float>[]> hvpCore;
@@ -260,7 +279,51 @@ public sealed class MamlTrainer
             lsSteps, accepted, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds);
     }
 
-    /// <summary>Writes the policy, the iteration and the random streams atomically (TRPO keeps no other state).</summary>
+    /// <summary>
+    /// MAML-PPO: several epochs of Adam on the clipped surrogate of the post-adaptation trajectories, the inner step
+    /// re-taken (in the graph) from the current θ every epoch, so each gradient is the exact meta-gradient.
+    /// </summary>
+    private MamlIterationStats PpoStep(TaskData[] data, IReadOnlyList<Tensor<float>> theta, Stopwatch watch, double samplingSeconds,
+        Func<IReadOnlyList<Tensor<float>>, (double Surrogate, double Kl)> objectiveValues)
+    {
+        double before = objectiveValues(theta).Surrogate;
+        double clip = Config.PpoClip;
+        for (int epoch = 0; epoch < Config.PpoEpochs; epoch++)
+        {
+            var grads = new Tensor<float>[data.Length][];
+            var failure = new string?[data.Length];
+            Parallel.For(0, data.Length, Cores, i =>
+            {
+                using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+                using var _ = GradMode.EnableGrad();
+                var d = data[i];
+                var adapted = AdaptFor(theta, d.Train, graph: true);
+                int n = d.Valid.Steps;
+                var obs = TrajectoryBatch.ToTensor<float>(d.Valid.Observations, n, d.Valid.ObservationSize);
+                var acts = TrajectoryBatch.ToTensor<float>(d.Valid.Actions, n, d.Valid.ActionSize);
+                var idx = Policy.Discrete ? d.Valid.ActionIndices() : null;
+                var logp = Functional.Call(Policy, adapted, () => Policy.LogProb(obs, acts, idx));
+                var ratio = Ops.Exp(logp - d.OldLogProb);
+                var adv = TrajectoryBatch.ToTensor<float>(d.Valid.Advantages, n); // zero on masked steps
+                var surrogate = Ops.Sum(Ops.Minimum(ratio * adv, Ops.Clamp(ratio, 1 - clip, 1 + clip) * adv)) / Math.Max(1, d.Valid.Mask.Sum());
+                var loss = -surrogate;
+                if (!double.IsFinite(loss.ToScalar())) { failure[i] = $"MAML-PPO loss became {loss.ToScalar()} at iteration {Iteration + 1}"; return; }
+                grads[i] = Autograd.Grad([loss], theta, allowUnused: true).Select((x, j) => x ?? Tensor.Zeros<float>(theta[j].Shape.ToArray())).ToArray();
+            });
+            if (failure.FirstOrDefault(f => f is not null) is { } message) throw new MetaRL.Meta.Rl2.TrainingDivergedException(message + "; training stopped.");
+            var total = SumInOrder(grads, theta, 1.0 / data.Length);
+            for (int j = 0; j < theta.Count; j++) theta[j].Grad = total[j];
+            _optimizer!.Step();
+            for (int j = 0; j < theta.Count; j++) theta[j].Grad = null;
+        }
+        double stepSeconds = watch.Elapsed.TotalSeconds - samplingSeconds;
+        var (after, kl) = objectiveValues(theta);
+        Iteration++;
+        return new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), after - before, kl,
+            0, true, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds);
+    }
+
+    /// <summary>Writes the policy, the iteration, the random streams and (MAML-PPO) the optimiser state atomically.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string> metadata)
     {
         var archive = new TensorArchive();
@@ -270,6 +333,8 @@ public sealed class MamlTrainer
         CheckpointMetadata.WriteRng(archive, "rng", _rng);
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         Policy.AddTo(archive, "policy.");
+        if (_optimizer is not null)
+            foreach (var (name, value) in _optimizer.State()) archive.Add("optim." + name, value);
         archive.Save(path);
     }
 
@@ -281,7 +346,20 @@ public sealed class MamlTrainer
         var rng = CheckpointMetadata.ReadRngState(archive, "rng");
         var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
+        Dictionary<string, Tensor<float>>? optimState = null;
+        if (_optimizer is not null)
+        {
+            optimState = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
+            foreach (var (name, _) in _optimizer.State())
+            {
+                if (!archive.Contains("optim." + name)) throw new CheckpointException($"The checkpoint lacks MAML-PPO optimiser state '{name}'.");
+                optimState[name] = archive.Get<float>("optim." + name);
+            }
+        }
+        var probe = new MlpPolicy<float>(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, new Rng(1));
+        probe.LoadFrom(archive, "policy.");
         Policy.LoadFrom(archive, "policy.");
+        if (optimState is not null) _optimizer!.LoadState(optimState);
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
         Iteration = iteration;
