@@ -148,6 +148,7 @@ internal static class Program
         {
             Description = "RL² only: other RL² runs on the same task family (e.g. memory=false, task-input=true) to play the same held-out trials.",
             Arity = ArgumentArity.ZeroOrMore,
+            AllowMultipleArgumentsPerToken = true,
         };
         trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
         var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained, compare };

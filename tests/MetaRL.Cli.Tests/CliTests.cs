@@ -140,7 +140,7 @@ public sealed class CliTests : IDisposable
         var otherTask = Path.Combine(_dir, "other-task");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8",
             "--set", "minibatches=2", "--set", "arms=3", "--set", "episodes=5", "--out", otherTask).Code);
-        var refused = Run("eval", run, "--trials", "30", "--compare", otherTask);
+        var refused = Run("eval", run, "--trials", "30", "--compare", flat, otherTask); // several runs after one --compare
         Assert.NotEqual(0, refused.Code);
         Assert.Contains("episodes=5", refused.Err);
 
