@@ -253,7 +253,8 @@ internal static class MamlCommands
         int n = taskCount ?? DefaultTasks;
         var results = new List<MetaRL.Meta.Maml.StepMetaTestResult>
         {
-            MetaRL.Meta.Maml.MamlEvaluation.Run(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : "MAML", trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed),
+            MetaRL.Meta.Maml.MamlEvaluation.Run(
+                cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : (cfg.FirstOrder ? "first-order " : "") + (cfg.Outer == "ppo" ? "MAML-PPO" : "MAML"), trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed),
         };
         if (pretrainedDir is not null)
         {
