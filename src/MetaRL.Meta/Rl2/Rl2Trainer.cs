@@ -82,7 +82,7 @@ public sealed class Rl2Trainer
         public readonly float[] Mask = new float[T * B];
         public readonly float[] Advantages = new float[T * B];
         public readonly float[] Returns = new float[T * B];
-        public float[] TaskFeatures = [];                      // [B, F] for a task-aware critic
+        public float[] TaskFeatures = [];                      // [B, F] for a task-aware critic or a task-knowing oracle
     }
 
     private (Batch Data, double[] TrialReturns, double[] EpisodeMeans, long Steps) Collect()
