@@ -6,32 +6,15 @@ using MetaRL.MuJoCo;
 /// <summary>MuJoCo steps per second through the bindings (one call per step) against MuJoCo's own mujoco-testspeed.</summary>
 internal static partial class MuJoCoBench
 {
-    // A seven-body articulated chain with a free base falling onto a plane: about 12 contacts per step.
-    private const string Model = """
-        <mujoco>
-          <option timestep="0.002"/>
-          <worldbody>
-            <geom type="plane" size="10 10 0.1"/>
-            <body name="b0" pos="0 0 1"><freejoint/><geom type="box" size="0.1 0.05 0.05" mass="1"/>
-              <body name="b1" pos="0.2 0 0"><joint type="hinge" axis="0 1 0" damping="0.05"/><geom type="capsule" fromto="0 0 0 0.2 0 0" size="0.04"/>
-                <body name="b2" pos="0.2 0 0"><joint type="hinge" axis="0 1 0" damping="0.05"/><geom type="capsule" fromto="0 0 0 0.2 0 0" size="0.04"/>
-                  <body name="b3" pos="0.2 0 0"><joint type="hinge" axis="0 0 1" damping="0.05"/><geom type="capsule" fromto="0 0 0 0.2 0 0" size="0.04"/></body>
-                </body>
-              </body>
-              <body name="l1" pos="-0.2 0 0"><joint type="hinge" axis="0 1 0" damping="0.05"/><geom type="capsule" fromto="0 0 0 -0.2 0 0" size="0.04"/>
-                <body name="l2" pos="-0.2 0 0"><joint type="hinge" axis="0 1 0" damping="0.05"/><geom type="capsule" fromto="0 0 0 -0.2 0 0" size="0.04"/></body>
-              </body>
-            </body>
-          </worldbody>
-        </mujoco>
-        """;
+    // Our half-cheetah (the locomotion benchmarks' model), controls held at zero in both programs.
+    private static readonly string Model = MetaRL.MuJoCo.Locomotion.HalfCheetahModel.Xml;
 
     [GeneratedRegex(@"Steps per second\s*:\s*([0-9.]+)")]
     private static partial Regex StepsPerSecond();
 
     public static void Run()
     {
-        Console.WriteLine("MuJoCo: articulated chain on a plane (11 dof, ~12 contacts), 20000 steps, one thread");
+        Console.WriteLine("MuJoCo: half-cheetah (9 dof, 6 motors, ground contacts), 20000 physics steps, one thread");
         if (!MuJoCo.IsAvailable)
         {
             Console.WriteLine($"  skipped: {MuJoCo.UnavailableReason}");
@@ -53,7 +36,8 @@ internal static partial class MuJoCoBench
             {
                 sim.Reset();
                 var watch = Stopwatch.StartNew();
-                for (int i = 0; i < steps; i++) sim.Step([]);
+                var zero = new double[model.Nu];
+                for (int i = 0; i < steps; i++) sim.Step(zero);
                 ours = Math.Max(ours, steps / watch.Elapsed.TotalSeconds);
                 if (!haveReference) continue;
                 try

@@ -14,6 +14,7 @@ internal static class Program
     {
         // Piped output (CI logs, files) has no terminal width; do not wrap tables at 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+        MuJoCoFamilies.Register();
         var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.");
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ListCommand());
@@ -25,7 +26,7 @@ internal static class Program
             return root.Parse(args).Invoke();
         }
         catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
-                                       or MetaRL.Meta.Rl2.TrainingDivergedException)
+                                       or MetaRL.Meta.Rl2.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
@@ -64,9 +65,14 @@ internal static class Program
             table.AddColumns("task", "description", "settings (default)");
             foreach (var f in TaskRegistry.Families)
             {
-                var d = f.Create(null);
-                table.AddRow(f.Name, Markup.Escape(f.Description),
-                    Markup.Escape(string.Join("\n", d.Settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"))));
+                string settings;
+                try
+                {
+                    var d = f.Create(null);
+                    settings = string.Join("\n", d.Settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"));
+                }
+                catch (SettingException e) { settings = "unavailable here: " + e.Message; }
+                table.AddRow(f.Name, Markup.Escape(f.Description), Markup.Escape(settings));
             }
             AnsiConsole.Write(table);
 

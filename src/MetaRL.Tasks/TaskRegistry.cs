@@ -17,7 +17,7 @@ public sealed record TaskFamilyInfo(
 /// <summary>The task families that ship with MetaRL, by name.</summary>
 public static class TaskRegistry
 {
-    public static IReadOnlyList<TaskFamilyInfo> Families { get; } =
+    private static readonly List<TaskFamilyInfo> All =
     [
         new("bandit", "k Bernoulli arms, p ~ U[0,1]; a trial is n pulls", BernoulliBanditDistribution.FromSettings, BanditBaselines.For),
         new("dependent-bandit", "two arms with p2 = 1 - p1 (easy/medium/hard presets or uniform)", DependentBanditDistribution.FromSettings, BanditBaselines.For),
@@ -30,6 +30,26 @@ public static class TaskRegistry
         new("pendulum-physics", "pendulum swing-up with hidden mass, length, gravity and damping (wider held-out ranges)",
             PendulumPhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
     ];
+
+    /// <summary>Every registered family: the built-in ones, then those added with <see cref="Register"/>.</summary>
+    public static IReadOnlyList<TaskFamilyInfo> Families
+    {
+        get { lock (All) return All.ToArray(); }
+    }
+
+    /// <summary>
+    /// Adds a family (e.g. the MuJoCo ones, which live in their own project so that this library never needs
+    /// MuJoCo). A name already registered is refused.
+    /// </summary>
+    public static void Register(TaskFamilyInfo family)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        lock (All)
+        {
+            if (All.Any(f => f.Name == family.Name)) throw new ArgumentException($"A task family called '{family.Name}' is already registered.");
+            All.Add(family);
+        }
+    }
 
     /// <summary>The family called <paramref name="name"/>, or an error listing the valid names.</summary>
     public static TaskFamilyInfo Get(string name)

@@ -62,6 +62,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void MuJoCo_families_train_and_evaluate_or_explain_why_not()
+    {
+        var run = Path.Combine(_dir, "cheetah");
+        var train = Run("train", "rl2", "cheetah-vel", "--set", "iterations=1", "--set", "trials-per-iteration=4", "--set", "minibatches=2",
+            "--set", "hidden=8", "--set", "horizon=10", "--out", run);
+        if (!MetaRL.MuJoCo.MuJoCo.IsAvailable)
+        {
+            Assert.NotEqual(0, train.Code);
+            Assert.Contains("apt-get install", train.Err);
+            return;
+        }
+        Assert.True(train.Code == 0, train.Err + train.Out);
+        var eval = Run("eval", run, "--trials", "4", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+        using var doc = JsonDocument.Parse(eval.Out);
+        Assert.Equal(2, doc.RootElement.GetProperty("episodeReturns").GetArrayLength());
+    }
+
+    [Fact]
     public void Maml_trains_and_reports_returns_after_each_adaptation_step()
     {
         var run = Path.Combine(_dir, "maml");

@@ -1,0 +1,28 @@
+using MetaRL.Core.Tasks;
+using MetaRL.Meta.Evaluation;
+using MetaRL.MuJoCo.Locomotion;
+using MetaRL.Tasks;
+using MetaRL.Tasks.Mdp;
+
+namespace MetaRL.Cli;
+
+/// <summary>The MuJoCo task families, registered with the built-in ones; where MuJoCo cannot run they say why.</summary>
+internal static class MuJoCoFamilies
+{
+    private static int _registered;
+
+    public static void Register()
+    {
+        if (Interlocked.Exchange(ref _registered, 1) == 1) return;
+        TaskRegistry.Register(new("cheetah-vel", "MuJoCo half-cheetah running at a hidden target velocity in [0, 2] m/s",
+            s => Guarded(() => CheetahVelDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
+        TaskRegistry.Register(new("cheetah-dir", "MuJoCo half-cheetah running in a hidden direction (forward or backward)",
+            s => Guarded(() => CheetahDirDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
+    }
+
+    private static TaskDistribution Guarded(Func<TaskDistribution> create)
+    {
+        try { return create(); }
+        catch (MetaRL.MuJoCo.MuJoCoException e) { throw new SettingException(e.Message); }
+    }
+}
