@@ -10,6 +10,7 @@ public sealed unsafe class MjSimulation : IDisposable
     private readonly MjModel _model;
     private IntPtr _data;
     private bool _broken;
+    private readonly long _bytes;
 
     public MjSimulation(MjModel model)
     {
@@ -17,6 +18,9 @@ public sealed unsafe class MjSimulation : IDisposable
         _model = model;
         _data = Native.mjs_make_data(model.Handle);
         if (_data == IntPtr.Zero) throw new MuJoCoException($"MuJoCo could not allocate a simulation: {Native.LastMessage()}");
+        // Tell the collector about the native memory, so that simulations nobody disposes are finalised in time.
+        _bytes = Math.Max(1, Native.mjs_data_bytes(model.Handle));
+        GC.AddMemoryPressure(_bytes);
         Reset();
     }
 
@@ -60,7 +64,7 @@ public sealed unsafe class MjSimulation : IDisposable
         if (code == 2)
         {
             _broken = true;
-            throw new MuJoCoException($"The simulation became unstable at t = {Time:G4} s (MuJoCo reset it): {Native.LastMessage()}");
+            throw new MuJoCoInstabilityException($"The simulation became unstable at t = {Time:G4} s (MuJoCo reset it): {Native.LastMessage()}");
         }
     }
 
@@ -75,11 +79,14 @@ public sealed unsafe class MjSimulation : IDisposable
         if (_data == IntPtr.Zero) return;
         Native.mjs_delete_data(_data);
         _data = IntPtr.Zero;
+        GC.RemoveMemoryPressure(_bytes);
         GC.SuppressFinalize(this);
     }
 
     ~MjSimulation()
     {
-        if (_data != IntPtr.Zero) Native.mjs_delete_data(_data);
+        if (_data == IntPtr.Zero) return;
+        Native.mjs_delete_data(_data);
+        GC.RemoveMemoryPressure(_bytes);
     }
 }

@@ -1,7 +1,10 @@
 namespace MetaRL.MuJoCo;
 
 /// <summary>A MuJoCo error (bad model, numerical failure, exhausted memory), raised instead of MuJoCo ending the process.</summary>
-public sealed class MuJoCoException(string message) : Exception(message);
+public class MuJoCoException(string message) : Exception(message);
+
+/// <summary>The simulation state became non-finite or diverged; MuJoCo has reset it. Environments may end the episode.</summary>
+public sealed class MuJoCoInstabilityException(string message) : MuJoCoException(message);
 
 /// <summary>Whether MuJoCo can run here, and the one version these bindings accept.</summary>
 public static class MuJoCo

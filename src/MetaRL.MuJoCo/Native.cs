@@ -30,6 +30,7 @@ internal static unsafe partial class Native
     [LibraryImport(Library)] public static partial void mjs_delete_data(IntPtr data);
     [LibraryImport(Library)] public static partial void mjs_sizes(IntPtr model, int* sizes);
     [LibraryImport(Library)] public static partial double mjs_timestep(IntPtr model);
+    [LibraryImport(Library)] public static partial long mjs_data_bytes(IntPtr model);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int mjs_name2id(IntPtr model, int type, string name);
     [LibraryImport(Library)] public static partial double* mjs_body_mass(IntPtr model);
     [LibraryImport(Library)] public static partial double* mjs_body_inertia(IntPtr model);

@@ -80,4 +80,36 @@ public class HalfCheetahTests
         Assert.Throws<ArgumentException>(() => env.Step(new float[5], new Rng(1), obs));
         Assert.Throws<ArgumentException>(() => env.Step([0, 0, float.NaN, 0, 0, 0], new Rng(1), obs));
     }
+
+    [MuJoCoFact]
+    public void Vectorised_half_cheetahs_share_one_model_and_are_deterministic_for_a_seed()
+    {
+        var d = new CheetahVelDistribution(horizon: 30);
+        float[] Run(ulong seed)
+        {
+            var v = new MetaRL.Core.Envs.VectorEnv(d, 8, seed);
+            var rng = new Rng(11);
+            for (int i = 0; i < 8; i++) v.SetTask(i, d.SampleTask(rng, TaskSplit.Train));
+            var actions = new float[8 * 6];
+            var arng = new Rng(5);
+            for (int t = 0; t < 75; t++) // crosses the horizon, so autoreset runs too
+            {
+                for (int j = 0; j < actions.Length; j++) actions[j] = (float)arng.Uniform(-1, 1);
+                v.Step(actions);
+            }
+            return v.Observations.ToArray();
+        }
+        var a = Run(3);
+        Assert.Equal(a, Run(3));
+        Assert.NotEqual(a, Run(4));
+    }
+
+    [MuJoCoFact]
+    public void Random_flailing_for_a_thousand_steps_stays_within_the_simulation_stack()
+    {
+        var d = new CheetahVelDistribution();
+        var arng = new Rng(9);
+        var (obs, rewards, _) = Play(d, CheetahTask.Velocity(1), 2, 1000, _ => Enumerable.Range(0, 6).Select(_ => (float)arng.Uniform(-1, 1)).ToArray());
+        Assert.All(rewards, r => Assert.True(double.IsFinite(r)));
+    }
 }

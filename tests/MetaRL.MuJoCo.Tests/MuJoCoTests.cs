@@ -126,7 +126,7 @@ public class MuJoCoTests
         using var pendulum = MjModel.FromXml(Pendulum);
         using var p = new MjSimulation(pendulum);
         p.Qvel[0] = double.NaN;
-        var unstable = Assert.Throws<MuJoCoException>(() => p.Step([0.0]));
+        var unstable = Assert.Throws<MuJoCoInstabilityException>(() => p.Step([0.0]));
         Assert.Contains("unstable", unstable.Message);
         p.Step([0.0]); // usable again
         Assert.True(double.IsFinite(p.Qpos[0]));

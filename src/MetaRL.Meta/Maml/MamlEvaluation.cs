@@ -43,9 +43,10 @@ public static class MamlEvaluation
         {
             var rng = new Rng(seed * 0x9E3779B97F4A7C15UL + (ulong)t + 7);
             IReadOnlyList<Tensor<float>> theta = theta0.Select(p => Tensor.Parameter(p.Detach().Clone())).ToArray();
+            var envs = new MetaRL.Core.Envs.IEnv[trajectories];
             for (int k = 0; k <= steps; k++)
             {
-                var batch = TrajectoryBatch.Sample(policy, theta, tasks, list[t], trajectories, rng, gamma);
+                var batch = TrajectoryBatch.Sample(policy, theta, tasks, list[t], trajectories, rng, gamma, envs);
                 perStep[k, t] = batch.MeanReturn;
                 if (k < steps)
                     theta = MamlMath.Adapt(policy, theta, batch, innerLearningRate, 1, createGraph: false)

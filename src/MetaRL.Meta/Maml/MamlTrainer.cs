@@ -119,6 +119,7 @@ public sealed class MamlTrainer
         Config = config;
         Seed = seed;
         Policy = new MlpPolicy<float>(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, new Rng(seed));
+        _envs = new MetaRL.Core.Envs.IEnv[]?[config.MetaBatch];
         if (config.Outer == "ppo") _optimizer = new MetaRL.Engine.Optim.Adam<float>(Policy.Parameters(), config.OuterLearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x3A3A_5C5CUL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
@@ -130,6 +131,9 @@ public sealed class MamlTrainer
     public int Iteration { get; private set; }
 
     private readonly MetaRL.Engine.Optim.Adam<float>? _optimizer;
+
+    // Environments per task slot of the meta-batch, reused every iteration (a simulator is costly to create).
+    private readonly MetaRL.Core.Envs.IEnv[]?[] _envs;
 
     // Workspaces of the hand-derived curvature products, one pair per task of the meta-batch, reused every iteration.
     private GaussianMlpCurvature<float>[]? _innerWorkspaces, _klWorkspaces;
@@ -149,9 +153,10 @@ public sealed class MamlTrainer
         var data = new TaskData[tasks.Length];
         Parallel.For(0, tasks.Length, Cores, i =>
         {
-            var train = TrajectoryBatch.Sample(Policy, theta, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma);
+            var envs = _envs[i] ??= new MetaRL.Core.Envs.IEnv[Config.Trajectories];
+            var train = TrajectoryBatch.Sample(Policy, theta, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma, envs);
             var adapted = MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
-            var valid = TrajectoryBatch.Sample(Policy, adapted, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma);
+            var valid = TrajectoryBatch.Sample(Policy, adapted, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma, envs);
             using var _ = GradMode.NoGrad();
             int n = valid.Steps;
             var obs = TrajectoryBatch.ToTensor<float>(valid.Observations, n, valid.ObservationSize);

@@ -90,19 +90,24 @@ public sealed class TrajectoryBatch
         for (int i = 0; i < Steps; i++) Advantages[i] = Mask[i] == 0 ? 0 : (float)((Advantages[i] - mean) / std);
     }
 
-    /// <summary>Plays <paramref name="trajectories"/> episodes of <paramref name="task"/> side by side with the given policy weights.</summary>
+    /// <summary>
+    /// Plays <paramref name="trajectories"/> episodes of <paramref name="task"/> side by side with the given policy weights,
+    /// in <paramref name="envs"/> when given (reused: simulators can be expensive to create) or in new environments.
+    /// </summary>
     public static TrajectoryBatch Sample(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> parameters, TaskDistribution tasks, ITask task,
-        int trajectories, Rng rng, double gamma)
+        int trajectories, Rng rng, double gamma, IEnv[]? envs = null)
     {
+        if (envs is not null && envs.Length < trajectories)
+            throw new ArgumentException($"Sampling {trajectories} trajectories needs as many environments; got {envs.Length}.", nameof(envs));
         int H = tasks.Horizon, O = tasks.ObservationSpace.Size, A = tasks.ActionSpace.Size;
         var batch = new TrajectoryBatch(trajectories, H, O, A);
-        var envs = new IEnv[trajectories];
+        envs ??= new IEnv[trajectories];
         var rngs = new Rng[trajectories];
         var obs = new float[trajectories * O];
         var alive = new bool[trajectories];
         for (int k = 0; k < trajectories; k++)
         {
-            envs[k] = tasks.CreateEnv();
+            envs[k] ??= tasks.CreateEnv();
             envs[k].SetTask(task);
             rngs[k] = rng.Split();
             envs[k].Reset(rngs[k], obs.AsSpan(k * O, O));

@@ -79,7 +79,7 @@ public sealed class HalfCheetahEnv : Env<CheetahTask>, IDisposable
         {
             _sim.Step(_ctrl, HalfCheetahModel.FrameSkip);
         }
-        catch (MuJoCoException)
+        catch (MuJoCoInstabilityException)
         {
             Write(observation);
             return new StepResult(0, Terminated: true, Truncated: false);

@@ -95,6 +95,9 @@ void mjs_sizes(const mjModel *m, int *out)
 
 double mjs_timestep(const mjModel *m) { return m->opt.timestep; }
 
+/* Approximate native bytes of one mjData (its stack arena and buffer), for the garbage collector's accounting. */
+long long mjs_data_bytes(const mjModel *m) { return (long long)m->nstack * (long long)sizeof(mjtNum) + (long long)m->nbuffer; }
+
 int mjs_name2id(const mjModel *m, int type, const char *name)
 {
     int volatile id = -1;
