@@ -26,7 +26,7 @@ internal static class Program
             return root.Parse(args).Invoke();
         }
         catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
-                                       or MetaRL.Meta.Rl2.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
+                                       or MetaRL.Meta.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
+using MetaRL.Meta;
 using MetaRL.Meta.Evaluation;
 using MetaRL.Meta.Rl2;
 using MetaRL.Tasks;

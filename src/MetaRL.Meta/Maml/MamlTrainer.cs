@@ -315,7 +315,7 @@ public sealed class MamlTrainer
                 if (!double.IsFinite(loss.ToScalar())) { failure[i] = $"MAML-PPO loss became {loss.ToScalar()} at iteration {Iteration + 1}"; return; }
                 grads[i] = Autograd.Grad([loss], theta, allowUnused: true).Select((x, j) => x ?? Tensor.Zeros<float>(theta[j].Shape.ToArray())).ToArray();
             });
-            if (failure.FirstOrDefault(f => f is not null) is { } message) throw new MetaRL.Meta.Rl2.TrainingDivergedException(message + "; training stopped.");
+            if (failure.FirstOrDefault(f => f is not null) is { } message) throw new TrainingDivergedException(message + "; training stopped.");
             var total = SumInOrder(grads, theta, 1.0 / data.Length);
             for (int j = 0; j < theta.Count; j++) theta[j].Grad = total[j];
             _optimizer!.Step();

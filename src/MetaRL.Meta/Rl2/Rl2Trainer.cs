@@ -14,8 +14,6 @@ public sealed record Rl2IterationStats(
     int Iteration, double MeanTrialReturn, double[] EpisodeReturns, double PolicyLoss, double ValueLoss, double Entropy,
     double ApproxKl, double ClipFraction, double GradNorm, double LearningRate, long Steps, double Seconds, double RolloutSeconds);
 
-/// <summary>Training stopped because a loss or gradient became NaN or infinite.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>
 /// RL² (Duan et al. 2016) trained with PPO (Schulman et al. 2017): each iteration plays one trial on each of

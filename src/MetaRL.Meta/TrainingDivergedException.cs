@@ -1,0 +1,4 @@
+namespace MetaRL.Meta;
+
+/// <summary>Training stopped because a loss or gradient became NaN or infinite (any meta-learner).</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
