@@ -129,7 +129,11 @@ internal static class Program
         var set = SetOption();
         var seed = new Option<ulong>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var outDir = new Option<string?>("--out") { Description = "Run directory (must be new or empty)." };
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in this directory from its checkpoint." };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue the run in this directory from its checkpoint (with --set iterations=N to train longer; "
+                + "RL²'s linear learning-rate and entropy schedules then stretch to the new total).",
+        };
         var every = new Option<int>("--checkpoint-every") { Description = "Iterations between checkpoints.", DefaultValueFactory = _ => 50 };
         every.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--checkpoint-every must be at least 1."); });
         var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every };

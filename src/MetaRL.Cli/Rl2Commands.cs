@@ -96,13 +96,19 @@ internal static class Rl2Commands
     {
         RunConfig run;
         string dir;
+        string? extendTo = null;
         if (resume is not null)
         {
-            if (algo is not null || task is not null || settings.Count > 0)
-                throw new SettingException("--resume continues a run exactly as configured; do not give an algorithm, task or --set with it.");
+            if (algo is not null || task is not null || settings.Keys.Any(k => k != "iterations"))
+                throw new SettingException("--resume continues a run exactly as configured; do not give an algorithm or task with it, and of the settings only 'iterations' may change (to train longer).");
             dir = resume;
             run = RunConfig.Load(dir);
             if (!File.Exists(Path.Combine(dir, Checkpoint))) throw new SettingException($"Run directory '{dir}' has no {Checkpoint} to resume from.");
+            if (settings.TryGetValue("iterations", out var more))
+            {
+                extendTo = more;
+                run = run with { AlgorithmSettings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal) { ["iterations"] = more } };
+            }
         }
         else
         {
@@ -125,6 +131,13 @@ internal static class Rl2Commands
         if (resume is not null)
         {
             trainer.Load(TensorArchive.Load(Path.Combine(dir, Checkpoint)));
+            if (extendTo is not null)
+            {
+                if (trainer.Iterations < trainer.Iteration)
+                    throw new SettingException($"'iterations' is {extendTo}, but the checkpoint is already at iteration {trainer.Iteration}.");
+                // Only now, with the new total validated against the checkpoint, does config.json change (atomically).
+                run.Save(dir);
+            }
             TrimMetrics(metricsPath, trainer.Iteration);
             AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(dir)}[/] at iteration {trainer.Iteration} of {trainer.Iterations}.");
         }

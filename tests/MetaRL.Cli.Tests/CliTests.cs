@@ -94,6 +94,20 @@ public sealed class CliTests : IDisposable
         Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
 
+        // A finished run trains longer with --resume --set iterations=N; nothing else may change, and never backwards.
+        var config = File.ReadAllText(Path.Combine(run, "config.json"));
+        var other = Run("train", "--resume", run, "--set", "inner-lr=0.5");
+        Assert.NotEqual(0, other.Code);
+        Assert.Contains("'iterations'", other.Err);
+        var backwards = Run("train", "--resume", run, "--set", "iterations=1");
+        Assert.NotEqual(0, backwards.Code);
+        Assert.Contains("already at iteration 2", backwards.Err);
+        Assert.Equal(config, File.ReadAllText(Path.Combine(run, "config.json")));
+        var longer = Run("train", "--resume", run, "--set", "iterations=3");
+        Assert.True(longer.Code == 0, longer.Err + longer.Out);
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
+        Assert.Contains("\"iterations\": \"3\"", File.ReadAllText(Path.Combine(run, "config.json")));
+
         // A non-adaptive multi-task policy (inner-steps=0) fine-tuned with the same steps is the pretrained baseline.
         var multi = Path.Combine(_dir, "multitask");
         var trainMulti = Run("train", "maml", "navigation-2d", "--set", "iterations=2", "--set", "meta-batch=2", "--set", "trajectories=3",
