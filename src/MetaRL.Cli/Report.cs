@@ -62,14 +62,18 @@ internal static class Report
         if (trials is { } t) parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"trials{t}"));
         parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"seed{seed}"));
         foreach (var (k, v) in overrides.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            parts.Add(new string($"{k}={v}".Select(c => char.IsLetterOrDigit(c) || c is '=' or '.' or '-' or '_' ? c : '_').ToArray()));
+            parts.Add(FileSafe($"{k}={v}", '='));
         if (baselines) parts.Add("baselines");
         return string.Join('-', parts);
     }
 
     /// <summary>A run directory's name, made safe for a file name (for outputs that name the runs they compare).</summary>
     public static string FileLabel(string dir)
-        => new(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))).Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray());
+        => FileSafe(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))));
+
+    /// <summary><paramref name="text"/> with every character but letters, digits, '-', '_', '.' and <paramref name="alsoKept"/> replaced by '_'.</summary>
+    private static string FileSafe(string text, params char[] alsoKept)
+        => new(text.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' || alsoKept.Contains(c) ? c : '_').ToArray());
 
     /// <summary>Writes table-independent outputs (CSV, JSON, PNG) into <paramref name="dir"/> under <paramref name="stem"/>.</summary>
     public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)

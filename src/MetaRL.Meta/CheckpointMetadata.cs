@@ -1,10 +1,14 @@
 using System.Globalization;
 using MetaRL.Engine;
 using MetaRL.Engine.IO;
+using MetaRL.Engine.Optim;
 
 namespace MetaRL.Meta;
 
-/// <summary>Reading and writing the scalar parts of training checkpoints (counters, random streams) in archive metadata.</summary>
+/// <summary>
+/// Reading and writing the parts of training checkpoints every trainer has: counters and random streams (in archive
+/// metadata) and optimiser state (tensors under "optim.").
+/// </summary>
 internal static class CheckpointMetadata
 {
     public static void WriteRng(TensorArchive archive, string key, Rng rng) => archive.Metadata[key] = string.Join(',', rng.GetState());
@@ -25,4 +29,26 @@ internal static class CheckpointMetadata
     public static int ReadInt(TensorArchive archive, string key)
         => archive.Metadata.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v)
             ? v : throw new CheckpointException($"The checkpoint's '{key}' is missing or malformed.");
+
+    private const string OptimizerPrefix = "optim.";
+
+    public static void WriteOptimizer(TensorArchive archive, Optimizer<float> optimizer)
+    {
+        foreach (var (name, value) in optimizer.State()) archive.Add(OptimizerPrefix + name, value);
+    }
+
+    /// <summary>
+    /// The optimiser state written by <see cref="WriteOptimizer"/>, read without touching <paramref name="optimizer"/>
+    /// (callers apply it with <see cref="Optimizer{T}.LoadState"/> once everything else has been validated).
+    /// </summary>
+    public static Dictionary<string, Tensor<float>> ReadOptimizerState(TensorArchive archive, Optimizer<float> optimizer)
+    {
+        var state = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
+        foreach (var (name, _) in optimizer.State())
+        {
+            if (!archive.Contains(OptimizerPrefix + name)) throw new CheckpointException($"The checkpoint lacks optimiser state '{name}'.");
+            state[name] = archive.Get<float>(OptimizerPrefix + name);
+        }
+        return state;
+    }
 }

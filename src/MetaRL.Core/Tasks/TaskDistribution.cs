@@ -89,6 +89,18 @@ public sealed class SettingsReader
         _values = values is null ? new(StringComparer.Ordinal) : new(values, StringComparer.Ordinal);
     }
 
+    /// <summary>
+    /// The settings of a family whose only settings are <c>horizon</c> (1 … 100 000) and <c>episodes</c> per trial
+    /// (1 … 10 000); any other key is refused by name.
+    /// </summary>
+    public static (int Horizon, int Episodes) HorizonAndEpisodes(string owner, IReadOnlyDictionary<string, string>? values, int defaultHorizon, int defaultEpisodes)
+    {
+        var r = new SettingsReader(owner, values);
+        var result = (r.Int("horizon", defaultHorizon, 1, 100_000), r.Int("episodes", defaultEpisodes, 1, 10_000));
+        r.EnsureAllUsed();
+        return result;
+    }
+
     public int Int(string key, int fallback, int min = int.MinValue, int max = int.MaxValue)
     {
         _used.Add(key);

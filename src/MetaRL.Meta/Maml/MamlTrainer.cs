@@ -158,24 +158,21 @@ public sealed class MamlTrainer
             var adapted = MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
             var valid = TrajectoryBatch.Sample(Policy, adapted, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma, envs);
             using var _ = GradMode.NoGrad();
-            int n = valid.Steps;
-            var obs = TrajectoryBatch.ToTensor<float>(valid.Observations, n, valid.ObservationSize);
-            var acts = TrajectoryBatch.ToTensor<float>(valid.Actions, n, valid.ActionSize);
-            var idx = Policy.Discrete ? valid.ActionIndices() : null;
+            var obs = TrajectoryBatch.ToTensor<float>(valid.Observations, valid.Steps, valid.ObservationSize);
             var oldOut = Functional.Call(Policy, adapted, () => Policy.Output(obs));
             var oldStd = Policy.Discrete ? null : Functional.Call(Policy, adapted, () => Policy.LogStd).Detach();
-            var oldLogp = Functional.Call(Policy, adapted, () => Policy.LogProb(obs, acts, idx));
+            var oldLogp = MamlMath.LogProb(Policy, adapted, valid);
             data[i] = new TaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
         });
         double samplingSeconds = watch.Elapsed.TotalSeconds;
 
         // Surrogate and KL as functions of θ, through the inner step.
-        (Tensor<float> Surrogate, Tensor<float> Kl) Objective(IReadOnlyList<Tensor<float>> at, bool graph)
+        (Tensor<float> Surrogate, Tensor<float> Kl) Objective(IReadOnlyList<Tensor<float>> at)
         {
             Tensor<float>? s = null, k = null;
             foreach (var d in data)
             {
-                var adapted = AdaptFor(at, d.Train, graph);
+                var adapted = AdaptFor(at, d.Train, graph: true);
                 var si = MamlMath.Surrogate(Policy, adapted, d.Valid, d.OldLogProb);
                 var ki = MamlMath.Kl(Policy, adapted, d.Valid, d.OldOutput, d.OldLogStd);
                 s = s is null ? si : s + si;
@@ -239,7 +236,7 @@ public sealed class MamlTrainer
         }
         else
         {
-            var (surrogate, kl) = Objective(theta, graph: true);
+            var (surrogate, kl) = Objective(theta);
             oldSurrogate = surrogate.ToScalar();
             g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
             var gradKl = Autograd.Grad([kl], theta, createGraph: true, allowUnused: true);
@@ -303,15 +300,7 @@ public sealed class MamlTrainer
                 using var _ = GradMode.EnableGrad();
                 var d = data[i];
                 var adapted = AdaptFor(theta, d.Train, graph: true);
-                int n = d.Valid.Steps;
-                var obs = TrajectoryBatch.ToTensor<float>(d.Valid.Observations, n, d.Valid.ObservationSize);
-                var acts = TrajectoryBatch.ToTensor<float>(d.Valid.Actions, n, d.Valid.ActionSize);
-                var idx = Policy.Discrete ? d.Valid.ActionIndices() : null;
-                var logp = Functional.Call(Policy, adapted, () => Policy.LogProb(obs, acts, idx));
-                var ratio = Ops.Exp(logp - d.OldLogProb);
-                var adv = TrajectoryBatch.ToTensor<float>(d.Valid.Advantages, n); // zero on masked steps
-                var surrogate = Ops.Sum(Ops.Minimum(ratio * adv, Ops.Clamp(ratio, 1 - clip, 1 + clip) * adv)) / Math.Max(1, d.Valid.Mask.Sum());
-                var loss = -surrogate;
+                var loss = -MamlMath.ClippedSurrogate(Policy, adapted, d.Valid, d.OldLogProb, clip);
                 if (!double.IsFinite(loss.ToScalar())) { failure[i] = $"MAML-PPO loss became {loss.ToScalar()} at iteration {Iteration + 1}"; return; }
                 grads[i] = Autograd.Grad([loss], theta, allowUnused: true).Select((x, j) => x ?? Tensor.Zeros<float>(theta[j].Shape.ToArray())).ToArray();
             });
@@ -338,8 +327,7 @@ public sealed class MamlTrainer
         CheckpointMetadata.WriteRng(archive, "rng", _rng);
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         Policy.AddTo(archive, "policy.");
-        if (_optimizer is not null)
-            foreach (var (name, value) in _optimizer.State()) archive.Add("optim." + name, value);
+        if (_optimizer is not null) CheckpointMetadata.WriteOptimizer(archive, _optimizer);
         archive.Save(path);
     }
 
@@ -351,16 +339,7 @@ public sealed class MamlTrainer
         var rng = CheckpointMetadata.ReadRngState(archive, "rng");
         var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
-        Dictionary<string, Tensor<float>>? optimState = null;
-        if (_optimizer is not null)
-        {
-            optimState = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
-            foreach (var (name, _) in _optimizer.State())
-            {
-                if (!archive.Contains("optim." + name)) throw new CheckpointException($"The checkpoint lacks MAML-PPO optimiser state '{name}'.");
-                optimState[name] = archive.Get<float>("optim." + name);
-            }
-        }
+        var optimState = _optimizer is null ? null : CheckpointMetadata.ReadOptimizerState(archive, _optimizer);
         var probe = new MlpPolicy<float>(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, new Rng(1));
         probe.LoadFrom(archive, "policy.");
         Policy.LoadFrom(archive, "policy.");

@@ -145,15 +145,21 @@ public sealed class TrajectoryBatch
 /// <summary>The differentiable pieces of MAML, generic so that they can be checked in double.</summary>
 public static class MamlMath
 {
-    /// <summary>The inner (vanilla policy gradient) loss: −Σ mask·log π·A / Σ mask.</summary>
-    public static Tensor<T> InnerLoss<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>log π(a | s) [steps] of a batch's actions under the given parameters.</summary>
+    public static Tensor<T> LogProb<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = b.Steps;
         var obs = TrajectoryBatch.ToTensor<T>(b.Observations, n, b.ObservationSize);
         var acts = TrajectoryBatch.ToTensor<T>(b.Actions, n, b.ActionSize);
         var idx = policy.Discrete ? b.ActionIndices() : null;
-        var logp = Functional.Call(policy, parameters, () => policy.LogProb(obs, acts, idx));
-        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, n);
+        return Functional.Call(policy, parameters, () => policy.LogProb(obs, acts, idx));
+    }
+
+    /// <summary>The inner (vanilla policy gradient) loss: −Σ mask·log π·A / Σ mask.</summary>
+    public static Tensor<T> InnerLoss<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var logp = LogProb(policy, parameters, b);
+        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps);
         double valid = b.Mask.Sum();
         return -Ops.Sum(logp * weight) / Math.Max(1, valid);
     }
@@ -179,14 +185,18 @@ public static class MamlMath
     public static Tensor<T> Surrogate<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldLogProb)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = b.Steps;
-        var obs = TrajectoryBatch.ToTensor<T>(b.Observations, n, b.ObservationSize);
-        var acts = TrajectoryBatch.ToTensor<T>(b.Actions, n, b.ActionSize);
-        var idx = policy.Discrete ? b.ActionIndices() : null;
-        var logp = Functional.Call(policy, adapted, () => policy.LogProb(obs, acts, idx));
-        var ratio = Ops.Exp(logp - oldLogProb);
-        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, n); // zero on masked steps
+        var ratio = Ops.Exp(LogProb(policy, adapted, b) - oldLogProb);
+        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps); // zero on masked steps
         return Ops.Sum(ratio * weight) / Math.Max(1, b.Mask.Sum());
+    }
+
+    /// <summary>PPO's clipped surrogate Σ mask·min(rA, clip(r, 1 ± ε)A) / Σ mask, r = exp(log π − log π_old).</summary>
+    public static Tensor<T> ClippedSurrogate<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldLogProb, double clip)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ratio = Ops.Exp(LogProb(policy, adapted, b) - oldLogProb);
+        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps); // zero on masked steps
+        return Ops.Sum(Ops.Minimum(ratio * weight, Ops.Clamp(ratio, 1 - clip, 1 + clip) * weight)) / Math.Max(1, b.Mask.Sum());
     }
 
     /// <summary>Mean KL(π_old ‖ π_adapted) over the valid steps.</summary>

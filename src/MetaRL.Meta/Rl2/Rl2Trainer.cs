@@ -361,7 +361,7 @@ public sealed class Rl2Trainer
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         archive.Metadata["return-stats"] = string.Join(',', new[] { _retCount, _retMean, _retM2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         Network.AddTo(archive, "net.");
-        foreach (var (name, value) in Optimizer.State()) archive.Add("optim." + name, value);
+        CheckpointMetadata.WriteOptimizer(archive, Optimizer);
         archive.Save(path);
     }
 
@@ -379,12 +379,7 @@ public sealed class Rl2Trainer
             .Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) ? x
                 : throw new CheckpointException("The checkpoint's 'return-stats' is malformed.")).ToArray();
         if (stats.Length != 3) throw new CheckpointException("The checkpoint's 'return-stats' is malformed.");
-        var optimState = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
-        foreach (var (name, _) in Optimizer.State())
-        {
-            if (!archive.Contains("optim." + name)) throw new CheckpointException($"The checkpoint lacks optimiser state '{name}'.");
-            optimState[name] = archive.Get<float>("optim." + name);
-        }
+        var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
         // Validate the network before touching anything (LoadFrom checks every name and shape first).
         var probe = CreateNetwork(_tasks, Config, new Rng(1));
         probe.LoadFrom(archive, "net.");

@@ -126,12 +126,7 @@ public abstract class HalfCheetahDistribution : TaskDistribution
     public override int TaskFeatureSize => 1;
 
     protected static (int Horizon, int Episodes) Read(string name, IReadOnlyDictionary<string, string>? values)
-    {
-        var r = new SettingsReader(name, values);
-        var result = (r.Int("horizon", DefaultHorizon, 1, 100_000), r.Int("episodes", DefaultEpisodes, 1, 10_000));
-        r.EnsureAllUsed();
-        return result;
-    }
+        => SettingsReader.HorizonAndEpisodes(name, values, DefaultHorizon, DefaultEpisodes);
 
     public override IReadOnlyList<SettingInfo> Settings =>
     [

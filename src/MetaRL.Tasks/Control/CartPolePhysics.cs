@@ -88,10 +88,8 @@ public sealed class CartPolePhysicsDistribution : PhysicsTaskDistribution
 
     public static CartPolePhysicsDistribution FromSettings(IReadOnlyDictionary<string, string>? values)
     {
-        var r = new SettingsReader("cartpole-physics", values);
-        var d = new CartPolePhysicsDistribution(r.Int("horizon", DefaultHorizon, 1, 100_000), r.Int("episodes", DefaultEpisodes, 1, 10_000));
-        r.EnsureAllUsed();
-        return d;
+        var (horizon, episodes) = SettingsReader.HorizonAndEpisodes("cartpole-physics", values, DefaultHorizon, DefaultEpisodes);
+        return new CartPolePhysicsDistribution(horizon, episodes);
     }
 
     public override string Name => "cartpole-physics";

@@ -77,10 +77,8 @@ public sealed class PendulumPhysicsDistribution : PhysicsTaskDistribution
 
     public static PendulumPhysicsDistribution FromSettings(IReadOnlyDictionary<string, string>? values)
     {
-        var r = new SettingsReader("pendulum-physics", values);
-        var d = new PendulumPhysicsDistribution(r.Int("horizon", DefaultHorizon, 1, 100_000), r.Int("episodes", DefaultEpisodes, 1, 10_000));
-        r.EnsureAllUsed();
-        return d;
+        var (horizon, episodes) = SettingsReader.HorizonAndEpisodes("pendulum-physics", values, DefaultHorizon, DefaultEpisodes);
+        return new PendulumPhysicsDistribution(horizon, episodes);
     }
 
     public override string Name => "pendulum-physics";

@@ -63,10 +63,8 @@ public sealed class Navigation2DDistribution : TaskDistribution
 
     public static Navigation2DDistribution FromSettings(IReadOnlyDictionary<string, string>? values)
     {
-        var r = new SettingsReader("navigation-2d", values);
-        var d = new Navigation2DDistribution(r.Int("horizon", DefaultHorizon, 1, 100_000), r.Int("episodes", DefaultEpisodes, 1, 10_000));
-        r.EnsureAllUsed();
-        return d;
+        var (horizon, episodes) = SettingsReader.HorizonAndEpisodes("navigation-2d", values, DefaultHorizon, DefaultEpisodes);
+        return new Navigation2DDistribution(horizon, episodes);
     }
 
     public override string Name => "navigation-2d";
