@@ -18,6 +18,10 @@ internal static class MuJoCoFamilies
             s => Guarded(() => CheetahVelDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
         TaskRegistry.Register(new("cheetah-dir", "MuJoCo half-cheetah running in a hidden direction (forward or backward)",
             s => Guarded(() => CheetahDirDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
+        TaskRegistry.Register(new("hopper-params", "MuJoCo hopper with hidden masses, inertias, joint damping and friction (each × 1.5^u, u ~ U[−3, 3])",
+            s => Guarded(() => PlanarWalkerParamsDistribution.FromSettings(PlanarWalkerSpec.Hopper, s)), (_, _) => [new RandomAgent()]));
+        TaskRegistry.Register(new("walker-params", "MuJoCo 2-D walker with hidden masses, inertias, joint damping and friction (each × 1.5^u, u ~ U[−3, 3])",
+            s => Guarded(() => PlanarWalkerParamsDistribution.FromSettings(PlanarWalkerSpec.Walker2d, s)), (_, _) => [new RandomAgent()]));
     }
 
     private static TaskDistribution Guarded(Func<TaskDistribution> create)

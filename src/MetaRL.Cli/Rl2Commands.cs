@@ -16,8 +16,11 @@ internal interface ITrainingRun
     int Iterations { get; }
     string Header { get; }
     string CsvHeader { get; }
-    /// <summary>Runs one iteration; returns its CSV row, the progress description and the curve value.</summary>
-    (string Csv, string Description, double Curve) Step();
+    /// <summary>
+    /// Runs one iteration; returns its CSV row, the progress description, the curve value and whether the policy is
+    /// the run's new best (kept as <c>best.mrla</c>).
+    /// </summary>
+    (string Csv, string Description, double Curve, bool NewBest) Step();
     void Save(string path, IReadOnlyDictionary<string, string> metadata);
     void Load(TensorArchive archive);
 }
@@ -31,13 +34,13 @@ internal sealed class Rl2Run(TaskDistribution tasks, Rl2Config cfg, ulong seed) 
     public int Iterations => cfg.Iterations;
     public string Header => $"RL² on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {cfg.Cell.ToUpperInvariant()} {cfg.Hidden}, {cfg.TrialsPerIteration} trials per iteration";
     public string CsvHeader => "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds";
-    public (string, string, double) Step()
+    public (string, string, double, bool) Step()
     {
         var s = _t.RunIteration();
         _ema = double.IsNaN(_ema) ? s.MeanTrialReturn : 0.95 * _ema + 0.05 * s.MeanTrialReturn;
         return (string.Create(CultureInfo.InvariantCulture,
                 $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}"),
-            $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {s.Steps / _watch.Elapsed.TotalSeconds:N0} steps/s", s.MeanTrialReturn);
+            $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {s.Steps / _watch.Elapsed.TotalSeconds:N0} steps/s", s.MeanTrialReturn, false);
     }
     public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);
     public void Load(TensorArchive archive) => _t.Load(archive);
@@ -51,12 +54,13 @@ internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Meta.Maml.MamlConfi
     public int Iterations => cfg.Iterations;
     public string Header => $"MAML-TRPO on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", cfg.Hidden)}], meta-batch {cfg.MetaBatch} × {cfg.Trajectories} trajectories, {cfg.InnerSteps} inner step(s) of {cfg.InnerLearningRate}{(cfg.FirstOrder ? ", first order" : "")}";
     public string CsvHeader => "iteration,pre_adaptation_return,post_adaptation_return,surrogate_improvement,kl,line_search_steps,accepted,seconds";
-    public (string, string, double) Step()
+    public (string, string, double, bool) Step()
     {
         var s = _t.RunIteration();
         return (string.Create(CultureInfo.InvariantCulture,
                 $"{s.Iteration},{s.PreAdaptationReturn:G6},{s.PostAdaptationReturn:G6},{s.SurrogateImprovement:G6},{s.Kl:G6},{s.LineSearchSteps},{(s.Accepted ? 1 : 0)},{s.Seconds:G4}"),
-            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration", s.PostAdaptationReturn);
+            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2} (best {cfg.BestWindow}-iteration mean {_t.BestScore:F2})  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration",
+            s.PostAdaptationReturn, s.NewBest);
     }
     public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);
     public void Load(TensorArchive archive) => _t.Load(archive);
@@ -66,6 +70,8 @@ internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Meta.Maml.MamlConfi
 internal static class Rl2Commands
 {
     public const string Checkpoint = "checkpoint.mrla";
+    /// <summary>The policy with the best recent training return so far (MAML; Finn et al. 2017 evaluate that one).</summary>
+    public const string BestCheckpoint = "best.mrla";
     public static readonly string[] Algorithms = ["rl2", "maml"];
 
     /// <summary>Splits settings into the algorithm's (resolved with the per-task defaults) and the task family's.</summary>
@@ -79,13 +85,21 @@ internal static class Rl2Commands
 
     internal static MetaRL.Meta.Maml.MamlConfig MamlDefaults(string task) => new();
 
+    /// <summary>A stored MAML run's configuration. Runs from before normalised actions existed acted in the box's units.</summary>
+    internal static MetaRL.Meta.Maml.MamlConfig MamlConfigOf(RunConfig run, out Dictionary<string, string> leftover)
+    {
+        var settings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal);
+        settings.TryAdd("normalize-actions", "false");
+        return MamlDefaults(run.Task).With(settings, out leftover);
+    }
+
     private static ITrainingRun CreateRun(RunConfig run, TaskDistribution tasks)
     {
         Dictionary<string, string> leftover;
         ITrainingRun r = run.Algorithm switch
         {
             "rl2" => new Rl2Run(tasks, Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(run.AlgorithmSettings, out leftover), run.Seed),
-            "maml" => new MamlRun(tasks, MamlDefaults(run.Task).With(run.AlgorithmSettings, out leftover), run.Seed),
+            "maml" => new MamlRun(tasks, MamlConfigOf(run, out leftover), run.Seed),
             _ => throw new SettingException($"config.json names an unknown algorithm '{run.Algorithm}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
         };
         if (leftover.Count > 0) throw new SettingException($"config.json has unknown {run.Algorithm} settings: {string.Join(", ", leftover.Keys)}.");
@@ -163,7 +177,7 @@ internal static class Rl2Commands
                     using var metrics = new StreamWriter(metricsPath, append: true);
                     while (trainer.Iteration < trainer.Iterations && !stop)
                     {
-                        (string Csv, string Description, double Curve) s;
+                        (string Csv, string Description, double Curve, bool NewBest) s;
                         try
                         {
                             s = trainer.Step();
@@ -176,6 +190,7 @@ internal static class Rl2Commands
                             throw new TrainingDivergedException(e.Message + last);
                         }
                         metrics.WriteLine(s.Csv);
+                        if (s.NewBest) trainer.Save(Path.Combine(dir, BestCheckpoint), meta);
                         history.Add((trainer.Iteration, s.Curve));
                         bar.Description = s.Description;
                         bar.Value = trainer.Iteration;
@@ -253,43 +268,64 @@ internal static class MamlCommands
 {
     public const int DefaultTasks = 40, Steps = 3;
 
+    /// <summary>Evaluation settings that are not the task family's.</summary>
+    private static readonly string[] EvaluationKeys = ["checkpoint", "eval-lr-decay"];
+
+    /// <summary>
+    /// Loads a MAML run's policy: <c>best.mrla</c> (the policy with the best recent training return, as Finn et al. 2017
+    /// evaluate) when <paramref name="which"/> is "best" and the run has one, else the last checkpoint.
+    /// </summary>
+    private static (MetaRL.Meta.Maml.MamlTrainer Trainer, string File) LoadPolicy(string dir, RunConfig run, MetaRL.Meta.Maml.MamlConfig cfg,
+        TaskDistribution tasks, string which)
+    {
+        var last = Path.Combine(dir, Rl2Commands.Checkpoint);
+        if (!File.Exists(last)) throw new SettingException($"Run directory '{dir}' has no {Rl2Commands.Checkpoint}; train it first.");
+        var best = Path.Combine(dir, Rl2Commands.BestCheckpoint);
+        var file = which == "best" && File.Exists(best) ? best : last;
+        var trainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed);
+        trainer.Load(TensorArchive.Load(file));
+        return (trainer, file);
+    }
+
     public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines, string? pretrainedDir = null)
     {
         var run = RunConfig.Load(dir);
-        var ckpt = Path.Combine(dir, Rl2Commands.Checkpoint);
-        if (!File.Exists(ckpt)) throw new SettingException($"Run directory '{dir}' has no {Rl2Commands.Checkpoint}; train it first.");
         var taskSettings = new Dictionary<string, string>(run.TaskSettings, StringComparer.Ordinal);
-        foreach (var (k, v) in overrides) taskSettings[k] = v;
+        foreach (var (k, v) in overrides)
+            if (!EvaluationKeys.Contains(k)) taskSettings[k] = v;
         var tasks = TaskRegistry.Create(run.Task, taskSettings);
-        var cfg = Rl2Commands.MamlDefaults(run.Task).With(run.AlgorithmSettings, out _);
-        var trainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed);
-        trainer.Load(TensorArchive.Load(ckpt));
+        var cfg = Rl2Commands.MamlConfigOf(run, out _);
+        var evalSettings = new SettingsReader("eval", overrides.Where(kv => EvaluationKeys.Contains(kv.Key)).ToDictionary());
+        string which = evalSettings.Choice("checkpoint", "best", "best", "last");
+        double decay = evalSettings.Double("eval-lr-decay", cfg.EvalLearningRateDecay, 0, 10);
+        var (trainer, file) = LoadPolicy(dir, run, cfg, tasks, which);
         int n = taskCount ?? DefaultTasks;
+        if (!json)
+            AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {trainer.Iteration}"
+                + (file.EndsWith(Rl2Commands.BestCheckpoint, StringComparison.Ordinal) ? $", best {cfg.BestWindow}-iteration training mean {trainer.BestScore:F2}" : "")
+                + $"); steps after the first use inner-lr × {decay}.");
         var results = new List<MetaRL.Meta.Maml.StepMetaTestResult>
         {
             MetaRL.Meta.Maml.MamlEvaluation.Run(
-                cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : (cfg.FirstOrder ? "first-order " : "") + (cfg.Outer == "ppo" ? "MAML-PPO" : "MAML"), trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed),
+                cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : (cfg.FirstOrder ? "first-order " : "") + (cfg.Outer == "ppo" ? "MAML-PPO" : "MAML"), trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay),
         };
         if (pretrainedDir is not null)
         {
             var pre = RunConfig.Load(pretrainedDir);
             if (pre.Algorithm != "maml" || pre.Task != run.Task)
                 throw new SettingException($"--pretrained '{pretrainedDir}' is a {pre.Algorithm} run on {pre.Task}; it must be a maml run on {run.Task} (trained with inner-steps=0).");
-            var preCfg = Rl2Commands.MamlDefaults(pre.Task).With(pre.AlgorithmSettings, out _);
+            var preCfg = Rl2Commands.MamlConfigOf(pre, out _);
             if (!preCfg.Hidden.SequenceEqual(cfg.Hidden))
                 throw new SettingException($"--pretrained '{pretrainedDir}' has hidden layers [{string.Join(",", preCfg.Hidden)}]; this run has [{string.Join(",", cfg.Hidden)}].");
-            var preCkpt = Path.Combine(pretrainedDir, Rl2Commands.Checkpoint);
-            if (!File.Exists(preCkpt)) throw new SettingException($"--pretrained '{pretrainedDir}' has no {Rl2Commands.Checkpoint}; train it first.");
-            var preTrainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, preCfg, pre.Seed);
-            preTrainer.Load(TensorArchive.Load(preCkpt));
+            var (preTrainer, _) = LoadPolicy(pretrainedDir, pre, preCfg, tasks, which);
             string label = preCfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(pretrainedDir))} (MAML), fine-tuned";
-            // Fine-tuned with this run's inner learning rate and trajectories, so only the initial weights differ.
-            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run(label, preTrainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed));
+            // Fine-tuned with this run's inner learning rate, schedule and trajectories, so only the initial weights differ.
+            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run(label, preTrainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay));
         }
         if (baselines)
         {
             var random = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy;
-            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run("random init, fine-tuned", random, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed));
+            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run("random init, fine-tuned", random, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay));
         }
         var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
         string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";

@@ -30,6 +30,22 @@ internal static class CheckpointMetadata
         => archive.Metadata.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v)
             ? v : throw new CheckpointException($"The checkpoint's '{key}' is missing or malformed.");
 
+    public static void WriteDoubles(TensorArchive archive, string key, IEnumerable<double> values)
+        => archive.Metadata[key] = string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+    /// <summary>Numbers written by <see cref="WriteDoubles"/>; an absent key gives <paramref name="missing"/> (older checkpoints).</summary>
+    public static double[] ReadDoubles(TensorArchive archive, string key, double[] missing)
+    {
+        if (!archive.Metadata.TryGetValue(key, out var s)) return missing;
+        if (s.Length == 0) return [];
+        var parts = s.Split(',');
+        var r = new double[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out r[i]))
+                throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
+        return r;
+    }
+
     private const string OptimizerPrefix = "optim.";
 
     public static void WriteOptimizer(TensorArchive archive, Optimizer<float> optimizer)

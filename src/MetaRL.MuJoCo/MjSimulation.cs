@@ -43,6 +43,16 @@ public sealed unsafe class MjSimulation : IDisposable
         _broken = false;
     }
 
+    /// <summary>
+    /// After the model's masses, inertias, damping or friction were changed: recomputes the model's derived constants
+    /// (mj_setConst) and resets this simulation. Only for a model no other simulation is stepping at the same time.
+    /// </summary>
+    public void RecomputeModelConstants()
+    {
+        if (Native.mjs_set_const(_model.Handle, Data) != 0) Fail("recomputing the model constants");
+        _broken = false;
+    }
+
     /// <summary>Recomputes positions and derived quantities after <see cref="Qpos"/> or <see cref="Qvel"/> were set.</summary>
     public void Forward()
     {

@@ -45,6 +45,7 @@ internal static unsafe partial class Native
     [LibraryImport(Library)] public static partial double mjs_time(IntPtr data);
     [LibraryImport(Library)] public static partial int mjs_reset(IntPtr model, IntPtr data);
     [LibraryImport(Library)] public static partial int mjs_forward(IntPtr model, IntPtr data);
+    [LibraryImport(Library)] public static partial int mjs_set_const(IntPtr model, IntPtr data);
     [LibraryImport(Library)] public static partial int mjs_step(IntPtr model, IntPtr data, double* ctrl, int substeps);
 
     public static string LastMessage() => Marshal.PtrToStringUTF8(mjs_last_message()) ?? "";

@@ -225,4 +225,79 @@ public class MamlTests
         var bad = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => new MamlConfig().With(new Dictionary<string, string> { ["outer"] = "sgd" }, out _));
         Assert.Contains("ppo", bad.Message);
     }
+
+    [Fact]
+    public void Normalised_actions_map_the_unit_box_onto_the_action_box_and_batches_keep_policy_coordinates()
+    {
+        var box = new Box([-0.1f, 2f], [0.1f, 6f]);
+        var policy = new MlpPolicy<float>(new Box(-1, 1, 2), box, [4], new Rng(1), normalizeActions: true);
+        Assert.True(policy.NormalizedActions);
+        var env = new float[2];
+        policy.ToEnvironmentAction([-1f, 1f], env);
+        Assert.Equal([-0.1f, 6f], env);
+        policy.ToEnvironmentAction([0f, 0f], env);
+        Assert.Equal([0f, 4f], env);
+        var raw = new MlpPolicy<float>(new Box(-1, 1, 2), box, [4], new Rng(1));
+        raw.ToEnvironmentAction([0.5f, 3f], env);
+        Assert.Equal([0.5f, 3f], env);
+        var unbounded = Assert.Throws<ArgumentException>(() => new MlpPolicy<float>(new Box(-1, 1, 2), new Box(float.NegativeInfinity, 1, 2), [4], new Rng(1), normalizeActions: true));
+        Assert.Contains("bounded", unbounded.Message);
+
+        // Navigation: the policy acts with σ = 1 in [−1, 1] units; every move is 0.1 × the stored action, clipped to ±0.1.
+        var d = new Navigation2DDistribution(horizon: 30);
+        var nav = new MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new Rng(2), normalizeActions: true);
+        var batch = TrajectoryBatch.Sample(nav, nav.Parameters(), d, new GoalTask(0.4, -0.3), 4, new Rng(3), 0.99);
+        double sq = 0;
+        int n = 0;
+        for (int k = 0; k < batch.Trajectories; k++)
+            for (int t = 1; t < batch.Horizon && batch.Mask[k * batch.Horizon + t] == 1; t++)
+                for (int j = 0; j < 2; j++)
+                {
+                    int prev = k * batch.Horizon + t - 1, cur = prev + 1;
+                    float u = batch.Actions[prev * 2 + j];
+                    float moved = batch.Observations[cur * 2 + j] - batch.Observations[prev * 2 + j];
+                    Assert.True(Math.Abs(Math.Clamp(0.1 * u, -0.1, 0.1) - moved) < 1e-6, $"action {u} moved {moved}");
+                    sq += u * u;
+                    n++;
+                }
+        Assert.InRange(Math.Sqrt(sq / n), 0.6, 1.6); // σ = 1 in policy units (the mean is small at initialisation), not 0.1
+    }
+
+    [Fact]
+    public void The_best_policy_is_the_one_ending_the_best_window_and_its_record_survives_a_resume()
+    {
+        var d = new Navigation2DDistribution(horizon: 20);
+        var cfg = Small with { MetaBatch = 4, Trajectories = 4, BestWindow = 3 };
+        var straight = new MamlTrainer(d, cfg, 5);
+        var stats = Enumerable.Range(0, 9).Select(_ => straight.RunIteration()).ToArray();
+        double best = double.NegativeInfinity;
+        int bestIteration = 0;
+        for (int i = 0; i < stats.Length; i++)
+        {
+            bool expected = false;
+            if (i >= 2)
+            {
+                double mean = (stats[i].PostAdaptationReturn + stats[i - 1].PostAdaptationReturn + stats[i - 2].PostAdaptationReturn) / 3;
+                if (mean > best) (best, bestIteration, expected) = (mean, i + 1, true);
+            }
+            Assert.Equal(expected, stats[i].NewBest);
+        }
+        Assert.Equal(best, straight.BestScore, 12);
+        Assert.Equal(bestIteration, straight.BestIteration);
+
+        var path = Path.Combine(Path.GetTempPath(), $"maml-best-{Guid.NewGuid():N}.mrla");
+        try
+        {
+            var a = new MamlTrainer(d, cfg, 5);
+            for (int i = 0; i < 4; i++) a.RunIteration();
+            a.Save(path, new Dictionary<string, string>());
+            var resumed = new MamlTrainer(d, cfg, 5);
+            resumed.Load(MetaRL.Engine.IO.TensorArchive.Load(path));
+            var rest = Enumerable.Range(0, 5).Select(_ => resumed.RunIteration()).ToArray();
+            Assert.Equal(stats.Skip(4).Select(s => s.NewBest), rest.Select(s => s.NewBest));
+            Assert.Equal(straight.BestScore, resumed.BestScore);
+            Assert.Equal(straight.BestIteration, resumed.BestIteration);
+        }
+        finally { File.Delete(path); }
+    }
 }

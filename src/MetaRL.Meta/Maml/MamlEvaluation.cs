@@ -26,12 +26,13 @@ public sealed class StepMetaTestResult
 /// <summary>
 /// For each held-out task: collect K trajectories with the current weights, take a policy-gradient step with
 /// the linear feature baseline on them, and repeat; the return of each batch is the curve. Every agent sees
-/// the same tasks and random streams.
+/// the same tasks and random streams. The first step has size α, later ones α × <c>laterStepScale</c>
+/// (Finn et al. 2017 halve it after the first step).
 /// </summary>
 public static class MamlEvaluation
 {
     public static StepMetaTestResult Run(string name, MlpPolicy<float> policy, TaskDistribution tasks, int taskCount, int trajectories,
-        int steps, double innerLearningRate, double gamma, ulong seed)
+        int steps, double innerLearningRate, double gamma, ulong seed, double laterStepScale = 1)
     {
         if (taskCount < 1) throw new ArgumentOutOfRangeException(nameof(taskCount), taskCount, "At least one held-out task.");
         if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of steps cannot be negative.");
@@ -49,7 +50,7 @@ public static class MamlEvaluation
                 var batch = TrajectoryBatch.Sample(policy, theta, tasks, list[t], trajectories, rng, gamma, envs);
                 perStep[k, t] = batch.MeanReturn;
                 if (k < steps)
-                    theta = MamlMath.Adapt(policy, theta, batch, innerLearningRate, 1, createGraph: false)
+                    theta = MamlMath.Adapt(policy, theta, batch, k == 0 ? innerLearningRate : innerLearningRate * laterStepScale, 1, createGraph: false)
                         .Select(p => Tensor.Parameter(p.Detach())).ToArray();
             }
         });

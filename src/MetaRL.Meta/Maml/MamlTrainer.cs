@@ -30,6 +30,16 @@ public sealed record MamlConfig
     public int PpoEpochs { get; init; } = 5;
     public double PpoClip { get; init; } = 0.2;
     public double OuterLearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// A Gaussian policy over a bounded action box acts in [−1, 1] mapped onto the box (as in the MAML paper's rllab
+    /// setup), so its standard deviation is relative to the action range. Runs written before this setting existed
+    /// acted in the box's own units and are read with false.
+    /// </summary>
+    public bool NormalizeActions { get; init; } = true;
+    /// <summary>Meta-test steps after the first use inner-lr × this (Finn et al. 2017 halve the step size after the first step).</summary>
+    public double EvalLearningRateDecay { get; init; } = 0.5;
+    /// <summary>The best policy is the one ending the window of this many iterations with the highest mean post-adaptation return.</summary>
+    public int BestWindow { get; init; } = 10;
     /// <summary>First-order MAML: ignore the second-order terms of the inner step.</summary>
     public bool FirstOrder { get; init; }
     /// <summary>Use the general full-graph path even for one inner step (a reference for the fast path).</summary>
@@ -37,7 +47,7 @@ public sealed record MamlConfig
 
     public static readonly string[] Keys =
         ["hidden", "inner-lr", "inner-steps", "meta-batch", "trajectories", "iterations", "max-kl", "cg-iters", "cg-damping", "ls-steps", "ls-backtrack", "gamma", "first-order",
-         "outer", "ppo-epochs", "ppo-clip", "outer-lr"];
+         "outer", "ppo-epochs", "ppo-clip", "outer-lr", "normalize-actions", "eval-lr-decay", "best-window"];
 
     /// <summary>Applies "key=value" settings that name MAML keys; the others are left for the task family.</summary>
     public MamlConfig With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
@@ -71,6 +81,9 @@ public sealed record MamlConfig
             PpoEpochs = r.Int("ppo-epochs", PpoEpochs, 1, 1000),
             PpoClip = r.Double("ppo-clip", PpoClip, 1e-6, 10),
             OuterLearningRate = r.Double("outer-lr", OuterLearningRate, 0, 1),
+            NormalizeActions = r.Bool("normalize-actions", NormalizeActions),
+            EvalLearningRateDecay = r.Double("eval-lr-decay", EvalLearningRateDecay, 0, 10),
+            BestWindow = r.Int("best-window", BestWindow, 1, 100_000),
         };
         r.EnsureAllUsed();
         return c;
@@ -95,12 +108,19 @@ public sealed record MamlConfig
         ["ppo-epochs"] = PpoEpochs.ToString(CultureInfo.InvariantCulture),
         ["ppo-clip"] = PpoClip.ToString("R", CultureInfo.InvariantCulture),
         ["outer-lr"] = OuterLearningRate.ToString("R", CultureInfo.InvariantCulture),
+        ["normalize-actions"] = NormalizeActions ? "true" : "false",
+        ["eval-lr-decay"] = EvalLearningRateDecay.ToString("R", CultureInfo.InvariantCulture),
+        ["best-window"] = BestWindow.ToString(CultureInfo.InvariantCulture),
     };
 }
 
 /// <summary>What one meta-iteration did.</summary>
 public sealed record MamlIterationStats(int Iteration, double PreAdaptationReturn, double PostAdaptationReturn, double SurrogateImprovement,
-    double Kl, int LineSearchSteps, bool Accepted, double Seconds, double SamplingSeconds = 0, double StepSeconds = 0, double LineSearchSeconds = 0);
+    double Kl, int LineSearchSteps, bool Accepted, double Seconds, double SamplingSeconds = 0, double StepSeconds = 0, double LineSearchSeconds = 0)
+{
+    /// <summary>Whether the policy after this iteration is the new best (see <see cref="MamlConfig.BestWindow"/>).</summary>
+    public bool NewBest { get; init; }
+}
 
 /// <summary>
 /// MAML (Finn et al. 2017) for reinforcement learning: per task, one or more vanilla policy-gradient steps
@@ -118,14 +138,36 @@ public sealed class MamlTrainer
         _tasks = tasks;
         Config = config;
         Seed = seed;
-        Policy = new MlpPolicy<float>(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, new Rng(seed));
+        Policy = CreatePolicy(tasks, config, new Rng(seed));
         _envs = new MetaRL.Core.Envs.IEnv[]?[config.MetaBatch];
         if (config.Outer == "ppo") _optimizer = new MetaRL.Engine.Optim.Adam<float>(Policy.Parameters(), config.OuterLearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x3A3A_5C5CUL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
     }
 
+    private static MlpPolicy<float> CreatePolicy(TaskDistribution tasks, MamlConfig config, Rng rng)
+        => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, rng, normalizeActions: config.NormalizeActions);
+
     public MamlConfig Config { get; }
+
+    /// <summary>The highest mean post-adaptation return over <see cref="MamlConfig.BestWindow"/> consecutive iterations so far (−∞ before the first full window).</summary>
+    public double BestScore { get; private set; } = double.NegativeInfinity;
+
+    /// <summary>The iteration that ended the best window (0 before the first).</summary>
+    public int BestIteration { get; private set; }
+
+    private readonly Queue<double> _recentPost = new();
+
+    private MamlIterationStats Track(MamlIterationStats stats)
+    {
+        _recentPost.Enqueue(stats.PostAdaptationReturn);
+        while (_recentPost.Count > Config.BestWindow) _recentPost.Dequeue();
+        if (_recentPost.Count < Config.BestWindow) return stats;
+        double mean = _recentPost.Average();
+        if (!(mean > BestScore)) return stats;
+        (BestScore, BestIteration) = (mean, stats.Iteration);
+        return stats with { NewBest = true };
+    }
     public ulong Seed { get; }
     public MlpPolicy<float> Policy { get; }
     public int Iteration { get; private set; }
@@ -277,8 +319,8 @@ public sealed class MamlTrainer
                 for (int i = 0; i < theta.Count; i++) theta[i].CopyFrom(saved[i]);
         }
         Iteration++;
-        return new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), improvement, finalKl,
-            lsSteps, accepted, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds);
+        return Track(new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), improvement, finalKl,
+            lsSteps, accepted, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds));
     }
 
     /// <summary>
@@ -313,8 +355,8 @@ public sealed class MamlTrainer
         double stepSeconds = watch.Elapsed.TotalSeconds - samplingSeconds;
         var (after, kl) = objectiveValues(theta);
         Iteration++;
-        return new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), after - before, kl,
-            0, true, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds);
+        return Track(new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), after - before, kl,
+            0, true, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds));
     }
 
     /// <summary>Writes the policy, the iteration, the random streams and (MAML-PPO) the optimiser state atomically.</summary>
@@ -326,6 +368,9 @@ public sealed class MamlTrainer
         archive.Metadata["iteration"] = Iteration.ToString(CultureInfo.InvariantCulture);
         CheckpointMetadata.WriteRng(archive, "rng", _rng);
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
+        CheckpointMetadata.WriteDoubles(archive, "best-score", [BestScore]);
+        archive.Metadata["best-iteration"] = BestIteration.ToString(CultureInfo.InvariantCulture);
+        CheckpointMetadata.WriteDoubles(archive, "recent-post-returns", _recentPost);
         Policy.AddTo(archive, "policy.");
         if (_optimizer is not null) CheckpointMetadata.WriteOptimizer(archive, _optimizer);
         archive.Save(path);
@@ -340,13 +385,21 @@ public sealed class MamlTrainer
         var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
         var optimState = _optimizer is null ? null : CheckpointMetadata.ReadOptimizerState(archive, _optimizer);
-        var probe = new MlpPolicy<float>(_tasks.ObservationSpace, _tasks.ActionSpace, Config.Hidden, new Rng(1));
+        // Checkpoints from before best-policy tracking start it afresh.
+        var best = CheckpointMetadata.ReadDoubles(archive, "best-score", [double.NegativeInfinity]);
+        int bestIteration = archive.Metadata.ContainsKey("best-iteration") ? CheckpointMetadata.ReadInt(archive, "best-iteration") : 0;
+        var recent = CheckpointMetadata.ReadDoubles(archive, "recent-post-returns", []);
+        if (best.Length != 1) throw new CheckpointException("The checkpoint's 'best-score' must hold one number.");
+        var probe = CreatePolicy(_tasks, Config, new Rng(1));
         probe.LoadFrom(archive, "policy.");
         Policy.LoadFrom(archive, "policy.");
         if (optimState is not null) _optimizer!.LoadState(optimState);
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
         Iteration = iteration;
+        (BestScore, BestIteration) = (best[0], bestIteration);
+        _recentPost.Clear();
+        foreach (var r in recent.TakeLast(Config.BestWindow)) _recentPost.Enqueue(r);
     }
 
     private Tensor<float>[] AdaptFor(IReadOnlyList<Tensor<float>> theta, TrajectoryBatch train, bool graph)

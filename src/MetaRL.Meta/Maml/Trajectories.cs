@@ -115,6 +115,7 @@ public sealed class TrajectoryBatch
         }
         var logStd = policy.Discrete ? null : Functional.Call(policy, parameters, () => policy.LogStd).ToArray();
         var action = new float[A];
+        var envAction = new float[A];
         using var _ = GradMode.NoGrad();
         for (int t = 0; t < H; t++)
         {
@@ -131,7 +132,9 @@ public sealed class TrajectoryBatch
                 else
                     for (int j = 0; j < A; j++) action[j] = (float)(row[j] + Math.Exp(logStd![j]) * rngs[k].Normal());
                 action.CopyTo(batch.Actions.AsSpan(i * A, A));
-                var r = envs[k].Step(action, rngs[k], obs.AsSpan(k * O, O));
+                if (policy.Discrete) action.CopyTo(envAction);
+                else policy.ToEnvironmentAction(action, envAction);
+                var r = envs[k].Step(envAction, rngs[k], obs.AsSpan(k * O, O));
                 batch.Rewards[i] = (float)r.Reward;
                 batch.Mask[i] = 1;
                 if (r.Terminated) alive[k] = false;

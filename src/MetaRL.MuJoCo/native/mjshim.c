@@ -129,6 +129,14 @@ int mjs_reset(const mjModel *m, mjData *d)
     return 0;
 }
 
+/* Recomputes the model's derived constants (mj_setConst) after masses, inertias or other parameters changed, then
+ * resets the data. 0 on success, 1 on a MuJoCo error. */
+int mjs_set_const(mjModel *m, mjData *d)
+{
+    GUARDED(return 1, { mj_setConst(m, d); mj_resetData(m, d); mj_forward(m, d); });
+    return 0;
+}
+
 int mjs_forward(const mjModel *m, mjData *d)
 {
     GUARDED(return 1, mj_forward(m, d));
