@@ -1,6 +1,7 @@
 using MetaRL.Core.Tasks;
 using MetaRL.Meta.Evaluation;
 using MetaRL.MuJoCo.Locomotion;
+using MetaRL.MuJoCo.Manipulation;
 using MetaRL.Tasks;
 using MetaRL.Tasks.Mdp;
 
@@ -18,6 +19,12 @@ internal static class MuJoCoFamilies
             s => Guarded(() => CheetahVelDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
         TaskRegistry.Register(new("cheetah-dir", "MuJoCo half-cheetah running in a hidden direction (forward or backward)",
             s => Guarded(() => CheetahDirDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
+        TaskRegistry.Register(new("ant-dir", "MuJoCo ant running in a hidden direction (forward or backward)",
+            s => Guarded(() => AntDirDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
+        TaskRegistry.Register(new("ant-goal", "MuJoCo ant walking to a hidden goal in the disk of radius 3 m",
+            s => Guarded(() => AntGoalDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
+        TaskRegistry.Register(new("arm-payload", "MuJoCo 3-link arm reaching targets under gravity with a hidden payload mass and joint friction",
+            s => Guarded(() => ArmPayloadDistribution.FromSettings(s)), (_, _) => [new RandomAgent()]));
         TaskRegistry.Register(new("hopper-params", "MuJoCo hopper with hidden masses, inertias, joint damping and friction (each × 1.5^u, u ~ U[−3, 3])",
             s => Guarded(() => PlanarWalkerParamsDistribution.FromSettings(PlanarWalkerSpec.Hopper, s)), (_, _) => [new RandomAgent()]));
         TaskRegistry.Register(new("walker-params", "MuJoCo 2-D walker with hidden masses, inertias, joint damping and friction (each × 1.5^u, u ~ U[−3, 3])",

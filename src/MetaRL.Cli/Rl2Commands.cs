@@ -59,7 +59,7 @@ internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Meta.Maml.MamlConfi
         var s = _t.RunIteration();
         return (string.Create(CultureInfo.InvariantCulture,
                 $"{s.Iteration},{s.PreAdaptationReturn:G6},{s.PostAdaptationReturn:G6},{s.SurrogateImprovement:G6},{s.Kl:G6},{s.LineSearchSteps},{(s.Accepted ? 1 : 0)},{s.Seconds:G4}"),
-            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2} (best {cfg.BestWindow}-iteration mean {_t.BestScore:F2})  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration",
+            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}{(double.IsFinite(_t.BestScore) ? $" (best {cfg.BestWindow}-iteration mean {_t.BestScore:F2})" : "")}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration",
             s.PostAdaptationReturn, s.NewBest);
     }
     public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);

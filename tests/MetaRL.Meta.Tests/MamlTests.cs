@@ -68,12 +68,14 @@ public class MamlTests
     // curvature amplifies float rounding and two mathematically equal paths drift apart by a few percent.
     private static MamlConfig Small => new() { Hidden = [16, 16], MetaBatch = 4, Trajectories = 5, Iterations = 3, CgIterations = 3 };
 
-    [Fact]
-    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(0)] // a multi-task policy: plain TRPO through the same fast path with α = 0
+    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit(int innerSteps)
     {
         var d = new Navigation2DDistribution(horizon: 15);
-        var fast = new MamlTrainer(d, Small, 4);
-        var full = new MamlTrainer(d, Small with { ForceFullGraph = true }, 4);
+        var fast = new MamlTrainer(d, Small with { InnerSteps = innerSteps }, 4);
+        var full = new MamlTrainer(d, Small with { InnerSteps = innerSteps, ForceFullGraph = true }, 4);
         var before = Weights(fast);
         var a = fast.RunIteration();
         var b = full.RunIteration();

@@ -245,8 +245,10 @@ public sealed class MamlTrainer
         Tensor<float>[] g;
         Func<Tensor<float>[], Tensor<float>[]> hvpCore;
         double oldSurrogate;
-        if (Config.InnerSteps == 1 && !Config.FirstOrder && !Config.ForceFullGraph)
+        if (Config.InnerSteps <= 1 && !Config.FirstOrder && !Config.ForceFullGraph)
         {
+            // With no inner step (a multi-task policy) the same pieces apply with α = 0: plain TRPO.
+            double alpha = Config.InnerSteps == 0 ? 0 : Config.InnerLearningRate;
             // One exact inner step, θ' = θ − α∇L(θ), so ∂θ'/∂θ = I − αH with H the inner loss's Hessian.
             // ∇θ S = (I − αH) ∇θ' S, and because ∇θ' KL vanishes where the old and new policies coincide
             // (here), the Hessian of the mean KL in θ is exactly (I − αH) F (I − αH), F the Hessian of KL in θ'.
@@ -261,7 +263,7 @@ public sealed class MamlTrainer
             Parallel.For(0, data.Length, Cores, i =>
             {
                 using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
-                parts[i] = TaskCurvature.Build(Policy, theta, data[i], Config.InnerLearningRate, _innerWorkspaces?[i], _klWorkspaces?[i]);
+                parts[i] = TaskCurvature.Build(Policy, theta, data[i], alpha, _innerWorkspaces?[i], _klWorkspaces?[i]);
             });
             oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
             g = SumInOrder(parts.Select(p => p.SurrogateGradient).ToArray(), theta, 1.0 / parts.Length);
@@ -464,8 +466,9 @@ public sealed class MamlTrainer
         {
             var c = new TaskCurvature { _alpha = alpha };
             bool analytic = innerWorkspace is not null && klWorkspace is not null;
-            var inner = MamlMath.InnerLoss(policy, theta, d.Train);
-            var innerGrad = Autograd.Grad([inner], theta, createGraph: !analytic, allowUnused: true);
+            // α = 0: no inner step, so θ' = θ and the inner loss's Hessian never enters.
+            var innerGrad = alpha == 0 ? new Tensor<float>?[theta.Count]
+                : Autograd.Grad([MamlMath.InnerLoss(policy, theta, d.Train)], theta, createGraph: !analytic, allowUnused: true);
             Tensor<float>[] adapted;
             using (GradMode.NoGrad())
                 adapted = theta.Select((p, i) => innerGrad[i] is null ? p.Detach() : (p - alpha * innerGrad[i]!).Detach()).ToArray();
@@ -476,9 +479,12 @@ public sealed class MamlTrainer
             if (analytic)
             {
                 // Hand-derived products for Gaussian tanh-MLP policies: no graphs, activations reused by every product.
-                var innerCurvature = innerWorkspace!.Load(theta, d.Train);
                 var klCurvature = klWorkspace!.Load(adapted, d.Valid);
-                c._innerHessian = v => innerCurvature.HessianTimes(v);
+                if (alpha != 0)
+                {
+                    var innerCurvature = innerWorkspace!.Load(theta, d.Train);
+                    c._innerHessian = v => innerCurvature.HessianTimes(v);
+                }
                 c._fisher = u => klCurvature.FisherTimes(u);
             }
             else
@@ -495,6 +501,7 @@ public sealed class MamlTrainer
         /// <summary>(I − αH) v.</summary>
         private Tensor<float>[] ThroughInnerStep(Tensor<float>[] v)
         {
+            if (_alpha == 0) return v;
             var hv = _innerHessian(v);
             using var _ = GradMode.NoGrad();
             return v.Select((x, i) => x - hv[i] * _alpha).ToArray();
