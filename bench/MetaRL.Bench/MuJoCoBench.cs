@@ -6,26 +6,38 @@ using MetaRL.MuJoCo;
 /// <summary>MuJoCo steps per second through the bindings (one call per step) against MuJoCo's own mujoco-testspeed.</summary>
 internal static partial class MuJoCoBench
 {
-    // Our half-cheetah (the locomotion benchmarks' model), controls held at zero in both programs.
-    private static readonly string Model = MetaRL.MuJoCo.Locomotion.HalfCheetahModel.Xml;
+    // Our models, controls held at zero in both programs.
+    private static readonly (string Name, string Xml)[] Models =
+    [
+        ("half-cheetah (9 dof, 6 motors, ground contacts, Euler)", MetaRL.MuJoCo.Locomotion.HalfCheetahModel.Xml),
+        ("hopper (6 dof, 3 motors, RK4)", MetaRL.MuJoCo.Locomotion.HopperModel.Xml),
+        ("walker2d (9 dof, 6 motors, RK4)", MetaRL.MuJoCo.Locomotion.Walker2dModel.Xml),
+        ("ant (14 dof, 8 motors, free joint, RK4)", MetaRL.MuJoCo.Locomotion.AntModel.Xml),
+        ("payload arm (3 dof, 3 motors, no contacts)", MetaRL.MuJoCo.Manipulation.ArmModel.Xml),
+    ];
 
     [GeneratedRegex(@"Steps per second\s*:\s*([0-9.]+)")]
     private static partial Regex StepsPerSecond();
 
     public static void Run()
     {
-        Console.WriteLine("MuJoCo: half-cheetah (9 dof, 6 motors, ground contacts), 20000 physics steps, one thread");
         if (!MuJoCo.IsAvailable)
         {
-            Console.WriteLine($"  skipped: {MuJoCo.UnavailableReason}");
+            Console.WriteLine($"MuJoCo: skipped: {MuJoCo.UnavailableReason}");
             Console.WriteLine();
             return;
         }
+        foreach (var (name, xml) in Models) Run(name, xml);
+    }
+
+    private static void Run(string name, string xml)
+    {
         const int steps = 20000, rounds = 7;
-        using var model = MjModel.FromXml(Model);
+        Console.WriteLine($"MuJoCo: {name}, {steps} physics steps, one thread");
+        using var model = MjModel.FromXml(xml);
         using var sim = new MjSimulation(model);
         var file = Path.Combine(Path.GetTempPath(), $"metarl-bench-{Environment.ProcessId}.xml");
-        File.WriteAllText(file, Model);
+        File.WriteAllText(file, xml);
         // This machine's speed drifts by tens of percent from second to second, so the two are measured in
         // alternation, round by round, and each keeps its best round.
         double ours = 0, reference = 0;

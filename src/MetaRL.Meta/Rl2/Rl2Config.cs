@@ -70,6 +70,9 @@ public sealed record Rl2Config
             "cartpole-physics" => new Rl2Config { Hidden = 128, Iterations = 300, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.01, Bptt = 100 },
             "pendulum-physics" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
             "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
+            // MuJoCo families: trials of two 200-step episodes; Gaussian motor commands judged by their mean at test time.
+            "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "hopper-params" or "walker-params" or "arm-payload"
+                => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 32, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
             _ => new Rl2Config(),
         };
     }
