@@ -85,14 +85,27 @@ public sealed class CliTests : IDisposable
     {
         var run = Path.Combine(_dir, "maml");
         var train = Run("train", "maml", "navigation-2d", "--set", "iterations=2", "--set", "meta-batch=2", "--set", "trajectories=3",
-            "--set", "hidden=8,8", "--set", "horizon=10", "--out", run);
+            "--set", "hidden=8,8", "--set", "horizon=10", "--set", "best-window=1", "--out", run);
         Assert.True(train.Code == 0, train.Err + train.Out);
         Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
+        Assert.True(File.Exists(Path.Combine(run, "best.mrla")));
         var eval = Run("eval", run, "--trials", "3", "--json");
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
+
+        // The best policy is evaluated by default; the last one on request; anything else is refused by name.
+        var last = Run("eval", run, "--trials", "3", "--set", "checkpoint=last", "--set", "eval-lr-decay=1");
+        Assert.True(last.Code == 0, last.Err);
+        Assert.Contains("checkpoint.mrla", last.Out);
+        Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1-checkpoint=last-eval-lr-decay=1.png")));
+        var best = Run("eval", run, "--trials", "3");
+        Assert.Contains("best.mrla", best.Out);
+        var wrong = Run("eval", run, "--trials", "3", "--set", "checkpoint=first");
+        Assert.NotEqual(0, wrong.Code);
+        Assert.Contains("'checkpoint'", wrong.Err);
+        Assert.Contains("last", wrong.Err);
 
         // A finished run trains longer with --resume --set iterations=N; nothing else may change, and never backwards.
         var config = File.ReadAllText(Path.Combine(run, "config.json"));
