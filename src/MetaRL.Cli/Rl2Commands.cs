@@ -327,6 +327,7 @@ internal static class MamlCommands
             var random = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy;
             results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run("random init, fine-tuned", random, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay));
         }
+        for (int i = 1; i < results.Count; i++) results[i].AdvantageOfEvaluatedAgent = MetaRL.Meta.Maml.PairedAdvantage.Of(results[0], results[i]);
         var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
         string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";
         if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize<object>(results.Count == 1 ? results[0] : results.ToArray(), options));
@@ -339,6 +340,7 @@ internal static class MamlCommands
             foreach (var r in results)
                 table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}")]);
             AnsiConsole.Write(table);
+            if (results.Count > 1) AnsiConsole.Write(AdvantageTable(results));
         }
         string stem = Path.Combine(dir, Report.EvalStem(n, seed, overrides, baselines)
             + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
@@ -356,5 +358,24 @@ internal static class MamlCommands
         Plots.AdaptationCurve(stem + ".png", title, "gradient steps on the task", "mean return per trajectory", x, series);
         if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
         return 0;
+    }
+
+    /// <summary>The evaluated agent minus each baseline, task by task: the between-task spread cancels, so a small lead can be told from noise.</summary>
+    private static Table AdvantageTable(List<MetaRL.Meta.Maml.StepMetaTestResult> results)
+    {
+        var first = results[0];
+        var table = new Table().Title($"{Markup.Escape(first.Agent)} minus each baseline, paired over the same tasks")
+            .Caption("mean difference ± 95% CI; positive = ahead. Best vs best: each agent at the step with its highest mean return");
+        table.AddColumn("baseline");
+        for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
+        table.AddColumn(new TableColumn("best vs best").RightAligned());
+        static string Cell(double d, double ci) => (d - ci > 0 ? "[green]" : d + ci < 0 ? "[red]" : "[yellow]") + $"{d:+0.00;-0.00} ± {ci:F2}[/]";
+        foreach (var r in results.Skip(1))
+        {
+            var a = r.AdvantageOfEvaluatedAgent!;
+            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep.Select((d, k) => Cell(d, a.PerStepCi95[k])),
+                Cell(a.BestVsBest, a.BestVsBestCi95) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
+        }
+        return table;
     }
 }

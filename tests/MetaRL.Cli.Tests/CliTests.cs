@@ -133,6 +133,17 @@ public sealed class CliTests : IDisposable
             Assert.Equal(2, both.RootElement.GetArrayLength());
             Assert.Equal("multi-task pretrained, fine-tuned", both.RootElement[1].GetProperty("agent").GetString());
             Assert.Equal(4, both.RootElement[1].GetProperty("stepReturns").GetArrayLength());
+            // The baseline carries MAML's paired lead over it, computed from the per-task returns both report.
+            var mine = both.RootElement[0].GetProperty("taskStepReturns");
+            var theirs = both.RootElement[1].GetProperty("taskStepReturns");
+            Assert.Equal(3, mine.GetArrayLength());
+            var lead = both.RootElement[1].GetProperty("advantageOfEvaluatedAgent");
+            for (int k = 0; k < 4; k++)
+            {
+                double expected = Enumerable.Range(0, 3).Average(t => mine[t][k].GetDouble() - theirs[t][k].GetDouble());
+                Assert.Equal(expected, lead.GetProperty("perStep")[k].GetDouble(), 9);
+            }
+            Assert.False(both.RootElement[0].TryGetProperty("advantageOfEvaluatedAgent", out _));
         }
         var wider = Path.Combine(_dir, "wider");
         Assert.Equal(0, Run("train", "maml", "navigation-2d", "--set", "iterations=1", "--set", "meta-batch=2", "--set", "trajectories=3",

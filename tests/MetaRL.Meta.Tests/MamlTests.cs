@@ -302,4 +302,27 @@ public class MamlTests
         }
         finally { File.Delete(path); }
     }
+
+    [Fact]
+    public void Paired_advantage_cancels_the_spread_between_tasks_and_compares_best_steps()
+    {
+        static StepMetaTestResult Result(string name, double[][] perTask, ulong seed = 1) => new()
+        {
+            Agent = name, Task = "t", Tasks = perTask.Length, Trajectories = 1, Seed = seed, TaskStepReturns = perTask,
+            StepReturns = Enumerable.Range(0, perTask[0].Length).Select(k => perTask.Average(r => r[k])).ToArray(),
+            StepCi95 = new double[perTask[0].Length],
+        };
+        // Tasks differ by hundreds, but A is exactly 2 ahead of B's step-0 return after one step on every task.
+        var a = Result("a", [[100, 102], [-300, -298], [50, 52]]);
+        var b = Result("b", [[101, 90], [-299, -310], [51, 40]]);
+        var lead = PairedAdvantage.Of(a, b);
+        Assert.Equal(-1, lead.PerStep[0], 12);
+        Assert.Equal(12, lead.PerStep[1], 12);
+        Assert.Equal(0, lead.PerStepCi95[0], 12);
+        Assert.Equal((1, 0), (lead.BestStep, lead.OtherBestStep));
+        Assert.Equal(1, lead.BestVsBest, 12);
+        Assert.Equal(0, lead.BestVsBestCi95, 12);
+        var ex = Assert.Throws<ArgumentException>(() => PairedAdvantage.Of(a, Result("c", [[1, 2], [3, 4], [5, 6]], seed: 2)));
+        Assert.Contains("same tasks", ex.Message);
+    }
 }

@@ -21,6 +21,50 @@ public sealed class StepMetaTestResult
 
     /// <summary>The task-knowing optimum's mean return, when the family can compute it.</summary>
     public double? OracleReturn { get; init; }
+
+    /// <summary>Per held-out task (outer index, in sampling order), the mean return after 0, 1, 2, … steps.</summary>
+    public required double[][] TaskStepReturns { get; init; }
+
+    /// <summary>Set on a baseline's result: how far the evaluated agent is ahead of it on the same tasks.</summary>
+    public PairedAdvantage? AdvantageOfEvaluatedAgent { get; set; }
+}
+
+/// <summary>
+/// Agent A minus agent B, paired over the same held-out tasks (both see the same tasks and random streams,
+/// so the between-task spread cancels). Positive means A is ahead.
+/// </summary>
+public sealed class PairedAdvantage
+{
+    /// <summary>A's return minus B's return after the same number of steps, per step.</summary>
+    public required double[] PerStep { get; init; }
+    public required double[] PerStepCi95 { get; init; }
+    /// <summary>The step at which A's mean return is highest, and the same for B.</summary>
+    public required int BestStep { get; init; }
+    public required int OtherBestStep { get; init; }
+    /// <summary>A at its best step minus B at its best step: A's best showing against B's best showing.</summary>
+    public required double BestVsBest { get; init; }
+    public required double BestVsBestCi95 { get; init; }
+
+    public static PairedAdvantage Of(StepMetaTestResult a, StepMetaTestResult b)
+    {
+        if (a.Tasks != b.Tasks || a.Seed != b.Seed || a.StepReturns.Length != b.StepReturns.Length)
+            throw new ArgumentException($"'{a.Agent}' and '{b.Agent}' were not evaluated on the same tasks and steps; a paired comparison needs both.");
+        int steps = a.StepReturns.Length;
+        var perStep = new double[steps];
+        var ci = new double[steps];
+        for (int k = 0; k < steps; k++)
+            (perStep[k], ci[k]) = MetaTest.MeanCi(Enumerable.Range(0, a.Tasks).Select(t => a.TaskStepReturns[t][k] - b.TaskStepReturns[t][k]).ToArray());
+        int ka = ArgMax(a.StepReturns), kb = ArgMax(b.StepReturns);
+        var (best, bestCi) = MetaTest.MeanCi(Enumerable.Range(0, a.Tasks).Select(t => a.TaskStepReturns[t][ka] - b.TaskStepReturns[t][kb]).ToArray());
+        return new PairedAdvantage { PerStep = perStep, PerStepCi95 = ci, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi };
+    }
+
+    private static int ArgMax(double[] v)
+    {
+        int k = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[k]) k = i;
+        return k;
+    }
 }
 
 /// <summary>
@@ -66,6 +110,7 @@ public static class MamlEvaluation
         {
             Agent = name, Task = tasks.Name, Tasks = taskCount, Trajectories = trajectories, Seed = seed,
             StepReturns = mean, StepCi95 = ci,
+            TaskStepReturns = Enumerable.Range(0, taskCount).Select(t => Enumerable.Range(0, steps + 1).Select(k => perStep[k, t]).ToArray()).ToArray(),
             OracleReturn = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null,
         };
     }
