@@ -93,12 +93,20 @@ internal static class Rl2Commands
         return MamlDefaults(run.Task).With(settings, out leftover);
     }
 
+    /// <summary>A stored RL² run's configuration. Runs from before observation statistics existed fed raw observations.</summary>
+    internal static Rl2Config Rl2ConfigOf(RunConfig run, out Dictionary<string, string> leftover)
+    {
+        var settings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal);
+        settings.TryAdd("normalize-observations", "false");
+        return Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(settings, out leftover);
+    }
+
     private static ITrainingRun CreateRun(RunConfig run, TaskDistribution tasks)
     {
         Dictionary<string, string> leftover;
         ITrainingRun r = run.Algorithm switch
         {
-            "rl2" => new Rl2Run(tasks, Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(run.AlgorithmSettings, out leftover), run.Seed),
+            "rl2" => new Rl2Run(tasks, Rl2ConfigOf(run, out leftover), run.Seed),
             "maml" => new MamlRun(tasks, MamlConfigOf(run, out leftover), run.Seed),
             _ => throw new SettingException($"config.json names an unknown algorithm '{run.Algorithm}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
         };
@@ -248,7 +256,7 @@ internal static class Rl2Commands
         var run = RunConfig.Load(dir);
         var ckpt = Path.Combine(dir, Checkpoint);
         if (!File.Exists(ckpt)) throw new SettingException($"Run directory '{dir}' has no {Checkpoint}; train it first.");
-        var cfg = Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(run.AlgorithmSettings, out _);
+        var cfg = Rl2Commands.Rl2ConfigOf(run, out _);
         // Evaluation may change the number of episodes per trial (e.g. to test generalisation to longer trials) and
         // whether actions are sampled; everything else must match training.
         var taskSettings = new Dictionary<string, string>(run.TaskSettings, StringComparer.Ordinal);

@@ -107,6 +107,78 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Fact]
+    public void Observation_statistics_merge_exactly_and_scale_and_clip_inputs()
+    {
+        var rng = new MetaRL.Engine.Rng(4);
+        var rows = Enumerable.Range(0, 3 * 50).Select(i => (float)(i % 3 == 0 ? rng.Normal(5, 2) : i % 3 == 1 ? rng.Normal(-1, 0.1) : 7)).ToArray();
+        var whole = new ObservationNormalizer(3);
+        whole.Update(rows);
+        var parts = new ObservationNormalizer(3);
+        parts.Update(rows.AsSpan(0, 3 * 17));
+        parts.Update(rows.AsSpan(3 * 17));
+        Assert.Equal(50, parts.Count);
+        for (int i = 0; i < 3; i++)
+        {
+            var column = Enumerable.Range(0, 50).Select(r => (double)rows[r * 3 + i]).ToArray();
+            double mean = column.Average(), variance = column.Sum(v => (v - mean) * (v - mean)) / 50;
+            Assert.Equal(mean, parts.Mean(i), 9);
+            Assert.Equal(variance, parts.Variance(i), 9);
+            Assert.Equal(whole.Mean(i), parts.Mean(i), 9);
+        }
+        var scaled = new float[3];
+        parts.Normalize([(float)(parts.Mean(0) + 2 * Math.Sqrt(parts.Variance(0))), 1000, 7], scaled);
+        Assert.Equal(2, scaled[0], 3);
+        Assert.Equal(10, scaled[1]);  // far outside: clipped
+        Assert.Equal(0, scaled[2]);   // a constant component becomes 0, not NaN
+        var fresh = new ObservationNormalizer(2);
+        fresh.Normalize([3, -4], scaled);
+        Assert.Equal([3f, -4f], scaled[..2]);  // no statistics yet: raw
+        Assert.Throws<ArgumentException>(() => fresh.Update(new float[3]));
+    }
+
+    [Fact]
+    public void Observation_statistics_are_learnt_checkpointed_resumed_and_required_by_evaluation()
+    {
+        var d = new Navigation2DDistribution(horizon: 6, episodes: 2);
+        var cfg = Small with { NormalizeObservations = true };
+        var straight = new Rl2Trainer(d, cfg, 5);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        var stats = straight.Network.ObservationNormalizer!;
+        Assert.Equal(3 * 16 * 2 * 6, stats.Count);  // every observation of three rollouts (navigation never ends early)
+        Assert.InRange(stats.Variance(0), 1e-4, 1);
+
+        var first = new Rl2Trainer(d, cfg, 5);
+        first.RunIteration();
+        var path = Path.Combine(_dir, "norm.mrla");
+        first.Save(path, new Dictionary<string, string>());
+        var resumed = new Rl2Trainer(d, cfg, 5);
+        resumed.Load(TensorArchive.Load(path));
+        resumed.RunIteration();
+        resumed.RunIteration();
+        Assert.Equal(Weights(straight), Weights(resumed));
+        Assert.Equal(stats.Mean(1), resumed.Network.ObservationNormalizer!.Mean(1));
+
+        // Evaluation reads the same statistics, so the evaluated policy acts as the trained one.
+        straight.Save(path, new Dictionary<string, string>());
+        var net = Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg);
+        Assert.Equal(stats.Variance(1), net.ObservationNormalizer!.Variance(1));
+        var opt = new MetaTestOptions(8, 3);
+        Assert.Equal(MetaTest.Run(straight.Agent(), d, opt).MeanTotalReturn, MetaTest.Run(new Rl2Agent(net, cfg.Deterministic), d, opt).MeanTotalReturn);
+
+        // A checkpoint trained on raw observations cannot stand in for one that scales them.
+        var raw = new Rl2Trainer(d, Small, 5);
+        raw.RunIteration();
+        raw.Save(path, new Dictionary<string, string>());
+        var wants = new Rl2Trainer(d, cfg, 5);
+        var before = Weights(wants);
+        var ex = Assert.Throws<CheckpointException>(() => wants.Load(TensorArchive.Load(path)));
+        Assert.Contains("normalize-observations", ex.Message);
+        Assert.Equal(before, Weights(wants));
+        Assert.Equal(0, wants.Network.ObservationNormalizer!.Count);
+        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg));
+    }
+
+    [Fact]
     public void Bad_settings_name_the_key_and_list_valid_ones()
     {
         // Unknown keys pass to the task family, which rejects them by name.

@@ -44,13 +44,19 @@ public sealed record Rl2Config
     /// VecNormalize does), so value targets stay near unit scale whatever the task's reward scale.
     /// </summary>
     public bool NormalizeRewards { get; init; } = true;
+    /// <summary>
+    /// Scale each observation component by its running mean and standard deviation (clipped to ±10), the statistics
+    /// saved with the checkpoint (see <see cref="ObservationNormalizer"/>). On by default for the MuJoCo families, whose
+    /// joint velocities and positions differ in scale by orders of magnitude.
+    /// </summary>
+    public bool NormalizeObservations { get; init; }
     /// <summary>Evaluate with the most likely action (true) or by sampling (false).</summary>
     public bool Deterministic { get; init; } = true;
 
     public static readonly string[] Keys =
     [
         "hidden", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
-        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "deterministic",
+        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "deterministic",
     ];
 
     /// <summary>
@@ -72,7 +78,7 @@ public sealed record Rl2Config
             "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
             // MuJoCo families: trials of two 200-step episodes; Gaussian motor commands judged by their mean at test time.
             "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "hopper-params" or "walker-params" or "arm-payload"
-                => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 32, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
+                => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 32, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true, NormalizeObservations = true },
             _ => new Rl2Config(),
         };
     }
@@ -109,6 +115,7 @@ public sealed record Rl2Config
             Bptt = r.Int("bptt", Bptt, 0, 1_000_000),
             RewardScale = r.Double("reward-scale", RewardScale, 1e-30, 1e30),
             NormalizeRewards = r.Bool("normalize-rewards", NormalizeRewards),
+            NormalizeObservations = r.Bool("normalize-observations", NormalizeObservations),
             Deterministic = r.Bool("deterministic", Deterministic),
         };
         r.EnsureAllUsed();
@@ -143,6 +150,7 @@ public sealed record Rl2Config
         ["bptt"] = Bptt.ToString(CultureInfo.InvariantCulture),
         ["reward-scale"] = RewardScale.ToString("R", CultureInfo.InvariantCulture),
         ["normalize-rewards"] = NormalizeRewards ? "true" : "false",
+        ["normalize-observations"] = NormalizeObservations ? "true" : "false",
         ["deterministic"] = Deterministic ? "true" : "false",
     };
 

@@ -13,13 +13,14 @@ internal static class Rl2Inputs
     }
 
     /// <summary>
-    /// Writes one input row: obs | one-hot or raw previous action | previous reward | previous-episode-ended flag
+    /// Writes one input row: obs (scaled by the network's observation statistics, if it keeps them) | one-hot or raw previous action | previous reward | previous-episode-ended flag
     /// [| episode / episodes | step / horizon when the network takes time inputs].
     /// </summary>
     public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious,
         in TrialClock clock, ReadOnlySpan<float> taskFeatures = default)
     {
-        obs.CopyTo(row);
+        if (net.ObservationNormalizer is { } norm) norm.Normalize(obs, row);
+        else obs.CopyTo(row);
         var a = row.Slice(net.ObservationSize, net.ActionSize);
         a.Clear();
         if (hasPrevious && net.Memory)

@@ -26,8 +26,9 @@ public sealed class Rl2Network : Module<float>
     private readonly Tensor<float>? _logStd;
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
-        bool memory = true, int policyTaskFeatures = 0)
+        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false)
     {
+        if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
         ObservationSize = observationSpace.Size;
         ActionSpace = actionSpace;
         Discrete = actionSpace is Discrete;
@@ -52,6 +53,8 @@ public sealed class Rl2Network : Module<float>
     }
 
     public int ObservationSize { get; }
+    /// <summary>Running observation statistics the inputs are scaled by (null: raw observations). Not trained by gradients.</summary>
+    public ObservationNormalizer? ObservationNormalizer { get; }
     public int ActionSize { get; }
     public int InputSize { get; }
     public bool TimeInput { get; }

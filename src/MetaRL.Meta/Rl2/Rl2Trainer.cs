@@ -40,7 +40,7 @@ public sealed class Rl2Trainer
     /// <summary>The network a configuration describes for a task family (weights from <paramref name="rng"/>).</summary>
     public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
         => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
-            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0);
+            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
@@ -113,6 +113,7 @@ public sealed class Rl2Trainer
         var taskFeatures = Network.CriticTaskFeatures > 0 ? Tensor.FromArray(data.TaskFeatures, B, _F) : null;
         var input = new float[B * I];
         var action = new float[_act];
+        var seen = Network.ObservationNormalizer is null ? null : new List<float>(_T * B * _obs);
         long total = 0;
         using var noGrad = GradMode.NoGrad();
         for (int t = 0; t < _T; t++)
@@ -121,6 +122,7 @@ public sealed class Rl2Trainer
             for (int i = 0; i < B; i++)
             {
                 any |= active[i];
+                if (active[i] && seen is not null) seen.AddRange(obs.AsSpan(i * _obs, _obs));
                 Rl2Inputs.Write(Network, input.AsSpan(i * I, I), obs.AsSpan(i * _obs, _obs), prevAction.AsSpan(i * _act, _act), prevReward[i], prevDone[i], t > 0,
                     new Rl2Inputs.TrialClock(episode[i], steps[i], n, _tasks.Horizon),
                     Network.PolicyTaskFeatures > 0 ? data.TaskFeatures.AsSpan(i * _F, _F) : default);
@@ -157,6 +159,8 @@ public sealed class Rl2Trainer
                 else envs[i].Reset(envRngs[i], obs.AsSpan(i * _obs, _obs));
             }
         }
+        // The statistics move only between rollouts: this iteration's inputs were all scaled alike.
+        if (seen is not null) Network.ObservationNormalizer!.Update(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen));
         if (Config.NormalizeRewards) NormalizeRewards(data, B);
         ComputeAdvantages(data, B);
         return (data, trialReturn, episodeSums.Select(s => s / B).ToArray(), total);
@@ -348,6 +352,8 @@ public sealed class Rl2Trainer
 
     // ------------------------------------------------------------------ checkpoints
 
+    private const string ObservationStatisticsPrefix = "obs-norm.";
+
     /// <summary>Writes everything needed to resume bit-identically (network, optimiser, counters, random streams), atomically.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string> metadata)
     {
@@ -361,6 +367,7 @@ public sealed class Rl2Trainer
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         archive.Metadata["return-stats"] = string.Join(',', new[] { _retCount, _retMean, _retM2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         Network.AddTo(archive, "net.");
+        Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
         CheckpointMetadata.WriteOptimizer(archive, Optimizer);
         archive.Save(path);
     }
@@ -383,7 +390,9 @@ public sealed class Rl2Trainer
         // Validate the network before touching anything (LoadFrom checks every name and shape first).
         var probe = CreateNetwork(_tasks, Config, new Rng(1));
         probe.LoadFrom(archive, "net.");
+        probe.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
         Network.LoadFrom(archive, "net.");
+        Network.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
         Optimizer.LoadState(optimState);
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
@@ -397,6 +406,7 @@ public sealed class Rl2Trainer
     {
         var net = CreateNetwork(tasks, config, new Rng(1));
         net.LoadFrom(archive, "net.");
+        net.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
         return net;
     }
 }
