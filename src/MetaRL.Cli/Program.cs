@@ -188,6 +188,7 @@ internal static class Program
             if (p.GetValue(baselines))
                 foreach (var agent in TaskRegistry.Get(tasks.Name).Baselines(tasks, options.Seed))
                     results.Add(MetaTest.Run(agent, tasks, options));
+            for (int i = 1; i < results.Count; i++) results[i].LeadOfEvaluatedAgent = MetaTestResult.Lead(result, results[i]);
             string title = $"{tasks.Name}: RL² on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
             else Report.PrintTable(results, title);

@@ -18,11 +18,19 @@ internal static class Report
         foreach (int e in shown) table.AddColumn(new TableColumn($"ep {e + 1}").RightAligned());
         bool anyRegret = results.Any(r => r.Regret.HasValue);
         if (anyRegret) table.AddColumn(new TableColumn("regret").RightAligned());
+        bool anyLead = results.Any(r => r.LeadOfEvaluatedAgent is not null);
+        if (anyLead)
+        {
+            table.AddColumn(new TableColumn($"{Markup.Escape(results[0].Agent)} ahead by (paired)").RightAligned());
+            table.Caption($"{results[0].Trials} held-out trials, seed {results[0].Seed}; mean ± 95% CI; the last column is {Markup.Escape(results[0].Agent)}'s total minus the row's, trial by trial on the same tasks");
+        }
         foreach (var r in results)
         {
             var row = new List<string> { Markup.Escape(r.Agent), $"{r.MeanTotalReturn:F3} ± {r.Ci95:F3}" };
             row.AddRange(shown.Select(e => $"{r.EpisodeReturns[e]:F3}"));
             if (anyRegret) row.Add(r.Regret is { } g ? $"{g:F3}" : "");
+            if (anyLead) row.Add(r.LeadOfEvaluatedAgent is { } l
+                ? (l.Mean - l.Ci95 > 0 ? "[green]" : l.Mean + l.Ci95 < 0 ? "[red]" : "[yellow]") + $"{l.Mean:+0.000;-0.000} ± {l.Ci95:F3}[/]" : "");
             table.AddRow(row.ToArray());
         }
         AnsiConsole.Write(table);

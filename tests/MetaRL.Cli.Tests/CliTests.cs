@@ -193,6 +193,12 @@ public sealed class CliTests : IDisposable
         {
             Assert.Equal(2, both.RootElement.GetArrayLength());
             Assert.Equal("multi-task (no memory)", both.RootElement[1].GetProperty("agent").GetString());
+            // The compared run carries RL²'s lead over it, trial by trial: its mean is the difference of the means.
+            var lead = both.RootElement[1].GetProperty("leadOfEvaluatedAgent");
+            Assert.Equal(both.RootElement[0].GetProperty("meanTotalReturn").GetDouble() - both.RootElement[1].GetProperty("meanTotalReturn").GetDouble(),
+                lead.GetProperty("mean").GetDouble(), 9);
+            Assert.True(lead.GetProperty("ci95").GetDouble() >= 0);
+            Assert.False(both.RootElement[0].TryGetProperty("leadOfEvaluatedAgent", out _));
         }
         var otherTask = Path.Combine(_dir, "other-task");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8",

@@ -179,6 +179,21 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Fact]
+    public void A_paired_lead_is_computed_trial_by_trial_and_needs_the_same_trials()
+    {
+        var d = new BernoulliBanditDistribution(3, 6);
+        var opt = new MetaTestOptions(400, 2);
+        var thompson = MetaTest.Run(new ThompsonBandit(), d, opt);
+        var random = MetaTest.Run(new RandomBandit(), d, opt);
+        var lead = MetaTestResult.Lead(thompson, random);
+        Assert.Equal(thompson.MeanTotalReturn - random.MeanTotalReturn, lead.Mean, 9);
+        // Both met the same arms, so the spread of arm payoffs cancels: the paired interval is the narrower.
+        Assert.True(lead.Ci95 < Math.Sqrt(thompson.Ci95 * thompson.Ci95 + random.Ci95 * random.Ci95), $"paired {lead.Ci95} vs unpaired {thompson.Ci95}, {random.Ci95}");
+        Assert.Equal(0, MetaTestResult.Lead(random, random).Ci95);
+        Assert.Throws<ArgumentException>(() => MetaTestResult.Lead(thompson, MetaTest.Run(new RandomBandit(), d, new MetaTestOptions(400, 3))));
+    }
+
+    [Fact]
     public void Bad_settings_name_the_key_and_list_valid_ones()
     {
         // Unknown keys pass to the task family, which rejects them by name.

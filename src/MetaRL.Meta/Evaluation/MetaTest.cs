@@ -21,6 +21,9 @@ public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batc
 }
 
 /// <summary>The adaptation curve of one agent on held-out tasks.</summary>
+/// <summary>A mean difference of total return between two agents over the same trials, with its 95% CI half-width.</summary>
+public sealed record PairedLead(double Mean, double Ci95);
+
 public sealed class MetaTestResult
 {
     public required string Agent { get; init; }
@@ -46,6 +49,25 @@ public sealed class MetaTestResult
 
     /// <summary><see cref="OracleTotalReturn"/> − <see cref="MeanTotalReturn"/>.</summary>
     public double? Regret => OracleTotalReturn - MeanTotalReturn;
+
+    /// <summary>Total return of each trial, in trial order (the same tasks and random streams for every agent given the same options).</summary>
+    [JsonIgnore]
+    public double[] TrialTotals { get; init; } = [];
+
+    /// <summary>Set on a compared agent's result: the evaluated agent's total return minus this one's, paired trial by trial.</summary>
+    public PairedLead? LeadOfEvaluatedAgent { get; set; }
+
+    /// <summary>
+    /// <paramref name="first"/>'s total return minus <paramref name="other"/>'s over the same trials: both met the same
+    /// tasks and environment random streams, so task-to-task spread cancels from the difference.
+    /// </summary>
+    public static PairedLead Lead(MetaTestResult first, MetaTestResult other)
+    {
+        if (first.Trials != other.Trials || first.Seed != other.Seed || first.TrialTotals.Length != first.Trials || other.TrialTotals.Length != other.Trials)
+            throw new ArgumentException($"'{first.Agent}' and '{other.Agent}' did not play the same trials; a paired comparison needs both.");
+        var (mean, ci) = MetaTest.MeanCi(first.TrialTotals.Zip(other.TrialTotals, (a, b) => a - b).ToArray());
+        return new PairedLead(mean, ci);
+    }
 
     /// <summary>Extra per-agent details (tuned constants, training figures).</summary>
     public Dictionary<string, string> Details { get; init; } = [];
@@ -173,6 +195,7 @@ public static class MetaTest
             EpisodeCi95 = ci,
             MeanTotalReturn = total,
             Ci95 = totalCi,
+            TrialTotals = totals,
             OracleTotalReturn = oracleTotal,
         };
     }
