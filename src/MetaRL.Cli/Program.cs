@@ -180,7 +180,7 @@ internal static class Program
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)
             {
-                var r = Rl2Commands.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks);
+                var r = Rl2Commands.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
                 results.Add(r);

@@ -251,7 +251,8 @@ internal static class Rl2Commands
                 x, [("RL² (training tasks)", Col(2), new double[x.Length])]);
     }
 
-    public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks)
+    /// <summary>Meta-tests an RL² run; with <paramref name="labelWithRun"/> the agent's name says which run it is (for comparisons).</summary>
+    public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, bool labelWithRun = false)
     {
         var run = RunConfig.Load(dir);
         var ckpt = Path.Combine(dir, Checkpoint);
@@ -267,7 +268,9 @@ internal static class Rl2Commands
         }
         tasks = TaskRegistry.Create(run.Task, taskSettings);
         var net = Rl2Trainer.LoadNetwork(TensorArchive.Load(ckpt), tasks, cfg);
-        return MetaTest.Run(new Rl2Agent(net, cfg.Deterministic), tasks, options);
+        var agent = new Rl2Agent(net, cfg.Deterministic);
+        if (labelWithRun) agent = new Rl2Agent(net, cfg.Deterministic, $"{agent.Name} ({Report.FileLabel(dir)})");
+        return MetaTest.Run(agent, tasks, options);
     }
 }
 

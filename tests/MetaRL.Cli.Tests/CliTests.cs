@@ -192,7 +192,7 @@ public sealed class CliTests : IDisposable
         using (var both = JsonDocument.Parse(compared.Out))
         {
             Assert.Equal(2, both.RootElement.GetArrayLength());
-            Assert.Equal("multi-task (no memory)", both.RootElement[1].GetProperty("agent").GetString());
+            Assert.Equal("multi-task (no memory) (flat)", both.RootElement[1].GetProperty("agent").GetString());
             // The compared run carries RL²'s lead over it, trial by trial: its mean is the difference of the means.
             var lead = both.RootElement[1].GetProperty("leadOfEvaluatedAgent");
             Assert.Equal(both.RootElement[0].GetProperty("meanTotalReturn").GetDouble() - both.RootElement[1].GetProperty("meanTotalReturn").GetDouble(),
