@@ -156,7 +156,7 @@ internal static class Program
         };
         var compare = new Option<string[]>("--compare")
         {
-            Description = "RL² only: other RL² runs on the same task family (e.g. memory=false, task-input=true) to play the same held-out trials.",
+            Description = "RL² only: other runs on the same task family to play the same held-out trials: RL² runs (e.g. memory=false, task-input=true), or MAML runs, whose policy plays every episode with fixed weights (a non-adaptive multi-task policy when trained with inner-steps=0).",
             Arity = ArgumentArity.ZeroOrMore,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -175,11 +175,17 @@ internal static class Program
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
-            var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks);
+            var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic);
             var results = new List<MetaTestResult> { result };
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)
             {
+                if (RunConfig.Load(other).Algorithm == "maml")
+                {
+                    // A MAML run's policy with its weights fixed (no gradient steps): with inner-steps=0, the non-adaptive multi-task policy.
+                    results.Add(MetaTest.Run(MamlCommands.FixedAgent(other, tasks, deterministic), tasks, options));
+                    continue;
+                }
                 var r = Rl2Commands.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");

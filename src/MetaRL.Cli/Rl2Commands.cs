@@ -253,6 +253,11 @@ internal static class Rl2Commands
 
     /// <summary>Meta-tests an RL² run; with <paramref name="labelWithRun"/> the agent's name says which run it is (for comparisons).</summary>
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, bool labelWithRun = false)
+        => Evaluate(dir, overrides, options, out tasks, out _, labelWithRun);
+
+    /// <summary>As above; <paramref name="deterministic"/> says whether the agent acted by its most likely action.</summary>
+    public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
+        bool labelWithRun = false)
     {
         var run = RunConfig.Load(dir);
         var ckpt = Path.Combine(dir, Checkpoint);
@@ -268,6 +273,7 @@ internal static class Rl2Commands
         }
         tasks = TaskRegistry.Create(run.Task, taskSettings);
         var net = Rl2Trainer.LoadNetwork(TensorArchive.Load(ckpt), tasks, cfg);
+        deterministic = cfg.Deterministic;
         var agent = new Rl2Agent(net, cfg.Deterministic);
         if (labelWithRun) agent = new Rl2Agent(net, cfg.Deterministic, $"{agent.Name} ({Report.FileLabel(dir)})");
         return MetaTest.Run(agent, tasks, options);
@@ -286,6 +292,24 @@ internal static class MamlCommands
     /// Loads a MAML run's policy: <c>best.mrla</c> (the policy with the best recent training return, as Finn et al. 2017
     /// evaluate) when <paramref name="which"/> is "best" and the run has one, else the last checkpoint.
     /// </summary>
+    /// <summary>
+    /// A MAML run's policy (best.mrla if it has one) as a fixed-weight agent for the episode protocol, to play next to
+    /// RL² runs on the same trials of <paramref name="tasks"/>.
+    /// </summary>
+    public static MetaRL.Meta.Maml.FixedPolicyAgent FixedAgent(string dir, TaskDistribution tasks, bool deterministic)
+    {
+        var run = RunConfig.Load(dir);
+        if (run.Task != tasks.Name)
+            throw new SettingException($"--compare '{dir}' is a maml run on {run.Task}; this run plays {tasks.Name}.");
+        var own = TaskRegistry.Create(run.Task, run.TaskSettings);
+        if (own.Horizon != tasks.Horizon)
+            throw new SettingException($"--compare '{dir}' was trained with horizon {own.Horizon}; this run plays horizon {tasks.Horizon}.");
+        var cfg = Rl2Commands.MamlConfigOf(run, out _);
+        var (trainer, _) = LoadPolicy(dir, run, cfg, own, "best");
+        string kind = cfg.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀";
+        return new MetaRL.Meta.Maml.FixedPolicyAgent(trainer.Policy, deterministic, $"{kind}, no adaptation ({Report.FileLabel(dir)})");
+    }
+
     private static (MetaRL.Meta.Maml.MamlTrainer Trainer, string File) LoadPolicy(string dir, RunConfig run, MetaRL.Meta.Maml.MamlConfig cfg,
         TaskDistribution tasks, string which)
     {

@@ -145,6 +145,27 @@ public sealed class CliTests : IDisposable
             }
             Assert.False(both.RootElement[0].TryGetProperty("advantageOfEvaluatedAgent", out _));
         }
+        // An RL² run plays the same trials as the multi-task policy, which keeps its weights through every episode.
+        var rl2 = Path.Combine(_dir, "rl2-nav");
+        Assert.Equal(0, Run("train", "rl2", "navigation-2d", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4",
+            "--set", "minibatches=2", "--set", "horizon=10", "--set", "episodes=2", "--out", rl2).Code);
+        var mixed = Run("eval", rl2, "--trials", "6", "--json", "--compare", multi);
+        Assert.True(mixed.Code == 0, mixed.Err);
+        using (var both = JsonDocument.Parse(mixed.Out))
+        {
+            var fixedPolicy = both.RootElement[1];
+            Assert.Equal("multi-task policy, no adaptation (multitask)", fixedPolicy.GetProperty("agent").GetString());
+            var episodes = fixedPolicy.GetProperty("episodeReturns");
+            Assert.Equal(2, episodes.GetArrayLength());
+            Assert.True(fixedPolicy.TryGetProperty("leadOfEvaluatedAgent", out _));
+        }
+        var shorter = Path.Combine(_dir, "rl2-short");
+        Assert.Equal(0, Run("train", "rl2", "navigation-2d", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4",
+            "--set", "minibatches=2", "--set", "horizon=5", "--out", shorter).Code);
+        var horizonMismatch = Run("eval", shorter, "--trials", "6", "--compare", multi);
+        Assert.NotEqual(0, horizonMismatch.Code);
+        Assert.Contains("horizon 10", horizonMismatch.Err);
+
         var wider = Path.Combine(_dir, "wider");
         Assert.Equal(0, Run("train", "maml", "navigation-2d", "--set", "iterations=1", "--set", "meta-batch=2", "--set", "trajectories=3",
             "--set", "hidden=16", "--set", "horizon=10", "--set", "inner-steps=0", "--out", wider).Code);

@@ -325,4 +325,22 @@ public class MamlTests
         var ex = Assert.Throws<ArgumentException>(() => PairedAdvantage.Of(a, Result("c", [[1, 2], [3, 4], [5, 6]], seed: 2)));
         Assert.Contains("same tasks", ex.Message);
     }
+
+    [Fact]
+    public void A_fixed_policy_plays_every_episode_of_a_trial_alike_and_refuses_another_family()
+    {
+        var d = new Navigation2DDistribution(horizon: 8, episodes: 3);
+        var policy = new MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new Rng(2));
+        var opt = new MetaRL.Meta.Evaluation.MetaTestOptions(12, 4);
+        // Navigation starts every episode at the origin, so a memoryless policy acting by its mean repeats itself exactly.
+        var r = MetaRL.Meta.Evaluation.MetaTest.Run(new FixedPolicyAgent(policy, deterministic: true, "fixed"), d, opt);
+        Assert.Equal(r.EpisodeReturns[0], r.EpisodeReturns[1], 9);
+        Assert.Equal(r.EpisodeReturns[0], r.EpisodeReturns[2], 9);
+        // Sampling from the Gaussian makes the episodes differ.
+        var s = MetaRL.Meta.Evaluation.MetaTest.Run(new FixedPolicyAgent(policy, deterministic: false, "sampled"), d, opt);
+        Assert.NotEqual(s.EpisodeReturns[0], s.EpisodeReturns[1]);
+        var other = new MlpPolicy<float>(new Box(-1, 1, 3), d.ActionSpace, [8], new Rng(2));
+        var ex = Assert.Throws<ArgumentException>(() => MetaRL.Meta.Evaluation.MetaTest.Run(new FixedPolicyAgent(other, true, "wrong"), d, opt));
+        Assert.Contains("observations of size 3", ex.Message);
+    }
 }
