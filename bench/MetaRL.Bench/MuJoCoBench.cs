@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MetaRL.Core.Envs;
+using MetaRL.Core.Tasks;
 using MetaRL.MuJoCo;
 
 /// <summary>MuJoCo steps per second through the bindings (one call per step) against MuJoCo's own mujoco-testspeed.</summary>
@@ -28,6 +30,61 @@ internal static partial class MuJoCoBench
             return;
         }
         foreach (var (name, xml) in Models) Run(name, xml);
+        Batched("cheetah-vel", new MetaRL.MuJoCo.Locomotion.CheetahVelDistribution());
+        Batched("hopper-params", MetaRL.MuJoCo.Locomotion.PlanarWalkerParamsDistribution.FromSettings(MetaRL.MuJoCo.Locomotion.PlanarWalkerSpec.Hopper, null));
+    }
+
+    /// <summary>
+    /// Environment steps per second for a batch of 32 tasks (an RL² iteration's rollout) stepped by
+    /// <see cref="EnvBatchStepper"/> on one thread and on every core, with random actions held fixed per
+    /// round; both must leave the same observations.
+    /// </summary>
+    private static void Batched(string name, TaskDistribution tasks)
+    {
+        const int envCount = 32, steps = 400, rounds = 5;
+        Console.WriteLine($"Batched stepping: {name}, {envCount} tasks × {steps} steps, EnvBatchStepper");
+        var results = new Dictionary<StepParallelism, (double Rate, float[] Obs)>();
+        foreach (var mode in new[] { StepParallelism.Never, StepParallelism.Always, StepParallelism.Never, StepParallelism.Always })
+        {
+            double best = 0;
+            float[] final = [];
+            for (int round = 0; round < rounds; round++)
+            {
+                var taskRng = new MetaRL.Engine.Rng(7);
+                var envs = new IEnv[envCount];
+                var rngs = new MetaRL.Engine.Rng[envCount];
+                int obs = tasks.ObservationSpace.Size, act = tasks.ActionSpace.Size;
+                var o = new float[envCount * obs];
+                for (int i = 0; i < envCount; i++)
+                {
+                    envs[i] = tasks.CreateEnv();
+                    envs[i].SetTask(tasks.SampleTask(taskRng, TaskSplit.Train));
+                    rngs[i] = new MetaRL.Engine.Rng(100 + (ulong)i);
+                    envs[i].Reset(rngs[i], o.AsSpan(i * obs, obs));
+                }
+                var stepper = new EnvBatchStepper(envs, rngs, obs, act, mode);
+                var active = Enumerable.Repeat(true, envCount).ToArray();
+                var actions = new float[envCount * act];
+                var actionRng = new MetaRL.Engine.Rng(3);
+                var watch = Stopwatch.StartNew();
+                for (int t = 0; t < steps; t++)
+                {
+                    for (int j = 0; j < actions.Length; j++) actions[j] = (float)actionRng.Uniform(-1, 1);
+                    stepper.Step(actions, active, o);
+                    for (int i = 0; i < envCount; i++)
+                        if (stepper.Results[i].Done) envs[i].Reset(rngs[i], o.AsSpan(i * obs, obs));
+                }
+                best = Math.Max(best, envCount * steps / watch.Elapsed.TotalSeconds);
+                final = o;
+            }
+            results[mode] = (Math.Max(best, results.TryGetValue(mode, out var r) ? r.Rate : 0), final);
+        }
+        var one = results[StepParallelism.Never];
+        var all = results[StepParallelism.Always];
+        Console.WriteLine($"  one thread:                   {one.Rate,12:N0} env steps/s (best of {2 * rounds})");
+        Console.WriteLine($"  {Environment.ProcessorCount} cores:                      {all.Rate,12:N0} env steps/s (best of {2 * rounds}), ×{all.Rate / one.Rate:F2}");
+        Console.WriteLine($"  same observations after {steps} steps: {(one.Obs.AsSpan().SequenceEqual(all.Obs) ? "yes" : "NO")}");
+        Console.WriteLine();
     }
 
     private static void Run(string name, string xml)

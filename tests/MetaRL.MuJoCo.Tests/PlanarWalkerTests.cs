@@ -117,4 +117,40 @@ public class PlanarWalkerTests
         var hopperTask = new PlanarWalkerParamsDistribution(PlanarWalkerSpec.Hopper).SampleTask(new Rng(1), TaskSplit.Train);
         Assert.Throws<ArgumentException>(() => env!.SetTask(hopperTask));
     }
+
+    [MuJoCoFact]
+    public void Hidden_physics_tasks_step_identically_on_one_thread_and_on_every_core()
+    {
+        var d = new PlanarWalkerParamsDistribution(PlanarWalkerSpec.Hopper);
+        float[] Run(MetaRL.Core.Envs.StepParallelism mode)
+        {
+            const int n = 6;
+            int obs = d.ObservationSpace.Size, act = d.ActionSpace.Size;
+            var taskRng = new Rng(2);
+            var envs = new MetaRL.Core.Envs.IEnv[n];
+            var rngs = new Rng[n];
+            var o = new float[n * obs];
+            for (int i = 0; i < n; i++)
+            {
+                envs[i] = d.CreateEnv();
+                envs[i].SetTask(d.SampleTask(taskRng, TaskSplit.Train)); // each on its own model copy
+                rngs[i] = new Rng(30 + (ulong)i);
+                envs[i].Reset(rngs[i], o.AsSpan(i * obs, obs));
+            }
+            var stepper = new MetaRL.Core.Envs.EnvBatchStepper(envs, rngs, obs, act, mode);
+            var active = Enumerable.Repeat(true, n).ToArray();
+            var actions = new float[n * act];
+            var arng = new Rng(6);
+            for (int t = 0; t < 150; t++)
+            {
+                for (int j = 0; j < actions.Length; j++) actions[j] = (float)arng.Uniform(-1, 1);
+                stepper.Step(actions, active, o);
+                for (int i = 0; i < n; i++)
+                    if (stepper.Results[i].Done) envs[i].Reset(rngs[i], o.AsSpan(i * obs, obs));
+            }
+            foreach (var e in envs) ((IDisposable)e).Dispose();
+            return o;
+        }
+        Assert.Equal(Run(MetaRL.Core.Envs.StepParallelism.Never), Run(MetaRL.Core.Envs.StepParallelism.Always));
+    }
 }

@@ -132,16 +132,18 @@ public static class MetaTest
                 session.StartTrial(i, allTasks[start + i]);
                 active[i] = true;
             }
+            var stepper = new EnvBatchStepper(envs, envRngs, obsSize, actSize);
             int remaining = b;
             while (remaining > 0)
             {
                 session.Act(obs, active, actions);
                 for (int i = 0; i < b; i++)
+                    if (active[i]) tasks.ActionSpace.Validate(actions.AsSpan(i * actSize, actSize), $"action of agent '{agent.Name}'");
+                stepper.Step(actions, active, obs);
+                for (int i = 0; i < b; i++)
                 {
                     if (!active[i]) { ended[i] = false; rewards[i] = 0; continue; }
-                    var a = actions.AsSpan(i * actSize, actSize);
-                    tasks.ActionSpace.Validate(a, $"action of agent '{agent.Name}'");
-                    var r = envs[i].Step(a, envRngs[i], obs.AsSpan(i * obsSize, obsSize));
+                    var r = stepper.Results[i];
                     steps[i]++;
                     rewards[i] = (float)r.Reward;
                     episodeReturn[i] += r.Reward;

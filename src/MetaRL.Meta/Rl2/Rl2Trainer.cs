@@ -112,7 +112,8 @@ public sealed class Rl2Trainer
         var state = Network.InitialState(B);
         var taskFeatures = Network.CriticTaskFeatures > 0 ? Tensor.FromArray(data.TaskFeatures, B, _F) : null;
         var input = new float[B * I];
-        var action = new float[_act];
+        var stepActions = new float[B * _act];
+        var stepper = new EnvBatchStepper(envs, envRngs, _obs, _act);
         var seen = Network.ObservationNormalizer is null ? null : new List<float>(_T * B * _obs);
         long total = 0;
         using var noGrad = GradMode.NoGrad();
@@ -141,15 +142,23 @@ public sealed class Rl2Trainer
                 int k = t * B + i;
                 data.Mask[k] = 1;
                 data.Values[k] = value.Data[i];
+                var action = stepActions.AsSpan(i * _act, _act);
                 data.LogProbs[k] = Rl2Inputs.Act(Network, policy.Data.Slice(i * Network.ActionSize, Network.ActionSize), logStd, _rng, false, action);
                 action.CopyTo(data.Actions.AsSpan(k * _act, _act));
-                var r = envs[i].Step(action, envRngs[i], obs.AsSpan(i * _obs, _obs));
+            }
+            // Environments step on every core when their steps are costly; each uses only its own stream.
+            stepper.Step(stepActions, active, obs);
+            for (int i = 0; i < B; i++)
+            {
+                if (!active[i]) continue;
+                int k = t * B + i;
+                var r = stepper.Results[i];
                 total++;
                 steps[i]++;
                 data.Rewards[k] = (float)(r.Reward * Config.RewardScale);
                 trialReturn[i] += r.Reward;
                 episodeSums[episode[i]] += r.Reward;
-                action.CopyTo(prevAction.AsSpan(i * _act, _act));
+                stepActions.AsSpan(i * _act, _act).CopyTo(prevAction.AsSpan(i * _act, _act));
                 prevReward[i] = (float)r.Reward;
                 bool ended = r.Done || steps[i] >= _tasks.Horizon;
                 prevDone[i] = ended;
