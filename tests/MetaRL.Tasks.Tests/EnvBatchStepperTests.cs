@@ -99,6 +99,41 @@ public class EnvBatchStepperTests
         Assert.Equal("env 1 diverged", e.Message);
     }
 
+    private sealed class SlowEnv : IEnv
+    {
+        public Space ObservationSpace { get; } = new Box(-1, 1, 1);
+        public Space ActionSpace { get; } = new Box(-1, 1, 1);
+        public void SetTask(ITask task) { }
+        public void Reset(Rng rng, Span<float> observation) => observation.Clear();
+        public StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation)
+        {
+            var until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 10_000; // 100 µs of "physics"
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until) { }
+            return new StepResult(0, false, false);
+        }
+    }
+
+    private static bool AutoChoice(Func<IEnv> make, int count)
+    {
+        var envs = Enumerable.Range(0, count).Select(_ => make()).ToArray();
+        var rngs = envs.Select((_, i) => new Rng((ulong)i)).ToArray();
+        var stepper = new EnvBatchStepper(envs, rngs, 1, 1);
+        var actions = new float[count];
+        var obs = new float[count];
+        var active = Enumerable.Repeat(true, count).ToArray();
+        for (int t = 0; t < 12; t++) stepper.Step(actions, active, obs);
+        return stepper.IsParallel;
+    }
+
+    [Fact]
+    public void Auto_splits_rounds_only_when_they_are_costly()
+    {
+        var bandits = new MetaRL.Tasks.Bandits.BernoulliBanditDistribution(arms: 2);
+        var task = bandits.SampleTask(new Rng(1), TaskSplit.Train);
+        Assert.False(AutoChoice(() => { var e = bandits.CreateEnv(); e.SetTask(task); return e; }, 16));
+        Assert.Equal(Environment.ProcessorCount > 1, AutoChoice(() => new SlowEnv(), 4));
+    }
+
     [Fact]
     public void Mismatched_buffers_are_refused_with_their_sizes()
     {

@@ -7,7 +7,7 @@ namespace MetaRL.Core.Envs;
 /// <summary>When an <see cref="EnvBatchStepper"/> hands environments to other cores.</summary>
 public enum StepParallelism
 {
-    /// <summary>Time the first rounds on the calling thread; go parallel if a round costs more than handing it over does.</summary>
+    /// <summary>Time the first rounds on the calling thread; go parallel if the fastest costs more than handing it over does.</summary>
     Auto,
     /// <summary>Always on the calling thread.</summary>
     Never,
@@ -37,7 +37,7 @@ public sealed class EnvBatchStepper
     private float[] _actions = [], _observations = [];
     private bool[] _active = [];
     private int _probes;
-    private long _probeTicks;
+    private long _fastestProbe = long.MaxValue;
     private bool _parallel;
 
     /// <param name="envs">The environments, each already given its task.</param>
@@ -90,9 +90,10 @@ public sealed class EnvBatchStepper
         long start = Stopwatch.GetTimestamp();
         Run(0, _envs.Length);
         if (_mode != StepParallelism.Auto || _chunks == 1 || _probes >= ProbeRounds) return;
-        _probeTicks += Stopwatch.GetTimestamp() - start;
+        // The fastest probe round decides: the first rounds include compiling the environment's code.
+        _fastestProbe = Math.Min(_fastestProbe, Stopwatch.GetTimestamp() - start);
         if (++_probes == ProbeRounds)
-            _parallel = (double)_probeTicks / Stopwatch.Frequency / ProbeRounds > ParallelAboveSeconds;
+            _parallel = (double)_fastestProbe / Stopwatch.Frequency > ParallelAboveSeconds;
     }
 
     private void RunChunk(int chunk)
