@@ -269,17 +269,26 @@ public sealed class RandomAgent : IMetaAgent
 
 /// <summary>
 /// Posterior sampling for reinforcement learning (Osband et al. 2013): at the start of each episode, draw
-/// an MDP from the posterior (Normal–Normal for μ with the family's prior, Dirichlet counts for P), plan
-/// for it, and follow that plan for the whole episode.
+/// an MDP from the posterior (Normal–Normal for μ, Dirichlet counts for P), plan for it, and follow that
+/// plan for the whole episode. By default the reward prior is the family's own, N(1, 1).
+/// <paramref name="rewardPriorMean"/> replaces its mean: the RL² paper's PSRL row (138.1) was computed with
+/// Osband's TabulaRL agent at its default prior N(0, 1) (its authors' baseline script constructs
+/// <c>PSRL(nState, nAction, epLen)</c> without priors), which explores less than the exact prior in ten episodes.
 /// </summary>
-public sealed class PsrlAgent(bool posteriorMean = false) : IMetaAgent
+public sealed class PsrlAgent(bool posteriorMean = false, double? rewardPriorMean = null) : IMetaAgent
 {
-    public string Name => posteriorMean ? "greedy (posterior mean)" : "PSRL";
+    public string Name => (posteriorMean ? "greedy (posterior mean)" : "PSRL")
+        + (rewardPriorMean is { } m ? FormattableString.Invariant($" (reward prior mean {m:0.###})") : "");
 
     public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng)
-        => new Session(tasks as TabularMdpDistribution ?? throw new ArgumentException($"{Name} plays tabular-mdp only, not '{tasks.Name}'."), batch, rng, posteriorMean);
+    {
+        var d = tasks as TabularMdpDistribution ?? throw new ArgumentException($"{Name} plays tabular-mdp only, not '{tasks.Name}'.");
+        double mean = rewardPriorMean ?? d.RewardPriorMean;
+        if (!double.IsFinite(mean)) throw new ArgumentException($"{Name}: the reward prior mean must be finite, got {mean}.");
+        return new Session(d, batch, rng, posteriorMean, mean);
+    }
 
-    private sealed class Session(TabularMdpDistribution d, int batch, Rng rng, bool posteriorMean) : IAgentSession
+    private sealed class Session(TabularMdpDistribution d, int batch, Rng rng, bool posteriorMean, double priorMean) : IAgentSession
     {
         private readonly int _sa = d.States * d.Actions;
         private readonly double[] _rewardSum = new double[batch * d.States * d.Actions];
@@ -306,7 +315,7 @@ public sealed class PsrlAgent(bool posteriorMean = false) : IMetaAgent
             {
                 int n = _visits[slot * _sa + sa];
                 double precision = priorPrecision + n * noisePrecision;
-                double mean = (priorPrecision * d.RewardPriorMean + noisePrecision * _rewardSum[slot * _sa + sa]) / precision;
+                double mean = (priorPrecision * priorMean + noisePrecision * _rewardSum[slot * _sa + sa]) / precision;
                 _mu[sa] = posteriorMean ? mean : mean + rng.Normal() / Math.Sqrt(precision);
                 var row = _p.AsSpan(sa * d.States, d.States);
                 double sum = 0;
