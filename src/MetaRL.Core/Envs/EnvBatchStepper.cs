@@ -30,15 +30,18 @@ public sealed class EnvBatchStepper
 
     private readonly IEnv[] _envs;
     private readonly Rng[] _rngs;
-    private readonly int _obs, _act, _chunks;
+    private readonly int _obs, _act, _helpers;
     private readonly StepParallelism _mode;
     private readonly Exception?[] _errors;
-    private readonly Action<int> _chunk;
+    private readonly Action<int> _help;
     private float[] _actions = [], _observations = [];
     private bool[] _active = [];
     private int _probes;
     private long _fastestProbe = long.MaxValue;
     private bool _parallel;
+    // A parallel round: the high half of _claim is the round's number, the low half the next environment to take.
+    private long _claim;
+    private int _round, _finished;
 
     /// <param name="envs">The environments, each already given its task.</param>
     /// <param name="rngs">One random stream per environment, used only by that environment's steps.</param>
@@ -55,17 +58,17 @@ public sealed class EnvBatchStepper
         _obs = observationSize;
         _act = actionSize;
         _mode = mode;
-        _chunks = Math.Max(1, Math.Min(Environment.ProcessorCount, envs.Length));
-        _errors = new Exception?[_chunks];
-        _parallel = mode == StepParallelism.Always && _chunks > 1;
+        _helpers = Math.Max(0, Math.Min(Environment.ProcessorCount, envs.Length) - 1);
+        _errors = new Exception?[envs.Length];
+        _parallel = mode == StepParallelism.Always && _helpers > 0;
         Results = new StepResult[envs.Length];
-        _chunk = RunChunk;
+        _help = Work;
     }
 
     /// <summary>What each environment's last step returned (stale for environments that were not active).</summary>
     public StepResult[] Results { get; }
 
-    /// <summary>Whether rounds are currently split across cores.</summary>
+    /// <summary>Whether rounds are currently shared with other cores.</summary>
     public bool IsParallel => _parallel;
 
     /// <summary>
@@ -81,32 +84,56 @@ public sealed class EnvBatchStepper
         (_actions, _active, _observations) = (actions, active, observations);
         if (_parallel)
         {
-            Array.Clear(_errors);
-            Parallel.For(0, _chunks, _chunk);
-            foreach (var e in _errors)
-                if (e is not null) ExceptionDispatchInfo.Throw(e);
+            StepShared();
             return;
         }
         long start = Stopwatch.GetTimestamp();
-        Run(0, _envs.Length);
-        if (_mode != StepParallelism.Auto || _chunks == 1 || _probes >= ProbeRounds) return;
+        for (int i = 0; i < _envs.Length; i++)
+            if (_active[i]) StepOne(i);
+        if (_mode != StepParallelism.Auto || _helpers == 0 || _probes >= ProbeRounds) return;
         // The fastest probe round decides: the first rounds include compiling the environment's code.
         _fastestProbe = Math.Min(_fastestProbe, Stopwatch.GetTimestamp() - start);
         if (++_probes == ProbeRounds)
             _parallel = (double)_fastestProbe / Stopwatch.Frequency > ParallelAboveSeconds;
     }
 
-    private void RunChunk(int chunk)
+    /// <summary>
+    /// Environments are taken one at a time from a shared counter by this thread and by helpers queued to the
+    /// thread pool. This thread never waits for a helper to start: on a busy machine it simply takes every
+    /// environment itself, waiting at most for steps a helper has already begun. A helper that starts after its
+    /// round is over finds the round number changed and leaves.
+    /// </summary>
+    private void StepShared()
     {
-        int from = (int)((long)_envs.Length * chunk / _chunks), to = (int)((long)_envs.Length * (chunk + 1) / _chunks);
-        try { Run(from, to); }
-        catch (Exception e) { _errors[chunk] = e; }
+        Array.Clear(_errors);
+        int round = unchecked(++_round);
+        Volatile.Write(ref _finished, 0);
+        Volatile.Write(ref _claim, (long)round << 32);
+        for (int h = 0; h < _helpers; h++) ThreadPool.UnsafeQueueUserWorkItem(_help, round, preferLocal: false);
+        Work(round);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _finished) < _envs.Length) spin.SpinOnce(sleep1Threshold: -1);
+        foreach (var e in _errors)
+            if (e is not null) ExceptionDispatchInfo.Throw(e);
     }
 
-    private void Run(int from, int to)
+    private void Work(int round)
     {
-        for (int i = from; i < to; i++)
+        int n = _envs.Length;
+        while (true)
+        {
+            long claim = Volatile.Read(ref _claim);
+            int i = (int)(claim & 0xFFFF_FFFF);
+            if ((int)(claim >> 32) != round || i >= n) return;
+            if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
             if (_active[i])
-                Results[i] = _envs[i].Step(_actions.AsSpan(i * _act, _act), _rngs[i], _observations.AsSpan(i * _obs, _obs));
+            {
+                try { StepOne(i); }
+                catch (Exception e) { _errors[i] = e; }
+            }
+            Interlocked.Increment(ref _finished);
+        }
     }
+
+    private void StepOne(int i) => Results[i] = _envs[i].Step(_actions.AsSpan(i * _act, _act), _rngs[i], _observations.AsSpan(i * _obs, _obs));
 }
