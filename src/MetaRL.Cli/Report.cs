@@ -29,8 +29,7 @@ internal static class Report
             var row = new List<string> { Markup.Escape(r.Agent), $"{r.MeanTotalReturn:F3} ± {r.Ci95:F3}" };
             row.AddRange(shown.Select(e => $"{r.EpisodeReturns[e]:F3}"));
             if (anyRegret) row.Add(r.Regret is { } g ? $"{g:F3}" : "");
-            if (anyLead) row.Add(r.LeadOfEvaluatedAgent is { } l
-                ? (l.Mean - l.Ci95 > 0 ? "[green]" : l.Mean + l.Ci95 < 0 ? "[red]" : "[yellow]") + $"{l.Mean:+0.000;-0.000} ± {l.Ci95:F3}[/]" : "");
+            if (anyLead) row.Add(r.LeadOfEvaluatedAgent is { } l ? SignedCell(l.Mean, l.Ci95, 3) : "");
             table.AddRow(row.ToArray());
         }
         AnsiConsole.Write(table);
@@ -41,6 +40,14 @@ internal static class Report
         if (n <= 10) return Enumerable.Range(0, n).ToArray();
         var set = new SortedSet<int> { 0, 1, 2, 4, 9, n / 4 - 1, n / 2 - 1, n - 1 };
         return set.Where(e => e >= 0 && e < n).ToArray();
+    }
+
+    /// <summary>A signed paired difference ± its 95% CI, green when the CI is above zero, red below, yellow across it.</summary>
+    public static string SignedCell(double mean, double ci95, int decimals)
+    {
+        string digits = new('0', decimals);
+        string colour = mean - ci95 > 0 ? "green" : mean + ci95 < 0 ? "red" : "yellow";
+        return $"[{colour}]{mean.ToString($"+0.{digits};-0.{digits}")} ± {ci95.ToString($"F{decimals}")}[/]";
     }
 
     public static void WriteCsv(string path, IReadOnlyList<MetaTestResult> results)

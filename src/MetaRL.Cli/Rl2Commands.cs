@@ -289,10 +289,6 @@ internal static class MamlCommands
     private static readonly string[] EvaluationKeys = ["checkpoint", "eval-lr-decay"];
 
     /// <summary>
-    /// Loads a MAML run's policy: <c>best.mrla</c> (the policy with the best recent training return, as Finn et al. 2017
-    /// evaluate) when <paramref name="which"/> is "best" and the run has one, else the last checkpoint.
-    /// </summary>
-    /// <summary>
     /// A MAML run's policy (best.mrla if it has one) as a fixed-weight agent for the episode protocol, to play next to
     /// RL² runs on the same trials of <paramref name="tasks"/>.
     /// </summary>
@@ -310,6 +306,10 @@ internal static class MamlCommands
         return new MetaRL.Meta.Maml.FixedPolicyAgent(trainer.Policy, deterministic, $"{kind}, no adaptation ({Report.FileLabel(dir)})");
     }
 
+    /// <summary>
+    /// Loads a MAML run's policy: <c>best.mrla</c> (the policy with the best recent training return, as Finn et al. 2017
+    /// evaluate) when <paramref name="which"/> is "best" and the run has one, else the last checkpoint.
+    /// </summary>
     private static (MetaRL.Meta.Maml.MamlTrainer Trainer, string File) LoadPolicy(string dir, RunConfig run, MetaRL.Meta.Maml.MamlConfig cfg,
         TaskDistribution tasks, string which)
     {
@@ -404,12 +404,11 @@ internal static class MamlCommands
         table.AddColumn("baseline");
         for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
         table.AddColumn(new TableColumn("best vs best").RightAligned());
-        static string Cell(double d, double ci) => (d - ci > 0 ? "[green]" : d + ci < 0 ? "[red]" : "[yellow]") + $"{d:+0.00;-0.00} ± {ci:F2}[/]";
         foreach (var r in results.Skip(1))
         {
             var a = r.AdvantageOfEvaluatedAgent!;
-            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep.Select((d, k) => Cell(d, a.PerStepCi95[k])),
-                Cell(a.BestVsBest, a.BestVsBestCi95) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
+            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep.Select((d, k) => Report.SignedCell(d, a.PerStepCi95[k], 2)),
+                Report.SignedCell(a.BestVsBest, a.BestVsBestCi95, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
         }
         return table;
     }

@@ -23,6 +23,15 @@ public sealed class Rl2Tests : IDisposable
 
     private static float[] Weights(Rl2Trainer t) => t.Network.Parameters().SelectMany(p => p.ToArray()).ToArray();
 
+    /// <summary>A trainer restored from the checkpoint at <paramref name="path"/>, then trained <paramref name="iterations"/> more.</summary>
+    private static Rl2Trainer ResumeAndRun(TaskDistribution d, Rl2Config cfg, ulong seed, string path, int iterations)
+    {
+        var t = new Rl2Trainer(d, cfg, seed);
+        t.Load(TensorArchive.Load(path));
+        for (int i = 0; i < iterations; i++) t.RunIteration();
+        return t;
+    }
+
     [Fact]
     public void Same_seed_trains_bit_identically()
     {
@@ -151,10 +160,7 @@ public sealed class Rl2Tests : IDisposable
         first.RunIteration();
         var path = Path.Combine(_dir, "norm.mrla");
         first.Save(path, new Dictionary<string, string>());
-        var resumed = new Rl2Trainer(d, cfg, 5);
-        resumed.Load(TensorArchive.Load(path));
-        resumed.RunIteration();
-        resumed.RunIteration();
+        var resumed = ResumeAndRun(d, cfg, 5, path, 2);
         Assert.Equal(Weights(straight), Weights(resumed));
         Assert.Equal(stats.Mean(1), resumed.Network.ObservationNormalizer!.Mean(1));
 
@@ -220,10 +226,7 @@ public sealed class Rl2Tests : IDisposable
         t.RunIteration();
         var path = Path.Combine(_dir, "critic.mrla");
         t.Save(path, new Dictionary<string, string>());
-        var resumed = new Rl2Trainer(d, cfg, 4);
-        resumed.Load(TensorArchive.Load(path));
-        resumed.RunIteration();
-        resumed.RunIteration();
+        var resumed = ResumeAndRun(d, cfg, 4, path, 2);
         Assert.Equal(Weights(straight), Weights(resumed));
 
         // Evaluation needs neither the task nor the critic; a network without the critic cannot load this checkpoint.

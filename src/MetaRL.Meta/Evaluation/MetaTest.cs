@@ -20,10 +20,10 @@ public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batc
     }
 }
 
-/// <summary>The adaptation curve of one agent on held-out tasks.</summary>
 /// <summary>A mean difference of total return between two agents over the same trials, with its 95% CI half-width.</summary>
 public sealed record PairedLead(double Mean, double Ci95);
 
+/// <summary>The adaptation curve of one agent on held-out tasks.</summary>
 public sealed class MetaTestResult
 {
     public required string Agent { get; init; }
