@@ -93,11 +93,15 @@ internal static class Rl2Commands
         return MamlDefaults(run.Task).With(settings, out leftover);
     }
 
-    /// <summary>A stored RL² run's configuration. Runs from before observation statistics existed fed raw observations.</summary>
+    /// <summary>
+    /// A stored RL² run's configuration. Runs from before observation statistics existed fed raw observations, and runs
+    /// from before MLP heads existed read the recurrent features with linear heads.
+    /// </summary>
     internal static Rl2Config Rl2ConfigOf(RunConfig run, out Dictionary<string, string> leftover)
     {
         var settings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal);
         settings.TryAdd("normalize-observations", "false");
+        settings.TryAdd("head", "none");
         return Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(settings, out leftover);
     }
 

@@ -221,6 +221,13 @@ public sealed class CliTests : IDisposable
             Assert.True(lead.GetProperty("ci95").GetDouble() >= 0);
             Assert.False(both.RootElement[0].TryGetProperty("leadOfEvaluatedAgent", out _));
         }
+        // A run from before MLP heads existed (no 'head' key in config.json) still loads, with linear heads.
+        var configPath = Path.Combine(flat, "config.json");
+        var legacy = string.Join('\n', File.ReadAllLines(configPath).Where(l => !l.Contains("\"head\"", StringComparison.Ordinal)));
+        Assert.NotEqual(File.ReadAllText(configPath).Trim(), legacy.Trim());
+        File.WriteAllText(configPath, legacy);
+        var legacyEval = Run("eval", flat, "--trials", "10", "--json");
+        Assert.True(legacyEval.Code == 0, legacyEval.Err);
         var otherTask = Path.Combine(_dir, "other-task");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8",
             "--set", "minibatches=2", "--set", "arms=3", "--set", "episodes=5", "--out", otherTask).Code);

@@ -236,6 +236,40 @@ public sealed class Rl2Tests : IDisposable
         Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg with { TaskCritic = false }));
     }
 
+    [Fact]
+    public void Mlp_heads_are_parsed_trained_resumed_and_checked_against_the_checkpoint()
+    {
+        Assert.Equal([64, 32], new Rl2Config().With(new Dictionary<string, string> { ["head"] = "64,32" }, out _).Head);
+        Assert.Empty(new Rl2Config { Head = [8] }.With(new Dictionary<string, string> { ["head"] = "none" }, out _).Head);
+        Assert.Equal("none", new Rl2Config().ToSettings()["head"]);
+        Assert.Equal("8,4", new Rl2Config { Head = [8, 4] }.ToSettings()["head"]);
+        foreach (var bad in new[] { "64,x", "0", "64,,64" })
+        {
+            var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["head"] = bad }, out _));
+            Assert.Contains("'head'", e.Message);
+        }
+
+        var d = new Navigation2DDistribution(horizon: 4, episodes: 2);
+        var cfg = Small with { Head = [8, 4] };
+        var t = new Rl2Trainer(d, cfg, 6);
+        var names = t.Network.NamedParameters().Select(p => p.Name).ToArray();
+        // Policy and value each have their own three layers; the recurrent core feeds both.
+        Assert.Contains("policy.2.weight", names);
+        Assert.Contains("value.2.weight", names);
+        Assert.Equal([8, 4], t.Network.Head);
+        var straight = new Rl2Trainer(d, cfg, 6);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        t.RunIteration();
+        var path = Path.Combine(_dir, "head.mrla");
+        t.Save(path, new Dictionary<string, string>());
+        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
+        // The head's outputs move with training, and a network with linear heads cannot load this checkpoint.
+        Assert.NotEqual(Weights(new Rl2Trainer(d, cfg, 6)), Weights(straight));
+        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, Small));
+        var r = MetaTest.Run(new Rl2Agent(Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg), true), d, new MetaTestOptions(10, 1));
+        Assert.Equal(2, r.EpisodeReturns.Length);
+    }
+
     private sealed class NoFeatures : TaskDistribution
     {
         private readonly BernoulliBanditDistribution _inner = new(2, 3);

@@ -141,6 +141,23 @@ public sealed class SettingsReader
 
     public bool Bool(string key, bool fallback) => Choice(key, fallback ? "true" : "false", "true", "false") == "true";
 
+    /// <summary>
+    /// Comma-separated layer sizes such as <c>64,64</c>, each in [1, 4096]; with <paramref name="allowNone"/> the
+    /// value <c>none</c> (or an empty value) gives no layers.
+    /// </summary>
+    public int[] Sizes(string key, int[] fallback, bool allowNone = false)
+    {
+        _used.Add(key);
+        if (!_values.TryGetValue(key, out var s)) return fallback;
+        if (allowNone && (s.Length == 0 || s == "none")) return [];
+        var parts = s.Split(',', StringSplitOptions.TrimEntries);
+        var sizes = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] < 1 || sizes[i] > 4096)
+                throw new SettingException($"{_owner}: setting '{key}' must be comma-separated layer sizes in [1, 4096] such as 64,64{(allowNone ? ", or none" : "")}; got '{s}'.");
+        return sizes;
+    }
+
     /// <summary>Throws if any given key was never read, listing the valid keys.</summary>
     public void EnsureAllUsed()
     {

@@ -56,15 +56,9 @@ public sealed record MamlConfig
         var mine = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (k, v) in settings) (Keys.Contains(k) ? mine : rest)[k] = v;
         var r = new SettingsReader("maml", mine);
-        var h = r.Text("hidden", string.Join(',', Hidden));
-        var parts = h.Split(',', StringSplitOptions.TrimEntries);
-        var hidden = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out hidden[i]) || hidden[i] < 1 || hidden[i] > 4096)
-                throw new SettingException($"maml: setting 'hidden' must be comma-separated layer sizes such as 64,64; got '{h}'.");
         var c = this with
         {
-            Hidden = hidden,
+            Hidden = r.Sizes("hidden", Hidden),
             InnerLearningRate = r.Double("inner-lr", InnerLearningRate, 0, 1e3),
             InnerSteps = r.Int("inner-steps", InnerSteps, 0, 10),
             MetaBatch = r.Int("meta-batch", MetaBatch, 1, 10_000),

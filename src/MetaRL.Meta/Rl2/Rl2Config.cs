@@ -8,6 +8,11 @@ namespace MetaRL.Meta.Rl2;
 public sealed record Rl2Config
 {
     public int Hidden { get; init; } = 128;
+    /// <summary>
+    /// Hidden layer sizes of the tanh MLPs the policy and value heads apply to the recurrent features (each head its own);
+    /// empty: linear heads, as in the RL² paper.
+    /// </summary>
+    public int[] Head { get; init; } = [];
     public string Cell { get; init; } = "gru";
     public bool LayerNorm { get; init; }
     /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
@@ -55,7 +60,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "deterministic",
     ];
 
@@ -94,6 +99,7 @@ public sealed record Rl2Config
         var c = this with
         {
             Hidden = r.Int("hidden", Hidden, 1, 4096),
+            Head = r.Sizes("head", Head, allowNone: true),
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             TimeInput = r.Bool("time-input", TimeInput),
@@ -129,6 +135,7 @@ public sealed record Rl2Config
     public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         ["hidden"] = Hidden.ToString(CultureInfo.InvariantCulture),
+        ["head"] = Head.Length == 0 ? "none" : string.Join(',', Head),
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["time-input"] = TimeInput ? "true" : "false",

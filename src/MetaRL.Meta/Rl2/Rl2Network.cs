@@ -14,20 +14,23 @@ namespace MetaRL.Meta.Rl2;
 /// and the task's hidden parameters (<see cref="MetaRL.Core.Tasks.TaskDistribution.WriteTaskFeatures"/>). It is
 /// used only to compute advantages during training; a baseline that depends on the task but not on the action is
 /// still unbiased, and it removes the task-to-task spread of returns from the advantages. The policy never sees the task.
+/// With <c>head</c> layer sizes, the policy and the value each read the recurrent features through their own tanh MLP
+/// (the recurrent core alone is a single nonlinear layer; locomotion policies usually want two).
 /// </summary>
 public sealed class Rl2Network : Module<float>
 {
     private readonly Gru<float>? _gru;
     private readonly Lstm<float>? _lstm;
     private readonly LayerNorm<float>? _norm;
-    private readonly Linear<float> _policy;
-    private readonly Linear<float>? _value;
+    private readonly Linear<float>? _policy, _value;
+    private readonly Mlp<float>? _policyMlp, _valueMlp;
     private readonly Mlp<float>? _critic;
     private readonly Tensor<float>? _logStd;
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
-        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false)
+        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null)
     {
+        head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
         ObservationSize = observationSpace.Size;
         ActionSpace = actionSpace;
@@ -43,12 +46,16 @@ public sealed class Rl2Network : Module<float>
         else if (cell == "lstm") _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng));
         else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
         if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
-        _policy = RegisterModule("policy", new Linear<float>(hidden, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+        Head = head.ToArray();
+        if (Head.Count == 0) _policy = RegisterModule("policy", new Linear<float>(hidden, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+        else _policyMlp = RegisterModule("policy", new Mlp<float>([hidden, .. Head, ActionSize], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 0.01));
         CriticTaskFeatures = criticTaskFeatures;
         if (criticTaskFeatures > 0)
             _critic = RegisterModule("critic", new Mlp<float>([hidden + criticTaskFeatures, 256, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
-        else
+        else if (Head.Count == 0)
             _value = RegisterModule("value", new Linear<float>(hidden, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
+        else
+            _valueMlp = RegisterModule("value", new Mlp<float>([hidden, .. Head, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
         if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(-0.5, ActionSize));
     }
 
@@ -71,6 +78,8 @@ public sealed class Rl2Network : Module<float>
     /// <summary>Task features the critic reads (0: the value head reads only the recurrent features).</summary>
     public int CriticTaskFeatures { get; }
     public int Hidden { get; }
+    /// <summary>Hidden layer sizes of the policy and value MLP heads (empty: linear heads).</summary>
+    public IReadOnlyList<int> Head { get; }
     public string Cell { get; }
     public bool Discrete { get; }
     public Space ActionSpace { get; }
@@ -106,7 +115,7 @@ public sealed class Rl2Network : Module<float>
     }
 
     /// <summary>Policy output (logits or Gaussian mean) [N, A] from features [N, H].</summary>
-    public Tensor<float> Policy(Tensor<float> features) => _policy.Forward(features);
+    public Tensor<float> Policy(Tensor<float> features) => _policy?.Forward(features) ?? _policyMlp!.Forward(features);
 
     /// <summary>Value [N] from features [N, H] and, for a task-aware critic, task features [N, F].</summary>
     public Tensor<float> Value(Tensor<float> features, Tensor<float>? taskFeatures)
@@ -118,7 +127,7 @@ public sealed class Rl2Network : Module<float>
                 throw new ArgumentException($"The task-aware critic needs task features [{features.Shape[0]}, {CriticTaskFeatures}].");
             v = _critic.Forward(Ops.Concat([features, taskFeatures], 1));
         }
-        else v = _value!.Forward(features);
+        else v = _value?.Forward(features) ?? _valueMlp!.Forward(features);
         return Ops.Reshape(v, v.Shape[0]);
     }
 }

@@ -40,7 +40,7 @@ public sealed class Rl2Trainer
     /// <summary>The network a configuration describes for a task family (weights from <paramref name="rng"/>).</summary>
     public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
         => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
-            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations);
+            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
