@@ -270,6 +270,57 @@ public sealed class Rl2Tests : IDisposable
         Assert.Equal(2, r.EpisodeReturns.Length);
     }
 
+    private sealed record NoTask : ITask
+    {
+        public IReadOnlyList<KeyValuePair<string, double>> Describe() => [];
+    }
+
+    /// <summary>
+    /// Each step pays 1 for "stay" (action 0) or 1.5 for "quit" (action 1), which ends the episode at once. Staying to
+    /// the last step (and quitting only there) earns 5 to 5.5 per episode, quitting at once 1.5; under a short discount
+    /// horizon quitting the first episode at once looks better unless the forfeited steps are counted (pad-terminated).
+    /// </summary>
+    private sealed class ShortcutFamily : TaskDistribution
+    {
+        public override string Name => "shortcut";
+        public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
+        public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
+        public override int Horizon => 5;
+        public override int EpisodesPerTrial => 2;
+        public override IReadOnlyList<SettingInfo> Settings => [];
+        public override ITask SampleTask(MetaRL.Engine.Rng rng, TaskSplit split) => new NoTask();
+        public override MetaRL.Core.Envs.IEnv CreateEnv() => new ShortcutEnv();
+    }
+
+    private sealed class ShortcutEnv : MetaRL.Core.Envs.Env<NoTask>
+    {
+        public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
+        public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
+        public override void Reset(MetaRL.Engine.Rng rng, Span<float> observation) => observation[0] = 0;
+        public override MetaRL.Core.Envs.StepResult Step(ReadOnlySpan<float> action, MetaRL.Engine.Rng rng, Span<float> observation)
+        {
+            observation[0] = 0;
+            return action[0] == 1 ? new(1.5, Terminated: true, Truncated: false) : new(1, Terminated: false, Truncated: false);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Padding_terminated_episodes_removes_the_shortcut_of_ending_an_episode_early(bool pad)
+    {
+        // γ = 0.5: without padding, quitting at once is worth 1.5 + 0.5·(next episode) against staying's ≈ 2, so the
+        // learnt policy quits; with padding the next episode lies 5 discounted steps away and staying wins.
+        var d = new ShortcutFamily();
+        var cfg = Small with { Gamma = 0.5, GaeLambda = 0.95, Iterations = 60, TrialsPerIteration = 32, LearningRate = 1e-2, EntropyCoef = 0, PadTerminated = pad };
+        var t = new Rl2Trainer(d, cfg, 3);
+        for (int i = 0; i < cfg.Iterations; i++) t.RunIteration();
+        double total = MetaTest.Run(t.Agent(), d, new MetaTestOptions(50, 1)).MeanTotalReturn;
+        if (pad) Assert.True(total > 9, $"padded: total {total:F2} (staying to the last steps earns 10 to 11)");
+        else Assert.True(total < 8, $"unpadded: total {total:F2} (quitting the first episode at once earns at most 7)");
+        Assert.Equal("true", new Rl2Config().ToSettings()["pad-terminated"]);
+    }
+
     private sealed class NoFeatures : TaskDistribution
     {
         private readonly BernoulliBanditDistribution _inner = new(2, 3);

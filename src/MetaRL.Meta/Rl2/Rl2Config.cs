@@ -55,13 +55,20 @@ public sealed record Rl2Config
     /// worse (593 vs 712 total return over two episodes, one seed each) and on cheetah-vel no better (−431 vs −430).
     /// </summary>
     public bool NormalizeObservations { get; init; }
+    /// <summary>
+    /// An episode that terminates before its horizon inside a trial (a hopper falls) counts as if its remaining steps
+    /// had passed at zero reward: the discount to the next episode's first step is γ^(1+m) for m forfeited steps. Without
+    /// it, falling early moves the next episode's rewards closer in discounted time, so with γ &lt; 1 a fall costs almost
+    /// nothing although it forfeits the rest of the episode's return. No effect on families whose episodes never end early.
+    /// </summary>
+    public bool PadTerminated { get; init; } = true;
     /// <summary>Evaluate with the most likely action (true) or by sampling (false).</summary>
     public bool Deterministic { get; init; } = true;
 
     public static readonly string[] Keys =
     [
         "hidden", "head", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
-        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "deterministic",
+        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
     /// <summary>
@@ -123,6 +130,7 @@ public sealed record Rl2Config
             RewardScale = r.Double("reward-scale", RewardScale, 1e-30, 1e30),
             NormalizeRewards = r.Bool("normalize-rewards", NormalizeRewards),
             NormalizeObservations = r.Bool("normalize-observations", NormalizeObservations),
+            PadTerminated = r.Bool("pad-terminated", PadTerminated),
             Deterministic = r.Bool("deterministic", Deterministic),
         };
         r.EnsureAllUsed();
@@ -159,6 +167,7 @@ public sealed record Rl2Config
         ["reward-scale"] = RewardScale.ToString("R", CultureInfo.InvariantCulture),
         ["normalize-rewards"] = NormalizeRewards ? "true" : "false",
         ["normalize-observations"] = NormalizeObservations ? "true" : "false",
+        ["pad-terminated"] = PadTerminated ? "true" : "false",
         ["deterministic"] = Deterministic ? "true" : "false",
     };
 

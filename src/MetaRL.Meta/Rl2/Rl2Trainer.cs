@@ -78,6 +78,7 @@ public sealed class Rl2Trainer
         public readonly float[] Values = new float[T * B];
         public readonly float[] Rewards = new float[T * B];
         public readonly float[] Mask = new float[T * B];
+        public readonly int[] Skipped = new int[T * B];         // steps an early termination forfeits (see PadTerminated)
         public readonly float[] Advantages = new float[T * B];
         public readonly float[] Returns = new float[T * B];
         public float[] TaskFeatures = [];                      // [B, F] for a task-aware critic or a task-knowing oracle
@@ -163,6 +164,7 @@ public sealed class Rl2Trainer
                 bool ended = r.Done || steps[i] >= _tasks.Horizon;
                 prevDone[i] = ended;
                 if (!ended) continue;
+                if (Config.PadTerminated && r.Terminated && episode[i] + 1 < n) data.Skipped[k] = _tasks.Horizon - steps[i];
                 steps[i] = 0;
                 if (++episode[i] == n) active[i] = false;
                 else envs[i].Reset(envRngs[i], obs.AsSpan(i * _obs, _obs));
@@ -178,9 +180,14 @@ public sealed class Rl2Trainer
     // Running statistics of the discounted return, for reward normalisation (saved in checkpoints).
     private double _retCount, _retMean, _retM2;
 
+    /// <summary>
+    /// The discount from step k to the next step of its trial: γ, or γ^(1+m) after an episode that terminated m steps
+    /// before its horizon when <see cref="Rl2Config.PadTerminated"/> is set.
+    /// </summary>
+    private double Discount(Batch d, int k) => d.Skipped[k] == 0 ? Config.Gamma : Math.Pow(Config.Gamma, 1 + d.Skipped[k]);
+
     private void NormalizeRewards(Batch d, int B)
     {
-        double gamma = Config.Gamma;
         double n = 0, mean = 0, m2 = 0;
         for (int i = 0; i < B; i++)
         {
@@ -189,7 +196,7 @@ public sealed class Rl2Trainer
             {
                 int k = t * B + i;
                 if (d.Mask[k] == 0) break;
-                ret = gamma * ret + d.Rewards[k];
+                ret = (t > 0 ? Discount(d, k - B) : 1) * ret + d.Rewards[k];
                 n++;
                 double delta = ret - mean;
                 mean += delta / n;
@@ -211,7 +218,7 @@ public sealed class Rl2Trainer
 
     private void ComputeAdvantages(Batch d, int B)
     {
-        float gamma = (float)Config.Gamma, lambda = (float)Config.GaeLambda;
+        float lambda = (float)Config.GaeLambda;
         for (int i = 0; i < B; i++)
         {
             float next = 0, adv = 0;
@@ -219,6 +226,7 @@ public sealed class Rl2Trainer
             {
                 int k = t * B + i;
                 if (d.Mask[k] == 0) { next = 0; adv = 0; continue; }
+                float gamma = (float)Discount(d, k);
                 float delta = d.Rewards[k] + gamma * next - d.Values[k];
                 adv = delta + gamma * lambda * adv;
                 d.Advantages[k] = adv;
