@@ -15,7 +15,7 @@ namespace MetaRL.Meta.Rl2;
 /// used only to compute advantages during training; a baseline that depends on the task but not on the action is
 /// still unbiased, and it removes the task-to-task spread of returns from the advantages. The policy never sees the task.
 /// With <c>head</c> layer sizes, the policy and the value each read the recurrent features through their own tanh MLP
-/// (the recurrent core alone is a single nonlinear layer; locomotion policies usually want two).
+/// (the recurrent core alone is a single nonlinear layer between the inputs and the heads).
 /// </summary>
 public sealed class Rl2Network : Module<float>
 {
