@@ -32,7 +32,7 @@ internal sealed class Rl2Run(TaskDistribution tasks, Rl2Config cfg, ulong seed) 
     private double _ema = double.NaN;
     public int Iteration => _t.Iteration;
     public int Iterations => cfg.Iterations;
-    public string Header => $"RL² on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {cfg.Cell.ToUpperInvariant()} {cfg.Hidden}, {cfg.TrialsPerIteration} trials per iteration";
+    public string Header => $"RL² on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {cfg.Cell.ToUpperInvariant()} {cfg.Hidden}, {cfg.TrialsPerIteration} trials per iteration, {cfg.Update.ToUpperInvariant()}";
     public string CsvHeader => "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds";
     public (string, string, double, bool) Step()
     {

@@ -1,6 +1,7 @@
 using MetaRL.Core.Spaces;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
+using MetaRL.Meta;
 using MetaRL.Meta.Maml;
 using MetaRL.Tasks.Navigation;
 
@@ -138,7 +139,7 @@ public class MamlTests
             return [MetaRL.Engine.Tensor.FromArray(r, 5)];
         }
         var g = new[] { MetaRL.Engine.Tensor.FromArray(new float[] { 1, -2, 0.5f, 3, -1 }, 5) };
-        var x = MamlTrainer.ConjugateGradient(Times, g, 5, out var ax);
+        var x = TrustRegion.ConjugateGradient(Times, g, 5, out var ax);
         var direct = Times(x)[0].ToArray();
         for (int i = 0; i < 5; i++)
         {

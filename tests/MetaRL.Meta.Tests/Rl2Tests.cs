@@ -270,6 +270,93 @@ public sealed class Rl2Tests : IDisposable
         Assert.Equal(2, r.EpisodeReturns.Length);
     }
 
+    [Fact]
+    public void Trpo_steps_stay_within_the_kl_limit_and_learn_the_small_bandit()
+    {
+        var d = new BernoulliBanditDistribution(2, 6);
+        var cfg = new Rl2Config { Hidden = 32, Iterations = 40, TrialsPerIteration = 64, LearningRate = 3e-3, GaeLambda = 0.3, Update = "trpo", MaxKl = 0.02, CgDamping = 1e-3 };
+        var t = new Rl2Trainer(d, cfg, 5);
+        var kls = new List<double>();
+        for (int i = 0; i < cfg.Iterations; i++)
+        {
+            var s = t.RunIteration();
+            if (!s.Accepted) continue;
+            Assert.InRange(s.ApproxKl, 1e-12, cfg.MaxKl);
+            kls.Add(s.ApproxKl);
+        }
+        Assert.True(kls.Count >= 30, $"{kls.Count} of {cfg.Iterations} steps accepted");
+        var opt = new MetaTestOptions(2000, 9);
+        double rl2 = MetaTest.Run(t.Agent(), d, opt).MeanTotalReturn;
+        double random = MetaTest.Run(new RandomBandit(), d, opt).MeanTotalReturn;
+        Assert.True(rl2 > random + 0.3, $"RL²-TRPO {rl2:F3} vs random {random:F3}");
+    }
+
+    [Fact]
+    public void Trpo_fisher_products_equal_the_expected_outer_products_of_score_gradients()
+    {
+        // F v = (1/N) Σ_steps Σ_a p_a ∇log p_a (∇log p_a · v), built here from first derivatives only, one action at a time.
+        var d = new BernoulliBanditDistribution(3, 5);
+        var t = new Rl2Trainer(d, Small with { Update = "trpo", Hidden = 6, TrialsPerIteration = 5, Bptt = 2 }, 4);
+        var data = t.CollectBatch();
+        var theta = t.PolicyParameters;
+        var rng = new MetaRL.Engine.Rng(9);
+        var v = theta.Select(p => MetaRL.Engine.Tensor.FromArray(Enumerable.Range(0, p.Size).Select(_ => (float)rng.Normal()).ToArray(), p.Shape.ToArray())).ToArray();
+        var actual = t.FisherProducts(data, [0, 1, 2, 3, 4], theta)(v);
+
+        var expected = theta.Select(p => new double[p.Size]).ToArray();
+        double steps = 0;
+        foreach (var c in t.Chunks(data, [0, 1, 2, 3, 4]))
+            for (int j = 0; j < c.N; j++)
+            {
+                if (c.Mask[j] == 0) continue;
+                steps++;
+                for (int a = 0; a < 3; a++)
+                {
+                    var logp = MetaRL.Engine.Ops.LogSoftmax(t.Network.Policy(t.ChunkFeatures(c)), 1);
+                    double p = Math.Exp(logp.Data[j * 3 + a]);
+                    var g = MetaRL.Engine.Autodiff.Autograd.Grad([MetaRL.Engine.Ops.Slice(MetaRL.Engine.Ops.Reshape(logp, c.N * 3), 0, j * 3 + a, 1)], theta, allowUnused: true);
+                    double gv = 0;
+                    for (int i = 0; i < theta.Count; i++) if (g[i] is not null) for (int k = 0; k < theta[i].Size; k++) gv += (double)g[i]!.Data[k] * v[i].Data[k];
+                    for (int i = 0; i < theta.Count; i++) if (g[i] is not null) for (int k = 0; k < theta[i].Size; k++) expected[i][k] += p * g[i]!.Data[k] * gv;
+                }
+            }
+        double err = 0, norm = 0;
+        for (int i = 0; i < theta.Count; i++)
+            for (int k = 0; k < theta[i].Size; k++)
+            {
+                double e = expected[i][k] / steps;
+                err += Math.Pow(actual[i].Data[k] - e, 2);
+                norm += e * e;
+            }
+        Assert.True(norm > 1e-8, "the test's Fisher product is zero");
+        Assert.True(Math.Sqrt(err / norm) < 1e-4, $"relative error {Math.Sqrt(err / norm):E2}");
+    }
+
+    [Fact]
+    public void Trpo_fits_only_the_value_head_with_adam_and_resumes_bit_identically()
+    {
+        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["update"] = "sgd" }, out _));
+        Assert.Contains("'update'", e.Message);
+        Assert.Contains("trpo", e.Message);
+        Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["cg-subsample"] = "0" }, out _));
+
+        // Gaussian policy, MLP heads, chunked back-propagation and a subsampled Fisher: every TRPO path at once.
+        var d = new Navigation2DDistribution(horizon: 4, episodes: 2);
+        var cfg = Small with { Update = "trpo", Head = [8], Bptt = 3, CgSubsample = 0.5 };
+        var t = new Rl2Trainer(d, cfg, 6);
+        Assert.All(t.Optimizer.Parameters, p => Assert.Contains(t.Network.NamedParameters(), n => ReferenceEquals(n.Parameter, p) && Rl2Network.IsValueParameter(n.Name)));
+        var before = t.Network.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
+        var s = t.RunIteration();
+        Assert.True(s.Accepted);
+        Assert.All(t.Network.NamedParameters(), p => Assert.NotEqual(before[p.Name], p.Parameter.ToArray()));
+
+        var straight = new Rl2Trainer(d, cfg, 6);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        var path = Path.Combine(_dir, "trpo.mrla");
+        t.Save(path, new Dictionary<string, string>());
+        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
+    }
+
     private sealed record NoTask : ITask
     {
         public IReadOnlyList<KeyValuePair<string, double>> Describe() => [];

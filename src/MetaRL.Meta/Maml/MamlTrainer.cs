@@ -278,42 +278,13 @@ public sealed class MamlTrainer
             oldSurrogate = surrogate.ToScalar();
             g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
             var gradKl = Autograd.Grad([kl], theta, createGraph: true, allowUnused: true);
-            hvpCore = v => HessianTimes(gradKl, theta, v);
+            hvpCore = v => TrustRegion.HessianTimes(gradKl, theta, v);
         }
-        Tensor<float>[] Hvp(Tensor<float>[] v) => hvpCore(v).Select((h, i) => h + v[i] * Config.CgDamping).ToArray();
-
-        var x = ConjugateGradient(Hvp, g, Config.CgIterations, out var ax);
-        double shs = 0.5 * Dot(x, ax);
-        double stepSeconds = watch.Elapsed.TotalSeconds - samplingSeconds;
-        bool accepted = false;
-        int lsSteps = 0;
-        double improvement = 0, finalKl = 0;
-        if (shs > 0 && double.IsFinite(shs))
-        {
-            double scale = Math.Sqrt(shs / Config.MaxKl);
-            var saved = theta.Select(p => p.Clone()).ToArray();
-            double frac = 1;
-            for (lsSteps = 1; lsSteps <= Config.LineSearchSteps; lsSteps++, frac *= Config.LineSearchBacktrack)
-            {
-                for (int i = 0; i < theta.Count; i++)
-                {
-                    theta[i].CopyFrom(saved[i]);
-                    var d = theta[i].Data;
-                    var step = x[i].Data;
-                    for (int j = 0; j < d.Length; j++) d[j] += (float)(frac * step[j] / scale);
-                }
-                var (s, k) = ObjectiveValues(theta);
-                if (double.IsFinite(s) && double.IsFinite(k) && s - oldSurrogate > 0 && k <= Config.MaxKl)
-                {
-                    accepted = true;
-                    improvement = s - oldSurrogate;
-                    finalKl = k;
-                    break;
-                }
-            }
-            if (!accepted)
-                for (int i = 0; i < theta.Count; i++) theta[i].CopyFrom(saved[i]);
-        }
+        double beforeSolve = watch.Elapsed.TotalSeconds;
+        var step = TrustRegion.Step(theta, g, hvpCore, oldSurrogate, () => ObjectiveValues(theta), Config.MaxKl, Config.CgIterations, Config.CgDamping,
+            Config.LineSearchSteps, Config.LineSearchBacktrack);
+        double stepSeconds = beforeSolve + step.SolveSeconds - samplingSeconds;
+        var (accepted, lsSteps, improvement, finalKl) = (step.Accepted, step.LineSearchSteps, step.Improvement, step.Kl);
         Iteration++;
         return Track(new MamlIterationStats(Iteration, data.Average(d => d.Train.MeanReturn), data.Average(d => d.Valid.MeanReturn), improvement, finalKl,
             lsSteps, accepted, watch.Elapsed.TotalSeconds, samplingSeconds, stepSeconds, watch.Elapsed.TotalSeconds - samplingSeconds - stepSeconds));
@@ -413,23 +384,6 @@ public sealed class MamlTrainer
         return theta.Select((p, i) => p + (fo[i].Detach() - p.Detach())).ToArray();
     }
 
-    /// <summary>
-    /// H v for the Hessian whose first derivative <paramref name="grad"/> (w.r.t. <paramref name="wrt"/>) was taken with
-    /// a graph: the gradient of ⟨grad, v⟩. Parameters the function does not depend on get zeros.
-    /// </summary>
-    private static Tensor<float>[] HessianTimes(Tensor<float>?[] grad, IReadOnlyList<Tensor<float>> wrt, Tensor<float>[] v)
-    {
-        Tensor<float>? dot = null;
-        for (int i = 0; i < wrt.Count; i++)
-        {
-            if (grad[i] is null || !grad[i]!.RequiresGrad) continue;
-            var term = Ops.Sum(grad[i]! * v[i]);
-            dot = dot is null ? term : dot + term;
-        }
-        var hv = dot is null ? new Tensor<float>?[wrt.Count] : Autograd.Grad([dot], wrt, allowUnused: true);
-        return hv.Select((h, i) => h ?? Tensor.Zeros<float>(wrt[i].Shape.ToArray())).ToArray();
-    }
-
     /// <summary>Σᵢ scale·partsᵢ, summed in index order so the result does not depend on scheduling.</summary>
     private static Tensor<float>[] SumInOrder(Tensor<float>[][] parts, IReadOnlyList<Tensor<float>> like, double scale)
     {
@@ -485,8 +439,8 @@ public sealed class MamlTrainer
             {
                 var kl = MamlMath.Kl(policy, adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
                 var klGrad = Autograd.Grad([kl], adaptedLeaves, createGraph: true, allowUnused: true);
-                c._innerHessian = v => HessianTimes(innerGrad, theta, v);
-                c._fisher = u => HessianTimes(klGrad, adaptedLeaves, u);
+                c._innerHessian = v => TrustRegion.HessianTimes(innerGrad, theta, v);
+                c._fisher = u => TrustRegion.HessianTimes(klGrad, adaptedLeaves, u);
             }
             c.SurrogateGradient = c.ThroughInnerStep(gS);
             return c;
@@ -503,49 +457,5 @@ public sealed class MamlTrainer
 
         /// <summary>(I − αH) F (I − αH) v: the exact Hessian of this task's KL in θ at the current point.</summary>
         public Tensor<float>[] KlHessianTimes(Tensor<float>[] v) => ThroughInnerStep(_fisher(ThroughInnerStep(v)));
-    }
-
-    private static double Dot(Tensor<float>[] a, Tensor<float>[] b)
-    {
-        double s = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            var x = a[i].Data;
-            var y = b[i].Data;
-            for (int j = 0; j < x.Length; j++) s += (double)x[j] * y[j];
-        }
-        return s;
-    }
-
-    /// <summary>Solves H x = g approximately with <paramref name="iterations"/> conjugate-gradient steps.</summary>
-    /// <remarks>
-    /// Starting from x = 0 with residual r = g, CG keeps r = g − A x, so A x = g − r comes for free
-    /// (<paramref name="ax"/>): the step length x·Ax needs no further Hessian product.
-    /// </remarks>
-    internal static Tensor<float>[] ConjugateGradient(Func<Tensor<float>[], Tensor<float>[]> hvp, Tensor<float>[] g, int iterations, out Tensor<float>[] ax,
-        double tolerance = 1e-10)
-    {
-        using var _ = GradMode.NoGrad();
-        var x = g.Select(t => Tensor.Zeros<float>(t.Shape.ToArray())).ToArray();
-        var r = g.Select(t => t.Detach().Clone()).ToArray();
-        var p = r.Select(t => t.Clone()).ToArray();
-        double rr = Dot(r, r);
-        for (int it = 0; it < iterations && rr > tolerance; it++)
-        {
-            Tensor<float>[] hp;
-            using (GradMode.EnableGrad()) hp = hvp(p);
-            double alpha = rr / Dot(p, hp);
-            for (int i = 0; i < x.Length; i++)
-            {
-                x[i] = x[i] + p[i] * alpha;
-                r[i] = r[i] - hp[i].Detach() * alpha;
-            }
-            double rrNew = Dot(r, r);
-            double beta = rrNew / rr;
-            for (int i = 0; i < p.Length; i++) p[i] = r[i] + p[i] * beta;
-            rr = rrNew;
-        }
-        ax = g.Select((t, i) => t.Detach() - r[i]).ToArray();
-        return x;
     }
 }

@@ -4,7 +4,7 @@ using MetaRL.Core.Tasks;
 
 namespace MetaRL.Meta.Rl2;
 
-/// <summary>Every setting of RL² training with PPO; <c>--set key=value</c> overrides them by <see cref="Keys"/>.</summary>
+/// <summary>Every setting of RL² training (PPO or TRPO); <c>--set key=value</c> overrides them by <see cref="Keys"/>.</summary>
 public sealed record Rl2Config
 {
     public int Hidden { get; init; } = 128;
@@ -24,6 +24,27 @@ public sealed record Rl2Config
     /// <summary>True trains a task-knowing oracle: the policy reads the task's hidden parameters (for comparisons).</summary>
     public bool TaskInput { get; init; }
     public int Iterations { get; init; } = 1000;
+    /// <summary>
+    /// The policy update: "ppo" (clipped surrogate, several Adam epochs on minibatches of trials, value loss and entropy
+    /// bonus in one loss) or "trpo" (as in the RL² paper: one natural-gradient step of mean KL at most <see cref="MaxKl"/>
+    /// over the whole batch, the recurrent core and policy head moving together; the value head alone is then fitted by
+    /// Adam on the recurrent features for <see cref="Epochs"/> × <see cref="Minibatches"/> steps; no entropy bonus or clipping).
+    /// </summary>
+    public string Update { get; init; } = "ppo";
+    /// <summary>TRPO: the mean KL divergence a step may reach.</summary>
+    public double MaxKl { get; init; } = 0.01;
+    /// <summary>TRPO: conjugate-gradient iterations on Fisher-vector products.</summary>
+    public int CgIterations { get; init; } = 10;
+    /// <summary>
+    /// TRPO: the fraction of the batch's trials the Fisher-vector products use (as rllab's subsample factor); the
+    /// gradient and the line search always use the whole batch, so the KL limit holds on all of it.
+    /// </summary>
+    public double CgSubsample { get; init; } = 1.0;
+    /// <summary>TRPO: damping added to the Fisher matrix.</summary>
+    public double CgDamping { get; init; } = 0.1;
+    /// <summary>TRPO: backtracking steps of the line search, and the factor each applies.</summary>
+    public int LineSearchSteps { get; init; } = 15;
+    public double LineSearchBacktrack { get; init; } = 0.8;
     /// <summary>Trials (tasks) collected per iteration.</summary>
     public int TrialsPerIteration { get; init; } = 256;
     public double LearningRate { get; init; } = 1e-3;
@@ -67,7 +88,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "head", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
@@ -114,6 +135,13 @@ public sealed record Rl2Config
             Memory = r.Bool("memory", Memory),
             TaskInput = r.Bool("task-input", TaskInput),
             Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
+            Update = r.Choice("update", Update, "ppo", "trpo"),
+            MaxKl = r.Double("max-kl", MaxKl, 1e-9, 10),
+            CgIterations = r.Int("cg-iters", CgIterations, 1, 1000),
+            CgSubsample = r.Double("cg-subsample", CgSubsample, 1e-6, 1),
+            CgDamping = r.Double("cg-damping", CgDamping, 0, 1e3),
+            LineSearchSteps = r.Int("ls-steps", LineSearchSteps, 0, 1000),
+            LineSearchBacktrack = r.Double("ls-backtrack", LineSearchBacktrack, 1e-3, 0.999),
             TrialsPerIteration = r.Int("trials-per-iteration", TrialsPerIteration, 1, 1_000_000),
             LearningRate = r.Double("lr", LearningRate, 0, 1),
             LrSchedule = r.Choice("lr-schedule", LrSchedule, "linear", "constant"),
@@ -151,6 +179,13 @@ public sealed record Rl2Config
         ["memory"] = Memory ? "true" : "false",
         ["task-input"] = TaskInput ? "true" : "false",
         ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
+        ["update"] = Update,
+        ["max-kl"] = MaxKl.ToString("R", CultureInfo.InvariantCulture),
+        ["cg-iters"] = CgIterations.ToString(CultureInfo.InvariantCulture),
+        ["cg-subsample"] = CgSubsample.ToString("R", CultureInfo.InvariantCulture),
+        ["cg-damping"] = CgDamping.ToString("R", CultureInfo.InvariantCulture),
+        ["ls-steps"] = LineSearchSteps.ToString(CultureInfo.InvariantCulture),
+        ["ls-backtrack"] = LineSearchBacktrack.ToString("R", CultureInfo.InvariantCulture),
         ["trials-per-iteration"] = TrialsPerIteration.ToString(CultureInfo.InvariantCulture),
         ["lr"] = LearningRate.ToString("R", CultureInfo.InvariantCulture),
         ["lr-schedule"] = LrSchedule,

@@ -86,6 +86,9 @@ public sealed class Rl2Network : Module<float>
     public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
     public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
 
+    /// <summary>Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only the value estimate; the others shape the policy.</summary>
+    public static bool IsValueParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal) || name.StartsWith("critic.", StringComparison.Ordinal);
+
     public Tensor<float> InitialState(int batch) => Tensor.Zeros<float>(batch, StateSize);
 
     /// <summary>One step: x [B, I], state [B, S] → new state [B, S].</summary>

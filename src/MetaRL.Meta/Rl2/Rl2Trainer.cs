@@ -12,7 +12,12 @@ namespace MetaRL.Meta.Rl2;
 /// <summary>What one training iteration did.</summary>
 public sealed record Rl2IterationStats(
     int Iteration, double MeanTrialReturn, double[] EpisodeReturns, double PolicyLoss, double ValueLoss, double Entropy,
-    double ApproxKl, double ClipFraction, double GradNorm, double LearningRate, long Steps, double Seconds, double RolloutSeconds);
+    double ApproxKl, double ClipFraction, double GradNorm, double LearningRate, long Steps, double Seconds, double RolloutSeconds)
+{
+    /// <summary>TRPO: line-search steps tried, and whether one was accepted (a rejected step leaves the policy unchanged).</summary>
+    public int LineSearchSteps { get; init; }
+    public bool Accepted { get; init; } = true;
+}
 
 
 /// <summary>
@@ -27,6 +32,21 @@ public sealed class Rl2Trainer
     private readonly TaskDistribution _tasks;
     private readonly Rng _rng, _taskRng;
     private readonly int _T, _obs, _act, _F;
+    private readonly Tensor<float>[] _policyParameters;
+
+    /// <summary>The parameters that shape the policy (all but the value head's or critic's); TRPO steps move these.</summary>
+    internal IReadOnlyList<Tensor<float>> PolicyParameters => _policyParameters;
+
+    /// <summary>A rollout batch as an iteration collects it (for tests of the update's pieces).</summary>
+    internal Batch CollectBatch() => Collect().Data;
+
+    /// <summary>The chunks an update over <paramref name="trials"/> walks through (for tests).</summary>
+    internal IEnumerable<Chunk> Chunks(Batch data, int[] trials)
+    {
+        for (int t0 = 0; t0 < _T; t0 += ChunkLength) yield return MakeChunk(data, trials, t0, Math.Min(ChunkLength, _T - t0));
+    }
+
+    internal Tensor<float> ChunkFeatures(Chunk c) => Features(c);
 
     private static int CriticFeatures(TaskDistribution tasks, Rl2Config config) => config.TaskCritic ? TaskFeatures(tasks, "task-critic") : 0;
 
@@ -50,7 +70,11 @@ public sealed class Rl2Trainer
         var init = new Rng(seed);
         Network = CreateNetwork(tasks, config, init);
         _F = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 ? tasks.TaskFeatureSize : 0;
-        Optimizer = new Adam<float>(Network.Parameters(), config.LearningRate, epsilon: 1e-5);
+        // With TRPO the policy moves by trust-region steps and Adam fits only the value head.
+        var named = Network.NamedParameters().ToArray();
+        _policyParameters = named.Where(p => !Rl2Network.IsValueParameter(p.Name)).Select(p => p.Parameter).ToArray();
+        Optimizer = new Adam<float>(config.Update == "trpo" ? named.Where(p => Rl2Network.IsValueParameter(p.Name)).Select(p => p.Parameter).ToArray() : Network.Parameters(),
+            config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
         _T = tasks.EpisodesPerTrial * tasks.Horizon;
@@ -69,7 +93,7 @@ public sealed class Rl2Trainer
 
     // ------------------------------------------------------------------ rollout
 
-    private sealed class Batch(int T, int B, int I, int S, int act)
+    internal sealed class Batch(int T, int B, int I, int S, int act)
     {
         public readonly float[] Inputs = new float[T * B * I];
         public readonly float[] States = new float[T * B * S]; // recurrent state before each step
@@ -253,9 +277,10 @@ public sealed class Rl2Trainer
         double entropyCoef = Config.EntropyCoef + (Config.EntropyCoefFinal - Config.EntropyCoef) * Math.Min(1, progress);
         var (data, trialReturns, episodeMeans, steps) = Collect();
         double rolloutSeconds = watch.Elapsed.TotalSeconds;
+        if (Config.Update == "trpo") return TrpoUpdate(data, trialReturns, episodeMeans, steps, watch, rolloutSeconds);
 
-        int B = Config.TrialsPerIteration, I = Network.InputSize, S = Network.StateSize;
-        int L = Config.Bptt > 0 ? Math.Min(Config.Bptt, _T) : _T;
+        int B = Config.TrialsPerIteration;
+        int L = ChunkLength;
         var order = Enumerable.Range(0, B).ToArray();
         double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, gradNorm = 0;
         int updates = 0;
@@ -273,37 +298,11 @@ public sealed class Rl2Trainer
                 if (validTotal == 0) continue;
                 for (int t0 = 0; t0 < _T; t0 += L)
                 {
-                    int len = Math.Min(L, _T - t0);
-                    var x = new float[len * mb * I];
-                    var s0 = new float[mb * S];
-                    int N = len * mb;
-                    var acts = new float[N * _act];
-                    var oldLogp = new float[N];
-                    var adv = new float[N];
-                    var ret = new float[N];
-                    var mask = new float[N];
-                    var tf = new float[N * _F];
-                    double valid = 0;
-                    for (int k = 0; k < mb; k++)
-                    {
-                        int b = trials[k];
-                        data.States.AsSpan((t0 * B + b) * S, S).CopyTo(s0.AsSpan(k * S, S));
-                        for (int t = 0; t < len; t++)
-                        {
-                            int src = (t0 + t) * B + b, dst = t * mb + k;
-                            data.Inputs.AsSpan(src * I, I).CopyTo(x.AsSpan(dst * I, I));
-                            data.Actions.AsSpan(src * _act, _act).CopyTo(acts.AsSpan(dst * _act, _act));
-                            oldLogp[dst] = data.LogProbs[src];
-                            adv[dst] = data.Advantages[src];
-                            ret[dst] = data.Returns[src];
-                            mask[dst] = data.Mask[src];
-                            valid += mask[dst];
-                            if (_F > 0) data.TaskFeatures.AsSpan(b * _F, _F).CopyTo(tf.AsSpan(dst * _F, _F));
-                        }
-                    }
-                    if (valid == 0) continue;
-                    var features = Network.Sequence(Tensor.FromArray(x, len, mb, I), Tensor.FromArray(s0, mb, S));
-                    var flat = Ops.Reshape(features, N, Network.Hidden);
+                    var c = MakeChunk(data, trials, t0, Math.Min(L, _T - t0));
+                    if (c.Valid == 0) continue;
+                    int N = c.N;
+                    var (acts, oldLogp, adv, ret, mask, tf) = (c.Actions, c.OldLogProbs, c.Advantages, c.Returns, c.Mask, c.TaskFeatures);
+                    var flat = Features(c);
                     var policy = Network.Policy(flat);
                     var value = Network.Value(flat, Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, N, _F) : null);
                     var (newLogp, entropy) = LogProbAndEntropy(policy, acts, N);
@@ -346,6 +345,235 @@ public sealed class Rl2Trainer
         int u = Math.Max(1, updates);
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u,
             Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds);
+    }
+
+    private int ChunkLength => Config.Bptt > 0 ? Math.Min(Config.Bptt, _T) : _T;
+
+    /// <summary>Steps t0 … t0+len−1 of some trials, laid out [len, trials] for one pass through the recurrent core.</summary>
+    internal sealed class Chunk(int len, int mb, int I, int S, int act, int F)
+    {
+        public readonly int Length = len, Trials = mb, N = len * mb;
+        public readonly float[] Inputs = new float[len * mb * I];
+        public readonly float[] State0 = new float[mb * S];
+        public readonly float[] Actions = new float[len * mb * act];
+        public readonly float[] OldLogProbs = new float[len * mb];
+        public readonly float[] Advantages = new float[len * mb];
+        public readonly float[] Returns = new float[len * mb];
+        public readonly float[] Mask = new float[len * mb];
+        public readonly float[] TaskFeatures = new float[len * mb * F];
+        public double Valid;
+    }
+
+    private Chunk MakeChunk(Batch data, int[] trials, int t0, int len)
+    {
+        int B = Config.TrialsPerIteration, I = Network.InputSize, S = Network.StateSize, mb = trials.Length;
+        var c = new Chunk(len, mb, I, S, _act, _F);
+        for (int k = 0; k < mb; k++)
+        {
+            int b = trials[k];
+            data.States.AsSpan((t0 * B + b) * S, S).CopyTo(c.State0.AsSpan(k * S, S));
+            for (int t = 0; t < len; t++)
+            {
+                int src = (t0 + t) * B + b, dst = t * mb + k;
+                data.Inputs.AsSpan(src * I, I).CopyTo(c.Inputs.AsSpan(dst * I, I));
+                data.Actions.AsSpan(src * _act, _act).CopyTo(c.Actions.AsSpan(dst * _act, _act));
+                c.OldLogProbs[dst] = data.LogProbs[src];
+                c.Advantages[dst] = data.Advantages[src];
+                c.Returns[dst] = data.Returns[src];
+                c.Mask[dst] = data.Mask[src];
+                c.Valid += c.Mask[dst];
+                if (_F > 0) data.TaskFeatures.AsSpan(b * _F, _F).CopyTo(c.TaskFeatures.AsSpan(dst * _F, _F));
+            }
+        }
+        return c;
+    }
+
+    /// <summary>The recurrent features of a chunk's steps, [N, H], from its stored starting states.</summary>
+    private Tensor<float> Features(Chunk c)
+    {
+        var features = Network.Sequence(Tensor.FromArray(c.Inputs, c.Length, c.Trials, Network.InputSize), Tensor.FromArray(c.State0, c.Trials, Network.StateSize));
+        return Ops.Reshape(features, c.N, Network.Hidden);
+    }
+
+    /// <summary>
+    /// The RL² paper's update: one TRPO step on the policy (recurrent core, policy head, log σ) over the whole batch of
+    /// trials, Fisher-vector products by double back-propagation through the recurrent core; then the value head alone
+    /// is fitted by Adam on the new recurrent features (detached, so value fitting cannot move the policy).
+    /// </summary>
+    private Rl2IterationStats TrpoUpdate(Batch data, double[] trialReturns, double[] episodeMeans, long steps, Stopwatch watch, double rolloutSeconds)
+    {
+        var all = Enumerable.Range(0, Config.TrialsPerIteration).ToArray();
+        var chunks = Chunks(data, all).Where(c => c.Valid > 0).ToList();
+        double validTotal = chunks.Sum(c => c.Valid);
+        var theta = _policyParameters;
+
+        // The sampling policy's outputs, constants of the KL the line search checks.
+        var oldOutputs = new Tensor<float>[chunks.Count];
+        Tensor<float>? oldLogStd = Network.LogStd?.Detach().Clone();
+        using (GradMode.NoGrad())
+            for (int i = 0; i < chunks.Count; i++) oldOutputs[i] = Network.Policy(Features(chunks[i])).Detach();
+
+        (Tensor<float> Surrogate, Tensor<float> Kl, Tensor<float> Entropy) Objective()
+        {
+            Tensor<float>? sum = null, kl = null, entropy = null;
+            for (int i = 0; i < chunks.Count; i++)
+            {
+                var c = chunks[i];
+                var policy = Network.Policy(Features(c));
+                var (logp, h) = LogProbAndEntropy(policy, c.Actions, c.N);
+                var mask = Tensor.FromArray(c.Mask, c.N);
+                var s = Ops.Sum(Ops.Exp(logp - Tensor.FromArray(c.OldLogProbs, c.N)) * Tensor.FromArray(c.Advantages, c.N) * mask);
+                var k = Ops.Sum(KlFromOld(oldOutputs[i], oldLogStd, policy) * mask);
+                var e = Ops.Sum(h * mask);
+                sum = sum is null ? s : sum + s;
+                kl = kl is null ? k : kl + k;
+                entropy = entropy is null ? e : entropy + e;
+            }
+            return (sum! / validTotal, kl! / validTotal, entropy! / validTotal);
+        }
+
+        var (surrogate, _, meanEntropy) = Objective();
+        double oldSurrogate = surrogate.ToScalar();
+        if (!double.IsFinite(oldSurrogate))
+            throw new TrainingDivergedException($"RL² TRPO surrogate became {oldSurrogate} at iteration {Iteration + 1}; training stopped.");
+        var g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+        double gradNorm = Math.Sqrt(TrustRegion.Dot(g, g));
+        if (!double.IsFinite(gradNorm))
+            throw new TrainingDivergedException($"RL² gradient norm became {gradNorm} at iteration {Iteration + 1}; training stopped.");
+        var fvp = FisherProducts(data, all, theta);
+        (double, double) Values()
+        {
+            using var _ = GradMode.NoGrad();
+            var (s, k, _) = Objective();
+            return (s.ToScalar(), k.ToScalar());
+        }
+        var step = TrustRegion.Step(theta, g, fvp, oldSurrogate, Values, Config.MaxKl, Config.CgIterations,
+            Config.CgDamping, Config.LineSearchSteps, Config.LineSearchBacktrack);
+
+        // Value fitting on the recurrent features of the updated policy, over shuffled valid steps.
+        int H = Network.Hidden, rows = (int)validTotal;
+        var features = new float[rows * H];
+        var targets = new float[rows];
+        var taskFeatures = new float[rows * _F];
+        int row = 0;
+        using (GradMode.NoGrad())
+            foreach (var c in chunks)
+            {
+                var f = Features(c).ToArray();
+                for (int j = 0; j < c.N; j++)
+                {
+                    if (c.Mask[j] == 0) continue;
+                    f.AsSpan(j * H, H).CopyTo(features.AsSpan(row * H, H));
+                    c.TaskFeatures.AsSpan(j * _F, _F).CopyTo(taskFeatures.AsSpan(row * _F, _F));
+                    targets[row++] = c.Returns[j];
+                }
+            }
+        var order = Enumerable.Range(0, rows).ToArray();
+        double valueLoss = 0;
+        int updates = 0;
+        for (int epoch = 0; epoch < Config.Epochs; epoch++)
+        {
+            _rng.Shuffle<int>(order);
+            for (int m = 0; m < Config.Minibatches; m++)
+            {
+                int lo = (int)((long)m * rows / Config.Minibatches), n = (int)((long)(m + 1) * rows / Config.Minibatches) - lo;
+                if (n == 0) continue;
+                var xf = new float[n * H];
+                var y = new float[n];
+                var tf = new float[n * _F];
+                for (int j = 0; j < n; j++)
+                {
+                    int r = order[lo + j];
+                    features.AsSpan(r * H, H).CopyTo(xf.AsSpan(j * H, H));
+                    taskFeatures.AsSpan(r * _F, _F).CopyTo(tf.AsSpan(j * _F, _F));
+                    y[j] = targets[r];
+                }
+                Optimizer.ZeroGrad();
+                var value = Network.Value(Tensor.FromArray(xf, n, H), Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, n, _F) : null);
+                var loss = Ops.Sum(Ops.Square(value - Tensor.FromArray(y, n))) * (0.5 / n);
+                double lossValue = loss.ToScalar();
+                if (!double.IsFinite(lossValue))
+                    throw new TrainingDivergedException($"RL² value loss became {lossValue} at iteration {Iteration + 1}; training stopped.");
+                loss.Backward();
+                GradClip.ClipGlobalNorm(Optimizer.Parameters, Config.MaxGradNorm);
+                Optimizer.Step();
+                valueLoss += lossValue;
+                updates++;
+            }
+        }
+        Iteration++;
+        TotalSteps += steps;
+        return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, -(oldSurrogate + step.Improvement), valueLoss / Math.Max(1, updates),
+            meanEntropy.ToScalar(), step.Kl, 0, gradNorm, Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds)
+        { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted };
+    }
+
+    private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
+    /// <summary>
+    /// Products with the Hessian of the mean KL at the current (= sampling) policy, by double back-propagation, over the
+    /// trials <see cref="Rl2Config.CgSubsample"/> picks. The trials are split in two halves whose graphs are built and
+    /// differentiated side by side; the split is fixed, so results do not depend on the number of cores.
+    /// </summary>
+    internal Func<Tensor<float>[], Tensor<float>[]> FisherProducts(Batch data, int[] all, IReadOnlyList<Tensor<float>> theta)
+    {
+        int m = Math.Clamp((int)Math.Ceiling(Config.CgSubsample * all.Length), 1, all.Length);
+        var trials = all;
+        if (m < all.Length)
+        {
+            trials = (int[])all.Clone();
+            _rng.Shuffle<int>(trials);
+            trials = trials.AsSpan(0, m).ToArray();
+            Array.Sort(trials);
+        }
+        int parts = Math.Min(2, trials.Length);
+        var grads = new Tensor<float>?[parts][];
+        var weights = new double[parts];
+        Parallel.For(0, parts, Cores, p =>
+        {
+            using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+            var mine = trials[(p * trials.Length / parts)..((p + 1) * trials.Length / parts)];
+            Tensor<float>? kl = null;
+            var oldLogStd = Network.LogStd?.Detach().Clone();
+            foreach (var c in Chunks(data, mine))
+            {
+                if (c.Valid == 0) continue;
+                weights[p] += c.Valid;
+                var policy = Network.Policy(Features(c));
+                var k = Ops.Sum(KlFromOld(policy.Detach(), oldLogStd, policy) * Tensor.FromArray(c.Mask, c.N));
+                kl = kl is null ? k : kl + k;
+            }
+            grads[p] = kl is null ? new Tensor<float>?[theta.Count] : Autograd.Grad([kl / weights[p]], theta, createGraph: true, allowUnused: true);
+        });
+        double total = weights.Sum();
+        return v =>
+        {
+            var products = new Tensor<float>[parts][];
+            Parallel.For(0, parts, Cores, p =>
+            {
+                using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+                products[p] = TrustRegion.HessianTimes(grads[p], theta, v);
+            });
+            using var _ = GradMode.NoGrad();
+            var sum = products[0].Select(t => t * (weights[0] / total)).ToArray();
+            for (int p = 1; p < parts; p++)
+                for (int i = 0; i < sum.Length; i++) sum[i] = sum[i] + products[p][i] * (weights[p] / total);
+            return sum;
+        };
+    }
+
+    /// <summary>Per-step KL(old ‖ new) [N] between the sampling policy's outputs and the current ones.</summary>
+    private Tensor<float> KlFromOld(Tensor<float> oldOutput, Tensor<float>? oldLogStd, Tensor<float> policy)
+    {
+        if (Network.Discrete)
+        {
+            var oldLogp = Ops.LogSoftmax(oldOutput, 1);
+            return Ops.Sum(Ops.Exp(oldLogp) * (oldLogp - Ops.LogSoftmax(policy, 1)), 1);
+        }
+        var logStd = Network.LogStd!;
+        var oldVar = Ops.Exp(oldLogStd! * 2.0);
+        var terms = (Ops.Square(oldOutput - policy) + oldVar) * Ops.Exp(logStd * -2.0) * 0.5 + (logStd - oldLogStd!) - 0.5;
+        return Ops.Sum(terms, 1);
     }
 
     private (Tensor<float> LogProb, Tensor<float> Entropy) LogProbAndEntropy(Tensor<float> policy, float[] actions, int n)
