@@ -204,13 +204,15 @@ internal static class Rl2Commands
                             throw new TrainingDivergedException(e.Message + last);
                         }
                         metrics.WriteLine(s.Csv);
+                        // Each row reaches the disk at once, so `tail -f metrics.csv` follows a run and a killed run keeps
+                        // its history; rows past the last checkpoint are trimmed when the run is resumed.
+                        metrics.Flush();
                         if (s.NewBest) trainer.Save(Path.Combine(dir, BestCheckpoint), meta);
                         history.Add((trainer.Iteration, s.Curve));
                         bar.Description = s.Description;
                         bar.Value = trainer.Iteration;
                         if (trainer.Iteration % checkpointEvery == 0 || trainer.Iteration == trainer.Iterations)
                         {
-                            metrics.Flush();
                             trainer.Save(Path.Combine(dir, Checkpoint), meta);
                         }
                     }
