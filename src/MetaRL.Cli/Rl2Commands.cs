@@ -173,9 +173,14 @@ internal static class Rl2Commands
             File.WriteAllText(metricsPath, trainer.CsvHeader + "\n");
         var meta = new Dictionary<string, string> { ["algorithm"] = run.Algorithm, ["task"] = run.Task };
 
-        bool stop = false;
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop = true; };
+        // Ctrl+C (SIGINT) and SIGTERM (`kill`, a batch scheduler's stop) both end the run at the next iteration boundary
+        // with a checkpoint; the exit code is 128 + the signal's number.
+        int stopCode = 0;
+        bool Stopping() => Volatile.Read(ref stopCode) != 0;
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Volatile.Write(ref stopCode, 130); };
         Console.CancelKeyPress += onCancel;
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            c => { c.Cancel = true; Volatile.Write(ref stopCode, 143); });
         var history = new List<(int It, double Return)>();
         try
         {
@@ -189,7 +194,7 @@ internal static class Rl2Commands
                     var bar = ctx.AddTask("training", maxValue: trainer.Iterations);
                     bar.Value = trainer.Iteration;
                     using var metrics = new StreamWriter(metricsPath, append: true);
-                    while (trainer.Iteration < trainer.Iterations && !stop)
+                    while (trainer.Iteration < trainer.Iterations && !Stopping())
                     {
                         (string Csv, string Description, double Curve, bool NewBest) s;
                         try
@@ -216,16 +221,17 @@ internal static class Rl2Commands
                             trainer.Save(Path.Combine(dir, Checkpoint), meta);
                         }
                     }
-                    if (stop)
+                    if (Stopping() && trainer.Iteration < trainer.Iterations)
                     {
                         metrics.Flush();
                         trainer.Save(Path.Combine(dir, Checkpoint), meta);
                     }
                 });
-            if (stop)
+            // A signal that lands after the last iteration is too late to interrupt anything: the run is complete.
+            if (Stopping() && trainer.Iteration < trainer.Iterations)
             {
-                AnsiConsole.MarkupLine($"Interrupted: checkpoint written at iteration {trainer.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(dir)}[/].");
-                return 130;
+                AnsiConsole.MarkupLine($"Interrupted ({(stopCode == 143 ? "SIGTERM" : "Ctrl+C")}): checkpoint written at iteration {trainer.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(dir)}[/].");
+                return stopCode;
             }
             AnsiConsole.MarkupLine($"Trained {trainer.Iteration} iterations in {watch.Elapsed.TotalSeconds:F1} s.");
             WriteTrainingPlot(dir, metricsPath, run.Algorithm);
