@@ -85,17 +85,6 @@ public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPoint
     }
 
     /// <summary>KL(old ‖ this) per row [N], from the old policy's outputs (and log-std) held fixed.</summary>
-    public Tensor<T> KlFrom(Tensor<T> observations, Tensor<T> oldOutput, Tensor<T>? oldLogStd)
-    {
-        var output = Output(observations);
-        if (Discrete)
-        {
-            var oldLogp = Ops.LogSoftmax(oldOutput, 1);
-            return Ops.Sum(Ops.Exp(oldLogp) * (oldLogp - Ops.LogSoftmax(output, 1)), 1);
-        }
-        var logStd = LogStd;
-        var varNew = Ops.Exp(logStd * 2.0);
-        var num = Ops.Exp(oldLogStd! * 2.0) + Ops.Square(oldOutput - output);
-        return Ops.Sum(logStd - oldLogStd! + num / (varNew * 2.0) - 0.5, 1);
-    }
+    public Tensor<T> KlFrom(Tensor<T> observations, Tensor<T> oldOutput, Tensor<T>? oldLogStd) =>
+        PolicyDistributions.Kl(Discrete, oldOutput, oldLogStd, Output(observations), Discrete ? null : LogStd);
 }

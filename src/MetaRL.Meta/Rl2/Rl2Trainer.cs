@@ -563,18 +563,8 @@ public sealed class Rl2Trainer
     }
 
     /// <summary>Per-step KL(old ‖ new) [N] between the sampling policy's outputs and the current ones.</summary>
-    private Tensor<float> KlFromOld(Tensor<float> oldOutput, Tensor<float>? oldLogStd, Tensor<float> policy)
-    {
-        if (Network.Discrete)
-        {
-            var oldLogp = Ops.LogSoftmax(oldOutput, 1);
-            return Ops.Sum(Ops.Exp(oldLogp) * (oldLogp - Ops.LogSoftmax(policy, 1)), 1);
-        }
-        var logStd = Network.LogStd!;
-        var oldVar = Ops.Exp(oldLogStd! * 2.0);
-        var terms = (Ops.Square(oldOutput - policy) + oldVar) * Ops.Exp(logStd * -2.0) * 0.5 + (logStd - oldLogStd!) - 0.5;
-        return Ops.Sum(terms, 1);
-    }
+    private Tensor<float> KlFromOld(Tensor<float> oldOutput, Tensor<float>? oldLogStd, Tensor<float> policy) =>
+        PolicyDistributions.Kl(Network.Discrete, oldOutput, oldLogStd, policy, Network.LogStd);
 
     private (Tensor<float> LogProb, Tensor<float> Entropy) LogProbAndEntropy(Tensor<float> policy, float[] actions, int n)
     {
