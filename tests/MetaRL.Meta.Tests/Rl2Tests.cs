@@ -273,8 +273,12 @@ public sealed class Rl2Tests : IDisposable
     [Fact]
     public void Trpo_steps_stay_within_the_kl_limit_and_learn_the_small_bandit()
     {
-        var d = new BernoulliBanditDistribution(2, 6);
-        var cfg = new Rl2Config { Hidden = 32, Iterations = 40, TrialsPerIteration = 64, LearningRate = 3e-3, GaeLambda = 0.3, Update = "trpo", MaxKl = 0.02, CgDamping = 1e-3 };
+        // Two arms with p2 = 1 - p1 in {0.1, 0.9}: every fixed policy earns 3 in 6 pulls, and only a policy that reads its
+        // history (one pull tells which arm pays) earns more, up to about 5. With 128 trials per step this learns it in
+        // each of seeds 1-8 (4.04 to 4.76 with sampled actions, on the AVX2 kernels); 64 trials per step, or the
+        // independent-arm bandit, left some seeds near random, so the margin below would depend on the seed.
+        var d = new DependentBanditDistribution("easy", 6);
+        var cfg = new Rl2Config { Hidden = 32, Iterations = 40, TrialsPerIteration = 128, GaeLambda = 0.3, Update = "trpo", MaxKl = 0.02, CgDamping = 1e-3 };
         var t = new Rl2Trainer(d, cfg, 5);
         var kls = new List<double>();
         for (int i = 0; i < cfg.Iterations; i++)
@@ -286,9 +290,9 @@ public sealed class Rl2Tests : IDisposable
         }
         Assert.True(kls.Count >= 30, $"{kls.Count} of {cfg.Iterations} steps accepted");
         var opt = new MetaTestOptions(2000, 9);
-        double rl2 = MetaTest.Run(t.Agent(), d, opt).MeanTotalReturn;
+        double rl2 = MetaTest.Run(t.Agent(deterministic: false), d, opt).MeanTotalReturn;
         double random = MetaTest.Run(new RandomBandit(), d, opt).MeanTotalReturn;
-        Assert.True(rl2 > random + 0.3, $"RL²-TRPO {rl2:F3} vs random {random:F3}");
+        Assert.True(rl2 > random + 0.7, $"RL²-TRPO {rl2:F3} vs random {random:F3}");
     }
 
     [Fact]
