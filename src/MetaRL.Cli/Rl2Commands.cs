@@ -95,14 +95,16 @@ internal static class Rl2Commands
 
     /// <summary>
     /// A stored RL² run's configuration. Runs from before observation statistics existed fed raw observations, and runs
-    /// from before MLP heads existed read the recurrent features with linear heads; runs from before padded terminations
-    /// discounted across an early episode end by γ alone (kept, so that resuming them continues as they began).
+    /// from before MLP heads existed read the recurrent features with linear heads (and from before skip-input, only them);
+    /// runs from before padded terminations discounted across an early episode end by γ alone (kept, so that resuming them
+    /// continues as they began).
     /// </summary>
     internal static Rl2Config Rl2ConfigOf(RunConfig run, out Dictionary<string, string> leftover)
     {
         var settings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal);
         settings.TryAdd("normalize-observations", "false");
         settings.TryAdd("head", "none");
+        settings.TryAdd("skip-input", "false");
         settings.TryAdd("pad-terminated", "false");
         return Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(settings, out leftover);
     }

@@ -361,6 +361,55 @@ public sealed class Rl2Tests : IDisposable
         Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
     }
 
+    [Theory]
+    [InlineData("gru", "ppo")]
+    [InlineData("lstm", "trpo")]
+    public void Skip_input_heads_read_the_input_row_the_same_way_acting_and_training(string cell, string update)
+    {
+        Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["skip-input"] = "true" }, out _).SkipInput);
+        Assert.Equal("false", new Rl2Config().ToSettings()["skip-input"]);
+        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["skip-input"] = "yes please" }, out _));
+        Assert.Contains("'skip-input'", e.Message);
+
+        var d = new Navigation2DDistribution(horizon: 4, episodes: 2);
+        var cfg = Small with { SkipInput = true, Cell = cell, Update = update, Head = [8], Bptt = 3, LayerNorm = true };
+        var t = new Rl2Trainer(d, cfg, 6);
+        var net = t.Network;
+        Assert.Equal(16 + net.InputSize, net.FeatureSize);
+        Assert.Equal(16, new Rl2Trainer(d, cfg with { SkipInput = false }, 6).Network.FeatureSize);
+
+        // Training reads whole sequences, acting one step at a time: the heads must see the same features either way,
+        // and their last columns are the input row itself.
+        int T = 5, B = 3, I = net.InputSize;
+        var x = MetaRL.Engine.Tensor.RandN<float>(new MetaRL.Engine.Rng(2), 1.0, T, B, I);
+        var state0 = MetaRL.Engine.Tensor.RandN<float>(new MetaRL.Engine.Rng(3), 0.5, B, net.StateSize);
+        var sequence = net.Sequence(x, state0).ToArray();
+        var state = state0;
+        for (int step = 0; step < T; step++)
+        {
+            var xt = MetaRL.Engine.Ops.Reshape(MetaRL.Engine.Ops.Slice(x, 0, step, 1), B, I);
+            state = net.Step(xt, state);
+            var f = net.Features(state, xt).ToArray();
+            var expected = sequence.AsSpan(step * B * net.FeatureSize, B * net.FeatureSize).ToArray();
+            for (int j = 0; j < f.Length; j++) Assert.Equal(expected[j], f[j], 1e-5f);
+            var xs = xt.ToArray();
+            for (int b = 0; b < B; b++)
+                Assert.Equal(xs.AsSpan(b * I, I).ToArray(), f.AsSpan(b * net.FeatureSize + 16, I).ToArray());
+        }
+
+        // It trains, resumes bit-identically, and its checkpoint is refused by a network without the connection.
+        var straight = new Rl2Trainer(d, cfg, 6);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        t.RunIteration();
+        var path = Path.Combine(_dir, "skip.mrla");
+        t.Save(path, new Dictionary<string, string>());
+        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
+        Assert.NotEqual(Weights(new Rl2Trainer(d, cfg, 6)), Weights(straight));
+        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg with { SkipInput = false }));
+        var r = MetaTest.Run(new Rl2Agent(Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg), true), d, new MetaTestOptions(10, 1));
+        Assert.Equal(2, r.EpisodeReturns.Length);
+    }
+
     private sealed record NoTask : ITask
     {
         public IReadOnlyList<KeyValuePair<string, double>> Describe() => [];
@@ -448,8 +497,10 @@ public sealed class Rl2Tests : IDisposable
         Rl2Inputs.Write(net, x2, [1f], [3f], 1f, true, true, clock);
         var s1 = MetaRL.Engine.Tensor.Zeros<float>(1, net.StateSize);
         var s2 = MetaRL.Engine.Tensor.Full<float>(0.5, 1, net.StateSize);
-        var p1 = net.Policy(net.Features(net.Step(MetaRL.Engine.Tensor.FromArray(x1, 1, net.InputSize), s1))).ToArray();
-        var p2 = net.Policy(net.Features(net.Step(MetaRL.Engine.Tensor.FromArray(x2, 1, net.InputSize), s2))).ToArray();
+        var t1 = MetaRL.Engine.Tensor.FromArray(x1, 1, net.InputSize);
+        var t2 = MetaRL.Engine.Tensor.FromArray(x2, 1, net.InputSize);
+        var p1 = net.Policy(net.Features(net.Step(t1, s1), t1)).ToArray();
+        var p2 = net.Policy(net.Features(net.Step(t2, s2), t2)).ToArray();
         if (memory) Assert.NotEqual(p1, p2);
         else Assert.Equal(p1, p2);
         Assert.Equal(memory ? "RL²" : "multi-task (no memory)", new Rl2Agent(net, true).Name);

@@ -53,12 +53,13 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
                     new Rl2Inputs.TrialClock(_episode[i], _step[i], tasks.EpisodesPerTrial, tasks.Horizon),
                     _taskFeatures.AsSpan(i * net.PolicyTaskFeatures, net.PolicyTaskFeatures));
             using var _ = GradMode.NoGrad();
-            var next = net.Step(Tensor.FromArray(_input, batch, net.InputSize), _state);
+            var x = Tensor.FromArray(_input, batch, net.InputSize);
+            var next = net.Step(x, _state);
             // Slots that are not playing keep their state (their trial is over or has not started).
             for (int i = 0; i < batch; i++)
                 if (!active[i]) _state.Data.Slice(i * net.StateSize, net.StateSize).CopyTo(next.Data.Slice(i * net.StateSize, net.StateSize));
             _state = next;
-            var policy = net.Policy(net.Features(_state));
+            var policy = net.Policy(net.Features(_state, x));
             var logStd = net.LogStd?.ToArray() ?? [];
             for (int i = 0; i < batch; i++)
                 if (active[i])

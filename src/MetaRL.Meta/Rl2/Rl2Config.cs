@@ -13,6 +13,11 @@ public sealed record Rl2Config
     /// empty: linear heads, as in the RL² paper.
     /// </summary>
     public int[] Head { get; init; } = [];
+    /// <summary>
+    /// The policy and value heads read the current input row (observation, previous action and reward, done flag, time)
+    /// beside the recurrent features, a connection around the recurrent core (see <see cref="Rl2Network"/>).
+    /// </summary>
+    public bool SkipInput { get; init; }
     public string Cell { get; init; } = "gru";
     public bool LayerNorm { get; init; }
     /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
@@ -88,7 +93,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "head", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "skip-input", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
@@ -128,6 +133,7 @@ public sealed record Rl2Config
         {
             Hidden = r.Int("hidden", Hidden, 1, 4096),
             Head = r.Sizes("head", Head, allowNone: true),
+            SkipInput = r.Bool("skip-input", SkipInput),
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             TimeInput = r.Bool("time-input", TimeInput),
@@ -172,6 +178,7 @@ public sealed record Rl2Config
     {
         ["hidden"] = Hidden.ToString(CultureInfo.InvariantCulture),
         ["head"] = Head.Length == 0 ? "none" : string.Join(',', Head),
+        ["skip-input"] = SkipInput ? "true" : "false",
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["time-input"] = TimeInput ? "true" : "false",

@@ -16,6 +16,9 @@ namespace MetaRL.Meta.Rl2;
 /// still unbiased, and it removes the task-to-task spread of returns from the advantages. The policy never sees the task.
 /// With <c>head</c> layer sizes, the policy and the value each read the recurrent features through their own tanh MLP
 /// (the recurrent core alone is a single nonlinear layer between the inputs and the heads).
+/// With <c>skipInput</c> the heads read the current input row beside the recurrent features (a connection around the
+/// core): the policy can act on the observation directly, as a memory-less multi-task policy does, while the core
+/// supplies what the history tells about the task.
 /// </summary>
 public sealed class Rl2Network : Module<float>
 {
@@ -28,7 +31,7 @@ public sealed class Rl2Network : Module<float>
     private readonly Tensor<float>? _logStd;
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
-        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null)
+        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false)
     {
         head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
@@ -46,16 +49,18 @@ public sealed class Rl2Network : Module<float>
         else if (cell == "lstm") _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng));
         else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
         if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
+        SkipInput = skipInput;
+        int f = FeatureSize;
         Head = head.ToArray();
-        if (Head.Count == 0) _policy = RegisterModule("policy", new Linear<float>(hidden, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
-        else _policyMlp = RegisterModule("policy", new Mlp<float>([hidden, .. Head, ActionSize], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 0.01));
+        if (Head.Count == 0) _policy = RegisterModule("policy", new Linear<float>(f, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+        else _policyMlp = RegisterModule("policy", new Mlp<float>([f, .. Head, ActionSize], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 0.01));
         CriticTaskFeatures = criticTaskFeatures;
         if (criticTaskFeatures > 0)
-            _critic = RegisterModule("critic", new Mlp<float>([hidden + criticTaskFeatures, 256, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
+            _critic = RegisterModule("critic", new Mlp<float>([f + criticTaskFeatures, 256, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
         else if (Head.Count == 0)
-            _value = RegisterModule("value", new Linear<float>(hidden, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
+            _value = RegisterModule("value", new Linear<float>(f, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
         else
-            _valueMlp = RegisterModule("value", new Mlp<float>([hidden, .. Head, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
+            _valueMlp = RegisterModule("value", new Mlp<float>([f, .. Head, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
         if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(-0.5, ActionSize));
     }
 
@@ -78,6 +83,10 @@ public sealed class Rl2Network : Module<float>
     /// <summary>Task features the critic reads (0: the value head reads only the recurrent features).</summary>
     public int CriticTaskFeatures { get; }
     public int Hidden { get; }
+    /// <summary>Whether the heads also read the current input row (see the class remarks).</summary>
+    public bool SkipInput { get; }
+    /// <summary>Width of what the heads read: the recurrent features, then the input row when <see cref="SkipInput"/>.</summary>
+    public int FeatureSize => Hidden + (SkipInput ? InputSize : 0);
     /// <summary>Hidden layer sizes of the policy and value MLP heads (empty: linear heads).</summary>
     public IReadOnlyList<int> Head { get; }
     public string Cell { get; }
@@ -100,27 +109,29 @@ public sealed class Rl2Network : Module<float>
         return Ops.Concat([h, c], 1);
     }
 
-    /// <summary>The features the heads read from a state [.., S].</summary>
-    public Tensor<float> Features(Tensor<float> state)
+    /// <summary>The features [B, F] the heads read, from the state [B, S] that input row x [B, I] led to.</summary>
+    public Tensor<float> Features(Tensor<float> state, Tensor<float> x)
     {
         var h = _gru is not null ? state : Ops.Slice(state, state.Rank - 1, 0, Hidden);
-        return _norm is null ? h : _norm.Forward(h);
+        if (_norm is not null) h = _norm.Forward(h);
+        return SkipInput ? Ops.Concat([h, x], 1) : h;
     }
 
-    /// <summary>A sequence x [T, B, I] from state0 [B, S] → features [T, B, H].</summary>
+    /// <summary>A sequence x [T, B, I] from state0 [B, S] → the features the heads read, [T, B, F].</summary>
     public Tensor<float> Sequence(Tensor<float> x, Tensor<float> state0)
     {
         Tensor<float> h;
         var reset = Memory ? null : Tensor.Zeros<float>(x.Shape[0], x.Shape[1]);
         if (_gru is not null) h = _gru.Forward(x, state0, reset);
         else h = _lstm!.Forward(x, Ops.Slice(state0, 1, 0, Hidden), Ops.Slice(state0, 1, Hidden, Hidden), reset).Output;
-        return _norm is null ? h : _norm.Forward(h);
+        if (_norm is not null) h = _norm.Forward(h);
+        return SkipInput ? Ops.Concat([h, x], 2) : h;
     }
 
-    /// <summary>Policy output (logits or Gaussian mean) [N, A] from features [N, H].</summary>
+    /// <summary>Policy output (logits or Gaussian mean) [N, A] from features [N, F].</summary>
     public Tensor<float> Policy(Tensor<float> features) => _policy?.Forward(features) ?? _policyMlp!.Forward(features);
 
-    /// <summary>Value [N] from features [N, H] and, for a task-aware critic, task features [N, F].</summary>
+    /// <summary>Value [N] from features [N, F] and, for a task-aware critic, task features [N, C].</summary>
     public Tensor<float> Value(Tensor<float> features, Tensor<float>? taskFeatures)
     {
         Tensor<float> v;

@@ -60,7 +60,8 @@ public sealed class Rl2Trainer
     /// <summary>The network a configuration describes for a task family (weights from <paramref name="rng"/>).</summary>
     public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
         => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
-            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head);
+            CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head,
+            config.SkipInput);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
@@ -156,8 +157,9 @@ public sealed class Rl2Trainer
             if (!any) break;
             input.CopyTo(data.Inputs.AsSpan(t * B * I));
             state.Data.CopyTo(data.States.AsSpan(t * B * S));
-            state = Network.Step(Tensor.FromArray((float[])input.Clone(), B, I), state);
-            var features = Network.Features(state);
+            var x = Tensor.FromArray((float[])input.Clone(), B, I);
+            state = Network.Step(x, state);
+            var features = Network.Features(state, x);
             var policy = Network.Policy(features);
             var value = Network.Value(features, taskFeatures);
             var logStd = Network.LogStd?.ToArray() ?? [];
@@ -388,11 +390,11 @@ public sealed class Rl2Trainer
         return c;
     }
 
-    /// <summary>The recurrent features of a chunk's steps, [N, H], from its stored starting states.</summary>
+    /// <summary>The features the heads read at a chunk's steps, [N, F], from its stored starting states.</summary>
     private Tensor<float> Features(Chunk c)
     {
         var features = Network.Sequence(Tensor.FromArray(c.Inputs, c.Length, c.Trials, Network.InputSize), Tensor.FromArray(c.State0, c.Trials, Network.StateSize));
-        return Ops.Reshape(features, c.N, Network.Hidden);
+        return Ops.Reshape(features, c.N, Network.FeatureSize);
     }
 
     /// <summary>
@@ -451,7 +453,7 @@ public sealed class Rl2Trainer
             Config.CgDamping, Config.LineSearchSteps, Config.LineSearchBacktrack);
 
         // Value fitting on the recurrent features of the updated policy, over shuffled valid steps.
-        int H = Network.Hidden, rows = (int)validTotal;
+        int H = Network.FeatureSize, rows = (int)validTotal;
         var features = new float[rows * H];
         var targets = new float[rows];
         var taskFeatures = new float[rows * _F];
