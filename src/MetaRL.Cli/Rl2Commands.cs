@@ -96,8 +96,9 @@ internal static class Rl2Commands
     /// <summary>
     /// A stored RL² run's configuration. Runs from before observation statistics existed fed raw observations, and runs
     /// from before MLP heads existed read the recurrent features with linear heads (and from before skip-input, only them);
-    /// runs from before padded terminations discounted across an early episode end by γ alone (kept, so that resuming them
-    /// continues as they began).
+    /// runs from before time inputs had none, and runs from before TRPO were trained by PPO; runs from before padded
+    /// terminations discounted across an early episode end by γ alone (all kept, so that resuming them continues as they
+    /// began, whatever today's defaults for their task).
     /// </summary>
     internal static Rl2Config Rl2ConfigOf(RunConfig run, out Dictionary<string, string> leftover)
     {
@@ -105,6 +106,8 @@ internal static class Rl2Commands
         settings.TryAdd("normalize-observations", "false");
         settings.TryAdd("head", "none");
         settings.TryAdd("skip-input", "false");
+        settings.TryAdd("time-input", "false");
+        settings.TryAdd("update", "ppo");
         settings.TryAdd("pad-terminated", "false");
         return Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(settings, out leftover);
     }

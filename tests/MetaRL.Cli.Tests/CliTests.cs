@@ -78,6 +78,23 @@ public sealed class CliTests : IDisposable
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(2, doc.RootElement.GetProperty("episodeReturns").GetArrayLength());
+
+        // hopper-params defaults to TRPO with time inputs and skip-input MLP heads; a run stored before those keys existed
+        // (PPO, linear heads over the recurrent state alone, no time inputs) resumes as it began.
+        var hopper = Path.Combine(_dir, "hopper");
+        var first = Run("train", "rl2", "hopper-params", "--set", "iterations=1", "--set", "trials-per-iteration=4", "--set", "minibatches=2",
+            "--set", "hidden=8", "--set", "horizon=10", "--set", "update=ppo", "--set", "time-input=false", "--set", "skip-input=false",
+            "--set", "head=none", "--out", hopper);
+        Assert.True(first.Code == 0, first.Err + first.Out);
+        var configPath = Path.Combine(hopper, "config.json");
+        string[] added = ["\"head\"", "\"skip-input\"", "\"time-input\"", "\"update\""];
+        var lines = File.ReadAllLines(configPath);
+        Assert.Equal(added.Length, lines.Count(l => added.Any(k => l.Contains(k, StringComparison.Ordinal))));
+        File.WriteAllLines(configPath, lines.Where(l => !added.Any(k => l.Contains(k, StringComparison.Ordinal))));
+        var resumed = Run("train", "--resume", hopper, "--set", "iterations=2");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Contains("trials per iteration, PPO", resumed.Out);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(hopper, "metrics.csv")).Length);
     }
 
     [Fact]
