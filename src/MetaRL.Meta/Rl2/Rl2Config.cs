@@ -118,7 +118,7 @@ public sealed record Rl2Config
             // MuJoCo families: trials of two 200-step episodes; Gaussian motor commands judged by their mean at test time.
             // hopper-params: the best recipe measured (TRPO steps on 100 trials, MLP heads that also read the input row, time
             // inputs), level with the non-adaptive multi-task policy (-5 ± 8 over 1000 held-out trials); the PPO recipe
-            // below was ~120 behind it at comparable samples, TRPO without the input row ~31.
+            // below was ~120 behind that policy at comparable samples, TRPO without the input row ~31.
             "hopper-params" => new Rl2Config
             {
                 Hidden = 128, Head = [64, 64], SkipInput = true, TimeInput = true, Iterations = 400, TrialsPerIteration = 100, Update = "trpo", CgSubsample = 0.25,
