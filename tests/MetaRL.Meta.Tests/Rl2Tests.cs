@@ -32,6 +32,25 @@ public sealed class Rl2Tests : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// A network of <paramref name="cfg"/> trains (its weights move), resumes bit-identically from a checkpoint taken after
+    /// one iteration, plays the meta-test protocol when loaded, and a network of <paramref name="other"/> refuses the checkpoint.
+    /// </summary>
+    private void AssertTrainsResumesAndIsRefusedBy(TaskDistribution d, Rl2Config cfg, Rl2Config other, string file)
+    {
+        var straight = new Rl2Trainer(d, cfg, 6);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        var t = new Rl2Trainer(d, cfg, 6);
+        t.RunIteration();
+        var path = Path.Combine(_dir, file);
+        t.Save(path, new Dictionary<string, string>());
+        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
+        Assert.NotEqual(Weights(new Rl2Trainer(d, cfg, 6)), Weights(straight));
+        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, other));
+        var r = MetaTest.Run(new Rl2Agent(Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg), true), d, new MetaTestOptions(10, 1));
+        Assert.Equal(d.EpisodesPerTrial, r.EpisodeReturns.Length);
+    }
+
     [Fact]
     public void Same_seed_trains_bit_identically()
     {
@@ -257,17 +276,8 @@ public sealed class Rl2Tests : IDisposable
         Assert.Contains("policy.2.weight", names);
         Assert.Contains("value.2.weight", names);
         Assert.Equal([8, 4], t.Network.Head);
-        var straight = new Rl2Trainer(d, cfg, 6);
-        for (int i = 0; i < 3; i++) straight.RunIteration();
-        t.RunIteration();
-        var path = Path.Combine(_dir, "head.mrla");
-        t.Save(path, new Dictionary<string, string>());
-        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
-        // The head's outputs move with training, and a network with linear heads cannot load this checkpoint.
-        Assert.NotEqual(Weights(new Rl2Trainer(d, cfg, 6)), Weights(straight));
-        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, Small));
-        var r = MetaTest.Run(new Rl2Agent(Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg), true), d, new MetaTestOptions(10, 1));
-        Assert.Equal(2, r.EpisodeReturns.Length);
+        // A network with linear heads cannot load this checkpoint.
+        AssertTrainsResumesAndIsRefusedBy(d, cfg, Small, "head.mrla");
     }
 
     [Fact]
@@ -397,17 +407,8 @@ public sealed class Rl2Tests : IDisposable
                 Assert.Equal(xs.AsSpan(b * I, I).ToArray(), f.AsSpan(b * net.FeatureSize + 16, I).ToArray());
         }
 
-        // It trains, resumes bit-identically, and its checkpoint is refused by a network without the connection.
-        var straight = new Rl2Trainer(d, cfg, 6);
-        for (int i = 0; i < 3; i++) straight.RunIteration();
-        t.RunIteration();
-        var path = Path.Combine(_dir, "skip.mrla");
-        t.Save(path, new Dictionary<string, string>());
-        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, cfg, 6, path, 2)));
-        Assert.NotEqual(Weights(new Rl2Trainer(d, cfg, 6)), Weights(straight));
-        Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg with { SkipInput = false }));
-        var r = MetaTest.Run(new Rl2Agent(Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg), true), d, new MetaTestOptions(10, 1));
-        Assert.Equal(2, r.EpisodeReturns.Length);
+        // A network without the connection cannot load this checkpoint.
+        AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { SkipInput = false }, "skip.mrla");
     }
 
     private sealed record NoTask : ITask

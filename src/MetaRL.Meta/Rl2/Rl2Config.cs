@@ -106,6 +106,8 @@ public sealed record Rl2Config
     {
         int episodes = settings is not null && settings.TryGetValue("episodes", out var e)
             && int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 10;
+        // MuJoCo families: trials of two 200-step episodes; Gaussian motor commands judged by their mean at test time.
+        var mujoco = new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 32, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true };
         return task switch
         {
             "bandit" or "dependent-bandit" when episodes >= 50 => new Rl2Config { Hidden = 128, Iterations = 2000, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.02 },
@@ -115,17 +117,15 @@ public sealed record Rl2Config
             "cartpole-physics" => new Rl2Config { Hidden = 128, Iterations = 300, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.01, Bptt = 100 },
             "pendulum-physics" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
             "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
-            // MuJoCo families: trials of two 200-step episodes; Gaussian motor commands judged by their mean at test time.
             // hopper-params: the best recipe measured (TRPO steps on 100 trials, MLP heads that also read the input row, time
             // inputs), level with the non-adaptive multi-task policy (-5 ± 8 over 1000 held-out trials); the PPO recipe
             // below was ~120 behind that policy at comparable samples, TRPO without the input row ~31.
-            "hopper-params" => new Rl2Config
+            "hopper-params" => mujoco with
             {
-                Hidden = 128, Head = [64, 64], SkipInput = true, TimeInput = true, Iterations = 400, TrialsPerIteration = 100, Update = "trpo", CgSubsample = 0.25,
-                LearningRate = 1e-3, Epochs = 10, Minibatches = 16, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true,
+                Head = [64, 64], SkipInput = true, TimeInput = true, Iterations = 400, TrialsPerIteration = 100, Update = "trpo", CgSubsample = 0.25,
+                LearningRate = 1e-3, Epochs = 10, Minibatches = 16,
             },
-            "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "walker-params" or "arm-payload"
-                => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 32, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
+            "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "walker-params" or "arm-payload" => mujoco,
             _ => new Rl2Config(),
         };
     }
