@@ -34,6 +34,21 @@ public interface IEnv
     StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation);
 }
 
+/// <summary>
+/// An environment whose step reads memory that is hard to predict but known in advance, such as one row of a
+/// per-task table chosen by the current state and the action. Vectors of environments ask the environment a few
+/// places ahead to fetch it while they step the current one, so the cache misses of many environments overlap
+/// instead of following one another.
+/// </summary>
+public interface IPrefetchingEnv : IEnv
+{
+    /// <summary>
+    /// Hints to the processor the memory that the next <see cref="IEnv.Step"/> with <paramref name="action"/> will
+    /// read. Changes nothing, and ignores an action that <see cref="IEnv.Step"/> would refuse (Step reports it).
+    /// </summary>
+    void Prefetch(ReadOnlySpan<float> action);
+}
+
 /// <summary>A convenient base for environments whose task type is known.</summary>
 public abstract class Env<TTask> : IEnv where TTask : class, ITask
 {

@@ -29,6 +29,7 @@ public sealed class EnvBatchStepper
     private const int ProbeRounds = 8;
 
     private readonly IEnv[] _envs;
+    private readonly IPrefetchingEnv[]? _prefetching;
     private readonly Rng[] _rngs;
     private readonly int _obs, _act, _helpers;
     private readonly StepParallelism _mode;
@@ -55,6 +56,7 @@ public sealed class EnvBatchStepper
         if (rngs.Length != envs.Length) throw new ArgumentException($"One random stream per environment: {envs.Length} environments, {rngs.Length} streams.", nameof(rngs));
         _envs = envs;
         _rngs = rngs;
+        if (Array.TrueForAll(envs, e => e is IPrefetchingEnv)) _prefetching = Array.ConvertAll(envs, e => (IPrefetchingEnv)e);
         _obs = observationSize;
         _act = actionSize;
         _mode = mode;
@@ -88,8 +90,13 @@ public sealed class EnvBatchStepper
             return;
         }
         long start = Stopwatch.GetTimestamp();
+        var prefetching = _prefetching;
         for (int i = 0; i < _envs.Length; i++)
+        {
+            int ahead = i + VectorEnv.PrefetchDistance;
+            if (prefetching is not null && ahead < prefetching.Length && _active[ahead]) prefetching[ahead].Prefetch(_actions.AsSpan(ahead * _act, _act));
             if (_active[i]) StepOne(i);
+        }
         if (_mode != StepParallelism.Auto || _helpers == 0 || _probes >= ProbeRounds) return;
         // The fastest probe round decides: the first rounds include compiling the environment's code.
         _fastestProbe = Math.Min(_fastestProbe, Stopwatch.GetTimestamp() - start);

@@ -11,7 +11,11 @@ namespace MetaRL.Core.Envs;
 /// </summary>
 public sealed class VectorEnv
 {
+    /// <summary>How many environments ahead a step asks an <see cref="IPrefetchingEnv"/> to fetch its memory.</summary>
+    internal const int PrefetchDistance = 8;
+
     private readonly IEnv[] _envs;
+    private readonly IPrefetchingEnv[]? _prefetching;
     private readonly Rng[] _rngs;
     private readonly int[] _steps;
     private readonly int _obs, _act, _horizon;
@@ -33,6 +37,7 @@ public sealed class VectorEnv
             _envs[i] = tasks.CreateEnv();
             _rngs[i] = root.Split();
         }
+        if (Array.TrueForAll(_envs, e => e is IPrefetchingEnv)) _prefetching = Array.ConvertAll(_envs, e => (IPrefetchingEnv)e);
         Observations = new float[count * _obs];
         FinalObservations = new float[count * _obs];
         Rewards = new float[count];
@@ -75,8 +80,11 @@ public sealed class VectorEnv
         if (actions.Length != Count * _act)
             throw new ArgumentException($"VectorEnv.Step needs {Count} × {_act} actions, got {actions.Length}.", nameof(actions));
         var obs = Observations.AsSpan();
+        var prefetching = _prefetching;
         for (int i = 0; i < _envs.Length; i++)
         {
+            int ahead = i + PrefetchDistance;
+            if (prefetching is not null && ahead < prefetching.Length) prefetching[ahead].Prefetch(actions.Slice(ahead * _act, _act));
             var o = obs.Slice(i * _obs, _obs);
             var r = _envs[i].Step(actions.Slice(i * _act, _act), _rngs[i], o);
             Rewards[i] = (float)r.Reward;

@@ -1,3 +1,8 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using MetaRL.Core.Envs;
 using MetaRL.Core.Spaces;
 using MetaRL.Core.Tasks;
@@ -26,27 +31,52 @@ public sealed class TabularMdpTask(int states, int actions, double[] meanReward,
 }
 
 /// <summary>Plays a <see cref="TabularMdpTask"/>; the observation is the one-hot current state.</summary>
-public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) : Env<TabularMdpTask>
+public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) : Env<TabularMdpTask>, IPrefetchingEnv
 {
+    /// <summary>Floats per (s, a) block: μ as a double in the first two, then the cumulative transition row, padded to 64-byte lines.</summary>
+    private readonly int _stride = (2 + states + 15) / 16 * 16;
     private int _state;
-    // Cumulative transition rows in single precision: a vector of environments keeps one table per task, and
-    // half the bytes keeps more of them in cache (the last entry of each row is forced to 1).
-    private float[] _cdf = [];
-    private double[] _mu = [];
+    // One block per (s, a), so a step touches one cache line (up to 14 states): μ[s, a] and the cumulative
+    // row P[s, a, ·] in single precision (its last entry forced to 1). A vector of environments keeps one
+    // table per task and reads a random block of each on every step, mostly from beyond the core's own
+    // cache: the fewer lines, the faster. The array is pinned, so its blocks can be aligned to lines.
+    private float[] _table = [];
+    private int _origin;
 
     protected override void OnTaskSet(TabularMdpTask task)
     {
         if (task.States != states || task.Actions != actions)
             throw new ArgumentException($"This environment plays MDPs with {states} states and {actions} actions, not {task.States} and {task.Actions}.");
-        // Cumulative transition rows, so a step draws the next state with one uniform and a short scan.
-        _cdf = new float[task.Transitions.Length];
+        if (_table.Length == 0)
+        {
+            _table = GC.AllocateArray<float>(states * actions * _stride + 16, pinned: true);
+            _origin = LineOffset(_table);
+        }
         for (int sa = 0; sa < states * actions; sa++)
         {
+            var block = _table.AsSpan(_origin + sa * _stride, _stride);
+            MemoryMarshal.Write(MemoryMarshal.AsBytes(block), task.MeanReward[sa]);
+            var cdf = block.Slice(2, states);
             double acc = 0;
-            for (int s = 0; s < states; s++) _cdf[sa * states + s] = (float)(acc += task.Transitions[sa * states + s]);
-            _cdf[sa * states + states - 1] = 1f;
+            for (int s = 0; s < states; s++) cdf[s] = (float)(acc += task.Transitions[sa * states + s]);
+            cdf[states - 1] = 1f;
         }
-        _mu = task.MeanReward;
+    }
+
+    /// <summary>Hints the block of μ and P that a step with <paramref name="action"/> will read (x86; elsewhere it does nothing).</summary>
+    public unsafe void Prefetch(ReadOnlySpan<float> action)
+    {
+        if (!Sse.IsSupported || _table.Length == 0 || action.Length != 1) return;
+        int a = (int)action[0];
+        if ((uint)a >= (uint)actions) return;
+        Sse.Prefetch0(Unsafe.AsPointer(ref _table[_origin + (_state * actions + a) * _stride]));
+    }
+
+    /// <summary>How many floats into a pinned array its first 64-byte line starts.</summary>
+    private static unsafe int LineOffset(float[] pinned)
+    {
+        nuint address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
+        return (int)((64 - address % 64) % 64 / sizeof(float));
     }
 
     public override Space ObservationSpace { get; } = new Box(0, 1, states);
@@ -64,17 +94,35 @@ public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) :
     {
         int a = (int)action[0];
         if ((uint)a >= (uint)actions) throw new ArgumentOutOfRangeException(nameof(action), a, $"Action {a} does not exist; there are {actions}.");
-        if (_cdf.Length == 0) _ = Task; // throws the "no task set" error
-        int sa = _state * actions + a;
-        double reward = _mu[sa] + rewardNoise * rng.Normal();
+        if (_table.Length == 0) _ = Task; // throws the "no task set" error
+        var block = _table.AsSpan(_origin + (_state * actions + a) * _stride, _stride);
+        double reward = MemoryMarshal.Read<double>(MemoryMarshal.AsBytes(block)) + rewardNoise * rng.Normal();
         float u = (float)rng.NextDouble();
-        var row = _cdf.AsSpan(sa * states, states);
-        int next = 0;
-        while (next < states - 1 && u >= row[next]) next++;
+        int next = NextState(block.Slice(2, states), u);
         observation[_state] = 0;
         _state = next;
         observation[_state] = 1;
         return new StepResult(reward, Terminated: false, Truncated: false);
+    }
+
+    /// <summary>
+    /// The index of the first cumulative probability above <paramref name="u"/> (the last state if none is),
+    /// counted without branches: the row is non-decreasing, so that index is the number of entries ≤ u. (A scan
+    /// that stops at the first entry above u mispredicts its exit on almost every step.) The row ends at 1, and
+    /// u, a double below 1 rounded to single precision, can be 1 too: hence the clamp.
+    /// </summary>
+    internal static int NextState(ReadOnlySpan<float> cdf, float u)
+    {
+        int count = 0, s = 0;
+        ref float start = ref MemoryMarshal.GetReference(cdf);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var threshold = Vector256.Create(u);
+            for (; s + Vector256<float>.Count <= cdf.Length; s += Vector256<float>.Count)
+                count += BitOperations.PopCount(Vector256.LessThanOrEqual(Vector256.LoadUnsafe(ref start, (nuint)s), threshold).ExtractMostSignificantBits());
+        }
+        for (; s < cdf.Length; s++) count += cdf[s] <= u ? 1 : 0;
+        return Math.Min(count, cdf.Length - 1);
     }
 }
 
