@@ -93,6 +93,10 @@ public class KernelTests
         CheckGemm(level, false, false, 64, 6, 384, false);
         CheckGemm(level, true, false, 128, 384, 600, false);
         CheckGemm(level, false, true, 16, 128, 384, true);
+        // Weight gradients of a narrow output layer, Hᵀ·Δ with a wide H and few columns (computed as (Δᵀ·H)ᵀ).
+        CheckGemm(level, true, false, 64, 2, 2000, true);
+        CheckGemm(level, true, true, 64, 1, 500, false);
+        CheckGemm(level, true, false, 70, 3, 257, false, pad: 5);
     }
 
     [Fact]

@@ -141,7 +141,8 @@ internal static class GemmCore<TOps, TV, T>
         }
         if (n < L && k >= L)
         {
-            DotPath(transA, transB, m, n, k, ref A, lda, ref B, ldb, ref C, ldc);
+            if (transA && m >= L) TransposedProduct(transB, m, n, k, a, lda, b, ldb, ref C, ldc);
+            else DotPath(transA, transB, m, n, k, ref A, lda, ref B, ldb, ref C, ldc);
             return;
         }
         T[]? bt = null;
@@ -164,6 +165,31 @@ internal static class GemmCore<TOps, TV, T>
         finally
         {
             if (bt is not null) ArrayPool<T>.Shared.Return(bt);
+        }
+    }
+
+    /// <summary>
+    /// C += AᵀB with few columns n and a wide A stored K×M (a weight gradient Hᵀ·Δ for a narrow layer): computed as
+    /// Cᵀ = op(B)ᵀ·A, which streams A's rows as they are stored, then added in transposed. The dot-product path would
+    /// first copy all of A into M×K order, which costs more than the product.
+    /// </summary>
+    private static void TransposedProduct(bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, ref T C, int ldc)
+    {
+        T[] ct = ArrayPool<T>.Shared.Rent(n * m);
+        try
+        {
+            var cts = ct.AsSpan(0, n * m);
+            cts.Clear();
+            Run(!transB, false, n, m, k, b, ldb, a, lda, cts, m);
+            for (int i = 0; i < m; i++)
+            {
+                ref T ci = ref Unsafe.Add(ref C, i * ldc);
+                for (int j = 0; j < n; j++) Unsafe.Add(ref ci, j) += ct[j * m + i];
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(ct);
         }
     }
 

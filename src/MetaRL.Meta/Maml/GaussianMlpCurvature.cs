@@ -118,8 +118,7 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
             var bias = parameters[_biasIndex[l]].Data;
             for (int r = 0; r < _n; r++) bias.CopyTo(z.AsSpan(r * dout, dout));
             Gemm.Multiply(false, false, _n, dout, din, _h[l], din, _w[l], dout, z, dout, accumulate: true);
-            if (l < _layers - 1)
-                for (int i = 0; i < z.Length; i++) z[i] = T.Tanh(z[i]);
+            if (l < _layers - 1) System.Numerics.Tensors.TensorPrimitives.Tanh<T>(z, z); // vectorised, as the autodiff Tanh op
         }
         if (!_inner) return this;
 
@@ -229,12 +228,15 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         for (; i < rg.Length; i++) rg[i] = rg[i] * (T.One - h[i] * h[i]) - two * h[i] * rh[i] * g[i];
     }
 
+    /// <summary>into += the column sums of the [N, cols] matrix <paramref name="m"/>, vectorised along the row.</summary>
     private void AddColumnSums(T[] m, int cols, Span<T> into)
     {
+        int w = Vector<T>.Count, vectorEnd = Vector.IsHardwareAccelerated && Vector<T>.IsSupported ? cols - cols % w : 0;
         for (int r = 0; r < _n; r++)
         {
             var row = m.AsSpan(r * cols, cols);
-            for (int j = 0; j < cols; j++) into[j] += row[j];
+            for (int j = 0; j < vectorEnd; j += w) (new Vector<T>(into[j..]) + new Vector<T>(row[j..])).CopyTo(into[j..]);
+            for (int j = vectorEnd; j < cols; j++) into[j] += row[j];
         }
     }
 
