@@ -306,6 +306,36 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Fact]
+    public void Ppo_gradients_of_a_minibatch_split_in_parts_equal_those_of_one_graph()
+    {
+        // Chunks of 4 steps through 6-pull trials, an odd number of trials: the parts differ in size and in chunks.
+        var d = new BernoulliBanditDistribution(3, 6);
+        var t = new Rl2Trainer(d, Small with { Hidden = 8, TrialsPerIteration = 9, Bptt = 4 }, 5);
+        var data = t.CollectBatch();
+        int[] trials = [7, 0, 3, 8, 1, 5, 2];
+        double valid = trials.Length * 6;
+        t.Shards = 1;
+        var one = t.MinibatchGradients(data, trials, valid, entropyCoef: 0.01);
+        Assert.All(one.Grads, g => Assert.NotNull(g));
+        foreach (int shards in new[] { 2, 3, 7 })
+        {
+            t.Shards = shards;
+            var split = t.MinibatchGradients(data, trials, valid, entropyCoef: 0.01);
+            for (int i = 0; i < one.Grads.Length; i++)
+            {
+                var a = one.Grads[i]!.Data;
+                var b = split.Grads[i]!.Data;
+                for (int j = 0; j < a.Length; j++)
+                    Assert.True(Math.Abs(a[j] - b[j]) <= 1e-6 + 1e-4 * Math.Abs(a[j]), $"{shards} parts: gradient {i}[{j}] {b[j]} vs {a[j]} in one graph");
+            }
+            Assert.Equal(one.Policy, split.Policy, 6);
+            Assert.Equal(one.Value, split.Value, 6);
+            Assert.Equal(one.Entropy, split.Entropy, 6);
+            Assert.Equal(one.Kl, split.Kl, 9);
+        }
+    }
+
+    [Fact]
     public void Trpo_fisher_products_equal_the_expected_outer_products_of_score_gradients()
     {
         // F v = (1/N) Σ_steps Σ_a p_a ∇log p_a (∇log p_a · v), built here from first derivatives only, one action at a time.

@@ -282,8 +282,8 @@ public sealed class Rl2Trainer
         if (Config.Update == "trpo") return TrpoUpdate(data, trialReturns, episodeMeans, steps, watch, rolloutSeconds);
 
         int B = Config.TrialsPerIteration;
-        int L = ChunkLength;
         var order = Enumerable.Range(0, B).ToArray();
+        var parameters = Network.Parameters();
         double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, gradNorm = 0;
         int updates = 0;
         for (int epoch = 0; epoch < Config.Epochs; epoch++)
@@ -294,47 +294,13 @@ public sealed class Rl2Trainer
                 int lo = m * B / Config.Minibatches, hi = (m + 1) * B / Config.Minibatches, mb = hi - lo;
                 if (mb == 0) continue;
                 var trials = order.AsSpan(lo, mb).ToArray();
-                Optimizer.ZeroGrad();
-                double mbPl = 0, mbVl = 0, mbEnt = 0, mbKl = 0, mbClip = 0, validTotal = 0;
+                double validTotal = 0;
                 for (int k = 0; k < trials.Length; k++) for (int t = 0; t < _T; t++) validTotal += data.Mask[t * B + trials[k]];
                 if (validTotal == 0) continue;
-                for (int t0 = 0; t0 < _T; t0 += L)
-                {
-                    var c = MakeChunk(data, trials, t0, Math.Min(L, _T - t0));
-                    if (c.Valid == 0) continue;
-                    int N = c.N;
-                    var (acts, oldLogp, adv, ret, mask, tf) = (c.Actions, c.OldLogProbs, c.Advantages, c.Returns, c.Mask, c.TaskFeatures);
-                    var flat = Features(c);
-                    var policy = Network.Policy(flat);
-                    var value = Network.Value(flat, Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, N, _F) : null);
-                    var (newLogp, entropy) = LogProbAndEntropy(policy, acts, N);
-                    var maskT = Tensor.FromArray(mask, N);
-                    var advT = Tensor.FromArray(adv, N);
-                    var ratio = Ops.Exp(newLogp - Tensor.FromArray(oldLogp, N));
-                    var surrogate = Ops.Minimum(ratio * advT, Ops.Clamp(ratio, 1 - Config.ClipRange, 1 + Config.ClipRange) * advT);
-                    double w = 1.0 / validTotal;
-                    var policyLoss = -Ops.Sum(surrogate * maskT) * w;
-                    var valueLoss = Ops.Sum(Ops.Square(value - Tensor.FromArray(ret, N)) * maskT) * (0.5 * w);
-                    var entropyMean = Ops.Sum(entropy * maskT) * w;
-                    var loss = policyLoss + valueLoss * Config.ValueCoef - entropyMean * entropyCoef;
-                    double lossValue = loss.ToScalar();
-                    if (!double.IsFinite(lossValue))
-                        throw new TrainingDivergedException($"RL² loss became {lossValue} at iteration {Iteration + 1} (policy {policyLoss.ToScalar()}, value {valueLoss.ToScalar()}); training stopped.");
-                    loss.Backward();
-                    mbPl += policyLoss.ToScalar();
-                    mbVl += valueLoss.ToScalar();
-                    mbEnt += entropyMean.ToScalar();
-                    var lr = ratio.ToArray();
-                    var nl = newLogp.ToArray();
-                    for (int j = 0; j < N; j++)
-                    {
-                        if (mask[j] == 0) continue;
-                        double logRatio = nl[j] - oldLogp[j];
-                        mbKl += (Math.Exp(logRatio) - 1 - logRatio) / validTotal;
-                        if (Math.Abs(lr[j] - 1) > Config.ClipRange) mbClip += 1 / validTotal;
-                    }
-                }
-                double norm = GradClip.ClipGlobalNorm(Network.Parameters(), Config.MaxGradNorm);
+                var (grads, mbPl, mbVl, mbEnt, mbKl, mbClip) = MinibatchGradients(data, trials, validTotal, entropyCoef);
+                Optimizer.ZeroGrad();
+                for (int i = 0; i < parameters.Count; i++) parameters[i].Grad = grads[i];
+                double norm = GradClip.ClipGlobalNorm(parameters, Config.MaxGradNorm);
                 if (!double.IsFinite(norm))
                     throw new TrainingDivergedException($"RL² gradient norm became {norm} at iteration {Iteration + 1}; training stopped.");
                 Optimizer.Step();
@@ -348,6 +314,83 @@ public sealed class Rl2Trainer
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u,
             Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds);
     }
+
+    /// <summary>
+    /// The PPO loss's gradient over one minibatch of trials (weighted by its <paramref name="validTotal"/> valid steps)
+    /// and its parts' means. The trials are split in <see cref="Shards"/> fixed parts whose graphs are built and
+    /// differentiated side by side, one per core, and summed in order: results do not depend on the number of cores.
+    /// </summary>
+    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction) MinibatchGradients(
+        Batch data, int[] trials, double validTotal, double entropyCoef)
+    {
+        var parameters = Network.Parameters();
+        int parts = Math.Min(Shards, trials.Length);
+        var grads = new Tensor<float>?[parts][];
+        var sums = new double[parts, 5];
+        var failures = new string?[parts];
+        Parallel.For(0, parts, Cores, p =>
+        {
+            using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+            var mine = trials[(p * trials.Length / parts)..((p + 1) * trials.Length / parts)];
+            var g = new Tensor<float>?[parameters.Count];
+            foreach (var c in Chunks(data, mine))
+            {
+                if (c.Valid == 0) continue;
+                int N = c.N;
+                var (acts, oldLogp, adv, ret, mask, tf) = (c.Actions, c.OldLogProbs, c.Advantages, c.Returns, c.Mask, c.TaskFeatures);
+                var flat = Features(c);
+                var policy = Network.Policy(flat);
+                var value = Network.Value(flat, Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, N, _F) : null);
+                var (newLogp, entropy) = LogProbAndEntropy(policy, acts, N);
+                var maskT = Tensor.FromArray(mask, N);
+                var advT = Tensor.FromArray(adv, N);
+                var ratio = Ops.Exp(newLogp - Tensor.FromArray(oldLogp, N));
+                var surrogate = Ops.Minimum(ratio * advT, Ops.Clamp(ratio, 1 - Config.ClipRange, 1 + Config.ClipRange) * advT);
+                double w = 1.0 / validTotal;
+                var policyLoss = -Ops.Sum(surrogate * maskT) * w;
+                var valueLoss = Ops.Sum(Ops.Square(value - Tensor.FromArray(ret, N)) * maskT) * (0.5 * w);
+                var entropyMean = Ops.Sum(entropy * maskT) * w;
+                var loss = policyLoss + valueLoss * Config.ValueCoef - entropyMean * entropyCoef;
+                double lossValue = loss.ToScalar();
+                if (!double.IsFinite(lossValue))
+                {
+                    failures[p] = $"RL² loss became {lossValue} at iteration {Iteration + 1} (policy {policyLoss.ToScalar()}, value {valueLoss.ToScalar()}); training stopped.";
+                    return;
+                }
+                var chunkGrads = Autograd.Grad([loss], parameters, allowUnused: true);
+                using (GradMode.NoGrad())
+                    for (int i = 0; i < g.Length; i++)
+                        if (chunkGrads[i] is { } cg) g[i] = g[i] is null ? cg : g[i]! + cg;
+                sums[p, 0] += policyLoss.ToScalar();
+                sums[p, 1] += valueLoss.ToScalar();
+                sums[p, 2] += entropyMean.ToScalar();
+                var lr = ratio.ToArray();
+                var nl = newLogp.ToArray();
+                for (int j = 0; j < N; j++)
+                {
+                    if (mask[j] == 0) continue;
+                    double logRatio = nl[j] - oldLogp[j];
+                    sums[p, 3] += (Math.Exp(logRatio) - 1 - logRatio) / validTotal;
+                    if (Math.Abs(lr[j] - 1) > Config.ClipRange) sums[p, 4] += 1 / validTotal;
+                }
+            }
+            grads[p] = g;
+        });
+        if (failures.FirstOrDefault(f => f is not null) is { } failure) throw new TrainingDivergedException(failure);
+        var total = new Tensor<float>?[parameters.Count];
+        using (GradMode.NoGrad())
+            for (int p = 0; p < parts; p++)
+                for (int i = 0; i < total.Length; i++)
+                    if (grads[p][i] is { } gp) total[i] = total[i] is null ? gp.Clone() : total[i]! + gp; // own buffers: clipping scales them in place
+        double Sum(int column) { double s = 0; for (int p = 0; p < parts; p++) s += sums[p, column]; return s; }
+        return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4));
+    }
+
+    /// <summary>
+    /// How many fixed parts a batch of trials is split into for gradients and curvature products computed side by side
+    /// (two: this machine's cores; more cores still get two, so a seed gives the same run everywhere). Settable for tests.
+    /// </summary>
+    internal int Shards { get; set; } = 2;
 
     private int ChunkLength => Config.Bptt > 0 ? Math.Min(Config.Bptt, _T) : _T;
 
@@ -528,7 +571,7 @@ public sealed class Rl2Trainer
             trials = trials.AsSpan(0, m).ToArray();
             Array.Sort(trials);
         }
-        int parts = Math.Min(2, trials.Length);
+        int parts = Math.Min(Shards, trials.Length);
         var grads = new Tensor<float>?[parts][];
         var weights = new double[parts];
         Parallel.For(0, parts, Cores, p =>
