@@ -13,7 +13,7 @@ internal static class EnvBench
 {
     public static void Run(double seconds)
     {
-        Console.WriteLine("Vectorised environments, 1024 environments per vector, random actions, autoreset");
+        Console.WriteLine($"Vectorised environments, 1024 environments per vector, random actions, autoreset; median of 5 windows of {seconds:0.##} s");
         Console.WriteLine($"{"task",-28}{"1 core, M steps/s",20}{$"{Environment.ProcessorCount} cores, M steps/s",22}{"per core",12}");
         foreach (var (name, settings) in new (string, Dictionary<string, string>)[] { ("bandit", []), ("tabular-mdp", []), ("navigation-2d", []) })
         {
@@ -41,26 +41,32 @@ internal static class EnvBench
             for (int j = 0; j < actions[t].Length; j++)
                 actions[t][j] = tasks.ActionSpace is Discrete d ? rng.NextInt(d.N) : (float)rng.Uniform(-0.1, 0.1);
         }
-        long[] steps = new long[threads];
-        var sw = Stopwatch.StartNew();
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        // Warm-up, then the median of several timed windows: a shared machine's speed drifts from second to second.
+        const int windows = 5;
+        var rates = new double[windows];
+        for (int w = -1; w < windows; w++)
         {
-            var v = vectors[t];
-            int a = tasks.ActionSpace.Size;
-            var local = Stopwatch.StartNew();
-            long s = 0;
-            // Warm-up, then timed.
-            for (int j = 0; j < 200; j++) v.Step(actions[t].AsSpan(j % batches * count * a, count * a));
-            local.Restart();
-            while (local.Elapsed.TotalSeconds < seconds)
-                for (int j = 0; j < 64; j++)
-                {
-                    v.Step(actions[t].AsSpan(j % batches * count * a, count * a));
-                    s += count;
-                }
-            steps[t] = (long)(s / local.Elapsed.TotalSeconds);
-        });
-        return steps.Sum();
+            long[] steps = new long[threads];
+            double[] elapsed = new double[threads];
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                var v = vectors[t];
+                int a = tasks.ActionSpace.Size;
+                var local = Stopwatch.StartNew();
+                long s = 0;
+                double length = w < 0 ? Math.Min(0.2, seconds) : seconds;
+                while (local.Elapsed.TotalSeconds < length)
+                    for (int j = 0; j < 64; j++)
+                    {
+                        v.Step(actions[t].AsSpan(j % batches * count * a, count * a));
+                        s += count;
+                    }
+                (steps[t], elapsed[t]) = (s, local.Elapsed.TotalSeconds);
+            });
+            if (w >= 0) rates[w] = Enumerable.Range(0, threads).Sum(t => steps[t] / elapsed[t]);
+        }
+        Array.Sort(rates);
+        return rates[windows / 2];
     }
 }
 
