@@ -76,13 +76,7 @@ public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPoint
 
     /// <summary>log π(a | s) for every row [N]; <paramref name="actions"/> holds indices (discrete) or vectors.</summary>
     public Tensor<T> LogProb(Tensor<T> observations, Tensor<T> actions, int[]? actionIndices)
-    {
-        var output = Output(observations);
-        if (Discrete) return Ops.Gather(Ops.LogSoftmax(output, 1), 1, actionIndices!);
-        var logStd = LogStd;
-        var z = (actions - output) * Ops.Exp(-logStd);
-        return Ops.Sum(Ops.Square(z) * -0.5 - logStd, 1) - 0.5 * ActionSize * Math.Log(2 * Math.PI);
-    }
+        => PolicyDistributions.LogProb(Discrete, Output(observations), Discrete ? null : LogStd, actions, actionIndices);
 
     /// <summary>KL(old ‖ this) per row [N], from the old policy's outputs (and log-std) held fixed.</summary>
     public Tensor<T> KlFrom(Tensor<T> observations, Tensor<T> oldOutput, Tensor<T>? oldLogStd) =>

@@ -613,21 +613,10 @@ public sealed class Rl2Trainer
 
     private (Tensor<float> LogProb, Tensor<float> Entropy) LogProbAndEntropy(Tensor<float> policy, float[] actions, int n)
     {
-        if (Network.Discrete)
-        {
-            var logp = Ops.LogSoftmax(policy, 1);
-            var idx = new int[n];
-            for (int j = 0; j < n; j++) idx[j] = (int)actions[j];
-            var chosen = Ops.Gather(logp, 1, idx);
-            var entropy = -Ops.Sum(Ops.Exp(logp) * logp, 1);
-            return (chosen, entropy);
-        }
-        var logStd = Network.LogStd!;
-        int a = Network.ActionSize;
-        var z = (Tensor.FromArray(actions, n, a) - policy) * Ops.Exp(-logStd);
-        var lp = Ops.Sum(Ops.Square(z) * -0.5 - logStd, 1) - 0.5 * a * Math.Log(2 * Math.PI);
-        var h = Ops.Sum(logStd + 0.5 * (1 + Math.Log(2 * Math.PI))) + Tensor.Zeros<float>(n);
-        return (lp, h);
+        if (!Network.Discrete) return PolicyDistributions.LogProbAndEntropy(false, policy, Network.LogStd, Tensor.FromArray(actions, n, Network.ActionSize), null);
+        var indices = new int[n];
+        for (int j = 0; j < n; j++) indices[j] = (int)actions[j];
+        return PolicyDistributions.LogProbAndEntropy(true, policy, null, null, indices);
     }
 
     // ------------------------------------------------------------------ checkpoints
