@@ -149,6 +149,51 @@ public class MamlTests
     }
 
     [Fact]
+    public void Hand_derived_inner_gradient_surrogate_and_kl_equal_autodiff_in_double()
+    {
+        var rng = new Rng(12);
+        var policy = new MlpPolicy<double>(new Box(-1, 1, 3), new Box(-1, 1, 2), [7, 5], rng);
+        var train = FakeBatch(rng, 3, 5, 3, 2);
+        var valid = FakeBatch(rng, 3, 5, 3, 2);
+        train.Mask[7] = 0;
+        train.Advantages[7] = 0;
+        valid.Mask[4] = 0;
+        valid.Advantages[4] = 0;
+        var theta = policy.Parameters();
+        policy.NamedParameters().First(n => n.Name == "log_std").Parameter.Data[1] = 0.4;
+
+        // The inner loss's gradient (the inner step).
+        var expected = Autograd.Grad([MamlMath.InnerLoss(policy, theta, train)], theta);
+        var actual = GaussianMlpCurvature<double>.ForInnerLoss(policy, theta, train).Gradient();
+        for (int i = 0; i < theta.Count; i++)
+            for (int j = 0; j < theta[i].Size; j++)
+                Assert.Equal(expected[i]!.Data[j], actual[i].Data[j], 10);
+
+        // The surrogate and its gradient, with an old policy that differs (ratios away from 1), and the mean KL from it.
+        int n = valid.Steps;
+        var oldLogProb = Enumerable.Range(0, n).Select(_ => (float)rng.Normal(-2, 0.3)).ToArray();
+        var oldOutput = Enumerable.Range(0, n * 2).Select(_ => (float)rng.Normal(0, 0.5)).ToArray();
+        float[] oldLogStd = [-0.3f, 0.2f];
+        var oldLogProbT = Tensor.FromArray(oldLogProb.Select(x => (double)x).ToArray(), n);
+        var surrogate = MamlMath.Surrogate(policy, theta, valid, oldLogProbT);
+        var surrogateGradient = Autograd.Grad([surrogate], theta);
+        var kl = GaussianMlpCurvature<double>.ForKl(policy, theta, valid);
+        var (value, gradient) = kl.Surrogate(valid, oldLogProb, withGradient: true);
+        Assert.Equal(surrogate.ToScalar(), value, 10);
+        Assert.Equal(value, kl.Surrogate(valid, oldLogProb, withGradient: false).Value, 12);
+        for (int i = 0; i < theta.Count; i++)
+            for (int j = 0; j < theta[i].Size; j++)
+                Assert.Equal(surrogateGradient[i]!.Data[j], gradient![i].Data[j], 10);
+        using (GradMode.NoGrad())
+        {
+            var klExpected = MamlMath.Kl(policy, theta, valid, Tensor.FromArray(oldOutput.Select(x => (double)x).ToArray(), n, 2),
+                Tensor.FromArray(oldLogStd.Select(x => (double)x).ToArray(), 2));
+            Assert.Equal(klExpected.ToScalar(), kl.KlFrom(oldOutput, oldLogStd), 10);
+        }
+        Assert.Throws<InvalidOperationException>(() => kl.Gradient());
+    }
+
+    [Fact]
     public void Hand_derived_inner_hessian_and_fisher_products_equal_autodiff_in_double()
     {
         var rng = new Rng(11);

@@ -23,7 +23,8 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
     private readonly int[] _dims;               // d₀ … d_L
     private readonly bool _inner;
     private readonly T[][] _w;                  // W_l [d_{l−1}, d_l]
-    private readonly T[] _invStd;
+    private readonly T[] _invStd, _logStd;
+    private readonly int[][] _shapes;           // every parameter's shape, in the policy's order
     private readonly T[][] _h;                  // H_0 = X, H_l = tanh(Z_l) for hidden layers [N, d_l]
     private readonly T[] _c, _mu, _actionsBuffer;
     private readonly T[]? _z;                   // standardised actions (a − μ)/σ [N, A] (inner loss only)
@@ -50,6 +51,7 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         if (!Supports(policy)) throw new ArgumentException("GaussianMlpCurvature needs a Gaussian policy with a tanh MLP.");
         var names = policy.NamedParameters().Select(p => p.Name).ToList();
         _count = names.Count;
+        _shapes = policy.Parameters().Select(p => p.Shape.ToArray()).ToArray();
         _layers = policy.Network.Layers.Count;
         _dims = new int[_layers + 1];
         _dims[0] = policy.ObservationSize;
@@ -70,6 +72,7 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         _w = new T[_layers][];
         for (int l = 0; l < _layers; l++) _w[l] = new T[_dims[l] * _dims[l + 1]];
         _invStd = new T[_actions];
+        _logStd = new T[_actions];
         _h = new T[_layers][];
         for (int l = 0; l < _layers; l++) _h[l] = new T[_n * _dims[l]];
         _c = new T[_n];
@@ -105,10 +108,11 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
             throw new ArgumentException($"This workspace holds {_n} steps of {_dims[0]} observations and {_actions} actions; the batch has {b.Steps}, {b.ObservationSize} and {b.ActionSize}.");
         for (int l = 0; l < _layers; l++) parameters[_weightIndex[l]].Data.CopyTo(_w[l]);
         var logStd = parameters[_logStdIndex].Data;
-        for (int j = 0; j < _actions; j++) _invStd[j] = T.Exp(-logStd[j]);
+        for (int j = 0; j < _actions; j++) (_logStd[j], _invStd[j]) = (logStd[j], T.Exp(-logStd[j]));
         double valid = Math.Max(1, b.Mask.Sum());
         for (int r = 0; r < _n; r++) _c[r] = T.CreateChecked((_inner ? b.Advantages[r] : b.Mask[r]) / valid);
         Copy(b.Observations, _h[0]);
+        Copy(b.Actions, _actionsBuffer);
 
         // Forward pass, keeping every layer's input.
         for (int l = 0; l < _layers; l++)
@@ -123,7 +127,6 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         if (!_inner) return this;
 
         // Inner loss: ∂L/∂μ = −c z/σ, then the backward signals of every layer.
-        Copy(b.Actions, _actionsBuffer);
         var e = _delta![_layers - 1];
         for (int r = 0; r < _n; r++)
             for (int j = 0; j < _actions; j++)
@@ -240,11 +243,94 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         }
     }
 
-    private Tensor<T>[] Zeros(IReadOnlyList<Tensor<T>> like)
+    private Tensor<T>[] Zeros()
     {
         var r = new Tensor<T>[_count];
-        for (int i = 0; i < _count; i++) r[i] = Tensor.Zeros<T>(like[i].Shape.ToArray());
+        for (int i = 0; i < _count; i++) r[i] = Tensor.Zeros<T>(_shapes[i]);
         return r;
+    }
+
+    /// <summary>
+    /// ∇L at the loaded point for the inner loss L = −Σ c log π (c = A / Σ mask): the weights' and biases' gradients
+    /// from the backward signals <see cref="Load"/> kept, and Σ c (1 − z²) for log σ. Used for the inner step itself.
+    /// </summary>
+    public Tensor<T>[] Gradient()
+    {
+        if (!_inner) throw new InvalidOperationException("This workspace expands a KL; the inner loss's gradient needs an inner-loss workspace.");
+        var result = Zeros();
+        for (int l = 0; l < _layers; l++)
+        {
+            int din = _dims[l], dout = _dims[l + 1];
+            Gemm.Multiply(true, false, din, dout, _n, _h[l], din, _delta![l], dout, result[_weightIndex[l]].Data, dout, accumulate: false);
+            AddColumnSums(_delta[l], dout, result[_biasIndex[l]].Data);
+        }
+        var rs = result[_logStdIndex].Data;
+        for (int r = 0; r < _n; r++)
+            for (int j = 0; j < _actions; j++)
+            {
+                T z = _z![r * _actions + j];
+                rs[j] += _c[r] * (T.One - z * z);
+            }
+        return result;
+    }
+
+    /// <summary>log π(a | s) of row <paramref name="r"/>'s action at the loaded point, and its standardised action in <paramref name="z"/>.</summary>
+    private double LogProb(int r, Span<T> z)
+    {
+        double logp = -0.5 * _actions * Math.Log(2 * Math.PI);
+        for (int j = 0; j < _actions; j++)
+        {
+            int i = r * _actions + j;
+            z[j] = (_actionsBuffer[i] - _mu[i]) * _invStd[j];
+            logp -= double.CreateChecked(T.CreateChecked(0.5) * z[j] * z[j] + _logStd[j]);
+        }
+        return logp;
+    }
+
+    /// <summary>
+    /// The TRPO surrogate S = Σ mask·exp(log π − log π_old)·A / Σ mask of the loaded batch <paramref name="b"/> at the
+    /// loaded point, and (<paramref name="withGradient"/>) its gradient: ∂S/∂μ = w z/σ and ∂S/∂log σ = w (z² − 1) per row,
+    /// w = exp(log π − log π_old)·A / Σ mask, back-propagated through the network.
+    /// </summary>
+    public (double Value, Tensor<T>[]? Gradient) Surrogate(TrajectoryBatch b, ReadOnlySpan<float> oldLogProb, bool withGradient)
+    {
+        double valid = Math.Max(1, b.Mask.Sum()), value = 0;
+        var result = withGradient ? Zeros() : null;
+        var rs = result is null ? Span<T>.Empty : result[_logStdIndex].Data;
+        Span<T> z = stackalloc T[_actions];
+        for (int r = 0; r < _n; r++)
+        {
+            double w = Math.Exp(LogProb(r, z) - oldLogProb[r]) * b.Advantages[r] / valid; // advantages are zero on masked steps
+            value += w;
+            if (result is null) continue;
+            T wt = T.CreateChecked(w);
+            for (int j = 0; j < _actions; j++)
+            {
+                _re[r * _actions + j] = wt * z[j] * _invStd[j];
+                rs[j] += wt * (z[j] * z[j] - T.One);
+            }
+        }
+        if (result is not null) Backward(_re, result);
+        return (value, result);
+    }
+
+    /// <summary>The mean KL(π_old ‖ π) over the valid steps of the loaded batch, from the old policy's means [N, A] and log σ.</summary>
+    public double KlFrom(ReadOnlySpan<float> oldOutput, ReadOnlySpan<float> oldLogStd)
+    {
+        if (_inner) throw new InvalidOperationException("This workspace expands the inner loss; the KL needs a KL workspace (its rows weighted by the mask).");
+        double sum = 0;
+        for (int r = 0; r < _n; r++)
+        {
+            if (_c[r] == T.Zero) continue;
+            double kl = 0;
+            for (int j = 0; j < _actions; j++)
+            {
+                double logStd = double.CreateChecked(_logStd[j]), d = oldOutput[r * _actions + j] - double.CreateChecked(_mu[r * _actions + j]);
+                kl += logStd - oldLogStd[j] + (Math.Exp(2 * oldLogStd[j]) + d * d) / (2 * Math.Exp(2 * logStd)) - 0.5;
+            }
+            sum += double.CreateChecked(_c[r]) * kl; // c = mask / Σ mask
+        }
+        return sum;
     }
 
     /// <summary>∇²L · v for the inner loss this instance was built for.</summary>
@@ -253,7 +339,7 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         if (!_inner) throw new InvalidOperationException("This workspace expands a KL; use FisherTimes.");
         var (rh, rmu) = DirectionalForward(v);
         var vs = v[_logStdIndex].Data;
-        var result = Zeros(v);
+        var result = Zeros();
         var rs = result[_logStdIndex].Data;
         // R{∂L/∂μ} and R{∂L/∂log σ}, with Rz = −Rμ/σ − z·v_s.
         var re = _re;
@@ -292,7 +378,7 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         for (int r = 0; r < _n; r++)
             for (int j = 0; j < _actions; j++)
                 rmu[r * _actions + j] *= _c[r] * _invStd[j] * _invStd[j];
-        var result = Zeros(u);
+        var result = Zeros();
         Backward(rmu, result);
         T weight = T.Zero;
         foreach (var c in _c) weight += c;

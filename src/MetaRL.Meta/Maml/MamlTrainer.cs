@@ -217,13 +217,20 @@ public sealed class MamlTrainer
             return (s! / data.Length, k! / data.Length);
         }
 
-        // The same objective's values only (line search): tasks side by side, summed in task order.
+        // The same objective's values only (line search): tasks side by side, summed in task order. Once the fast path
+        // has loaded hand-derived workspaces, they give the values without graphs (the curvature products are done by then).
+        double analyticAlpha = double.NaN;
         (double Surrogate, double Kl) ObjectiveValues(IReadOnlyList<Tensor<float>> at)
         {
             var values = new (double S, double K)[data.Length];
             Parallel.For(0, data.Length, Cores, i =>
             {
                 using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+                if (!double.IsNaN(analyticAlpha))
+                {
+                    values[i] = TaskCurvature.Values(at, data[i], analyticAlpha, _innerWorkspaces![i], _klWorkspaces![i]);
+                    return;
+                }
                 var adapted = AdaptFor(at, data[i].Train, graph: false);
                 using var _ = GradMode.NoGrad();
                 values[i] = (MamlMath.Surrogate(Policy, adapted, data[i].Valid, data[i].OldLogProb).ToScalar(),
@@ -259,6 +266,7 @@ public sealed class MamlTrainer
                 using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
                 parts[i] = TaskCurvature.Build(Policy, theta, data[i], alpha, _innerWorkspaces?[i], _klWorkspaces?[i]);
             });
+            if (_innerWorkspaces is not null) analyticAlpha = alpha;
             oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
             g = SumInOrder(parts.Select(p => p.SurrogateGradient).ToArray(), theta, 1.0 / parts.Length);
             hvpCore = v =>
@@ -413,37 +421,54 @@ public sealed class MamlTrainer
             GaussianMlpCurvature<float>? innerWorkspace, GaussianMlpCurvature<float>? klWorkspace)
         {
             var c = new TaskCurvature { _alpha = alpha };
-            bool analytic = innerWorkspace is not null && klWorkspace is not null;
-            // α = 0: no inner step, so θ' = θ and the inner loss's Hessian never enters.
-            var innerGrad = alpha == 0 ? new Tensor<float>?[theta.Count]
-                : Autograd.Grad([MamlMath.InnerLoss(policy, theta, d.Train)], theta, createGraph: !analytic, allowUnused: true);
-            Tensor<float>[] adapted;
-            using (GradMode.NoGrad())
-                adapted = theta.Select((p, i) => innerGrad[i] is null ? p.Detach() : (p - alpha * innerGrad[i]!).Detach()).ToArray();
-            var adaptedLeaves = adapted.Select(p => Tensor.Parameter(p)).ToArray();
-            var surrogate = MamlMath.Surrogate(policy, adaptedLeaves, d.Valid, d.OldLogProb);
-            c.Surrogate = surrogate.ToScalar();
-            var gS = Autograd.Grad([surrogate], adaptedLeaves, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
-            if (analytic)
+            if (innerWorkspace is not null && klWorkspace is not null)
             {
-                // Hand-derived products for Gaussian tanh-MLP policies: no graphs, activations reused by every product.
-                var klCurvature = klWorkspace!.Load(adapted, d.Valid);
-                if (alpha != 0)
-                {
-                    var innerCurvature = innerWorkspace!.Load(theta, d.Train);
-                    c._innerHessian = v => innerCurvature.HessianTimes(v);
-                }
+                // Hand-derived gradients and products for Gaussian tanh-MLP policies: no graphs, activations reused by every product.
+                // α = 0: no inner step, so θ' = θ and the inner loss's Hessian never enters.
+                var adapted = Adapted(theta, d, alpha, innerWorkspace);
+                if (alpha != 0) c._innerHessian = v => innerWorkspace.HessianTimes(v);
+                var klCurvature = klWorkspace.Load(adapted, d.Valid);
+                var (surrogate, gradient) = klCurvature.Surrogate(d.Valid, d.OldLogProb.Data, withGradient: true);
+                c.Surrogate = surrogate;
                 c._fisher = u => klCurvature.FisherTimes(u);
+                c.SurrogateGradient = c.ThroughInnerStep(gradient!);
+                return c;
             }
-            else
-            {
-                var kl = MamlMath.Kl(policy, adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
-                var klGrad = Autograd.Grad([kl], adaptedLeaves, createGraph: true, allowUnused: true);
-                c._innerHessian = v => TrustRegion.HessianTimes(innerGrad, theta, v);
-                c._fisher = u => TrustRegion.HessianTimes(klGrad, adaptedLeaves, u);
-            }
+            var innerGrad = alpha == 0 ? new Tensor<float>?[theta.Count]
+                : Autograd.Grad([MamlMath.InnerLoss(policy, theta, d.Train)], theta, createGraph: true, allowUnused: true);
+            Tensor<float>[] adaptedValues;
+            using (GradMode.NoGrad())
+                adaptedValues = theta.Select((p, i) => innerGrad[i] is null ? p.Detach() : (p - alpha * innerGrad[i]!).Detach()).ToArray();
+            var adaptedLeaves = adaptedValues.Select(p => Tensor.Parameter(p)).ToArray();
+            var s = MamlMath.Surrogate(policy, adaptedLeaves, d.Valid, d.OldLogProb);
+            c.Surrogate = s.ToScalar();
+            var gS = Autograd.Grad([s], adaptedLeaves, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
+            var kl = MamlMath.Kl(policy, adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
+            var klGrad = Autograd.Grad([kl], adaptedLeaves, createGraph: true, allowUnused: true);
+            c._innerHessian = v => TrustRegion.HessianTimes(innerGrad, theta, v);
+            c._fisher = u => TrustRegion.HessianTimes(klGrad, adaptedLeaves, u);
             c.SurrogateGradient = c.ThroughInnerStep(gS);
             return c;
+        }
+
+        /// <summary>θ' = θ − α∇L(θ) with the hand-derived inner gradient (the workspace is loaded at θ on the task's training batch).</summary>
+        private static Tensor<float>[] Adapted(IReadOnlyList<Tensor<float>> theta, TaskData d, double alpha, GaussianMlpCurvature<float> innerWorkspace)
+        {
+            using var _ = GradMode.NoGrad();
+            if (alpha == 0) return theta.Select(p => p.Detach().Clone()).ToArray();
+            var g = innerWorkspace.Load(theta, d.Train).Gradient();
+            return theta.Select((p, i) => (p.Detach() - alpha * g[i]).Detach()).ToArray();
+        }
+
+        /// <summary>
+        /// The surrogate and mean KL after the inner step from <paramref name="at"/>, by the hand-derived forward passes:
+        /// the line search's values. Reloads both workspaces, so it runs only once the curvature products are done.
+        /// </summary>
+        public static (double Surrogate, double Kl) Values(IReadOnlyList<Tensor<float>> at, TaskData d, double alpha,
+            GaussianMlpCurvature<float> innerWorkspace, GaussianMlpCurvature<float> klWorkspace)
+        {
+            var kl = klWorkspace.Load(Adapted(at, d, alpha, innerWorkspace), d.Valid);
+            return (kl.Surrogate(d.Valid, d.OldLogProb.Data, withGradient: false).Value, kl.KlFrom(d.OldOutput.Data, d.OldLogStd!.Data));
         }
 
         /// <summary>(I − αH) v.</summary>
