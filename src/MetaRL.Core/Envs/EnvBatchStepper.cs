@@ -56,7 +56,7 @@ public sealed class EnvBatchStepper
         if (rngs.Length != envs.Length) throw new ArgumentException($"One random stream per environment: {envs.Length} environments, {rngs.Length} streams.", nameof(rngs));
         _envs = envs;
         _rngs = rngs;
-        if (Array.TrueForAll(envs, e => e is IPrefetchingEnv)) _prefetching = Array.ConvertAll(envs, e => (IPrefetchingEnv)e);
+        _prefetching = Prefetching.Of(envs);
         _obs = observationSize;
         _act = actionSize;
         _mode = mode;
@@ -93,7 +93,7 @@ public sealed class EnvBatchStepper
         var prefetching = _prefetching;
         for (int i = 0; i < _envs.Length; i++)
         {
-            int ahead = i + VectorEnv.PrefetchDistance;
+            int ahead = i + Prefetching.Distance;
             if (prefetching is not null && ahead < prefetching.Length && _active[ahead]) prefetching[ahead].Prefetch(_actions.AsSpan(ahead * _act, _act));
             if (_active[i]) StepOne(i);
         }

@@ -11,9 +11,6 @@ namespace MetaRL.Core.Envs;
 /// </summary>
 public sealed class VectorEnv
 {
-    /// <summary>How many environments ahead a step asks an <see cref="IPrefetchingEnv"/> to fetch its memory.</summary>
-    internal const int PrefetchDistance = 8;
-
     private readonly IEnv[] _envs;
     private readonly IPrefetchingEnv[]? _prefetching;
     private readonly Rng[] _rngs;
@@ -37,7 +34,7 @@ public sealed class VectorEnv
             _envs[i] = tasks.CreateEnv();
             _rngs[i] = root.Split();
         }
-        if (Array.TrueForAll(_envs, e => e is IPrefetchingEnv)) _prefetching = Array.ConvertAll(_envs, e => (IPrefetchingEnv)e);
+        _prefetching = Prefetching.Of(_envs);
         Observations = new float[count * _obs];
         FinalObservations = new float[count * _obs];
         Rewards = new float[count];
@@ -83,7 +80,7 @@ public sealed class VectorEnv
         var prefetching = _prefetching;
         for (int i = 0; i < _envs.Length; i++)
         {
-            int ahead = i + PrefetchDistance;
+            int ahead = i + Prefetching.Distance;
             if (prefetching is not null && ahead < prefetching.Length) prefetching[ahead].Prefetch(actions.Slice(ahead * _act, _act));
             var o = obs.Slice(i * _obs, _obs);
             var r = _envs[i].Step(actions.Slice(i * _act, _act), _rngs[i], o);

@@ -69,8 +69,11 @@ public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) :
         if (!Sse.IsSupported || _table.Length == 0 || action.Length != 1) return;
         int a = (int)action[0];
         if ((uint)a >= (uint)actions) return;
-        Sse.Prefetch0(Unsafe.AsPointer(ref _table[_origin + (_state * actions + a) * _stride]));
+        Sse.Prefetch0(Unsafe.AsPointer(ref _table[BlockStart(a)]));
     }
+
+    /// <summary>Where the block of (current state, <paramref name="a"/>) starts in the table.</summary>
+    private int BlockStart(int a) => _origin + (_state * actions + a) * _stride;
 
     /// <summary>How many floats into a pinned array its first 64-byte line starts.</summary>
     private static unsafe int LineOffset(float[] pinned)
@@ -95,7 +98,7 @@ public sealed class TabularMdpEnv(int states, int actions, double rewardNoise) :
         int a = (int)action[0];
         if ((uint)a >= (uint)actions) throw new ArgumentOutOfRangeException(nameof(action), a, $"Action {a} does not exist; there are {actions}.");
         if (_table.Length == 0) _ = Task; // throws the "no task set" error
-        var block = _table.AsSpan(_origin + (_state * actions + a) * _stride, _stride);
+        var block = _table.AsSpan(BlockStart(a), _stride);
         double reward = MemoryMarshal.Read<double>(MemoryMarshal.AsBytes(block)) + rewardNoise * rng.Normal();
         float u = (float)rng.NextDouble();
         int next = NextState(block.Slice(2, states), u);
