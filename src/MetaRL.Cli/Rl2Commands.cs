@@ -33,13 +33,15 @@ internal sealed class Rl2Run(TaskDistribution tasks, Rl2Config cfg, ulong seed) 
     public int Iteration => _t.Iteration;
     public int Iterations => cfg.Iterations;
     public string Header => $"RL² on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {cfg.Cell.ToUpperInvariant()} {cfg.Hidden}, {cfg.TrialsPerIteration} trials per iteration, {cfg.Update.ToUpperInvariant()}";
-    public string CsvHeader => "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds";
+    public string CsvHeader => "iteration,steps,mean_trial_return,policy_loss,value_loss,entropy,approx_kl,clip_fraction,grad_norm,lr,seconds,rollout_seconds"
+        + (cfg.TaskPrediction > 0 ? ",task_loss" : "");
     public (string, string, double, bool) Step()
     {
         var s = _t.RunIteration();
         _ema = double.IsNaN(_ema) ? s.MeanTrialReturn : 0.95 * _ema + 0.05 * s.MeanTrialReturn;
+        string taskLoss = cfg.TaskPrediction > 0 ? string.Create(CultureInfo.InvariantCulture, $",{s.TaskLoss:G6}") : "";
         return (string.Create(CultureInfo.InvariantCulture,
-                $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}"),
+                $"{s.Iteration},{s.Steps},{s.MeanTrialReturn:G6},{s.PolicyLoss:G6},{s.ValueLoss:G6},{s.Entropy:G6},{s.ApproxKl:G6},{s.ClipFraction:G6},{s.GradNorm:G6},{s.LearningRate:G6},{s.Seconds:G4},{s.RolloutSeconds:G4}{taskLoss}"),
             $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {s.Steps / _watch.Elapsed.TotalSeconds:N0} steps/s", s.MeanTrialReturn, false);
     }
     public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);

@@ -256,6 +256,76 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Fact]
+    public void Task_prediction_trains_the_recurrent_core_to_infer_the_task_and_resumes()
+    {
+        // Dependent arms p and 1 − p, p ~ U[0, 1]: every pull, of either arm, is a coin of p (a win of the first arm or a
+        // loss of the second counts for p). Predicting (p, 1 − p) from no history (the prior mean) costs half of 1/12 per
+        // feature; the posterior mean after n pulls half of 1/(6(n + 2)), which over a 10-pull trial's inputs (n = 0 … 9)
+        // averages to 0.40 of that. Only a core that counts wins and pulls per arm gets near it.
+        var d = new DependentBanditDistribution("uniform", 10);
+        var cfg = Small with { TaskPrediction = 1, Hidden = 32, Iterations = 60, TrialsPerIteration = 32, LearningRate = 1e-2 };
+        var t = new Rl2Trainer(d, cfg, 7);
+        Assert.Equal(d.TaskFeatureSize, t.Network.TaskPredictionFeatures);
+        Assert.Contains(t.Network.NamedParameters(), p => p.Name.StartsWith("task_head.", StringComparison.Ordinal));
+        Assert.DoesNotContain(t.Network.NamedParameters(), p => Rl2Network.IsValueParameter(p.Name) && p.Name.StartsWith("task_head.", StringComparison.Ordinal));
+        var losses = new List<double>();
+        for (int i = 0; i < cfg.Iterations; i++) losses.Add(t.RunIteration().TaskLoss);
+        double priorOnly = 0.5 / 12, last = losses.TakeLast(10).Average();
+        Assert.True(losses[0] > 0.8 * priorOnly, $"first task loss {losses[0]:F4} (prior only {priorOnly:F4})");
+        Assert.True(last < 0.6 * priorOnly, $"last task loss {last:F4}: the core does not carry what the pulls tell (prior only {priorOnly:F4})");
+
+        // The task head is saved and resumed with the rest; evaluation never reads it.
+        var path = Path.Combine(_dir, "task-head.mrla");
+        var short_ = cfg with { Iterations = 3 };
+        var a = new Rl2Trainer(d, short_, 2);
+        var straight = new Rl2Trainer(d, short_, 2);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        a.RunIteration();
+        a.Save(path, new Dictionary<string, string>());
+        Assert.Equal(Weights(straight), Weights(ResumeAndRun(d, short_, 2, path, 2)));
+        var net = Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, short_);
+        Assert.Equal(10, MetaTest.Run(new Rl2Agent(net, true), d, new MetaTestOptions(20, 1)).EpisodeReturns.Length);
+    }
+
+    [Fact]
+    public void The_task_loss_reaches_the_recurrent_core_and_not_the_policy_or_value_heads()
+    {
+        // Same seed: the task head is created last, so both networks start alike and collect the same batch.
+        var d = new BernoulliBanditDistribution(3, 6);
+        var plain = new Rl2Trainer(d, Small with { Hidden = 8, TrialsPerIteration = 6 }, 5);
+        var aux = new Rl2Trainer(d, Small with { Hidden = 8, TrialsPerIteration = 6, TaskPrediction = 0.5 }, 5);
+        int[] trials = [0, 1, 2, 3, 4, 5];
+        var g0 = plain.MinibatchGradients(plain.CollectBatch(), trials, trials.Length * 6, 0.01).Grads;
+        var g1 = aux.MinibatchGradients(aux.CollectBatch(), trials, trials.Length * 6, 0.01).Grads;
+        var names0 = plain.Network.NamedParameters().Select(p => p.Name).ToArray();
+        var names1 = aux.Network.NamedParameters().Select(p => p.Name).ToArray();
+        for (int i = 0; i < names0.Length; i++)
+        {
+            Assert.Equal(names0[i], names1[i]);
+            var (a, b) = (g0[i]!.ToArray(), g1[i]!.ToArray());
+            if (names0[i].StartsWith("gru.", StringComparison.Ordinal)) Assert.NotEqual(a, b);
+            else Assert.Equal(a, b);
+        }
+        Assert.Equal(names0.Length + 2, names1.Length); // the task head's weight and bias
+    }
+
+    [Fact]
+    public void Task_prediction_is_refused_with_trpo_without_memory_and_without_task_features()
+    {
+        var set = (string k, string v) => new Dictionary<string, string> { ["task-prediction"] = "1", [k] = v };
+        var trpo = Assert.Throws<SettingException>(() => new Rl2Config().With(set("update", "trpo"), out _));
+        Assert.Contains("task-prediction", trpo.Message);
+        Assert.Contains("update=ppo", trpo.Message);
+        var memoryless = Assert.Throws<SettingException>(() => new Rl2Config().With(set("memory", "false"), out _));
+        Assert.Contains("task-prediction", memoryless.Message);
+        Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["task-prediction"] = "-1" }, out _));
+        var none = Assert.Throws<SettingException>(() => new Rl2Trainer(new NoFeatures(), Small with { TaskPrediction = 1 }, 1));
+        Assert.Contains("task-prediction", none.Message);
+        Assert.Contains("no-features", none.Message);
+        Assert.Equal("0.5", new Rl2Config().With(new Dictionary<string, string> { ["task-prediction"] = "0.5" }, out _).ToSettings()["task-prediction"]);
+    }
+
+    [Fact]
     public void Mlp_heads_are_parsed_trained_resumed_and_checked_against_the_checkpoint()
     {
         Assert.Equal([64, 32], new Rl2Config().With(new Dictionary<string, string> { ["head"] = "64,32" }, out _).Head);
@@ -305,12 +375,14 @@ public sealed class Rl2Tests : IDisposable
         Assert.True(rl2 > random + 0.7, $"RL²-TRPO {rl2:F3} vs random {random:F3}");
     }
 
-    [Fact]
-    public void Ppo_gradients_of_a_minibatch_split_in_parts_equal_those_of_one_graph()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)]
+    public void Ppo_gradients_of_a_minibatch_split_in_parts_equal_those_of_one_graph(double taskPrediction)
     {
         // Chunks of 4 steps through 6-pull trials, an odd number of trials: the parts differ in size and in chunks.
         var d = new BernoulliBanditDistribution(3, 6);
-        var t = new Rl2Trainer(d, Small with { Hidden = 8, TrialsPerIteration = 9, Bptt = 4 }, 5);
+        var t = new Rl2Trainer(d, Small with { Hidden = 8, TrialsPerIteration = 9, Bptt = 4, TaskPrediction = taskPrediction }, 5);
         var data = t.CollectBatch();
         int[] trials = [7, 0, 3, 8, 1, 5, 2];
         double valid = trials.Length * 6;
@@ -332,7 +404,9 @@ public sealed class Rl2Tests : IDisposable
             Assert.Equal(one.Value, split.Value, 6);
             Assert.Equal(one.Entropy, split.Entropy, 6);
             Assert.Equal(one.Kl, split.Kl, 9);
+            Assert.Equal(one.TaskLoss, split.TaskLoss, 6);
         }
+        Assert.Equal(taskPrediction > 0, one.TaskLoss > 0);
     }
 
     [Fact]

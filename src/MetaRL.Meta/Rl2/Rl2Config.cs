@@ -24,6 +24,13 @@ public sealed record Rl2Config
     public bool TimeInput { get; init; }
     /// <summary>Train with a task-aware critic (see <see cref="Rl2Network"/>) when the task family offers task features.</summary>
     public bool TaskCritic { get; init; }
+    /// <summary>
+    /// Weight of an auxiliary task-inference loss (0: none): a linear head on the features the policy reads predicts the
+    /// task's hidden parameters (<see cref="TaskDistribution.WriteTaskFeatures"/>) at every step, and its mean squared
+    /// error, scaled by this weight, joins the PPO loss, so the recurrent core is trained to carry what the history says
+    /// about the task (belief supervision, Humplik et al. 2019). Training only: the policy never reads the prediction or the task.
+    /// </summary>
+    public double TaskPrediction { get; init; }
     /// <summary>False trains a non-adaptive multi-task policy (no memory, no previous action/reward inputs) as a baseline.</summary>
     public bool Memory { get; init; } = true;
     /// <summary>True trains a task-knowing oracle: the policy reads the task's hidden parameters (for comparisons).</summary>
@@ -93,7 +100,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "head", "skip-input", "cell", "layer-norm", "time-input", "task-critic", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "skip-input", "cell", "layer-norm", "time-input", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
@@ -146,6 +153,7 @@ public sealed record Rl2Config
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             TimeInput = r.Bool("time-input", TimeInput),
             TaskCritic = r.Bool("task-critic", TaskCritic),
+            TaskPrediction = r.Double("task-prediction", TaskPrediction, 0, 1e6),
             Memory = r.Bool("memory", Memory),
             TaskInput = r.Bool("task-input", TaskInput),
             Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
@@ -178,6 +186,10 @@ public sealed record Rl2Config
         r.EnsureAllUsed();
         if (c.Minibatches > c.TrialsPerIteration)
             throw new SettingException($"rl2: 'minibatches' ({c.Minibatches}) cannot exceed 'trials-per-iteration' ({c.TrialsPerIteration}).");
+        if (c.TaskPrediction > 0 && c.Update == "trpo")
+            throw new SettingException("rl2: 'task-prediction' needs update=ppo (a TRPO step moves the recurrent core by the policy's surrogate alone); set task-prediction=0 or update=ppo.");
+        if (c.TaskPrediction > 0 && !c.Memory)
+            throw new SettingException("rl2: 'task-prediction' needs memory=true (a policy without memory has no history to infer the task from).");
         return c;
     }
 
@@ -191,6 +203,7 @@ public sealed record Rl2Config
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["time-input"] = TimeInput ? "true" : "false",
         ["task-critic"] = TaskCritic ? "true" : "false",
+        ["task-prediction"] = TaskPrediction.ToString("R", CultureInfo.InvariantCulture),
         ["memory"] = Memory ? "true" : "false",
         ["task-input"] = TaskInput ? "true" : "false",
         ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),

@@ -19,6 +19,8 @@ namespace MetaRL.Meta.Rl2;
 /// With <c>skipInput</c> the heads read the current input row beside the recurrent features (a connection around the
 /// core): the policy can act on the observation directly, as a memory-less multi-task policy does, while the core
 /// supplies what the history tells about the task.
+/// With <c>taskPredictionFeatures</c> &gt; 0 a linear task head predicts the task's hidden parameters from the same
+/// features (an auxiliary training target, see <see cref="Rl2Config.TaskPrediction"/>); nothing the agent does reads it.
 /// </summary>
 public sealed class Rl2Network : Module<float>
 {
@@ -28,10 +30,12 @@ public sealed class Rl2Network : Module<float>
     private readonly Linear<float>? _policy, _value;
     private readonly Mlp<float>? _policyMlp, _valueMlp;
     private readonly Mlp<float>? _critic;
+    private readonly Linear<float>? _taskHead;
     private readonly Tensor<float>? _logStd;
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
-        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false)
+        bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
+        int taskPredictionFeatures = 0)
     {
         head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
@@ -61,6 +65,9 @@ public sealed class Rl2Network : Module<float>
             _value = RegisterModule("value", new Linear<float>(f, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
         else
             _valueMlp = RegisterModule("value", new Mlp<float>([f, .. Head, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
+        TaskPredictionFeatures = taskPredictionFeatures;
+        if (taskPredictionFeatures > 0)
+            _taskHead = RegisterModule("task_head", new Linear<float>(f, taskPredictionFeatures, rng, init: WeightInit.Orthogonal, gain: 1.0));
         if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(-0.5, ActionSize));
     }
 
@@ -82,6 +89,8 @@ public sealed class Rl2Network : Module<float>
     public int PolicyTaskFeatures { get; }
     /// <summary>Task features the critic reads (0: the value head reads only the recurrent features).</summary>
     public int CriticTaskFeatures { get; }
+    /// <summary>Task features the auxiliary task head predicts (0: no task head).</summary>
+    public int TaskPredictionFeatures { get; }
     public int Hidden { get; }
     /// <summary>Whether the heads also read the current input row (see the class remarks).</summary>
     public bool SkipInput { get; }
@@ -130,6 +139,10 @@ public sealed class Rl2Network : Module<float>
 
     /// <summary>Policy output (logits or Gaussian mean) [N, A] from features [N, F].</summary>
     public Tensor<float> Policy(Tensor<float> features) => _policy?.Forward(features) ?? _policyMlp!.Forward(features);
+
+    /// <summary>The task head's prediction of the task features, [N, <see cref="TaskPredictionFeatures"/>], from features [N, F].</summary>
+    public Tensor<float> PredictTask(Tensor<float> features)
+        => (_taskHead ?? throw new InvalidOperationException("This network has no task head (task-prediction=0).")).Forward(features);
 
     /// <summary>Value [N] from features [N, F] and, for a task-aware critic, task features [N, C].</summary>
     public Tensor<float> Value(Tensor<float> features, Tensor<float>? taskFeatures)

@@ -17,6 +17,8 @@ public sealed record Rl2IterationStats(
     /// <summary>TRPO: line-search steps tried, and whether one was accepted (a rejected step leaves the policy unchanged).</summary>
     public int LineSearchSteps { get; init; }
     public bool Accepted { get; init; } = true;
+    /// <summary>PPO with task prediction: the auxiliary loss (half the mean squared error per task feature), mean over updates.</summary>
+    public double TaskLoss { get; init; }
 }
 
 
@@ -61,7 +63,7 @@ public sealed class Rl2Trainer
     public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
         => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
             CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head,
-            config.SkipInput);
+            config.SkipInput, config.TaskPrediction > 0 ? TaskFeatures(tasks, "task-prediction") : 0);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
@@ -70,7 +72,7 @@ public sealed class Rl2Trainer
         Seed = seed;
         var init = new Rng(seed);
         Network = CreateNetwork(tasks, config, init);
-        _F = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 ? tasks.TaskFeatureSize : 0;
+        _F = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 || Network.TaskPredictionFeatures > 0 ? tasks.TaskFeatureSize : 0;
         // With TRPO the policy moves by trust-region steps and Adam fits only the value head.
         var named = Network.NamedParameters().ToArray();
         _policyParameters = named.Where(p => !Rl2Network.IsValueParameter(p.Name)).Select(p => p.Parameter).ToArray();
@@ -284,7 +286,7 @@ public sealed class Rl2Trainer
         int B = Config.TrialsPerIteration;
         var order = Enumerable.Range(0, B).ToArray();
         var parameters = Network.Parameters();
-        double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, gradNorm = 0;
+        double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, taskLoss = 0, gradNorm = 0;
         int updates = 0;
         for (int epoch = 0; epoch < Config.Epochs; epoch++)
         {
@@ -297,14 +299,14 @@ public sealed class Rl2Trainer
                 double validTotal = 0;
                 for (int k = 0; k < trials.Length; k++) for (int t = 0; t < _T; t++) validTotal += data.Mask[t * B + trials[k]];
                 if (validTotal == 0) continue;
-                var (grads, mbPl, mbVl, mbEnt, mbKl, mbClip) = MinibatchGradients(data, trials, validTotal, entropyCoef);
+                var (grads, mbPl, mbVl, mbEnt, mbKl, mbClip, mbTask) = MinibatchGradients(data, trials, validTotal, entropyCoef);
                 Optimizer.ZeroGrad();
                 for (int i = 0; i < parameters.Count; i++) parameters[i].Grad = grads[i];
                 double norm = GradClip.ClipGlobalNorm(parameters, Config.MaxGradNorm);
                 if (!double.IsFinite(norm))
                     throw new TrainingDivergedException($"RL² gradient norm became {norm} at iteration {Iteration + 1}; training stopped.");
                 Optimizer.Step();
-                pl += mbPl; vl += mbVl; ent += mbEnt; kl += mbKl; clipFrac += mbClip; gradNorm += norm;
+                pl += mbPl; vl += mbVl; ent += mbEnt; kl += mbKl; clipFrac += mbClip; taskLoss += mbTask; gradNorm += norm;
                 updates++;
             }
         }
@@ -312,7 +314,7 @@ public sealed class Rl2Trainer
         TotalSteps += steps;
         int u = Math.Max(1, updates);
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u,
-            Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds);
+            Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds) { TaskLoss = taskLoss / u };
     }
 
     /// <summary>
@@ -320,13 +322,13 @@ public sealed class Rl2Trainer
     /// and its parts' means. The trials are split in <see cref="Shards"/> fixed parts whose graphs are built and
     /// differentiated side by side, one per core, and summed in order: results do not depend on the number of cores.
     /// </summary>
-    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction) MinibatchGradients(
+    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss) MinibatchGradients(
         Batch data, int[] trials, double validTotal, double entropyCoef)
     {
         var parameters = Network.Parameters();
         int parts = Math.Min(Shards, trials.Length);
         var grads = new Tensor<float>?[parts][];
-        var sums = new double[parts, 5];
+        var sums = new double[parts, 6];
         var failures = new string?[parts];
         Parallel.For(0, parts, Cores, p =>
         {
@@ -351,6 +353,16 @@ public sealed class Rl2Trainer
                 var valueLoss = Ops.Sum(Ops.Square(value - Tensor.FromArray(ret, N)) * maskT) * (0.5 * w);
                 var entropyMean = Ops.Sum(entropy * maskT) * w;
                 var loss = policyLoss + valueLoss * Config.ValueCoef - entropyMean * entropyCoef;
+                Tensor<float>? taskLoss = null;
+                if (Network.TaskPredictionFeatures > 0)
+                {
+                    // Mean over the task features of the squared error, averaged over valid steps like the other terms.
+                    var maskF = new float[N * _F];
+                    for (int j = 0; j < N; j++) maskF.AsSpan(j * _F, _F).Fill(mask[j]);
+                    var error = Network.PredictTask(flat) - Tensor.FromArray(tf, N, _F);
+                    taskLoss = Ops.Sum(Ops.Square(error) * Tensor.FromArray(maskF, N, _F)) * (0.5 * w / _F);
+                    loss = loss + taskLoss * Config.TaskPrediction;
+                }
                 double lossValue = loss.ToScalar();
                 if (!double.IsFinite(lossValue))
                 {
@@ -364,6 +376,7 @@ public sealed class Rl2Trainer
                 sums[p, 0] += policyLoss.ToScalar();
                 sums[p, 1] += valueLoss.ToScalar();
                 sums[p, 2] += entropyMean.ToScalar();
+                if (taskLoss is not null) sums[p, 5] += taskLoss.ToScalar();
                 var lr = ratio.ToArray();
                 var nl = newLogp.ToArray();
                 for (int j = 0; j < N; j++)
@@ -383,7 +396,7 @@ public sealed class Rl2Trainer
                 for (int i = 0; i < total.Length; i++)
                     if (grads[p][i] is { } gp) total[i] = total[i] is null ? gp.Clone() : total[i]! + gp; // own buffers: clipping scales them in place
         double Sum(int column) { double s = 0; for (int p = 0; p < parts; p++) s += sums[p, column]; return s; }
-        return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4));
+        return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4), Sum(5));
     }
 
     /// <summary>
