@@ -255,21 +255,29 @@ public sealed class Rl2Tests : IDisposable
         Assert.Throws<CheckpointException>(() => Rl2Trainer.LoadNetwork(TensorArchive.Load(path), d, cfg with { TaskCritic = false }));
     }
 
-    [Fact]
-    public void Task_prediction_trains_the_recurrent_core_to_infer_the_task_and_resumes()
+    [Theory]
+    [InlineData("ppo")]
+    [InlineData("trpo")]
+    public void Task_prediction_trains_the_recurrent_core_to_infer_the_task_and_resumes(string update)
     {
         // Dependent arms p and 1 − p, p ~ U[0, 1]: every pull, of either arm, is a coin of p (a win of the first arm or a
         // loss of the second counts for p). Predicting (p, 1 − p) from no history (the prior mean) costs half of 1/12 per
         // feature; the posterior mean after n pulls half of 1/(6(n + 2)), which over a 10-pull trial's inputs (n = 0 … 9)
         // averages to 0.40 of that. Only a core that counts wins and pulls per arm gets near it.
         var d = new DependentBanditDistribution("uniform", 10);
-        var cfg = Small with { TaskPrediction = 1, Hidden = 32, Iterations = 60, TrialsPerIteration = 32, LearningRate = 1e-2 };
+        var cfg = Small with { TaskPrediction = 1, Hidden = 32, Iterations = 60, TrialsPerIteration = 32, LearningRate = 1e-2, Update = update };
         var t = new Rl2Trainer(d, cfg, 7);
         Assert.Equal(d.TaskFeatureSize, t.Network.TaskPredictionFeatures);
         Assert.Contains(t.Network.NamedParameters(), p => p.Name.StartsWith("task_head.", StringComparison.Ordinal));
-        Assert.DoesNotContain(t.Network.NamedParameters(), p => Rl2Network.IsValueParameter(p.Name) && p.Name.StartsWith("task_head.", StringComparison.Ordinal));
-        var losses = new List<double>();
-        for (int i = 0; i < cfg.Iterations; i++) losses.Add(t.RunIteration().TaskLoss);
+        Assert.False(Rl2Network.IsValueParameter("task_head.weight")); // TRPO steps move it with the recurrent core
+        var stats = Enumerable.Range(0, cfg.Iterations).Select(_ => t.RunIteration()).ToList();
+        var losses = stats.Select(s => s.TaskLoss).ToList();
+        if (update == "trpo")
+        {
+            // The prediction's share of the KL keeps steps along the task head and core bounded: they are accepted.
+            Assert.All(stats, s => Assert.True(s.ApproxKl <= cfg.MaxKl * 1.0001, $"KL {s.ApproxKl} over the limit"));
+            Assert.True(stats.Count(s => s.Accepted) >= 50, $"{stats.Count(s => s.Accepted)} of {cfg.Iterations} steps accepted");
+        }
         double priorOnly = 0.5 / 12, last = losses.TakeLast(10).Average();
         Assert.True(losses[0] > 0.8 * priorOnly, $"first task loss {losses[0]:F4} (prior only {priorOnly:F4})");
         Assert.True(last < 0.6 * priorOnly, $"last task loss {last:F4}: the core does not carry what the pulls tell (prior only {priorOnly:F4})");
@@ -310,12 +318,9 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Fact]
-    public void Task_prediction_is_refused_with_trpo_without_memory_and_without_task_features()
+    public void Task_prediction_is_refused_without_memory_or_task_features()
     {
         var set = (string k, string v) => new Dictionary<string, string> { ["task-prediction"] = "1", [k] = v };
-        var trpo = Assert.Throws<SettingException>(() => new Rl2Config().With(set("update", "trpo"), out _));
-        Assert.Contains("task-prediction", trpo.Message);
-        Assert.Contains("update=ppo", trpo.Message);
         var memoryless = Assert.Throws<SettingException>(() => new Rl2Config().With(set("memory", "false"), out _));
         Assert.Contains("task-prediction", memoryless.Message);
         Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["task-prediction"] = "-1" }, out _));
@@ -407,6 +412,28 @@ public sealed class Rl2Tests : IDisposable
             Assert.Equal(one.TaskLoss, split.TaskLoss, 6);
         }
         Assert.Equal(taskPrediction > 0, one.TaskLoss > 0);
+    }
+
+    [Fact]
+    public void With_task_prediction_trpo_counts_the_predictions_change_in_its_kl()
+    {
+        // The prediction is a Gaussian output of unit variance: along the task head's bias b (∂prediction/∂b = I) the
+        // KL's curvature is I / (task features) at every valid step, so F v on b is v / F exactly; the policy head does
+        // not read the prediction, so F v on it is zero.
+        var d = new BernoulliBanditDistribution(3, 5);
+        var t = new Rl2Trainer(d, Small with { Update = "trpo", Hidden = 6, TrialsPerIteration = 5, Bptt = 2, TaskPrediction = 1 }, 4);
+        var names = t.Network.NamedParameters().Where(p => !Rl2Network.IsValueParameter(p.Name)).Select(p => p.Name).ToArray();
+        var theta = t.PolicyParameters;
+        Assert.Equal(names.Length, theta.Count);
+        int bias = Array.IndexOf(names, "task_head.bias");
+        Assert.True(bias >= 0, string.Join(", ", names));
+        var v = theta.Select(p => MetaRL.Engine.Tensor.Zeros<float>(p.Shape.ToArray())).ToArray();
+        float[] direction = [0.5f, -1f, 2f];
+        v[bias] = MetaRL.Engine.Tensor.FromArray((float[])direction.Clone(), 3);
+        var fv = t.FisherProducts(t.CollectBatch(), [0, 1, 2, 3, 4], theta)(v);
+        for (int j = 0; j < 3; j++) Assert.Equal(direction[j] / 3, fv[bias].Data[j], 5);
+        for (int i = 0; i < names.Length; i++)
+            if (names[i].StartsWith("policy.", StringComparison.Ordinal)) Assert.All(fv[i].ToArray(), x => Assert.Equal(0f, x));
     }
 
     [Fact]

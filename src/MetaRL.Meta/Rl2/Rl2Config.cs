@@ -27,8 +27,10 @@ public sealed record Rl2Config
     /// <summary>
     /// Weight of an auxiliary task-inference loss (0: none): a linear head on the features the policy reads predicts the
     /// task's hidden parameters (<see cref="TaskDistribution.WriteTaskFeatures"/>) at every step, and its mean squared
-    /// error, scaled by this weight, joins the PPO loss, so the recurrent core is trained to carry what the history says
-    /// about the task (belief supervision, Humplik et al. 2019). Training only: the policy never reads the prediction or the task.
+    /// error, scaled by this weight, joins the PPO loss (with TRPO: is subtracted from the surrogate the trust-region step
+    /// maximises, the prediction's change counted in the KL limit as a unit-variance Gaussian's), so the recurrent core is
+    /// trained to carry what the history says about the task (belief supervision, Humplik et al. 2019). Training only:
+    /// the policy never reads the prediction or the task.
     /// </summary>
     public double TaskPrediction { get; init; }
     /// <summary>False trains a non-adaptive multi-task policy (no memory, no previous action/reward inputs) as a baseline.</summary>
@@ -186,8 +188,6 @@ public sealed record Rl2Config
         r.EnsureAllUsed();
         if (c.Minibatches > c.TrialsPerIteration)
             throw new SettingException($"rl2: 'minibatches' ({c.Minibatches}) cannot exceed 'trials-per-iteration' ({c.TrialsPerIteration}).");
-        if (c.TaskPrediction > 0 && c.Update == "trpo")
-            throw new SettingException("rl2: 'task-prediction' needs update=ppo (a TRPO step moves the recurrent core by the policy's surrogate alone); set task-prediction=0 or update=ppo.");
         if (c.TaskPrediction > 0 && !c.Memory)
             throw new SettingException("rl2: 'task-prediction' needs memory=true (a policy without memory has no history to infer the task from).");
         return c;

@@ -104,7 +104,10 @@ public sealed class Rl2Network : Module<float>
     public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
     public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
 
-    /// <summary>Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only the value estimate; the others shape the policy.</summary>
+    /// <summary>
+    /// Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only the value estimate; the
+    /// others shape the policy (or, the task head, the recurrent features the policy reads) and TRPO steps move them.
+    /// </summary>
     public static bool IsValueParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal) || name.StartsWith("critic.", StringComparison.Ordinal);
 
     public Tensor<float> InitialState(int batch) => Tensor.Zeros<float>(batch, StateSize);

@@ -17,7 +17,10 @@ public sealed record Rl2IterationStats(
     /// <summary>TRPO: line-search steps tried, and whether one was accepted (a rejected step leaves the policy unchanged).</summary>
     public int LineSearchSteps { get; init; }
     public bool Accepted { get; init; } = true;
-    /// <summary>PPO with task prediction: the auxiliary loss (half the mean squared error per task feature), mean over updates.</summary>
+    /// <summary>
+    /// With task prediction: the auxiliary loss (half the mean squared error per task feature), the mean over PPO's updates
+    /// or, with TRPO, at the sampling policy (whose reported policy loss is then the negated objective, which includes it).
+    /// </summary>
     public double TaskLoss { get; init; }
 }
 
@@ -356,11 +359,7 @@ public sealed class Rl2Trainer
                 Tensor<float>? taskLoss = null;
                 if (Network.TaskPredictionFeatures > 0)
                 {
-                    // Mean over the task features of the squared error, averaged over valid steps like the other terms.
-                    var maskF = new float[N * _F];
-                    for (int j = 0; j < N; j++) maskF.AsSpan(j * _F, _F).Fill(mask[j]);
-                    var error = Network.PredictTask(flat) - Tensor.FromArray(tf, N, _F);
-                    taskLoss = Ops.Sum(Ops.Square(error) * Tensor.FromArray(maskF, N, _F)) * (0.5 * w / _F);
+                    taskLoss = TaskLossSum(flat, tf, mask, N) * w;
                     loss = loss + taskLoss * Config.TaskPrediction;
                 }
                 double lossValue = loss.ToScalar();
@@ -397,6 +396,20 @@ public sealed class Rl2Trainer
                     if (grads[p][i] is { } gp) total[i] = total[i] is null ? gp.Clone() : total[i]! + gp; // own buffers: clipping scales them in place
         double Sum(int column) { double s = 0; for (int p = 0; p < parts; p++) s += sums[p, column]; return s; }
         return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4), Sum(5));
+    }
+
+    /// <summary>
+    /// The task head's loss summed over the valid steps of <paramref name="n"/> rows: half the squared error of its
+    /// prediction from <paramref name="features"/> [n, F], averaged over the task features <paramref name="targets"/> [n, _F].
+    /// With another prediction as the targets it is also the KL between the two as Gaussians of unit variance (per feature,
+    /// averaged), the prediction's share of TRPO's KL.
+    /// </summary>
+    private Tensor<float> TaskLossSum(Tensor<float> features, float[] targets, float[] mask, int n)
+    {
+        var maskF = new float[n * _F];
+        for (int j = 0; j < n; j++) maskF.AsSpan(j * _F, _F).Fill(mask[j]);
+        var error = Network.PredictTask(features) - Tensor.FromArray(targets, n, _F);
+        return Ops.Sum(Ops.Square(error) * Tensor.FromArray(maskF, n, _F)) * (0.5 / _F);
     }
 
     /// <summary>
@@ -471,13 +484,23 @@ public sealed class Rl2Trainer
         using (GradMode.NoGrad())
             for (int i = 0; i < chunks.Count; i++) oldOutputs[i] = Network.Policy(Features(chunks[i])).Detach();
 
-        (Tensor<float> Surrogate, Tensor<float> Kl, Tensor<float> Entropy) Objective()
+        // With task prediction the step maximises the surrogate minus the weighted task loss, and the trust region covers
+        // the prediction as it covers the policy: the prediction counts as a Gaussian output of unit variance, whose KL
+        // from the sampling network's joins the mean KL (see TaskLossSum). Directions that move only the prediction then
+        // have curvature, so a natural-gradient step along them stays as bounded as one along the policy.
+        bool predict = Network.TaskPredictionFeatures > 0;
+        var oldPredictions = new float[chunks.Count][];
+        if (predict)
+            using (GradMode.NoGrad())
+                for (int i = 0; i < chunks.Count; i++) oldPredictions[i] = Network.PredictTask(Features(chunks[i])).ToArray();
+        (Tensor<float> Surrogate, Tensor<float> Kl, Tensor<float> Entropy, Tensor<float>? TaskLoss) Objective()
         {
-            Tensor<float>? sum = null, kl = null, entropy = null;
+            Tensor<float>? sum = null, kl = null, entropy = null, task = null;
             for (int i = 0; i < chunks.Count; i++)
             {
                 var c = chunks[i];
-                var policy = Network.Policy(Features(c));
+                var features = Features(c);
+                var policy = Network.Policy(features);
                 var (logp, h) = LogProbAndEntropy(policy, c.Actions, c.N);
                 var mask = Tensor.FromArray(c.Mask, c.N);
                 var s = Ops.Sum(Ops.Exp(logp - Tensor.FromArray(c.OldLogProbs, c.N)) * Tensor.FromArray(c.Advantages, c.N) * mask);
@@ -486,11 +509,20 @@ public sealed class Rl2Trainer
                 sum = sum is null ? s : sum + s;
                 kl = kl is null ? k : kl + k;
                 entropy = entropy is null ? e : entropy + e;
+                if (predict)
+                {
+                    var t = TaskLossSum(features, c.TaskFeatures, c.Mask, c.N);
+                    task = task is null ? t : task + t;
+                    kl = kl + TaskLossSum(features, oldPredictions[i], c.Mask, c.N);
+                }
             }
-            return (sum! / validTotal, kl! / validTotal, entropy! / validTotal);
+            var taskLoss = task is null ? null : task / validTotal;
+            var objective = sum! / validTotal;
+            if (taskLoss is not null) objective = objective - taskLoss * Config.TaskPrediction;
+            return (objective, kl! / validTotal, entropy! / validTotal, taskLoss);
         }
 
-        var (surrogate, _, meanEntropy) = Objective();
+        var (surrogate, _, meanEntropy, startTaskLoss) = Objective();
         double oldSurrogate = surrogate.ToScalar();
         if (!double.IsFinite(oldSurrogate))
             throw new TrainingDivergedException($"RL² TRPO surrogate became {oldSurrogate} at iteration {Iteration + 1}; training stopped.");
@@ -502,7 +534,7 @@ public sealed class Rl2Trainer
         (double, double) Values()
         {
             using var _ = GradMode.NoGrad();
-            var (s, k, _) = Objective();
+            var (s, k, _, _) = Objective();
             return (s.ToScalar(), k.ToScalar());
         }
         var step = TrustRegion.Step(theta, g, fvp, oldSurrogate, Values, Config.MaxKl, Config.CgIterations,
@@ -563,8 +595,9 @@ public sealed class Rl2Trainer
         TotalSteps += steps;
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, -(oldSurrogate + step.Improvement), valueLoss / Math.Max(1, updates),
             meanEntropy.ToScalar(), step.Kl, 0, gradNorm, Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds)
-        { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted };
+        { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted, TaskLoss = startTaskLoss?.ToScalar() ?? 0 };
     }
+
 
     private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
@@ -597,8 +630,11 @@ public sealed class Rl2Trainer
             {
                 if (c.Valid == 0) continue;
                 weights[p] += c.Valid;
-                var policy = Network.Policy(Features(c));
+                var features = Features(c);
+                var policy = Network.Policy(features);
                 var k = Ops.Sum(KlFromOld(policy.Detach(), oldLogStd, policy) * Tensor.FromArray(c.Mask, c.N));
+                if (Network.TaskPredictionFeatures > 0)
+                    k = k + TaskLossSum(features, Network.PredictTask(features).Detach().ToArray(), c.Mask, c.N); // as in the objective's KL
                 kl = kl is null ? k : kl + k;
             }
             grads[p] = kl is null ? new Tensor<float>?[theta.Count] : Autograd.Grad([kl / weights[p]], theta, createGraph: true, allowUnused: true);
