@@ -19,7 +19,8 @@ public sealed record Rl2IterationStats(
     public bool Accepted { get; init; } = true;
     /// <summary>
     /// With task prediction: the auxiliary loss (half the mean squared error per task feature), the mean over PPO's updates
-    /// or, with TRPO, at the sampling policy (whose reported policy loss is then the negated objective, which includes it).
+    /// or, with TRPO, at the sampling policy (whose reported policy loss is then the negated objective, which includes it,
+    /// and whose KL includes the prediction's share).
     /// </summary>
     public double TaskLoss { get; init; }
 }
@@ -597,7 +598,6 @@ public sealed class Rl2Trainer
             meanEntropy.ToScalar(), step.Kl, 0, gradNorm, Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds)
         { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted, TaskLoss = startTaskLoss?.ToScalar() ?? 0 };
     }
-
 
     private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
