@@ -3,7 +3,19 @@ using MetaRL.Engine.Kernels;
 
 namespace MetaRL.Engine.Tests;
 
+/// <summary>
+/// Tests that change process-wide kernel settings (the forced SIMD path, GEMM's thread count) run alone: a test of
+/// another class running beside them would compute part of its work on another path, and its bit-identity checks
+/// (same seed, same result) would fail at random.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class KernelSettingsCollection
+{
+    public const string Name = "process-wide kernel settings";
+}
+
 /// <summary>Every kernel path this processor supports against a naive reference, on awkward shapes.</summary>
+[Collection(KernelSettingsCollection.Name)]
 public class KernelTests
 {
     public static TheoryData<SimdLevel> Levels()
@@ -260,6 +272,7 @@ public class KernelTests
     }
 }
 
+[Collection(KernelSettingsCollection.Name)]
 public class GemmThreadingTests
 {
     [Theory]
