@@ -269,7 +269,7 @@ public sealed class Rl2Tests : IDisposable
         var t = new Rl2Trainer(d, cfg, 7);
         Assert.Equal(d.TaskFeatureSize, t.Network.TaskPredictionFeatures);
         Assert.Contains(t.Network.NamedParameters(), p => p.Name.StartsWith("task_head.", StringComparison.Ordinal));
-        Assert.False(Rl2Network.IsValueParameter("task_head.weight")); // TRPO steps move it with the recurrent core
+        Assert.True(Rl2Network.IsTrainingOnlyParameter("task_head.weight")); // with TRPO, Adam fits it with the value head
         var stats = Enumerable.Range(0, cfg.Iterations).Select(_ => t.RunIteration()).ToList();
         var losses = stats.Select(s => s.TaskLoss).ToList();
         if (update == "trpo")
@@ -417,23 +417,56 @@ public sealed class Rl2Tests : IDisposable
     [Fact]
     public void With_task_prediction_trpo_counts_the_predictions_change_in_its_kl()
     {
-        // The prediction is a Gaussian output of unit variance: along the task head's bias b (∂prediction/∂b = I) the
-        // KL's curvature is I / (task features) at every valid step, so F v on b is v / F exactly; the policy head does
-        // not read the prediction, so F v on it is zero.
+        // The prediction is a Gaussian output of unit variance: it adds (1/F) Jᵀ J to the KL's Hessian, J the prediction's
+        // derivative by the policy parameters (the task head is Adam's, not TRPO's), so vᵀ F v grows by the mean over valid
+        // steps of |J v|² / F, which central differences of the prediction measure without any second derivative.
         var d = new BernoulliBanditDistribution(3, 5);
-        var t = new Rl2Trainer(d, Small with { Update = "trpo", Hidden = 6, TrialsPerIteration = 5, Bptt = 2, TaskPrediction = 1 }, 4);
-        var names = t.Network.NamedParameters().Where(p => !Rl2Network.IsValueParameter(p.Name)).Select(p => p.Name).ToArray();
-        var theta = t.PolicyParameters;
-        Assert.Equal(names.Length, theta.Count);
-        int bias = Array.IndexOf(names, "task_head.bias");
-        Assert.True(bias >= 0, string.Join(", ", names));
-        var v = theta.Select(p => MetaRL.Engine.Tensor.Zeros<float>(p.Shape.ToArray())).ToArray();
-        float[] direction = [0.5f, -1f, 2f];
-        v[bias] = MetaRL.Engine.Tensor.FromArray((float[])direction.Clone(), 3);
-        var fv = t.FisherProducts(t.CollectBatch(), [0, 1, 2, 3, 4], theta)(v);
-        for (int j = 0; j < 3; j++) Assert.Equal(direction[j] / 3, fv[bias].Data[j], 5);
-        for (int i = 0; i < names.Length; i++)
-            if (names[i].StartsWith("policy.", StringComparison.Ordinal)) Assert.All(fv[i].ToArray(), x => Assert.Equal(0f, x));
+        var cfg = Small with { Update = "trpo", Hidden = 6, TrialsPerIteration = 5, Bptt = 2 };
+        var with = new Rl2Trainer(d, cfg with { TaskPrediction = 1 }, 4);
+        var without = new Rl2Trainer(d, cfg, 4);
+        Assert.Equal(without.PolicyParameters.Count, with.PolicyParameters.Count); // the task head is not among them
+        Assert.Contains(with.Optimizer.Parameters, p => with.Network.NamedParameters().Any(n => ReferenceEquals(n.Parameter, p) && n.Name.StartsWith("task_head.", StringComparison.Ordinal)));
+        int[] all = [0, 1, 2, 3, 4];
+        var data = with.CollectBatch();
+        var rng = new MetaRL.Engine.Rng(9);
+        var theta = with.PolicyParameters;
+        var v = theta.Select(p => MetaRL.Engine.Tensor.FromArray(Enumerable.Range(0, p.Size).Select(_ => (float)rng.Normal()).ToArray(), p.Shape.ToArray())).ToArray();
+        double Quadratic(Rl2Trainer t, Rl2Trainer.Batch b)
+        {
+            var fv = t.FisherProducts(b, all, t.PolicyParameters)(v);
+            return fv.Select((f, i) => f.ToArray().Zip(v[i].ToArray(), (x, y) => (double)x * y).Sum()).Sum();
+        }
+        double added = Quadratic(with, data) - Quadratic(without, without.CollectBatch());
+
+        const float eps = 1e-2f;
+        var saved = theta.Select(p => p.ToArray()).ToArray();
+        float[][] Predictions(float sign)
+        {
+            for (int i = 0; i < theta.Count; i++)
+                theta[i].CopyFrom(MetaRL.Engine.Tensor.FromArray(saved[i].Zip(v[i].ToArray(), (x, y) => x + sign * eps * y).ToArray(), theta[i].Shape.ToArray()));
+            using var _ = MetaRL.Engine.Autodiff.GradMode.NoGrad();
+            return with.Chunks(data, all).Select(c => with.Network.PredictTask(with.ChunkFeatures(c)).ToArray()).ToArray();
+        }
+        var plus = Predictions(1);
+        var minus = Predictions(-1);
+        for (int i = 0; i < theta.Count; i++) theta[i].CopyFrom(MetaRL.Engine.Tensor.FromArray(saved[i], theta[i].Shape.ToArray()));
+        int features = d.TaskFeatureSize;
+        double sum = 0, valid = 0;
+        var chunks = with.Chunks(data, all).ToArray();
+        for (int c = 0; c < chunks.Length; c++)
+            for (int j = 0; j < chunks[c].N; j++)
+            {
+                if (chunks[c].Mask[j] == 0) continue;
+                valid++;
+                for (int f = 0; f < features; f++)
+                {
+                    double jv = (plus[c][j * features + f] - minus[c][j * features + f]) / (2.0 * eps);
+                    sum += jv * jv / features;
+                }
+            }
+        double expected = sum / valid;
+        Assert.True(expected > 1e-3, $"the prediction barely moves along v ({expected})");
+        Assert.True(Math.Abs(added - expected) <= 0.02 * expected, $"vᵀFv grew by {added}, |Jv|²/F averages {expected}");
     }
 
     [Fact]
@@ -489,7 +522,7 @@ public sealed class Rl2Tests : IDisposable
         var d = new Navigation2DDistribution(horizon: 4, episodes: 2);
         var cfg = Small with { Update = "trpo", Head = [8], Bptt = 3, CgSubsample = 0.5 };
         var t = new Rl2Trainer(d, cfg, 6);
-        Assert.All(t.Optimizer.Parameters, p => Assert.Contains(t.Network.NamedParameters(), n => ReferenceEquals(n.Parameter, p) && Rl2Network.IsValueParameter(n.Name)));
+        Assert.All(t.Optimizer.Parameters, p => Assert.Contains(t.Network.NamedParameters(), n => ReferenceEquals(n.Parameter, p) && Rl2Network.IsTrainingOnlyParameter(n.Name)));
         var before = t.Network.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
         var s = t.RunIteration();
         Assert.True(s.Accepted);

@@ -105,10 +105,11 @@ public sealed class Rl2Network : Module<float>
     public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
 
     /// <summary>
-    /// Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only the value estimate; the
-    /// others shape the policy (or, the task head, the recurrent features the policy reads) and TRPO steps move them.
+    /// Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only training estimates — the
+    /// value head or task-aware critic, and the task head; the others shape the policy, and TRPO steps move them.
     /// </summary>
-    public static bool IsValueParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal) || name.StartsWith("critic.", StringComparison.Ordinal);
+    public static bool IsTrainingOnlyParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal)
+        || name.StartsWith("critic.", StringComparison.Ordinal) || name.StartsWith("task_head.", StringComparison.Ordinal);
 
     public Tensor<float> InitialState(int batch) => Tensor.Zeros<float>(batch, StateSize);
 

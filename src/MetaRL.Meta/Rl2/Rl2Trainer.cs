@@ -77,10 +77,10 @@ public sealed class Rl2Trainer
         var init = new Rng(seed);
         Network = CreateNetwork(tasks, config, init);
         _F = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 || Network.TaskPredictionFeatures > 0 ? tasks.TaskFeatureSize : 0;
-        // With TRPO the policy moves by trust-region steps and Adam fits only the value head.
+        // With TRPO the policy moves by trust-region steps and Adam fits only the value head (and task head).
         var named = Network.NamedParameters().ToArray();
-        _policyParameters = named.Where(p => !Rl2Network.IsValueParameter(p.Name)).Select(p => p.Parameter).ToArray();
-        Optimizer = new Adam<float>(config.Update == "trpo" ? named.Where(p => Rl2Network.IsValueParameter(p.Name)).Select(p => p.Parameter).ToArray() : Network.Parameters(),
+        _policyParameters = named.Where(p => !Rl2Network.IsTrainingOnlyParameter(p.Name)).Select(p => p.Parameter).ToArray();
+        Optimizer = new Adam<float>(config.Update == "trpo" ? named.Where(p => Rl2Network.IsTrainingOnlyParameter(p.Name)).Select(p => p.Parameter).ToArray() : Network.Parameters(),
             config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
@@ -485,10 +485,11 @@ public sealed class Rl2Trainer
         using (GradMode.NoGrad())
             for (int i = 0; i < chunks.Count; i++) oldOutputs[i] = Network.Policy(Features(chunks[i])).Detach();
 
-        // With task prediction the step maximises the surrogate minus the weighted task loss, and the trust region covers
-        // the prediction as it covers the policy: the prediction counts as a Gaussian output of unit variance, whose KL
-        // from the sampling network's joins the mean KL (see TaskLossSum). Directions that move only the prediction then
-        // have curvature, so a natural-gradient step along them stays as bounded as one along the policy.
+        // With task prediction the step maximises the surrogate minus the weighted task loss (the task head held fixed:
+        // Adam fits it below with the value head), and the trust region covers the prediction as it covers the policy:
+        // the prediction counts as a Gaussian output of unit variance, whose KL from the sampling network's joins the
+        // mean KL (see TaskLossSum). Directions of the recurrent core that move only the prediction then have curvature,
+        // so a natural-gradient step along them stays as bounded as one along the policy.
         bool predict = Network.TaskPredictionFeatures > 0;
         var oldPredictions = new float[chunks.Count][];
         if (predict)
@@ -580,9 +581,11 @@ public sealed class Rl2Trainer
                     y[j] = targets[r];
                 }
                 Optimizer.ZeroGrad();
-                var value = Network.Value(Tensor.FromArray(xf, n, H), Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, n, _F) : null);
+                var xt = Tensor.FromArray(xf, n, H);
+                var value = Network.Value(xt, Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, n, _F) : null);
                 var loss = Ops.Sum(Ops.Square(value - Tensor.FromArray(y, n))) * (0.5 / n);
                 double lossValue = loss.ToScalar();
+                if (predict) loss = loss + TaskLossSum(xt, tf, Ones(n), n) * (Config.TaskPrediction / n);
                 if (!double.IsFinite(lossValue))
                     throw new TrainingDivergedException($"RL² value loss became {lossValue} at iteration {Iteration + 1}; training stopped.");
                 loss.Backward();
@@ -597,6 +600,13 @@ public sealed class Rl2Trainer
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, -(oldSurrogate + step.Improvement), valueLoss / Math.Max(1, updates),
             meanEntropy.ToScalar(), step.Kl, 0, gradNorm, Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds)
         { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted, TaskLoss = startTaskLoss?.ToScalar() ?? 0 };
+    }
+
+    private static float[] Ones(int n)
+    {
+        var ones = new float[n];
+        Array.Fill(ones, 1f);
+        return ones;
     }
 
     private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
