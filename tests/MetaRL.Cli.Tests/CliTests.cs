@@ -196,6 +196,31 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Task_prediction_adds_a_task_loss_column_resumes_and_refuses_a_policy_without_memory()
+    {
+        var run = Path.Combine(_dir, "predict");
+        string[] small = ["--set", "hidden=8", "--set", "trials-per-iteration=8", "--set", "minibatches=2", "--set", "episodes=4", "--set", "task-prediction=0.5"];
+        var train = Run(["train", "rl2", "dependent-bandit", "--set", "iterations=2", .. small, "--out", run]);
+        Assert.True(train.Code == 0, train.Err + train.Out);
+        var metrics = Path.Combine(run, "metrics.csv");
+        var lines = File.ReadAllLines(metrics);
+        Assert.EndsWith(",task_loss", lines[0]);
+        Assert.All(lines.Skip(1), l => Assert.Equal(lines[0].Split(',').Length, l.Split(',').Length));
+        Assert.All(lines.Skip(1), l => Assert.True(double.Parse(l.Split(',')[^1], System.Globalization.CultureInfo.InvariantCulture) > 0, l));
+        var resumed = Run("train", "--resume", run, "--set", "iterations=3");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Equal(4, File.ReadAllLines(metrics).Length);
+        var eval = Run("eval", run, "--trials", "20", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+
+        var bad = Path.Combine(_dir, "no-memory");
+        var refused = Run(["train", "rl2", "dependent-bandit", .. small, "--set", "memory=false", "--out", bad]);
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("task-prediction", refused.Err);
+        Assert.False(Directory.Exists(bad));
+    }
+
+    [Fact]
     public void Train_eval_resume_and_refusals()
     {
         var run = Path.Combine(_dir, "run");

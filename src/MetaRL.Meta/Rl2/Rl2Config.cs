@@ -28,10 +28,9 @@ public sealed record Rl2Config
     /// Weight of an auxiliary task-inference loss (0: none): a linear head on the features the policy reads predicts the
     /// task's hidden parameters (<see cref="TaskDistribution.WriteTaskFeatures"/>) at every step, and its mean squared
     /// error, scaled by this weight, joins the PPO loss (with TRPO: is subtracted from the surrogate the trust-region step
-    /// maximises, the prediction's change counted in the KL limit as a unit-variance Gaussian's, and Adam fits the task head
-    /// with the value head), so the recurrent core is
-    /// trained to carry what the history says about the task (belief supervision, Humplik et al. 2019). Training only:
-    /// the policy never reads the prediction or the task.
+    /// maximises, the prediction's change counted in the KL limit as a unit-variance Gaussian's, and Adam fits the task
+    /// head with the value head), so the recurrent core is trained to carry what the history says about the task (belief
+    /// supervision, Humplik et al. 2019). Training only: the policy never reads the prediction or the task.
     /// </summary>
     public double TaskPrediction { get; init; }
     /// <summary>False trains a non-adaptive multi-task policy (no memory, no previous action/reward inputs) as a baseline.</summary>
