@@ -585,9 +585,16 @@ public sealed class Rl2Trainer
                 var value = Network.Value(xt, Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, n, _F) : null);
                 var loss = Ops.Sum(Ops.Square(value - Tensor.FromArray(y, n))) * (0.5 / n);
                 double lossValue = loss.ToScalar();
-                if (predict) loss = loss + TaskLossSum(xt, tf, Ones(n), n) * (Config.TaskPrediction / n);
                 if (!double.IsFinite(lossValue))
                     throw new TrainingDivergedException($"RL² value loss became {lossValue} at iteration {Iteration + 1}; training stopped.");
+                if (predict)
+                {
+                    var taskLoss = TaskLossSum(xt, tf, Ones(n), n) * (1.0 / n);
+                    double taskValue = taskLoss.ToScalar();
+                    if (!double.IsFinite(taskValue))
+                        throw new TrainingDivergedException($"RL² task loss became {taskValue} at iteration {Iteration + 1}; training stopped.");
+                    loss = loss + taskLoss * Config.TaskPrediction;
+                }
                 loss.Backward();
                 GradClip.ClipGlobalNorm(Optimizer.Parameters, Config.MaxGradNorm);
                 Optimizer.Step();
