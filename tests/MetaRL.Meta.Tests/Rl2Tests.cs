@@ -274,7 +274,7 @@ public sealed class Rl2Tests : IDisposable
         var losses = stats.Select(s => s.TaskLoss).ToList();
         if (update == "trpo")
         {
-            // The prediction's share of the KL keeps steps along the task head and core bounded: they are accepted.
+            // The prediction's share of the KL keeps steps along the core bounded: they are accepted.
             Assert.All(stats, s => Assert.True(s.ApproxKl <= cfg.MaxKl * 1.0001, $"KL {s.ApproxKl} over the limit"));
             Assert.True(stats.Count(s => s.Accepted) >= 50, $"{stats.Count(s => s.Accepted)} of {cfg.Iterations} steps accepted");
         }
