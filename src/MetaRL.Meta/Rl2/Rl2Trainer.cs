@@ -360,7 +360,7 @@ public sealed class Rl2Trainer
                 Tensor<float>? taskLoss = null;
                 if (Network.TaskPredictionFeatures > 0)
                 {
-                    taskLoss = TaskLossSum(flat, tf, mask, N) * w;
+                    taskLoss = TaskLossSum(Network.PredictTask(flat), tf, mask) * w;
                     loss = loss + taskLoss * Config.TaskPrediction;
                 }
                 double lossValue = loss.ToScalar();
@@ -400,17 +400,22 @@ public sealed class Rl2Trainer
     }
 
     /// <summary>
-    /// The task head's loss summed over the valid steps of <paramref name="n"/> rows: half the squared error of its
-    /// prediction from <paramref name="features"/> [n, F], averaged over the task features <paramref name="targets"/> [n, _F].
-    /// With another prediction as the targets it is also the KL between the two as Gaussians of unit variance (per feature,
-    /// averaged), the prediction's share of TRPO's KL.
+    /// The task head's loss summed over the rows of <paramref name="prediction"/> [n, _F] that <paramref name="mask"/>
+    /// marks valid (null: all): half the squared error against <paramref name="targets"/> [n, _F], averaged over the task
+    /// features. With another prediction as the targets it is also the KL between the two as Gaussians of unit variance
+    /// (per feature, averaged), the prediction's share of TRPO's KL.
     /// </summary>
-    private Tensor<float> TaskLossSum(Tensor<float> features, float[] targets, float[] mask, int n)
+    private Tensor<float> TaskLossSum(Tensor<float> prediction, float[] targets, float[]? mask)
     {
-        var maskF = new float[n * _F];
-        for (int j = 0; j < n; j++) maskF.AsSpan(j * _F, _F).Fill(mask[j]);
-        var error = Network.PredictTask(features) - Tensor.FromArray(targets, n, _F);
-        return Ops.Sum(Ops.Square(error) * Tensor.FromArray(maskF, n, _F)) * (0.5 / _F);
+        int n = prediction.Shape[0];
+        var squared = Ops.Square(prediction - Tensor.FromArray(targets, n, _F));
+        if (mask is not null)
+        {
+            var maskF = new float[n * _F];
+            for (int j = 0; j < n; j++) maskF.AsSpan(j * _F, _F).Fill(mask[j]);
+            squared = squared * Tensor.FromArray(maskF, n, _F);
+        }
+        return Ops.Sum(squared) * (0.5 / _F);
     }
 
     /// <summary>
@@ -479,22 +484,24 @@ public sealed class Rl2Trainer
         double validTotal = chunks.Sum(c => c.Valid);
         var theta = _policyParameters;
 
-        // The sampling policy's outputs, constants of the KL the line search checks.
-        var oldOutputs = new Tensor<float>[chunks.Count];
-        Tensor<float>? oldLogStd = Network.LogStd?.Detach().Clone();
-        using (GradMode.NoGrad())
-            for (int i = 0; i < chunks.Count; i++) oldOutputs[i] = Network.Policy(Features(chunks[i])).Detach();
-
         // With task prediction the step maximises the surrogate minus the weighted task loss (the task head held fixed:
         // Adam fits it below with the value head), and the trust region covers the prediction as it covers the policy:
         // the prediction counts as a Gaussian output of unit variance, whose KL from the sampling network's joins the
         // mean KL (see TaskLossSum). Directions of the recurrent core that move only the prediction then have curvature,
         // so a natural-gradient step along them stays as bounded as one along the policy.
         bool predict = Network.TaskPredictionFeatures > 0;
+
+        // The sampling network's outputs (policy, and prediction), constants of the KL the line search checks.
+        var oldOutputs = new Tensor<float>[chunks.Count];
         var oldPredictions = new float[chunks.Count][];
-        if (predict)
-            using (GradMode.NoGrad())
-                for (int i = 0; i < chunks.Count; i++) oldPredictions[i] = Network.PredictTask(Features(chunks[i])).ToArray();
+        Tensor<float>? oldLogStd = Network.LogStd?.Detach().Clone();
+        using (GradMode.NoGrad())
+            for (int i = 0; i < chunks.Count; i++)
+            {
+                var sampled = Features(chunks[i]);
+                oldOutputs[i] = Network.Policy(sampled).Detach();
+                if (predict) oldPredictions[i] = Network.PredictTask(sampled).ToArray();
+            }
         (Tensor<float> Surrogate, Tensor<float> Kl, Tensor<float> Entropy, Tensor<float>? TaskLoss) Objective()
         {
             Tensor<float>? sum = null, kl = null, entropy = null, task = null;
@@ -513,9 +520,10 @@ public sealed class Rl2Trainer
                 entropy = entropy is null ? e : entropy + e;
                 if (predict)
                 {
-                    var t = TaskLossSum(features, c.TaskFeatures, c.Mask, c.N);
+                    var prediction = Network.PredictTask(features);
+                    var t = TaskLossSum(prediction, c.TaskFeatures, c.Mask);
                     task = task is null ? t : task + t;
-                    kl = kl + TaskLossSum(features, oldPredictions[i], c.Mask, c.N);
+                    kl = kl + TaskLossSum(prediction, oldPredictions[i], c.Mask);
                 }
             }
             var taskLoss = task is null ? null : task / validTotal;
@@ -589,7 +597,7 @@ public sealed class Rl2Trainer
                     throw new TrainingDivergedException($"RL² value loss became {lossValue} at iteration {Iteration + 1}; training stopped.");
                 if (predict)
                 {
-                    var taskLoss = TaskLossSum(xt, tf, Ones(n), n) * (1.0 / n);
+                    var taskLoss = TaskLossSum(Network.PredictTask(xt), tf, null) * (1.0 / n);
                     double taskValue = taskLoss.ToScalar();
                     if (!double.IsFinite(taskValue))
                         throw new TrainingDivergedException($"RL² task loss became {taskValue} at iteration {Iteration + 1}; training stopped.");
@@ -607,13 +615,6 @@ public sealed class Rl2Trainer
         return new Rl2IterationStats(Iteration, trialReturns.Average(), episodeMeans, -(oldSurrogate + step.Improvement), valueLoss / Math.Max(1, updates),
             meanEntropy.ToScalar(), step.Kl, 0, gradNorm, Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds)
         { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted, TaskLoss = startTaskLoss?.ToScalar() ?? 0 };
-    }
-
-    private static float[] Ones(int n)
-    {
-        var ones = new float[n];
-        Array.Fill(ones, 1f);
-        return ones;
     }
 
     private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
@@ -651,7 +652,10 @@ public sealed class Rl2Trainer
                 var policy = Network.Policy(features);
                 var k = Ops.Sum(KlFromOld(policy.Detach(), oldLogStd, policy) * Tensor.FromArray(c.Mask, c.N));
                 if (Network.TaskPredictionFeatures > 0)
-                    k = k + TaskLossSum(features, Network.PredictTask(features).Detach().ToArray(), c.Mask, c.N); // as in the objective's KL
+                {
+                    var prediction = Network.PredictTask(features);
+                    k = k + TaskLossSum(prediction, prediction.Detach().ToArray(), c.Mask); // as in the objective's KL
+                }
                 kl = kl is null ? k : kl + k;
             }
             grads[p] = kl is null ? new Tensor<float>?[theta.Count] : Autograd.Grad([kl / weights[p]], theta, createGraph: true, allowUnused: true);
