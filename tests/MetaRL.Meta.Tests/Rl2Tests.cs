@@ -575,6 +575,60 @@ public sealed class Rl2Tests : IDisposable
         AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { SkipInput = false }, "skip.mrla");
     }
 
+    [Fact]
+    public void Previous_observation_input_carries_the_state_the_last_action_was_taken_in_when_training_and_acting()
+    {
+        Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["previous-observation"] = "true" }, out _).PreviousObservation);
+        Assert.Equal("false", new Rl2Config().ToSettings()["previous-observation"]);
+        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["previous-observation"] = "1" }, out _));
+        Assert.Contains("'previous-observation'", e.Message);
+
+        // Layout: obs | previous action | previous reward | done | episode, step | previous obs.
+        var d = new TabularMdpDistribution(states: 4, actions: 3, horizon: 3, episodes: 2);
+        var cfg = Small with { PreviousObservation = true, TimeInput = true };
+        var t = new Rl2Trainer(d, cfg, 5);
+        var net = t.Network;
+        int O = 4, A = 3, I = net.InputSize, P = O + A + 2 + 2;
+        Assert.Equal(P + O, I);
+        Assert.Equal(P, new Rl2Trainer(d, cfg with { PreviousObservation = false }, 5).Network.InputSize);
+
+        // Training rows: zero before the first step of a trial, then the observation of the row before, across the
+        // episode boundary too (the first state of episode 2 follows the last state of episode 1).
+        var data = t.CollectBatch();
+        int B = cfg.TrialsPerIteration, T = 6;
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < T; k++)
+            {
+                var row = data.Inputs.AsSpan((k * B + b) * I, I);
+                var previous = row.Slice(P, O).ToArray();
+                if (k == 0) Assert.All(previous, v => Assert.Equal(0f, v));
+                else Assert.Equal(data.Inputs.AsSpan(((k - 1) * B + b) * I, O).ToArray(), previous);
+            }
+
+        // Acting rows follow the same rule.
+        var session = (Rl2Agent.Session)new Rl2Agent(net, deterministic: true).Begin(2, d, new MetaRL.Engine.Rng(1));
+        var rng = new MetaRL.Engine.Rng(2);
+        session.StartTrial(0, d.SampleTask(rng, TaskSplit.Test));
+        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        float[] first = [1, 0, 0, 0, 0, 0, 1, 0], second = [0, 1, 0, 0, 0, 0, 0, 1];
+        var actions = new float[2];
+        bool[] both = [true, true];
+        session.Act(first, both, actions);
+        Assert.All(session.LastInput(0).Slice(P, O).ToArray(), v => Assert.Equal(0f, v));
+        session.Observe(actions, [1f, 2f], second, [false, false], both);
+        session.Act(second, both, actions);
+        Assert.Equal(first.AsSpan(0, O).ToArray(), session.LastInput(0).Slice(P, O).ToArray());
+        Assert.Equal(first.AsSpan(O, O).ToArray(), session.LastInput(1).Slice(P, O).ToArray());
+        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        session.Observe(actions, [1f, 2f], first, [false, false], [true, false]);
+        session.Act(first, both, actions);
+        Assert.Equal(second.AsSpan(0, O).ToArray(), session.LastInput(0).Slice(P, O).ToArray());
+        Assert.All(session.LastInput(1).Slice(P, O).ToArray(), v => Assert.Equal(0f, v));
+
+        // A network without the input cannot load this checkpoint.
+        AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { PreviousObservation = false }, "previous-observation.mrla");
+    }
+
     private sealed record NoTask : ITask
     {
         public IReadOnlyList<KeyValuePair<string, double>> Describe() => [];

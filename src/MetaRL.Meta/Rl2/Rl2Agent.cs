@@ -23,17 +23,21 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
         return new Session(network, tasks, batch, rng, deterministic);
     }
 
-    private sealed class Session(Rl2Network net, TaskDistribution tasks, int batch, Rng rng, bool deterministic) : IAgentSession
+    internal sealed class Session(Rl2Network net, TaskDistribution tasks, int batch, Rng rng, bool deterministic) : IAgentSession
     {
         private Tensor<float> _state = net.InitialState(batch);
         private readonly bool[] _fresh = Enumerable.Repeat(true, batch).ToArray();
         private readonly float[] _prevAction = new float[batch * tasks.ActionSpace.Size];
+        private readonly float[] _prevObservation = new float[net.PreviousObservation ? batch * tasks.ObservationSpace.Size : 0];
         private readonly float[] _prevReward = new float[batch];
         private readonly bool[] _prevDone = new bool[batch];
         private readonly int[] _episode = new int[batch], _step = new int[batch];
         private readonly float[] _taskFeatures = new float[batch * net.PolicyTaskFeatures];
         private readonly float[] _input = new float[batch * net.InputSize];
         private readonly int _actSize = tasks.ActionSpace.Size, _obsSize = tasks.ObservationSpace.Size;
+
+        /// <summary>The input row slot <paramref name="slot"/> was last given (for tests).</summary>
+        internal ReadOnlySpan<float> LastInput(int slot) => _input.AsSpan(slot * net.InputSize, net.InputSize);
 
         public void StartTrial(int slot, ITask task)
         {
@@ -51,7 +55,11 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
                 Rl2Inputs.Write(net, _input.AsSpan(i * net.InputSize, net.InputSize), observations.Slice(i * _obsSize, _obsSize),
                     _prevAction.AsSpan(i * _actSize, _actSize), _prevReward[i], _prevDone[i], !_fresh[i],
                     new Rl2Inputs.TrialClock(_episode[i], _step[i], tasks.EpisodesPerTrial, tasks.Horizon),
-                    _taskFeatures.AsSpan(i * net.PolicyTaskFeatures, net.PolicyTaskFeatures));
+                    _taskFeatures.AsSpan(i * net.PolicyTaskFeatures, net.PolicyTaskFeatures),
+                    net.PreviousObservation ? _prevObservation.AsSpan(i * _obsSize, _obsSize) : default);
+            if (net.PreviousObservation)
+                for (int i = 0; i < batch; i++)
+                    if (active[i]) observations.Slice(i * _obsSize, _obsSize).CopyTo(_prevObservation.AsSpan(i * _obsSize, _obsSize));
             using var _ = GradMode.NoGrad();
             var x = Tensor.FromArray(_input, batch, net.InputSize);
             var next = net.Step(x, _state);

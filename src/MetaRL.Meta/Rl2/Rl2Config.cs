@@ -22,6 +22,11 @@ public sealed record Rl2Config
     public bool LayerNorm { get; init; }
     /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
     public bool TimeInput { get; init; }
+    /// <summary>
+    /// Feed the previous observation beside the current one, so each input row holds the whole last transition
+    /// (see <see cref="Rl2Network.PreviousObservation"/>).
+    /// </summary>
+    public bool PreviousObservation { get; init; }
     /// <summary>Train with a task-aware critic (see <see cref="Rl2Network"/>) when the task family offers task features.</summary>
     public bool TaskCritic { get; init; }
     /// <summary>
@@ -102,7 +107,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "head", "skip-input", "cell", "layer-norm", "time-input", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "skip-input", "cell", "layer-norm", "time-input", "previous-observation", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
@@ -155,6 +160,7 @@ public sealed record Rl2Config
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             TimeInput = r.Bool("time-input", TimeInput),
+            PreviousObservation = r.Bool("previous-observation", PreviousObservation),
             TaskCritic = r.Bool("task-critic", TaskCritic),
             TaskPrediction = r.Double("task-prediction", TaskPrediction, 0, 1e6),
             Memory = r.Bool("memory", Memory),
@@ -203,6 +209,7 @@ public sealed record Rl2Config
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["time-input"] = TimeInput ? "true" : "false",
+        ["previous-observation"] = PreviousObservation ? "true" : "false",
         ["task-critic"] = TaskCritic ? "true" : "false",
         ["task-prediction"] = TaskPrediction.ToString("R", CultureInfo.InvariantCulture),
         ["memory"] = Memory ? "true" : "false",

@@ -14,10 +14,11 @@ internal static class Rl2Inputs
 
     /// <summary>
     /// Writes one input row: obs (scaled by the network's observation statistics, if it keeps them) | one-hot or raw previous action | previous reward | previous-episode-ended flag
-    /// [| episode / episodes | step / horizon when the network takes time inputs].
+    /// [| episode / episodes | step / horizon when the network takes time inputs] [| previous observation, scaled as obs is,
+    /// when it takes that] [| task features for a task-knowing oracle].
     /// </summary>
     public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious,
-        in TrialClock clock, ReadOnlySpan<float> taskFeatures = default)
+        in TrialClock clock, ReadOnlySpan<float> taskFeatures = default, ReadOnlySpan<float> prevObs = default)
     {
         if (net.ObservationNormalizer is { } norm) norm.Normalize(obs, row);
         else obs.CopyTo(row);
@@ -35,6 +36,19 @@ internal static class Rl2Inputs
         {
             row[k++] = clock.EpisodeFraction;
             row[k++] = clock.StepFraction;
+        }
+        if (net.PreviousObservation)
+        {
+            var p = row.Slice(k, net.ObservationSize);
+            k += net.ObservationSize;
+            if (hasPrevious && net.Memory)
+            {
+                if (prevObs.Length != net.ObservationSize)
+                    throw new ArgumentException($"This network reads the previous observation ({net.ObservationSize} values); got {prevObs.Length}.");
+                if (net.ObservationNormalizer is { } n) n.Normalize(prevObs, p);
+                else prevObs.CopyTo(p);
+            }
+            else p.Clear();
         }
         if (net.PolicyTaskFeatures > 0)
         {

@@ -10,6 +10,7 @@ namespace MetaRL.Meta.Rl2;
 /// log standard deviation for boxes) and a value head. The recurrent state is [batch, S] with S = H for
 /// a GRU and 2H (h then c) for an LSTM. With <c>timeInput</c> two more inputs give the episode index within the
 /// trial and the step within the episode, each as a fraction, so the value head need not count time itself.
+/// With <c>previousObservation</c> the row also carries the observation the previous action was taken in.
 /// With <c>criticTaskFeatures</c> &gt; 0 the value head is a task-aware critic: an MLP over the recurrent features
 /// and the task's hidden parameters (<see cref="MetaRL.Core.Tasks.TaskDistribution.WriteTaskFeatures"/>). It is
 /// used only to compute advantages during training; a baseline that depends on the task but not on the action is
@@ -35,7 +36,7 @@ public sealed class Rl2Network : Module<float>
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
         bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
-        int taskPredictionFeatures = 0)
+        int taskPredictionFeatures = 0, bool previousObservation = false)
     {
         head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
@@ -46,7 +47,8 @@ public sealed class Rl2Network : Module<float>
         TimeInput = timeInput;
         Memory = memory;
         PolicyTaskFeatures = policyTaskFeatures;
-        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + policyTaskFeatures;
+        PreviousObservation = previousObservation;
+        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + (previousObservation ? ObservationSize : 0) + policyTaskFeatures;
         Hidden = hidden;
         Cell = cell;
         if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng));
@@ -77,6 +79,11 @@ public sealed class Rl2Network : Module<float>
     public int ActionSize { get; }
     public int InputSize { get; }
     public bool TimeInput { get; }
+    /// <summary>
+    /// Whether the input row also carries the previous observation, so that one row holds the whole last transition
+    /// (s, a, r) → s' and the core need not remember s itself to tell which state the reward and the move belong to.
+    /// </summary>
+    public bool PreviousObservation { get; }
     /// <summary>
     /// False makes a non-adaptive multi-task policy for comparisons: the recurrent state is cleared before every step
     /// and the previous action, reward and done inputs are zero, so the policy sees only the current observation.
