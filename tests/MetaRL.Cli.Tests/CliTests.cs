@@ -79,15 +79,16 @@ public sealed class CliTests : IDisposable
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(2, doc.RootElement.GetProperty("episodeReturns").GetArrayLength());
 
-        // hopper-params defaults to TRPO with time inputs and skip-input MLP heads; a run stored before those keys existed
-        // (PPO, linear heads over the recurrent state alone, no time inputs) resumes as it began.
+        // hopper-params defaults to TRPO with time inputs, skip-input MLP heads, the previous observation and task prediction;
+        // a run stored before those keys existed (PPO, linear heads over the recurrent state alone, none of the extra inputs
+        // or heads) resumes as it began.
         var hopper = Path.Combine(_dir, "hopper");
         var first = Run("train", "rl2", "hopper-params", "--set", "iterations=1", "--set", "trials-per-iteration=4", "--set", "minibatches=2",
             "--set", "hidden=8", "--set", "horizon=10", "--set", "update=ppo", "--set", "time-input=false", "--set", "skip-input=false",
-            "--set", "head=none", "--out", hopper);
+            "--set", "head=none", "--set", "previous-observation=false", "--set", "task-prediction=0", "--out", hopper);
         Assert.True(first.Code == 0, first.Err + first.Out);
         var configPath = Path.Combine(hopper, "config.json");
-        string[] added = ["\"head\"", "\"skip-input\"", "\"time-input\"", "\"update\""];
+        string[] added = ["\"head\"", "\"skip-input\"", "\"time-input\"", "\"update\"", "\"previous-observation\"", "\"task-prediction\""];
         var lines = File.ReadAllLines(configPath);
         Assert.Equal(added.Length, lines.Count(l => added.Any(k => l.Contains(k, StringComparison.Ordinal))));
         File.WriteAllLines(configPath, lines.Where(l => !added.Any(k => l.Contains(k, StringComparison.Ordinal))));
