@@ -605,6 +605,11 @@ public sealed class Rl2Tests : IDisposable
                 else Assert.Equal(data.Inputs.AsSpan(((k - 1) * B + b) * I, O).ToArray(), previous);
             }
 
+        // A multi-task policy without memory sees no history, the previous observation included.
+        var noMemory = new Rl2Trainer(d, cfg with { Memory = false }, 5).CollectBatch();
+        for (int k = 0; k < T * B; k++)
+            Assert.All(noMemory.Inputs.AsSpan(k * I + P, O).ToArray(), v => Assert.Equal(0f, v));
+
         // Acting rows follow the same rule.
         var session = (Rl2Agent.Session)new Rl2Agent(net, deterministic: true).Begin(2, d, new MetaRL.Engine.Rng(1));
         var rng = new MetaRL.Engine.Rng(2);

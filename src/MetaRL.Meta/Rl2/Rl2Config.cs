@@ -134,8 +134,9 @@ public sealed record Rl2Config
             "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
             // hopper-params: the best recipe measured (TRPO steps on 100 trials, MLP heads that also read the input row, time
             // inputs, the previous observation in the input row, task prediction): ahead of the non-adaptive multi-task policy
-            // (+19.0 ± 7.9 and +25.7 ± 7.9 on two sets of 1000 held-out trials, paired, one training seed); without the last two
-            // it was level (-5 ± 8), with task prediction alone level too (+5 ± 7); the PPO recipe below was ~120 behind at comparable samples, TRPO without the input row ~31.
+            // (+19.0 ± 7.9 and +25.7 ± 7.9 on two sets of 1000 held-out trials, paired, one training seed); without the last
+            // two it was level (-5 ± 8), with task prediction alone level too (+5 ± 7); the PPO recipe below was ~120 behind
+            // at comparable samples, TRPO without the input row ~31.
             "hopper-params" => mujoco with
             {
                 Head = [64, 64], SkipInput = true, TimeInput = true, PreviousObservation = true, TaskPrediction = 1, Iterations = 400,
