@@ -20,8 +20,7 @@ internal static class Rl2Inputs
     public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious,
         in TrialClock clock, ReadOnlySpan<float> taskFeatures = default, ReadOnlySpan<float> prevObs = default)
     {
-        if (net.ObservationNormalizer is { } norm) norm.Normalize(obs, row);
-        else obs.CopyTo(row);
+        WriteObservation(net, obs, row);
         var a = row.Slice(net.ObservationSize, net.ActionSize);
         a.Clear();
         if (hasPrevious && net.Memory)
@@ -45,8 +44,7 @@ internal static class Rl2Inputs
             {
                 if (prevObs.Length != net.ObservationSize)
                     throw new ArgumentException($"This network reads the previous observation ({net.ObservationSize} values); got {prevObs.Length}.");
-                if (net.ObservationNormalizer is { } n) n.Normalize(prevObs, p);
-                else prevObs.CopyTo(p);
+                WriteObservation(net, prevObs, p);
             }
             else p.Clear();
         }
@@ -56,6 +54,13 @@ internal static class Rl2Inputs
                 throw new ArgumentException($"This network reads {net.PolicyTaskFeatures} task features; got {taskFeatures.Length}.");
             taskFeatures.CopyTo(row.Slice(k, net.PolicyTaskFeatures));
         }
+    }
+
+    /// <summary>An observation as the network reads it: scaled by its observation statistics, if it keeps them.</summary>
+    private static void WriteObservation(Rl2Network net, ReadOnlySpan<float> observation, Span<float> destination)
+    {
+        if (net.ObservationNormalizer is { } norm) norm.Normalize(observation, destination);
+        else observation.CopyTo(destination);
     }
 
     /// <summary>Chooses an action for one row of policy output and returns its log-probability.</summary>
