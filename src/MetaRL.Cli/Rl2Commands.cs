@@ -114,6 +114,7 @@ internal static class Rl2Commands
         settings.TryAdd("pad-terminated", "false");
         settings.TryAdd("task-prediction", "0");
         settings.TryAdd("previous-observation", "false");
+        settings.TryAdd("memory-bias", "0");
         return Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(settings, out leftover);
     }
 

@@ -241,6 +241,33 @@ public class EngineBehaviourTests
     }
 
     [Fact]
+    public void Memory_bias_sets_the_gate_that_keeps_the_state()
+    {
+        // With every weight zero and a zero input, one step keeps exactly the gate's share of the state:
+        // GRU h' = z·h with z = σ(update bias) (n = tanh(0) = 0); LSTM c' = σ(1 + extra)·c (g = tanh(0) = 0).
+        static double Sigmoid(double v) => 1 / (1 + Math.Exp(-v));
+        var rng = new Rng(3);
+        foreach (double b in new[] { 0.0, 1.0, -0.5 })
+        {
+            var gru = new Gru<double>(3, 4, rng, updateBias: b);
+            var gb = gru.BiasIh.ToArray();
+            for (int i = 0; i < gb.Length; i++) Assert.Equal(i >= 4 && i < 8 ? b : 0.0, gb[i]);
+            gru.WeightIh.Data.Clear();
+            gru.WeightHh.Data.Clear();
+            var h = gru.Step(Tensor.Zeros<double>(2, 3), Tensor.Ones<double>(2, 4)).ToArray();
+            Assert.All(h, v => Assert.Equal(Sigmoid(b), v, 12));
+
+            var lstm = new Lstm<double>(3, 4, rng, extraForgetBias: b);
+            lstm.WeightIh.Data.Clear();
+            lstm.WeightHh.Data.Clear();
+            var (_, c) = lstm.Step(Tensor.Zeros<double>(2, 3), Tensor.Zeros<double>(2, 4), Tensor.Ones<double>(2, 4));
+            Assert.All(c.ToArray(), v => Assert.Equal(Sigmoid(1 + b), v, 12));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Gru<float>(3, 4, rng, updateBias: double.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Lstm<float>(3, 4, rng, extraForgetBias: double.PositiveInfinity));
+    }
+
+    [Fact]
     public void Gru_reset_mask_clears_the_state_at_boundaries()
     {
         // Running [T, B, I] with a reset at step 3 must equal running steps 3.. from a zero state.

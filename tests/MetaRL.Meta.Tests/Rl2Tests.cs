@@ -576,6 +576,33 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Fact]
+    public void Memory_bias_setting_initialises_the_recurrent_core_and_is_recorded()
+    {
+        Assert.Equal("0", new Rl2Config().ToSettings()["memory-bias"]);
+        var c = new Rl2Config().With(new Dictionary<string, string> { ["memory-bias"] = "1.5" }, out _);
+        Assert.Equal(1.5, c.MemoryBias);
+        Assert.Equal("1.5", c.ToSettings()["memory-bias"]);
+        foreach (var bad in new[] { "x", "25", "NaN" })
+        {
+            var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["memory-bias"] = bad }, out _));
+            Assert.Contains("'memory-bias'", e.Message);
+        }
+
+        // The GRU's update-gate bias (second third of bias_ih) starts at the setting; the rest of the network is as without it.
+        var d = new TabularMdpDistribution(states: 4, actions: 3, horizon: 3, episodes: 2);
+        var with = Rl2Trainer.CreateNetwork(d, Small with { MemoryBias = 1.5 }, new MetaRL.Engine.Rng(9));
+        var without = Rl2Trainer.CreateNetwork(d, Small, new MetaRL.Engine.Rng(9));
+        var pw = with.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
+        foreach (var (name, value) in without.NamedParameters())
+        {
+            var expected = value.ToArray();
+            if (name == "gru.bias_ih")
+                for (int i = Small.Hidden; i < 2 * Small.Hidden; i++) expected[i] = 1.5f;
+            Assert.Equal(expected, pw[name]);
+        }
+    }
+
+    [Fact]
     public void Previous_observation_input_carries_the_state_the_last_action_was_taken_in_when_training_and_acting()
     {
         Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["previous-observation"] = "true" }, out _).PreviousObservation);

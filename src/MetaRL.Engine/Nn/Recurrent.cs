@@ -6,7 +6,8 @@ namespace MetaRL.Engine.Nn;
 /// A gated recurrent unit (gate order r, z, n). <see cref="Forward"/> runs a whole sequence as one fused
 /// operation, clearing the state of a row where the reset mask is 0 (an episode or trial boundary);
 /// <see cref="Step"/> runs one step. Weights: input [in, 3H] (Xavier), recurrent [H, 3H] (orthogonal
-/// per gate), biases zero.
+/// per gate), biases zero except the update gate's input bias, which starts at <c>updateBias</c>: z = σ(updateBias) at
+/// initialisation, so a positive value keeps more of the state each step before training has taught it to (0: half).
 /// </summary>
 public sealed class Gru<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -20,7 +21,7 @@ public sealed class Gru<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>Use the fused sequence kernel (default) rather than the step-by-step graph; results agree to rounding.</summary>
     public bool Fused { get; set; } = true;
 
-    public Gru(int inputSize, int hiddenSize, Rng rng)
+    public Gru(int inputSize, int hiddenSize, Rng rng, double updateBias = 0)
     {
         if (inputSize <= 0 || hiddenSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(hiddenSize), $"GRU needs positive sizes, got input {inputSize}, hidden {hiddenSize}.");
@@ -28,7 +29,11 @@ public sealed class Gru<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         HiddenSize = hiddenSize;
         WeightIh = RegisterParameter("weight_ih", Init.XavierUniform<T>(rng, inputSize, 3 * hiddenSize));
         WeightHh = RegisterParameter("weight_hh", RecurrentInit.PerGateOrthogonal<T>(rng, hiddenSize, 3));
-        BiasIh = RegisterParameter("bias_ih", Tensor.Zeros<T>(3 * hiddenSize));
+        if (!double.IsFinite(updateBias))
+            throw new ArgumentOutOfRangeException(nameof(updateBias), $"GRU update-gate bias must be finite, got {updateBias}.");
+        var bias = Tensor.Zeros<T>(3 * hiddenSize);
+        bias.Data.Slice(hiddenSize, hiddenSize).Fill(T.CreateChecked(updateBias));
+        BiasIh = RegisterParameter("bias_ih", bias);
         BiasHh = RegisterParameter("bias_hh", Tensor.Zeros<T>(3 * hiddenSize));
     }
 
@@ -46,7 +51,7 @@ public sealed class Gru<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
 }
 
 /// <summary>
-/// A long short-term memory layer (gate order i, f, g, o). The forget-gate bias starts at 1.
+/// A long short-term memory layer (gate order i, f, g, o). The forget gate's input bias starts at 1 + <c>extraForgetBias</c>.
 /// <see cref="Forward"/> runs a sequence with per-step reset masks; <see cref="Step"/> one step.
 /// </summary>
 public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -58,7 +63,7 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     public Tensor<T> BiasIh { get; }
     public Tensor<T> BiasHh { get; }
 
-    public Lstm(int inputSize, int hiddenSize, Rng rng)
+    public Lstm(int inputSize, int hiddenSize, Rng rng, double extraForgetBias = 0)
     {
         if (inputSize <= 0 || hiddenSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(hiddenSize), $"LSTM needs positive sizes, got input {inputSize}, hidden {hiddenSize}.");
@@ -66,8 +71,10 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
         HiddenSize = hiddenSize;
         WeightIh = RegisterParameter("weight_ih", Init.XavierUniform<T>(rng, inputSize, 4 * hiddenSize));
         WeightHh = RegisterParameter("weight_hh", RecurrentInit.PerGateOrthogonal<T>(rng, hiddenSize, 4));
+        if (!double.IsFinite(extraForgetBias))
+            throw new ArgumentOutOfRangeException(nameof(extraForgetBias), $"LSTM forget-gate bias must be finite, got {extraForgetBias}.");
         var bias = Tensor.Zeros<T>(4 * hiddenSize);
-        for (int i = hiddenSize; i < 2 * hiddenSize; i++) bias.Data[i] = T.One;
+        bias.Data.Slice(hiddenSize, hiddenSize).Fill(T.CreateChecked(1 + extraForgetBias));
         BiasIh = RegisterParameter("bias_ih", bias);
         BiasHh = RegisterParameter("bias_hh", Tensor.Zeros<T>(4 * hiddenSize));
     }

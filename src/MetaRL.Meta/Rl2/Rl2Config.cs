@@ -20,6 +20,13 @@ public sealed record Rl2Config
     public bool SkipInput { get; init; }
     public string Cell { get; init; } = "gru";
     public bool LayerNorm { get; init; }
+    /// <summary>
+    /// Added at initialisation to the bias of the gate that keeps the recurrent state: the GRU's update gate (0: it keeps
+    /// half the state each step) or the LSTM's forget gate (on top of its usual 1). Positive values start the network with
+    /// a longer memory (z = σ(bias) of the state carried over per step), as the forget-gate bias of Jozefowicz et al. 2015.
+    /// Initialisation only: a resumed or evaluated run uses its trained weights.
+    /// </summary>
+    public double MemoryBias { get; init; }
     /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
     public bool TimeInput { get; init; }
     /// <summary>
@@ -107,7 +114,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "head", "skip-input", "cell", "layer-norm", "time-input", "previous-observation", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "skip-input", "cell", "layer-norm", "memory-bias", "time-input", "previous-observation", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
@@ -166,6 +173,7 @@ public sealed record Rl2Config
             SkipInput = r.Bool("skip-input", SkipInput),
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
+            MemoryBias = r.Double("memory-bias", MemoryBias, -20, 20),
             TimeInput = r.Bool("time-input", TimeInput),
             PreviousObservation = r.Bool("previous-observation", PreviousObservation),
             TaskCritic = r.Bool("task-critic", TaskCritic),
@@ -215,6 +223,7 @@ public sealed record Rl2Config
         ["skip-input"] = SkipInput ? "true" : "false",
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
+        ["memory-bias"] = MemoryBias.ToString("R", CultureInfo.InvariantCulture),
         ["time-input"] = TimeInput ? "true" : "false",
         ["previous-observation"] = PreviousObservation ? "true" : "false",
         ["task-critic"] = TaskCritic ? "true" : "false",

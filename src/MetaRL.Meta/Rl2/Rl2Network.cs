@@ -36,7 +36,7 @@ public sealed class Rl2Network : Module<float>
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
         bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
-        int taskPredictionFeatures = 0, bool previousObservation = false)
+        int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0)
     {
         head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
@@ -51,8 +51,8 @@ public sealed class Rl2Network : Module<float>
         InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + (previousObservation ? ObservationSize : 0) + policyTaskFeatures;
         Hidden = hidden;
         Cell = cell;
-        if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng));
-        else if (cell == "lstm") _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng));
+        if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng, memoryBias));
+        else if (cell == "lstm") _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng, memoryBias));
         else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
         if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
         SkipInput = skipInput;
