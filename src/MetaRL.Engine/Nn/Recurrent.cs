@@ -29,11 +29,7 @@ public sealed class Gru<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         HiddenSize = hiddenSize;
         WeightIh = RegisterParameter("weight_ih", Init.XavierUniform<T>(rng, inputSize, 3 * hiddenSize));
         WeightHh = RegisterParameter("weight_hh", RecurrentInit.PerGateOrthogonal<T>(rng, hiddenSize, 3));
-        if (!double.IsFinite(updateBias))
-            throw new ArgumentOutOfRangeException(nameof(updateBias), $"GRU update-gate bias must be finite, got {updateBias}.");
-        var bias = Tensor.Zeros<T>(3 * hiddenSize);
-        bias.Data.Slice(hiddenSize, hiddenSize).Fill(T.CreateChecked(updateBias));
-        BiasIh = RegisterParameter("bias_ih", bias);
+        BiasIh = RegisterParameter("bias_ih", RecurrentInit.GateBias<T>(hiddenSize, 3, gate: 1, updateBias, "GRU update-gate bias"));
         BiasHh = RegisterParameter("bias_hh", Tensor.Zeros<T>(3 * hiddenSize));
     }
 
@@ -71,11 +67,7 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
         HiddenSize = hiddenSize;
         WeightIh = RegisterParameter("weight_ih", Init.XavierUniform<T>(rng, inputSize, 4 * hiddenSize));
         WeightHh = RegisterParameter("weight_hh", RecurrentInit.PerGateOrthogonal<T>(rng, hiddenSize, 4));
-        if (!double.IsFinite(extraForgetBias))
-            throw new ArgumentOutOfRangeException(nameof(extraForgetBias), $"LSTM forget-gate bias must be finite, got {extraForgetBias}.");
-        var bias = Tensor.Zeros<T>(4 * hiddenSize);
-        bias.Data.Slice(hiddenSize, hiddenSize).Fill(T.CreateChecked(1 + extraForgetBias));
-        BiasIh = RegisterParameter("bias_ih", bias);
+        BiasIh = RegisterParameter("bias_ih", RecurrentInit.GateBias<T>(hiddenSize, 4, gate: 1, 1 + extraForgetBias, "LSTM forget-gate bias"));
         BiasHh = RegisterParameter("bias_hh", Tensor.Zeros<T>(4 * hiddenSize));
     }
 
@@ -93,6 +85,16 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
 
 internal static class RecurrentInit
 {
+    /// <summary>A zero bias [gates·H] except gate <paramref name="gate"/>'s H entries, which hold <paramref name="value"/>.</summary>
+    public static Tensor<T> GateBias<T>(int hidden, int gates, int gate, double value, string what) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!double.IsFinite(value))
+            throw new ArgumentOutOfRangeException(nameof(value), $"{what} must be finite, got {value}.");
+        var bias = Tensor.Zeros<T>(gates * hidden);
+        bias.Data.Slice(gate * hidden, hidden).Fill(T.CreateChecked(value));
+        return bias;
+    }
+
     /// <summary>[H, gates·H] with an orthogonal H×H block per gate.</summary>
     public static Tensor<T> PerGateOrthogonal<T>(Rng rng, int hidden, int gates) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -22,8 +22,8 @@ public sealed record Rl2Config
     public bool LayerNorm { get; init; }
     /// <summary>
     /// Added at initialisation to the bias of the gate that keeps the recurrent state: the GRU's update gate (0: it keeps
-    /// half the state each step) or the LSTM's forget gate (on top of its usual 1). Positive values start the network with
-    /// a longer memory (z = σ(bias) of the state carried over per step), as the forget-gate bias of Jozefowicz et al. 2015.
+    /// half the state each step; σ(bias) of it) or the LSTM's forget gate (on top of its usual 1; σ(1 + bias) of the cell).
+    /// Positive values start the network with a longer memory, as the forget-gate bias of Jozefowicz et al. 2015.
     /// Initialisation only: a resumed or evaluated run uses its trained weights.
     /// </summary>
     public double MemoryBias { get; init; }
