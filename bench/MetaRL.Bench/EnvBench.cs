@@ -8,7 +8,10 @@ using MetaRL.Meta.Rl2;
 using MetaRL.Tasks;
 using MetaRL.Tasks.Bandits;
 
-/// <summary>Vectorised environment throughput: one <see cref="VectorEnv"/> per core stepping random actions.</summary>
+/// <summary>
+/// Vectorised environment throughput: one <see cref="VectorEnv"/> per core stepping random actions, each vector kept on
+/// its own core (its <see cref="EnvBatchStepper"/> is the one training runs step their environments with).
+/// </summary>
 internal static class EnvBench
 {
     public static void Run(double seconds)
@@ -33,7 +36,7 @@ internal static class EnvBench
         var actions = new float[threads][];
         for (int t = 0; t < threads; t++)
         {
-            var v = vectors[t] = new VectorEnv(tasks, count, (ulong)t + 1);
+            var v = vectors[t] = new VectorEnv(tasks, count, (ulong)t + 1, StepParallelism.Never);
             var rng = new Rng((ulong)t + 100);
             for (int i = 0; i < count; i++) v.SetTask(i, tasks.SampleTask(rng, TaskSplit.Train));
             int a = tasks.ActionSpace.Size;

@@ -77,13 +77,16 @@ public class TabularMdpEnvTests
         }
     }
 
-    [Fact]
-    public void A_vector_of_environments_steps_as_the_environments_do_one_by_one()
+    [Theory]
+    [InlineData(StepParallelism.Auto)]
+    [InlineData(StepParallelism.Never)]
+    [InlineData(StepParallelism.Always)]
+    public void A_vector_of_environments_steps_as_the_environments_do_one_by_one(StepParallelism mode)
     {
         var d = new TabularMdpDistribution(horizon: 7);
         const int count = 37; // more than the prefetch distance, and not a multiple of it
         const ulong seed = 21;
-        var vector = new VectorEnv(d, count, seed);
+        var vector = new VectorEnv(d, count, seed, mode);
         var envs = new IEnv[count];
         var rngs = new Rng[count];
         var root = new Rng(seed); // VectorEnv splits one stream per environment from its seed, in order

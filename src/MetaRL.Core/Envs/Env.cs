@@ -49,17 +49,6 @@ public interface IPrefetchingEnv : IEnv
     void Prefetch(ReadOnlySpan<float> action);
 }
 
-/// <summary>What <see cref="VectorEnv"/> and <see cref="EnvBatchStepper"/> share in using <see cref="IPrefetchingEnv"/>.</summary>
-internal static class Prefetching
-{
-    /// <summary>How many environments ahead a vector asks for the memory of the step it will take there.</summary>
-    public const int Distance = 8;
-
-    /// <summary>The environments as prefetchers, or null unless every one of them is one.</summary>
-    public static IPrefetchingEnv[]? Of(IEnv[] envs)
-        => Array.TrueForAll(envs, e => e is IPrefetchingEnv) ? Array.ConvertAll(envs, e => (IPrefetchingEnv)e) : null;
-}
-
 /// <summary>A convenient base for environments whose task type is known.</summary>
 public abstract class Env<TTask> : IEnv where TTask : class, ITask
 {

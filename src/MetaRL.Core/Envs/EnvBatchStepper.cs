@@ -27,6 +27,8 @@ public sealed class EnvBatchStepper
     /// <summary>A round must cost at least this on one thread before it is split: several hand-offs' worth.</summary>
     private const double ParallelAboveSeconds = 40e-6;
     private const int ProbeRounds = 8;
+    /// <summary>How many environments ahead a serial round asks for the memory of the step it will take there.</summary>
+    private const int PrefetchDistance = 8;
 
     private readonly IEnv[] _envs;
     private readonly IPrefetchingEnv[]? _prefetching;
@@ -56,7 +58,7 @@ public sealed class EnvBatchStepper
         if (rngs.Length != envs.Length) throw new ArgumentException($"One random stream per environment: {envs.Length} environments, {rngs.Length} streams.", nameof(rngs));
         _envs = envs;
         _rngs = rngs;
-        _prefetching = Prefetching.Of(envs);
+        _prefetching = Array.TrueForAll(envs, e => e is IPrefetchingEnv) ? Array.ConvertAll(envs, e => (IPrefetchingEnv)e) : null;
         _obs = observationSize;
         _act = actionSize;
         _mode = mode;
@@ -93,7 +95,7 @@ public sealed class EnvBatchStepper
         var prefetching = _prefetching;
         for (int i = 0; i < _envs.Length; i++)
         {
-            int ahead = i + Prefetching.Distance;
+            int ahead = i + PrefetchDistance;
             if (prefetching is not null && ahead < prefetching.Length && _active[ahead]) prefetching[ahead].Prefetch(_actions.AsSpan(ahead * _act, _act));
             if (_active[i]) StepOne(i);
         }

@@ -7,17 +7,24 @@ namespace MetaRL.Core.Envs;
 /// Many environments stepped as one batch, each with its own task and random stream. Observations,
 /// rewards and flags live in buffers owned by the vector, so stepping allocates nothing. An environment
 /// whose episode ends is reset at once (its new first observation replaces the final one, which is kept
-/// in <see cref="FinalObservations"/>), Gymnasium's autoreset convention.
+/// in <see cref="FinalObservations"/>), Gymnasium's autoreset convention. The steps themselves are taken by an
+/// <see cref="EnvBatchStepper"/>, the same code that steps the environments of a training run.
 /// </summary>
 public sealed class VectorEnv
 {
     private readonly IEnv[] _envs;
-    private readonly IPrefetchingEnv[]? _prefetching;
     private readonly Rng[] _rngs;
+    private readonly EnvBatchStepper _stepper;
+    private readonly float[] _actions;
+    private readonly bool[] _active;
     private readonly int[] _steps;
     private readonly int _obs, _act, _horizon;
 
-    public VectorEnv(TaskDistribution tasks, int count, ulong seed)
+    /// <param name="tasks">The family whose environments the vector holds (give each a task with <see cref="SetTask"/>).</param>
+    /// <param name="count">How many environments.</param>
+    /// <param name="seed">Seeds one random stream per environment, split in order.</param>
+    /// <param name="parallelism">When a step of the batch is shared with the other cores; the results do not depend on it.</param>
+    public VectorEnv(TaskDistribution tasks, int count, ulong seed, StepParallelism parallelism = StepParallelism.Auto)
     {
         ArgumentNullException.ThrowIfNull(tasks);
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "A vector of environments needs at least one.");
@@ -34,7 +41,10 @@ public sealed class VectorEnv
             _envs[i] = tasks.CreateEnv();
             _rngs[i] = root.Split();
         }
-        _prefetching = Prefetching.Of(_envs);
+        _stepper = new EnvBatchStepper(_envs, _rngs, _obs, _act, parallelism);
+        _actions = new float[count * _act];
+        _active = new bool[count];
+        Array.Fill(_active, true);
         Observations = new float[count * _obs];
         FinalObservations = new float[count * _obs];
         Rewards = new float[count];
@@ -76,20 +86,19 @@ public sealed class VectorEnv
     {
         if (actions.Length != Count * _act)
             throw new ArgumentException($"VectorEnv.Step needs {Count} × {_act} actions, got {actions.Length}.", nameof(actions));
-        var obs = Observations.AsSpan();
-        var prefetching = _prefetching;
+        actions.CopyTo(_actions);
+        _stepper.Step(_actions, _active, Observations);
+        var results = _stepper.Results;
         for (int i = 0; i < _envs.Length; i++)
         {
-            int ahead = i + Prefetching.Distance;
-            if (prefetching is not null && ahead < prefetching.Length) prefetching[ahead].Prefetch(actions.Slice(ahead * _act, _act));
-            var o = obs.Slice(i * _obs, _obs);
-            var r = _envs[i].Step(actions.Slice(i * _act, _act), _rngs[i], o);
+            var r = results[i];
             Rewards[i] = (float)r.Reward;
             bool truncated = r.Truncated || (!r.Terminated && ++_steps[i] >= _horizon);
             Terminated[i] = r.Terminated;
             Truncated[i] = truncated;
             if (r.Terminated || truncated)
             {
+                var o = Observations.AsSpan(i * _obs, _obs);
                 o.CopyTo(FinalObservations.AsSpan(i * _obs, _obs));
                 _steps[i] = 0;
                 _envs[i].Reset(_rngs[i], o);
