@@ -20,7 +20,7 @@ for (int i = 0; i < args.Length; i++)
     else if (args[i] is "-h" or "--help")
     {
         Console.WriteLine("metarl-bench [engine|envs|rl2|maml|mujoco|all] [--seconds S] [--iterations N (maml)]");
-        Console.WriteLine("  engine  GEMM, GRU and MLP kernels, single thread (default)");
+        Console.WriteLine("  engine  GEMM, GRU, LSTM and MLP kernels, single thread (default)");
         Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
         Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
         Console.WriteLine("  maml    wall time of a MAML-TRPO meta-iteration on navigation-2d (both cores)");
@@ -99,6 +99,31 @@ Console.WriteLine();
     }
     double t = Bench.Median(Iteration, seconds);
     Console.WriteLine($"GRU(10→128), 100 steps × batch 16, forward + backward + Adam step: {t * 1e3,8:F2} ms/iteration");
+}
+
+// ---------------------------------------------------------------- LSTM
+foreach (bool fused in new[] { true, false })
+{
+    const int steps = 100, batch = 16, input = 10, hidden = 128;
+    var rng = new Rng(2);
+    var lstm = new Lstm<float>(input, hidden, rng) { Fused = fused };
+    var head = new Linear<float>(hidden, 1, rng);
+    var parameters = lstm.Parameters().Concat(head.Parameters()).ToArray();
+    var opt = new Adam<float>(parameters, 1e-3);
+    var x = Tensor.RandN<float>(rng, 1, steps, batch, input);
+    var mask = Tensor.Ones<float>(steps, batch);
+    for (int s = 0; s < steps; s += 10) for (int b = 0; b < batch; b++) mask[s, b] = 0;
+    var (h0, c0) = lstm.InitialState(batch);
+    void Iteration()
+    {
+        opt.ZeroGrad();
+        var hs = lstm.Forward(x, h0, c0, mask).Output;
+        var loss = Ops.Mean(Ops.Square(head.Forward(hs)));
+        loss.Backward();
+        opt.Step();
+    }
+    double t = Bench.Median(Iteration, seconds);
+    Console.WriteLine($"LSTM(10→128), {(fused ? "fused" : "step-by-step graph")}, 100 steps × batch 16, forward + backward + Adam step: {t * 1e3,8:F2} ms/iteration");
 }
 
 // ---------------------------------------------------------------- MLP

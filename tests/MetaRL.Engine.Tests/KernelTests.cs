@@ -270,6 +270,48 @@ public class KernelTests
                         $"{level} H={hidden}: gradient of input {k}, element {i}: {f.Grads[k][i]} vs {c.Grads[k][i]}");
         }
     }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void Fused_lstm_matches_composite_on_every_path(SimdLevel level)
+    {
+        using var _ = Simd.Force(level);
+        foreach (int hidden in new[] { 5, 16, 37 })
+        {
+            int steps = 6, batch = 3, input = 4;
+            var rng = new Rng((ulong)hidden + 100);
+            var inputs = new[]
+            {
+                Tensor.RandN<float>(rng, 1, steps, batch, input), Tensor.RandN<float>(rng, 1, batch, hidden), Tensor.RandN<float>(rng, 1, batch, hidden),
+                Tensor.RandN<float>(rng, 0.5, input, 4 * hidden), Tensor.RandN<float>(rng, 0.5, hidden, 4 * hidden),
+                Tensor.RandN<float>(rng, 0.5, 4 * hidden), Tensor.RandN<float>(rng, 0.5, 4 * hidden),
+            };
+            var mask = Tensor.Ones<float>(steps, batch);
+            mask[3, 1] = 0;
+            mask[0, 2] = 0;
+            var wOut = Tensor.RandN<float>(rng, 1, steps, batch, hidden);
+            var wH = Tensor.RandN<float>(rng, 1, batch, hidden);
+            var wC = Tensor.RandN<float>(rng, 1, batch, hidden);
+            (float[] Out, float[] H, float[] C, float[][] Grads) Run(bool fused)
+            {
+                var leaves = inputs.Select(t => Tensor.Parameter(t.Clone())).ToArray();
+                var (o, h, c) = fused
+                    ? Ops.LstmSequence(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6], mask)
+                    : Ops.LstmSequenceComposite(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6], mask);
+                // The loss reads every output, the final h and the final c, so each reaches the gradients.
+                var loss = Ops.Sum(o * wOut) + Ops.Sum(h * wH) + Ops.Sum(c * wC);
+                var g = Autodiff.Autograd.Grad([loss], leaves);
+                return (o.ToArray(), h.ToArray(), c.ToArray(), g.Select(t => t!.ToArray()).ToArray());
+            }
+            var f = Run(true);
+            var r = Run(false);
+            foreach (var (a, b, what) in new[] { (f.Out, r.Out, "output"), (f.H, r.H, "final h"), (f.C, r.C, "final c") })
+                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) < 1e-5, $"{level} H={hidden}: {what} {i}: {a[i]} vs {b[i]}");
+            for (int k = 0; k < f.Grads.Length; k++)
+                for (int i = 0; i < f.Grads[k].Length; i++)
+                    Assert.True(Math.Abs(f.Grads[k][i] - r.Grads[k][i]) < 1e-4 * (1 + Math.Abs(r.Grads[k][i])),
+                        $"{level} H={hidden}: gradient of input {k}, element {i}: {f.Grads[k][i]} vs {r.Grads[k][i]}");
+        }
+    }
 }
 
 [Collection(KernelSettingsCollection.Name)]

@@ -238,7 +238,7 @@ public class OpGradientTests
     }
 
     [Fact]
-    public void LstmSequence_with_resets()
+    public void LstmSequence_fused_with_resets()
     {
         var r = R(38);
         int t = 4, b = 2, i = 3, h = 3;
@@ -246,7 +246,20 @@ public class OpGradientTests
         Check(x =>
         {
             var (o, hh, cc) = Ops.LstmSequence(x[0], x[1], x[2], x[3], x[4], x[5], x[6], mask);
-            return Ops.Concat([Ops.Reshape(o, -1), Ops.Reshape(cc, -1)], 0);
+            return Ops.Concat([Ops.Reshape(o, -1), Ops.Reshape(hh, -1), Ops.Reshape(cc, -1)], 0);
+        }, N(r, t, b, i), N(r, b, h), N(r, b, h), N(r, i, 4 * h), N(r, h, 4 * h), N(r, 4 * h), N(r, 4 * h));
+    }
+
+    [Fact]
+    public void LstmSequence_composite_with_resets()
+    {
+        var r = R(39);
+        int t = 4, b = 2, i = 3, h = 3;
+        var mask = ResetMask(t, b);
+        Check(x =>
+        {
+            var (o, hh, cc) = Ops.LstmSequenceComposite(x[0], x[1], x[2], x[3], x[4], x[5], x[6], mask);
+            return Ops.Concat([Ops.Reshape(o, -1), Ops.Reshape(hh, -1), Ops.Reshape(cc, -1)], 0);
         }, N(r, t, b, i), N(r, b, h), N(r, b, h), N(r, i, 4 * h), N(r, h, 4 * h), N(r, 4 * h), N(r, 4 * h));
     }
 }

@@ -48,7 +48,7 @@ public sealed class Gru<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
 
 /// <summary>
 /// A long short-term memory layer (gate order i, f, g, o). The forget gate's input bias starts at 1 + <c>extraForgetBias</c>.
-/// <see cref="Forward"/> runs a sequence with per-step reset masks; <see cref="Step"/> one step.
+/// <see cref="Forward"/> runs a sequence as one fused operation with per-step reset masks; <see cref="Step"/> one step.
 /// </summary>
 public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -71,12 +71,17 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
         BiasHh = RegisterParameter("bias_hh", Tensor.Zeros<T>(4 * hiddenSize));
     }
 
+    /// <summary>Use the fused sequence kernel (default) rather than the step-by-step graph; results agree to rounding.</summary>
+    public bool Fused { get; set; } = true;
+
     /// <summary>A zero (h, c) for <paramref name="batch"/> rows.</summary>
     public (Tensor<T> H, Tensor<T> C) InitialState(int batch) => (Tensor.Zeros<T>(batch, HiddenSize), Tensor.Zeros<T>(batch, HiddenSize));
 
     /// <summary>Runs x [steps, batch, in]; returns all hidden states [steps, batch, H] and the final (h, c).</summary>
     public (Tensor<T> Output, Tensor<T> H, Tensor<T> C) Forward(Tensor<T> x, Tensor<T> h0, Tensor<T> c0, Tensor<T>? resetMask = null)
-        => Ops.LstmSequence(x, h0, c0, P(WeightIh), P(WeightHh), P(BiasIh), P(BiasHh), resetMask);
+        => Fused
+            ? Ops.LstmSequence(x, h0, c0, P(WeightIh), P(WeightHh), P(BiasIh), P(BiasHh), resetMask)
+            : Ops.LstmSequenceComposite(x, h0, c0, P(WeightIh), P(WeightHh), P(BiasIh), P(BiasHh), resetMask);
 
     /// <summary>One step.</summary>
     public (Tensor<T> H, Tensor<T> C) Step(Tensor<T> x, Tensor<T> h, Tensor<T> c)
