@@ -407,7 +407,6 @@ internal static class LstmFused<T> where T : unmanaged, IFloatingPointIeee754<T>
                 Tc = GC.AllocateUninitializedArray<T>(steps * bh),
             };
             var gh = new T[batch * g4];
-            var hCur = new T[hs];
             for (int t = 0; t < steps; t++)
             {
                 // The state entering step t: (h0, c0) or the previous step's, each row scaled by its mask entry.
