@@ -115,6 +115,8 @@ internal static class Rl2Commands
         settings.TryAdd("task-prediction", "0");
         settings.TryAdd("previous-observation", "false");
         settings.TryAdd("memory-bias", "0");
+        settings.TryAdd("pair-input", "false");
+        settings.TryAdd("gated-head", "false");
         return Rl2Config.DefaultsFor(run.Task, run.TaskSettings).With(settings, out leftover);
     }
 

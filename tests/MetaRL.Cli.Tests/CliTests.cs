@@ -88,7 +88,7 @@ public sealed class CliTests : IDisposable
             "--set", "head=none", "--set", "previous-observation=false", "--set", "task-prediction=0", "--out", hopper);
         Assert.True(first.Code == 0, first.Err + first.Out);
         var configPath = Path.Combine(hopper, "config.json");
-        string[] added = ["\"head\"", "\"skip-input\"", "\"time-input\"", "\"update\"", "\"previous-observation\"", "\"task-prediction\"", "\"memory-bias\""];
+        string[] added = ["\"head\"", "\"skip-input\"", "\"time-input\"", "\"update\"", "\"previous-observation\"", "\"task-prediction\"", "\"memory-bias\"", "\"pair-input\"", "\"gated-head\""];
         var lines = File.ReadAllLines(configPath);
         Assert.Equal(added.Length, lines.Count(l => added.Any(k => l.Contains(k, StringComparison.Ordinal))));
         File.WriteAllLines(configPath, lines.Where(l => !added.Any(k => l.Contains(k, StringComparison.Ordinal))));

@@ -661,6 +661,179 @@ public sealed class Rl2Tests : IDisposable
         AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { PreviousObservation = false }, "previous-observation.mrla");
     }
 
+    [Fact]
+    public void Pair_input_places_the_last_state_action_pair_and_its_reward_at_that_pair_when_training_and_acting()
+    {
+        Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["pair-input"] = "true" }, out _).PairInput);
+        Assert.Equal("false", new Rl2Config().ToSettings()["pair-input"]);
+        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["pair-input"] = "yes" }, out _));
+        Assert.Contains("'pair-input'", e.Message);
+
+        // Layout: obs | previous action | previous reward | done | episode, step | pair (S·A) | pair × reward (S·A).
+        var d = new TabularMdpDistribution(states: 4, actions: 3, horizon: 3, episodes: 2);
+        var cfg = Small with { PairInput = true, TimeInput = true };
+        var t = new Rl2Trainer(d, cfg, 5);
+        var net = t.Network;
+        int O = 4, A = 3, I = net.InputSize, P = O + A + 2 + 2, SA = O * A;
+        Assert.Equal(P + 2 * SA, I);
+        Assert.Equal(P, new Rl2Trainer(d, cfg with { PairInput = false }, 5).Network.InputSize);
+
+        // The pair block of a row is one-hot at (previous state, previous action) and the reward block holds the previous
+        // reward there; both are zero at a trial's first step, and the pairing crosses the episode boundary.
+        static float[] Expected(ReadOnlySpan<float> previousRow, ReadOnlySpan<float> row, int O, int A)
+        {
+            var e = new float[2 * O * A];
+            int s = previousRow[..O].IndexOf(1f), a = row.Slice(O, A).IndexOf(1f);
+            e[s * A + a] = 1;
+            e[O * A + s * A + a] = row[O + A];
+            return e;
+        }
+        var data = t.CollectBatch();
+        int B = cfg.TrialsPerIteration, T = 6;
+        int rewarded = 0;
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < T; k++)
+            {
+                var row = data.Inputs.AsSpan((k * B + b) * I, I);
+                var pair = row.Slice(P, 2 * SA).ToArray();
+                if (k == 0) { Assert.All(pair, v => Assert.Equal(0f, v)); continue; }
+                Assert.Equal(Expected(data.Inputs.AsSpan(((k - 1) * B + b) * I, I), row, O, A), pair);
+                if (row[O + A] != 0) rewarded++;
+            }
+        Assert.True(rewarded > B, "rewards reach the pair's reward block");
+
+        // A multi-task policy without memory sees no history, the pair included.
+        var noMemory = new Rl2Trainer(d, cfg with { Memory = false }, 5).CollectBatch();
+        for (int k = 0; k < T * B; k++)
+            Assert.All(noMemory.Inputs.AsSpan(k * I + P, 2 * SA).ToArray(), v => Assert.Equal(0f, v));
+
+        // Acting rows follow the same rule, slot by slot; a slot whose trial restarts gets zeros.
+        var session = (Rl2Agent.Session)new Rl2Agent(net, deterministic: true).Begin(2, d, new MetaRL.Engine.Rng(1));
+        var rng = new MetaRL.Engine.Rng(2);
+        session.StartTrial(0, d.SampleTask(rng, TaskSplit.Test));
+        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        float[] first = [1, 0, 0, 0, 0, 0, 1, 0], second = [0, 1, 0, 0, 0, 0, 0, 1];
+        var actions = new float[2];
+        bool[] both = [true, true];
+        session.Act(first, both, actions);
+        Assert.All(session.LastInput(0).Slice(P, 2 * SA).ToArray(), v => Assert.Equal(0f, v));
+        float[] taken = [.. actions];
+        session.Observe(taken, [1.5f, -2f], second, [false, false], both);
+        session.Act(second, both, actions);
+        for (int slot = 0; slot < 2; slot++)
+        {
+            var expected = new float[2 * SA];
+            int s = slot == 0 ? 0 : 2, a = (int)taken[slot];
+            expected[s * A + a] = 1;
+            expected[SA + s * A + a] = slot == 0 ? 1.5f : -2f;
+            Assert.Equal(expected, session.LastInput(slot).Slice(P, 2 * SA).ToArray());
+        }
+        taken = [.. actions];
+        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        session.Observe(taken, [0.5f, 2f], first, [false, false], [true, false]);
+        session.Act(first, both, actions);
+        var slot0 = new float[2 * SA];
+        slot0[1 * A + (int)taken[0]] = 1;   // slot 0 was in state 1 of `second`
+        slot0[SA + 1 * A + (int)taken[0]] = 0.5f;
+        Assert.Equal(slot0, session.LastInput(0).Slice(P, 2 * SA).ToArray());
+        Assert.All(session.LastInput(1).Slice(P, 2 * SA).ToArray(), v => Assert.Equal(0f, v));
+
+        // A network without the input cannot load this checkpoint.
+        AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { PairInput = false }, "pair-input.mrla");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Gated_head_gives_each_observation_component_its_own_read_out(bool mlp)
+    {
+        var on = new Dictionary<string, string> { ["gated-head"] = "true", ["skip-input"] = "true" };
+        Assert.True(new Rl2Config().With(on, out _).GatedHead);
+        Assert.Equal("false", new Rl2Config().ToSettings()["gated-head"]);
+        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["gated-head"] = "true" }, out _));
+        Assert.Contains("'gated-head'", e.Message);
+        Assert.Contains("skip-input", e.Message);
+
+        var d = new TabularMdpDistribution(states: 4, actions: 3, horizon: 3, episodes: 2);
+        var cfg = Small with { SkipInput = true, GatedHead = true, Head = mlp ? [8] : [] };
+        var net = Rl2Trainer.CreateNetwork(d, cfg, new MetaRL.Engine.Rng(3));
+        int O = 4, A = 3, N = 6, F = net.FeatureSize, H = cfg.Hidden;
+        var p = net.NamedParameters().ToDictionary(x => x.Name, x => x.Parameter.ToArray());
+        // Non-zero weights everywhere (the output layers start near zero), so every block shows in the result.
+        var rng = new MetaRL.Engine.Rng(4);
+        foreach (var (name, t) in net.NamedParameters())
+            if (name.StartsWith("policy", StringComparison.Ordinal) || name.StartsWith("value", StringComparison.Ordinal))
+            {
+                var v = t.Data;
+                for (int i = 0; i < v.Length; i++) v[i] = (float)rng.Normal(0, 0.5);
+                p[name] = v.ToArray();
+            }
+        // Rows whose observation part is arbitrary (not one-hot), then rows in each one-hot state with the same memory.
+        var features = new float[N * F];
+        for (int i = 0; i < features.Length; i++) features[i] = (float)rng.Normal();
+        var x = MetaRL.Engine.Tensor.FromArray(features, N, F);
+        var policy = net.Policy(x).ToArray();
+        var value = net.Value(x, null).ToArray();
+
+        // Reference: g (the head's hidden layer, or the features), blocks = g·W + b, out = block₀ + Σᵢ oᵢ·blockᵢ₊₁.
+        float[] Reference(string head, int outputs, int row)
+        {
+            var f = features.AsSpan(row * F, F);
+            float[] g;
+            if (mlp)
+            {
+                var (w, b) = (p[head + ".0.weight"], p[head + ".0.bias"]);
+                g = new float[8];
+                for (int j = 0; j < 8; j++)
+                {
+                    double sum = b[j];
+                    for (int k = 0; k < F; k++) sum += f[k] * w[k * 8 + j];
+                    g[j] = (float)Math.Tanh(sum);
+                }
+            }
+            else g = f.ToArray();
+            var (gw, gb) = (p[head + "_gate.weight"], p[head + "_gate.bias"]);
+            int width = (O + 1) * outputs;
+            var result = new float[outputs];
+            for (int block = 0; block <= O; block++)
+            {
+                double gate = block == 0 ? 1 : f[H + block - 1];
+                for (int a = 0; a < outputs; a++)
+                {
+                    double sum = gb[block * outputs + a];
+                    for (int k = 0; k < g.Length; k++) sum += g[k] * gw[k * width + block * outputs + a];
+                    result[a] += (float)(gate * sum);
+                }
+            }
+            return result;
+        }
+        for (int row = 0; row < N; row++)
+        {
+            var expected = Reference("policy", A, row);
+            for (int a = 0; a < A; a++) Assert.Equal(expected[a], policy[row * A + a], 1e-4f);
+            Assert.Equal(Reference("value", 1, row)[0], value[row], 1e-4f);
+        }
+
+        // One memory, read in each state: the states' policies differ, because each reads its own block.
+        var same = new float[O * F];
+        for (int s = 0; s < O; s++)
+        {
+            features.AsSpan(0, F).CopyTo(same.AsSpan(s * F, F));
+            same.AsSpan(s * F + H, O).Clear();
+            same[s * F + H + s] = 1;
+        }
+        var perState = net.Policy(MetaRL.Engine.Tensor.FromArray(same, O, F)).ToArray();
+        for (int s = 1; s < O; s++) Assert.NotEqual(perState.AsSpan(0, A).ToArray(), perState.AsSpan(s * A, A).ToArray());
+
+        // The value's gate is a training estimate (TRPO leaves it to Adam); the policy's gate shapes the policy.
+        Assert.True(Rl2Network.IsTrainingOnlyParameter("value_gate.weight"));
+        Assert.False(Rl2Network.IsTrainingOnlyParameter("policy_gate.weight"));
+        Assert.Throws<ArgumentException>(() => Rl2Trainer.CreateNetwork(d, cfg with { SkipInput = false }, new MetaRL.Engine.Rng(3)));
+
+        AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { GatedHead = false }, mlp ? "gated-mlp.mrla" : "gated.mrla");
+        AssertTrainsResumesAndIsRefusedBy(d, cfg with { Update = "trpo" }, cfg with { GatedHead = false }, mlp ? "gated-mlp-trpo.mrla" : "gated-trpo.mrla");
+    }
+
     private sealed record NoTask : ITask
     {
         public IReadOnlyList<KeyValuePair<string, double>> Describe() => [];

@@ -28,7 +28,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
         private Tensor<float> _state = net.InitialState(batch);
         private readonly bool[] _fresh = Enumerable.Repeat(true, batch).ToArray();
         private readonly float[] _prevAction = new float[batch * tasks.ActionSpace.Size];
-        private readonly float[] _prevObservation = new float[net.PreviousObservation ? batch * tasks.ObservationSpace.Size : 0];
+        private readonly float[] _prevObservation = new float[net.ReadsPreviousObservation ? batch * tasks.ObservationSpace.Size : 0];
         private readonly float[] _prevReward = new float[batch];
         private readonly bool[] _prevDone = new bool[batch];
         private readonly int[] _episode = new int[batch], _step = new int[batch];
@@ -56,8 +56,8 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
                     _prevAction.AsSpan(i * _actSize, _actSize), _prevReward[i], _prevDone[i], !_fresh[i],
                     new Rl2Inputs.TrialClock(_episode[i], _step[i], tasks.EpisodesPerTrial, tasks.Horizon),
                     _taskFeatures.AsSpan(i * net.PolicyTaskFeatures, net.PolicyTaskFeatures),
-                    net.PreviousObservation ? _prevObservation.AsSpan(i * _obsSize, _obsSize) : default);
-            if (net.PreviousObservation)
+                    net.ReadsPreviousObservation ? _prevObservation.AsSpan(i * _obsSize, _obsSize) : default);
+            if (net.ReadsPreviousObservation)
                 for (int i = 0; i < batch; i++)
                     if (active[i]) observations.Slice(i * _obsSize, _obsSize).CopyTo(_prevObservation.AsSpan(i * _obsSize, _obsSize));
             using var _ = GradMode.NoGrad();

@@ -18,6 +18,8 @@ public sealed record Rl2Config
     /// beside the recurrent features, a connection around the recurrent core (see <see cref="Rl2Network"/>).
     /// </summary>
     public bool SkipInput { get; init; }
+    /// <summary>The policy's and the value's output layers are gated by the current observation (see <see cref="Rl2Network.GatedHead"/>); needs <see cref="SkipInput"/>.</summary>
+    public bool GatedHead { get; init; }
     public string Cell { get; init; } = "gru";
     public bool LayerNorm { get; init; }
     /// <summary>
@@ -34,6 +36,11 @@ public sealed record Rl2Config
     /// (see <see cref="Rl2Network.PreviousObservation"/>).
     /// </summary>
     public bool PreviousObservation { get; init; }
+    /// <summary>
+    /// Feed the outer product of the previous observation with the previous action, plain and times the previous reward
+    /// (see <see cref="Rl2Network.PairInput"/>).
+    /// </summary>
+    public bool PairInput { get; init; }
     /// <summary>Train with a task-aware critic (see <see cref="Rl2Network"/>) when the task family offers task features.</summary>
     public bool TaskCritic { get; init; }
     /// <summary>
@@ -114,7 +121,7 @@ public sealed record Rl2Config
 
     public static readonly string[] Keys =
     [
-        "hidden", "head", "skip-input", "cell", "layer-norm", "memory-bias", "time-input", "previous-observation", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
+        "hidden", "head", "skip-input", "gated-head", "cell", "layer-norm", "memory-bias", "time-input", "previous-observation", "pair-input", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
         "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
     ];
 
@@ -171,11 +178,13 @@ public sealed record Rl2Config
             Hidden = r.Int("hidden", Hidden, 1, 4096),
             Head = r.Sizes("head", Head, allowNone: true),
             SkipInput = r.Bool("skip-input", SkipInput),
+            GatedHead = r.Bool("gated-head", GatedHead),
             Cell = r.Choice("cell", Cell, "gru", "lstm"),
             LayerNorm = r.Bool("layer-norm", LayerNorm),
             MemoryBias = r.Double("memory-bias", MemoryBias, -20, 20),
             TimeInput = r.Bool("time-input", TimeInput),
             PreviousObservation = r.Bool("previous-observation", PreviousObservation),
+            PairInput = r.Bool("pair-input", PairInput),
             TaskCritic = r.Bool("task-critic", TaskCritic),
             TaskPrediction = r.Double("task-prediction", TaskPrediction, 0, 1e6),
             Memory = r.Bool("memory", Memory),
@@ -210,6 +219,8 @@ public sealed record Rl2Config
         r.EnsureAllUsed();
         if (c.Minibatches > c.TrialsPerIteration)
             throw new SettingException($"rl2: 'minibatches' ({c.Minibatches}) cannot exceed 'trials-per-iteration' ({c.TrialsPerIteration}).");
+        if (c.GatedHead && !c.SkipInput)
+            throw new SettingException("rl2: 'gated-head' needs skip-input=true (the gate reads the current observation from the input row the heads see).");
         if (c.TaskPrediction > 0 && !c.Memory)
             throw new SettingException("rl2: 'task-prediction' needs memory=true (a policy without memory has no history to infer the task from).");
         return c;
@@ -221,11 +232,13 @@ public sealed record Rl2Config
         ["hidden"] = Hidden.ToString(CultureInfo.InvariantCulture),
         ["head"] = Head.Length == 0 ? "none" : string.Join(',', Head),
         ["skip-input"] = SkipInput ? "true" : "false",
+        ["gated-head"] = GatedHead ? "true" : "false",
         ["cell"] = Cell,
         ["layer-norm"] = LayerNorm ? "true" : "false",
         ["memory-bias"] = MemoryBias.ToString("R", CultureInfo.InvariantCulture),
         ["time-input"] = TimeInput ? "true" : "false",
         ["previous-observation"] = PreviousObservation ? "true" : "false",
+        ["pair-input"] = PairInput ? "true" : "false",
         ["task-critic"] = TaskCritic ? "true" : "false",
         ["task-prediction"] = TaskPrediction.ToString("R", CultureInfo.InvariantCulture),
         ["memory"] = Memory ? "true" : "false",

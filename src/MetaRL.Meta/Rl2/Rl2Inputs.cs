@@ -36,17 +36,45 @@ internal static class Rl2Inputs
             row[k++] = clock.EpisodeFraction;
             row[k++] = clock.StepFraction;
         }
+        bool previous = hasPrevious && net.Memory;
+        if (previous && net.ReadsPreviousObservation && prevObs.Length != net.ObservationSize)
+            throw new ArgumentException($"This network reads the previous observation ({net.ObservationSize} values); got {prevObs.Length}.");
         if (net.PreviousObservation)
         {
             var p = row.Slice(k, net.ObservationSize);
             k += net.ObservationSize;
-            if (hasPrevious && net.Memory)
-            {
-                if (prevObs.Length != net.ObservationSize)
-                    throw new ArgumentException($"This network reads the previous observation ({net.ObservationSize} values); got {prevObs.Length}.");
-                WriteObservation(net, prevObs, p);
-            }
+            if (previous) WriteObservation(net, prevObs, p);
             else p.Clear();
+        }
+        if (net.PairInput)
+        {
+            var pair = row.Slice(k, net.PairSize);
+            k += net.PairSize;
+            pair.Clear();
+            if (previous)
+            {
+                int n = net.ObservationSize * net.ActionSize;
+                var plain = pair[..n];
+                var paid = pair[n..];
+                Span<float> o = net.ObservationSize <= 256 ? stackalloc float[net.ObservationSize] : new float[net.ObservationSize];
+                WriteObservation(net, prevObs, o);
+                for (int s = 0; s < o.Length; s++)
+                {
+                    if (o[s] == 0) continue;
+                    if (net.Discrete)
+                    {
+                        int j = s * net.ActionSize + (int)prevAction[0];
+                        plain[j] = o[s];
+                        paid[j] = o[s] * prevReward;
+                    }
+                    else
+                        for (int j = 0; j < net.ActionSize; j++)
+                        {
+                            plain[s * net.ActionSize + j] = o[s] * prevAction[j];
+                            paid[s * net.ActionSize + j] = o[s] * prevAction[j] * prevReward;
+                        }
+                }
+            }
         }
         if (net.PolicyTaskFeatures > 0)
         {

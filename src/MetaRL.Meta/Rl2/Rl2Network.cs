@@ -30,13 +30,14 @@ public sealed class Rl2Network : Module<float>
     private readonly LayerNorm<float>? _norm;
     private readonly Linear<float>? _policy, _value;
     private readonly Mlp<float>? _policyMlp, _valueMlp;
+    private readonly Linear<float>? _policyGate, _valueGate;
     private readonly Mlp<float>? _critic;
     private readonly Linear<float>? _taskHead;
     private readonly Tensor<float>? _logStd;
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
         bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
-        int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0)
+        int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0, bool pairInput = false, bool gatedHead = false)
     {
         head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
@@ -48,7 +49,8 @@ public sealed class Rl2Network : Module<float>
         Memory = memory;
         PolicyTaskFeatures = policyTaskFeatures;
         PreviousObservation = previousObservation;
-        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + (previousObservation ? ObservationSize : 0) + policyTaskFeatures;
+        PairInput = pairInput;
+        InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + (previousObservation ? ObservationSize : 0) + (pairInput ? PairSize : 0) + policyTaskFeatures;
         Hidden = hidden;
         Cell = cell;
         if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng, memoryBias));
@@ -56,13 +58,29 @@ public sealed class Rl2Network : Module<float>
         else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
         if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
         SkipInput = skipInput;
+        if (gatedHead && !skipInput)
+            throw new ArgumentException("Gated heads read the current observation from the input row the heads see; they need skip-input.");
+        GatedHead = gatedHead;
         int f = FeatureSize;
         Head = head.ToArray();
-        if (Head.Count == 0) _policy = RegisterModule("policy", new Linear<float>(f, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+        // A gated head's output layer has one block of outputs for itself and one per observation component (see Gate).
+        if (gatedHead)
+        {
+            int g = Head.Count == 0 ? f : Head[^1];
+            if (Head.Count > 0) _policyMlp = RegisterModule("policy", new Mlp<float>([f, .. Head], rng, Activation.Tanh, Activation.Tanh, WeightInit.Orthogonal, Math.Sqrt(2), Math.Sqrt(2)));
+            _policyGate = RegisterModule("policy_gate", new Linear<float>(g, (ObservationSize + 1) * ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+        }
+        else if (Head.Count == 0) _policy = RegisterModule("policy", new Linear<float>(f, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
         else _policyMlp = RegisterModule("policy", new Mlp<float>([f, .. Head, ActionSize], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 0.01));
         CriticTaskFeatures = criticTaskFeatures;
         if (criticTaskFeatures > 0)
             _critic = RegisterModule("critic", new Mlp<float>([f + criticTaskFeatures, 256, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
+        else if (gatedHead)
+        {
+            int g = Head.Count == 0 ? f : Head[^1];
+            if (Head.Count > 0) _valueMlp = RegisterModule("value", new Mlp<float>([f, .. Head], rng, Activation.Tanh, Activation.Tanh, WeightInit.Orthogonal, Math.Sqrt(2), Math.Sqrt(2)));
+            _valueGate = RegisterModule("value_gate", new Linear<float>(g, ObservationSize + 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
+        }
         else if (Head.Count == 0)
             _value = RegisterModule("value", new Linear<float>(f, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
         else
@@ -85,6 +103,17 @@ public sealed class Rl2Network : Module<float>
     /// </summary>
     public bool PreviousObservation { get; }
     /// <summary>
+    /// Whether the input row also carries the outer product of the previous observation with the previous action (one-hot
+    /// for discrete actions), once as it is and once times the previous reward (<see cref="PairSize"/> values). For one-hot
+    /// observations and discrete actions it is a one-hot of the (state, action) pair just tried and, beside it, the reward
+    /// that pair paid: what the core must remember per pair arrives at that pair's own inputs.
+    /// </summary>
+    public bool PairInput { get; }
+    /// <summary>Values of the pair input: 2 × observation size × action size (0 without it).</summary>
+    public int PairSize => PairInput ? 2 * ObservationSize * ActionSize : 0;
+    /// <summary>Whether the input row needs the previous observation (for <see cref="PreviousObservation"/> or <see cref="PairInput"/>).</summary>
+    public bool ReadsPreviousObservation => PreviousObservation || PairInput;
+    /// <summary>
     /// False makes a non-adaptive multi-task policy for comparisons: the recurrent state is cleared before every step
     /// and the previous action, reward and done inputs are zero, so the policy sees only the current observation.
     /// </summary>
@@ -103,6 +132,14 @@ public sealed class Rl2Network : Module<float>
     public bool SkipInput { get; }
     /// <summary>Width of what the heads read: the recurrent features, then the input row when <see cref="SkipInput"/>.</summary>
     public int FeatureSize => Hidden + (SkipInput ? InputSize : 0);
+    /// <summary>
+    /// Whether the policy's and the value's output layers are gated by the current observation o: they compute
+    /// W₀·g + Σᵢ oᵢ·Wᵢ·g + b from what the layer reads (g: the head's last hidden layer, or the features for a linear
+    /// head), a multiplicative interaction between what the agent sees now and what it remembers. For one-hot
+    /// observations each state gets a read-out of its own, so "the best remembered action in this state" is linear in
+    /// a memory that stores values per state and action. Needs <see cref="SkipInput"/> (the observation is read there).
+    /// </summary>
+    public bool GatedHead { get; }
     /// <summary>Hidden layer sizes of the policy and value MLP heads (empty: linear heads).</summary>
     public IReadOnlyList<int> Head { get; }
     public string Cell { get; }
@@ -115,7 +152,7 @@ public sealed class Rl2Network : Module<float>
     /// Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only training estimates — the
     /// value head or task-aware critic, and the task head; the others shape the policy, and TRPO steps move them.
     /// </summary>
-    public static bool IsTrainingOnlyParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal)
+    public static bool IsTrainingOnlyParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal) || name.StartsWith("value_gate.", StringComparison.Ordinal)
         || name.StartsWith("critic.", StringComparison.Ordinal) || name.StartsWith("task_head.", StringComparison.Ordinal);
 
     public Tensor<float> InitialState(int batch) => Tensor.Zeros<float>(batch, StateSize);
@@ -149,7 +186,23 @@ public sealed class Rl2Network : Module<float>
     }
 
     /// <summary>Policy output (logits or Gaussian mean) [N, A] from features [N, F].</summary>
-    public Tensor<float> Policy(Tensor<float> features) => _policy?.Forward(features) ?? _policyMlp!.Forward(features);
+    public Tensor<float> Policy(Tensor<float> features)
+    {
+        if (_policyGate is not null) return Gate(_policyGate.Forward(_policyMlp?.Forward(features) ?? features), features, ActionSize);
+        return _policy?.Forward(features) ?? _policyMlp!.Forward(features);
+    }
+
+    /// <summary>
+    /// A gated output layer's result [N, <paramref name="outputs"/>] from its blocks [N, (O + 1)·outputs]: the first block
+    /// plus each further block times its observation component (from the input row the features [N, F] carry), so that
+    /// W₀·g + Σᵢ oᵢ·Wᵢ·g + b costs one product with O + 1 small blocks instead of one with the O·|g| products oᵢ·g.
+    /// </summary>
+    private Tensor<float> Gate(Tensor<float> blocks, Tensor<float> features, int outputs)
+    {
+        int n = features.Shape[0], o = ObservationSize;
+        var gates = Ops.Concat([Tensor.Full<float>(1.0, n, 1), Ops.Slice(features, 1, Hidden, o)], 1);
+        return Ops.Sum(Ops.Reshape(blocks, n, o + 1, outputs) * Ops.Reshape(gates, n, o + 1, 1), 1);
+    }
 
     /// <summary>The task head's prediction of the task features, [N, <see cref="TaskPredictionFeatures"/>], from features [N, F].</summary>
     public Tensor<float> PredictTask(Tensor<float> features)
@@ -165,6 +218,7 @@ public sealed class Rl2Network : Module<float>
                 throw new ArgumentException($"The task-aware critic needs task features [{features.Shape[0]}, {CriticTaskFeatures}].");
             v = _critic.Forward(Ops.Concat([features, taskFeatures], 1));
         }
+        else if (_valueGate is not null) v = Gate(_valueGate.Forward(_valueMlp?.Forward(features) ?? features), features, 1);
         else v = _value?.Forward(features) ?? _valueMlp!.Forward(features);
         return Ops.Reshape(v, v.Shape[0]);
     }

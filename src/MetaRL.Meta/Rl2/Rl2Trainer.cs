@@ -67,7 +67,7 @@ public sealed class Rl2Trainer
     public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
         => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
             CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head,
-            config.SkipInput, config.TaskPrediction > 0 ? TaskFeatures(tasks, "task-prediction") : 0, config.PreviousObservation, config.MemoryBias);
+            config.SkipInput, config.TaskPrediction > 0 ? TaskFeatures(tasks, "task-prediction") : 0, config.PreviousObservation, config.MemoryBias, config.PairInput, config.GatedHead);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
@@ -122,7 +122,7 @@ public sealed class Rl2Trainer
         var envs = new IEnv[B];
         var envRngs = new Rng[B];
         var obs = new float[B * _obs];
-        var prevObs = Network.PreviousObservation ? new float[B * _obs] : [];
+        var prevObs = Network.ReadsPreviousObservation ? new float[B * _obs] : [];
         var prevAction = new float[B * _act];
         var prevReward = new float[B];
         var prevDone = new bool[B];
@@ -160,7 +160,7 @@ public sealed class Rl2Trainer
                 Rl2Inputs.Write(Network, input.AsSpan(i * I, I), obs.AsSpan(i * _obs, _obs), prevAction.AsSpan(i * _act, _act), prevReward[i], prevDone[i], t > 0,
                     new Rl2Inputs.TrialClock(episode[i], steps[i], n, _tasks.Horizon),
                     Network.PolicyTaskFeatures > 0 ? data.TaskFeatures.AsSpan(i * _F, _F) : default,
-                    Network.PreviousObservation ? prevObs.AsSpan(i * _obs, _obs) : default);
+                    Network.ReadsPreviousObservation ? prevObs.AsSpan(i * _obs, _obs) : default);
             }
             if (!any) break;
             input.CopyTo(data.Inputs.AsSpan(t * B * I));
@@ -182,7 +182,7 @@ public sealed class Rl2Trainer
                 action.CopyTo(data.Actions.AsSpan(k * _act, _act));
             }
             // Environments step on every core when their steps are costly; each uses only its own stream.
-            if (Network.PreviousObservation) obs.CopyTo(prevObs, 0);
+            if (Network.ReadsPreviousObservation) obs.CopyTo(prevObs, 0);
             stepper.Step(stepActions, active, obs);
             for (int i = 0; i < B; i++)
             {
