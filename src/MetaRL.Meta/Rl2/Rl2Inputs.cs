@@ -15,7 +15,8 @@ internal static class Rl2Inputs
     /// <summary>
     /// Writes one input row: obs (scaled by the network's observation statistics, if it keeps them) | one-hot or raw previous action | previous reward | previous-episode-ended flag
     /// [| episode / episodes | step / horizon when the network takes time inputs] [| previous observation, scaled as obs is,
-    /// when it takes that] [| task features for a task-knowing oracle].
+    /// when it takes that] [| previous observation ⊗ previous action, then the same times the previous reward, for the pair
+    /// input] [| task features for a task-knowing oracle].
     /// </summary>
     public static void Write(Rl2Network net, Span<float> row, ReadOnlySpan<float> obs, ReadOnlySpan<float> prevAction, float prevReward, bool prevDone, bool hasPrevious,
         in TrialClock clock, ReadOnlySpan<float> taskFeatures = default, ReadOnlySpan<float> prevObs = default)

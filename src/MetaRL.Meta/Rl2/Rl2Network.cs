@@ -20,6 +20,9 @@ namespace MetaRL.Meta.Rl2;
 /// With <c>skipInput</c> the heads read the current input row beside the recurrent features (a connection around the
 /// core): the policy can act on the observation directly, as a memory-less multi-task policy does, while the core
 /// supplies what the history tells about the task.
+/// With <c>pairInput</c> the row also carries the previous observation's outer product with the previous action, plain
+/// and times the previous reward (see <see cref="PairInput"/>); with <c>gatedHead</c> the heads' output layers are gated
+/// by the current observation (see <see cref="GatedHead"/>).
 /// With <c>taskPredictionFeatures</c> &gt; 0 a linear task head predicts the task's hidden parameters from the same
 /// features (an auxiliary training target, see <see cref="Rl2Config.TaskPrediction"/>); nothing the agent does reads it.
 /// </summary>
@@ -63,12 +66,15 @@ public sealed class Rl2Network : Module<float>
         GatedHead = gatedHead;
         int f = FeatureSize;
         Head = head.ToArray();
-        // A gated head's output layer has one block of outputs for itself and one per observation component (see Gate).
+        // A gated head: its MLP's hidden layers (if any), then an output layer with one block of outputs for itself and
+        // one per observation component (see Gate).
+        int gateWidth = Head.Count == 0 ? f : Head[^1];
+        Mlp<float>? GatedHidden(string name) => Head.Count == 0 ? null
+            : RegisterModule(name, new Mlp<float>([f, .. Head], rng, Activation.Tanh, Activation.Tanh, WeightInit.Orthogonal, Math.Sqrt(2), Math.Sqrt(2)));
         if (gatedHead)
         {
-            int g = Head.Count == 0 ? f : Head[^1];
-            if (Head.Count > 0) _policyMlp = RegisterModule("policy", new Mlp<float>([f, .. Head], rng, Activation.Tanh, Activation.Tanh, WeightInit.Orthogonal, Math.Sqrt(2), Math.Sqrt(2)));
-            _policyGate = RegisterModule("policy_gate", new Linear<float>(g, (ObservationSize + 1) * ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
+            _policyMlp = GatedHidden("policy");
+            _policyGate = RegisterModule("policy_gate", new Linear<float>(gateWidth, (ObservationSize + 1) * ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
         }
         else if (Head.Count == 0) _policy = RegisterModule("policy", new Linear<float>(f, ActionSize, rng, init: WeightInit.Orthogonal, gain: 0.01));
         else _policyMlp = RegisterModule("policy", new Mlp<float>([f, .. Head, ActionSize], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 0.01));
@@ -77,9 +83,8 @@ public sealed class Rl2Network : Module<float>
             _critic = RegisterModule("critic", new Mlp<float>([f + criticTaskFeatures, 256, 1], rng, Activation.Tanh, init: WeightInit.Orthogonal, gain: Math.Sqrt(2), outputGain: 1.0));
         else if (gatedHead)
         {
-            int g = Head.Count == 0 ? f : Head[^1];
-            if (Head.Count > 0) _valueMlp = RegisterModule("value", new Mlp<float>([f, .. Head], rng, Activation.Tanh, Activation.Tanh, WeightInit.Orthogonal, Math.Sqrt(2), Math.Sqrt(2)));
-            _valueGate = RegisterModule("value_gate", new Linear<float>(g, ObservationSize + 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
+            _valueMlp = GatedHidden("value");
+            _valueGate = RegisterModule("value_gate", new Linear<float>(gateWidth, ObservationSize + 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
         }
         else if (Head.Count == 0)
             _value = RegisterModule("value", new Linear<float>(f, 1, rng, init: WeightInit.Orthogonal, gain: 1.0));
@@ -138,6 +143,7 @@ public sealed class Rl2Network : Module<float>
     /// head), a multiplicative interaction between what the agent sees now and what it remembers. For one-hot
     /// observations each state gets a read-out of its own, so "the best remembered action in this state" is linear in
     /// a memory that stores values per state and action. Needs <see cref="SkipInput"/> (the observation is read there).
+    /// A task-aware critic, when there is one, is not gated.
     /// </summary>
     public bool GatedHead { get; }
     /// <summary>Hidden layer sizes of the policy and value MLP heads (empty: linear heads).</summary>
