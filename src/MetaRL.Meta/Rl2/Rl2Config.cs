@@ -140,13 +140,14 @@ public sealed record Rl2Config
         {
             "bandit" or "dependent-bandit" when episodes >= 50 => new Rl2Config { Hidden = 128, Iterations = 2000, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.02 },
             "bandit" or "dependent-bandit" => new Rl2Config { Hidden = 128, Iterations = 1500, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.3, EntropyCoef = 0.02 },
-            // Measured: λ 0.3 and lr 5e-4 collapsed to a near-random policy (≈100); λ 0.95, lr 1e-3 and time inputs learn
-            // (119.2 ± 0.6 on 10 000 held-out trials); predicting the task as well (task-prediction 1) 123.4 ± 0.6; with 128-128
-            // MLP heads that also read the input row (the current state beside the memory) 126.5 ± 0.6, one seed each.
+            // Measured (1000 iterations, 10 000 held-out trials, one seed each): λ 0.3 and lr 5e-4 collapsed to a near-random
+            // policy (≈100); λ 0.95, lr 1e-3 and time inputs learn (119.2 ± 0.6); predicting the task as well (task-prediction 1)
+            // 123.4 ± 0.6; 128-128 MLP heads that also read the input row 126.5 ± 0.6; linear heads gated by the current state
+            // over a memory fed the (state, action) pair just tried and its reward (gated-head, pair-input) 152.1 ± 0.5.
             "tabular-mdp" => new Rl2Config
             {
-                Hidden = 256, Head = [128, 128], SkipInput = true, Iterations = 1000, TrialsPerIteration = 128, LearningRate = 1e-3, Gamma = 0.99,
-                GaeLambda = 0.95, Bptt = 0, TimeInput = true, TaskPrediction = 1,
+                Hidden = 256, SkipInput = true, GatedHead = true, PairInput = true, Iterations = 1000, TrialsPerIteration = 128, LearningRate = 1e-3,
+                Gamma = 0.99, GaeLambda = 0.95, Bptt = 0, TimeInput = true, TaskPrediction = 1,
             },
             "cartpole-physics" => new Rl2Config { Hidden = 128, Iterations = 300, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.01, Bptt = 100 },
             "pendulum-physics" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
