@@ -602,13 +602,39 @@ public sealed class Rl2Tests : IDisposable
         }
     }
 
+    /// <summary>A boolean RL² setting: "true" turns it on, it is recorded as off by default, and "1" is refused by name.</summary>
+    private static void AssertBooleanSetting(string key, Func<Rl2Config, bool> read)
+    {
+        Assert.True(read(new Rl2Config().With(new Dictionary<string, string> { [key] = "true" }, out _)));
+        Assert.Equal("false", new Rl2Config().ToSettings()[key]);
+        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { [key] = "1" }, out _));
+        Assert.Contains($"'{key}'", e.Message);
+    }
+
+    /// <summary>A multi-task policy without memory sees no history: columns [offset, offset + width) of its training rows are zero.</summary>
+    private static void AssertNoHistoryWithoutMemory(TaskDistribution d, Rl2Config cfg, int offset, int width)
+    {
+        var t = new Rl2Trainer(d, cfg with { Memory = false }, 5);
+        var inputs = t.CollectBatch().Inputs;
+        int I = t.Network.InputSize;
+        for (int k = 0; k < inputs.Length / I; k++)
+            Assert.All(inputs.AsSpan(k * I + offset, width).ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    /// <summary>An acting session of two slots, each at the start of a held-out trial, and the stream that drew their tasks.</summary>
+    private static (Rl2Agent.Session Session, MetaRL.Engine.Rng TaskRng) TwoSlotSession(Rl2Network net, TaskDistribution d)
+    {
+        var session = (Rl2Agent.Session)new Rl2Agent(net, deterministic: true).Begin(2, d, new MetaRL.Engine.Rng(1));
+        var rng = new MetaRL.Engine.Rng(2);
+        session.StartTrial(0, d.SampleTask(rng, TaskSplit.Test));
+        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        return (session, rng);
+    }
+
     [Fact]
     public void Previous_observation_input_carries_the_state_the_last_action_was_taken_in_when_training_and_acting()
     {
-        Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["previous-observation"] = "true" }, out _).PreviousObservation);
-        Assert.Equal("false", new Rl2Config().ToSettings()["previous-observation"]);
-        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["previous-observation"] = "1" }, out _));
-        Assert.Contains("'previous-observation'", e.Message);
+        AssertBooleanSetting("previous-observation", c => c.PreviousObservation);
 
         // Layout: obs | previous action | previous reward | done | episode, step | previous obs.
         var d = new TabularMdpDistribution(states: 4, actions: 3, horizon: 3, episodes: 2);
@@ -633,15 +659,10 @@ public sealed class Rl2Tests : IDisposable
             }
 
         // A multi-task policy without memory sees no history, the previous observation included.
-        var noMemory = new Rl2Trainer(d, cfg with { Memory = false }, 5).CollectBatch();
-        for (int k = 0; k < T * B; k++)
-            Assert.All(noMemory.Inputs.AsSpan(k * I + P, O).ToArray(), v => Assert.Equal(0f, v));
+        AssertNoHistoryWithoutMemory(d, cfg, P, O);
 
         // Acting rows follow the same rule.
-        var session = (Rl2Agent.Session)new Rl2Agent(net, deterministic: true).Begin(2, d, new MetaRL.Engine.Rng(1));
-        var rng = new MetaRL.Engine.Rng(2);
-        session.StartTrial(0, d.SampleTask(rng, TaskSplit.Test));
-        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        var (session, rng) = TwoSlotSession(net, d);
         float[] first = [1, 0, 0, 0, 0, 0, 1, 0], second = [0, 1, 0, 0, 0, 0, 0, 1];
         var actions = new float[2];
         bool[] both = [true, true];
@@ -664,10 +685,7 @@ public sealed class Rl2Tests : IDisposable
     [Fact]
     public void Pair_input_places_the_last_state_action_pair_and_its_reward_at_that_pair_when_training_and_acting()
     {
-        Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["pair-input"] = "true" }, out _).PairInput);
-        Assert.Equal("false", new Rl2Config().ToSettings()["pair-input"]);
-        var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["pair-input"] = "yes" }, out _));
-        Assert.Contains("'pair-input'", e.Message);
+        AssertBooleanSetting("pair-input", c => c.PairInput);
 
         // Layout: obs | previous action | previous reward | done | episode, step | pair (S·A) | pair × reward (S·A).
         var d = new TabularMdpDistribution(states: 4, actions: 3, horizon: 3, episodes: 2);
@@ -703,15 +721,10 @@ public sealed class Rl2Tests : IDisposable
         Assert.True(rewarded > B, "rewards reach the pair's reward block");
 
         // A multi-task policy without memory sees no history, the pair included.
-        var noMemory = new Rl2Trainer(d, cfg with { Memory = false }, 5).CollectBatch();
-        for (int k = 0; k < T * B; k++)
-            Assert.All(noMemory.Inputs.AsSpan(k * I + P, 2 * SA).ToArray(), v => Assert.Equal(0f, v));
+        AssertNoHistoryWithoutMemory(d, cfg, P, 2 * SA);
 
         // Acting rows follow the same rule, slot by slot; a slot whose trial restarts gets zeros.
-        var session = (Rl2Agent.Session)new Rl2Agent(net, deterministic: true).Begin(2, d, new MetaRL.Engine.Rng(1));
-        var rng = new MetaRL.Engine.Rng(2);
-        session.StartTrial(0, d.SampleTask(rng, TaskSplit.Test));
-        session.StartTrial(1, d.SampleTask(rng, TaskSplit.Test));
+        var (session, rng) = TwoSlotSession(net, d);
         float[] first = [1, 0, 0, 0, 0, 0, 1, 0], second = [0, 1, 0, 0, 0, 0, 0, 1];
         var actions = new float[2];
         bool[] both = [true, true];
