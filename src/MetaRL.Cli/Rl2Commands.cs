@@ -99,9 +99,9 @@ internal static class Rl2Commands
     /// A stored RL² run's configuration. Runs from before observation statistics existed fed raw observations, and runs
     /// from before MLP heads existed read the recurrent features with linear heads (and from before skip-input, only them);
     /// runs from before time inputs had none, and runs from before TRPO were trained by PPO; runs from before padded
-    /// terminations discounted across an early episode end by γ alone, and runs from before task prediction or the
-    /// previous-observation input had none (all kept, so that resuming them continues as they began, whatever today's
-    /// defaults for their task).
+    /// terminations discounted across an early episode end by γ alone, and runs from before task prediction, the
+    /// previous-observation or pair input, or gated heads had none; runs from before the memory bias started without one
+    /// (all kept, so that resuming them continues as they began, whatever today's defaults for their task).
     /// </summary>
     internal static Rl2Config Rl2ConfigOf(RunConfig run, out Dictionary<string, string> leftover)
     {
