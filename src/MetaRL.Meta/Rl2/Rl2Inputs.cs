@@ -22,14 +22,15 @@ internal static class Rl2Inputs
         in TrialClock clock, ReadOnlySpan<float> taskFeatures = default, ReadOnlySpan<float> prevObs = default)
     {
         WriteObservation(net, obs, row);
+        bool previous = hasPrevious && net.Memory;
         var a = row.Slice(net.ObservationSize, net.ActionSize);
         a.Clear();
-        if (hasPrevious && net.Memory)
+        if (previous)
         {
             if (net.Discrete) a[(int)prevAction[0]] = 1;
             else prevAction.CopyTo(a);
         }
-        row[net.ObservationSize + net.ActionSize] = hasPrevious && net.Memory ? prevReward : 0;
+        row[net.ObservationSize + net.ActionSize] = previous ? prevReward : 0;
         row[net.ObservationSize + net.ActionSize + 1] = prevDone && net.Memory ? 1 : 0;
         int k = net.ObservationSize + net.ActionSize + 2;
         if (net.TimeInput)
@@ -37,7 +38,6 @@ internal static class Rl2Inputs
             row[k++] = clock.EpisodeFraction;
             row[k++] = clock.StepFraction;
         }
-        bool previous = hasPrevious && net.Memory;
         if (previous && net.ReadsPreviousObservation && prevObs.Length != net.ObservationSize)
             throw new ArgumentException($"This network reads the previous observation ({net.ObservationSize} values); got {prevObs.Length}.");
         if (net.PreviousObservation)
@@ -59,21 +59,15 @@ internal static class Rl2Inputs
                 var paid = pair[n..];
                 Span<float> o = net.ObservationSize <= 256 ? stackalloc float[net.ObservationSize] : new float[net.ObservationSize];
                 WriteObservation(net, prevObs, o);
+                // The previous action as the row already holds it: one-hot for discrete actions, raw otherwise.
                 for (int s = 0; s < o.Length; s++)
                 {
                     if (o[s] == 0) continue;
-                    if (net.Discrete)
+                    for (int j = 0; j < net.ActionSize; j++)
                     {
-                        int j = s * net.ActionSize + (int)prevAction[0];
-                        plain[j] = o[s];
-                        paid[j] = o[s] * prevReward;
+                        plain[s * net.ActionSize + j] = o[s] * a[j];
+                        paid[s * net.ActionSize + j] = o[s] * a[j] * prevReward;
                     }
-                    else
-                        for (int j = 0; j < net.ActionSize; j++)
-                        {
-                            plain[s * net.ActionSize + j] = o[s] * prevAction[j];
-                            paid[s * net.ActionSize + j] = o[s] * prevAction[j] * prevReward;
-                        }
                 }
             }
         }
