@@ -118,14 +118,19 @@ internal static class MamlBench
         var trainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, config, seed: 1);
         Console.WriteLine($"MAML-TRPO on navigation-2d: meta-batch {config.MetaBatch}, {config.Trajectories} trajectories per task, horizon {tasks.Horizon}, hidden [{string.Join(", ", config.Hidden)}], {Environment.ProcessorCount} cores");
         var times = new List<double>();
+        var validations = new List<double>();
         for (int i = 0; i < iterations; i++)
         {
             var s = trainer.RunIteration();
             times.Add(s.Seconds);
-            Console.WriteLine($"  iteration {s.Iteration,3}: {s.Seconds,6:F3} s (sampling {s.SamplingSeconds:F3}, step {s.StepSeconds:F3}, line search {s.LineSearchSeconds:F3}), pre-adaptation {s.PreAdaptationReturn,8:F2}, post-adaptation {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}");
+            if (!double.IsNaN(s.ValidationReturn)) validations.Add(s.ValidationSeconds);
+            Console.WriteLine($"  iteration {s.Iteration,3}: {s.Seconds,6:F3} s (sampling {s.SamplingSeconds:F3}, step {s.StepSeconds:F3}, line search {s.LineSearchSeconds:F3}), pre-adaptation {s.PreAdaptationReturn,8:F2}, post-adaptation {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}"
+                + (double.IsNaN(s.ValidationReturn) ? "" : $"; then validation {s.ValidationSeconds:F3} s (score {s.ValidationReturn:F2})"));
         }
         var sorted = times.Skip(1).OrderBy(t => t).ToArray();
         if (sorted.Length > 0) Console.WriteLine($"Median meta-iteration (excluding the first): {sorted[sorted.Length / 2]:F3} s");
+        if (validations.Count > 0)
+            Console.WriteLine($"Validation on {config.ValidationTasks} tasks every {config.ValidateEvery} iterations (not part of a meta-iteration): {validations.Average():F3} s each, {validations.Average() / config.ValidateEvery:F3} s per iteration on average");
         Console.WriteLine();
     }
 }

@@ -54,14 +54,20 @@ internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Meta.Maml.MamlConfi
     public MetaRL.Meta.Maml.MamlTrainer Trainer => _t;
     public int Iteration => _t.Iteration;
     public int Iterations => cfg.Iterations;
-    public string Header => $"MAML-TRPO on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", cfg.Hidden)}], meta-batch {cfg.MetaBatch} × {cfg.Trajectories} trajectories, {cfg.InnerSteps} inner step(s) of {cfg.InnerLearningRate}{(cfg.FirstOrder ? ", first order" : "")}";
-    public string CsvHeader => "iteration,pre_adaptation_return,post_adaptation_return,surrogate_improvement,kl,line_search_steps,accepted,seconds";
+    public string Header => $"MAML-TRPO on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", cfg.Hidden)}], meta-batch {cfg.MetaBatch} × {cfg.Trajectories} trajectories, {cfg.InnerSteps} inner step(s) of {cfg.InnerLearningRate}{(cfg.FirstOrder ? ", first order" : "")}{(cfg.LowVarianceCurvature && !cfg.FirstOrder && cfg.InnerSteps > 0 ? ", low-variance curvature" : "")}";
+    public string CsvHeader => "iteration,pre_adaptation_return,post_adaptation_return,surrogate_improvement,kl,line_search_steps,accepted,seconds"
+        + (cfg.ValidateEvery > 0 ? ",validation_return" : "");
     public (string, string, double, bool) Step()
     {
         var s = _t.RunIteration();
+        string validation = cfg.ValidateEvery == 0 ? ""
+            : double.IsNaN(s.ValidationReturn) ? "," : string.Create(CultureInfo.InvariantCulture, $",{s.ValidationReturn:G6}");
+        string best = !double.IsFinite(_t.BestScore) ? ""
+            : cfg.ValidateEvery > 0 ? $" (best validation {_t.BestScore:F2} at {_t.BestIteration})"
+            : $" (best {cfg.BestWindow}-iteration mean {_t.BestScore:F2})";
         return (string.Create(CultureInfo.InvariantCulture,
-                $"{s.Iteration},{s.PreAdaptationReturn:G6},{s.PostAdaptationReturn:G6},{s.SurrogateImprovement:G6},{s.Kl:G6},{s.LineSearchSteps},{(s.Accepted ? 1 : 0)},{s.Seconds:G4}"),
-            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}{(double.IsFinite(_t.BestScore) ? $" (best {cfg.BestWindow}-iteration mean {_t.BestScore:F2})" : "")}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration",
+                $"{s.Iteration},{s.PreAdaptationReturn:G6},{s.PostAdaptationReturn:G6},{s.SurrogateImprovement:G6},{s.Kl:G6},{s.LineSearchSteps},{(s.Accepted ? 1 : 0)},{s.Seconds:G4}{validation}"),
+            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}{best}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration",
             s.PostAdaptationReturn, s.NewBest);
     }
     public void Save(string path, IReadOnlyDictionary<string, string> metadata) => _t.Save(path, metadata);
@@ -87,11 +93,18 @@ internal static class Rl2Commands
 
     internal static MetaRL.Meta.Maml.MamlConfig MamlDefaults(string task) => new();
 
-    /// <summary>A stored MAML run's configuration. Runs from before normalised actions existed acted in the box's units.</summary>
+    /// <summary>
+    /// A stored MAML run's configuration. Runs from before normalised actions existed acted in the box's units; runs
+    /// from before validation kept the policy ending the best training window, and halve their later meta-test steps;
+    /// runs from before the low-variance curvature option had none.
+    /// </summary>
     internal static MetaRL.Meta.Maml.MamlConfig MamlConfigOf(RunConfig run, out Dictionary<string, string> leftover)
     {
         var settings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal);
         settings.TryAdd("normalize-actions", "false");
+        settings.TryAdd("validate-every", "0");
+        settings.TryAdd("eval-lr-decay", "0.5");
+        settings.TryAdd("lvc", "false");
         return MamlDefaults(run.Task).With(settings, out leftover);
     }
 
@@ -359,17 +372,28 @@ internal static class MamlCommands
         var cfg = Rl2Commands.MamlConfigOf(run, out _);
         var evalSettings = new SettingsReader("eval", overrides.Where(kv => EvaluationKeys.Contains(kv.Key)).ToDictionary());
         string which = evalSettings.Choice("checkpoint", "best", "best", "last");
-        double decay = evalSettings.Double("eval-lr-decay", cfg.EvalLearningRateDecay, 0, 10);
+        double? decay = MetaRL.Meta.Maml.MamlConfig.ReadDecay(evalSettings, "eval-lr-decay", cfg.EvalLearningRateDecay);
+        evalSettings.EnsureAllUsed();
         var (trainer, file) = LoadPolicy(dir, run, cfg, tasks, which);
         int n = taskCount ?? DefaultTasks;
+        var validation = decay is null ? MetaRL.Meta.Maml.MamlEvaluation.ValidationTasks(tasks, run.Seed, cfg.ValidationTasks) : null;
+        // Every agent is fine-tuned with this run's inner learning rate and trajectories; with "auto", each gets the
+        // later-step scale that does best for it on the validation tasks (never on the held-out ones).
+        MetaRL.Meta.Maml.StepMetaTestResult Curve(string label, MetaRL.Meta.Maml.MlpPolicy<float> policy)
+        {
+            double scale = decay ?? MetaRL.Meta.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, validation!, cfg.Trajectories, Steps,
+                cfg.InnerLearningRate, cfg.Gamma, run.Seed).Scale;
+            return MetaRL.Meta.Maml.MamlEvaluation.Run(label, policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, scale);
+        }
         if (!json)
             AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {trainer.Iteration}"
-                + (file.EndsWith(Rl2Commands.BestCheckpoint, StringComparison.Ordinal) ? $", best {cfg.BestWindow}-iteration training mean {trainer.BestScore:F2}" : "")
-                + $"); steps after the first use inner-lr × {decay}.");
+                + (file.EndsWith(Rl2Commands.BestCheckpoint, StringComparison.Ordinal)
+                    ? cfg.ValidateEvery > 0 ? $", best validation score {trainer.BestScore:F2}" : $", best {cfg.BestWindow}-iteration training mean {trainer.BestScore:F2}"
+                    : "")
+                + (decay is { } d ? $"); steps after the first use inner-lr × {d}." : $"); each agent's steps after the first use inner-lr × the scale in {{{string.Join(", ", MetaRL.Meta.Maml.MamlEvaluation.LaterStepScales)}}} that does best on {cfg.ValidationTasks} validation tasks of the training distribution."));
         var results = new List<MetaRL.Meta.Maml.StepMetaTestResult>
         {
-            MetaRL.Meta.Maml.MamlEvaluation.Run(
-                cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : (cfg.FirstOrder ? "first-order " : "") + (cfg.Outer == "ppo" ? "MAML-PPO" : "MAML"), trainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay),
+            Curve(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : (cfg.FirstOrder ? "first-order " : "") + (cfg.Outer == "ppo" ? "MAML-PPO" : "MAML") + (cfg.LowVarianceCurvature && !cfg.FirstOrder ? " (LVC)" : ""), trainer.Policy),
         };
         if (pretrainedDir is not null)
         {
@@ -381,14 +405,10 @@ internal static class MamlCommands
                 throw new SettingException($"--pretrained '{pretrainedDir}' has hidden layers [{string.Join(",", preCfg.Hidden)}]; this run has [{string.Join(",", cfg.Hidden)}].");
             var (preTrainer, _) = LoadPolicy(pretrainedDir, pre, preCfg, tasks, which);
             string label = preCfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(pretrainedDir))} (MAML), fine-tuned";
-            // Fine-tuned with this run's inner learning rate, schedule and trajectories, so only the initial weights differ.
-            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run(label, preTrainer.Policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay));
+            results.Add(Curve(label, preTrainer.Policy));
         }
         if (baselines)
-        {
-            var random = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy;
-            results.Add(MetaRL.Meta.Maml.MamlEvaluation.Run("random init, fine-tuned", random, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, decay));
-        }
+            results.Add(Curve("random init, fine-tuned", new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy));
         for (int i = 1; i < results.Count; i++) results[i].AdvantageOfEvaluatedAgent = MetaRL.Meta.Maml.PairedAdvantage.Of(results[0], results[i]);
         var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
         string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";
@@ -399,8 +419,10 @@ internal static class MamlCommands
                 + (results[0].OracleReturn is { } o ? $"; task-knowing oracle {o:F2}" : ""));
             table.AddColumn("agent");
             for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
+            table.AddColumn(new TableColumn("later steps").RightAligned());
             foreach (var r in results)
-                table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}")]);
+                table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}"),
+                    string.Create(CultureInfo.InvariantCulture, $"α × {r.LaterStepScale}")]);
             AnsiConsole.Write(table);
             if (results.Count > 1) AnsiConsole.Write(AdvantageTable(results));
         }

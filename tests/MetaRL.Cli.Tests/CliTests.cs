@@ -105,12 +105,19 @@ public sealed class CliTests : IDisposable
         var train = Run("train", "maml", "navigation-2d", "--set", "iterations=2", "--set", "meta-batch=2", "--set", "trajectories=3",
             "--set", "hidden=8,8", "--set", "horizon=10", "--set", "best-window=1", "--out", run);
         Assert.True(train.Code == 0, train.Err + train.Out);
-        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
+        var rows = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
+        Assert.Equal(3, rows.Length);
+        // The policy is validated every validate-every iterations and after the last: iteration 1 has no score, iteration 2 has one.
+        Assert.EndsWith(",validation_return", rows[0]);
+        Assert.EndsWith(",", rows[1]);
+        Assert.True(double.IsFinite(double.Parse(rows[2].Split(',')[^1], System.Globalization.CultureInfo.InvariantCulture)), rows[2]);
         Assert.True(File.Exists(Path.Combine(run, "best.mrla")));
         var eval = Run("eval", run, "--trials", "3", "--json");
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
+        // By default the later steps' scale is chosen on validation tasks among the candidates.
+        Assert.Contains(doc.RootElement.GetProperty("laterStepScale").GetDouble(), MetaRL.Meta.Maml.MamlEvaluation.LaterStepScales);
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
 
         // The best policy is evaluated by default; the last one on request; anything else is refused by name.
@@ -120,6 +127,11 @@ public sealed class CliTests : IDisposable
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1-checkpoint=last-eval-lr-decay=1.png")));
         var best = Run("eval", run, "--trials", "3");
         Assert.Contains("best.mrla", best.Out);
+        Assert.Contains("best validation score", best.Out);
+        Assert.Contains("validation tasks of the training distribution", best.Out);
+        var badScale = Run("eval", run, "--trials", "3", "--set", "eval-lr-decay=half");
+        Assert.NotEqual(0, badScale.Code);
+        Assert.Contains("'eval-lr-decay'", badScale.Err);
         var wrong = Run("eval", run, "--trials", "3", "--set", "checkpoint=first");
         Assert.NotEqual(0, wrong.Code);
         Assert.Contains("'checkpoint'", wrong.Err);

@@ -67,16 +67,18 @@ public class MamlTests
 
     // Three conjugate-gradient iterations: enough to exercise the solver; with more, CG on an ill-conditioned
     // curvature amplifies float rounding and two mathematically equal paths drift apart by a few percent.
-    private static MamlConfig Small => new() { Hidden = [16, 16], MetaBatch = 4, Trajectories = 5, Iterations = 3, CgIterations = 3 };
+    // No validation unless a test asks for it (it would only slow the others down).
+    private static MamlConfig Small => new() { Hidden = [16, 16], MetaBatch = 4, Trajectories = 5, Iterations = 3, CgIterations = 3, ValidateEvery = 0 };
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(0)] // a multi-task policy: plain TRPO through the same fast path with α = 0
-    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit(int innerSteps)
+    [InlineData(1, false)]
+    [InlineData(1, true)] // the low-variance curvature by hand and through the graph
+    [InlineData(0, false)] // a multi-task policy: plain TRPO through the same fast path with α = 0
+    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit(int innerSteps, bool lvc)
     {
         var d = new Navigation2DDistribution(horizon: 15);
-        var fast = new MamlTrainer(d, Small with { InnerSteps = innerSteps }, 4);
-        var full = new MamlTrainer(d, Small with { InnerSteps = innerSteps, ForceFullGraph = true }, 4);
+        var fast = new MamlTrainer(d, Small with { InnerSteps = innerSteps, LowVarianceCurvature = lvc }, 4);
+        var full = new MamlTrainer(d, Small with { InnerSteps = innerSteps, LowVarianceCurvature = lvc, ForceFullGraph = true }, 4);
         var before = Weights(fast);
         var a = fast.RunIteration();
         var b = full.RunIteration();
@@ -193,8 +195,10 @@ public class MamlTests
         Assert.Throws<InvalidOperationException>(() => kl.Gradient());
     }
 
-    [Fact]
-    public void Hand_derived_inner_hessian_and_fisher_products_equal_autodiff_in_double()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // ProMP's low-variance curvature: the Hessian gains −Σ c ∇log π ∇log πᵀ
+    public void Hand_derived_inner_hessian_and_fisher_products_equal_autodiff_in_double(bool lvc)
     {
         var rng = new Rng(11);
         var space = new Box(-1, 1, 2);
@@ -211,15 +215,34 @@ public class MamlTests
         var v = theta.Select(p => Tensor.RandN<double>(rng, 1.0, p.Shape.ToArray())).ToArray();
 
         // Inner loss Hessian: autodiff double backward.
-        var inner = MamlMath.InnerLoss(policy, theta, train);
+        var inner = MamlMath.InnerLoss(policy, theta, train, lvc);
         var g = Autograd.Grad([inner], theta, createGraph: true);
         Tensor<double>? dot = null;
         for (int i = 0; i < theta.Count; i++) { var t = Ops.Sum(g[i]! * v[i]); dot = dot is null ? t : dot + t; }
         var expected = Autograd.Grad([dot!], theta);
-        var actual = GaussianMlpCurvature<double>.ForInnerLoss(policy, theta, train).HessianTimes(v);
+        var workspace = GaussianMlpCurvature<double>.ForInnerLoss(policy, theta, train, lvc);
+        var actual = workspace.HessianTimes(v);
         for (int i = 0; i < theta.Count; i++)
             for (int j = 0; j < theta[i].Size; j++)
                 Assert.Equal(expected[i]!.Data[j], actual[i].Data[j], 10);
+        // Both forms take the same inner step: equal gradients, by autodiff and by hand.
+        var plain = Autograd.Grad([MamlMath.InnerLoss(policy, theta, train)], theta);
+        var byHand = workspace.Gradient();
+        for (int i = 0; i < theta.Count; i++)
+            for (int j = 0; j < theta[i].Size; j++)
+            {
+                Assert.Equal(plain[i]!.Data[j], g[i]!.Data[j], 12);
+                Assert.Equal(plain[i]!.Data[j], byHand[i].Data[j], 10);
+            }
+        if (lvc)
+        {
+            // The added curvature is not nothing: it differs from the plain Hessian product.
+            var plainH = GaussianMlpCurvature<double>.ForInnerLoss(policy, theta, train).HessianTimes(v);
+            double gap = 0;
+            for (int i = 0; i < theta.Count; i++)
+                for (int j = 0; j < theta[i].Size; j++) gap = Math.Max(gap, Math.Abs(plainH[i].Data[j] - actual[i].Data[j]));
+            Assert.True(gap > 1e-3, $"the low-variance curvature changed the product by only {gap:E2}");
+        }
 
         // KL Hessian where the old policy equals the current one.
         using var _ = GradMode.EnableGrad();
@@ -347,6 +370,125 @@ public class MamlTests
             Assert.Equal(straight.BestIteration, resumed.BestIteration);
         }
         finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void Validation_scores_fixed_training_distribution_tasks_picks_the_best_policy_and_leaves_training_unchanged()
+    {
+        var d = new Navigation2DDistribution(horizon: 20);
+        var cfg = Small with { MetaBatch = 4, Trajectories = 4, Iterations = 7, ValidateEvery = 3, ValidationTasks = 3 };
+        var validated = new MamlTrainer(d, cfg, 5);
+        var plain = new MamlTrainer(d, cfg with { ValidateEvery = 0 }, 5);
+        var stats = new MamlIterationStats[cfg.Iterations];
+        double best = double.NegativeInfinity;
+        int bestIteration = 0;
+        for (int i = 0; i < stats.Length; i++)
+        {
+            stats[i] = validated.RunIteration();
+            var reference = plain.RunIteration();
+            // Validation uses streams of its own: the training is the same step for step.
+            Assert.Equal(Weights(plain), Weights(validated));
+            Assert.Equal(reference.PostAdaptationReturn, stats[i].PostAdaptationReturn);
+            int iteration = i + 1;
+            bool due = iteration % 3 == 0 || iteration == cfg.Iterations;
+            Assert.Equal(due, !double.IsNaN(stats[i].ValidationReturn));
+            if (!due) { Assert.False(stats[i].NewBest); continue; }
+            // The same tasks and streams every time: scoring again gives the same number.
+            Assert.Equal(stats[i].ValidationReturn, validated.Validate());
+            bool expected = stats[i].ValidationReturn > best;
+            if (expected) (best, bestIteration) = (stats[i].ValidationReturn, iteration);
+            Assert.Equal(expected, stats[i].NewBest);
+        }
+        Assert.Equal(best, validated.BestScore);
+        Assert.Equal(bestIteration, validated.BestIteration);
+        Assert.Equal(Weights(plain), Weights(validated));
+        // An adapting policy is scored by the meta-test's curve after 1, 2, 3 steps (later ones at Finn et al.'s half step when the scale is "auto").
+        var curve = MamlEvaluation.RunValidation(validated.Policy, d, validated.ValidationTaskList, cfg.Trajectories, 3, cfg.InnerLearningRate, cfg.Gamma, 5, 0.5);
+        Assert.Equal(curve.StepReturns.Skip(1).Average(), validated.Validate(), 10);
+
+        // The score is the mean return after the training's inner steps on the validation tasks: a policy with every
+        // weight but log σ at zero stays at the origin, so with σ → 0 it scores minus the goals' mean distance times H.
+        var still = new MamlTrainer(d, cfg with { InnerSteps = 0 }, 5);
+        foreach (var (name, p) in still.Policy.NamedParameters()) p.Data.Fill(name == "log_std" ? -30f : 0f);
+        double expectedStill = -still.ValidationTaskList.Cast<GoalTask>().Average(g => Math.Sqrt(g.X * g.X + g.Y * g.Y)) * d.Horizon;
+        Assert.Equal(expectedStill, still.Validate(), 4);
+
+        // Validation tasks come from the training distribution on a stream of their own: neither the training tasks nor the held-out ones.
+        var validation = MamlEvaluation.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)).ToArray();
+        var trainRng = MetaRL.Core.Tasks.TaskDistribution.TaskStream(5, MetaRL.Core.Tasks.TaskSplit.Train);
+        var testRng = MetaRL.Core.Tasks.TaskDistribution.TaskStream(5, MetaRL.Core.Tasks.TaskSplit.Test);
+        var training = Enumerable.Range(0, 4).Select(_ => (GoalTask)d.SampleTask(trainRng, MetaRL.Core.Tasks.TaskSplit.Train)).Select(g => (g.X, g.Y));
+        var heldOut = Enumerable.Range(0, 4).Select(_ => (GoalTask)d.SampleTask(testRng, MetaRL.Core.Tasks.TaskSplit.Test)).Select(g => (g.X, g.Y));
+        Assert.Empty(validation.Intersect(training));
+        Assert.Empty(validation.Intersect(heldOut));
+        Assert.Equal(validation, MamlEvaluation.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)));
+
+        // A resumed run keeps its record and validates on the same tasks.
+        var path = Path.Combine(Path.GetTempPath(), $"maml-validation-{Guid.NewGuid():N}.mrla");
+        try
+        {
+            var a = new MamlTrainer(d, cfg, 5);
+            for (int i = 0; i < 4; i++) a.RunIteration();
+            a.Save(path, new Dictionary<string, string>());
+            var resumed = new MamlTrainer(d, cfg, 5);
+            resumed.Load(MetaRL.Engine.IO.TensorArchive.Load(path));
+            var rest = Enumerable.Range(0, 3).Select(_ => resumed.RunIteration()).ToArray();
+            Assert.Equal(stats.Skip(4).Select(s => s.ValidationReturn), rest.Select(s => s.ValidationReturn));
+            Assert.Equal(stats.Skip(4).Select(s => s.NewBest), rest.Select(s => s.NewBest));
+            Assert.Equal(best, resumed.BestScore);
+            Assert.Equal(bestIteration, resumed.BestIteration);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void The_later_step_scale_is_the_candidate_with_the_best_validation_return_after_the_first_step()
+    {
+        var d = new Navigation2DDistribution(horizon: 15);
+        var t = new MamlTrainer(d, Small with { Trajectories = 4 }, 3);
+        for (int i = 0; i < 2; i++) t.RunIteration();
+        var validation = MamlEvaluation.ValidationTasks(d, 3, 3);
+        var (scale, scores) = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3);
+        Assert.Equal(MamlEvaluation.LaterStepScales.Length, scores.Length);
+        for (int i = 0; i < scores.Length; i++)
+        {
+            var curve = MamlEvaluation.RunValidation(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3, MamlEvaluation.LaterStepScales[i]);
+            Assert.Equal(LaterStepsEffect(curve), scores[i], 10);
+            Assert.Equal(MamlEvaluation.LaterStepScales[i], curve.LaterStepScale);
+        }
+        Assert.Equal(MamlEvaluation.LaterStepScales[Array.IndexOf(scores, scores.Max())], scale);
+        // The candidates differ only after the first step.
+        var c1 = MamlEvaluation.RunValidation(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3, 1);
+        var c2 = MamlEvaluation.RunValidation(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3, 0.125);
+        Assert.Equal(c1.StepReturns.Take(2), c2.StepReturns.Take(2));
+        Assert.NotEqual(c1.StepReturns[2], c2.StepReturns[2]);
+        var one = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, 4, 1, 0.1, 0.99, 3);
+        Assert.Equal(1.0, one.Scale);
+        Assert.Empty(one.Scores);
+
+        static double LaterStepsEffect(StepMetaTestResult r) => r.StepReturns.Skip(2).Average();
+    }
+
+    [Theory]
+    [InlineData("auto", null)]
+    [InlineData("0.25", 0.25)]
+    public void The_later_step_scale_setting_reads_auto_or_a_number_and_round_trips(string text, double? expected)
+    {
+        var c = new MamlConfig().With(new Dictionary<string, string> { ["eval-lr-decay"] = text }, out _);
+        Assert.Equal(expected, c.EvalLearningRateDecay);
+        Assert.Equal(text, c.ToSettings()["eval-lr-decay"]);
+        Assert.Equal(c.EvalLearningRateDecay, new MamlConfig().With(c.ToSettings().ToDictionary(), out _).EvalLearningRateDecay);
+        Assert.Null(new MamlConfig().EvalLearningRateDecay);
+        foreach (var bad in new[] { "half", "-1", "11", "NaN" })
+        {
+            var e = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => new MamlConfig().With(new Dictionary<string, string> { ["eval-lr-decay"] = bad }, out _));
+            Assert.Contains("'eval-lr-decay'", e.Message);
+            Assert.Contains("auto", e.Message);
+        }
+        var negative = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => new MamlConfig().With(new Dictionary<string, string> { ["validate-every"] = "-1" }, out _));
+        Assert.Contains("'validate-every'", negative.Message);
+        var none = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => new MamlConfig().With(new Dictionary<string, string> { ["validation-tasks"] = "0" }, out _));
+        Assert.Contains("'validation-tasks'", none.Message);
     }
 
     [Fact]

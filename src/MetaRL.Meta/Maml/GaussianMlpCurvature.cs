@@ -10,7 +10,8 @@ namespace MetaRL.Meta.Maml;
 /// MAML uses on continuous control, without building autodiff graphs:
 /// <list type="bullet">
 /// <item>the Hessian of the inner loss L(θ) = −Σₙ cₙ log π(aₙ|sₙ) times a vector, by Pearlmutter's R-operator
-/// (a directional forward pass, then the backward pass differentiated along the same direction);</item>
+/// (a directional forward pass, then the backward pass differentiated along the same direction), or of its
+/// low-variance-curvature form −Σₙ cₙ π/⊥π, whose Hessian adds −Σₙ cₙ ∇log πₙ ∇log πₙᵀ;</item>
 /// <item>the Hessian of the mean KL between an old policy and this one, where they coincide, times a vector:
 /// Jᵀ diag(1/σ²) J u for the mean network plus 2u for log σ (the Fisher information of a diagonal Gaussian).</item>
 /// </list>
@@ -21,7 +22,7 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
 {
     private readonly int _n, _layers, _actions;
     private readonly int[] _dims;               // d₀ … d_L
-    private readonly bool _inner;
+    private readonly bool _inner, _lvc;
     private readonly T[][] _w;                  // W_l [d_{l−1}, d_l]
     private readonly T[] _invStd, _logStd;
     private readonly int[][] _shapes;           // every parameter's shape, in the policy's order
@@ -42,12 +43,15 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
            && policy.Network.Layers.All(l => l.Bias is not null);
 
     /// <summary>
-    /// A workspace for batches of <paramref name="rows"/> steps: the inner loss's Hessian (<paramref name="innerLoss"/>)
-    /// or the KL's. Every buffer is allocated here once; <see cref="Load"/> fills them for a point and a batch, so a
-    /// trainer reuses workspaces across iterations instead of producing hundreds of megabytes of garbage.
+    /// A workspace for batches of <paramref name="rows"/> steps: the inner loss's Hessian (<paramref name="innerLoss"/>;
+    /// its low-variance-curvature form with <paramref name="lowVarianceCurvature"/>) or the KL's. Every buffer is
+    /// allocated here once; <see cref="Load"/> fills them for a point and a batch, so a trainer reuses workspaces
+    /// across iterations instead of producing hundreds of megabytes of garbage.
     /// </summary>
-    public GaussianMlpCurvature(MlpPolicy<T> policy, int rows, bool innerLoss)
+    public GaussianMlpCurvature(MlpPolicy<T> policy, int rows, bool innerLoss, bool lowVarianceCurvature = false)
     {
+        if (lowVarianceCurvature && !innerLoss) throw new ArgumentException("The low-variance curvature is a form of the inner loss.", nameof(lowVarianceCurvature));
+        _lvc = lowVarianceCurvature;
         if (!Supports(policy)) throw new ArgumentException("GaussianMlpCurvature needs a Gaussian policy with a tanh MLP.");
         var names = policy.NamedParameters().Select(p => p.Name).ToList();
         _count = names.Count;
@@ -148,8 +152,8 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
     }
 
     /// <summary>The inner (policy-gradient) loss −Σ mask·A·log π / Σ mask of a batch, at <paramref name="theta"/>.</summary>
-    public static GaussianMlpCurvature<T> ForInnerLoss(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> theta, TrajectoryBatch b)
-        => new GaussianMlpCurvature<T>(policy, b.Steps, innerLoss: true).Load(theta, b);
+    public static GaussianMlpCurvature<T> ForInnerLoss(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> theta, TrajectoryBatch b, bool lowVarianceCurvature = false)
+        => new GaussianMlpCurvature<T>(policy, b.Steps, innerLoss: true, lowVarianceCurvature).Load(theta, b);
 
     /// <summary>The mean KL over a batch's valid steps, expanded where old and new policy coincide (at <paramref name="theta"/>).</summary>
     public static GaussianMlpCurvature<T> ForKl(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> theta, TrajectoryBatch b)
@@ -351,6 +355,25 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
                 T rz = -rmu[i] * _invStd[j] - _z![i] * vs[j];
                 re[i] = _c[r] * _invStd[j] * (_z[i] * vs[j] - rz);
                 rs[j] -= two * _c[r] * _z[i] * rz;
+            }
+        if (_lvc)
+            // −Σ c ∇log π (∇log π · v): ∇log π · v = Σⱼ zⱼ Rμⱼ/σⱼ + (zⱼ² − 1) v_sⱼ per row, and the row's weight
+            // −c (∇log π · v) back-propagates like a gradient of log π (linear in the output signal, so it rides along).
+            for (int r = 0; r < _n; r++)
+            {
+                T d = T.Zero;
+                for (int j = 0; j < _actions; j++)
+                {
+                    int i = r * _actions + j;
+                    d += _z![i] * _invStd[j] * rmu[i] + (_z[i] * _z[i] - T.One) * vs[j];
+                }
+                T w = -_c[r] * d;
+                for (int j = 0; j < _actions; j++)
+                {
+                    int i = r * _actions + j;
+                    re[i] += w * _z![i] * _invStd[j];
+                    rs[j] += w * (_z[i] * _z[i] - T.One);
+                }
             }
         // R-backward: RΔ_l from RΔ_{l+1}; RgW_l = RH_{l−1}ᵀΔ_l + H_{l−1}ᵀRΔ_l.
         var rdelta = re;

@@ -19,6 +19,9 @@ public sealed class StepMetaTestResult
     /// <summary>95% confidence half-widths (over tasks) of <see cref="StepReturns"/>.</summary>
     public required double[] StepCi95 { get; init; }
 
+    /// <summary>The scale of the steps after the first: they had size inner-lr × this.</summary>
+    public double LaterStepScale { get; init; } = 1;
+
     /// <summary>The task-knowing optimum's mean return, when the family can compute it.</summary>
     public double? OracleReturn { get; init; }
 
@@ -75,13 +78,62 @@ public sealed class PairedAdvantage
 /// </summary>
 public static class MamlEvaluation
 {
+    /// <summary>The gradient steps a meta-test takes by default (the MAML paper's curve: 0, 1, 2, 3).</summary>
+    public const int DefaultSteps = 3;
+
+    /// <summary>The scales of the later steps' size that <see cref="ChooseLaterStepScale"/> tries.</summary>
+    public static readonly double[] LaterStepScales = [1, 0.5, 0.25, 0.125];
+
     public static StepMetaTestResult Run(string name, MlpPolicy<float> policy, TaskDistribution tasks, int taskCount, int trajectories,
         int steps, double innerLearningRate, double gamma, ulong seed, double laterStepScale = 1)
     {
         if (taskCount < 1) throw new ArgumentOutOfRangeException(nameof(taskCount), taskCount, "At least one held-out task.");
-        if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of steps cannot be negative.");
         var taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Test);
         var list = Enumerable.Range(0, taskCount).Select(_ => tasks.SampleTask(taskRng, TaskSplit.Test)).ToArray();
+        return Run(name, policy, tasks, list, trajectories, steps, innerLearningRate, gamma, seed, laterStepScale);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> tasks from the training distribution on a stream of their own (never the training
+    /// stream, never the held-out one): for choosing a policy or a step size without looking at held-out tasks.
+    /// </summary>
+    public static ITask[] ValidationTasks(TaskDistribution tasks, ulong seed, int count)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "At least one validation task.");
+        var rng = TaskDistribution.TaskStream(seed ^ ValidationStream, TaskSplit.Train);
+        return Enumerable.Range(0, count).Select(_ => tasks.SampleTask(rng, TaskSplit.Train)).ToArray();
+    }
+
+    private const ulong ValidationStream = 0x7A11_DA7E_5EEDUL;
+
+    /// <summary>The curve on validation tasks, with random streams of their own derived from the run's <paramref name="seed"/>.</summary>
+    public static StepMetaTestResult RunValidation(MlpPolicy<float> policy, TaskDistribution tasks, IReadOnlyList<ITask> validation, int trajectories,
+        int steps, double innerLearningRate, double gamma, ulong seed, double laterStepScale)
+        => Run("validation", policy, tasks, validation, trajectories, steps, innerLearningRate, gamma, seed ^ ValidationStream, laterStepScale);
+
+    /// <summary>
+    /// The scale of the steps after the first (from <see cref="LaterStepScales"/>) under which <paramref name="policy"/>
+    /// reaches the highest mean return over steps 2 … <paramref name="steps"/> on the validation tasks; every candidate
+    /// meets the same tasks and random streams. With fewer than two steps there is nothing to choose and 1 is returned.
+    /// </summary>
+    public static (double Scale, double[] Scores) ChooseLaterStepScale(MlpPolicy<float> policy, TaskDistribution tasks, IReadOnlyList<ITask> validation,
+        int trajectories, int steps, double innerLearningRate, double gamma, ulong seed)
+    {
+        if (steps < 2) return (1, []);
+        var scores = LaterStepScales.Select(scale =>
+            RunValidation(policy, tasks, validation, trajectories, steps, innerLearningRate, gamma, seed, scale).StepReturns.Skip(2).Average()).ToArray();
+        int best = 0;
+        for (int i = 1; i < scores.Length; i++) if (scores[i] > scores[best]) best = i;
+        return (LaterStepScales[best], scores);
+    }
+
+    /// <summary>The curve on the given tasks; <paramref name="seed"/> names the result and derives each task's random stream.</summary>
+    public static StepMetaTestResult Run(string name, MlpPolicy<float> policy, TaskDistribution tasks, IReadOnlyList<ITask> list, int trajectories,
+        int steps, double innerLearningRate, double gamma, ulong seed, double laterStepScale = 1)
+    {
+        if (list.Count < 1) throw new ArgumentOutOfRangeException(nameof(list), list.Count, "At least one task.");
+        if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of steps cannot be negative.");
+        int taskCount = list.Count;
         var perStep = new double[steps + 1, taskCount];
         var theta0 = policy.Parameters();
         Parallel.For(0, taskCount, t =>
@@ -109,7 +161,7 @@ public static class MamlEvaluation
         return new StepMetaTestResult
         {
             Agent = name, Task = tasks.Name, Tasks = taskCount, Trajectories = trajectories, Seed = seed,
-            StepReturns = mean, StepCi95 = ci,
+            StepReturns = mean, StepCi95 = ci, LaterStepScale = laterStepScale,
             TaskStepReturns = Enumerable.Range(0, taskCount).Select(t => Enumerable.Range(0, steps + 1).Select(k => perStep[k, t]).ToArray()).ToArray(),
             OracleReturn = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null,
         };

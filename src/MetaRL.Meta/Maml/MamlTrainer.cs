@@ -36,18 +36,41 @@ public sealed record MamlConfig
     /// acted in the box's own units and are read with false.
     /// </summary>
     public bool NormalizeActions { get; init; } = true;
-    /// <summary>Meta-test steps after the first use inner-lr × this (Finn et al. 2017 halve the step size after the first step).</summary>
-    public double EvalLearningRateDecay { get; init; } = 0.5;
-    /// <summary>The best policy is the one ending the window of this many iterations with the highest mean post-adaptation return.</summary>
+    /// <summary>
+    /// Meta-test steps after the first use inner-lr × this (Finn et al. 2017 halve the step size after the first step);
+    /// null ("auto") chooses it per evaluated policy from <see cref="MamlEvaluation.LaterStepScales"/> on the validation tasks.
+    /// </summary>
+    public double? EvalLearningRateDecay { get; init; }
+    /// <summary>
+    /// With <see cref="ValidateEvery"/> 0, the best policy is the one ending the window of this many iterations with the
+    /// highest mean post-adaptation training return.
+    /// </summary>
     public int BestWindow { get; init; } = 10;
+    /// <summary>
+    /// Every this many iterations, and after the last, the policy is scored on <see cref="ValidationTasks"/> fixed tasks of
+    /// the training distribution (the same tasks and random streams every time; see <see cref="MamlTrainer.Validate"/>).
+    /// The best score so far makes the best policy. 0 keeps the training-window rule of <see cref="BestWindow"/>, whose
+    /// windows differ in their tasks as much as in their policies.
+    /// </summary>
+    public int ValidateEvery { get; init; } = 10;
+    public int ValidationTasks { get; init; } = 40;
     /// <summary>First-order MAML: ignore the second-order terms of the inner step.</summary>
     public bool FirstOrder { get; init; }
+    /// <summary>
+    /// The inner loss in ProMP's low-variance-curvature form (<see cref="MamlMath.InnerLoss{T}"/>): the same inner step,
+    /// but the meta-gradient also credits the pre-adaptation actions for what the step learns from them, which the
+    /// original MAML meta-gradient leaves out (it treats the pre-adaptation samples as fixed). No effect on first-order
+    /// MAML or a multi-task policy, which have no curvature term. On by default (it keeps log σ from collapsing on
+    /// navigation-2d); false gives Finn et al.'s meta-gradient, the exact derivative of the sampled objective.
+    /// </summary>
+    public bool LowVarianceCurvature { get; init; } = true;
     /// <summary>Use the general full-graph path even for one inner step (a reference for the fast path).</summary>
     internal bool ForceFullGraph { get; init; }
 
     public static readonly string[] Keys =
         ["hidden", "inner-lr", "inner-steps", "meta-batch", "trajectories", "iterations", "max-kl", "cg-iters", "cg-damping", "ls-steps", "ls-backtrack", "gamma", "first-order",
-         "outer", "ppo-epochs", "ppo-clip", "outer-lr", "normalize-actions", "eval-lr-decay", "best-window"];
+         "outer", "ppo-epochs", "ppo-clip", "outer-lr", "normalize-actions", "eval-lr-decay", "best-window",
+         "validate-every", "validation-tasks", "lvc"];
 
     /// <summary>Applies "key=value" settings that name MAML keys; the others are left for the task family.</summary>
     public MamlConfig With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
@@ -76,8 +99,11 @@ public sealed record MamlConfig
             PpoClip = r.Double("ppo-clip", PpoClip, 1e-6, 10),
             OuterLearningRate = r.Double("outer-lr", OuterLearningRate, 0, 1),
             NormalizeActions = r.Bool("normalize-actions", NormalizeActions),
-            EvalLearningRateDecay = r.Double("eval-lr-decay", EvalLearningRateDecay, 0, 10),
+            EvalLearningRateDecay = ReadDecay(r, "eval-lr-decay", EvalLearningRateDecay),
             BestWindow = r.Int("best-window", BestWindow, 1, 100_000),
+            ValidateEvery = r.Int("validate-every", ValidateEvery, 0, 10_000_000),
+            ValidationTasks = r.Int("validation-tasks", ValidationTasks, 1, 100_000),
+            LowVarianceCurvature = r.Bool("lvc", LowVarianceCurvature),
         };
         r.EnsureAllUsed();
         return c;
@@ -103,17 +129,36 @@ public sealed record MamlConfig
         ["ppo-clip"] = PpoClip.ToString("R", CultureInfo.InvariantCulture),
         ["outer-lr"] = OuterLearningRate.ToString("R", CultureInfo.InvariantCulture),
         ["normalize-actions"] = NormalizeActions ? "true" : "false",
-        ["eval-lr-decay"] = EvalLearningRateDecay.ToString("R", CultureInfo.InvariantCulture),
+        ["eval-lr-decay"] = EvalLearningRateDecay?.ToString("R", CultureInfo.InvariantCulture) ?? "auto",
         ["best-window"] = BestWindow.ToString(CultureInfo.InvariantCulture),
+        ["validate-every"] = ValidateEvery.ToString(CultureInfo.InvariantCulture),
+        ["validation-tasks"] = ValidationTasks.ToString(CultureInfo.InvariantCulture),
+        ["lvc"] = LowVarianceCurvature ? "true" : "false",
     };
+
+    /// <summary>A later-step scale: "auto" (null) or a number in [0, 10].</summary>
+    public static double? ReadDecay(SettingsReader reader, string key, double? fallback)
+    {
+        string text = reader.Text(key, fallback?.ToString("R", CultureInfo.InvariantCulture) ?? "auto");
+        if (text == "auto") return null;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v < 0 || v > 10)
+            throw new SettingException($"maml: setting '{key}' must be 'auto' or a number in [0, 10], got '{text}'.");
+        return v;
+    }
 }
 
 /// <summary>What one meta-iteration did.</summary>
 public sealed record MamlIterationStats(int Iteration, double PreAdaptationReturn, double PostAdaptationReturn, double SurrogateImprovement,
     double Kl, int LineSearchSteps, bool Accepted, double Seconds, double SamplingSeconds = 0, double StepSeconds = 0, double LineSearchSeconds = 0)
 {
-    /// <summary>Whether the policy after this iteration is the new best (see <see cref="MamlConfig.BestWindow"/>).</summary>
+    /// <summary>Whether the policy after this iteration is the new best (see <see cref="MamlConfig.ValidateEvery"/>).</summary>
     public bool NewBest { get; init; }
+
+    /// <summary>The policy's validation score after this iteration (see <see cref="MamlConfig.ValidateEvery"/>); NaN when it was not validated.</summary>
+    public double ValidationReturn { get; init; } = double.NaN;
+
+    /// <summary>Seconds the validation took (not part of <see cref="Seconds"/>).</summary>
+    public double ValidationSeconds { get; init; }
 }
 
 /// <summary>
@@ -144,16 +189,48 @@ public sealed class MamlTrainer
 
     public MamlConfig Config { get; }
 
-    /// <summary>The highest mean post-adaptation return over <see cref="MamlConfig.BestWindow"/> consecutive iterations so far (−∞ before the first full window).</summary>
+    /// <summary>
+    /// The best validation score so far or, with <see cref="MamlConfig.ValidateEvery"/> 0, the highest mean post-adaptation
+    /// return over <see cref="MamlConfig.BestWindow"/> consecutive iterations (−∞ before the first).
+    /// </summary>
     public double BestScore { get; private set; } = double.NegativeInfinity;
 
-    /// <summary>The iteration that ended the best window (0 before the first).</summary>
+    /// <summary>The iteration of the best policy (0 before the first).</summary>
     public int BestIteration { get; private set; }
 
     private readonly Queue<double> _recentPost = new();
+    private ITask[]? _validationTasks;
+
+    /// <summary>The fixed validation tasks: <see cref="MamlConfig.ValidationTasks"/> draws from the training distribution on their own stream.</summary>
+    public IReadOnlyList<ITask> ValidationTaskList => _validationTasks ??= MamlEvaluation.ValidationTasks(_tasks, Seed, Config.ValidationTasks);
+
+    /// <summary>
+    /// The current policy's validation score, on the validation tasks with the same random streams every time (so two
+    /// policies' scores differ only by the policies): the mean return after 1 … <see cref="MamlEvaluation.DefaultSteps"/>
+    /// steps of the meta-test (later steps at <see cref="MamlConfig.EvalLearningRateDecay"/>, or Finn et al.'s 0.5 when that
+    /// is chosen at evaluation); for a multi-task policy (no inner steps), its return as it is.
+    /// </summary>
+    public double Validate()
+    {
+        if (Config.InnerSteps == 0)
+            return MamlEvaluation.RunValidation(Policy, _tasks, ValidationTaskList, Config.Trajectories, 0, Config.InnerLearningRate, Config.Gamma, Seed, 1).StepReturns[0];
+        var curve = MamlEvaluation.RunValidation(Policy, _tasks, ValidationTaskList, Config.Trajectories, MamlEvaluation.DefaultSteps,
+            Config.InnerLearningRate, Config.Gamma, Seed, Config.EvalLearningRateDecay ?? 0.5);
+        return curve.StepReturns.Skip(1).Average();
+    }
 
     private MamlIterationStats Track(MamlIterationStats stats)
     {
+        if (Config.ValidateEvery > 0)
+        {
+            if (stats.Iteration % Config.ValidateEvery != 0 && stats.Iteration != Config.Iterations) return stats;
+            var watch = Stopwatch.StartNew();
+            double score = Validate();
+            stats = stats with { ValidationReturn = score, ValidationSeconds = watch.Elapsed.TotalSeconds };
+            if (!(score > BestScore)) return stats;
+            (BestScore, BestIteration) = (score, stats.Iteration);
+            return stats with { NewBest = true };
+        }
         _recentPost.Enqueue(stats.PostAdaptationReturn);
         while (_recentPost.Count > Config.BestWindow) _recentPost.Dequeue();
         if (_recentPost.Count < Config.BestWindow) return stats;
@@ -255,16 +332,17 @@ public sealed class MamlTrainer
             // (here), the Hessian of the mean KL in θ is exactly (I − αH) F (I − αH), F the Hessian of KL in θ'.
             // Each product is then a second-order pass per task, computed side by side on all cores.
             var parts = new TaskCurvature[data.Length];
+            bool lvc = Config.LowVarianceCurvature;
             if (GaussianMlpCurvature<float>.Supports(Policy) && (_innerWorkspaces is null || _innerWorkspaces.Length != data.Length))
             {
                 int rows = data[0].Train.Steps;
-                _innerWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(Policy, rows, innerLoss: true)).ToArray();
+                _innerWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(Policy, rows, innerLoss: true, Config.LowVarianceCurvature)).ToArray();
                 _klWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(Policy, rows, innerLoss: false)).ToArray();
             }
             Parallel.For(0, data.Length, Cores, i =>
             {
                 using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
-                parts[i] = TaskCurvature.Build(Policy, theta, data[i], alpha, _innerWorkspaces?[i], _klWorkspaces?[i]);
+                parts[i] = TaskCurvature.Build(Policy, theta, data[i], alpha, lvc, _innerWorkspaces?[i], _klWorkspaces?[i]);
             });
             if (_innerWorkspaces is not null) analyticAlpha = alpha;
             oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
@@ -386,7 +464,7 @@ public sealed class MamlTrainer
             var leaves = theta.Select(p => Tensor.Parameter(p.Detach())).ToArray();
             return MamlMath.Adapt(Policy, leaves, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false).Select(p => p.Detach()).ToArray();
         }
-        if (!Config.FirstOrder) return MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: true);
+        if (!Config.FirstOrder) return MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: true, Config.LowVarianceCurvature);
         // First order: θ' = θ + (θ'_detached − θ_detached), so dθ'/dθ = I.
         var fo = MamlMath.Adapt(Policy, theta.Select(p => Tensor.Parameter(p.Detach())).ToArray(), train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
         return theta.Select((p, i) => p + (fo[i].Detach() - p.Detach())).ToArray();
@@ -417,7 +495,7 @@ public sealed class MamlTrainer
         public double Surrogate { get; private set; }
         public Tensor<float>[] SurrogateGradient { get; private set; } = [];
 
-        public static TaskCurvature Build(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, TaskData d, double alpha,
+        public static TaskCurvature Build(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, TaskData d, double alpha, bool lowVarianceCurvature,
             GaussianMlpCurvature<float>? innerWorkspace, GaussianMlpCurvature<float>? klWorkspace)
         {
             var c = new TaskCurvature { _alpha = alpha };
@@ -435,7 +513,7 @@ public sealed class MamlTrainer
                 return c;
             }
             var innerGrad = alpha == 0 ? new Tensor<float>?[theta.Count]
-                : Autograd.Grad([MamlMath.InnerLoss(policy, theta, d.Train)], theta, createGraph: true, allowUnused: true);
+                : Autograd.Grad([MamlMath.InnerLoss(policy, theta, d.Train, lowVarianceCurvature)], theta, createGraph: true, allowUnused: true);
             Tensor<float>[] adaptedValues;
             using (GradMode.NoGrad())
                 adaptedValues = theta.Select((p, i) => innerGrad[i] is null ? p.Detach() : (p - alpha * innerGrad[i]!).Detach()).ToArray();

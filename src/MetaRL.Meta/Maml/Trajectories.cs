@@ -158,26 +158,34 @@ public static class MamlMath
         return Functional.Call(policy, parameters, () => policy.LogProb(obs, acts, idx));
     }
 
-    /// <summary>The inner (vanilla policy gradient) loss: −Σ mask·log π·A / Σ mask.</summary>
-    public static Tensor<T> InnerLoss<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// The inner (vanilla policy gradient) loss: −Σ mask·log π·A / Σ mask; with <paramref name="lowVarianceCurvature"/>
+    /// ProMP's form −Σ mask·(π/⊥π)·A / Σ mask (Rothfuss et al. 2019), ⊥ stopping the gradient. Both have the same value
+    /// shift and gradient, so the same inner step; the second's Hessian adds −Σ A ∇log π ∇log πᵀ / Σ mask, the part of the
+    /// meta-gradient that credits the pre-adaptation actions for what the step learns from them.
+    /// </summary>
+    public static Tensor<T> InnerLoss<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b, bool lowVarianceCurvature = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var logp = LogProb(policy, parameters, b);
         var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps);
         double valid = b.Mask.Sum();
-        return -Ops.Sum(logp * weight) / Math.Max(1, valid);
+        var term = lowVarianceCurvature ? Ops.Exp(logp - logp.Detach()) : logp;
+        return -Ops.Sum(term * weight) / Math.Max(1, valid);
     }
 
     /// <summary>
     /// θ' after <paramref name="steps"/> inner steps of size <paramref name="alpha"/>. With <paramref name="createGraph"/>
     /// the steps stay in the graph, so θ' is a differentiable function of θ (the exact second-order meta-gradient).
     /// </summary>
-    public static Tensor<T>[] Adapt<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> theta, TrajectoryBatch b, double alpha, int steps, bool createGraph)
+    public static Tensor<T>[] Adapt<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> theta, TrajectoryBatch b, double alpha, int steps, bool createGraph,
+        bool lowVarianceCurvature = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var current = theta.ToArray();
         for (int s = 0; s < steps; s++)
         {
-            var loss = InnerLoss(policy, current, b);
+            var loss = InnerLoss(policy, current, b, lowVarianceCurvature);
             var grads = Autograd.Grad([loss], current, createGraph: createGraph, allowUnused: true);
             current = current.Select((p, i) => grads[i] is null ? p : p - alpha * grads[i]!).ToArray();
         }
