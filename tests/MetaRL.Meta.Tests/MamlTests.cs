@@ -356,18 +356,24 @@ public class MamlTests
         Assert.Equal(best, straight.BestScore, 12);
         Assert.Equal(bestIteration, straight.BestIteration);
 
-        var path = Path.Combine(Path.GetTempPath(), $"maml-best-{Guid.NewGuid():N}.mrla");
+        var (resumed, rest) = Resumed(d, cfg, 5, before: 4, after: 5);
+        Assert.Equal(stats.Skip(4).Select(s => s.NewBest), rest.Select(s => s.NewBest));
+        Assert.Equal(straight.BestScore, resumed.BestScore);
+        Assert.Equal(straight.BestIteration, resumed.BestIteration);
+    }
+
+    /// <summary>Trains <paramref name="before"/> iterations, saves, loads the checkpoint into a new trainer and trains <paramref name="after"/> more.</summary>
+    private static (MamlTrainer Trainer, MamlIterationStats[] Stats) Resumed(Navigation2DDistribution d, MamlConfig cfg, ulong seed, int before, int after)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"maml-resume-{Guid.NewGuid():N}.mrla");
         try
         {
-            var a = new MamlTrainer(d, cfg, 5);
-            for (int i = 0; i < 4; i++) a.RunIteration();
+            var a = new MamlTrainer(d, cfg, seed);
+            for (int i = 0; i < before; i++) a.RunIteration();
             a.Save(path, new Dictionary<string, string>());
-            var resumed = new MamlTrainer(d, cfg, 5);
+            var resumed = new MamlTrainer(d, cfg, seed);
             resumed.Load(MetaRL.Engine.IO.TensorArchive.Load(path));
-            var rest = Enumerable.Range(0, 5).Select(_ => resumed.RunIteration()).ToArray();
-            Assert.Equal(stats.Skip(4).Select(s => s.NewBest), rest.Select(s => s.NewBest));
-            Assert.Equal(straight.BestScore, resumed.BestScore);
-            Assert.Equal(straight.BestIteration, resumed.BestIteration);
+            return (resumed, Enumerable.Range(0, after).Select(_ => resumed.RunIteration()).ToArray());
         }
         finally { File.Delete(path); }
     }
@@ -424,21 +430,11 @@ public class MamlTests
         Assert.Equal(validation, MamlEvaluation.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)));
 
         // A resumed run keeps its record and validates on the same tasks.
-        var path = Path.Combine(Path.GetTempPath(), $"maml-validation-{Guid.NewGuid():N}.mrla");
-        try
-        {
-            var a = new MamlTrainer(d, cfg, 5);
-            for (int i = 0; i < 4; i++) a.RunIteration();
-            a.Save(path, new Dictionary<string, string>());
-            var resumed = new MamlTrainer(d, cfg, 5);
-            resumed.Load(MetaRL.Engine.IO.TensorArchive.Load(path));
-            var rest = Enumerable.Range(0, 3).Select(_ => resumed.RunIteration()).ToArray();
-            Assert.Equal(stats.Skip(4).Select(s => s.ValidationReturn), rest.Select(s => s.ValidationReturn));
-            Assert.Equal(stats.Skip(4).Select(s => s.NewBest), rest.Select(s => s.NewBest));
-            Assert.Equal(best, resumed.BestScore);
-            Assert.Equal(bestIteration, resumed.BestIteration);
-        }
-        finally { File.Delete(path); }
+        var (resumed, rest) = Resumed(d, cfg, 5, before: 4, after: 3);
+        Assert.Equal(stats.Skip(4).Select(s => s.ValidationReturn), rest.Select(s => s.ValidationReturn));
+        Assert.Equal(stats.Skip(4).Select(s => s.NewBest), rest.Select(s => s.NewBest));
+        Assert.Equal(best, resumed.BestScore);
+        Assert.Equal(bestIteration, resumed.BestIteration);
     }
 
     [Fact]
