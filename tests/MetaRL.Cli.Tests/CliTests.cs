@@ -150,6 +150,27 @@ public sealed class CliTests : IDisposable
         Assert.True(longer.Code == 0, longer.Err + longer.Out);
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
         Assert.Contains("\"iterations\": \"3\"", File.ReadAllText(Path.Combine(run, "config.json")));
+        Assert.Contains("low-variance curvature", longer.Out);
+        Assert.False(File.ReadAllLines(Path.Combine(run, "metrics.csv"))[^1].EndsWith(',')); // validated after its new last iteration
+
+        // A run from before validation, the automatic later-step scale and the low-variance curvature (none of their keys
+        // in config.json) keeps the training-window rule, the half step and Finn et al.'s meta-gradient.
+        var old = Path.Combine(_dir, "maml-old");
+        Directory.CreateDirectory(old);
+        foreach (var f in Directory.GetFiles(run)) File.Copy(f, Path.Combine(old, Path.GetFileName(f)));
+        var oldConfig = Path.Combine(old, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(oldConfig))!.AsObject();
+        var algorithmSettings = json.Select(kv => kv.Value).OfType<System.Text.Json.Nodes.JsonObject>().Single(o => o.ContainsKey("lvc"));
+        foreach (var key in new[] { "validate-every", "validation-tasks", "eval-lr-decay", "lvc" }) Assert.True(algorithmSettings.Remove(key), key);
+        File.WriteAllText(oldConfig, json.ToJsonString());
+        var oldEval = Run("eval", old, "--trials", "3");
+        Assert.True(oldEval.Code == 0, oldEval.Err);
+        Assert.Contains("training mean", oldEval.Out);
+        Assert.Contains("inner-lr × 0.5", oldEval.Out);
+        var oldResumed = Run("train", "--resume", old, "--set", "iterations=4");
+        Assert.True(oldResumed.Code == 0, oldResumed.Err + oldResumed.Out);
+        Assert.DoesNotContain("low-variance curvature", oldResumed.Out);
+        Assert.Equal(8, File.ReadAllLines(Path.Combine(old, "metrics.csv"))[^1].Split(',').Length); // no validation column: the window rule
 
         // A non-adaptive multi-task policy (inner-steps=0) fine-tuned with the same steps is the pretrained baseline.
         var multi = Path.Combine(_dir, "multitask");
