@@ -323,7 +323,7 @@ internal static class Rl2Commands
 /// <summary>Meta-testing MAML runs: return after 0, 1, 2, 3 gradient steps on held-out tasks.</summary>
 internal static class MamlCommands
 {
-    public const int DefaultTasks = 40, Steps = 3;
+    public const int DefaultTasks = 40, Steps = MetaRL.Meta.Maml.MamlEvaluation.DefaultSteps;
 
     /// <summary>Evaluation settings that are not the task family's.</summary>
     private static readonly string[] EvaluationKeys = ["checkpoint", "eval-lr-decay"];

@@ -160,8 +160,8 @@ public static class MamlMath
 
     /// <summary>
     /// The inner (vanilla policy gradient) loss: −Σ mask·log π·A / Σ mask; with <paramref name="lowVarianceCurvature"/>
-    /// ProMP's form −Σ mask·(π/⊥π)·A / Σ mask (Rothfuss et al. 2019), ⊥ stopping the gradient. Both have the same value
-    /// shift and gradient, so the same inner step; the second's Hessian adds −Σ A ∇log π ∇log πᵀ / Σ mask, the part of the
+    /// ProMP's form −Σ mask·(π/⊥π)·A / Σ mask (Rothfuss et al. 2019), ⊥ stopping the gradient. Both have the same gradient,
+    /// so they take the same inner step. The second's Hessian adds −Σ A ∇log π ∇log πᵀ / Σ mask, the part of the
     /// meta-gradient that credits the pre-adaptation actions for what the step learns from them.
     /// </summary>
     public static Tensor<T> InnerLoss<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b, bool lowVarianceCurvature = false)
