@@ -376,12 +376,11 @@ internal static class MamlCommands
         evalSettings.EnsureAllUsed();
         var (trainer, file) = LoadPolicy(dir, run, cfg, tasks, which);
         int n = taskCount ?? DefaultTasks;
-        var validation = decay is null ? MetaRL.Meta.Maml.MamlEvaluation.ValidationTasks(tasks, run.Seed, cfg.ValidationTasks) : null;
         // Every agent is fine-tuned with this run's inner learning rate and trajectories; with "auto", each gets the
         // later-step scale that does best for it on the validation tasks (never on the held-out ones).
         MetaRL.Meta.Maml.StepMetaTestResult Curve(string label, MetaRL.Meta.Maml.MlpPolicy<float> policy)
         {
-            double scale = decay ?? MetaRL.Meta.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, validation!, cfg.Trajectories, Steps,
+            double scale = decay ?? MetaRL.Meta.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, trainer.ValidationTaskList, cfg.Trajectories, Steps,
                 cfg.InnerLearningRate, cfg.Gamma, run.Seed).Scale;
             return MetaRL.Meta.Maml.MamlEvaluation.Run(label, policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, scale);
         }

@@ -332,7 +332,6 @@ public sealed class MamlTrainer
             // (here), the Hessian of the mean KL in θ is exactly (I − αH) F (I − αH), F the Hessian of KL in θ'.
             // Each product is then a second-order pass per task, computed side by side on all cores.
             var parts = new TaskCurvature[data.Length];
-            bool lvc = Config.LowVarianceCurvature;
             if (GaussianMlpCurvature<float>.Supports(Policy) && (_innerWorkspaces is null || _innerWorkspaces.Length != data.Length))
             {
                 int rows = data[0].Train.Steps;
@@ -342,7 +341,7 @@ public sealed class MamlTrainer
             Parallel.For(0, data.Length, Cores, i =>
             {
                 using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
-                parts[i] = TaskCurvature.Build(Policy, theta, data[i], alpha, lvc, _innerWorkspaces?[i], _klWorkspaces?[i]);
+                parts[i] = TaskCurvature.Build(Policy, theta, data[i], alpha, Config.LowVarianceCurvature, _innerWorkspaces?[i], _klWorkspaces?[i]);
             });
             if (_innerWorkspaces is not null) analyticAlpha = alpha;
             oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
