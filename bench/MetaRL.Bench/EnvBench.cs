@@ -3,8 +3,8 @@ using MetaRL.Core.Envs;
 using MetaRL.Core.Spaces;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
-using MetaRL.Meta.Evaluation;
-using MetaRL.Meta.Rl2;
+using MetaRL.Core.Evaluation;
+using MetaRL.Algorithms.Rl2;
 using MetaRL.Tasks;
 using MetaRL.Tasks.Bandits;
 
@@ -114,8 +114,8 @@ internal static class MamlBench
     public static void Run(int iterations)
     {
         var tasks = new MetaRL.Tasks.Navigation.Navigation2DDistribution();
-        var config = new MetaRL.Meta.Maml.MamlConfig();
-        var trainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, config, seed: 1);
+        var config = new MetaRL.Algorithms.Maml.MamlConfig();
+        var trainer = new MetaRL.Algorithms.Maml.MamlTrainer(tasks, config, seed: 1);
         Console.WriteLine($"MAML-TRPO on navigation-2d: meta-batch {config.MetaBatch}, {config.Trajectories} trajectories per task, horizon {tasks.Horizon}, hidden [{string.Join(", ", config.Hidden)}], {Environment.ProcessorCount} cores");
         var times = new List<double>();
         var validations = new List<double>();

@@ -6,8 +6,8 @@ using MetaRL.Core.Envs;
 using MetaRL.Core.Spaces;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
-using MetaRL.Meta.Evaluation;
-using MetaRL.Meta.Rl2;
+using MetaRL.Core.Evaluation;
+using MetaRL.Algorithms.Rl2;
 
 var tasks = new DosingTasks();
 var trainer = new Rl2Trainer(tasks, new Rl2Config { Hidden = 32, Iterations = 150, TrialsPerIteration = 64, LearningRate = 3e-3 }, seed: 1);

@@ -2,7 +2,7 @@ using System.CommandLine;
 using MetaRL.Cli.Demos;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
-using MetaRL.Meta.Evaluation;
+using MetaRL.Core.Evaluation;
 using MetaRL.Tasks;
 using Spectre.Console;
 
@@ -14,7 +14,6 @@ internal static class Program
     {
         // Piped output (CI logs, files) has no terminal width; do not wrap tables at 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
-        MuJoCoFamilies.Register();
         var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.");
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ListCommand());
@@ -26,7 +25,7 @@ internal static class Program
             return root.Parse(args).Invoke();
         }
         catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
-                                       or MetaRL.Meta.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
+                                       or MetaRL.Algorithms.Common.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
@@ -78,8 +77,8 @@ internal static class Program
 
             var algos = new Table().Title("Algorithms");
             algos.AddColumns("algorithm", "description", "settings (general default; per-task defaults differ where shown)");
-            var general = new MetaRL.Meta.Rl2.Rl2Config().ToSettings();
-            var perTask = TaskRegistry.Families.Select(f => (f.Name, Settings: MetaRL.Meta.Rl2.Rl2Config.DefaultsFor(f.Name).ToSettings())).ToArray();
+            var general = new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings();
+            var perTask = TaskRegistry.Families.Select(f => (f.Name, Settings: MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor(f.Name).ToSettings())).ToArray();
             algos.AddRow("rl2", "RL²: GRU/LSTM policy over (obs, previous action, reward, done), trained with PPO across trials. "
                 + "Bandits with episodes >= 50 default to gae-lambda=0.95, iterations=2000.",
                 Markup.Escape(string.Join("\n", general.Select(kv =>
@@ -88,7 +87,7 @@ internal static class Program
                     return special.Length == 0 ? $"{kv.Key}={kv.Value}" : $"{kv.Key}={kv.Value} ({string.Join(", ", special)})";
                 }))));
             algos.AddRow("maml", "MAML: exact second-order meta-gradient through vanilla policy-gradient inner steps, TRPO outer loop",
-                Markup.Escape(string.Join("\n", new MetaRL.Meta.Maml.MamlConfig().ToSettings().Select(kv => $"{kv.Key}={kv.Value}"))));
+                Markup.Escape(string.Join("\n", new MetaRL.Algorithms.Maml.MamlConfig().ToSettings().Select(kv => $"{kv.Key}={kv.Value}"))));
             AnsiConsole.Write(algos);
             return 0;
         });

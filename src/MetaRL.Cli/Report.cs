@@ -1,5 +1,5 @@
 using System.Globalization;
-using MetaRL.Meta.Evaluation;
+using MetaRL.Core.Evaluation;
 using Spectre.Console;
 
 namespace MetaRL.Cli;

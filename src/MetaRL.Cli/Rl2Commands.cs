@@ -1,9 +1,9 @@
 using System.Globalization;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
-using MetaRL.Meta;
-using MetaRL.Meta.Evaluation;
-using MetaRL.Meta.Rl2;
+using MetaRL.Algorithms.Common;
+using MetaRL.Core.Evaluation;
+using MetaRL.Algorithms.Rl2;
 using MetaRL.Tasks;
 using Spectre.Console;
 
@@ -48,10 +48,10 @@ internal sealed class Rl2Run(TaskDistribution tasks, Rl2Config cfg, ulong seed) 
     public void Load(TensorArchive archive) => _t.Load(archive);
 }
 
-internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Meta.Maml.MamlConfig cfg, ulong seed) : ITrainingRun
+internal sealed class MamlRun(TaskDistribution tasks, MetaRL.Algorithms.Maml.MamlConfig cfg, ulong seed) : ITrainingRun
 {
-    private readonly MetaRL.Meta.Maml.MamlTrainer _t = new(tasks, cfg, seed);
-    public MetaRL.Meta.Maml.MamlTrainer Trainer => _t;
+    private readonly MetaRL.Algorithms.Maml.MamlTrainer _t = new(tasks, cfg, seed);
+    public MetaRL.Algorithms.Maml.MamlTrainer Trainer => _t;
     public int Iteration => _t.Iteration;
     public int Iterations => cfg.Iterations;
     public string Header => $"MAML-TRPO on {tasks.Name} ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", cfg.Hidden)}], meta-batch {cfg.MetaBatch} × {cfg.Trajectories} trajectories, {cfg.InnerSteps} inner step(s) of {cfg.InnerLearningRate}{(cfg.FirstOrder ? ", first order" : "")}{(cfg.LowVarianceCurvature && !cfg.FirstOrder && cfg.InnerSteps > 0 ? ", low-variance curvature" : "")}";
@@ -91,14 +91,14 @@ internal static class Rl2Commands
             _ => throw new SettingException($"Unknown algorithm '{algo}'. Valid algorithms: {string.Join(", ", Algorithms)}."),
         };
 
-    internal static MetaRL.Meta.Maml.MamlConfig MamlDefaults(string task) => new();
+    internal static MetaRL.Algorithms.Maml.MamlConfig MamlDefaults(string task) => new();
 
     /// <summary>
     /// A stored MAML run's configuration. Runs from before normalised actions existed acted in the box's units; runs
     /// from before validation kept the policy ending the best training window, and halve their later meta-test steps;
     /// runs from before the low-variance curvature option had none.
     /// </summary>
-    internal static MetaRL.Meta.Maml.MamlConfig MamlConfigOf(RunConfig run, out Dictionary<string, string> leftover)
+    internal static MetaRL.Algorithms.Maml.MamlConfig MamlConfigOf(RunConfig run, out Dictionary<string, string> leftover)
     {
         var settings = new Dictionary<string, string>(run.AlgorithmSettings, StringComparer.Ordinal);
         settings.TryAdd("normalize-actions", "false");
@@ -323,7 +323,7 @@ internal static class Rl2Commands
 /// <summary>Meta-testing MAML runs: return after 0, 1, 2, 3 gradient steps on held-out tasks.</summary>
 internal static class MamlCommands
 {
-    public const int DefaultTasks = 40, Steps = MetaRL.Meta.Maml.MamlEvaluation.DefaultSteps;
+    public const int DefaultTasks = 40, Steps = MetaRL.Algorithms.Maml.MamlEvaluation.DefaultSteps;
 
     /// <summary>Evaluation settings that are not the task family's.</summary>
     private static readonly string[] EvaluationKeys = ["checkpoint", "eval-lr-decay"];
@@ -332,7 +332,7 @@ internal static class MamlCommands
     /// A MAML run's policy (best.mrla if it has one) as a fixed-weight agent for the episode protocol, to play next to
     /// RL² runs on the same trials of <paramref name="tasks"/>.
     /// </summary>
-    public static MetaRL.Meta.Maml.FixedPolicyAgent FixedAgent(string dir, TaskDistribution tasks, bool deterministic)
+    public static MetaRL.Algorithms.Maml.FixedPolicyAgent FixedAgent(string dir, TaskDistribution tasks, bool deterministic)
     {
         var run = RunConfig.Load(dir);
         if (run.Task != tasks.Name)
@@ -343,21 +343,21 @@ internal static class MamlCommands
         var cfg = Rl2Commands.MamlConfigOf(run, out _);
         var (trainer, _) = LoadPolicy(dir, run, cfg, own, "best");
         string kind = cfg.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀";
-        return new MetaRL.Meta.Maml.FixedPolicyAgent(trainer.Policy, deterministic, $"{kind}, no adaptation ({Report.FileLabel(dir)})");
+        return new MetaRL.Algorithms.Maml.FixedPolicyAgent(trainer.Policy, deterministic, $"{kind}, no adaptation ({Report.FileLabel(dir)})");
     }
 
     /// <summary>
     /// Loads a MAML run's policy: <c>best.mrla</c> (the policy with the best recent training return, as Finn et al. 2017
     /// evaluate) when <paramref name="which"/> is "best" and the run has one, else the last checkpoint.
     /// </summary>
-    private static (MetaRL.Meta.Maml.MamlTrainer Trainer, string File) LoadPolicy(string dir, RunConfig run, MetaRL.Meta.Maml.MamlConfig cfg,
+    private static (MetaRL.Algorithms.Maml.MamlTrainer Trainer, string File) LoadPolicy(string dir, RunConfig run, MetaRL.Algorithms.Maml.MamlConfig cfg,
         TaskDistribution tasks, string which)
     {
         var last = Path.Combine(dir, Rl2Commands.Checkpoint);
         if (!File.Exists(last)) throw new SettingException($"Run directory '{dir}' has no {Rl2Commands.Checkpoint}; train it first.");
         var best = Path.Combine(dir, Rl2Commands.BestCheckpoint);
         var file = which == "best" && File.Exists(best) ? best : last;
-        var trainer = new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed);
+        var trainer = new MetaRL.Algorithms.Maml.MamlTrainer(tasks, cfg, run.Seed);
         trainer.Load(TensorArchive.Load(file));
         return (trainer, file);
     }
@@ -372,25 +372,25 @@ internal static class MamlCommands
         var cfg = Rl2Commands.MamlConfigOf(run, out _);
         var evalSettings = new SettingsReader("eval", overrides.Where(kv => EvaluationKeys.Contains(kv.Key)).ToDictionary());
         string which = evalSettings.Choice("checkpoint", "best", "best", "last");
-        double? decay = MetaRL.Meta.Maml.MamlConfig.ReadDecay(evalSettings, "eval-lr-decay", cfg.EvalLearningRateDecay);
+        double? decay = MetaRL.Algorithms.Maml.MamlConfig.ReadDecay(evalSettings, "eval-lr-decay", cfg.EvalLearningRateDecay);
         evalSettings.EnsureAllUsed();
         var (trainer, file) = LoadPolicy(dir, run, cfg, tasks, which);
         int n = taskCount ?? DefaultTasks;
         // Every agent is fine-tuned with this run's inner learning rate and trajectories; with "auto", each gets the
         // later-step scale that does best for it on the validation tasks (never on the held-out ones).
-        MetaRL.Meta.Maml.StepMetaTestResult Curve(string label, MetaRL.Meta.Maml.MlpPolicy<float> policy)
+        MetaRL.Algorithms.Maml.StepMetaTestResult Curve(string label, MetaRL.Algorithms.Maml.MlpPolicy<float> policy)
         {
-            double scale = decay ?? MetaRL.Meta.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, trainer.ValidationTaskList, cfg.Trajectories, Steps,
+            double scale = decay ?? MetaRL.Algorithms.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, trainer.ValidationTaskList, cfg.Trajectories, Steps,
                 cfg.InnerLearningRate, cfg.Gamma, run.Seed).Scale;
-            return MetaRL.Meta.Maml.MamlEvaluation.Run(label, policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, scale);
+            return MetaRL.Algorithms.Maml.MamlEvaluation.Run(label, policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, scale);
         }
         if (!json)
             AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {trainer.Iteration}"
                 + (file.EndsWith(Rl2Commands.BestCheckpoint, StringComparison.Ordinal)
                     ? cfg.ValidateEvery > 0 ? $", best validation score {trainer.BestScore:F2}" : $", best {cfg.BestWindow}-iteration training mean {trainer.BestScore:F2}"
                     : "")
-                + (decay is { } d ? $"); steps after the first use inner-lr × {d}." : $"); each agent's steps after the first use inner-lr × the scale in {{{string.Join(", ", MetaRL.Meta.Maml.MamlEvaluation.LaterStepScales)}}} that does best on {cfg.ValidationTasks} validation tasks of the training distribution."));
-        var results = new List<MetaRL.Meta.Maml.StepMetaTestResult>
+                + (decay is { } d ? $"); steps after the first use inner-lr × {d}." : $"); each agent's steps after the first use inner-lr × the scale in {{{string.Join(", ", MetaRL.Algorithms.Maml.MamlEvaluation.LaterStepScales)}}} that does best on {cfg.ValidationTasks} validation tasks of the training distribution."));
+        var results = new List<MetaRL.Algorithms.Maml.StepMetaTestResult>
         {
             Curve(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : (cfg.FirstOrder ? "first-order " : "") + (cfg.Outer == "ppo" ? "MAML-PPO" : "MAML") + (cfg.LowVarianceCurvature && !cfg.FirstOrder ? " (LVC)" : ""), trainer.Policy),
         };
@@ -407,8 +407,8 @@ internal static class MamlCommands
             results.Add(Curve(label, preTrainer.Policy));
         }
         if (baselines)
-            results.Add(Curve("random init, fine-tuned", new MetaRL.Meta.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy));
-        for (int i = 1; i < results.Count; i++) results[i].AdvantageOfEvaluatedAgent = MetaRL.Meta.Maml.PairedAdvantage.Of(results[0], results[i]);
+            results.Add(Curve("random init, fine-tuned", new MetaRL.Algorithms.Maml.MamlTrainer(tasks, cfg, run.Seed ^ 0xBADC0FFEEUL).Policy));
+        for (int i = 1; i < results.Count; i++) results[i].AdvantageOfEvaluatedAgent = MetaRL.Algorithms.Maml.PairedAdvantage.Of(results[0], results[i]);
         var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
         string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";
         if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize<object>(results.Count == 1 ? results[0] : results.ToArray(), options));
@@ -444,7 +444,7 @@ internal static class MamlCommands
     }
 
     /// <summary>The evaluated agent minus each baseline, task by task: the between-task spread cancels, so a small lead can be told from noise.</summary>
-    private static Table AdvantageTable(List<MetaRL.Meta.Maml.StepMetaTestResult> results)
+    private static Table AdvantageTable(List<MetaRL.Algorithms.Maml.StepMetaTestResult> results)
     {
         var first = results[0];
         var table = new Table().Title($"{Markup.Escape(first.Agent)} minus each baseline, paired over the same tasks")

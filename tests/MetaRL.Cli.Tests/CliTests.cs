@@ -117,7 +117,7 @@ public sealed class CliTests : IDisposable
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
         // By default the later steps' scale is chosen on validation tasks among the candidates.
-        Assert.Contains(doc.RootElement.GetProperty("laterStepScale").GetDouble(), MetaRL.Meta.Maml.MamlEvaluation.LaterStepScales);
+        Assert.Contains(doc.RootElement.GetProperty("laterStepScale").GetDouble(), MetaRL.Algorithms.Maml.MamlEvaluation.LaterStepScales);
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
 
         // The best policy is evaluated by default; the last one on request; anything else is refused by name.

@@ -1,5 +1,6 @@
+using MetaRL.Core.Baselines;
 using MetaRL.Core.Tasks;
-using MetaRL.Meta.Evaluation;
+using MetaRL.Core.Evaluation;
 using MetaRL.Tasks.Bandits;
 using MetaRL.Tasks.Mdp;
 using Xunit.Abstractions;

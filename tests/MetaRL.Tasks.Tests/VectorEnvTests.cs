@@ -28,3 +28,14 @@ public class VectorEnvTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }
+
+public class BuiltInTaskPackTests
+{
+    /// <summary>Found through the assembly's [TaskPack] attribute, before any type of MetaRL.Tasks is touched here.</summary>
+    [Fact]
+    public void The_built_in_families_register_themselves()
+    {
+        var names = TaskRegistry.Families.Select(f => f.Name).ToArray();
+        Assert.Equal(["bandit", "dependent-bandit", "tabular-mdp", "navigation-2d", "cartpole-physics", "pendulum-physics"], names);
+    }
+}

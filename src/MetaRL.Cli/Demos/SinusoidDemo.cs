@@ -2,7 +2,7 @@ using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.Nn;
 using MetaRL.Engine.Optim;
-using MetaRL.Meta.Evaluation;
+using MetaRL.Core.Evaluation;
 using Spectre.Console;
 
 namespace MetaRL.Cli.Demos;

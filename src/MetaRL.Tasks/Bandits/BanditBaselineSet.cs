@@ -1,5 +1,5 @@
 using MetaRL.Core.Tasks;
-using MetaRL.Meta.Evaluation;
+using MetaRL.Core.Evaluation;
 
 namespace MetaRL.Tasks.Bandits;
 

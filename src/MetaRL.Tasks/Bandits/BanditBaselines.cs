@@ -1,6 +1,6 @@
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
-using MetaRL.Meta.Evaluation;
+using MetaRL.Core.Evaluation;
 
 namespace MetaRL.Tasks.Bandits;
 

@@ -1,0 +1,70 @@
+using System.Globalization;
+using MetaRL.Engine;
+using MetaRL.Engine.IO;
+using MetaRL.Engine.Optim;
+
+namespace MetaRL.Algorithms.Common;
+
+/// <summary>
+/// Reading and writing the parts of training checkpoints every trainer has: counters and random streams (in archive
+/// metadata) and optimiser state (tensors under "optim.").
+/// </summary>
+internal static class CheckpointMetadata
+{
+    public static void WriteRng(TensorArchive archive, string key, Rng rng) => archive.Metadata[key] = string.Join(',', rng.GetState());
+
+    /// <summary>The six state words of a random stream written by <see cref="WriteRng"/>.</summary>
+    public static ulong[] ReadRngState(TensorArchive archive, string key)
+    {
+        if (!archive.Metadata.TryGetValue(key, out var s)) throw new CheckpointException($"The checkpoint lacks '{key}'.");
+        var parts = s.Split(',');
+        var r = new ulong[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!ulong.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out r[i]))
+                throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
+        if (r.Length != 6) throw new CheckpointException($"The checkpoint's '{key}' has {r.Length} words, not 6.");
+        return r;
+    }
+
+    public static int ReadInt(TensorArchive archive, string key)
+        => archive.Metadata.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v)
+            ? v : throw new CheckpointException($"The checkpoint's '{key}' is missing or malformed.");
+
+    public static void WriteDoubles(TensorArchive archive, string key, IEnumerable<double> values)
+        => archive.Metadata[key] = string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+    /// <summary>Numbers written by <see cref="WriteDoubles"/>; an absent key gives <paramref name="missing"/> (older checkpoints).</summary>
+    public static double[] ReadDoubles(TensorArchive archive, string key, double[] missing)
+    {
+        if (!archive.Metadata.TryGetValue(key, out var s)) return missing;
+        if (s.Length == 0) return [];
+        var parts = s.Split(',');
+        var r = new double[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out r[i]))
+                throw new CheckpointException($"The checkpoint's '{key}' is malformed.");
+        return r;
+    }
+
+    private const string OptimizerPrefix = "optim.";
+
+    public static void WriteOptimizer(TensorArchive archive, Optimizer<float> optimizer)
+    {
+        foreach (var (name, value) in optimizer.State()) archive.Add(OptimizerPrefix + name, value);
+    }
+
+    /// <summary>
+    /// The optimiser state written by <see cref="WriteOptimizer"/>, read without touching <paramref name="optimizer"/>
+    /// (callers apply it with <see cref="Optimizer{T}.LoadState"/> once everything else has been validated).
+    /// </summary>
+    public static Dictionary<string, Tensor<float>> ReadOptimizerState(TensorArchive archive, Optimizer<float> optimizer)
+    {
+        var state = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
+        foreach (var (name, _) in optimizer.State())
+        {
+            if (!archive.Contains(OptimizerPrefix + name)) throw new CheckpointException($"The checkpoint lacks optimiser state '{name}'.");
+            state[name] = archive.Get<float>(OptimizerPrefix + name);
+        }
+        return state;
+    }
+}

@@ -1,0 +1,84 @@
+using System.Numerics;
+using MetaRL.Core.Spaces;
+using MetaRL.Engine;
+using MetaRL.Engine.Nn;
+
+namespace MetaRL.Algorithms.Maml;
+
+/// <summary>
+/// A feed-forward policy for MAML: an MLP giving categorical logits (discrete actions) or a Gaussian mean
+/// with a learnt, state-independent log standard deviation (boxes). Every method reads the parameters in
+/// force, so it can be evaluated with adapted weights through <see cref="Functional.Call{T, TResult}"/>.
+/// </summary>
+/// <remarks>
+/// With <c>normalizeActions</c>, a Gaussian policy over a bounded box acts in [−1, 1] per coordinate and
+/// <see cref="ToEnvironmentAction"/> maps that affinely onto the box (as rllab's normalised environments and
+/// Stable-Baselines3's advice do): its standard deviation is then relative to the action range, whatever the units.
+/// Log-probabilities, KLs and stored actions are all in the policy's own coordinates.
+/// </remarks>
+public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Mlp<T> _net;
+    private readonly Tensor<T>? _logStd;
+
+    public MlpPolicy(Space observationSpace, Space actionSpace, IReadOnlyList<int> hidden, Rng rng, Activation activation = Activation.Tanh, double initLogStd = 0,
+        bool normalizeActions = false)
+    {
+        ObservationSize = observationSpace.Size;
+        Discrete = actionSpace is Discrete;
+        ActionSize = actionSpace is Discrete d ? d.N : actionSpace.Size;
+        ActionSpace = actionSpace;
+        _net = RegisterModule("mlp", new Mlp<T>([ObservationSize, .. hidden, ActionSize], rng, activation, Activation.Identity,
+            WeightInit.XavierUniform, 1.0, 1.0));
+        if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<T>(initLogStd, ActionSize));
+        if (normalizeActions && actionSpace is Box box)
+        {
+            _offset = new float[ActionSize];
+            _halfRange = new float[ActionSize];
+            for (int i = 0; i < ActionSize; i++)
+            {
+                if (!float.IsFinite(box.Low[i]) || !float.IsFinite(box.High[i]))
+                    throw new ArgumentException($"Normalised actions need a bounded action box; coordinate {i} is [{box.Low[i]}, {box.High[i]}].", nameof(actionSpace));
+                _offset[i] = 0.5f * (box.Low[i] + box.High[i]);
+                _halfRange[i] = 0.5f * (box.High[i] - box.Low[i]);
+            }
+        }
+    }
+
+    private readonly float[]? _offset, _halfRange;
+
+    /// <summary>Whether the Gaussian acts in [−1, 1] coordinates mapped onto the action box.</summary>
+    public bool NormalizedActions => _offset is not null;
+
+    /// <summary>
+    /// The environment's action for a policy action: the affine map of [−1, 1] onto the box when actions are normalised
+    /// (values outside [−1, 1] map outside the box, for the environment to clip as it always does), else a copy.
+    /// </summary>
+    public void ToEnvironmentAction(ReadOnlySpan<float> policyAction, Span<float> environmentAction)
+    {
+        if (_offset is null) { policyAction.CopyTo(environmentAction); return; }
+        for (int i = 0; i < _offset.Length; i++) environmentAction[i] = _offset[i] + _halfRange![i] * policyAction[i];
+    }
+
+    /// <summary>The network giving logits or means.</summary>
+    public Mlp<T> Network => _net;
+
+    public int ObservationSize { get; }
+    public int ActionSize { get; }
+    public bool Discrete { get; }
+    public Space ActionSpace { get; }
+
+    /// <summary>Logits or Gaussian means [N, A].</summary>
+    public Tensor<T> Output(Tensor<T> observations) => _net.Forward(observations);
+
+    /// <summary>The log standard deviation in force (boxes only).</summary>
+    public Tensor<T> LogStd => P(_logStd ?? throw new InvalidOperationException("A discrete policy has no standard deviation."));
+
+    /// <summary>log π(a | s) for every row [N]; <paramref name="actions"/> holds indices (discrete) or vectors.</summary>
+    public Tensor<T> LogProb(Tensor<T> observations, Tensor<T> actions, int[]? actionIndices)
+        => PolicyDistributions.LogProb(Discrete, Output(observations), Discrete ? null : LogStd, actions, actionIndices);
+
+    /// <summary>KL(old ‖ this) per row [N], from the old policy's outputs (and log-std) held fixed.</summary>
+    public Tensor<T> KlFrom(Tensor<T> observations, Tensor<T> oldOutput, Tensor<T>? oldLogStd) =>
+        PolicyDistributions.Kl(Discrete, oldOutput, oldLogStd, Output(observations), Discrete ? null : LogStd);
+}

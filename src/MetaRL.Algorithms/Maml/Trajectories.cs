@@ -1,0 +1,222 @@
+using System.Numerics;
+using MetaRL.Core.Envs;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+using MetaRL.Engine.Autodiff;
+using MetaRL.Engine.Nn;
+
+namespace MetaRL.Algorithms.Maml;
+
+/// <summary>
+/// K trajectories of one task, each up to H steps, laid out [k · H + t]. Steps after an early
+/// termination are masked out. Advantages are returns minus the linear feature baseline, normalised.
+/// </summary>
+public sealed class TrajectoryBatch
+{
+    public TrajectoryBatch(int trajectories, int horizon, int obsSize, int actSize)
+    {
+        (Trajectories, Horizon, ObservationSize, ActionSize) = (trajectories, horizon, obsSize, actSize);
+        int n = trajectories * horizon;
+        Observations = new float[n * obsSize];
+        Actions = new float[n * actSize];
+        Rewards = new float[n];
+        Mask = new float[n];
+        Returns = new float[n];
+        Advantages = new float[n];
+    }
+
+    public int Trajectories { get; }
+    public int Horizon { get; }
+    public int ObservationSize { get; }
+    public int ActionSize { get; }
+    public float[] Observations { get; }
+    public float[] Actions { get; }
+    public float[] Rewards { get; }
+    public float[] Mask { get; }
+    public float[] Returns { get; }
+    public float[] Advantages { get; }
+
+    public int Steps => Trajectories * Horizon;
+
+    /// <summary>Mean over trajectories of the undiscounted return.</summary>
+    public double MeanReturn
+    {
+        get
+        {
+            double s = 0;
+            for (int i = 0; i < Rewards.Length; i++) s += Rewards[i] * Mask[i];
+            return s / Trajectories;
+        }
+    }
+
+    public int[] ActionIndices()
+    {
+        var idx = new int[Steps];
+        for (int i = 0; i < idx.Length; i++) idx[i] = (int)Actions[i * ActionSize];
+        return idx;
+    }
+
+    internal static Tensor<T> ToTensor<T>(float[] data, params int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var t = new T[data.Length];
+        for (int i = 0; i < t.Length; i++) t[i] = T.CreateChecked(data[i]);
+        return Tensor.FromArray(t, shape);
+    }
+
+    /// <summary>Discounted returns, the per-task baseline fit, and normalised advantages.</summary>
+    public void ComputeAdvantages(double gamma)
+    {
+        for (int k = 0; k < Trajectories; k++)
+        {
+            double ret = 0;
+            for (int t = Horizon - 1; t >= 0; t--)
+            {
+                int i = k * Horizon + t;
+                ret = Mask[i] == 0 ? 0 : Rewards[i] + gamma * ret;
+                Returns[i] = (float)ret;
+            }
+        }
+        var values = new float[Steps];
+        LinearFeatureBaseline.FitPredict(Observations, ObservationSize, Returns, Mask, Trajectories, Horizon, values);
+        double sum = 0, sq = 0, count = 0;
+        for (int i = 0; i < Steps; i++)
+        {
+            if (Mask[i] == 0) { Advantages[i] = 0; continue; }
+            double a = Returns[i] - values[i];
+            Advantages[i] = (float)a;
+            sum += a; sq += a * a; count++;
+        }
+        double mean = sum / Math.Max(1, count), std = Math.Sqrt(Math.Max(0, sq / Math.Max(1, count) - mean * mean)) + 1e-8;
+        for (int i = 0; i < Steps; i++) Advantages[i] = Mask[i] == 0 ? 0 : (float)((Advantages[i] - mean) / std);
+    }
+
+    /// <summary>
+    /// Plays <paramref name="trajectories"/> episodes of <paramref name="task"/> side by side with the given policy weights,
+    /// in <paramref name="envs"/> when given (reused: simulators can be expensive to create) or in new environments.
+    /// </summary>
+    public static TrajectoryBatch Sample(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> parameters, TaskDistribution tasks, ITask task,
+        int trajectories, Rng rng, double gamma, IEnv[]? envs = null)
+    {
+        if (envs is not null && envs.Length < trajectories)
+            throw new ArgumentException($"Sampling {trajectories} trajectories needs as many environments; got {envs.Length}.", nameof(envs));
+        int H = tasks.Horizon, O = tasks.ObservationSpace.Size, A = tasks.ActionSpace.Size;
+        var batch = new TrajectoryBatch(trajectories, H, O, A);
+        envs ??= new IEnv[trajectories];
+        var rngs = new Rng[trajectories];
+        var obs = new float[trajectories * O];
+        var alive = new bool[trajectories];
+        for (int k = 0; k < trajectories; k++)
+        {
+            envs[k] ??= tasks.CreateEnv();
+            envs[k].SetTask(task);
+            rngs[k] = rng.Split();
+            envs[k].Reset(rngs[k], obs.AsSpan(k * O, O));
+            alive[k] = true;
+        }
+        var logStd = policy.Discrete ? null : Functional.Call(policy, parameters, () => policy.LogStd).ToArray();
+        var action = new float[A];
+        var envAction = new float[A];
+        using var _ = GradMode.NoGrad();
+        for (int t = 0; t < H; t++)
+        {
+            var output = Functional.Call(policy, parameters, () => policy.Output(Tensor.FromArray((float[])obs.Clone(), trajectories, O)));
+            var o = output.Data;
+            for (int k = 0; k < trajectories; k++)
+            {
+                if (!alive[k]) continue;
+                int i = k * H + t;
+                obs.AsSpan(k * O, O).CopyTo(batch.Observations.AsSpan(i * O, O));
+                var row = o.Slice(k * policy.ActionSize, policy.ActionSize);
+                if (policy.Discrete)
+                    action[0] = ActionSampling.Categorical(row, rngs[k], deterministic: false).Index;
+                else
+                    for (int j = 0; j < A; j++) action[j] = (float)(row[j] + Math.Exp(logStd![j]) * rngs[k].Normal());
+                action.CopyTo(batch.Actions.AsSpan(i * A, A));
+                if (policy.Discrete) action.CopyTo(envAction);
+                else policy.ToEnvironmentAction(action, envAction);
+                var r = envs[k].Step(envAction, rngs[k], obs.AsSpan(k * O, O));
+                batch.Rewards[i] = (float)r.Reward;
+                batch.Mask[i] = 1;
+                if (r.Terminated) alive[k] = false;
+            }
+        }
+        batch.ComputeAdvantages(gamma);
+        return batch;
+    }
+}
+
+/// <summary>The differentiable pieces of MAML, generic so that they can be checked in double.</summary>
+public static class MamlMath
+{
+    /// <summary>log π(a | s) [steps] of a batch's actions under the given parameters.</summary>
+    public static Tensor<T> LogProb<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = b.Steps;
+        var obs = TrajectoryBatch.ToTensor<T>(b.Observations, n, b.ObservationSize);
+        var acts = TrajectoryBatch.ToTensor<T>(b.Actions, n, b.ActionSize);
+        var idx = policy.Discrete ? b.ActionIndices() : null;
+        return Functional.Call(policy, parameters, () => policy.LogProb(obs, acts, idx));
+    }
+
+    /// <summary>
+    /// The inner (vanilla policy gradient) loss: −Σ mask·log π·A / Σ mask; with <paramref name="lowVarianceCurvature"/>
+    /// ProMP's form −Σ mask·(π/⊥π)·A / Σ mask (Rothfuss et al. 2019), ⊥ stopping the gradient. Both have the same gradient,
+    /// so they take the same inner step. The second's Hessian adds −Σ A ∇log π ∇log πᵀ / Σ mask, the part of the
+    /// meta-gradient that credits the pre-adaptation actions for what the step learns from them.
+    /// </summary>
+    public static Tensor<T> InnerLoss<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> parameters, TrajectoryBatch b, bool lowVarianceCurvature = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var logp = LogProb(policy, parameters, b);
+        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps);
+        double valid = b.Mask.Sum();
+        var term = lowVarianceCurvature ? Ops.Exp(logp - logp.Detach()) : logp;
+        return -Ops.Sum(term * weight) / Math.Max(1, valid);
+    }
+
+    /// <summary>
+    /// θ' after <paramref name="steps"/> inner steps of size <paramref name="alpha"/>. With <paramref name="createGraph"/>
+    /// the steps stay in the graph, so θ' is a differentiable function of θ (the exact second-order meta-gradient).
+    /// </summary>
+    public static Tensor<T>[] Adapt<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> theta, TrajectoryBatch b, double alpha, int steps, bool createGraph,
+        bool lowVarianceCurvature = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var current = theta.ToArray();
+        for (int s = 0; s < steps; s++)
+        {
+            var loss = InnerLoss(policy, current, b, lowVarianceCurvature);
+            var grads = Autograd.Grad([loss], current, createGraph: createGraph, allowUnused: true);
+            current = current.Select((p, i) => grads[i] is null ? p : p - alpha * grads[i]!).ToArray();
+        }
+        return current;
+    }
+
+    /// <summary>The TRPO surrogate Σ mask·exp(log π − log π_old)·A / Σ mask on post-adaptation trajectories.</summary>
+    public static Tensor<T> Surrogate<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldLogProb)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ratio = Ops.Exp(LogProb(policy, adapted, b) - oldLogProb);
+        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps); // zero on masked steps
+        return Ops.Sum(ratio * weight) / Math.Max(1, b.Mask.Sum());
+    }
+
+    /// <summary>PPO's clipped surrogate Σ mask·min(rA, clip(r, 1 ± ε)A) / Σ mask, r = exp(log π − log π_old).</summary>
+    public static Tensor<T> ClippedSurrogate<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldLogProb, double clip)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ratio = Ops.Exp(LogProb(policy, adapted, b) - oldLogProb);
+        var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps); // zero on masked steps
+        return Ops.Sum(Ops.Minimum(ratio * weight, Ops.Clamp(ratio, 1 - clip, 1 + clip) * weight)) / Math.Max(1, b.Mask.Sum());
+    }
+
+    /// <summary>Mean KL(π_old ‖ π_adapted) over the valid steps.</summary>
+    public static Tensor<T> Kl<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldOutput, Tensor<T>? oldLogStd)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = b.Steps;
+        var obs = TrajectoryBatch.ToTensor<T>(b.Observations, n, b.ObservationSize);
+        var kl = Functional.Call(policy, adapted, () => policy.KlFrom(obs, oldOutput, oldLogStd));
+        return Ops.Sum(kl * TrajectoryBatch.ToTensor<T>(b.Mask, n)) / Math.Max(1, b.Mask.Sum());
+    }
+}

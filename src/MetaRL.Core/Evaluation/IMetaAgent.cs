@@ -1,0 +1,38 @@
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+
+namespace MetaRL.Core.Evaluation;
+
+/// <summary>
+/// Anything the meta-test protocol can evaluate: a trained meta-learner, a classic baseline or an oracle.
+/// It plays a batch of trials side by side; each trial is several episodes of one task, and the agent
+/// may keep memory across the episodes of a trial but not across trials.
+/// </summary>
+public interface IMetaAgent
+{
+    /// <summary>The name shown in tables and plots.</summary>
+    string Name { get; }
+
+    /// <summary>Starts a session of <paramref name="batch"/> parallel trial slots.</summary>
+    IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng);
+}
+
+/// <summary>A batch of trial slots being played by one agent.</summary>
+public interface IAgentSession
+{
+    /// <summary>A new trial starts in <paramref name="slot"/>: forget everything about the previous one. Only oracles may read <paramref name="task"/>.</summary>
+    void StartTrial(int slot, ITask task);
+
+    /// <summary>
+    /// Writes actions for every active slot. <paramref name="observations"/> is [batch × observation size],
+    /// <paramref name="actions"/> is [batch × action size]; inactive slots may be left alone.
+    /// </summary>
+    void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions);
+
+    /// <summary>
+    /// The outcome of the actions just taken: rewards, the observations they led to (for an episode that ended,
+    /// its final observation) and whether the episode ended (terminated or truncated) in each slot. After an
+    /// episode ends the next <see cref="Act"/> sees the first observation of the next episode.
+    /// </summary>
+    void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active);
+}

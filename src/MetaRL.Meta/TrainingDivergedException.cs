@@ -1,4 +1,0 @@
-namespace MetaRL.Meta;
-
-/// <summary>Training stopped because a loss or gradient became NaN or infinite (any meta-learner).</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);

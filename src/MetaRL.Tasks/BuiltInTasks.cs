@@ -1,0 +1,29 @@
+using MetaRL.Core.Baselines;
+using MetaRL.Core.Tasks;
+using MetaRL.Tasks;
+using MetaRL.Tasks.Bandits;
+using MetaRL.Tasks.Control;
+using MetaRL.Tasks.Mdp;
+using MetaRL.Tasks.Navigation;
+
+[assembly: TaskPack(typeof(BuiltInTasks), Order = 0)]
+
+namespace MetaRL.Tasks;
+
+/// <summary>The task families that ship with MetaRL and need nothing but .NET.</summary>
+public sealed class BuiltInTasks : ITaskPack
+{
+    public IEnumerable<TaskFamilyInfo> Families =>
+    [
+        new("bandit", "k Bernoulli arms, p ~ U[0,1]; a trial is n pulls", BernoulliBanditDistribution.FromSettings, BanditBaselines.For),
+        new("dependent-bandit", "two arms with p2 = 1 - p1 (easy/medium/hard presets or uniform)", DependentBanditDistribution.FromSettings, BanditBaselines.For),
+        new("tabular-mdp", "random MDPs: rewards N(mu,1), mu ~ N(1,1), transitions ~ Dirichlet(1)", TabularMdpDistribution.FromSettings,
+            (_, _) => [new RandomAgent(), new PsrlAgent(posteriorMean: true), new PsrlAgent(), new PsrlAgent(rewardPriorMean: 0), new TabularOracle()]),
+        new("navigation-2d", "point robot reaching a hidden goal in [-0.5,0.5]^2", Navigation2DDistribution.FromSettings,
+            (_, _) => [new RandomAgent()]),
+        new("cartpole-physics", "cart-pole balancing with hidden masses, pole length, gravity and damping (wider held-out ranges)",
+            CartPolePhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
+        new("pendulum-physics", "pendulum swing-up with hidden mass, length, gravity and damping (wider held-out ranges)",
+            PendulumPhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
+    ];
+}
