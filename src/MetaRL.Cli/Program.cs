@@ -1,5 +1,9 @@
 using System.CommandLine;
+using MetaRL.Algorithms;
+using MetaRL.Algorithms.Runs;
+using MetaRL.Cli.Commands;
 using MetaRL.Cli.Demos;
+using MetaRL.Cli.Reports;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
 using MetaRL.Core.Evaluation;
@@ -77,17 +81,17 @@ internal static class Program
 
             var algos = new Table().Title("Algorithms");
             algos.AddColumns("algorithm", "description", "settings (general default; per-task defaults differ where shown)");
-            var general = new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings();
-            var perTask = TaskRegistry.Families.Select(f => (f.Name, Settings: MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor(f.Name).ToSettings())).ToArray();
-            algos.AddRow("rl2", "RL²: GRU/LSTM policy over (obs, previous action, reward, done), trained with PPO across trials. "
-                + "Bandits with episodes >= 50 default to gae-lambda=0.95, iterations=2000.",
-                Markup.Escape(string.Join("\n", general.Select(kv =>
+            var families = TaskRegistry.Families.Select(f => f.Name).ToArray();
+            foreach (var a in MetaLearners.Catalogue)
+            {
+                var general = a.Resolve("", new Dictionary<string, string>(), out Dictionary<string, string> _);
+                var perTask = families.Select(f => (Name: f, Settings: a.Resolve(f, new Dictionary<string, string>(), out Dictionary<string, string> _))).ToArray();
+                algos.AddRow(a.Name, Markup.Escape(a.Description), Markup.Escape(string.Join("\n", general.Select(kv =>
                 {
                     var special = perTask.Where(t => t.Settings[kv.Key] != kv.Value).Select(t => $"{t.Name}: {t.Settings[kv.Key]}").ToArray();
                     return special.Length == 0 ? $"{kv.Key}={kv.Value}" : $"{kv.Key}={kv.Value} ({string.Join(", ", special)})";
                 }))));
-            algos.AddRow("maml", "MAML: exact second-order meta-gradient through vanilla policy-gradient inner steps, TRPO outer loop",
-                Markup.Escape(string.Join("\n", new MetaRL.Algorithms.Maml.MamlConfig().ToSettings().Select(kv => $"{kv.Key}={kv.Value}"))));
+            }
             AnsiConsole.Write(algos);
             return 0;
         });
@@ -123,7 +127,7 @@ internal static class Program
 
     private static Command TrainCommand()
     {
-        var algo = new Argument<string?>("algorithm") { Description = "rl2 or maml", Arity = ArgumentArity.ZeroOrOne };
+        var algo = new Argument<string?>("algorithm") { Description = $"One of {string.Join(", ", MetaLearners.Catalogue.Select(a => a.Name))}.", Arity = ArgumentArity.ZeroOrOne };
         var task = new Argument<string?>("task") { Description = "Task family (see 'metarl list').", Arity = ArgumentArity.ZeroOrOne };
         var set = SetOption();
         var seed = new Option<ulong>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
@@ -136,14 +140,14 @@ internal static class Program
         var every = new Option<int>("--checkpoint-every") { Description = "Iterations between checkpoints.", DefaultValueFactory = _ => 50 };
         every.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--checkpoint-every must be at least 1."); });
         var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every };
-        cmd.SetAction(p => Rl2Commands.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetValue(seed),
+        cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetValue(seed),
             p.GetValue(outDir), p.GetValue(resume), p.GetValue(every)));
         return cmd;
     }
 
     private static Command EvalCommand()
     {
-        var dir = new Argument<string>("run-dir") { Description = "A run directory written by 'metarl train'." };
+        var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train', or a checkpoint file (.mrla) on its own." };
         var set = SetOption();
         var trials = new Option<int>("--trials") { Description = "Held-out trials (RL²: default 1000) or tasks (MAML: default 40).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
@@ -165,27 +169,27 @@ internal static class Program
         {
             var runDir = p.GetValue(dir)!;
             var others = p.GetValue(compare) ?? [];
-            if (RunConfig.Load(runDir).Algorithm == "maml")
+            if (AlgorithmOf(runDir) == "maml")
             {
                 if (others.Length > 0) throw new SettingException("--compare applies to RL² runs; for MAML use --pretrained and --baselines.");
-                return MamlCommands.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetResult(trials) is { Implicit: false } ? p.GetValue(trials) : null,
+                return MamlStepEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetResult(trials) is { Implicit: false } ? p.GetValue(trials) : null,
                     p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained));
             }
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
-            var result = Rl2Commands.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic);
+            var result = Rl2Evaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic);
             var results = new List<MetaTestResult> { result };
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)
             {
-                if (RunConfig.Load(other).Algorithm == "maml")
+                if (AlgorithmOf(other) == "maml")
                 {
                     // A MAML run's policy with its weights fixed (no gradient steps): with inner-steps=0, the non-adaptive multi-task policy.
-                    results.Add(MetaTest.Run(MamlCommands.FixedAgent(other, tasks, deterministic), tasks, options));
+                    results.Add(MetaTest.Run(MamlStepEvaluation.FixedAgent(other, tasks, deterministic), tasks, options));
                     continue;
                 }
-                var r = Rl2Commands.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
+                var r = Rl2Evaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
                 results.Add(r);
@@ -199,11 +203,19 @@ internal static class Program
             else Report.PrintTable(results, title);
             var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines))
                 + string.Concat(others.Select(o => "-vs-" + Report.FileLabel(o)));
-            Report.WriteAll(runDir, stem, results, title);
-            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(Path.Combine(runDir, stem))}[/].csv/.json/.png");
+            var output = Report.OutputPath(runDir, stem);
+            Report.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title);
+            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(output)}[/].csv/.json/.png");
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The algorithm that wrote a run's (or a checkpoint file's) checkpoint.</summary>
+    private static string AlgorithmOf(string runOrCheckpoint)
+    {
+        var file = RunDirectory.CheckpointOf(runOrCheckpoint, preferBest: false);
+        return LearnerCheckpoint.Read(TensorArchive.Load(file), file).Algorithm;
     }
 
     private static void PrintAndNote(List<MetaTestResult> results, string title) => Report.PrintTable(results, title);
@@ -235,10 +247,10 @@ internal static class Program
                 });
             var dir = p.GetValue(outDir) ?? Path.Combine("runs", $"demo-rl2-bandit-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             var settings = new Dictionary<string, string> { ["iterations"] = (p.GetValue(iterations) ?? 600).ToString(System.Globalization.CultureInfo.InvariantCulture) };
-            int code = Rl2Commands.Train("rl2", "bandit", settings, p.GetValue(seed), dir, null, 100);
+            int code = Training.Train("rl2", "bandit", settings, p.GetValue(seed), dir, null, 100);
             if (code != 0) return code;
             var options = new MetaTestOptions(p.GetValue(tasks), p.GetValue(seed));
-            var result = Rl2Commands.Evaluate(dir, [], options, out var dist);
+            var result = Rl2Evaluation.Evaluate(dir, [], options, out var dist);
             var results = new List<MetaTestResult> { result };
             foreach (var agent in TaskRegistry.Get(dist.Name).Baselines(dist, options.Seed)) results.Add(MetaTest.Run(agent, dist, options));
             string title = "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)";

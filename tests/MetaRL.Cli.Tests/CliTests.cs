@@ -25,6 +25,58 @@ public sealed class CliTests : IDisposable
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>
+    /// <paramref name="run"/>'s last checkpoint copied alone into an empty folder: evaluating the file gives the same
+    /// <paramref name="field"/> as evaluating the run, and its outputs land beside the file.
+    /// </summary>
+    private void AssertCopiedCheckpointEvaluatesAlike(string run, string field, params string[] evalArgs)
+    {
+        var alone = Path.Combine(_dir, "alone-" + Path.GetFileName(run));
+        Directory.CreateDirectory(alone);
+        var copy = Path.Combine(alone, "copy.mrla");
+        File.Copy(Path.Combine(run, "checkpoint.mrla"), copy);
+        // Evaluated as a run, MAML prefers best.mrla; the callers pass checkpoint=last so both read the same weights.
+        var fromRun = Run(["eval", run, "--json", .. evalArgs]);
+        var fromFile = Run(["eval", copy, "--json", .. evalArgs]);
+        Assert.True(fromRun.Code == 0, fromRun.Err);
+        Assert.True(fromFile.Code == 0, fromFile.Err);
+        using var a = JsonDocument.Parse(fromRun.Out);
+        using var b = JsonDocument.Parse(fromFile.Out);
+        Assert.Equal(a.RootElement.GetProperty(field).GetRawText(), b.RootElement.GetProperty(field).GetRawText());
+        Assert.Single(Directory.GetFiles(alone, "copy-eval-*.json"));
+    }
+
+    [Fact]
+    public void Runs_and_checkpoints_from_before_self_describing_checkpoints_are_refused_by_version()
+    {
+        var run = Path.Combine(_dir, "versions");
+        Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8",
+            "--set", "minibatches=2", "--out", run).Code);
+        var config = Path.Combine(run, "config.json");
+        var text = File.ReadAllText(config);
+        Assert.Contains("\"format\": 2", text);
+        File.WriteAllText(config, text.Replace("\"format\": 2", "\"format\": 1"));
+        foreach (var args in new[] { new[] { "eval", run }, ["train", "--resume", run, "--set", "iterations=2"] })
+        {
+            var old = Run(args);
+            Assert.NotEqual(0, old.Code);
+            Assert.Contains("run-directory format 1", old.Err);
+            Assert.Contains("reads format 2", old.Err);
+        }
+        File.WriteAllText(config, text);
+
+        // A checkpoint without the learner description (as every checkpoint before it was) is refused and left as it is.
+        var ckpt = Path.Combine(run, "checkpoint.mrla");
+        var archive = MetaRL.Engine.IO.TensorArchive.Load(ckpt);
+        Assert.True(archive.Metadata.Remove("learner-format"));
+        archive.Save(ckpt);
+        var bytes = File.ReadAllBytes(ckpt);
+        var refused = Run("eval", ckpt);
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("checkpoint format 1", refused.Err);
+        Assert.Equal(bytes, File.ReadAllBytes(ckpt));
+    }
+
     [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
@@ -79,23 +131,8 @@ public sealed class CliTests : IDisposable
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(2, doc.RootElement.GetProperty("episodeReturns").GetArrayLength());
 
-        // hopper-params defaults to TRPO with time inputs, skip-input MLP heads, the previous observation and task prediction;
-        // a run stored before those keys existed (PPO, linear heads over the recurrent state alone, none of the extra inputs
-        // or heads) resumes as it began.
-        var hopper = Path.Combine(_dir, "hopper");
-        var first = Run("train", "rl2", "hopper-params", "--set", "iterations=1", "--set", "trials-per-iteration=4", "--set", "minibatches=2",
-            "--set", "hidden=8", "--set", "horizon=10", "--set", "update=ppo", "--set", "time-input=false", "--set", "skip-input=false",
-            "--set", "head=none", "--set", "previous-observation=false", "--set", "task-prediction=0", "--out", hopper);
-        Assert.True(first.Code == 0, first.Err + first.Out);
-        var configPath = Path.Combine(hopper, "config.json");
-        string[] added = ["\"head\"", "\"skip-input\"", "\"time-input\"", "\"update\"", "\"previous-observation\"", "\"task-prediction\"", "\"memory-bias\"", "\"pair-input\"", "\"gated-head\""];
-        var lines = File.ReadAllLines(configPath);
-        Assert.Equal(added.Length, lines.Count(l => added.Any(k => l.Contains(k, StringComparison.Ordinal))));
-        File.WriteAllLines(configPath, lines.Where(l => !added.Any(k => l.Contains(k, StringComparison.Ordinal))));
-        var resumed = Run("train", "--resume", hopper, "--set", "iterations=2");
-        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
-        Assert.Contains("trials per iteration, PPO", resumed.Out);
-        Assert.Equal(3, File.ReadAllLines(Path.Combine(hopper, "metrics.csv")).Length);
+        // The checkpoint alone rebuilds the learner, MuJoCo family included: a copy in an empty folder evaluates alike.
+        AssertCopiedCheckpointEvaluatesAlike(run, "meanTotalReturn", "--trials", "4");
     }
 
     [Fact]
@@ -153,24 +190,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("low-variance curvature", longer.Out);
         Assert.False(File.ReadAllLines(Path.Combine(run, "metrics.csv"))[^1].EndsWith(',')); // validated after its new last iteration
 
-        // A run from before validation, the automatic later-step scale and the low-variance curvature (none of their keys
-        // in config.json) keeps the training-window rule, the half step and Finn et al.'s meta-gradient.
-        var old = Path.Combine(_dir, "maml-old");
-        Directory.CreateDirectory(old);
-        foreach (var f in Directory.GetFiles(run)) File.Copy(f, Path.Combine(old, Path.GetFileName(f)));
-        var oldConfig = Path.Combine(old, "config.json");
-        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(oldConfig))!.AsObject();
-        var algorithmSettings = json.Select(kv => kv.Value).OfType<System.Text.Json.Nodes.JsonObject>().Single(o => o.ContainsKey("lvc"));
-        foreach (var key in new[] { "validate-every", "validation-tasks", "eval-lr-decay", "lvc" }) Assert.True(algorithmSettings.Remove(key), key);
-        File.WriteAllText(oldConfig, json.ToJsonString());
-        var oldEval = Run("eval", old, "--trials", "3");
-        Assert.True(oldEval.Code == 0, oldEval.Err);
-        Assert.Contains("training mean", oldEval.Out);
-        Assert.Contains("inner-lr × 0.5", oldEval.Out);
-        var oldResumed = Run("train", "--resume", old, "--set", "iterations=4");
-        Assert.True(oldResumed.Code == 0, oldResumed.Err + oldResumed.Out);
-        Assert.DoesNotContain("low-variance curvature", oldResumed.Out);
-        Assert.Equal(8, File.ReadAllLines(Path.Combine(old, "metrics.csv"))[^1].Split(',').Length); // no validation column: the window rule
+        // The best policy's checkpoint alone, copied into an empty folder, gives the same adaptation curve.
+        AssertCopiedCheckpointEvaluatesAlike(run, "stepReturns", "--trials", "3", "--set", "checkpoint=last");
 
         // A non-adaptive multi-task policy (inner-steps=0) fine-tuned with the same steps is the pretrained baseline.
         var multi = Path.Combine(_dir, "multitask");
@@ -297,13 +318,8 @@ public sealed class CliTests : IDisposable
             Assert.True(lead.GetProperty("ci95").GetDouble() >= 0);
             Assert.False(both.RootElement[0].TryGetProperty("leadOfEvaluatedAgent", out _));
         }
-        // A run from before MLP heads existed (no 'head' key in config.json) still loads, with linear heads.
-        var configPath = Path.Combine(flat, "config.json");
-        var legacy = string.Join('\n', File.ReadAllLines(configPath).Where(l => !l.Contains("\"head\"", StringComparison.Ordinal)));
-        Assert.NotEqual(File.ReadAllText(configPath).Trim(), legacy.Trim());
-        File.WriteAllText(configPath, legacy);
-        var legacyEval = Run("eval", flat, "--trials", "10", "--json");
-        Assert.True(legacyEval.Code == 0, legacyEval.Err);
+        AssertCopiedCheckpointEvaluatesAlike(run, "meanTotalReturn", "--trials", "50");
+
         var otherTask = Path.Combine(_dir, "other-task");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8",
             "--set", "minibatches=2", "--set", "arms=3", "--set", "episodes=5", "--out", otherTask).Code);

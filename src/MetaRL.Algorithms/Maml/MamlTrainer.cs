@@ -240,6 +240,9 @@ public sealed class MamlTrainer
         return stats with { NewBest = true };
     }
     public ulong Seed { get; }
+
+    /// <summary>The task family it trains on.</summary>
+    public TaskDistribution Tasks => _tasks;
     public MlpPolicy<float> Policy { get; }
     public int Iteration { get; private set; }
 

@@ -91,6 +91,9 @@ public sealed class Rl2Trainer
 
     public Rl2Config Config { get; }
     public ulong Seed { get; }
+
+    /// <summary>The task family it trains on.</summary>
+    public TaskDistribution Tasks => _tasks;
     public Rl2Network Network { get; }
     public Adam<float> Optimizer { get; }
     public int Iteration { get; private set; }

@@ -1,3 +1,4 @@
+using MetaRL.Cli.Reports;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.Nn;

@@ -99,13 +99,8 @@ public static class MetaTest
         int n = tasks.EpisodesPerTrial;
         var returns = new double[options.Trials, n];
         var oracle = new double?[options.Trials];
-        var taskRng = TaskDistribution.TaskStream(options.Seed, options.Split);
-        var allTasks = new ITask[options.Trials];
-        for (int t = 0; t < options.Trials; t++)
-        {
-            allTasks[t] = tasks.SampleTask(taskRng, options.Split);
-            oracle[t] = tasks.OracleEpisodeReturn(allTasks[t]) * n;
-        }
+        var allTasks = Tasks(tasks, options.Seed, options.Trials, options.Split);
+        for (int t = 0; t < options.Trials; t++) oracle[t] = tasks.OracleEpisodeReturn(allTasks[t]) * n;
 
         var agentRng = new Rng(options.Seed ^ 0xA6E47UL);
         int obsSize = tasks.ObservationSpace.Size, actSize = tasks.ActionSpace.Size;
@@ -127,7 +122,7 @@ public static class MetaTest
             {
                 envs[i] = tasks.CreateEnv();
                 envs[i].SetTask(allTasks[start + i]);
-                envRngs[i] = new Rng(options.Seed * 0x2545F4914F6CDD1DUL + (ulong)(start + i) + 1);
+                envRngs[i] = EnvironmentStream(options.Seed, start + i);
                 envs[i].Reset(envRngs[i], obs.AsSpan(i * obsSize, obsSize));
                 session.StartTrial(i, allTasks[start + i]);
                 active[i] = true;
@@ -167,6 +162,20 @@ public static class MetaTest
         }
         return Summarise(agent.Name, tasks, options, returns, oracle);
     }
+
+    /// <summary>The tasks of a meta-test with <paramref name="seed"/>, in trial order (held-out ones by default).</summary>
+    public static ITask[] Tasks(TaskDistribution tasks, ulong seed, int count, TaskSplit split = TaskSplit.Test)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var rng = TaskDistribution.TaskStream(seed, split);
+        var result = new ITask[count];
+        for (int t = 0; t < count; t++) result[t] = tasks.SampleTask(rng, split);
+        return result;
+    }
+
+    /// <summary>The random stream the environment of trial <paramref name="trial"/> (0, 1, …) of a meta-test with <paramref name="seed"/> steps with.</summary>
+    public static Rng EnvironmentStream(ulong seed, int trial) => new(seed * 0x2545F4914F6CDD1DUL + (ulong)trial + 1);
 
     internal static MetaTestResult Summarise(string name, TaskDistribution tasks, MetaTestOptions options, double[,] returns, double?[] oracle)
     {

@@ -2,7 +2,7 @@ using System.Globalization;
 using MetaRL.Core.Evaluation;
 using Spectre.Console;
 
-namespace MetaRL.Cli;
+namespace MetaRL.Cli.Reports;
 
 /// <summary>Renders meta-test results as a table, CSV, JSON and an adaptation-curve plot.</summary>
 internal static class Report
@@ -81,6 +81,15 @@ internal static class Report
         if (baselines) parts.Add("baselines");
         return string.Join('-', parts);
     }
+
+    /// <summary>
+    /// Where an evaluation of <paramref name="runOrCheckpoint"/> writes its outputs: inside a run directory, or beside a
+    /// checkpoint file under the file's own name (so two checkpoints in one folder do not overwrite each other).
+    /// </summary>
+    public static string OutputPath(string runOrCheckpoint, string stem)
+        => File.Exists(runOrCheckpoint)
+            ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runOrCheckpoint))!, FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" + stem)
+            : Path.Combine(runOrCheckpoint, stem);
 
     /// <summary>A run directory's name, made safe for a file name (for outputs that name the runs they compare).</summary>
     public static string FileLabel(string dir)

@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace MetaRL.Cli;
+namespace MetaRL.Cli.Reports;
 
 /// <summary>PNG plots of adaptation curves and training metrics.</summary>
 internal static class Plots

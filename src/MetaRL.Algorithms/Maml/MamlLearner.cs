@@ -1,0 +1,82 @@
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+
+namespace MetaRL.Algorithms.Maml;
+
+/// <summary>MAML in the algorithm catalogue.</summary>
+public sealed class MamlAlgorithm : MetaAlgorithm
+{
+    public override string Name => "maml";
+
+    public override string Description => "MAML: exact second-order meta-gradient through vanilla policy-gradient inner steps, TRPO (or PPO) outer loop";
+
+    public override IReadOnlyList<string> Keys => MamlConfig.Keys;
+
+    public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
+        => new MamlConfig().With(settings, out taskSettings).ToSettings();
+
+    public override IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed)
+        => new MamlLearner(tasks, taskSettings, ConfigOf(settings), seed);
+
+    /// <summary>The configuration of fully resolved settings; a key MAML does not have is refused.</summary>
+    public static MamlConfig ConfigOf(IReadOnlyDictionary<string, string> settings)
+    {
+        var config = new MamlConfig().With(settings, out var rest);
+        if (rest.Count > 0) throw new SettingException($"maml: unknown settings {string.Join(", ", rest.Keys.Order(StringComparer.Ordinal))}; valid keys are {string.Join(", ", MamlConfig.Keys.Order(StringComparer.Ordinal))}.");
+        return config;
+    }
+}
+
+/// <summary>A <see cref="MamlTrainer"/> as a catalogue learner: metrics, self-describing checkpoints, the agent.</summary>
+public sealed class MamlLearner : IMetaLearner
+{
+    public MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, MamlConfig config, ulong seed)
+    {
+        Trainer = new MamlTrainer(tasks, config, seed);
+        TaskSettings = new SortedDictionary<string, string>(taskSettings.ToDictionary(), StringComparer.Ordinal);
+        Settings = config.ToSettings();
+        MetricNames = ["pre_adaptation_return", "post_adaptation_return", "surrogate_improvement", "kl", "line_search_steps", "accepted", "seconds",
+            .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []];
+    }
+
+    /// <summary>The trainer itself, for what only MAML has (its policy, validation tasks, the best score).</summary>
+    public MamlTrainer Trainer { get; }
+
+    public MamlConfig Config => Trainer.Config;
+    public string Algorithm => "maml";
+    public TaskDistribution Tasks => Trainer.Tasks;
+    public IReadOnlyDictionary<string, string> TaskSettings { get; }
+    public IReadOnlyDictionary<string, string> Settings { get; }
+    public ulong Seed => Trainer.Seed;
+    public int Iteration => Trainer.Iteration;
+    public int Iterations => Config.Iterations;
+    public IReadOnlyList<string> MetricNames { get; }
+
+    /// <summary>The agent's name in tables: which variant of MAML (or the multi-task policy, with no inner steps) this is.</summary>
+    public string Variant => Config.InnerSteps == 0 ? "multi-task pretrained"
+        : (Config.FirstOrder ? "first-order " : "") + (Config.Outer == "ppo" ? "MAML-PPO" : "MAML") + (Config.LowVarianceCurvature && !Config.FirstOrder ? " (LVC)" : "");
+
+    public string Description
+        => $"MAML-TRPO on {Tasks.Name} ({string.Join(", ", Tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", Config.Hidden)}], meta-batch {Config.MetaBatch} × {Config.Trajectories} trajectories, {Config.InnerSteps} inner step(s) of {Config.InnerLearningRate}{(Config.FirstOrder ? ", first order" : "")}{(Config.LowVarianceCurvature && !Config.FirstOrder && Config.InnerSteps > 0 ? ", low-variance curvature" : "")}";
+
+    public IterationReport RunIteration()
+    {
+        var s = Trainer.RunIteration();
+        double[] metrics = [s.PreAdaptationReturn, s.PostAdaptationReturn, s.SurrogateImprovement, s.Kl, s.LineSearchSteps, s.Accepted ? 1 : 0, s.Seconds,
+            .. Config.ValidateEvery > 0 ? new[] { s.ValidationReturn } : []];
+        string best = !double.IsFinite(Trainer.BestScore) ? ""
+            : Config.ValidateEvery > 0 ? $" (best validation {Trainer.BestScore:F2} at {Trainer.BestIteration})"
+            : $" (best {Config.BestWindow}-iteration mean {Trainer.BestScore:F2})";
+        return new IterationReport(s.Iteration, metrics,
+            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}{best}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration", s.NewBest);
+    }
+
+    /// <summary>The initial policy θ₀ playing every episode with its weights fixed (no gradient steps between episodes).</summary>
+    public IMetaAgent Agent() => new FixedPolicyAgent(Trainer.Policy, deterministic: false, $"{(Config.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀")}, no adaptation");
+
+    public void Save(string path) => Trainer.Save(path, LearnerCheckpoint.Metadata(this));
+
+    public void LoadState(TensorArchive archive) => Trainer.Load(archive);
+}

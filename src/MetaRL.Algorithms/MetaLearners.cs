@@ -1,0 +1,130 @@
+using System.Globalization;
+using System.Text.Json;
+using MetaRL.Algorithms.Maml;
+using MetaRL.Algorithms.Rl2;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+
+namespace MetaRL.Algorithms;
+
+/// <summary>
+/// One entry of the algorithm catalogue: its settings and how to build a learner from them. A new algorithm is a folder
+/// with its learner and one subclass of this, listed in <see cref="MetaLearners.Catalogue"/>.
+/// </summary>
+public abstract class MetaAlgorithm
+{
+    /// <summary>The name on the command line and in checkpoints.</summary>
+    public abstract string Name { get; }
+
+    public abstract string Description { get; }
+
+    /// <summary>Every setting key of the algorithm.</summary>
+    public abstract IReadOnlyList<string> Keys { get; }
+
+    /// <summary>
+    /// The algorithm's settings for <paramref name="task"/>: its defaults for that family overridden by those of
+    /// <paramref name="settings"/> that name algorithm keys; the other entries are returned as the task family's.
+    /// </summary>
+    public abstract IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings);
+
+    /// <summary>A new learner from fully resolved settings (as <see cref="Resolve"/> or a checkpoint gives them).</summary>
+    public abstract IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed);
+}
+
+/// <summary>The algorithm catalogue, and building or loading a learner by name or from a checkpoint alone.</summary>
+public static class MetaLearners
+{
+    /// <summary>Every algorithm, in listing order.</summary>
+    public static IReadOnlyList<MetaAlgorithm> Catalogue { get; } = [new Rl2Algorithm(), new MamlAlgorithm()];
+
+    /// <summary>The algorithm called <paramref name="name"/>, or an error listing the valid names.</summary>
+    public static MetaAlgorithm Get(string name)
+        => Catalogue.FirstOrDefault(a => a.Name == name)
+           ?? throw new SettingException($"Unknown algorithm '{name}'. Valid algorithms: {string.Join(", ", Catalogue.Select(a => a.Name))}.");
+
+    /// <summary>A new learner of <paramref name="algorithm"/> on <paramref name="task"/>; <paramref name="settings"/> mixes algorithm and task keys.</summary>
+    public static IMetaLearner Create(string algorithm, string task, IReadOnlyDictionary<string, string>? settings = null, ulong seed = 1)
+    {
+        var algo = Get(algorithm);
+        var family = TaskRegistry.Get(task);
+        var resolved = algo.Resolve(task, settings ?? new Dictionary<string, string>(), out var taskSettings);
+        return algo.Create(family.Create(taskSettings), taskSettings, resolved, seed);
+    }
+
+    /// <summary>Rebuilds the learner a checkpoint was written by, in the state it was saved in; the file alone is enough.</summary>
+    public static IMetaLearner Load(string checkpointPath) => Load(TensorArchive.Load(checkpointPath), checkpointPath);
+
+    /// <summary>As <see cref="Load(string)"/>, from an archive already read; <paramref name="source"/> names it in errors.</summary>
+    public static IMetaLearner Load(TensorArchive archive, string source = "the checkpoint")
+    {
+        var d = LearnerCheckpoint.Read(archive, source);
+        var learner = Create(d, d.Settings);
+        learner.LoadState(archive);
+        return learner;
+    }
+
+    /// <summary>A fresh learner with a checkpoint's description (state not loaded) and <paramref name="settings"/> in place of its own.</summary>
+    internal static IMetaLearner Create(LearnerCheckpoint.Description d, IReadOnlyDictionary<string, string> settings)
+    {
+        var algo = Get(d.Algorithm);
+        return algo.Create(TaskRegistry.Create(d.Task, d.TaskSettings), d.TaskSettings, settings, d.Seed);
+    }
+}
+
+/// <summary>The part of a checkpoint that says what wrote it: enough to rebuild the learner with nothing else.</summary>
+public static class LearnerCheckpoint
+{
+    /// <summary>
+    /// The version of the description below. Checkpoints written before checkpoints described themselves lack it and are
+    /// refused: nothing had been released, so there are no migrations.
+    /// </summary>
+    public const int FormatVersion = 2;
+
+    private const string FormatKey = "learner-format";
+
+    /// <summary>What a checkpoint says about the learner that wrote it.</summary>
+    public sealed record Description(string Algorithm, string Task, IReadOnlyDictionary<string, string> TaskSettings, IReadOnlyDictionary<string, string> Settings,
+        ulong Seed, int Iteration);
+
+    /// <summary>The metadata every learner writes into its checkpoints.</summary>
+    public static Dictionary<string, string> Metadata(IMetaLearner learner) => new(StringComparer.Ordinal)
+    {
+        [FormatKey] = FormatVersion.ToString(CultureInfo.InvariantCulture),
+        ["algorithm"] = learner.Algorithm,
+        ["task"] = learner.Tasks.Name,
+        ["task-settings"] = ToJson(learner.TaskSettings),
+        ["settings"] = ToJson(learner.Settings),
+        ["seed"] = learner.Seed.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Reads the description of a checkpoint, refusing one of another format version by name.</summary>
+    public static Description Read(TensorArchive archive, string source = "the checkpoint")
+    {
+        if (!archive.Metadata.TryGetValue(FormatKey, out var f))
+            throw new CheckpointException($"{source} was written by an earlier MetaRL (checkpoint format 1, which did not record its settings); this version reads format {FormatVersion}. Train the run again.");
+        if (f != FormatVersion.ToString(CultureInfo.InvariantCulture))
+            throw new CheckpointException($"{source} has checkpoint format {f}; this version of MetaRL reads format {FormatVersion}.");
+        string Get(string key) => archive.Metadata.TryGetValue(key, out var v) ? v : throw new CheckpointException($"{source} lacks '{key}'.");
+        if (!ulong.TryParse(Get("seed"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed))
+            throw new CheckpointException($"{source}: 'seed' is malformed.");
+        if (!int.TryParse(Get("iteration"), NumberStyles.None, CultureInfo.InvariantCulture, out int iteration))
+            throw new CheckpointException($"{source}: 'iteration' is malformed.");
+        return new Description(Get("algorithm"), Get("task"), FromJson(Get("task-settings"), source, "task-settings"), FromJson(Get("settings"), source, "settings"),
+            seed, iteration);
+    }
+
+    /// <summary>Settings as a JSON object of strings, keys in ordinal order.</summary>
+    public static string ToJson(IReadOnlyDictionary<string, string> settings)
+        => JsonSerializer.Serialize(new SortedDictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal));
+
+    private static Dictionary<string, string> FromJson(string json, string source, string key)
+    {
+        try
+        {
+            return new Dictionary<string, string>(JsonSerializer.Deserialize<Dictionary<string, string>>(json)
+                ?? throw new JsonException("null"), StringComparer.Ordinal);
+        }
+        catch (JsonException e) { throw new CheckpointException($"{source}: '{key}' is not a JSON object of strings ({e.Message})."); }
+    }
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+
+namespace MetaRL.Algorithms.Rl2;
+
+/// <summary>RL² in the algorithm catalogue.</summary>
+public sealed class Rl2Algorithm : MetaAlgorithm
+{
+    public override string Name => "rl2";
+
+    public override string Description => "RL²: GRU/LSTM policy over (observation, previous action, reward, done), trained across trials with PPO or TRPO";
+
+    public override IReadOnlyList<string> Keys => Rl2Config.Keys;
+
+    public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
+        => Rl2Config.DefaultsFor(task, settings).With(settings, out taskSettings).ToSettings();
+
+    public override IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed)
+        => new Rl2Learner(tasks, taskSettings, ConfigOf(settings), seed);
+
+    /// <summary>The configuration of fully resolved settings; a key RL² does not have is refused.</summary>
+    public static Rl2Config ConfigOf(IReadOnlyDictionary<string, string> settings)
+    {
+        var config = new Rl2Config().With(settings, out var rest);
+        if (rest.Count > 0) throw new SettingException($"rl2: unknown settings {string.Join(", ", rest.Keys.Order(StringComparer.Ordinal))}; valid keys are {string.Join(", ", Rl2Config.Keys.Order(StringComparer.Ordinal))}.");
+        return config;
+    }
+}
+
+/// <summary>An <see cref="Rl2Trainer"/> as a catalogue learner: metrics, self-describing checkpoints, the agent.</summary>
+public sealed class Rl2Learner : IMetaLearner
+{
+    // Rates count what this process did: the clock and the step count start at the first iteration it runs.
+    private readonly Stopwatch _watch = new();
+    private long _stepsAtStart;
+    private double _ema = double.NaN;
+
+    public Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, Rl2Config config, ulong seed)
+    {
+        Trainer = new Rl2Trainer(tasks, config, seed);
+        TaskSettings = new SortedDictionary<string, string>(taskSettings.ToDictionary(), StringComparer.Ordinal);
+        Settings = config.ToSettings();
+        MetricNames = ["steps", "mean_trial_return", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "lr", "seconds", "rollout_seconds",
+            .. config.TaskPrediction > 0 ? new[] { "task_loss" } : []];
+    }
+
+    /// <summary>The trainer itself, for what only RL² has (its network, its configuration).</summary>
+    public Rl2Trainer Trainer { get; }
+
+    public Rl2Config Config => Trainer.Config;
+    public string Algorithm => "rl2";
+    public TaskDistribution Tasks => Trainer.Tasks;
+    public IReadOnlyDictionary<string, string> TaskSettings { get; }
+    public IReadOnlyDictionary<string, string> Settings { get; }
+    public ulong Seed => Trainer.Seed;
+    public int Iteration => Trainer.Iteration;
+    public int Iterations => Config.Iterations;
+    public IReadOnlyList<string> MetricNames { get; }
+
+    public string Description
+        => $"RL² on {Tasks.Name} ({string.Join(", ", Tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {Config.Cell.ToUpperInvariant()} {Config.Hidden}, {Config.TrialsPerIteration} trials per iteration, {Config.Update.ToUpperInvariant()}";
+
+    public IterationReport RunIteration()
+    {
+        if (!_watch.IsRunning)
+        {
+            _stepsAtStart = Trainer.TotalSteps;
+            _watch.Start();
+        }
+        var s = Trainer.RunIteration();
+        _ema = double.IsNaN(_ema) ? s.MeanTrialReturn : 0.95 * _ema + 0.05 * s.MeanTrialReturn;
+        double[] metrics = [s.Steps, s.MeanTrialReturn, s.PolicyLoss, s.ValueLoss, s.Entropy, s.ApproxKl, s.ClipFraction, s.GradNorm, s.LearningRate, s.Seconds, s.RolloutSeconds,
+            .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : []];
+        double rate = (Trainer.TotalSteps - _stepsAtStart) / Math.Max(1e-9, _watch.Elapsed.TotalSeconds);
+        return new IterationReport(s.Iteration, metrics, $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {rate:N0} steps/s", false);
+    }
+
+    public IMetaAgent Agent() => Trainer.Agent();
+
+    public void Save(string path) => Trainer.Save(path, LearnerCheckpoint.Metadata(this));
+
+    public void LoadState(TensorArchive archive) => Trainer.Load(archive);
+}

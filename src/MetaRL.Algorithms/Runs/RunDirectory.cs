@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+
+namespace MetaRL.Algorithms.Runs;
+
+/// <summary>
+/// A training run on disk, for any algorithm of the catalogue: <c>config.json</c> (what was asked for, for people to
+/// read), <c>metrics.csv</c> (one row per iteration, flushed as it is written), <c>checkpoint.mrla</c> (the latest state,
+/// self-describing and written atomically) and <c>best.mrla</c> (the best policy by the learner's own rule, when it
+/// keeps one). Rows past the last checkpoint are dropped on resume, so a killed run continues exactly.
+/// </summary>
+public sealed class RunDirectory : IDisposable
+{
+    public const string ConfigFile = "config.json", MetricsFile = "metrics.csv", CheckpointFile = "checkpoint.mrla", BestCheckpointFile = "best.mrla";
+
+    /// <summary>The version of <c>config.json</c>; older run directories are refused by name.</summary>
+    public const int ConfigFormat = 2;
+
+    private readonly StreamWriter _metrics;
+
+    private RunDirectory(string path, IMetaLearner learner, int checkpointEvery)
+    {
+        if (checkpointEvery < 1) throw new ArgumentOutOfRangeException(nameof(checkpointEvery), checkpointEvery, "Checkpoints must be at least one iteration apart.");
+        Path = path;
+        Learner = learner;
+        CheckpointEvery = checkpointEvery;
+        var metrics = MetricsPath;
+        if (!File.Exists(metrics)) File.WriteAllText(metrics, string.Join(',', ["iteration", .. learner.MetricNames]) + "\n");
+        _metrics = new StreamWriter(metrics, append: true);
+    }
+
+    public string Path { get; }
+
+    public IMetaLearner Learner { get; }
+
+    /// <summary>Iterations between checkpoints (the last iteration always writes one).</summary>
+    public int CheckpointEvery { get; }
+
+    public string MetricsPath => System.IO.Path.Combine(Path, MetricsFile);
+    public string CheckpointPath => System.IO.Path.Combine(Path, CheckpointFile);
+    public string BestCheckpointPath => System.IO.Path.Combine(Path, BestCheckpointFile);
+
+    /// <summary>
+    /// Starts a run of <paramref name="algorithm"/> on <paramref name="task"/> in <paramref name="path"/> (new or empty).
+    /// Settings are validated before anything is written.
+    /// </summary>
+    public static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery = 50)
+    {
+        var learner = MetaLearners.Create(algorithm, task, settings, seed);
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
+            throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
+        Directory.CreateDirectory(path);
+        WriteConfig(path, learner);
+        return new RunDirectory(path, learner, checkpointEvery);
+    }
+
+    /// <summary>
+    /// Reopens a run at its last checkpoint; <paramref name="iterations"/>, when given, sets a new total (not below the
+    /// checkpoint's iteration). Only then is <c>config.json</c> rewritten.
+    /// </summary>
+    public static RunDirectory Resume(string path, int? iterations = null, int checkpointEvery = 50)
+    {
+        ReadConfig(path);
+        var checkpoint = System.IO.Path.Combine(path, CheckpointFile);
+        if (!File.Exists(checkpoint)) throw new SettingException($"Run directory '{path}' has no {CheckpointFile} to resume from.");
+        var archive = TensorArchive.Load(checkpoint);
+        var d = LearnerCheckpoint.Read(archive, checkpoint);
+        var settings = new Dictionary<string, string>(d.Settings.ToDictionary(), StringComparer.Ordinal);
+        if (iterations is { } n)
+        {
+            if (n < d.Iteration) throw new SettingException($"'iterations' is {n}, but the checkpoint is already at iteration {d.Iteration}.");
+            settings["iterations"] = n.ToString(CultureInfo.InvariantCulture);
+        }
+        var learner = MetaLearners.Create(d, settings);
+        learner.LoadState(archive);
+        if (iterations is not null) WriteConfig(path, learner);
+        TrimMetrics(System.IO.Path.Combine(path, MetricsFile), learner.Iteration);
+        return new RunDirectory(path, learner, checkpointEvery);
+    }
+
+    /// <summary>
+    /// The checkpoint a run directory offers for evaluation: <c>best.mrla</c> when <paramref name="preferBest"/> and the run
+    /// keeps one, else <c>checkpoint.mrla</c>. A path to a checkpoint file is returned as it is.
+    /// </summary>
+    public static string CheckpointOf(string pathOrFile, bool preferBest)
+    {
+        if (File.Exists(pathOrFile)) return pathOrFile;
+        ReadConfig(pathOrFile);
+        var last = System.IO.Path.Combine(pathOrFile, CheckpointFile);
+        if (!File.Exists(last)) throw new SettingException($"Run directory '{pathOrFile}' has no {CheckpointFile}; train it first.");
+        var best = System.IO.Path.Combine(pathOrFile, BestCheckpointFile);
+        return preferBest && File.Exists(best) ? best : last;
+    }
+
+    /// <summary>
+    /// Runs one iteration, appends its metrics row (flushed at once, so <c>tail -f</c> follows a run), keeps the best
+    /// policy and writes a checkpoint every <see cref="CheckpointEvery"/> iterations and after the last one. A diverged
+    /// iteration leaves the last checkpoint untouched and says where it is.
+    /// </summary>
+    public IterationReport Step()
+    {
+        IterationReport report;
+        try
+        {
+            report = Learner.RunIteration();
+        }
+        catch (TrainingDivergedException e)
+        {
+            _metrics.Flush();
+            var last = File.Exists(CheckpointPath) ? $" The last good checkpoint is {CheckpointPath}." : " No checkpoint had been written yet.";
+            throw new TrainingDivergedException(e.Message + last);
+        }
+        _metrics.WriteLine(string.Join(',', [report.Iteration.ToString(CultureInfo.InvariantCulture), .. report.Metrics.Select(FormatMetric)]));
+        _metrics.Flush();
+        if (report.NewBest) Learner.Save(BestCheckpointPath);
+        if (Learner.Iteration % CheckpointEvery == 0 || Learner.Iteration == Learner.Iterations) Learner.Save(CheckpointPath);
+        return report;
+    }
+
+    /// <summary>Writes a checkpoint now (e.g. when the run is interrupted between checkpoints).</summary>
+    public void Checkpoint()
+    {
+        _metrics.Flush();
+        Learner.Save(CheckpointPath);
+    }
+
+    public void Dispose() => _metrics.Dispose();
+
+    /// <summary>The rows of metrics.csv: the column names and one array of values per iteration (NaN for an empty cell).</summary>
+    public static (string[] Columns, double[][] Rows) ReadMetrics(string metricsPath)
+    {
+        var lines = File.ReadAllLines(metricsPath);
+        if (lines.Length == 0) throw new SettingException($"{metricsPath} is empty.");
+        var columns = lines[0].Split(',');
+        var rows = lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',').Select(v =>
+            v.Length == 0 ? double.NaN : double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        return (columns, rows);
+    }
+
+    // Integral figures (counts, flags) as integers, others with six significant digits, unmeasured ones empty.
+    private static string FormatMetric(double v)
+        => double.IsNaN(v) ? ""
+            : v == Math.Floor(v) && Math.Abs(v) < 1e15 ? ((long)v).ToString(CultureInfo.InvariantCulture)
+            : v.ToString("G6", CultureInfo.InvariantCulture);
+
+    private static void TrimMetrics(string path, int iteration)
+    {
+        if (!File.Exists(path)) return;
+        var lines = File.ReadAllLines(path);
+        var kept = lines.Take(1).Concat(lines.Skip(1).Where(l => int.TryParse(l.Split(',')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i <= iteration));
+        var tmp = path + ".tmp";
+        File.WriteAllLines(tmp, kept);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static void WriteConfig(string dir, IMetaLearner learner)
+    {
+        static JsonObject Json(IReadOnlyDictionary<string, string> d)
+        {
+            var o = new JsonObject();
+            foreach (var (k, v) in d.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v;
+            return o;
+        }
+        var o = new JsonObject
+        {
+            ["format"] = ConfigFormat,
+            ["algorithm"] = learner.Algorithm,
+            ["task"] = learner.Tasks.Name,
+            ["seed"] = learner.Seed.ToString(CultureInfo.InvariantCulture),
+            ["taskSettings"] = Json(learner.TaskSettings),
+            ["algorithmSettings"] = Json(learner.Settings),
+        };
+        var path = System.IO.Path.Combine(dir, ConfigFile);
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Checks that <paramref name="dir"/> is a run directory of this version; returns its algorithm and task.</summary>
+    public static (string Algorithm, string Task) ReadConfig(string dir)
+    {
+        var path = System.IO.Path.Combine(dir, ConfigFile);
+        if (!Directory.Exists(dir)) throw new SettingException($"Run directory '{dir}' does not exist.");
+        if (!File.Exists(path)) throw new SettingException($"'{dir}' is not a run directory: it has no {ConfigFile}.");
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            int? format = (int?)o["format"];
+            if (format != ConfigFormat)
+                throw new SettingException($"{path} has run-directory format {format?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}; this version of MetaRL reads format {ConfigFormat} "
+                    + "(runs from before self-describing checkpoints are not read). Train the run again.");
+            return ((string?)o["algorithm"] ?? throw new FormatException("no algorithm"), (string?)o["task"] ?? throw new FormatException("no task"));
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or NullReferenceException)
+        {
+            throw new SettingException($"{path} is damaged: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+using System.Globalization;
+using MetaRL.Algorithms;
+using MetaRL.Algorithms.Maml;
+using MetaRL.Algorithms.Rl2;
+using MetaRL.Algorithms.Runs;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+using MetaRL.Cli.Reports;
+using Spectre.Console;
+
+namespace MetaRL.Cli.Commands;
+
+/// <summary>Meta-testing RL² runs (or checkpoint files) with the episode protocol.</summary>
+internal static class Rl2Evaluation
+{
+    /// <summary>Meta-tests an RL² run; with <paramref name="labelWithRun"/> the agent's name says which run it is (for comparisons).</summary>
+    public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, bool labelWithRun = false)
+        => Evaluate(dir, overrides, options, out tasks, out _, labelWithRun);
+
+    /// <summary>As above; <paramref name="deterministic"/> says whether the agent acted by its most likely action.</summary>
+    public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
+        bool labelWithRun = false)
+    {
+        var file = RunDirectory.CheckpointOf(dir, preferBest: false);
+        var archive = TensorArchive.Load(file);
+        var d = LearnerCheckpoint.Read(archive, file);
+        if (d.Algorithm != "rl2") throw new SettingException($"'{dir}' holds a {d.Algorithm} checkpoint, not an RL² one.");
+        var cfg = Rl2Algorithm.ConfigOf(d.Settings);
+        // Evaluation may change the number of episodes per trial (e.g. to test generalisation to longer trials) and
+        // whether actions are sampled; everything else must match training.
+        var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
+        foreach (var (k, v) in overrides)
+        {
+            if (k == "deterministic") cfg = cfg with { Deterministic = v == "true" ? true : v == "false" ? false : throw new SettingException($"'deterministic' must be true or false, got '{v}'.") };
+            else taskSettings[k] = v;
+        }
+        tasks = TaskRegistry.Create(d.Task, taskSettings);
+        var net = Rl2Trainer.LoadNetwork(archive, tasks, cfg);
+        deterministic = cfg.Deterministic;
+        var agent = new Rl2Agent(net, cfg.Deterministic);
+        if (labelWithRun) agent = new Rl2Agent(net, cfg.Deterministic, $"{agent.Name} ({Report.FileLabel(dir)})");
+        return MetaTest.Run(agent, tasks, options);
+    }
+}
+
+/// <summary>Meta-testing MAML runs: return after 0, 1, 2, 3 gradient steps on held-out tasks.</summary>
+internal static class MamlStepEvaluation
+{
+    public const int DefaultTasks = 40, Steps = Algorithms.Maml.MamlEvaluation.DefaultSteps;
+
+    /// <summary>Evaluation settings that are not the task family's.</summary>
+    private static readonly string[] EvaluationKeys = ["checkpoint", "eval-lr-decay"];
+
+    /// <summary>
+    /// A MAML run's policy (best.mrla if it has one) as a fixed-weight agent for the episode protocol, to play next to
+    /// RL² runs on the same trials of <paramref name="tasks"/>.
+    /// </summary>
+    public static FixedPolicyAgent FixedAgent(string dir, TaskDistribution tasks, bool deterministic)
+    {
+        var (learner, _) = LoadPolicy(dir, "best", null);
+        if (learner.Tasks.Name != tasks.Name)
+            throw new SettingException($"--compare '{dir}' is a maml run on {learner.Tasks.Name}; this run plays {tasks.Name}.");
+        if (learner.Tasks.Horizon != tasks.Horizon)
+            throw new SettingException($"--compare '{dir}' was trained with horizon {learner.Tasks.Horizon}; this run plays horizon {tasks.Horizon}.");
+        var (trainer, cfg) = (learner.Trainer, learner.Config);
+        string kind = cfg.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀";
+        return new FixedPolicyAgent(trainer.Policy, deterministic, $"{kind}, no adaptation ({Report.FileLabel(dir)})");
+    }
+
+    /// <summary>
+    /// Loads a MAML run's policy: <c>best.mrla</c> (the policy with the best validation score) when <paramref name="which"/>
+    /// is "best" and the run has one, else the last checkpoint; a checkpoint file is loaded as it is. With
+    /// <paramref name="taskOverrides"/> the task family is rebuilt with those settings changed (e.g. for longer episodes).
+    /// </summary>
+    internal static (MamlLearner Learner, string File) LoadPolicy(string dir, string which, IReadOnlyDictionary<string, string>? taskOverrides)
+    {
+        var file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
+        var archive = TensorArchive.Load(file);
+        var d = LearnerCheckpoint.Read(archive, file);
+        if (d.Algorithm != "maml") throw new SettingException($"'{dir}' holds a {d.Algorithm} checkpoint, not a MAML one.");
+        var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
+        foreach (var (k, v) in taskOverrides ?? new Dictionary<string, string>()) taskSettings[k] = v;
+        var learner = new MamlLearner(TaskRegistry.Create(d.Task, taskSettings), d.TaskSettings, MamlAlgorithm.ConfigOf(d.Settings), d.Seed);
+        learner.LoadState(archive);
+        return (learner, file);
+    }
+
+    public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines, string? pretrainedDir = null)
+    {
+        var taskOverrides = overrides.Where(kv => !EvaluationKeys.Contains(kv.Key)).ToDictionary();
+        var evalSettings = new SettingsReader("eval", overrides.Where(kv => EvaluationKeys.Contains(kv.Key)).ToDictionary());
+        string which = evalSettings.Choice("checkpoint", "best", "best", "last");
+        var (learner, file) = LoadPolicy(dir, which, taskOverrides);
+        var (trainer, cfg, tasks) = (learner.Trainer, learner.Config, learner.Tasks);
+        double? decay = MamlConfig.ReadDecay(evalSettings, "eval-lr-decay", cfg.EvalLearningRateDecay);
+        evalSettings.EnsureAllUsed();
+        int n = taskCount ?? DefaultTasks;
+        // Every agent is fine-tuned with this run's inner learning rate and trajectories; with "auto", each gets the
+        // later-step scale that does best for it on the validation tasks (never on the held-out ones).
+        StepMetaTestResult Curve(string label, MlpPolicy<float> policy)
+        {
+            double scale = decay ?? Algorithms.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, trainer.ValidationTaskList, cfg.Trajectories, Steps,
+                cfg.InnerLearningRate, cfg.Gamma, trainer.Seed).Scale;
+            return Algorithms.Maml.MamlEvaluation.Run(label, policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, scale);
+        }
+        if (!json)
+            AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {trainer.Iteration}"
+                + (file.EndsWith(RunDirectory.BestCheckpointFile, StringComparison.Ordinal)
+                    ? cfg.ValidateEvery > 0 ? $", best validation score {trainer.BestScore:F2}" : $", best {cfg.BestWindow}-iteration training mean {trainer.BestScore:F2}"
+                    : "")
+                + (decay is { } d ? $"); steps after the first use inner-lr × {d}." : $"); each agent's steps after the first use inner-lr × the scale in {{{string.Join(", ", Algorithms.Maml.MamlEvaluation.LaterStepScales)}}} that does best on {cfg.ValidationTasks} validation tasks of the training distribution."));
+        var results = new List<StepMetaTestResult>
+        {
+            Curve(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : learner.Variant, trainer.Policy),
+        };
+        if (pretrainedDir is not null)
+        {
+            var (pre, _) = LoadPolicy(pretrainedDir, which, taskOverrides);
+            if (pre.Tasks.Name != tasks.Name)
+                throw new SettingException($"--pretrained '{pretrainedDir}' is a maml run on {pre.Tasks.Name}; it must be a maml run on {tasks.Name} (trained with inner-steps=0).");
+            var preCfg = pre.Config;
+            if (!preCfg.Hidden.SequenceEqual(cfg.Hidden))
+                throw new SettingException($"--pretrained '{pretrainedDir}' has hidden layers [{string.Join(",", preCfg.Hidden)}]; this run has [{string.Join(",", cfg.Hidden)}].");
+            var preTrainer = pre.Trainer;
+            string label = preCfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(pretrainedDir))} (MAML), fine-tuned";
+            results.Add(Curve(label, preTrainer.Policy));
+        }
+        if (baselines)
+            results.Add(Curve("random init, fine-tuned", new MamlTrainer(tasks, cfg, trainer.Seed ^ 0xBADC0FFEEUL).Policy));
+        for (int i = 1; i < results.Count; i++) results[i].AdvantageOfEvaluatedAgent = PairedAdvantage.Of(results[0], results[i]);
+        var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+        string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";
+        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize<object>(results.Count == 1 ? results[0] : results.ToArray(), options));
+        else
+        {
+            var table = new Table().Title(title).Caption($"{n} held-out tasks × {cfg.Trajectories} trajectories, seed {seed}; mean ± 95% CI over tasks"
+                + (results[0].OracleReturn is { } o ? $"; task-knowing oracle {o:F2}" : ""));
+            table.AddColumn("agent");
+            for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
+            table.AddColumn(new TableColumn("later steps").RightAligned());
+            foreach (var r in results)
+                table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}"),
+                    string.Create(CultureInfo.InvariantCulture, $"α × {r.LaterStepScale}")]);
+            AnsiConsole.Write(table);
+            if (results.Count > 1) AnsiConsole.Write(AdvantageTable(results));
+        }
+        string stem = Report.OutputPath(dir, Report.EvalStem(n, seed, overrides, baselines)
+            + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
+        File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
+        using (var w = new StreamWriter(stem + ".csv"))
+        {
+            w.WriteLine("agent,steps,mean_return,ci95");
+            foreach (var r in results)
+                for (int k = 0; k <= Steps; k++)
+                    w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"\"{r.Agent}\",{k},{r.StepReturns[k]:G8},{r.StepCi95[k]:G8}"));
+        }
+        var x = Enumerable.Range(0, Steps + 1).Select(k => (double)k).ToArray();
+        var series = results.Select(r => (r.Agent, r.StepReturns, r.StepCi95)).ToList();
+        if (results[0].OracleReturn is { } oracle) series.Add(("oracle", Enumerable.Repeat(oracle, Steps + 1).ToArray(), new double[Steps + 1]));
+        Plots.AdaptationCurve(stem + ".png", title, "gradient steps on the task", "mean return per trajectory", x, series);
+        if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
+        return 0;
+    }
+
+    /// <summary>The evaluated agent minus each baseline, task by task: the between-task spread cancels, so a small lead can be told from noise.</summary>
+    private static Table AdvantageTable(List<StepMetaTestResult> results)
+    {
+        var first = results[0];
+        var table = new Table().Title($"{Markup.Escape(first.Agent)} minus each baseline, paired over the same tasks")
+            .Caption("mean difference ± 95% CI; positive = ahead. Best vs best: each agent at the step with its highest mean return");
+        table.AddColumn("baseline");
+        for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
+        table.AddColumn(new TableColumn("best vs best").RightAligned());
+        foreach (var r in results.Skip(1))
+        {
+            var a = r.AdvantageOfEvaluatedAgent!;
+            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep.Select((d, k) => Report.SignedCell(d, a.PerStepCi95[k], 2)),
+                Report.SignedCell(a.BestVsBest, a.BestVsBestCi95, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
+        }
+        return table;
+    }
+}

@@ -1,0 +1,103 @@
+using MetaRL.Algorithms.Runs;
+using MetaRL.Cli.Reports;
+using MetaRL.Core.Tasks;
+using Spectre.Console;
+
+namespace MetaRL.Cli.Commands;
+
+/// <summary>
+/// <c>metarl train</c>: a library <see cref="RunDirectory"/> driven with a progress bar, stopped cleanly by Ctrl+C or
+/// SIGTERM. Nothing here knows which algorithm runs.
+/// </summary>
+internal static class Training
+{
+    public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong seed, string? outDir, string? resume, int checkpointEvery)
+    {
+        RunDirectory run;
+        if (resume is not null)
+        {
+            if (algo is not null || task is not null || settings.Keys.Any(k => k != "iterations"))
+                throw new SettingException("--resume continues a run exactly as configured; do not give an algorithm or task with it, and of the settings only 'iterations' may change (to train longer).");
+            int? iterations = null;
+            if (settings.ContainsKey("iterations"))
+            {
+                var reader = new SettingsReader("train --resume", settings);
+                iterations = reader.Int("iterations", 0, 1, 10_000_000);
+            }
+            run = RunDirectory.Resume(resume, iterations, checkpointEvery);
+            AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(resume)}[/] at iteration {run.Learner.Iteration} of {run.Learner.Iterations}.");
+        }
+        else
+        {
+            if (algo is null || task is null) throw new SettingException("train needs an algorithm and a task, e.g. 'metarl train rl2 bandit'.");
+            run = RunDirectory.Create(outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), algo, task, settings, seed, checkpointEvery);
+        }
+        using (run) return Drive(run);
+    }
+
+    private static int Drive(RunDirectory run)
+    {
+        var learner = run.Learner;
+        // Ctrl+C (SIGINT) and SIGTERM (`kill`, a batch scheduler's stop) both end the run at the next iteration boundary
+        // with a checkpoint; the exit code is 128 + the signal's number.
+        int stopCode = 0;
+        bool Stopping() => Volatile.Read(ref stopCode) != 0;
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Volatile.Write(ref stopCode, 130); };
+        Console.CancelKeyPress += onCancel;
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            c => { c.Cancel = true; Volatile.Write(ref stopCode, 143); });
+        try
+        {
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(learner.Description)}[/], seed {learner.Seed} → {Markup.Escape(run.Path)}");
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            int first = learner.Iteration;
+            AnsiConsole.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var bar = ctx.AddTask("training", maxValue: learner.Iterations);
+                    bar.Value = learner.Iteration;
+                    while (learner.Iteration < learner.Iterations && !Stopping())
+                    {
+                        var report = run.Step();
+                        bar.Description = report.Summary;
+                        bar.Value = learner.Iteration;
+                    }
+                    if (Stopping() && learner.Iteration < learner.Iterations) run.Checkpoint();
+                });
+            // A signal that lands after the last iteration is too late to interrupt anything: the run is complete.
+            if (Stopping() && learner.Iteration < learner.Iterations)
+            {
+                AnsiConsole.MarkupLine($"Interrupted ({(stopCode == 143 ? "SIGTERM" : "Ctrl+C")}): checkpoint written at iteration {learner.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(run.Path)}[/].");
+                return stopCode;
+            }
+            AnsiConsole.MarkupLine($"Trained {learner.Iteration - first} iterations in {watch.Elapsed.TotalSeconds:F1} s.");
+            WriteTrainingPlot(run);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        return 0;
+    }
+
+    /// <summary>Every return column of metrics.csv that was measured at every iteration, against the iteration.</summary>
+    private static void WriteTrainingPlot(RunDirectory run)
+    {
+        var (columns, rows) = RunDirectory.ReadMetrics(run.MetricsPath);
+        if (rows.Length == 0) return;
+        var x = rows.Select(r => r[0]).ToArray();
+        var series = new List<(string, double[], double[])>();
+        for (int c = 1; c < columns.Length; c++)
+        {
+            if (!columns[c].EndsWith("_return", StringComparison.Ordinal)) continue;
+            var y = rows.Select(r => c < r.Length ? r[c] : double.NaN).ToArray();
+            if (y.Any(double.IsNaN)) continue;
+            series.Add((columns[c].Replace('_', ' '), y, new double[x.Length]));
+        }
+        if (series.Count > 0)
+            Plots.AdaptationCurve(Path.Combine(run.Path, "training.png"), $"{run.Learner.Algorithm} on {run.Learner.Tasks.Name}: training-task returns during meta-training",
+                "iteration", "return", x, series);
+    }
+}
