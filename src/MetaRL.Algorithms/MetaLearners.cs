@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using MetaRL.Algorithms.Maml;
 using MetaRL.Algorithms.Rl2;
+using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
@@ -30,6 +31,29 @@ public abstract class MetaAlgorithm
 
     /// <summary>A new learner from fully resolved settings (as <see cref="Resolve"/> or a checkpoint gives them).</summary>
     public abstract IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed);
+
+    /// <summary>Algorithm settings an evaluation may change (e.g. whether actions are sampled); none by default.</summary>
+    public virtual IReadOnlyList<string> EvaluationKeys => [];
+
+    /// <summary>
+    /// The agent a checkpoint of this algorithm holds, for the episode protocol. <paramref name="overrides"/> may change
+    /// the <see cref="EvaluationKeys"/> and the task family's settings (e.g. more episodes per trial, to test longer
+    /// trials than training saw); the weights and everything else stay as trained.
+    /// </summary>
+    public IMetaAgent LoadAgent(TensorArchive archive, IReadOnlyDictionary<string, string> overrides, out TaskDistribution tasks, out IReadOnlyDictionary<string, string> settings,
+        string source = "the checkpoint")
+    {
+        var d = LearnerCheckpoint.Read(archive, source);
+        if (d.Algorithm != Name) throw new CheckpointException($"{source} holds a {d.Algorithm} learner, not a {Name} one.");
+        var algorithmSettings = new Dictionary<string, string>(d.Settings.ToDictionary(), StringComparer.Ordinal);
+        var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
+        foreach (var (k, v) in overrides) (EvaluationKeys.Contains(k) ? algorithmSettings : taskSettings)[k] = v;
+        tasks = TaskRegistry.Create(d.Task, taskSettings);
+        var learner = Create(tasks, d.TaskSettings, algorithmSettings, d.Seed);
+        learner.LoadState(archive);
+        settings = learner.Settings;
+        return learner.Agent();
+    }
 }
 
 /// <summary>The algorithm catalogue, and building or loading a learner by name or from a checkpoint alone.</summary>

@@ -178,7 +178,7 @@ internal static class Program
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
-            var result = Rl2Evaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic);
+            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic);
             var results = new List<MetaTestResult> { result };
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)
@@ -189,7 +189,7 @@ internal static class Program
                     results.Add(MetaTest.Run(MamlStepEvaluation.FixedAgent(other, tasks, deterministic), tasks, options));
                     continue;
                 }
-                var r = Rl2Evaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
+                var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
                 results.Add(r);
@@ -250,7 +250,7 @@ internal static class Program
             int code = Training.Train("rl2", "bandit", settings, p.GetValue(seed), dir, null, 100);
             if (code != 0) return code;
             var options = new MetaTestOptions(p.GetValue(tasks), p.GetValue(seed));
-            var result = Rl2Evaluation.Evaluate(dir, [], options, out var dist);
+            var result = EpisodeEvaluation.Evaluate(dir, [], options, out var dist);
             var results = new List<MetaTestResult> { result };
             foreach (var agent in TaskRegistry.Get(dist.Name).Baselines(dist, options.Seed)) results.Add(MetaTest.Run(agent, dist, options));
             string title = "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)";

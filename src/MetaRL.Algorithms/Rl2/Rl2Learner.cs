@@ -15,6 +15,8 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 
     public override IReadOnlyList<string> Keys => Rl2Config.Keys;
 
+    public override IReadOnlyList<string> EvaluationKeys => ["deterministic"];
+
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => Rl2Config.DefaultsFor(task, settings).With(settings, out taskSettings).ToSettings();
 

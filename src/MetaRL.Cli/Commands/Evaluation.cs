@@ -11,10 +11,10 @@ using Spectre.Console;
 
 namespace MetaRL.Cli.Commands;
 
-/// <summary>Meta-testing RL² runs (or checkpoint files) with the episode protocol.</summary>
-internal static class Rl2Evaluation
+/// <summary>Meta-testing a run (or a checkpoint file) of any algorithm with the episode protocol.</summary>
+internal static class EpisodeEvaluation
 {
-    /// <summary>Meta-tests an RL² run; with <paramref name="labelWithRun"/> the agent's name says which run it is (for comparisons).</summary>
+    /// <summary>Meta-tests a run; with <paramref name="labelWithRun"/> the agent's name says which run it is (for comparisons).</summary>
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, bool labelWithRun = false)
         => Evaluate(dir, overrides, options, out tasks, out _, labelWithRun);
 
@@ -24,22 +24,10 @@ internal static class Rl2Evaluation
     {
         var file = RunDirectory.CheckpointOf(dir, preferBest: false);
         var archive = TensorArchive.Load(file);
-        var d = LearnerCheckpoint.Read(archive, file);
-        if (d.Algorithm != "rl2") throw new SettingException($"'{dir}' holds a {d.Algorithm} checkpoint, not an RL² one.");
-        var cfg = Rl2Algorithm.ConfigOf(d.Settings);
-        // Evaluation may change the number of episodes per trial (e.g. to test generalisation to longer trials) and
-        // whether actions are sampled; everything else must match training.
-        var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
-        foreach (var (k, v) in overrides)
-        {
-            if (k == "deterministic") cfg = cfg with { Deterministic = v == "true" ? true : v == "false" ? false : throw new SettingException($"'deterministic' must be true or false, got '{v}'.") };
-            else taskSettings[k] = v;
-        }
-        tasks = TaskRegistry.Create(d.Task, taskSettings);
-        var net = Rl2Trainer.LoadNetwork(archive, tasks, cfg);
-        deterministic = cfg.Deterministic;
-        var agent = new Rl2Agent(net, cfg.Deterministic);
-        if (labelWithRun) agent = new Rl2Agent(net, cfg.Deterministic, $"{agent.Name} ({Report.FileLabel(dir)})");
+        var algorithm = MetaLearners.Get(LearnerCheckpoint.Read(archive, file).Algorithm);
+        var agent = algorithm.LoadAgent(archive, overrides, out tasks, out var settings, file);
+        deterministic = !settings.TryGetValue("deterministic", out var d) || d == "true";
+        if (labelWithRun) agent = new NamedAgent(agent, $"{agent.Name} ({Report.FileLabel(dir)})");
         return MetaTest.Run(agent, tasks, options);
     }
 }

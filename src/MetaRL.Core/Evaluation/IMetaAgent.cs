@@ -36,3 +36,11 @@ public interface IAgentSession
     /// </summary>
     void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active);
 }
+
+/// <summary>An agent shown under another name (e.g. the run it came from, when several runs are compared).</summary>
+public sealed class NamedAgent(IMetaAgent agent, string name) : IMetaAgent
+{
+    public string Name => name;
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => agent.Begin(batch, tasks, rng);
+}

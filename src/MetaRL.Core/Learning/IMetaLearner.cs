@@ -70,6 +70,9 @@ public static class MetaLearnerExtensions
         if (iterations is < 0) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "The number of iterations cannot be negative.");
         int end = iterations is { } n ? learner.Iteration + n : learner.Iterations;
         while (learner.Iteration < end && !cancel.IsCancellationRequested)
-            progress?.Report(learner.RunIteration());
+        {
+            var report = learner.RunIteration();
+            progress?.Report(report);
+        }
     }
 }

@@ -1,0 +1,112 @@
+using MetaRL.Algorithms;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
+
+namespace MetaRL.Algorithms.Tests;
+
+/// <summary>What every algorithm of the catalogue must do, checked for each one (as Stable-Baselines3 checks its model list).</summary>
+public sealed class CatalogueTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-catalogue-" + Guid.NewGuid().ToString("N"));
+
+    public CatalogueTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    /// <summary>A small configuration of each algorithm on a family it is meant for.</summary>
+    public static TheoryData<string, string, string[]> Small => new()
+    {
+        { "rl2", "bandit", ["hidden=8", "trials-per-iteration=8", "minibatches=2", "iterations=5", "episodes=6"] },
+        { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=4", "minibatches=2", "iterations=5", "horizon=6", "episodes=2", "update=trpo", "head=8"] },
+        { "maml", "navigation-2d", ["hidden=8,8", "meta-batch=2", "trajectories=3", "horizon=6", "iterations=5", "validate-every=2", "validation-tasks=3"] },
+    };
+
+    [Fact]
+    public void Every_algorithm_is_in_the_catalogue_once()
+    {
+        Assert.Equal(["rl2", "maml"], MetaLearners.Catalogue.Select(a => a.Name));
+        Assert.Contains("Valid algorithms: rl2, maml", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaLearners.Get("ppo")).Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Small))]
+    public void A_checkpoint_alone_rebuilds_the_learner_and_resumes_bit_identically(string algorithm, string task, string[] settings)
+    {
+        var learner = MetaLearners.Create(algorithm, task, Settings(settings), seed: 7);
+        learner.Learn(iterations: 2);
+        var path = Path.Combine(_dir, $"{algorithm}-{task}.mrla");
+        learner.Save(path);
+
+        var loaded = MetaLearners.Load(path);
+        Assert.Equal(learner.GetType(), loaded.GetType());
+        Assert.Equal(learner.Settings, loaded.Settings);
+        Assert.Equal(learner.TaskSettings, loaded.TaskSettings);
+        Assert.Equal(learner.Tasks.Name, loaded.Tasks.Name);
+        Assert.Equal((learner.Seed, learner.Iteration, learner.Iterations), (loaded.Seed, loaded.Iteration, loaded.Iterations));
+
+        // The loaded agent plays as the original does, and the next iterations are the same to the bit (timings aside).
+        var options = new MetaTestOptions(Trials: 12, Seed: 3, Batch: 5);
+        Assert.Equal(MetaTest.Run(learner.Agent(), learner.Tasks, options).TrialTotals, MetaTest.Run(loaded.Agent(), loaded.Tasks, options).TrialTotals);
+        for (int i = 0; i < 3; i++)
+        {
+            var a = learner.RunIteration();
+            var b = loaded.RunIteration();
+            Assert.Equal(a.Iteration, b.Iteration);
+            Assert.Equal(Untimed(learner, a), Untimed(loaded, b));
+            Assert.Equal(a.NewBest, b.NewBest);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Small))]
+    public void Settings_are_resolved_in_full_and_unknown_keys_are_refused_by_name(string algorithm, string task, string[] settings)
+    {
+        var learner = MetaLearners.Create(algorithm, task, Settings(settings));
+        var algo = MetaLearners.Get(algorithm);
+        Assert.Equal(algo.Keys.Order(StringComparer.Ordinal), learner.Settings.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(learner.MetricNames.Count, learner.RunIteration().Metrics.Length);
+        var e = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaLearners.Create(algorithm, task, Settings([.. settings, "no-such-key=1"])));
+        Assert.Contains("no-such-key", e.Message);
+    }
+
+    /// <summary>An RL² agent, loaded from its checkpoint and played step by step, scores what the protocol scores.</summary>
+    [Fact]
+    public void A_loaded_agent_played_step_by_step_matches_the_meta_test()
+    {
+        var learner = MetaLearners.Create("rl2", "bandit", Settings(["hidden=8", "trials-per-iteration=8", "minibatches=2", "iterations=3"]));
+        learner.Learn();
+        var path = Path.Combine(_dir, "play.mrla");
+        learner.Save(path);
+        var loaded = MetaLearners.Load(path);
+        var tasks = loaded.Tasks;
+        var expected = MetaTest.Run(loaded.Agent(), tasks, new MetaTestOptions(Trials: 40, Seed: 1));
+        var player = new AgentPlayer(loaded.Agent(), tasks);
+        var env = tasks.CreateEnv();
+        var obs = new float[tasks.ObservationSpace.Size];
+        var heldOut = MetaTest.Tasks(tasks, 1, 40);
+        for (int t = 0; t < heldOut.Length; t++)
+        {
+            env.SetTask(heldOut[t]);
+            var rng = MetaTest.EnvironmentStream(1, t);
+            player.Reset();
+            double total = 0;
+            for (int e = 0; e < tasks.EpisodesPerTrial; e++)
+            {
+                env.Reset(rng, obs);
+                for (bool over = false; !over;)
+                {
+                    var r = env.Step(player.Act(obs), rng, obs);
+                    total += r.Reward;
+                    over = player.Observe((float)r.Reward, r.Terminated, r.Truncated);
+                }
+            }
+            Assert.Equal(expected.TrialTotals[t], total);
+        }
+    }
+
+    private static Dictionary<string, string> Settings(IEnumerable<string> pairs)
+        => pairs.Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+
+    private static double[] Untimed(IMetaLearner learner, IterationReport report)
+        => report.Metrics.Where((_, i) => !learner.MetricNames[i].Contains("seconds", StringComparison.Ordinal)).ToArray();
+}
