@@ -20,8 +20,11 @@ public abstract class MetaAlgorithm
 
     public abstract string Description { get; }
 
+    /// <summary>Every setting of the algorithm with its general default (per-task defaults come from <see cref="Resolve"/>).</summary>
+    public abstract IReadOnlyList<SettingDescription> Settings { get; }
+
     /// <summary>Every setting key of the algorithm.</summary>
-    public abstract IReadOnlyList<string> Keys { get; }
+    public IReadOnlyList<string> Keys => Settings.Select(s => s.Key).ToArray();
 
     /// <summary>
     /// The algorithm's settings for <paramref name="task"/>: its defaults for that family overridden by those of

@@ -61,41 +61,84 @@ internal static class Program
 
     private static Command ListCommand()
     {
-        var cmd = new Command("list", "List the task families and algorithms with their settings and defaults.");
-        cmd.SetAction(_ =>
+        var json = new Option<bool>("--json") { Description = "Print every algorithm's and task family's settings as JSON (key, type, default, range or choices, description)." };
+        var cmd = new Command("list", "List the task families and algorithms with their settings and defaults.") { json };
+        cmd.SetAction(p =>
         {
+            var families = TaskRegistry.Families.Select(f => (Family: f, Settings: TaskRegistry.DescribeSettings(f, out var why), Unavailable: why)).ToArray();
+            if (p.GetValue(json))
+            {
+                Console.WriteLine(ListJson(families));
+                return 0;
+            }
             var table = new Table().Title("Task families");
             table.AddColumns("task", "description", "settings (default)");
-            foreach (var f in TaskRegistry.Families)
+            foreach (var (f, settings, unavailable) in families)
             {
-                string settings;
-                try
-                {
-                    var d = f.Create(null);
-                    settings = string.Join("\n", d.Settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"));
-                }
-                catch (SettingException e) { settings = "unavailable here: " + e.Message; }
-                table.AddRow(f.Name, Markup.Escape(f.Description), Markup.Escape(settings));
+                string text = settings is null ? "unavailable here: " + unavailable
+                    : string.Join("\n", settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"));
+                table.AddRow(f.Name, Markup.Escape(f.Description), Markup.Escape(text));
             }
             AnsiConsole.Write(table);
 
-            var algos = new Table().Title("Algorithms");
-            algos.AddColumns("algorithm", "description", "settings (general default; per-task defaults differ where shown)");
-            var families = TaskRegistry.Families.Select(f => f.Name).ToArray();
             foreach (var a in MetaLearners.Catalogue)
             {
-                var general = a.Resolve("", new Dictionary<string, string>(), out Dictionary<string, string> _);
-                var perTask = families.Select(f => (Name: f, Settings: a.Resolve(f, new Dictionary<string, string>(), out Dictionary<string, string> _))).ToArray();
-                algos.AddRow(a.Name, Markup.Escape(a.Description), Markup.Escape(string.Join("\n", general.Select(kv =>
+                var algos = new Table().Title($"{a.Name}: {Markup.Escape(a.Description)}");
+                algos.AddColumns("setting", "default (per-task defaults where they differ)", "description");
+                var perTask = families.Select(f => (f.Family.Name, Settings: a.Resolve(f.Family.Name, new Dictionary<string, string>(), out Dictionary<string, string> _))).ToArray();
+                foreach (var s in a.Settings)
                 {
-                    var special = perTask.Where(t => t.Settings[kv.Key] != kv.Value).Select(t => $"{t.Name}: {t.Settings[kv.Key]}").ToArray();
-                    return special.Length == 0 ? $"{kv.Key}={kv.Value}" : $"{kv.Key}={kv.Value} ({string.Join(", ", special)})";
-                }))));
+                    var special = perTask.Where(t => t.Settings[s.Key] != s.Default).Select(t => $"{t.Name}: {t.Settings[s.Key]}").ToArray();
+                    algos.AddRow(s.Key, Markup.Escape(special.Length == 0 ? s.Default : $"{s.Default} ({string.Join(", ", special)})"), Markup.Escape(s.Description));
+                }
+                AnsiConsole.Write(algos);
             }
-            AnsiConsole.Write(algos);
             return 0;
         });
         return cmd;
+    }
+
+    private static string ListJson(IEnumerable<(TaskFamilyInfo Family, IReadOnlyList<SettingDescription>? Settings, string? Unavailable)> families)
+    {
+        static System.Text.Json.Nodes.JsonObject Setting(SettingDescription s)
+        {
+            var o = new System.Text.Json.Nodes.JsonObject { ["key"] = s.Key, ["type"] = s.Type.ToString().ToLowerInvariant(), ["default"] = s.Default };
+            if (s.Min is { } min) o["min"] = min;
+            if (s.Max is { } max) o["max"] = max;
+            if (s.Choices is { } choices) o["choices"] = new System.Text.Json.Nodes.JsonArray(choices.Select(c => (System.Text.Json.Nodes.JsonNode?)c).ToArray());
+            o["description"] = s.Description;
+            return o;
+        }
+        var list = families.ToArray();
+        var root = new System.Text.Json.Nodes.JsonObject
+        {
+            ["algorithms"] = new System.Text.Json.Nodes.JsonArray(MetaLearners.Catalogue.Select(a =>
+            {
+                var taskDefaults = new System.Text.Json.Nodes.JsonObject();
+                foreach (var (f, _, _) in list)
+                {
+                    var resolved = a.Resolve(f.Name, new Dictionary<string, string>(), out Dictionary<string, string> _);
+                    var differing = new System.Text.Json.Nodes.JsonObject();
+                    foreach (var s in a.Settings.Where(s => resolved[s.Key] != s.Default)) differing[s.Key] = resolved[s.Key];
+                    if (differing.Count > 0) taskDefaults[f.Name] = differing;
+                }
+                return (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonObject
+                {
+                    ["name"] = a.Name,
+                    ["description"] = a.Description,
+                    ["settings"] = new System.Text.Json.Nodes.JsonArray(a.Settings.Select(s => (System.Text.Json.Nodes.JsonNode?)Setting(s)).ToArray()),
+                    ["taskDefaults"] = taskDefaults,
+                };
+            }).ToArray()),
+            ["taskFamilies"] = new System.Text.Json.Nodes.JsonArray(list.Select(f =>
+            {
+                var o = new System.Text.Json.Nodes.JsonObject { ["name"] = f.Family.Name, ["description"] = f.Family.Description };
+                if (f.Settings is null) o["unavailable"] = f.Unavailable;
+                else o["settings"] = new System.Text.Json.Nodes.JsonArray(f.Settings.Select(s => (System.Text.Json.Nodes.JsonNode?)Setting(s)).ToArray());
+                return (System.Text.Json.Nodes.JsonNode?)o;
+            }).ToArray()),
+        };
+        return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 
     private static Command BaselinesCommand()

@@ -78,6 +78,33 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void List_json_describes_every_setting_of_every_algorithm_and_task_family()
+    {
+        var list = Run("list", "--json");
+        Assert.True(list.Code == 0, list.Err);
+        using var doc = JsonDocument.Parse(list.Out);
+        var algorithms = doc.RootElement.GetProperty("algorithms").EnumerateArray().ToArray();
+        Assert.Equal(["rl2", "maml"], algorithms.Select(a => a.GetProperty("name").GetString()));
+        var families = doc.RootElement.GetProperty("taskFamilies").EnumerateArray().ToArray();
+        Assert.Contains(families, f => f.GetProperty("name").GetString() == "tabular-mdp");
+        int described = 0;
+        foreach (var owner in algorithms.Concat(families.Where(f => f.TryGetProperty("settings", out _))))
+            foreach (var s in owner.GetProperty("settings").EnumerateArray())
+            {
+                string what = $"{owner.GetProperty("name").GetString()}.{s.GetProperty("key").GetString()}";
+                Assert.False(string.IsNullOrWhiteSpace(s.GetProperty("description").GetString()), what);
+                Assert.Contains(s.GetProperty("type").GetString(), new[] { "integer", "number", "boolean", "choice", "sizes", "text" });
+                Assert.True(s.TryGetProperty("default", out _), what);
+                if (s.GetProperty("type").GetString() is "choice" or "boolean") Assert.True(s.GetProperty("choices").GetArrayLength() >= 2, what);
+                if (s.GetProperty("type").GetString() is "integer") Assert.True(s.TryGetProperty("min", out _) && s.TryGetProperty("max", out _), what);
+                described++;
+            }
+        Assert.True(described >= 63 + 2 * families.Length, $"{described} settings described");
+        // Per-task defaults are listed where they differ from the general ones.
+        Assert.Equal("256", algorithms[0].GetProperty("taskDefaults").GetProperty("tabular-mdp").GetProperty("hidden").GetString());
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
         var t = Run("baselines", "bandits");

@@ -12,7 +12,7 @@ public sealed class MamlAlgorithm : MetaAlgorithm
 
     public override string Description => "MAML: exact second-order meta-gradient through vanilla policy-gradient inner steps, TRPO (or PPO) outer loop";
 
-    public override IReadOnlyList<string> Keys => MamlConfig.Keys;
+    public override IReadOnlyList<SettingDescription> Settings => MamlConfig.Schema.Describe(new MamlConfig());
 
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => new MamlConfig().With(settings, out taskSettings).ToSettings();

@@ -32,8 +32,7 @@ public sealed record MamlConfig
     public double OuterLearningRate { get; init; } = 1e-3;
     /// <summary>
     /// A Gaussian policy over a bounded action box acts in [−1, 1] mapped onto the box (as in the MAML paper's rllab
-    /// setup), so its standard deviation is relative to the action range. Runs written before this setting existed
-    /// acted in the box's own units and are read with false.
+    /// setup), so its standard deviation is relative to the action range; false acts in the box's own units.
     /// </summary>
     public bool NormalizeActions { get; init; } = true;
     /// <summary>
@@ -67,74 +66,41 @@ public sealed record MamlConfig
     /// <summary>Use the general full-graph path even for one inner step (a reference for the fast path).</summary>
     internal bool ForceFullGraph { get; init; }
 
-    public static readonly string[] Keys =
-        ["hidden", "inner-lr", "inner-steps", "meta-batch", "trajectories", "iterations", "max-kl", "cg-iters", "cg-damping", "ls-steps", "ls-backtrack", "gamma", "first-order",
-         "outer", "ppo-epochs", "ppo-clip", "outer-lr", "normalize-actions", "eval-lr-decay", "best-window",
-         "validate-every", "validation-tasks", "lvc"];
+    /// <summary>Every MAML setting, declared once: parsing, validation, recording and listing come from here.</summary>
+    public static SettingSchema<MamlConfig> Schema { get; } = new SettingSchema<MamlConfig>("maml")
+        .Sizes("hidden", c => c.Hidden, (c, v) => c with { Hidden = v }, allowNone: false, "Hidden layers of the tanh MLP policy.")
+        .Double("inner-lr", c => c.InnerLearningRate, (c, v) => c with { InnerLearningRate = v }, 0, 1e3, "Step size α of the inner policy-gradient steps.")
+        .Int("inner-steps", c => c.InnerSteps, (c, v) => c with { InnerSteps = v }, 0, 10, "Inner gradient steps during meta-training; 0 trains the non-adaptive multi-task policy.")
+        .Int("meta-batch", c => c.MetaBatch, (c, v) => c with { MetaBatch = v }, 1, 10_000, "Tasks per meta-iteration.")
+        .Int("trajectories", c => c.Trajectories, (c, v) => c with { Trajectories = v }, 1, 100_000, "Trajectories per task for each adaptation step and for the post-adaptation batch.")
+        .Int("iterations", c => c.Iterations, (c, v) => c with { Iterations = v }, 1, 10_000_000, "Meta-iterations.")
+        .Double("max-kl", c => c.MaxKl, (c, v) => c with { MaxKl = v }, 1e-9, 10, "TRPO outer loop: the mean KL divergence one step may reach.")
+        .Int("cg-iters", c => c.CgIterations, (c, v) => c with { CgIterations = v }, 1, 1000, "TRPO outer loop: conjugate-gradient iterations on Hessian-vector products.")
+        .Double("cg-damping", c => c.CgDamping, (c, v) => c with { CgDamping = v }, 0, 1e3, "TRPO outer loop: damping added to the KL Hessian.")
+        .Int("ls-steps", c => c.LineSearchSteps, (c, v) => c with { LineSearchSteps = v }, 0, 1000, "TRPO outer loop: backtracking steps of the line search.")
+        .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO outer loop: the factor each backtracking step applies.")
+        .Double("gamma", c => c.Gamma, (c, v) => c with { Gamma = v }, 0, 1, "Discount factor.")
+        .Bool("first-order", c => c.FirstOrder, (c, v) => c with { FirstOrder = v }, "First-order MAML: drop the second-order terms of the inner step.")
+        .Choice("outer", c => c.Outer, (c, v) => c with { Outer = v }, ["trpo", "ppo"], "The outer update: a TRPO step under a KL limit, or PPO's clipped surrogate over several Adam epochs.")
+        .Int("ppo-epochs", c => c.PpoEpochs, (c, v) => c with { PpoEpochs = v }, 1, 1000, "PPO outer loop: Adam epochs per meta-iteration.")
+        .Double("ppo-clip", c => c.PpoClip, (c, v) => c with { PpoClip = v }, 1e-6, 10, "PPO outer loop: clip range of the probability ratio.")
+        .Double("outer-lr", c => c.OuterLearningRate, (c, v) => c with { OuterLearningRate = v }, 0, 1, "PPO outer loop: Adam's learning rate.")
+        .Bool("normalize-actions", c => c.NormalizeActions, (c, v) => c with { NormalizeActions = v }, "A Gaussian policy over a bounded box acts in [-1, 1] mapped onto the box.")
+        .Custom("eval-lr-decay", SettingType.Text, c => c.EvalLearningRateDecay?.ToString("R", CultureInfo.InvariantCulture) ?? "auto",
+            (r, c) => c with { EvalLearningRateDecay = ReadDecay(r, "eval-lr-decay", c.EvalLearningRateDecay) },
+            "Meta-test steps after the first use inner-lr times this, a number in [0, 10]; auto chooses it per agent on the validation tasks.")
+        .Int("best-window", c => c.BestWindow, (c, v) => c with { BestWindow = v }, 1, 100_000, "With validate-every=0: the best policy ends the window of this many iterations with the best training return.")
+        .Int("validate-every", c => c.ValidateEvery, (c, v) => c with { ValidateEvery = v }, 0, 10_000_000, "Score the policy on fixed validation tasks every this many iterations and after the last (0: use best-window).")
+        .Int("validation-tasks", c => c.ValidationTasks, (c, v) => c with { ValidationTasks = v }, 1, 100_000, "Validation tasks, drawn from the training distribution on a stream of their own.")
+        .Bool("lvc", c => c.LowVarianceCurvature, (c, v) => c with { LowVarianceCurvature = v }, "ProMP's low-variance-curvature inner loss; false gives Finn et al.'s meta-gradient.");
+
+    /// <summary>Every MAML setting key.</summary>
+    public static IReadOnlyList<string> Keys => Schema.Keys;
 
     /// <summary>Applies "key=value" settings that name MAML keys; the others are left for the task family.</summary>
-    public MamlConfig With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
-    {
-        rest = new(StringComparer.Ordinal);
-        var mine = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in settings) (Keys.Contains(k) ? mine : rest)[k] = v;
-        var r = new SettingsReader("maml", mine);
-        var c = this with
-        {
-            Hidden = r.Sizes("hidden", Hidden),
-            InnerLearningRate = r.Double("inner-lr", InnerLearningRate, 0, 1e3),
-            InnerSteps = r.Int("inner-steps", InnerSteps, 0, 10),
-            MetaBatch = r.Int("meta-batch", MetaBatch, 1, 10_000),
-            Trajectories = r.Int("trajectories", Trajectories, 1, 100_000),
-            Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
-            MaxKl = r.Double("max-kl", MaxKl, 1e-9, 10),
-            CgIterations = r.Int("cg-iters", CgIterations, 1, 1000),
-            CgDamping = r.Double("cg-damping", CgDamping, 0, 1e3),
-            LineSearchSteps = r.Int("ls-steps", LineSearchSteps, 0, 1000),
-            LineSearchBacktrack = r.Double("ls-backtrack", LineSearchBacktrack, 1e-3, 0.999),
-            Gamma = r.Double("gamma", Gamma, 0, 1),
-            FirstOrder = r.Bool("first-order", FirstOrder),
-            Outer = r.Choice("outer", Outer, "trpo", "ppo"),
-            PpoEpochs = r.Int("ppo-epochs", PpoEpochs, 1, 1000),
-            PpoClip = r.Double("ppo-clip", PpoClip, 1e-6, 10),
-            OuterLearningRate = r.Double("outer-lr", OuterLearningRate, 0, 1),
-            NormalizeActions = r.Bool("normalize-actions", NormalizeActions),
-            EvalLearningRateDecay = ReadDecay(r, "eval-lr-decay", EvalLearningRateDecay),
-            BestWindow = r.Int("best-window", BestWindow, 1, 100_000),
-            ValidateEvery = r.Int("validate-every", ValidateEvery, 0, 10_000_000),
-            ValidationTasks = r.Int("validation-tasks", ValidationTasks, 1, 100_000),
-            LowVarianceCurvature = r.Bool("lvc", LowVarianceCurvature),
-        };
-        r.EnsureAllUsed();
-        return c;
-    }
+    public MamlConfig With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest) => Schema.Apply(this, settings, out rest);
 
-    public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["hidden"] = string.Join(',', Hidden),
-        ["inner-lr"] = InnerLearningRate.ToString("R", CultureInfo.InvariantCulture),
-        ["inner-steps"] = InnerSteps.ToString(CultureInfo.InvariantCulture),
-        ["meta-batch"] = MetaBatch.ToString(CultureInfo.InvariantCulture),
-        ["trajectories"] = Trajectories.ToString(CultureInfo.InvariantCulture),
-        ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
-        ["max-kl"] = MaxKl.ToString("R", CultureInfo.InvariantCulture),
-        ["cg-iters"] = CgIterations.ToString(CultureInfo.InvariantCulture),
-        ["cg-damping"] = CgDamping.ToString("R", CultureInfo.InvariantCulture),
-        ["ls-steps"] = LineSearchSteps.ToString(CultureInfo.InvariantCulture),
-        ["ls-backtrack"] = LineSearchBacktrack.ToString("R", CultureInfo.InvariantCulture),
-        ["gamma"] = Gamma.ToString("R", CultureInfo.InvariantCulture),
-        ["first-order"] = FirstOrder ? "true" : "false",
-        ["outer"] = Outer,
-        ["ppo-epochs"] = PpoEpochs.ToString(CultureInfo.InvariantCulture),
-        ["ppo-clip"] = PpoClip.ToString("R", CultureInfo.InvariantCulture),
-        ["outer-lr"] = OuterLearningRate.ToString("R", CultureInfo.InvariantCulture),
-        ["normalize-actions"] = NormalizeActions ? "true" : "false",
-        ["eval-lr-decay"] = EvalLearningRateDecay?.ToString("R", CultureInfo.InvariantCulture) ?? "auto",
-        ["best-window"] = BestWindow.ToString(CultureInfo.InvariantCulture),
-        ["validate-every"] = ValidateEvery.ToString(CultureInfo.InvariantCulture),
-        ["validation-tasks"] = ValidationTasks.ToString(CultureInfo.InvariantCulture),
-        ["lvc"] = LowVarianceCurvature ? "true" : "false",
-    };
+    public IReadOnlyDictionary<string, string> ToSettings() => Schema.Format(this);
 
     /// <summary>A later-step scale: "auto" (null) or a number in [0, 10].</summary>
     public static double? ReadDecay(SettingsReader reader, string key, double? fallback)

@@ -119,11 +119,51 @@ public sealed record Rl2Config
     /// <summary>Evaluate with the most likely action (true) or by sampling (false).</summary>
     public bool Deterministic { get; init; } = true;
 
-    public static readonly string[] Keys =
-    [
-        "hidden", "head", "skip-input", "gated-head", "cell", "layer-norm", "memory-bias", "time-input", "previous-observation", "pair-input", "task-critic", "task-prediction", "memory", "task-input", "iterations", "update", "max-kl", "cg-iters", "cg-subsample", "cg-damping", "ls-steps", "ls-backtrack", "trials-per-iteration", "lr", "lr-schedule", "gamma", "gae-lambda", "clip",
-        "epochs", "minibatches", "value-coef", "entropy-coef", "entropy-coef-final", "max-grad-norm", "bptt", "reward-scale", "normalize-rewards", "normalize-observations", "pad-terminated", "deterministic",
-    ];
+    /// <summary>Every RL² setting, declared once: parsing, validation, recording and listing come from here.</summary>
+    public static SettingSchema<Rl2Config> Schema { get; } = new SettingSchema<Rl2Config>("rl2")
+        .Int("hidden", c => c.Hidden, (c, v) => c with { Hidden = v }, 1, 4096, "Units of the recurrent core (GRU or LSTM state size).")
+        .Sizes("head", c => c.Head, (c, v) => c with { Head = v }, allowNone: true, "Hidden layers of the tanh MLP policy and value heads over the recurrent features; none: linear heads, as in the RL² paper.")
+        .Bool("skip-input", c => c.SkipInput, (c, v) => c with { SkipInput = v }, "The heads also read the current input row beside the recurrent features.")
+        .Bool("gated-head", c => c.GatedHead, (c, v) => c with { GatedHead = v }, "The policy's and value's output layers are gated by the current observation (needs skip-input).")
+        .Choice("cell", c => c.Cell, (c, v) => c with { Cell = v }, ["gru", "lstm"], "The recurrent cell.")
+        .Bool("layer-norm", c => c.LayerNorm, (c, v) => c with { LayerNorm = v }, "Layer normalisation inside the recurrent cell.")
+        .Double("memory-bias", c => c.MemoryBias, (c, v) => c with { MemoryBias = v }, -20, 20, "Initial bias added to the gate that keeps the recurrent state (GRU update gate, LSTM forget gate); positive starts with a longer memory.")
+        .Bool("time-input", c => c.TimeInput, (c, v) => c with { TimeInput = v }, "Feed the episode index and the step within the episode, as fractions.")
+        .Bool("previous-observation", c => c.PreviousObservation, (c, v) => c with { PreviousObservation = v }, "Feed the previous observation, so each input row holds the whole last transition.")
+        .Bool("pair-input", c => c.PairInput, (c, v) => c with { PairInput = v }, "Feed the outer product of the previous observation and action, plain and times the previous reward.")
+        .Bool("task-critic", c => c.TaskCritic, (c, v) => c with { TaskCritic = v }, "Train with a critic that reads the task's hidden parameters (training only; the policy never sees them).")
+        .Double("task-prediction", c => c.TaskPrediction, (c, v) => c with { TaskPrediction = v }, 0, 1e6, "Weight of an auxiliary loss predicting the task's hidden parameters from the history (0: none).")
+        .Bool("memory", c => c.Memory, (c, v) => c with { Memory = v }, "false trains the non-adaptive multi-task baseline: no memory and no previous action or reward inputs.")
+        .Bool("task-input", c => c.TaskInput, (c, v) => c with { TaskInput = v }, "true trains a task-knowing oracle: the policy reads the task's hidden parameters.")
+        .Int("iterations", c => c.Iterations, (c, v) => c with { Iterations = v }, 1, 10_000_000, "Training iterations.")
+        .Choice("update", c => c.Update, (c, v) => c with { Update = v }, ["ppo", "trpo"], "The policy update: PPO's clipped surrogate or one TRPO natural-gradient step per iteration.")
+        .Double("max-kl", c => c.MaxKl, (c, v) => c with { MaxKl = v }, 1e-9, 10, "TRPO: the mean KL divergence one step may reach.")
+        .Int("cg-iters", c => c.CgIterations, (c, v) => c with { CgIterations = v }, 1, 1000, "TRPO: conjugate-gradient iterations on Fisher-vector products.")
+        .Double("cg-subsample", c => c.CgSubsample, (c, v) => c with { CgSubsample = v }, 1e-6, 1, "TRPO: fraction of the batch's trials the Fisher-vector products use.")
+        .Double("cg-damping", c => c.CgDamping, (c, v) => c with { CgDamping = v }, 0, 1e3, "TRPO: damping added to the Fisher matrix.")
+        .Int("ls-steps", c => c.LineSearchSteps, (c, v) => c with { LineSearchSteps = v }, 0, 1000, "TRPO: backtracking steps of the line search.")
+        .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO: the factor each backtracking step applies.")
+        .Int("trials-per-iteration", c => c.TrialsPerIteration, (c, v) => c with { TrialsPerIteration = v }, 1, 1_000_000, "Trials (tasks) collected per iteration.")
+        .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate (PPO: the whole network; TRPO: the value head).")
+        .Choice("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, ["linear", "constant"], "linear decays the learning rate to zero over training; constant keeps it.")
+        .Double("gamma", c => c.Gamma, (c, v) => c with { Gamma = v }, 0, 1, "Discount factor across the steps of a whole trial.")
+        .Double("gae-lambda", c => c.GaeLambda, (c, v) => c with { GaeLambda = v }, 0, 1, "λ of generalised advantage estimation.")
+        .Double("clip", c => c.ClipRange, (c, v) => c with { ClipRange = v }, 1e-6, 10, "PPO: clip range of the probability ratio.")
+        .Int("epochs", c => c.Epochs, (c, v) => c with { Epochs = v }, 1, 1000, "PPO: passes over each batch (TRPO: of the value fit).")
+        .Int("minibatches", c => c.Minibatches, (c, v) => c with { Minibatches = v }, 1, 100_000, "Minibatches per epoch; each holds whole trials.")
+        .Double("value-coef", c => c.ValueCoef, (c, v) => c with { ValueCoef = v }, 0, 1e6, "PPO: weight of the value loss.")
+        .Double("entropy-coef", c => c.EntropyCoef, (c, v) => c with { EntropyCoef = v }, 0, 1e6, "PPO: weight of the entropy bonus at the start of training.")
+        .Double("entropy-coef-final", c => c.EntropyCoefFinal, (c, v) => c with { EntropyCoefFinal = v }, 0, 1e6, "PPO: weight of the entropy bonus at the end (linear in between).")
+        .Double("max-grad-norm", c => c.MaxGradNorm, (c, v) => c with { MaxGradNorm = v }, 1e-9, 1e9, "Gradients are clipped to this global norm.")
+        .Int("bptt", c => c.Bptt, (c, v) => c with { Bptt = v }, 0, 1_000_000, "Truncated back-propagation length in steps; 0 back-propagates through whole trials.")
+        .Double("reward-scale", c => c.RewardScale, (c, v) => c with { RewardScale = v }, 1e-30, 1e30, "Rewards are multiplied by this before learning (not in reports).")
+        .Bool("normalize-rewards", c => c.NormalizeRewards, (c, v) => c with { NormalizeRewards = v }, "Divide rewards by the running standard deviation of the discounted return.")
+        .Bool("normalize-observations", c => c.NormalizeObservations, (c, v) => c with { NormalizeObservations = v }, "Scale observations by running statistics saved with the checkpoint.")
+        .Bool("pad-terminated", c => c.PadTerminated, (c, v) => c with { PadTerminated = v }, "An episode that ends early counts its forfeited steps in the discount to the next episode.")
+        .Bool("deterministic", c => c.Deterministic, (c, v) => c with { Deterministic = v }, "Evaluate with the most likely action (true) or by sampling (false).");
+
+    /// <summary>Every RL² setting key.</summary>
+    public static IReadOnlyList<string> Keys => Schema.Keys;
 
     /// <summary>
     /// Good defaults for a task family, given the settings the user chose (task settings among them, e.g. <c>episodes</c>):
@@ -170,54 +210,7 @@ public sealed record Rl2Config
     /// <summary>Applies "key=value" settings that name RL² keys; the others are left for the task family.</summary>
     public Rl2Config With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)
     {
-        rest = new(StringComparer.Ordinal);
-        var mine = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in settings) (Keys.Contains(k) ? mine : rest)[k] = v;
-        var r = new SettingsReader("rl2", mine);
-        var c = this with
-        {
-            Hidden = r.Int("hidden", Hidden, 1, 4096),
-            Head = r.Sizes("head", Head, allowNone: true),
-            SkipInput = r.Bool("skip-input", SkipInput),
-            GatedHead = r.Bool("gated-head", GatedHead),
-            Cell = r.Choice("cell", Cell, "gru", "lstm"),
-            LayerNorm = r.Bool("layer-norm", LayerNorm),
-            MemoryBias = r.Double("memory-bias", MemoryBias, -20, 20),
-            TimeInput = r.Bool("time-input", TimeInput),
-            PreviousObservation = r.Bool("previous-observation", PreviousObservation),
-            PairInput = r.Bool("pair-input", PairInput),
-            TaskCritic = r.Bool("task-critic", TaskCritic),
-            TaskPrediction = r.Double("task-prediction", TaskPrediction, 0, 1e6),
-            Memory = r.Bool("memory", Memory),
-            TaskInput = r.Bool("task-input", TaskInput),
-            Iterations = r.Int("iterations", Iterations, 1, 10_000_000),
-            Update = r.Choice("update", Update, "ppo", "trpo"),
-            MaxKl = r.Double("max-kl", MaxKl, 1e-9, 10),
-            CgIterations = r.Int("cg-iters", CgIterations, 1, 1000),
-            CgSubsample = r.Double("cg-subsample", CgSubsample, 1e-6, 1),
-            CgDamping = r.Double("cg-damping", CgDamping, 0, 1e3),
-            LineSearchSteps = r.Int("ls-steps", LineSearchSteps, 0, 1000),
-            LineSearchBacktrack = r.Double("ls-backtrack", LineSearchBacktrack, 1e-3, 0.999),
-            TrialsPerIteration = r.Int("trials-per-iteration", TrialsPerIteration, 1, 1_000_000),
-            LearningRate = r.Double("lr", LearningRate, 0, 1),
-            LrSchedule = r.Choice("lr-schedule", LrSchedule, "linear", "constant"),
-            Gamma = r.Double("gamma", Gamma, 0, 1),
-            GaeLambda = r.Double("gae-lambda", GaeLambda, 0, 1),
-            ClipRange = r.Double("clip", ClipRange, 1e-6, 10),
-            Epochs = r.Int("epochs", Epochs, 1, 1000),
-            Minibatches = r.Int("minibatches", Minibatches, 1, 100_000),
-            ValueCoef = r.Double("value-coef", ValueCoef, 0, 1e6),
-            EntropyCoef = r.Double("entropy-coef", EntropyCoef, 0, 1e6),
-            EntropyCoefFinal = r.Double("entropy-coef-final", EntropyCoefFinal, 0, 1e6),
-            MaxGradNorm = r.Double("max-grad-norm", MaxGradNorm, 1e-9, 1e9),
-            Bptt = r.Int("bptt", Bptt, 0, 1_000_000),
-            RewardScale = r.Double("reward-scale", RewardScale, 1e-30, 1e30),
-            NormalizeRewards = r.Bool("normalize-rewards", NormalizeRewards),
-            NormalizeObservations = r.Bool("normalize-observations", NormalizeObservations),
-            PadTerminated = r.Bool("pad-terminated", PadTerminated),
-            Deterministic = r.Bool("deterministic", Deterministic),
-        };
-        r.EnsureAllUsed();
+        var c = Schema.Apply(this, settings, out rest);
         if (c.Minibatches > c.TrialsPerIteration)
             throw new SettingException($"rl2: 'minibatches' ({c.Minibatches}) cannot exceed 'trials-per-iteration' ({c.TrialsPerIteration}).");
         if (c.GatedHead && !c.SkipInput)
@@ -228,49 +221,7 @@ public sealed record Rl2Config
     }
 
     /// <summary>The settings as key=value strings (what a run directory records).</summary>
-    public IReadOnlyDictionary<string, string> ToSettings() => new SortedDictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["hidden"] = Hidden.ToString(CultureInfo.InvariantCulture),
-        ["head"] = Head.Length == 0 ? "none" : string.Join(',', Head),
-        ["skip-input"] = SkipInput ? "true" : "false",
-        ["gated-head"] = GatedHead ? "true" : "false",
-        ["cell"] = Cell,
-        ["layer-norm"] = LayerNorm ? "true" : "false",
-        ["memory-bias"] = MemoryBias.ToString("R", CultureInfo.InvariantCulture),
-        ["time-input"] = TimeInput ? "true" : "false",
-        ["previous-observation"] = PreviousObservation ? "true" : "false",
-        ["pair-input"] = PairInput ? "true" : "false",
-        ["task-critic"] = TaskCritic ? "true" : "false",
-        ["task-prediction"] = TaskPrediction.ToString("R", CultureInfo.InvariantCulture),
-        ["memory"] = Memory ? "true" : "false",
-        ["task-input"] = TaskInput ? "true" : "false",
-        ["iterations"] = Iterations.ToString(CultureInfo.InvariantCulture),
-        ["update"] = Update,
-        ["max-kl"] = MaxKl.ToString("R", CultureInfo.InvariantCulture),
-        ["cg-iters"] = CgIterations.ToString(CultureInfo.InvariantCulture),
-        ["cg-subsample"] = CgSubsample.ToString("R", CultureInfo.InvariantCulture),
-        ["cg-damping"] = CgDamping.ToString("R", CultureInfo.InvariantCulture),
-        ["ls-steps"] = LineSearchSteps.ToString(CultureInfo.InvariantCulture),
-        ["ls-backtrack"] = LineSearchBacktrack.ToString("R", CultureInfo.InvariantCulture),
-        ["trials-per-iteration"] = TrialsPerIteration.ToString(CultureInfo.InvariantCulture),
-        ["lr"] = LearningRate.ToString("R", CultureInfo.InvariantCulture),
-        ["lr-schedule"] = LrSchedule,
-        ["gamma"] = Gamma.ToString("R", CultureInfo.InvariantCulture),
-        ["gae-lambda"] = GaeLambda.ToString("R", CultureInfo.InvariantCulture),
-        ["clip"] = ClipRange.ToString("R", CultureInfo.InvariantCulture),
-        ["epochs"] = Epochs.ToString(CultureInfo.InvariantCulture),
-        ["minibatches"] = Minibatches.ToString(CultureInfo.InvariantCulture),
-        ["value-coef"] = ValueCoef.ToString("R", CultureInfo.InvariantCulture),
-        ["entropy-coef"] = EntropyCoef.ToString("R", CultureInfo.InvariantCulture),
-        ["entropy-coef-final"] = EntropyCoefFinal.ToString("R", CultureInfo.InvariantCulture),
-        ["max-grad-norm"] = MaxGradNorm.ToString("R", CultureInfo.InvariantCulture),
-        ["bptt"] = Bptt.ToString(CultureInfo.InvariantCulture),
-        ["reward-scale"] = RewardScale.ToString("R", CultureInfo.InvariantCulture),
-        ["normalize-rewards"] = NormalizeRewards ? "true" : "false",
-        ["normalize-observations"] = NormalizeObservations ? "true" : "false",
-        ["pad-terminated"] = PadTerminated ? "true" : "false",
-        ["deterministic"] = Deterministic ? "true" : "false",
-    };
+    public IReadOnlyDictionary<string, string> ToSettings() => Schema.Format(this);
 
     public string ToJson() => JsonSerializer.Serialize(ToSettings(), new JsonSerializerOptions { WriteIndented = true });
 }

@@ -13,7 +13,7 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 
     public override string Description => "RL²: GRU/LSTM policy over (observation, previous action, reward, done), trained across trials with PPO or TRPO";
 
-    public override IReadOnlyList<string> Keys => Rl2Config.Keys;
+    public override IReadOnlyList<SettingDescription> Settings => Rl2Config.Schema.Describe(new Rl2Config());
 
     public override IReadOnlyList<string> EvaluationKeys => ["deterministic"];
 

@@ -83,6 +83,29 @@ public sealed class SettingsReader
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
     private readonly string _owner;
 
+    // While Record runs on this thread: the shape of every setting a reader is asked for.
+    [ThreadStatic] private static List<SettingDescription>? _recording;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> (e.g. building a task family from no settings) and returns the shape of every setting
+    /// read through a <see cref="SettingsReader"/> meanwhile: key, type, default, range or choices; descriptions empty.
+    /// </summary>
+    public static IReadOnlyList<SettingDescription> Record(Action body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var outer = _recording;
+        var list = new List<SettingDescription>();
+        _recording = list;
+        try { body(); }
+        finally { _recording = outer; }
+        return list;
+    }
+
+    private void Note(string key, SettingType type, string fallback, double? min = null, double? max = null, IReadOnlyList<string>? choices = null)
+    {
+        if (_recording is { } r && !r.Any(d => d.Key == key)) r.Add(new SettingDescription(key, type, fallback, min, max, choices, ""));
+    }
+
     public SettingsReader(string owner, IReadOnlyDictionary<string, string>? values)
     {
         _owner = owner;
@@ -104,6 +127,7 @@ public sealed class SettingsReader
     public int Int(string key, int fallback, int min = int.MinValue, int max = int.MaxValue)
     {
         _used.Add(key);
+        Note(key, SettingType.Integer, fallback.ToString(CultureInfo.InvariantCulture), min, max);
         if (!_values.TryGetValue(key, out var s)) return fallback;
         if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
             throw new SettingException($"{_owner}: setting '{key}' must be an integer, got '{s}'.");
@@ -115,6 +139,7 @@ public sealed class SettingsReader
     public double Double(string key, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
     {
         _used.Add(key);
+        Note(key, SettingType.Number, fallback.ToString("R", CultureInfo.InvariantCulture), double.IsFinite(min) ? min : null, double.IsFinite(max) ? max : null);
         if (!_values.TryGetValue(key, out var s)) return fallback;
         if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
             throw new SettingException($"{_owner}: setting '{key}' must be a finite number, got '{s}'.");
@@ -126,6 +151,7 @@ public sealed class SettingsReader
     public string Choice(string key, string fallback, params string[] allowed)
     {
         _used.Add(key);
+        Note(key, allowed is ["true", "false"] ? SettingType.Boolean : SettingType.Choice, fallback, choices: allowed);
         if (!_values.TryGetValue(key, out var s)) return fallback;
         if (!allowed.Contains(s, StringComparer.Ordinal))
             throw new SettingException($"{_owner}: setting '{key}' must be one of {string.Join(", ", allowed)}; got '{s}'.");
@@ -136,6 +162,7 @@ public sealed class SettingsReader
     public string Text(string key, string fallback)
     {
         _used.Add(key);
+        Note(key, SettingType.Text, fallback);
         return _values.TryGetValue(key, out var s) ? s : fallback;
     }
 
@@ -148,6 +175,7 @@ public sealed class SettingsReader
     public int[] Sizes(string key, int[] fallback, bool allowNone = false)
     {
         _used.Add(key);
+        Note(key, SettingType.Sizes, fallback.Length == 0 ? "none" : string.Join(',', fallback), 1, 4096);
         if (!_values.TryGetValue(key, out var s)) return fallback;
         if (allowNone && (s.Length == 0 || s == "none")) return [];
         var parts = s.Split(',', StringSplitOptions.TrimEntries);

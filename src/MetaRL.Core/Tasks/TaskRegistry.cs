@@ -72,6 +72,26 @@ public static class TaskRegistry
     /// <summary>Builds a family from its name and "key=value" settings.</summary>
     public static TaskDistribution Create(string name, IReadOnlyDictionary<string, string>? settings = null) => Get(name).Create(settings);
 
+    /// <summary>
+    /// The settings of <paramref name="family"/> with their types, defaults, ranges or choices and descriptions, read by
+    /// building it with no settings; null with <paramref name="unavailable"/> saying why when it cannot be built here.
+    /// </summary>
+    public static IReadOnlyList<SettingDescription>? DescribeSettings(TaskFamilyInfo family, out string? unavailable)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        TaskDistribution? built = null;
+        string? error = null;
+        var shapes = SettingsReader.Record(() =>
+        {
+            try { built = family.Create(null); }
+            catch (SettingException e) { error = e.Message; }
+        });
+        unavailable = error;
+        if (built is null) return null;
+        var described = built.Settings.ToDictionary(s => s.Key, s => s.Description, StringComparer.Ordinal);
+        return shapes.Select(s => s with { Description = described.TryGetValue(s.Key, out var d) ? d : "" }).ToArray();
+    }
+
     private static void Add(TaskFamilyInfo family)
     {
         if (All.Any(f => f.Name == family.Name)) throw new ArgumentException($"A task family called '{family.Name}' is already registered.");
