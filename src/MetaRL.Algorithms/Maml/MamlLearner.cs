@@ -30,38 +30,26 @@ public sealed class MamlAlgorithm : MetaAlgorithm
 }
 
 /// <summary>A <see cref="MamlTrainer"/> as a catalogue learner: metrics, self-describing checkpoints, the agent.</summary>
-public sealed class MamlLearner : IMetaLearner
+public sealed class MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, MamlConfig config, ulong seed)
+    : MetaLearnerBase("maml", tasks, taskSettings, config.ToSettings(), seed,
+        ["pre_adaptation_return", "post_adaptation_return", "surrogate_improvement", "kl", "line_search_steps", "accepted", "seconds",
+         .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []])
 {
-    public MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, MamlConfig config, ulong seed)
-    {
-        Trainer = new MamlTrainer(tasks, config, seed);
-        TaskSettings = new SortedDictionary<string, string>(taskSettings.ToDictionary(), StringComparer.Ordinal);
-        Settings = config.ToSettings();
-        MetricNames = ["pre_adaptation_return", "post_adaptation_return", "surrogate_improvement", "kl", "line_search_steps", "accepted", "seconds",
-            .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []];
-    }
-
     /// <summary>The trainer itself, for what only MAML has (its policy, validation tasks, the best score).</summary>
-    public MamlTrainer Trainer { get; }
+    public MamlTrainer Trainer { get; } = new(tasks, config, seed);
 
     public MamlConfig Config => Trainer.Config;
-    public string Algorithm => "maml";
-    public TaskDistribution Tasks => Trainer.Tasks;
-    public IReadOnlyDictionary<string, string> TaskSettings { get; }
-    public IReadOnlyDictionary<string, string> Settings { get; }
-    public ulong Seed => Trainer.Seed;
-    public int Iteration => Trainer.Iteration;
-    public int Iterations => Config.Iterations;
-    public IReadOnlyList<string> MetricNames { get; }
+    public override int Iteration => Trainer.Iteration;
+    public override int Iterations => Config.Iterations;
 
     /// <summary>The agent's name in tables: which variant of MAML (or the multi-task policy, with no inner steps) this is.</summary>
     public string Variant => Config.InnerSteps == 0 ? "multi-task pretrained"
         : (Config.FirstOrder ? "first-order " : "") + (Config.Outer == "ppo" ? "MAML-PPO" : "MAML") + (Config.LowVarianceCurvature && !Config.FirstOrder ? " (LVC)" : "");
 
-    public string Description
-        => $"MAML-TRPO on {Tasks.Name} ({string.Join(", ", Tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), MLP [{string.Join(", ", Config.Hidden)}], meta-batch {Config.MetaBatch} × {Config.Trajectories} trajectories, {Config.InnerSteps} inner step(s) of {Config.InnerLearningRate}{(Config.FirstOrder ? ", first order" : "")}{(Config.LowVarianceCurvature && !Config.FirstOrder && Config.InnerSteps > 0 ? ", low-variance curvature" : "")}";
+    public override string Description
+        => $"{(Config.Outer == "ppo" ? "MAML-PPO" : "MAML-TRPO")} on {Family}, MLP [{string.Join(", ", Config.Hidden)}], meta-batch {Config.MetaBatch} × {Config.Trajectories} trajectories, {Config.InnerSteps} inner step(s) of {Config.InnerLearningRate}{(Config.FirstOrder ? ", first order" : "")}{(Config.LowVarianceCurvature && !Config.FirstOrder && Config.InnerSteps > 0 ? ", low-variance curvature" : "")}";
 
-    public IterationReport RunIteration()
+    public override IterationReport RunIteration()
     {
         var s = Trainer.RunIteration();
         double[] metrics = [s.PreAdaptationReturn, s.PostAdaptationReturn, s.SurrogateImprovement, s.Kl, s.LineSearchSteps, s.Accepted ? 1 : 0, s.Seconds,
@@ -74,9 +62,9 @@ public sealed class MamlLearner : IMetaLearner
     }
 
     /// <summary>The initial policy θ₀ playing every episode with its weights fixed (no gradient steps between episodes).</summary>
-    public IMetaAgent Agent() => new FixedPolicyAgent(Trainer.Policy, deterministic: false, $"{(Config.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀")}, no adaptation");
+    public override IMetaAgent Agent() => new FixedPolicyAgent(Trainer.Policy, deterministic: false, $"{(Config.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀")}, no adaptation");
 
-    public void Save(string path) => Trainer.Save(path, LearnerCheckpoint.Metadata(this));
+    protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata);
 
-    public void LoadState(TensorArchive archive) => Trainer.Load(archive);
+    public override void LoadState(TensorArchive archive) => Trainer.Load(archive);
 }

@@ -33,39 +33,27 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 }
 
 /// <summary>An <see cref="Rl2Trainer"/> as a catalogue learner: metrics, self-describing checkpoints, the agent.</summary>
-public sealed class Rl2Learner : IMetaLearner
+public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, Rl2Config config, ulong seed)
+    : MetaLearnerBase("rl2", tasks, taskSettings, config.ToSettings(), seed,
+        ["steps", "mean_trial_return", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "lr", "seconds", "rollout_seconds",
+         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : []])
 {
     // Rates count what this process did: the clock and the step count start at the first iteration it runs.
     private readonly Stopwatch _watch = new();
     private long _stepsAtStart;
     private double _ema = double.NaN;
 
-    public Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, Rl2Config config, ulong seed)
-    {
-        Trainer = new Rl2Trainer(tasks, config, seed);
-        TaskSettings = new SortedDictionary<string, string>(taskSettings.ToDictionary(), StringComparer.Ordinal);
-        Settings = config.ToSettings();
-        MetricNames = ["steps", "mean_trial_return", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "lr", "seconds", "rollout_seconds",
-            .. config.TaskPrediction > 0 ? new[] { "task_loss" } : []];
-    }
-
     /// <summary>The trainer itself, for what only RL² has (its network, its configuration).</summary>
-    public Rl2Trainer Trainer { get; }
+    public Rl2Trainer Trainer { get; } = new(tasks, config, seed);
 
     public Rl2Config Config => Trainer.Config;
-    public string Algorithm => "rl2";
-    public TaskDistribution Tasks => Trainer.Tasks;
-    public IReadOnlyDictionary<string, string> TaskSettings { get; }
-    public IReadOnlyDictionary<string, string> Settings { get; }
-    public ulong Seed => Trainer.Seed;
-    public int Iteration => Trainer.Iteration;
-    public int Iterations => Config.Iterations;
-    public IReadOnlyList<string> MetricNames { get; }
+    public override int Iteration => Trainer.Iteration;
+    public override int Iterations => Config.Iterations;
 
-    public string Description
-        => $"RL² on {Tasks.Name} ({string.Join(", ", Tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}), {Config.Cell.ToUpperInvariant()} {Config.Hidden}, {Config.TrialsPerIteration} trials per iteration, {Config.Update.ToUpperInvariant()}";
+    public override string Description
+        => $"RL² on {Family}, {Config.Cell.ToUpperInvariant()} {Config.Hidden}, {Config.TrialsPerIteration} trials per iteration, {Config.Update.ToUpperInvariant()}";
 
-    public IterationReport RunIteration()
+    public override IterationReport RunIteration()
     {
         if (!_watch.IsRunning)
         {
@@ -80,9 +68,9 @@ public sealed class Rl2Learner : IMetaLearner
         return new IterationReport(s.Iteration, metrics, $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {rate:N0} steps/s", false);
     }
 
-    public IMetaAgent Agent() => Trainer.Agent();
+    public override IMetaAgent Agent() => Trainer.Agent();
 
-    public void Save(string path) => Trainer.Save(path, LearnerCheckpoint.Metadata(this));
+    protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata);
 
-    public void LoadState(TensorArchive archive) => Trainer.Load(archive);
+    public override void LoadState(TensorArchive archive) => Trainer.Load(archive);
 }
