@@ -39,23 +39,20 @@ public abstract class MetaAlgorithm
     public virtual IReadOnlyList<string> EvaluationKeys => [];
 
     /// <summary>
-    /// The agent a checkpoint of this algorithm holds, for the episode protocol. <paramref name="overrides"/> may change
-    /// the <see cref="EvaluationKeys"/> and the task family's settings (e.g. more episodes per trial, to test longer
-    /// trials than training saw); the weights and everything else stay as trained.
+    /// The learner a checkpoint of this algorithm holds, for evaluation. <paramref name="overrides"/> may change the
+    /// <see cref="EvaluationKeys"/> and the task family's settings (e.g. more episodes per trial, to test longer trials
+    /// than training saw); the weights and everything else stay as trained.
     /// </summary>
-    public IMetaAgent LoadAgent(TensorArchive archive, IReadOnlyDictionary<string, string> overrides, out TaskDistribution tasks, out IReadOnlyDictionary<string, string> settings,
-        string source = "the checkpoint")
+    public IMetaLearner LoadForEvaluation(TensorArchive archive, IReadOnlyDictionary<string, string> overrides, string source = "the checkpoint")
     {
         var d = LearnerCheckpoint.Read(archive, source);
         if (d.Algorithm != Name) throw new CheckpointException($"{source} holds a {d.Algorithm} learner, not a {Name} one.");
         var algorithmSettings = new Dictionary<string, string>(d.Settings.ToDictionary(), StringComparer.Ordinal);
         var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
         foreach (var (k, v) in overrides) (EvaluationKeys.Contains(k) ? algorithmSettings : taskSettings)[k] = v;
-        tasks = TaskRegistry.Create(d.Task, taskSettings);
-        var learner = Create(tasks, d.TaskSettings, algorithmSettings, d.Seed);
+        var learner = Create(TaskRegistry.Create(d.Task, taskSettings), d.TaskSettings, algorithmSettings, d.Seed);
         learner.LoadState(archive);
-        settings = learner.Settings;
-        return learner.Agent();
+        return learner;
     }
 }
 

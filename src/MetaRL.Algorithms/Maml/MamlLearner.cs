@@ -17,15 +17,12 @@ public sealed class MamlAlgorithm : MetaAlgorithm
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => new MamlConfig().With(settings, out taskSettings).ToSettings();
 
+    /// <summary>A new learner from fully resolved settings; a key MAML does not have is refused.</summary>
     public override IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed)
-        => new MamlLearner(tasks, taskSettings, ConfigOf(settings), seed);
-
-    /// <summary>The configuration of fully resolved settings; a key MAML does not have is refused.</summary>
-    public static MamlConfig ConfigOf(IReadOnlyDictionary<string, string> settings)
     {
         var config = new MamlConfig().With(settings, out var rest);
-        if (rest.Count > 0) throw new SettingException($"maml: unknown settings {string.Join(", ", rest.Keys.Order(StringComparer.Ordinal))}; valid keys are {string.Join(", ", MamlConfig.Keys.Order(StringComparer.Ordinal))}.");
-        return config;
+        MamlConfig.Schema.RefuseUnknown(rest.Keys);
+        return new MamlLearner(tasks, taskSettings, config, seed);
     }
 }
 

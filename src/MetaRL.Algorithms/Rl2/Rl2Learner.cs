@@ -20,15 +20,12 @@ public sealed class Rl2Algorithm : MetaAlgorithm
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => Rl2Config.DefaultsFor(task, settings).With(settings, out taskSettings).ToSettings();
 
+    /// <summary>A new learner from fully resolved settings; a key RL² does not have is refused.</summary>
     public override IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed)
-        => new Rl2Learner(tasks, taskSettings, ConfigOf(settings), seed);
-
-    /// <summary>The configuration of fully resolved settings; a key RL² does not have is refused.</summary>
-    public static Rl2Config ConfigOf(IReadOnlyDictionary<string, string> settings)
     {
         var config = new Rl2Config().With(settings, out var rest);
-        if (rest.Count > 0) throw new SettingException($"rl2: unknown settings {string.Join(", ", rest.Keys.Order(StringComparer.Ordinal))}; valid keys are {string.Join(", ", Rl2Config.Keys.Order(StringComparer.Ordinal))}.");
-        return config;
+        Rl2Config.Schema.RefuseUnknown(rest.Keys);
+        return new Rl2Learner(tasks, taskSettings, config, seed);
     }
 }
 

@@ -25,8 +25,10 @@ internal static class EpisodeEvaluation
         var file = RunDirectory.CheckpointOf(dir, preferBest: false);
         var archive = TensorArchive.Load(file);
         var algorithm = MetaLearners.Get(LearnerCheckpoint.Read(archive, file).Algorithm);
-        var agent = algorithm.LoadAgent(archive, overrides, out tasks, out var settings, file);
-        deterministic = !settings.TryGetValue("deterministic", out var d) || d == "true";
+        var learner = algorithm.LoadForEvaluation(archive, overrides, file);
+        tasks = learner.Tasks;
+        var agent = learner.Agent();
+        deterministic = !learner.Settings.TryGetValue("deterministic", out var d) || d == "true";
         if (labelWithRun) agent = new NamedAgent(agent, $"{agent.Name} ({Report.FileLabel(dir)})");
         return MetaTest.Run(agent, tasks, options);
     }
@@ -64,13 +66,7 @@ internal static class MamlStepEvaluation
     internal static (MamlLearner Learner, string File) LoadPolicy(string dir, string which, IReadOnlyDictionary<string, string>? taskOverrides)
     {
         var file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
-        var archive = TensorArchive.Load(file);
-        var d = LearnerCheckpoint.Read(archive, file);
-        if (d.Algorithm != "maml") throw new SettingException($"'{dir}' holds a {d.Algorithm} checkpoint, not a MAML one.");
-        var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
-        foreach (var (k, v) in taskOverrides ?? new Dictionary<string, string>()) taskSettings[k] = v;
-        var learner = new MamlLearner(TaskRegistry.Create(d.Task, taskSettings), d.TaskSettings, MamlAlgorithm.ConfigOf(d.Settings), d.Seed);
-        learner.LoadState(archive);
+        var learner = (MamlLearner)MetaLearners.Get("maml").LoadForEvaluation(TensorArchive.Load(file), taskOverrides ?? new Dictionary<string, string>(), file);
         return (learner, file);
     }
 

@@ -82,6 +82,17 @@ public sealed class SettingSchema<T>(string owner) where T : class
         return config;
     }
 
+    /// <summary>
+    /// Refuses <paramref name="unknown"/> keys, listing the valid ones: for fully resolved settings (a checkpoint's
+    /// description), where nothing is left over for a task family.
+    /// </summary>
+    public void RefuseUnknown(IEnumerable<string> unknown)
+    {
+        var keys = unknown.Order(StringComparer.Ordinal).ToArray();
+        if (keys.Length > 0)
+            throw new SettingException($"{owner}: unknown settings {string.Join(", ", keys)}; valid keys are {string.Join(", ", Keys.Order(StringComparer.Ordinal))}.");
+    }
+
     /// <summary>Every setting of <paramref name="config"/> as key=value text, keys in ordinal order (what a run records).</summary>
     public IReadOnlyDictionary<string, string> Format(T config)
     {
