@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using MetaRL.Algorithms;
 using MetaRL.Algorithms.Runs;
 using MetaRL.Cli.Commands;
@@ -26,7 +27,8 @@ internal static class Program
         root.Subcommands.Add(EvalCommand());
         try
         {
-            return root.Parse(args).Invoke();
+            // Errors are reported below as one line; the library's own handler would print a stack trace.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
                                        or MetaRL.Algorithms.Common.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)

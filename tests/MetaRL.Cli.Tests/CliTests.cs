@@ -59,7 +59,9 @@ public sealed class CliTests : IDisposable
         foreach (var args in new[] { new[] { "eval", run }, ["train", "--resume", run, "--set", "iterations=2"] })
         {
             var old = Run(args);
-            Assert.NotEqual(0, old.Code);
+            Assert.Equal(2, old.Code);
+            Assert.StartsWith("error: ", old.Err);
+            Assert.Single(old.Err.TrimEnd('\n').Split('\n')); // one line, no stack trace
             Assert.Contains("run-directory format 1", old.Err);
             Assert.Contains("reads format 2", old.Err);
         }
@@ -72,7 +74,7 @@ public sealed class CliTests : IDisposable
         archive.Save(ckpt);
         var bytes = File.ReadAllBytes(ckpt);
         var refused = Run("eval", ckpt);
-        Assert.NotEqual(0, refused.Code);
+        Assert.Equal(2, refused.Code);
         Assert.Contains("checkpoint format 1", refused.Err);
         Assert.Equal(bytes, File.ReadAllBytes(ckpt));
     }
