@@ -50,6 +50,7 @@ public abstract class MetaAlgorithm
         var algorithmSettings = new Dictionary<string, string>(d.Settings.ToDictionary(), StringComparer.Ordinal);
         var taskSettings = new Dictionary<string, string>(d.TaskSettings.ToDictionary(), StringComparer.Ordinal);
         foreach (var (k, v) in overrides) (EvaluationKeys.Contains(k) ? algorithmSettings : taskSettings)[k] = v;
+        MetaLearners.RefuseUnknown(TaskRegistry.Get(d.Task), overrides.Keys.Where(k => !EvaluationKeys.Contains(k)), ($"{Name} evaluation", EvaluationKeys.ToArray()));
         var learner = Create(TaskRegistry.Create(d.Task, taskSettings), d.TaskSettings, algorithmSettings, d.Seed);
         learner.LoadState(archive);
         return learner;
@@ -73,7 +74,19 @@ public static class MetaLearners
         var algo = Get(algorithm);
         var family = TaskRegistry.Get(task);
         var resolved = algo.Resolve(task, settings ?? new Dictionary<string, string>(), out var taskSettings);
+        RefuseUnknown(family, taskSettings.Keys, (algo.Name, algo.Keys.ToArray()));
         return algo.Create(family.Create(taskSettings), taskSettings, resolved, seed);
+    }
+
+    /// <summary>
+    /// Refuses keys that neither <paramref name="family"/> nor <paramref name="other"/> reads, listing both owners' keys
+    /// and the nearest valid key. A family that cannot be described here (its simulator missing) is left to refuse them itself.
+    /// </summary>
+    internal static void RefuseUnknown(TaskFamilyInfo family, IEnumerable<string> keys, (string Owner, IReadOnlyCollection<string> Keys) other)
+    {
+        var given = keys.ToArray();
+        if (given.Length == 0 || TaskRegistry.DescribeSettings(family, out _) is not { } described) return;
+        SettingKeys.RefuseUnknown(given, other, ($"task {family.Name}", described.Select(d => d.Key).ToArray()));
     }
 
     /// <summary>Rebuilds the learner a checkpoint was written by, in the state it was saved in; the file alone is enough.</summary>

@@ -131,6 +131,26 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_mistyped_setting_lists_the_algorithms_and_the_tasks_keys_and_suggests_the_nearest()
+    {
+        // Before: "bandit: unknown setting 'itrations'; valid keys are arms, episodes" (the task's keys only).
+        var run = Path.Combine(_dir, "typo");
+        var t = Run("train", "rl2", "bandit", "--set", "itrations=5", "--out", run);
+        Assert.Equal(2, t.Code);
+        var line = Assert.Single(t.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: unknown setting 'itrations' (did you mean 'iterations'?); valid keys are rl2: ", line);
+        Assert.Contains(" iterations, ", line);
+        Assert.EndsWith("; task bandit: arms, episodes.", line);
+        Assert.False(Directory.Exists(run));
+
+        Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "trials-per-iteration=8", "--set", "hidden=8", "--out", run).Code);
+        var e = Run("eval", run, "--set", "determinstic=false");
+        Assert.Equal(2, e.Code);
+        Assert.Equal("error: unknown setting 'determinstic' (did you mean 'deterministic'?); valid keys are rl2 evaluation: deterministic; task bandit: arms, episodes.",
+            Assert.Single(e.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
     public void Baselines_json_has_the_protocol_fields()
     {
         var r = Run("baselines", "bandit", "--trials", "200", "--json");

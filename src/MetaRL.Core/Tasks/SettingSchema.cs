@@ -89,8 +89,7 @@ public sealed class SettingSchema<T>(string owner) where T : class
     public void RefuseUnknown(IEnumerable<string> unknown)
     {
         var keys = unknown.Order(StringComparer.Ordinal).ToArray();
-        if (keys.Length > 0)
-            throw new SettingException($"{owner}: unknown settings {string.Join(", ", keys)}; valid keys are {string.Join(", ", Keys.Order(StringComparer.Ordinal))}.");
+        if (keys.Length > 0) throw new SettingException($"{owner}: {SettingKeys.UnknownMessage(keys, (owner, Keys.ToArray()))}");
     }
 
     /// <summary>Every setting of <paramref name="config"/> as key=value text, keys in ordinal order (what a run records).</summary>

@@ -186,12 +186,12 @@ public sealed class SettingsReader
         return sizes;
     }
 
-    /// <summary>Throws if any given key was never read, listing the valid keys.</summary>
+    /// <summary>Throws if any given key was never read, listing the valid keys and the nearest one to each unknown key.</summary>
     public void EnsureAllUsed()
     {
         var unknown = _values.Keys.Where(k => !_used.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToArray();
         if (unknown.Length > 0)
-            throw new SettingException($"{_owner}: unknown setting{(unknown.Length > 1 ? "s" : "")} {string.Join(", ", unknown.Select(k => $"'{k}'"))}; valid keys are {string.Join(", ", _used.OrderBy(k => k, StringComparer.Ordinal))}.");
+            throw new SettingException($"{_owner}: {SettingKeys.UnknownMessage(unknown, (_owner, _used))}");
     }
 }
 

@@ -1,0 +1,34 @@
+using MetaRL.Core.Tasks;
+
+namespace MetaRL.Core.Tests;
+
+public class SettingKeysTests
+{
+    [Theory]
+    [InlineData("itrations", "iterations")]     // a letter dropped
+    [InlineData("iteratoins", "iterations")]    // two letters swapped
+    [InlineData("hiddne", "hidden")]
+    [InlineData("epsiodes", "episodes")]
+    public void A_slip_is_matched_to_the_nearest_key(string typed, string meant)
+        => Assert.Equal(meant, SettingKeys.Nearest(typed, ["iterations", "hidden", "episodes", "arms"]));
+
+    [Fact]
+    public void A_key_far_from_every_valid_one_gets_no_suggestion()
+        => Assert.Null(SettingKeys.Nearest("learning-rate", ["iterations", "hidden", "arms"]));
+
+    [Fact]
+    public void An_unknown_key_is_refused_with_every_owners_keys_and_the_suggestion()
+    {
+        var e = Assert.Throws<SettingException>(() => SettingKeys.RefuseUnknown(["arms", "itrations"],
+            ("rl2", ["iterations", "hidden"]), ("task bandit", ["arms", "episodes"])));
+        Assert.Equal("unknown setting 'itrations' (did you mean 'iterations'?); valid keys are rl2: hidden, iterations; task bandit: arms, episodes.", e.Message);
+        SettingKeys.RefuseUnknown(["arms", "hidden"], ("rl2", ["iterations", "hidden"]), ("task bandit", ["arms", "episodes"]));
+    }
+
+    [Fact]
+    public void A_task_family_refuses_its_unknown_keys_with_a_suggestion()
+    {
+        var e = Assert.Throws<SettingException>(() => TaskRegistry.Create("core-test-coin", new Dictionary<string, string> { ["horizn"] = "6" }));
+        Assert.Contains("'horizn' (did you mean 'horizon'?)", e.Message);
+    }
+}
