@@ -35,6 +35,13 @@ public abstract class MetaAlgorithm
     /// <summary>A new learner from fully resolved settings (as <see cref="Resolve"/> or a checkpoint gives them).</summary>
     public abstract IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed);
 
+    /// <summary>
+    /// The meta-test this algorithm's agents are scored with by default: <paramref name="trials"/> held-out tasks (the
+    /// algorithm's usual count when null) at <paramref name="seed"/>, with the episodes per trial its agent plays (the
+    /// family's own by default; MAML's rounds of trajectories, one per gradient step and one before the first).
+    /// </summary>
+    public virtual MetaTestOptions EvaluationOptions(IMetaLearner learner, int? trials = null, ulong seed = 1) => new(trials ?? 1000, seed);
+
     /// <summary>Algorithm settings an evaluation may change (e.g. whether actions are sampled); none by default.</summary>
     public virtual IReadOnlyList<string> EvaluationKeys => [];
 

@@ -45,7 +45,7 @@ public sealed class CatalogueTests : IDisposable
         Assert.Equal((learner.Seed, learner.Iteration, learner.Iterations), (loaded.Seed, loaded.Iteration, loaded.Iterations));
 
         // The loaded agent plays as the original does, and the next iterations are the same to the bit (timings aside).
-        var options = new MetaTestOptions(Trials: 12, Seed: 3, Batch: 5);
+        var options = MetaLearners.Get(algorithm).EvaluationOptions(learner, trials: 12, seed: 3) with { Batch = 5 };
         Assert.Equal(MetaTest.Run(learner.Agent(), learner.Tasks, options).TrialTotals, MetaTest.Run(loaded.Agent(), loaded.Tasks, options).TrialTotals);
         for (int i = 0; i < 3; i++)
         {

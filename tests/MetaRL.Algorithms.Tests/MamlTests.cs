@@ -409,8 +409,8 @@ public class MamlTests
         Assert.Equal(bestIteration, validated.BestIteration);
         Assert.Equal(Weights(plain), Weights(validated));
         // An adapting policy is scored by the meta-test's curve after 1, 2, 3 steps (later ones at Finn et al.'s half step when the scale is "auto").
-        var curve = MamlEvaluation.RunValidation(validated.Policy, d, validated.ValidationTaskList, cfg.Trajectories, 3, cfg.InnerLearningRate, cfg.Gamma, 5, 0.5);
-        Assert.Equal(curve.StepReturns.Skip(1).Average(), validated.Validate(), 10);
+        var curve = MamlEvaluation.RunValidation(validated.Policy, d, validated.ValidationTaskList, validated.Adaptation(0.5), 3, 5);
+        Assert.Equal(curve.StepReturns!.Skip(1).Average(), validated.Validate(), 10);
 
         // The score is the mean return after the training's inner steps on the validation tasks: a policy with every
         // weight but log σ at zero stays at the origin, so with σ → 0 it scores minus the goals' mean distance times H.
@@ -444,25 +444,25 @@ public class MamlTests
         var t = new MamlTrainer(d, Small with { Trajectories = 4 }, 3);
         for (int i = 0; i < 2; i++) t.RunIteration();
         var validation = MamlEvaluation.ValidationTasks(d, 3, 3);
-        var (scale, scores) = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3);
+        var adaptation = new MamlAdaptation(0.1, 4, 0.99);
+        var (scale, scores) = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, adaptation, 3, 3);
         Assert.Equal(MamlEvaluation.LaterStepScales.Length, scores.Length);
         for (int i = 0; i < scores.Length; i++)
         {
-            var curve = MamlEvaluation.RunValidation(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3, MamlEvaluation.LaterStepScales[i]);
+            var curve = MamlEvaluation.RunValidation(t.Policy, d, validation, adaptation with { LaterStepScale = MamlEvaluation.LaterStepScales[i] }, 3, 3);
             Assert.Equal(LaterStepsEffect(curve), scores[i], 10);
-            Assert.Equal(MamlEvaluation.LaterStepScales[i], curve.LaterStepScale);
         }
         Assert.Equal(MamlEvaluation.LaterStepScales[Array.IndexOf(scores, scores.Max())], scale);
         // The candidates differ only after the first step.
-        var c1 = MamlEvaluation.RunValidation(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3, 1);
-        var c2 = MamlEvaluation.RunValidation(t.Policy, d, validation, 4, 3, 0.1, 0.99, 3, 0.125);
-        Assert.Equal(c1.StepReturns.Take(2), c2.StepReturns.Take(2));
-        Assert.NotEqual(c1.StepReturns[2], c2.StepReturns[2]);
-        var one = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, 4, 1, 0.1, 0.99, 3);
+        var c1 = MamlEvaluation.RunValidation(t.Policy, d, validation, adaptation, 3, 3);
+        var c2 = MamlEvaluation.RunValidation(t.Policy, d, validation, adaptation with { LaterStepScale = 0.125 }, 3, 3);
+        Assert.Equal(c1.StepReturns!.Take(2), c2.StepReturns!.Take(2));
+        Assert.NotEqual(c1.StepReturns![2], c2.StepReturns![2]);
+        var one = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, adaptation, 1, 3);
         Assert.Equal(1.0, one.Scale);
         Assert.Empty(one.Scores);
 
-        static double LaterStepsEffect(StepMetaTestResult r) => r.StepReturns.Skip(2).Average();
+        static double LaterStepsEffect(MetaRL.Core.Evaluation.MetaTestResult r) => r.StepReturns!.Skip(2).Average();
     }
 
     [Theory]
@@ -488,26 +488,97 @@ public class MamlTests
     }
 
     [Fact]
-    public void Paired_advantage_cancels_the_spread_between_tasks_and_compares_best_steps()
+    public void The_paired_lead_per_round_cancels_the_spread_between_tasks_and_compares_best_rounds()
     {
-        static StepMetaTestResult Result(string name, double[][] perTask, ulong seed = 1) => new()
+        // Rounds of one episode here, so each trial's row is its return per round.
+        static MetaRL.Core.Evaluation.MetaTestResult Result(string name, double[][] perTask, ulong seed = 1) => new()
         {
-            Agent = name, Task = "t", Tasks = perTask.Length, Trajectories = 1, Seed = seed, TaskStepReturns = perTask,
+            Agent = name, Task = "t", Trials = perTask.Length, EpisodesPerTrial = perTask[0].Length, Seed = seed, TrialEpisodeReturns = perTask,
+            TrialTotals = perTask.Select(r => r.Sum()).ToArray(), MeanTotalReturn = perTask.Average(r => r.Sum()), Ci95 = 0,
+            EpisodeReturns = Enumerable.Range(0, perTask[0].Length).Select(k => perTask.Average(r => r[k])).ToArray(),
+            EpisodeCi95 = new double[perTask[0].Length],
             StepReturns = Enumerable.Range(0, perTask[0].Length).Select(k => perTask.Average(r => r[k])).ToArray(),
             StepCi95 = new double[perTask[0].Length],
         };
         // Tasks differ by hundreds, but A is exactly 2 ahead of B's step-0 return after one step on every task.
         var a = Result("a", [[100, 102], [-300, -298], [50, 52]]);
         var b = Result("b", [[101, 90], [-299, -310], [51, 40]]);
-        var lead = PairedAdvantage.Of(a, b);
-        Assert.Equal(-1, lead.PerStep[0], 12);
+        var lead = MetaRL.Core.Evaluation.MetaTestResult.Lead(a, b);
+        Assert.Equal(-1, lead.PerStep![0], 12);
         Assert.Equal(12, lead.PerStep[1], 12);
-        Assert.Equal(0, lead.PerStepCi95[0], 12);
-        Assert.Equal((1, 0), (lead.BestStep, lead.OtherBestStep));
-        Assert.Equal(1, lead.BestVsBest, 12);
-        Assert.Equal(0, lead.BestVsBestCi95, 12);
-        var ex = Assert.Throws<ArgumentException>(() => PairedAdvantage.Of(a, Result("c", [[1, 2], [3, 4], [5, 6]], seed: 2)));
-        Assert.Contains("same tasks", ex.Message);
+        Assert.Equal(0, lead.PerStepCi95![0], 12);
+        Assert.Equal((1, 0), (lead.BestStep!.Value, lead.OtherBestStep!.Value));
+        Assert.Equal(1, lead.BestVsBest!.Value, 12);
+        Assert.Equal(0, lead.BestVsBestCi95!.Value, 12);
+        Assert.Equal(11, lead.Mean, 12);
+        var ex = Assert.Throws<ArgumentException>(() => MetaRL.Core.Evaluation.MetaTestResult.Lead(a, Result("c", [[1, 2], [3, 4], [5, 6]], seed: 2)));
+        Assert.Contains("same trials", ex.Message);
+    }
+
+    [Fact]
+    public void The_maml_agent_plays_rounds_side_by_side_and_steps_as_the_trainers_inner_loop_does()
+    {
+        var d = new Navigation2DDistribution(horizon: 6);
+        var policy = new MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new Rng(4));
+        var agent = new MamlAgent(policy, new MamlAdaptation(0.3, Trajectories: 3, Gamma: 0.9, LaterStepScale: 0.5), "maml");
+        var steps = new List<(double MeanReturn, double Lr)>();
+        agent.OnAdapted = (batch, before, after, lr) =>
+        {
+            // The agent's step is the trainer's: MamlMath.Adapt on the same round, to the last bit.
+            var reference = MamlMath.Adapt(policy, before, batch, lr, 1, createGraph: false);
+            for (int i = 0; i < reference.Length; i++) Assert.Equal(reference[i].ToArray(), after[i].ToArray());
+            Assert.Equal(3 * 6, (int)batch.Mask.Sum()); // three whole episodes (navigation never terminates early)
+            lock (steps) steps.Add((batch.MeanReturn, lr));
+        };
+        var result = MetaRL.Core.Evaluation.MetaTest.Run(agent, d, MamlEvaluation.Options(1, 9, 3, 2));
+        // One trial, two steps: the rounds before each step are the curve's first two points, α then α × 0.5.
+        Assert.Equal([0.3, 0.15], steps.Select(s => s.Lr));
+        Assert.Equal(9, result.EpisodesPerTrial);
+        Assert.Equal(3, result.EpisodesPerRound);
+        Assert.Equal(3, result.StepReturns!.Length);
+        for (int k = 0; k < 2; k++) Assert.Equal(steps[k].MeanReturn, result.StepReturns[k], 4);
+        Assert.Equal(result.StepReturns.Sum() * 3, result.MeanTotalReturn, 3);
+        Assert.Equal("sampled", result.ActingRule);
+        // Under the same seed every result is the same; the policy's own weights never move.
+        Assert.Equal(result.TrialTotals, MamlEvaluation.Run("maml", policy, d, 1, agent.Adaptation, 2, seed: 9).TrialTotals);
+        Assert.Equal(new MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new Rng(4)).Parameters().Select(p => p.ToArray()), policy.Parameters().Select(p => p.ToArray()));
+        // A trial that is not a whole number of rounds is refused.
+        var ex = Assert.Throws<ArgumentException>(() => MetaRL.Core.Evaluation.MetaTest.Run(agent, d, new MetaRL.Core.Evaluation.MetaTestOptions(2, 1, Episodes: 4)));
+        Assert.Contains("rounds of 3 episodes", ex.Message);
+    }
+
+    [Fact]
+    public void Played_step_by_step_the_maml_agent_adapts_after_each_round_of_episodes()
+    {
+        var d = new Navigation2DDistribution(horizon: 5);
+        var policy = new MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new Rng(6));
+        var agent = new MamlAgent(policy, new MamlAdaptation(0.2, Trajectories: 2, Gamma: 0.99), "maml");
+        var rounds = new List<double>();
+        agent.OnAdapted = (batch, _, _, _) => rounds.Add(batch.MeanReturn);
+        var player = new MetaRL.Core.Evaluation.AgentPlayer(agent, d, seed: 3);
+        var env = d.CreateEnv();
+        var rng = new Rng(8);
+        env.SetTask(d.SampleTask(rng, MetaRL.Core.Tasks.TaskSplit.Test));
+        player.Reset();
+        var obs = new float[d.ObservationSpace.Size];
+        var episodeReturns = new List<double>();
+        for (int episode = 0; episode < 5; episode++)
+        {
+            env.Reset(rng, obs);
+            double total = 0;
+            bool done = false;
+            while (!done)
+            {
+                var r = env.Step(player.Act(obs).ToArray(), rng, obs);
+                total += r.Reward;
+                done = player.Observe((float)r.Reward, r.Terminated, r.Truncated, obs);
+            }
+            episodeReturns.Add(total);
+        }
+        // Five episodes: two whole rounds were learnt from (the fifth's step waits for its next action).
+        Assert.Equal(2, rounds.Count);
+        Assert.Equal((episodeReturns[0] + episodeReturns[1]) / 2, rounds[0], 4);
+        Assert.Equal((episodeReturns[2] + episodeReturns[3]) / 2, rounds[1], 4);
     }
 
     [Fact]

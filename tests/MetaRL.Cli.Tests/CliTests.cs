@@ -201,9 +201,17 @@ public sealed class CliTests : IDisposable
         var eval = Run("eval", run, "--trials", "3", "--json");
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
-        Assert.Equal(4, doc.RootElement.GetProperty("stepReturns").GetArrayLength());
+        // The episode protocol's schema: rounds of 3 trajectories, one before each of 3 steps and one after.
+        var root = doc.RootElement;
+        Assert.Equal(4, root.GetProperty("stepReturns").GetArrayLength());
+        Assert.Equal(12, root.GetProperty("episodeReturns").GetArrayLength());
+        Assert.Equal(3, root.GetProperty("episodesPerRound").GetInt32());
+        Assert.Equal(3, root.GetProperty("trialTotals").GetArrayLength());
+        Assert.Equal(root.GetProperty("stepReturns").EnumerateArray().Sum(x => x.GetDouble()) * 3, root.GetProperty("meanTotalReturn").GetDouble(), 6);
+        Assert.Equal("sampled", root.GetProperty("actingRule").GetString());
         // By default the later steps' scale is chosen on validation tasks among the candidates.
-        Assert.Contains(doc.RootElement.GetProperty("laterStepScale").GetDouble(), MetaRL.Algorithms.Maml.MamlEvaluation.LaterStepScales);
+        Assert.Contains(double.Parse(root.GetProperty("details").GetProperty("later-step-scale").GetString()!, System.Globalization.CultureInfo.InvariantCulture),
+            MetaRL.Algorithms.Maml.MamlEvaluation.LaterStepScales);
         Assert.True(File.Exists(Path.Combine(run, "eval-trials3-seed1.png")));
 
         // The best policy is evaluated by default; the last one on request; anything else is refused by name.
@@ -255,16 +263,16 @@ public sealed class CliTests : IDisposable
             Assert.Equal("multi-task pretrained, fine-tuned", both.RootElement[1].GetProperty("agent").GetString());
             Assert.Equal(4, both.RootElement[1].GetProperty("stepReturns").GetArrayLength());
             // The baseline carries MAML's paired lead over it, computed from the per-task returns both report.
-            var mine = both.RootElement[0].GetProperty("taskStepReturns");
-            var theirs = both.RootElement[1].GetProperty("taskStepReturns");
+            var mine = both.RootElement[0].GetProperty("trialStepReturns");
+            var theirs = both.RootElement[1].GetProperty("trialStepReturns");
             Assert.Equal(3, mine.GetArrayLength());
-            var lead = both.RootElement[1].GetProperty("advantageOfEvaluatedAgent");
+            var lead = both.RootElement[1].GetProperty("leadOfEvaluatedAgent");
             for (int k = 0; k < 4; k++)
             {
                 double expected = Enumerable.Range(0, 3).Average(t => mine[t][k].GetDouble() - theirs[t][k].GetDouble());
                 Assert.Equal(expected, lead.GetProperty("perStep")[k].GetDouble(), 9);
             }
-            Assert.False(both.RootElement[0].TryGetProperty("advantageOfEvaluatedAgent", out _));
+            Assert.False(both.RootElement[0].TryGetProperty("leadOfEvaluatedAgent", out _));
         }
         // An RL² run plays the same trials as the multi-task policy, which keeps its weights through every episode.
         var rl2 = Path.Combine(_dir, "rl2-nav");

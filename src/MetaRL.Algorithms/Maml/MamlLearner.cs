@@ -17,6 +17,10 @@ public sealed class MamlAlgorithm : MetaAlgorithm
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => new MamlConfig().With(settings, out taskSettings).ToSettings();
 
+    /// <summary>40 held-out tasks by default, each a trial of <see cref="MamlEvaluation.DefaultSteps"/> + 1 rounds of the run's trajectories.</summary>
+    public override MetaTestOptions EvaluationOptions(IMetaLearner learner, int? trials = null, ulong seed = 1)
+        => MamlEvaluation.Options(trials ?? MamlEvaluation.DefaultTasks, seed, ((MamlLearner)learner).Config.Trajectories, MamlEvaluation.DefaultSteps);
+
     /// <summary>A new learner from fully resolved settings; a key MAML does not have is refused.</summary>
     public override IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed)
     {
@@ -58,8 +62,17 @@ public sealed class MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<stri
             $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}{best}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration", s.NewBest);
     }
 
-    /// <summary>The initial policy θ₀ playing every episode with its weights fixed (no gradient steps between episodes).</summary>
-    public override IMetaAgent Agent() => new FixedPolicyAgent(Trainer.Policy, deterministic: false, $"{(Config.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀")}, no adaptation");
+    /// <summary>
+    /// The policy as it adapts on a new task: rounds of <see cref="MamlConfig.Trajectories"/> sampled episodes, one gradient
+    /// step after each (<see cref="MamlAgent"/>), later steps scaled by <see cref="MamlTrainer.LaterStepScale"/>. A multi-task
+    /// policy (no inner steps in training) is fine-tuned by the same steps. Its weights are a copy: training on does not change it.
+    /// </summary>
+    public override IMetaAgent Agent()
+        => new MamlAgent(Trainer.Policy, Trainer.Adaptation(Trainer.LaterStepScale()), Config.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : Variant);
+
+    /// <summary>The policy θ₀ playing every episode with its weights fixed (no gradient steps): with no inner steps in training, the non-adaptive multi-task policy.</summary>
+    public IMetaAgent FixedAgent(bool deterministic)
+        => new FixedPolicyAgent(Trainer.Policy, deterministic, $"{(Config.InnerSteps == 0 ? "multi-task policy" : "MAML θ₀")}, no adaptation");
 
     protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata);
 

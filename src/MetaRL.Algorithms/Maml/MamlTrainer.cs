@@ -179,11 +179,21 @@ public sealed class MamlTrainer
     public double Validate()
     {
         if (Config.InnerSteps == 0)
-            return MamlEvaluation.RunValidation(Policy, _tasks, ValidationTaskList, Config.Trajectories, 0, Config.InnerLearningRate, Config.Gamma, Seed, 1).StepReturns[0];
-        var curve = MamlEvaluation.RunValidation(Policy, _tasks, ValidationTaskList, Config.Trajectories, MamlEvaluation.DefaultSteps,
-            Config.InnerLearningRate, Config.Gamma, Seed, Config.EvalLearningRateDecay ?? 0.5);
-        return curve.StepReturns.Skip(1).Average();
+            return MamlEvaluation.StepReturns(MamlEvaluation.RunValidation(Policy, _tasks, ValidationTaskList, Adaptation(1), 0, Seed))[0];
+        var curve = MamlEvaluation.RunValidation(Policy, _tasks, ValidationTaskList, Adaptation(Config.EvalLearningRateDecay ?? 0.5), MamlEvaluation.DefaultSteps, Seed);
+        return MamlEvaluation.StepReturns(curve).Skip(1).Average();
     }
+
+    /// <summary>How this run's policy adapts at meta-test: its inner learning rate, trajectories per step and discount, later steps scaled by <paramref name="laterStepScale"/>.</summary>
+    public MamlAdaptation Adaptation(double laterStepScale) => new(Config.InnerLearningRate, Config.Trajectories, Config.Gamma, laterStepScale);
+
+    /// <summary>
+    /// The scale of the meta-test's later steps for <paramref name="policy"/> (this run's by default): the configured
+    /// <see cref="MamlConfig.EvalLearningRateDecay"/>, or with "auto" the one of <see cref="MamlEvaluation.LaterStepScales"/>
+    /// that does best on the validation tasks (never the held-out ones).
+    /// </summary>
+    public double LaterStepScale(MlpPolicy<float>? policy = null)
+        => Config.EvalLearningRateDecay ?? MamlEvaluation.ChooseLaterStepScale(policy ?? Policy, _tasks, ValidationTaskList, Adaptation(1), MamlEvaluation.DefaultSteps, Seed).Scale;
 
     private MamlIterationStats Track(MamlIterationStats stats)
     {

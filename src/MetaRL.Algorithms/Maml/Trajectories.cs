@@ -182,14 +182,9 @@ public static class MamlMath
         bool lowVarianceCurvature = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var current = theta.ToArray();
-        for (int s = 0; s < steps; s++)
-        {
-            var loss = InnerLoss(policy, current, b, lowVarianceCurvature);
-            var grads = Autograd.Grad([loss], current, createGraph: createGraph, allowUnused: true);
-            current = current.Select((p, i) => grads[i] is null ? p : p - alpha * grads[i]!).ToArray();
-        }
-        return current;
+        var fast = FastWeights<T>.Clone(policy, theta);
+        for (int s = 0; s < steps; s++) fast.Adapt(InnerLoss(policy, fast.Weights, b, lowVarianceCurvature), alpha, createGraph);
+        return fast.Weights.ToArray();
     }
 
     /// <summary>The TRPO surrogate Σ mask·exp(log π − log π_old)·A / Σ mask on post-adaptation trajectories.</summary>

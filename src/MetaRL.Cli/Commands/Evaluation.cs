@@ -37,7 +37,7 @@ internal static class EpisodeEvaluation
 /// <summary>Meta-testing MAML runs: return after 0, 1, 2, 3 gradient steps on held-out tasks.</summary>
 internal static class MamlStepEvaluation
 {
-    public const int DefaultTasks = 40, Steps = Algorithms.Maml.MamlEvaluation.DefaultSteps;
+    public const int DefaultTasks = Algorithms.Maml.MamlEvaluation.DefaultTasks, Steps = Algorithms.Maml.MamlEvaluation.DefaultSteps;
 
     /// <summary>Evaluation settings that are not the task family's.</summary>
     private static readonly string[] EvaluationKeys = ["checkpoint", "eval-lr-decay"];
@@ -82,11 +82,10 @@ internal static class MamlStepEvaluation
         int n = taskCount ?? DefaultTasks;
         // Every agent is fine-tuned with this run's inner learning rate and trajectories; with "auto", each gets the
         // later-step scale that does best for it on the validation tasks (never on the held-out ones).
-        StepMetaTestResult Curve(string label, MlpPolicy<float> policy)
+        MetaTestResult Curve(string label, MlpPolicy<float> policy)
         {
-            double scale = decay ?? Algorithms.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, trainer.ValidationTaskList, cfg.Trajectories, Steps,
-                cfg.InnerLearningRate, cfg.Gamma, trainer.Seed).Scale;
-            return Algorithms.Maml.MamlEvaluation.Run(label, policy, tasks, n, cfg.Trajectories, Steps, cfg.InnerLearningRate, cfg.Gamma, seed, scale);
+            double scale = decay ?? Algorithms.Maml.MamlEvaluation.ChooseLaterStepScale(policy, tasks, trainer.ValidationTaskList, trainer.Adaptation(1), Steps, trainer.Seed).Scale;
+            return Algorithms.Maml.MamlEvaluation.Run(label, policy, tasks, n, trainer.Adaptation(scale), Steps, seed);
         }
         if (!json)
             AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {trainer.Iteration}"
@@ -94,7 +93,7 @@ internal static class MamlStepEvaluation
                     ? cfg.ValidateEvery > 0 ? $", best validation score {trainer.BestScore:F2}" : $", best {cfg.BestWindow}-iteration training mean {trainer.BestScore:F2}"
                     : "")
                 + (decay is { } d ? $"); steps after the first use inner-lr × {d}." : $"); each agent's steps after the first use inner-lr × the scale in {{{string.Join(", ", Algorithms.Maml.MamlEvaluation.LaterStepScales)}}} that does best on {cfg.ValidationTasks} validation tasks of the training distribution."));
-        var results = new List<StepMetaTestResult>
+        var results = new List<MetaTestResult>
         {
             Curve(cfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : learner.Variant, trainer.Policy),
         };
@@ -106,49 +105,48 @@ internal static class MamlStepEvaluation
             var preCfg = pre.Config;
             if (!preCfg.Hidden.SequenceEqual(cfg.Hidden))
                 throw new SettingException($"--pretrained '{pretrainedDir}' has hidden layers [{string.Join(",", preCfg.Hidden)}]; this run has [{string.Join(",", cfg.Hidden)}].");
-            var preTrainer = pre.Trainer;
             string label = preCfg.InnerSteps == 0 ? "multi-task pretrained, fine-tuned" : $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(pretrainedDir))} (MAML), fine-tuned";
-            results.Add(Curve(label, preTrainer.Policy));
+            results.Add(Curve(label, pre.Trainer.Policy));
         }
         if (baselines)
             results.Add(Curve("random init, fine-tuned", new MamlTrainer(tasks, cfg, trainer.Seed ^ 0xBADC0FFEEUL).Policy));
-        for (int i = 1; i < results.Count; i++) results[i].AdvantageOfEvaluatedAgent = PairedAdvantage.Of(results[0], results[i]);
-        var options = new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+        for (int i = 1; i < results.Count; i++) results[i].LeadOfEvaluatedAgent = MetaTestResult.Lead(results[0], results[i]);
         string title = $"{tasks.Name}: return after k gradient steps on held-out tasks";
-        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize<object>(results.Count == 1 ? results[0] : results.ToArray(), options));
+        if (json) Console.WriteLine(results.Count == 1 ? results[0].ToJson() : MetaTestResult.ToJson(results));
         else
         {
-            var table = new Table().Title(title).Caption($"{n} held-out tasks × {cfg.Trajectories} trajectories, seed {seed}; mean ± 95% CI over tasks"
-                + (results[0].OracleReturn is { } o ? $"; task-knowing oracle {o:F2}" : ""));
+            double? oraclePerEpisode = results[0].OracleTotalReturn / results[0].EpisodesPerTrial;
+            var table = new Table().Title(title).Caption($"{n} held-out tasks × {cfg.Trajectories} trajectories per step, seed {seed}; mean return per trajectory ± 95% CI over tasks"
+                + (oraclePerEpisode is { } o ? $"; task-knowing oracle {o:F2}" : ""));
             table.AddColumn("agent");
             for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
             table.AddColumn(new TableColumn("later steps").RightAligned());
             foreach (var r in results)
-                table.AddRow([Markup.Escape(r.Agent), .. r.StepReturns.Select((m, k) => $"{m:F2} ± {r.StepCi95[k]:F2}"),
-                    string.Create(CultureInfo.InvariantCulture, $"α × {r.LaterStepScale}")]);
+                table.AddRow([Markup.Escape(r.Agent), .. Algorithms.Maml.MamlEvaluation.StepReturns(r).Select((m, k) => $"{m:F2} ± {(r.StepCi95 ?? r.EpisodeCi95)[k]:F2}"),
+                    $"α × {r.Details["later-step-scale"]}"]);
             AnsiConsole.Write(table);
             if (results.Count > 1) AnsiConsole.Write(AdvantageTable(results));
         }
         string stem = Report.OutputPath(dir, Report.EvalStem(n, seed, overrides, baselines)
             + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
-        File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(results.ToArray(), options));
+        File.WriteAllText(stem + ".json", MetaTestResult.ToJson(results));
         using (var w = new StreamWriter(stem + ".csv"))
         {
             w.WriteLine("agent,steps,mean_return,ci95");
             foreach (var r in results)
                 for (int k = 0; k <= Steps; k++)
-                    w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"\"{r.Agent}\",{k},{r.StepReturns[k]:G8},{r.StepCi95[k]:G8}"));
+                    w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"\"{r.Agent}\",{k},{Algorithms.Maml.MamlEvaluation.StepReturns(r)[k]:G8},{(r.StepCi95 ?? r.EpisodeCi95)[k]:G8}"));
         }
         var x = Enumerable.Range(0, Steps + 1).Select(k => (double)k).ToArray();
-        var series = results.Select(r => (r.Agent, r.StepReturns, r.StepCi95)).ToList();
-        if (results[0].OracleReturn is { } oracle) series.Add(("oracle", Enumerable.Repeat(oracle, Steps + 1).ToArray(), new double[Steps + 1]));
+        var series = results.Select(r => (r.Agent, Algorithms.Maml.MamlEvaluation.StepReturns(r), r.StepCi95 ?? r.EpisodeCi95)).ToList();
+        if (results[0].OracleTotalReturn is { } oracle) series.Add(("oracle", Enumerable.Repeat(oracle / results[0].EpisodesPerTrial, Steps + 1).ToArray(), new double[Steps + 1]));
         Plots.AdaptationCurve(stem + ".png", title, "gradient steps on the task", "mean return per trajectory", x, series);
         if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
         return 0;
     }
 
     /// <summary>The evaluated agent minus each baseline, task by task: the between-task spread cancels, so a small lead can be told from noise.</summary>
-    private static Table AdvantageTable(List<StepMetaTestResult> results)
+    private static Table AdvantageTable(List<MetaTestResult> results)
     {
         var first = results[0];
         var table = new Table().Title($"{Markup.Escape(first.Agent)} minus each baseline, paired over the same tasks")
@@ -158,9 +156,9 @@ internal static class MamlStepEvaluation
         table.AddColumn(new TableColumn("best vs best").RightAligned());
         foreach (var r in results.Skip(1))
         {
-            var a = r.AdvantageOfEvaluatedAgent!;
-            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep.Select((d, k) => Report.SignedCell(d, a.PerStepCi95[k], 2)),
-                Report.SignedCell(a.BestVsBest, a.BestVsBestCi95, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
+            var a = r.LeadOfEvaluatedAgent!;
+            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep!.Select((d, k) => Report.SignedCell(d, a.PerStepCi95![k], 2)),
+                Report.SignedCell(a.BestVsBest!.Value, a.BestVsBestCi95!.Value, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
         }
         return table;
     }

@@ -67,13 +67,9 @@ internal static class SinusoidDemo
     private static Tensor<float>[] Adapt(Mlp<float> net, IReadOnlyList<Tensor<float>> theta, Tensor<float> x, Tensor<float> y,
         double alpha, bool createGraph)
     {
-        var loss = Functional.Call(net, theta, () => Mse(net, x, y));
-        var grads = Autograd.Grad([loss], theta, createGraph: createGraph);
-        return theta.Select((p, i) =>
-        {
-            var next = p - alpha * grads[i]!;
-            return createGraph ? next : Tensor.Parameter(next.Detach());
-        }).ToArray();
+        var fast = createGraph ? FastWeights<float>.Clone(net, theta) : FastWeights<float>.Detached(net, theta);
+        fast.Adapt(fast.Call(() => Mse(net, x, y)), alpha, createGraph);
+        return fast.Weights.ToArray();
     }
 
     public static int Run(SinusoidDemoOptions o)

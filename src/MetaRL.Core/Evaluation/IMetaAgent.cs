@@ -15,6 +15,30 @@ public interface IMetaAgent
 
     /// <summary>Starts a session of <paramref name="batch"/> parallel trial slots.</summary>
     IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng);
+
+    /// <summary>
+    /// Episodes of a trial the agent plays with what it knows at the start of them, then learns from together: a round.
+    /// 1 (the default) for agents that may change after every episode or step (recurrent memory, a posterior, a bandit
+    /// index); K for MAML, which samples K trajectories with the same weights and then takes one gradient step on them.
+    /// </summary>
+    int EpisodesPerRound => 1;
+
+    /// <summary>
+    /// How the agent chooses its actions, shown beside its results so that agents compared in one table are known to act
+    /// alike or not (e.g. "greedy", "sampled").
+    /// </summary>
+    string ActingRule => "";
+
+    /// <summary>
+    /// A session of <paramref name="batch"/> trial slots in which each trial is played in <paramref name="lanes"/> lanes
+    /// side by side (its rounds' episodes at once): rows of <see cref="IAgentSession.Act"/> and
+    /// <see cref="IAgentSession.Observe"/> are lanes, slot i owning rows i·lanes … i·lanes + lanes − 1, and
+    /// <see cref="IAgentSession.StartTrial"/> names slots. The protocol asks for <see cref="EpisodesPerRound"/> lanes; an
+    /// application playing one environment asks for one, and the agent then plays a round's episodes one after another.
+    /// </summary>
+    IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng, int lanes)
+        => lanes == 1 ? Begin(batch, tasks, rng)
+            : throw new NotSupportedException($"Agent '{Name}' plays one episode of a trial at a time; it was asked for {lanes} side by side.");
 }
 
 /// <summary>A batch of trial slots being played by one agent.</summary>
@@ -43,4 +67,10 @@ public sealed class NamedAgent(IMetaAgent agent, string name) : IMetaAgent
     public string Name => name;
 
     public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => agent.Begin(batch, tasks, rng);
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng, int lanes) => agent.Begin(batch, tasks, rng, lanes);
+
+    public int EpisodesPerRound => agent.EpisodesPerRound;
+
+    public string ActingRule => agent.ActingRule;
 }

@@ -11,19 +11,39 @@ namespace MetaRL.Core.Evaluation;
 /// <param name="Seed">Seeds the held-out tasks and the environments; the same seed gives every agent the same tasks.</param>
 /// <param name="Batch">Trials played side by side.</param>
 /// <param name="Split">Held-out tasks (the default) or training tasks (for tuning baselines' constants).</param>
-public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batch = 500, TaskSplit Split = TaskSplit.Test)
+/// <param name="Episodes">Episodes per trial; null: the family's <see cref="TaskDistribution.EpisodesPerTrial"/>.</param>
+public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batch = 500, TaskSplit Split = TaskSplit.Test, int? Episodes = null)
 {
     public void Validate()
     {
         if (Trials < 1) throw new ArgumentOutOfRangeException(nameof(Trials), Trials, "The number of trials must be at least 1.");
         if (Batch < 1) throw new ArgumentOutOfRangeException(nameof(Batch), Batch, "The batch must be at least 1.");
+        if (Episodes is < 1) throw new ArgumentOutOfRangeException(nameof(Episodes), Episodes, "A trial has at least one episode.");
     }
 }
 
-/// <summary>A mean difference of total return between two agents over the same trials, with its 95% CI half-width.</summary>
-public sealed record PairedLead(double Mean, double Ci95);
+/// <summary>
+/// One agent's total return minus another's over the same trials (both met the same tasks and random streams), with its
+/// 95% CI half-width; for agents that play in rounds, the same per round, and each at its best round against the other at its.
+/// </summary>
+public sealed record PairedLead(double Mean, double Ci95)
+{
+    /// <summary>Per round (after 0, 1, 2, … updates): the difference of the mean return per episode.</summary>
+    public double[]? PerStep { get; init; }
+    public double[]? PerStepCi95 { get; init; }
 
-/// <summary>The adaptation curve of one agent on held-out tasks.</summary>
+    /// <summary>The round at which each agent's mean return is highest, and the first's there minus the other's there.</summary>
+    public int? BestStep { get; init; }
+    public int? OtherBestStep { get; init; }
+    public double? BestVsBest { get; init; }
+    public double? BestVsBestCi95 { get; init; }
+}
+
+/// <summary>
+/// What one agent scored in the meta-test protocol: the return per episode of a trial (its adaptation curve), the
+/// total per trial, regret against the task-knowing optimum, and for agents that learn in rounds of several episodes
+/// (MAML) the return after 0, 1, 2, … updates. Every agent, of every family, is reported in this one shape.
+/// </summary>
 public sealed class MetaTestResult
 {
     public required string Agent { get; init; }
@@ -32,11 +52,24 @@ public sealed class MetaTestResult
     public required int EpisodesPerTrial { get; init; }
     public required ulong Seed { get; init; }
 
+    /// <summary>How the agent chose its actions ("greedy", "sampled", …), when it says.</summary>
+    public string? ActingRule { get; init; }
+
+    /// <summary>Episodes of a round: played with the same knowledge, then learnt from together (1 for most agents; MAML's trajectories per step).</summary>
+    public int EpisodesPerRound { get; init; } = 1;
+
     /// <summary>Mean return in episode 1, 2, … of a trial.</summary>
     public required double[] EpisodeReturns { get; init; }
 
     /// <summary>Half-width of the 95% confidence interval of each entry of <see cref="EpisodeReturns"/>.</summary>
     public required double[] EpisodeCi95 { get; init; }
+
+    /// <summary>
+    /// For an agent playing rounds of several episodes: the mean return per episode of round 0, 1, 2, … (after that many
+    /// updates; MAML's "return after k gradient steps"), with CIs over trials. Null for agents that play one episode per round.
+    /// </summary>
+    public double[]? StepReturns { get; init; }
+    public double[]? StepCi95 { get; init; }
 
     /// <summary>Mean over trials of the total return of a trial.</summary>
     public required double MeanTotalReturn { get; init; }
@@ -50,26 +83,61 @@ public sealed class MetaTestResult
     /// <summary><see cref="OracleTotalReturn"/> − <see cref="MeanTotalReturn"/>.</summary>
     public double? Regret => OracleTotalReturn - MeanTotalReturn;
 
-    /// <summary>Total return of each trial, in trial order (the same tasks and random streams for every agent given the same options).</summary>
-    [JsonIgnore]
+    /// <summary>Total return of each trial (each held-out task), in trial order: the same tasks and random streams for every agent given the same options.</summary>
     public double[] TrialTotals { get; init; } = [];
+
+    /// <summary>Return of each episode of each trial, [trial][episode] (for paired comparisons per round).</summary>
+    [JsonIgnore]
+    public double[][] TrialEpisodeReturns { get; init; } = [];
 
     /// <summary>Set on a compared agent's result: the evaluated agent's total return minus this one's, paired trial by trial.</summary>
     public PairedLead? LeadOfEvaluatedAgent { get; set; }
 
     /// <summary>
     /// <paramref name="first"/>'s total return minus <paramref name="other"/>'s over the same trials: both met the same
-    /// tasks and environment random streams, so task-to-task spread cancels from the difference.
+    /// tasks and environment random streams, so task-to-task spread cancels from the difference. When both played the
+    /// same rounds, the lead per round and best round against best round too.
     /// </summary>
     public static PairedLead Lead(MetaTestResult first, MetaTestResult other)
     {
         if (first.Trials != other.Trials || first.Seed != other.Seed || first.TrialTotals.Length != first.Trials || other.TrialTotals.Length != other.Trials)
             throw new ArgumentException($"'{first.Agent}' and '{other.Agent}' did not play the same trials; a paired comparison needs both.");
         var (mean, ci) = MetaTest.MeanCi(first.TrialTotals.Zip(other.TrialTotals, (a, b) => a - b).ToArray());
-        return new PairedLead(mean, ci);
+        if (first.StepReturns is null || other.StepReturns is null || first.StepReturns.Length != other.StepReturns.Length
+            || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
+            return new PairedLead(mean, ci);
+        int steps = first.StepReturns.Length;
+        var a = first.StepReturnsPerTrial();
+        var b = other.StepReturnsPerTrial();
+        var perStep = new double[steps];
+        var perStepCi = new double[steps];
+        for (int k = 0; k < steps; k++)
+            (perStep[k], perStepCi[k]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => a[t][k] - b[t][k]).ToArray());
+        int ka = ArgMax(first.StepReturns), kb = ArgMax(other.StepReturns);
+        var (best, bestCi) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => a[t][ka] - b[t][kb]).ToArray());
+        return new PairedLead(mean, ci)
+        {
+            PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
+        };
     }
 
-    /// <summary>Extra per-agent details (tuned constants, training figures).</summary>
+    /// <summary>For an agent playing rounds of several episodes: per trial (held-out task, in order), the mean return per episode of each round.</summary>
+    public double[][]? TrialStepReturns => StepReturns is null ? null : StepReturnsPerTrial();
+
+    private double[][] StepReturnsPerTrial()
+    {
+        int k = EpisodesPerRound, rounds = EpisodesPerTrial / k;
+        return TrialEpisodeReturns.Select(row => Enumerable.Range(0, rounds).Select(r => row.Skip(r * k).Take(k).Average()).ToArray()).ToArray();
+    }
+
+    private static int ArgMax(double[] v)
+    {
+        int k = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[k]) k = i;
+        return k;
+    }
+
+    /// <summary>Extra per-agent details (tuned constants, training figures, MAML's step size after the first).</summary>
     public Dictionary<string, string> Details { get; init; } = [];
 
     private static readonly JsonSerializerOptions JsonOptions = new()
@@ -87,55 +155,82 @@ public sealed class MetaTestResult
 /// <summary>
 /// The one meta-test protocol every agent goes through: held-out tasks, one trial of
 /// <see cref="TaskDistribution.EpisodesPerTrial"/> episodes per task, return per episode index with
-/// 95% confidence intervals, total return, and regret against the oracle where one exists.
+/// 95% confidence intervals, total return, and regret against the oracle where one exists. An agent that learns in
+/// rounds of K episodes (<see cref="IMetaAgent.EpisodesPerRound"/>) plays each round's K episodes side by side, each in an
+/// environment of its own; the next round starts when all K have ended.
 /// </summary>
 public static class MetaTest
 {
     public static MetaTestResult Run(IMetaAgent agent, TaskDistribution tasks, MetaTestOptions options)
     {
-        ArgumentNullException.ThrowIfNull(agent);
         ArgumentNullException.ThrowIfNull(tasks);
         options.Validate();
-        int n = tasks.EpisodesPerTrial;
-        var returns = new double[options.Trials, n];
+        return Run(agent, tasks, Tasks(tasks, options.Seed, options.Trials, options.Split), options);
+    }
+
+    /// <summary>
+    /// The protocol on the given tasks (e.g. validation tasks, or an application's own cases), one trial each in order;
+    /// <paramref name="options"/>' seed derives the environments' and the agent's random streams, its trial count is not used.
+    /// </summary>
+    public static MetaTestResult Run(IMetaAgent agent, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, MetaTestOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(trialTasks);
+        options = options with { Trials = trialTasks.Count };
+        options.Validate();
+        int n = options.Episodes ?? tasks.EpisodesPerTrial, lanesPerTrial = agent.EpisodesPerRound;
+        if (lanesPerTrial < 1) throw new ArgumentException($"Agent '{agent.Name}' plays {lanesPerTrial} episodes per round; at least 1.");
+        if (n % lanesPerTrial != 0)
+            throw new ArgumentException($"Agent '{agent.Name}' plays rounds of {lanesPerTrial} episodes; a trial of {n} episodes is not a whole number of rounds (use a multiple of {lanesPerTrial}).");
+        int rounds = n / lanesPerTrial;
+        var returns = new double[options.Trials][];
         var oracle = new double?[options.Trials];
-        var allTasks = Tasks(tasks, options.Seed, options.Trials, options.Split);
-        for (int t = 0; t < options.Trials; t++) oracle[t] = tasks.OracleEpisodeReturn(allTasks[t]) * n;
+        for (int t = 0; t < options.Trials; t++)
+        {
+            returns[t] = new double[n];
+            oracle[t] = tasks.OracleEpisodeReturn(trialTasks[t]) * n;
+        }
 
         var agentRng = new Rng(options.Seed ^ 0xA6E47UL);
         int obsSize = tasks.ObservationSpace.Size, actSize = tasks.ActionSpace.Size;
         for (int start = 0; start < options.Trials; start += options.Batch)
         {
-            int b = Math.Min(options.Batch, options.Trials - start);
-            var session = agent.Begin(b, tasks, agentRng.Split());
-            var envs = new IEnv[b];
-            var envRngs = new Rng[b];
-            var obs = new float[b * obsSize];
-            var actions = new float[b * actSize];
-            var rewards = new float[b];
-            var ended = new bool[b];
-            var active = new bool[b];
-            var episode = new int[b];
-            var steps = new int[b];
-            var episodeReturn = new double[b];
+            int b = Math.Min(options.Batch, options.Trials - start), lanes = b * lanesPerTrial;
+            var session = lanesPerTrial == 1 ? agent.Begin(b, tasks, agentRng.Split()) : agent.Begin(b, tasks, agentRng.Split(), lanesPerTrial);
+            var envs = new IEnv[lanes];
+            var envRngs = new Rng[lanes];
+            var obs = new float[lanes * obsSize];
+            var actions = new float[lanes * actSize];
+            var rewards = new float[lanes];
+            var ended = new bool[lanes];
+            var active = new bool[lanes];
+            var round = new int[b];
+            var waiting = new int[b];
+            var steps = new int[lanes];
+            var episodeReturn = new double[lanes];
             for (int i = 0; i < b; i++)
             {
-                envs[i] = tasks.CreateEnv();
-                envs[i].SetTask(allTasks[start + i]);
-                envRngs[i] = EnvironmentStream(options.Seed, start + i);
-                envs[i].Reset(envRngs[i], obs.AsSpan(i * obsSize, obsSize));
-                session.StartTrial(i, allTasks[start + i]);
-                active[i] = true;
+                for (int j = 0; j < lanesPerTrial; j++)
+                {
+                    int lane = i * lanesPerTrial + j;
+                    envs[lane] = tasks.CreateEnv();
+                    envs[lane].SetTask(trialTasks[start + i]);
+                    envRngs[lane] = EnvironmentStream(options.Seed, start + i, j);
+                    envs[lane].Reset(envRngs[lane], obs.AsSpan(lane * obsSize, obsSize));
+                    active[lane] = true;
+                }
+                session.StartTrial(i, trialTasks[start + i]);
             }
             var stepper = new EnvBatchStepper(envs, envRngs, obsSize, actSize);
             int remaining = b;
             while (remaining > 0)
             {
                 session.Act(obs, active, actions);
-                for (int i = 0; i < b; i++)
+                for (int i = 0; i < lanes; i++)
                     if (active[i]) tasks.ActionSpace.Validate(actions.AsSpan(i * actSize, actSize), $"action of agent '{agent.Name}'");
                 stepper.Step(actions, active, obs);
-                for (int i = 0; i < b; i++)
+                for (int i = 0; i < lanes; i++)
                 {
                     if (!active[i]) { ended[i] = false; rewards[i] = 0; continue; }
                     var r = stepper.Results[i];
@@ -145,22 +240,26 @@ public static class MetaTest
                     ended[i] = r.Done || steps[i] >= tasks.Horizon;
                 }
                 session.Observe(actions, rewards, obs, ended, active);
-                for (int i = 0; i < b; i++)
+                for (int i = 0; i < lanes; i++)
                 {
                     if (!active[i] || !ended[i]) continue;
-                    returns[start + i, episode[i]] = episodeReturn[i];
+                    int trial = i / lanesPerTrial;
+                    returns[start + trial][round[trial] * lanesPerTrial + i % lanesPerTrial] = episodeReturn[i];
                     episodeReturn[i] = 0;
                     steps[i] = 0;
-                    if (++episode[i] == n)
+                    active[i] = false;
+                    if (++waiting[trial] < lanesPerTrial) continue; // the round goes on in the trial's other lanes
+                    waiting[trial] = 0;
+                    if (++round[trial] == rounds) { remaining--; continue; }
+                    for (int j = trial * lanesPerTrial; j < (trial + 1) * lanesPerTrial; j++)
                     {
-                        active[i] = false;
-                        remaining--;
+                        envs[j].Reset(envRngs[j], obs.AsSpan(j * obsSize, obsSize));
+                        active[j] = true;
                     }
-                    else envs[i].Reset(envRngs[i], obs.AsSpan(i * obsSize, obsSize));
                 }
             }
         }
-        return Summarise(agent.Name, tasks, options, returns, oracle);
+        return Summarise(agent, tasks, options, returns, oracle, lanesPerTrial);
     }
 
     /// <summary>The tasks of a meta-test with <paramref name="seed"/>, in trial order (held-out ones by default).</summary>
@@ -177,36 +276,55 @@ public static class MetaTest
     /// <summary>The random stream the environment of trial <paramref name="trial"/> (0, 1, …) of a meta-test with <paramref name="seed"/> steps with.</summary>
     public static Rng EnvironmentStream(ulong seed, int trial) => new(seed * 0x2545F4914F6CDD1DUL + (ulong)trial + 1);
 
-    internal static MetaTestResult Summarise(string name, TaskDistribution tasks, MetaTestOptions options, double[,] returns, double?[] oracle)
+    /// <summary>The random stream of lane <paramref name="lane"/> (0 … K − 1) of trial <paramref name="trial"/>, for agents playing rounds of K episodes side by side; lane 0's is <see cref="EnvironmentStream(ulong, int)"/>.</summary>
+    public static Rng EnvironmentStream(ulong seed, int trial, int lane)
+        => lane == 0 ? EnvironmentStream(seed, trial) : new((seed * 0x2545F4914F6CDD1DUL + (ulong)trial + 1) ^ ((ulong)lane * 0x9E3779B97F4A7C15UL));
+
+    private static MetaTestResult Summarise(IMetaAgent agent, TaskDistribution tasks, MetaTestOptions options, double[][] returns, double?[] oracle, int perRound)
     {
-        int trials = returns.GetLength(0), n = returns.GetLength(1);
+        int trials = returns.Length, n = returns[0].Length, rounds = n / perRound;
         var mean = new double[n];
         var ci = new double[n];
         var totals = new double[trials];
+        var column = new double[trials];
         for (int e = 0; e < n; e++)
         {
-            var column = new double[trials];
             for (int t = 0; t < trials; t++)
             {
-                column[t] = returns[t, e];
-                totals[t] += returns[t, e];
+                column[t] = returns[t][e];
+                totals[t] += returns[t][e];
             }
             (mean[e], ci[e]) = MeanCi(column);
+        }
+        double[]? stepMean = null, stepCi = null;
+        if (perRound > 1)
+        {
+            (stepMean, stepCi) = (new double[rounds], new double[rounds]);
+            for (int r = 0; r < rounds; r++)
+            {
+                for (int t = 0; t < trials; t++) column[t] = returns[t].AsSpan(r * perRound, perRound).ToArray().Average();
+                (stepMean[r], stepCi[r]) = MeanCi(column);
+            }
         }
         var (total, totalCi) = MeanCi(totals);
         double? oracleTotal = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null;
         return new MetaTestResult
         {
-            Agent = name,
+            Agent = agent.Name,
             Task = tasks.Name,
             Trials = trials,
             EpisodesPerTrial = n,
             Seed = options.Seed,
+            ActingRule = string.IsNullOrEmpty(agent.ActingRule) ? null : agent.ActingRule,
+            EpisodesPerRound = perRound,
             EpisodeReturns = mean,
             EpisodeCi95 = ci,
+            StepReturns = stepMean,
+            StepCi95 = stepCi,
             MeanTotalReturn = total,
             Ci95 = totalCi,
             TrialTotals = totals,
+            TrialEpisodeReturns = returns,
             OracleTotalReturn = oracleTotal,
         };
     }

@@ -1,0 +1,210 @@
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+using MetaRL.Engine.Autodiff;
+using MetaRL.Engine.Nn;
+
+namespace MetaRL.Algorithms.Maml;
+
+/// <summary>How a <see cref="MamlAgent"/> adapts on a new task.</summary>
+/// <param name="InnerLearningRate">The first gradient step's size α.</param>
+/// <param name="Trajectories">Episodes per round: sampled with the same weights, then one gradient step on them all.</param>
+/// <param name="Gamma">Discount of the returns the step's advantages are computed from.</param>
+/// <param name="LaterStepScale">Steps after the first have size α × this (Finn et al. halve it).</param>
+public sealed record MamlAdaptation(double InnerLearningRate, int Trajectories, double Gamma, double LaterStepScale = 1)
+{
+    public void Validate()
+    {
+        if (!double.IsFinite(InnerLearningRate) || InnerLearningRate < 0)
+            throw new ArgumentOutOfRangeException(nameof(InnerLearningRate), InnerLearningRate, "The inner learning rate must be finite and not negative.");
+        if (Trajectories < 1) throw new ArgumentOutOfRangeException(nameof(Trajectories), Trajectories, "A round has at least one trajectory.");
+        if (!(Gamma is > 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(Gamma), Gamma, "The discount must be in (0, 1].");
+        if (!double.IsFinite(LaterStepScale) || LaterStepScale < 0)
+            throw new ArgumentOutOfRangeException(nameof(LaterStepScale), LaterStepScale, "The later steps' scale must be finite and not negative.");
+    }
+}
+
+/// <summary>
+/// A MAML policy that adapts while it plays a task: it samples a round of <see cref="MamlAdaptation.Trajectories"/>
+/// episodes with its current weights, takes one policy-gradient step on them (the inner loss with the linear feature
+/// baseline, as in meta-training), and plays the next round with the adapted weights. Each trial starts again from
+/// θ₀. Under the meta-test protocol the round's episodes are played side by side; an application playing one
+/// environment (<see cref="AgentPlayer"/>) plays them one after another and gets the same adaptation. Actions are
+/// always sampled: the step learns from the policy's own exploration.
+/// </summary>
+public sealed class MamlAgent : IMetaAgent
+{
+    private readonly MlpPolicy<float> _policy;
+    private readonly Tensor<float>[] _theta0;
+
+    /// <param name="policy">The meta-trained policy; its weights are copied, so later training does not change this agent.</param>
+    public MamlAgent(MlpPolicy<float> policy, MamlAdaptation adaptation, string name)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(adaptation);
+        adaptation.Validate();
+        (_policy, Adaptation, Name) = (policy, adaptation, name);
+        _theta0 = policy.Parameters().Select(p => p.Detach().Clone()).ToArray();
+    }
+
+    public string Name { get; }
+
+    /// <summary>For tests: called after each gradient step with the round it learnt from, the weights before and after, and the step size.</summary>
+    internal Action<TrajectoryBatch, IReadOnlyList<Tensor<float>>, IReadOnlyList<Tensor<float>>, double>? OnAdapted { get; set; }
+
+    public MamlAdaptation Adaptation { get; }
+
+    public int EpisodesPerRound => Adaptation.Trajectories;
+
+    public string ActingRule => "sampled";
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => Begin(batch, tasks, rng, 1);
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng, int lanes)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "At least one trial slot.");
+        if (lanes != 1 && lanes != Adaptation.Trajectories)
+            throw new ArgumentException($"'{Name}' plays rounds of {Adaptation.Trajectories} episodes, side by side or one after another; it was asked for {lanes} lanes.", nameof(lanes));
+        if (tasks.ObservationSpace.Size != _policy.ObservationSize || tasks.ActionSpace.Size != _policy.ActionSpace.Size
+            || tasks.ActionSpace.GetType() != _policy.ActionSpace.GetType())
+            throw new ArgumentException($"This policy was trained for observations of size {_policy.ObservationSize} and actions {_policy.ActionSpace}; '{tasks.Name}' has {tasks.ObservationSpace.Size} and {tasks.ActionSpace}.");
+        return new Session(this, batch, lanes, tasks, rng);
+    }
+
+    /// <summary>One trial slot: its weights, its random stream, and the round being recorded.</summary>
+    private sealed class Slot(Rng rng)
+    {
+        public readonly Rng Rng = rng;
+        public FastWeights<float>? Weights;
+        public TrajectoryBatch? Round;
+        public int Steps;            // gradient steps taken in this trial
+        public int EpisodesEnded;    // episodes of the current round that have ended
+        public bool RoundComplete;   // the round is recorded; adapt before the next action
+    }
+
+    private sealed class Session : IAgentSession
+    {
+        private readonly MamlAgent _agent;
+        private readonly MlpPolicy<float> _policy;
+        private readonly int _batch, _lanes, _horizon, _obs, _envAct, _act;
+        private readonly Slot[] _slots;
+        private readonly int[] _episodeOfLane, _stepOfLane;
+        private readonly float[][] _input;
+
+        public Session(MamlAgent agent, int batch, int lanes, TaskDistribution tasks, Rng rng)
+        {
+            (_agent, _policy, _batch, _lanes) = (agent, agent._policy, batch, lanes);
+            (_horizon, _obs, _envAct, _act) = (tasks.Horizon, tasks.ObservationSpace.Size, tasks.ActionSpace.Size, agent._policy.ActionSize);
+            _slots = Enumerable.Range(0, batch).Select(_ => new Slot(rng.Split())).ToArray();
+            _episodeOfLane = new int[batch * lanes];
+            _stepOfLane = new int[batch * lanes];
+            _input = Enumerable.Range(0, batch).Select(_ => new float[lanes * _obs]).ToArray();
+        }
+
+        private int K => _agent.Adaptation.Trajectories;
+
+        public void StartTrial(int slot, ITask task)
+        {
+            var s = _slots[slot];
+            s.Weights = FastWeights<float>.Detached(_policy, _agent._theta0);
+            s.Steps = 0;
+            StartRound(slot);
+        }
+
+        private void StartRound(int slot)
+        {
+            var s = _slots[slot];
+            s.Round = new TrajectoryBatch(K, _horizon, _obs, _policy.Discrete ? 1 : _act);
+            s.EpisodesEnded = 0;
+            s.RoundComplete = false;
+            for (int j = 0; j < _lanes; j++) (_episodeOfLane[slot * _lanes + j], _stepOfLane[slot * _lanes + j]) = (0, 0);
+        }
+
+        /// <summary>The row of the round's batch lane <paramref name="lane"/> writes now: its trajectory (k·H) plus the step.</summary>
+        private int Row(int lane) => (_episodeOfLane[lane] * _lanes + lane % _lanes) * _horizon + _stepOfLane[lane];
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            var obs = observations.ToArray();
+            var on = active.ToArray();
+            var outActions = new float[actions.Length];
+            Parallel.For(0, _batch, slot =>
+            {
+                using var serial = Engine.Kernels.Gemm.Serial(); // one slot per core
+                ActSlot(slot, obs, on, outActions);
+            });
+            outActions.AsSpan().CopyTo(actions);
+        }
+
+        private void ActSlot(int slot, float[] observations, bool[] active, float[] actions)
+        {
+            int first = slot * _lanes;
+            if (!active.AsSpan(first, _lanes).Contains(true)) return;
+            var s = _slots[slot];
+            if (s.Weights is null) throw new InvalidOperationException("StartTrial must be called for a slot before it acts.");
+            if (s.RoundComplete) Adapt(slot);
+            var input = _input[slot];
+            observations.AsSpan(first * _obs, _lanes * _obs).CopyTo(input);
+            float[] output, logStd;
+            using (GradMode.NoGrad())
+            {
+                output = s.Weights.Call(() => _policy.Output(Tensor.FromArray((float[])input.Clone(), _lanes, _obs))).ToArray();
+                logStd = _policy.Discrete ? [] : s.Weights.Call(() => _policy.LogStd).ToArray();
+            }
+            Span<float> action = stackalloc float[_act];
+            for (int j = 0; j < _lanes; j++)
+            {
+                int lane = first + j;
+                if (!active[lane]) continue;
+                if (_stepOfLane[lane] >= _horizon || _episodeOfLane[lane] * _lanes + j >= K)
+                    throw new InvalidOperationException($"'{_agent.Name}' was played past its horizon or its round of {K} episodes without an episode end.");
+                int row = Row(lane);
+                observations.AsSpan(lane * _obs, _obs).CopyTo(s.Round!.Observations.AsSpan(row * _obs, _obs));
+                var mean = output.AsSpan(j * _act, _act);
+                var envAction = actions.AsSpan(lane * _envAct, _envAct);
+                if (_policy.Discrete)
+                {
+                    envAction[0] = Common.ActionSampling.Categorical(mean, s.Rng, deterministic: false).Index;
+                    s.Round.Actions[row] = envAction[0];
+                    continue;
+                }
+                for (int a = 0; a < _act; a++) action[a] = (float)(mean[a] + Math.Exp(logStd[a]) * s.Rng.Normal());
+                action.CopyTo(s.Round.Actions.AsSpan(row * _act, _act));
+                _policy.ToEnvironmentAction(action, envAction);
+            }
+        }
+
+        /// <summary>One gradient step on the slot's recorded round: α the first time, α × the later scale after.</summary>
+        private void Adapt(int slot)
+        {
+            var s = _slots[slot];
+            var a = _agent.Adaptation;
+            s.Round!.ComputeAdvantages(a.Gamma);
+            double lr = s.Steps == 0 ? a.InnerLearningRate : a.InnerLearningRate * a.LaterStepScale;
+            var before = s.Weights!.Weights;
+            s.Weights.Adapt(MamlMath.InnerLoss(_policy, before, s.Round), lr);
+            s.Steps++;
+            _agent.OnAdapted?.Invoke(s.Round, before, s.Weights.Weights, lr);
+            StartRound(slot);
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
+        {
+            for (int lane = 0; lane < _batch * _lanes; lane++)
+            {
+                if (!active[lane]) continue;
+                var s = _slots[lane / _lanes];
+                int row = Row(lane);
+                s.Round!.Rewards[row] = rewards[lane];
+                s.Round.Mask[row] = 1;
+                _stepOfLane[lane]++;
+                if (!episodeEnded[lane]) continue;
+                _stepOfLane[lane] = 0;
+                _episodeOfLane[lane]++;
+                if (++s.EpisodesEnded == K) s.RoundComplete = true; // adapted lazily: the last round of a trial needs no step
+            }
+        }
+    }
+}
