@@ -14,6 +14,8 @@ public sealed class FixedPolicyAgent(MlpPolicy<float> policy, bool deterministic
 {
     public string Name => name;
 
+    public string ActingRule => deterministic ? "greedy" : "sampled";
+
     public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng)
     {
         if (tasks.ObservationSpace.Size != policy.ObservationSize || tasks.ActionSpace.Size != policy.ActionSpace.Size

@@ -10,6 +10,8 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
 {
     public string Name => name ?? (network.PolicyTaskFeatures > 0 ? "oracle (knows the task)" : network.Memory ? "RL²" : "multi-task (no memory)");
 
+    public string ActingRule => deterministic ? "greedy" : "sampled";
+
     public Rl2Network Network => network;
 
     public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng)

@@ -14,10 +14,13 @@ internal static class Report
         int[] shown = ShownEpisodes(n);
         var table = new Table().Title(title).Caption($"{results[0].Trials} held-out trials, seed {results[0].Seed}; mean ± 95% CI");
         table.AddColumn("agent");
+        // Agents compared in one table may act under different rules (a greedy RL² policy, a sampling MAML one).
+        bool anyRule = results.Any(r => r.ActingRule is not null);
+        if (anyRule) table.AddColumn("acts");
         table.AddColumn(new TableColumn("total return").RightAligned());
         foreach (int e in shown) table.AddColumn(new TableColumn($"ep {e + 1}").RightAligned());
         bool anyRegret = results.Any(r => r.Regret.HasValue);
-        if (anyRegret) table.AddColumn(new TableColumn("regret").RightAligned());
+        if (anyRegret) table.AddColumn(new TableColumn(results.FirstOrDefault(r => r.OracleAgent is not null) is { } o ? $"regret (vs {Markup.Escape(o.OracleAgent!)})" : "regret").RightAligned());
         bool anyLead = results.Any(r => r.LeadOfEvaluatedAgent is not null);
         if (anyLead)
         {
@@ -26,7 +29,9 @@ internal static class Report
         }
         foreach (var r in results)
         {
-            var row = new List<string> { Markup.Escape(r.Agent), $"{r.MeanTotalReturn:F3} ± {r.Ci95:F3}" };
+            var row = new List<string> { Markup.Escape(r.Agent) };
+            if (anyRule) row.Add(Markup.Escape(r.ActingRule ?? ""));
+            row.Add($"{r.MeanTotalReturn:F3} ± {r.Ci95:F3}");
             row.AddRange(shown.Select(e => $"{r.EpisodeReturns[e]:F3}"));
             if (anyRegret) row.Add(r.Regret is { } g ? $"{g:F3}" : "");
             if (anyLead) row.Add(r.LeadOfEvaluatedAgent is { } l ? SignedCell(l.Mean, l.Ci95, 3) : "");

@@ -10,6 +10,8 @@ public sealed class RandomAgent : IMetaAgent
 {
     public string Name => "random";
 
+    public string ActingRule => "uniform";
+
     public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => new Session(tasks, rng);
 
     private sealed class Session(TaskDistribution tasks, Rng rng) : IAgentSession

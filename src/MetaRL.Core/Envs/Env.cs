@@ -32,6 +32,13 @@ public interface IEnv
 
     /// <summary>Applies <paramref name="action"/> (for a <see cref="Discrete"/> space, one float holding the index) and writes the next observation.</summary>
     StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation);
+
+    /// <summary>
+    /// Writes the hidden state in force now (<see cref="TaskDistribution.HiddenStateSize"/> numbers: a market's regime, an
+    /// opponent's current strategy), for families whose hidden parameters move during a trial. Only oracles and
+    /// task-aware training aids read it, never the agent. Nothing by default: the hidden parameters are the task's.
+    /// </summary>
+    void WriteHiddenState(Span<float> state) { }
 }
 
 /// <summary>
@@ -74,6 +81,9 @@ public abstract class Env<TTask> : IEnv where TTask : class, ITask
     public abstract void Reset(Rng rng, Span<float> observation);
 
     public abstract StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation);
+
+    /// <inheritdoc cref="IEnv.WriteHiddenState"/>
+    public virtual void WriteHiddenState(Span<float> state) { }
 }
 
 /// <summary>Gymnasium-style helpers.</summary>

@@ -61,6 +61,18 @@ public interface IAgentSession
     void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active);
 }
 
+/// <summary>
+/// A session of an oracle or a task-aware aid that is given the environments' hidden state before every action, for
+/// families whose hidden parameters move during a trial (<see cref="TaskDistribution.HiddenStateSize"/>). Like the
+/// task passed to <see cref="IAgentSession.StartTrial"/>, this is for oracles only: an agent that implements it is not
+/// meta-learning any more and is reported as knowing the task.
+/// </summary>
+public interface IHiddenStateReader
+{
+    /// <summary><paramref name="states"/> is [rows × <see cref="TaskDistribution.HiddenStateSize"/>], rows as in <see cref="IAgentSession.Act"/>; inactive rows are left as they were.</summary>
+    void SeeHiddenState(ReadOnlySpan<float> states, ReadOnlySpan<bool> active);
+}
+
 /// <summary>An agent shown under another name (e.g. the run it came from, when several runs are compared).</summary>
 public sealed class NamedAgent(IMetaAgent agent, string name) : IMetaAgent
 {

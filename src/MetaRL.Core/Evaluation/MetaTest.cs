@@ -80,6 +80,9 @@ public sealed class MetaTestResult
     /// <summary>Mean total return of the task-knowing optimum on the same tasks, when the family can compute it.</summary>
     public double? OracleTotalReturn { get; init; }
 
+    /// <summary>The agent whose play on the same trials gave <see cref="OracleTotalReturn"/>; null when it is the family's closed form.</summary>
+    public string? OracleAgent { get; init; }
+
     /// <summary><see cref="OracleTotalReturn"/> − <see cref="MeanTotalReturn"/>.</summary>
     public double? Regret => OracleTotalReturn - MeanTotalReturn;
 
@@ -173,6 +176,9 @@ public static class MetaTest
     /// <paramref name="options"/>' seed derives the environments' and the agent's random streams, its trial count is not used.
     /// </summary>
     public static MetaTestResult Run(IMetaAgent agent, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, MetaTestOptions options)
+        => Play(agent, tasks, trialTasks, options, playOracle: true);
+
+    private static MetaTestResult Play(IMetaAgent agent, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, MetaTestOptions options, bool playOracle)
     {
         ArgumentNullException.ThrowIfNull(agent);
         ArgumentNullException.ThrowIfNull(tasks);
@@ -192,7 +198,17 @@ public static class MetaTest
             oracle[t] = tasks.OracleEpisodeReturn(trialTasks[t]) * n;
         }
 
+        // Without a closed form the family's oracle agent plays the same trials (same tasks, same environment streams).
+        string? oracleAgent = null;
+        if (playOracle && oracle.Any(o => o is null) && tasks.OracleAgent is { } o)
+        {
+            var played = Play(o, tasks, trialTasks, options, playOracle: false);
+            for (int t = 0; t < options.Trials; t++) oracle[t] = played.TrialTotals[t] * n / played.EpisodesPerTrial;
+            oracleAgent = o.Name;
+        }
+
         var agentRng = new Rng(options.Seed ^ 0xA6E47UL);
+        int hiddenSize = tasks.HiddenStateSize;
         int obsSize = tasks.ObservationSpace.Size, actSize = tasks.ActionSpace.Size;
         for (int start = 0; start < options.Trials; start += options.Batch)
         {
@@ -223,9 +239,17 @@ public static class MetaTest
                 session.StartTrial(i, trialTasks[start + i]);
             }
             var stepper = new EnvBatchStepper(envs, envRngs, obsSize, actSize);
+            var reader = hiddenSize > 0 ? session as IHiddenStateReader : null;
+            var hidden = reader is null ? [] : new float[lanes * hiddenSize];
             int remaining = b;
             while (remaining > 0)
             {
+                if (reader is not null)
+                {
+                    for (int i = 0; i < lanes; i++)
+                        if (active[i]) envs[i].WriteHiddenState(hidden.AsSpan(i * hiddenSize, hiddenSize));
+                    reader.SeeHiddenState(hidden, active);
+                }
                 session.Act(obs, active, actions);
                 for (int i = 0; i < lanes; i++)
                     if (active[i]) tasks.ActionSpace.Validate(actions.AsSpan(i * actSize, actSize), $"action of agent '{agent.Name}'");
@@ -259,7 +283,7 @@ public static class MetaTest
                 }
             }
         }
-        return Summarise(agent, tasks, options, returns, oracle, lanesPerTrial);
+        return Summarise(agent, tasks, options, returns, oracle, lanesPerTrial, oracleAgent);
     }
 
     /// <summary>The tasks of a meta-test with <paramref name="seed"/>, in trial order (held-out ones by default).</summary>
@@ -280,7 +304,7 @@ public static class MetaTest
     public static Rng EnvironmentStream(ulong seed, int trial, int lane)
         => lane == 0 ? EnvironmentStream(seed, trial) : new((seed * 0x2545F4914F6CDD1DUL + (ulong)trial + 1) ^ ((ulong)lane * 0x9E3779B97F4A7C15UL));
 
-    private static MetaTestResult Summarise(IMetaAgent agent, TaskDistribution tasks, MetaTestOptions options, double[][] returns, double?[] oracle, int perRound)
+    private static MetaTestResult Summarise(IMetaAgent agent, TaskDistribution tasks, MetaTestOptions options, double[][] returns, double?[] oracle, int perRound, string? oracleAgent)
     {
         int trials = returns.Length, n = returns[0].Length, rounds = n / perRound;
         var mean = new double[n];
@@ -326,6 +350,7 @@ public static class MetaTest
             TrialTotals = totals,
             TrialEpisodeReturns = returns,
             OracleTotalReturn = oracleTotal,
+            OracleAgent = oracleTotal is null ? null : oracleAgent,
         };
     }
 

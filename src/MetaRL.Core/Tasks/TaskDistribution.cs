@@ -59,6 +59,19 @@ public abstract class TaskDistribution
     public virtual double? OracleEpisodeReturn(ITask task) => null;
 
     /// <summary>
+    /// Numbers each environment writes through <see cref="IEnv.WriteHiddenState"/> at every step: the hidden state of a
+    /// family whose hidden parameters move during a trial. 0 (the default) when they stay as the task set them.
+    /// </summary>
+    public virtual int HiddenStateSize => 0;
+
+    /// <summary>
+    /// An agent that knows the task (and reads the hidden state as it moves) and plays as well as anything can, when no
+    /// closed form of <see cref="OracleEpisodeReturn"/> exists: the meta-test plays it on the same trials and reports its
+    /// total as the oracle's. Null by default.
+    /// </summary>
+    public virtual Evaluation.IMetaAgent? OracleAgent => null;
+
+    /// <summary>
     /// Length of the vector <see cref="WriteTaskFeatures"/> writes; 0 when the family offers none. These are for
     /// training aids allowed to see the task (a task-aware critic); agents never see them when they act.
     /// </summary>
