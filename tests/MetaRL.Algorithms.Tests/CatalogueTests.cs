@@ -59,6 +59,36 @@ public sealed class CatalogueTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Small))]
+    public void A_seed_gives_the_same_run_on_one_thread_as_on_every_core(string algorithm, string task, string[] settings)
+    {
+        (double[][] Metrics, float[][] Weights, double[] Eval) RunWith(int threads)
+        {
+            int saved = MetaRL.Core.Compute.MaxThreads;
+            MetaRL.Core.Compute.MaxThreads = threads;
+            try
+            {
+                var learner = MetaLearners.Create(algorithm, task, Settings(settings), seed: 11);
+                var metrics = Enumerable.Range(0, 3).Select(_ => Untimed(learner, learner.RunIteration())).ToArray();
+                var path = Path.Combine(_dir, $"threads{threads}-{algorithm}-{task}.mrla");
+                learner.Save(path);
+                var archive = MetaRL.Engine.IO.TensorArchive.Load(path);
+                var weights = archive.Names.Where(n => n.StartsWith("net.", StringComparison.Ordinal) || n.StartsWith("policy.", StringComparison.Ordinal))
+                    .Select(n => archive.Get<float>(n).ToArray()).ToArray();
+                var options = MetaLearners.Get(algorithm).EvaluationOptions(learner, trials: 6, seed: 2);
+                return (metrics, weights, MetaTest.Run(learner.Agent(), learner.Tasks, options).TrialTotals);
+            }
+            finally { MetaRL.Core.Compute.MaxThreads = saved; }
+        }
+        var one = RunWith(1);
+        var all = RunWith(Math.Max(2, Environment.ProcessorCount));
+        Assert.Equal(one.Metrics, all.Metrics);
+        Assert.NotEmpty(one.Weights);
+        Assert.Equal(one.Weights, all.Weights);
+        Assert.Equal(one.Eval, all.Eval);
+    }
+
+    [Theory]
+    [MemberData(nameof(Small))]
     public void Settings_are_resolved_in_full_and_unknown_keys_are_refused_by_name(string algorithm, string task, string[] settings)
     {
         var learner = MetaLearners.Create(algorithm, task, Settings(settings));

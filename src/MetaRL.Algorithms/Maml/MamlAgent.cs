@@ -130,7 +130,7 @@ public sealed class MamlAgent : IMetaAgent
             var obs = observations.ToArray();
             var on = active.ToArray();
             var outActions = new float[actions.Length];
-            Parallel.For(0, _batch, slot =>
+            Parallel.For(0, _batch, Core.Compute.ParallelOptions, slot =>
             {
                 using var serial = Engine.Kernels.Gemm.Serial(); // one slot per core
                 ActSlot(slot, obs, on, outActions);

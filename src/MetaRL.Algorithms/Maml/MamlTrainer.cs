@@ -231,7 +231,7 @@ public sealed class MamlTrainer
     private GaussianMlpCurvature<float>[]? _innerWorkspaces, _klWorkspaces;
 
     // One worker per core: more would only contend for the cores the tasks already fill.
-    private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+    private static ParallelOptions Cores => MetaRL.Core.Compute.ParallelOptions;
 
     private sealed record TaskData(TrajectoryBatch Train, TrajectoryBatch Valid, Tensor<float> OldOutput, Tensor<float>? OldLogStd, Tensor<float> OldLogProb);
 

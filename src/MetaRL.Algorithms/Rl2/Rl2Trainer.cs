@@ -623,7 +623,7 @@ public sealed class Rl2Trainer
         { LineSearchSteps = step.LineSearchSteps, Accepted = step.Accepted, TaskLoss = startTaskLoss?.ToScalar() ?? 0 };
     }
 
-    private static readonly ParallelOptions Cores = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+    private static ParallelOptions Cores => MetaRL.Core.Compute.ParallelOptions;
 
     /// <summary>
     /// Products with the Hessian of the mean KL at the current (= sampling) policy, by double back-propagation, over the

@@ -62,7 +62,7 @@ public sealed class EnvBatchStepper
         _obs = observationSize;
         _act = actionSize;
         _mode = mode;
-        _helpers = Math.Max(0, Math.Min(Environment.ProcessorCount, envs.Length) - 1);
+        _helpers = Math.Max(0, Math.Min(Compute.MaxThreads, envs.Length) - 1);
         _errors = new Exception?[envs.Length];
         _parallel = mode == StepParallelism.Always && _helpers > 0;
         Results = new StepResult[envs.Length];
