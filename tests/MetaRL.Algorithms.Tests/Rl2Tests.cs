@@ -431,7 +431,7 @@ public sealed class Rl2Tests : IDisposable
         var rng = new MetaRL.Engine.Rng(9);
         var theta = with.PolicyParameters;
         var v = theta.Select(p => MetaRL.Engine.Tensor.FromArray(Enumerable.Range(0, p.Size).Select(_ => (float)rng.Normal()).ToArray(), p.Shape.ToArray())).ToArray();
-        double Quadratic(Rl2Trainer t, Rl2Trainer.Batch b)
+        double Quadratic(Rl2Trainer t, Rl2Batch b)
         {
             var fv = t.FisherProducts(b, all, t.PolicyParameters)(v);
             return fv.Select((f, i) => f.ToArray().Zip(v[i].ToArray(), (x, y) => (double)x * y).Sum()).Sum();

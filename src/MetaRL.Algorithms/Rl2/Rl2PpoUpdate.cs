@@ -1,0 +1,135 @@
+using MetaRL.Engine;
+using MetaRL.Engine.Autodiff;
+using MetaRL.Engine.Optim;
+
+namespace MetaRL.Algorithms.Rl2;
+
+/// <summary>What one update did, for the iteration's report.</summary>
+internal readonly record struct Rl2UpdateStats(double PolicyLoss, double ValueLoss, double Entropy, double Kl, double ClipFraction, double GradNorm, double TaskLoss,
+    int LineSearchSteps = 0, bool Accepted = true);
+
+/// <summary>
+/// RL²'s PPO update (Schulman et al. 2017) on a collected batch: several epochs of clipped-surrogate Adam steps on
+/// minibatches of whole trials, back-propagating through time over whole trials or <see cref="Rl2Config.Bptt"/>-step chunks.
+/// Shuffles with <paramref name="rng"/>, the stream the rollout drew from.
+/// </summary>
+internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rng)
+{
+    private static ParallelOptions Cores => MetaRL.Core.Compute.ParallelOptions;
+
+    /// <summary>
+    /// <see cref="Rl2Config.Epochs"/> passes over the batch in <see cref="Rl2Config.Minibatches"/> shuffled minibatches of
+    /// whole trials, one clipped-surrogate Adam step each (value and entropy terms, the task loss when predicting), with
+    /// the global gradient norm clipped. Returns the means over the steps taken.
+    /// </summary>
+    public Rl2UpdateStats Update(Rl2Batch data, double entropyCoef, int iteration)
+    {
+        int B = o.Config.TrialsPerIteration;
+        var order = Enumerable.Range(0, B).ToArray();
+        var parameters = o.Network.Parameters();
+        double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, taskLoss = 0, gradNorm = 0;
+        int updates = 0;
+        for (int epoch = 0; epoch < o.Config.Epochs; epoch++)
+        {
+            rng.Shuffle<int>(order);
+            for (int m = 0; m < o.Config.Minibatches; m++)
+            {
+                int lo = m * B / o.Config.Minibatches, hi = (m + 1) * B / o.Config.Minibatches, mb = hi - lo;
+                if (mb == 0) continue;
+                var trials = order.AsSpan(lo, mb).ToArray();
+                double validTotal = 0;
+                for (int k = 0; k < trials.Length; k++) for (int t = 0; t < o.T; t++) validTotal += data.Mask[t * B + trials[k]];
+                if (validTotal == 0) continue;
+                var (grads, mbPl, mbVl, mbEnt, mbKl, mbClip, mbTask) = MinibatchGradients(data, trials, validTotal, entropyCoef, iteration);
+                optimizer.ZeroGrad();
+                for (int i = 0; i < parameters.Count; i++) parameters[i].Grad = grads[i];
+                double norm = GradClip.ClipGlobalNorm(parameters, o.Config.MaxGradNorm);
+                if (!double.IsFinite(norm))
+                    throw new TrainingDivergedException($"RL² gradient norm became {norm} at iteration {iteration}; training stopped.");
+                optimizer.Step();
+                pl += mbPl; vl += mbVl; ent += mbEnt; kl += mbKl; clipFrac += mbClip; taskLoss += mbTask; gradNorm += norm;
+                updates++;
+            }
+        }
+        int u = Math.Max(1, updates);
+        return new Rl2UpdateStats(pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u, taskLoss / u);
+    }
+
+    /// <summary>
+    /// The PPO loss's gradient over one minibatch of trials (weighted by its <paramref name="validTotal"/> valid steps)
+    /// and its parts' means. The trials are split in <see cref="Rl2Objective.Shards"/> fixed parts whose graphs are built and
+    /// differentiated side by side, one per core, and summed in order: results do not depend on the number of cores.
+    /// </summary>
+    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss) MinibatchGradients(
+        Rl2Batch data, int[] trials, double validTotal, double entropyCoef, int iteration)
+    {
+        var parameters = o.Network.Parameters();
+        int parts = Math.Min(o.Shards, trials.Length);
+        var grads = new Tensor<float>?[parts][];
+        var sums = new double[parts, 6];
+        var failures = new string?[parts];
+        Parallel.For(0, parts, Cores, p =>
+        {
+            using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+            var mine = trials[(p * trials.Length / parts)..((p + 1) * trials.Length / parts)];
+            var g = new Tensor<float>?[parameters.Count];
+            foreach (var c in o.Chunks(data, mine))
+            {
+                if (c.Valid == 0) continue;
+                int N = c.N;
+                var (acts, oldLogp, adv, ret, mask, tf) = (c.Actions, c.OldLogProbs, c.Advantages, c.Returns, c.Mask, c.TaskFeatures);
+                var flat = o.Features(c);
+                var policy = o.Network.Policy(flat);
+                var value = o.Network.Value(flat, o.Network.CriticTaskFeatures > 0 ? Tensor.FromArray(tf, N, o.F) : null);
+                var (newLogp, entropy) = o.LogProbAndEntropy(policy, acts, N);
+                var maskT = Tensor.FromArray(mask, N);
+                var advT = Tensor.FromArray(adv, N);
+                var ratio = Ops.Exp(newLogp - Tensor.FromArray(oldLogp, N));
+                var surrogate = Ops.Minimum(ratio * advT, Ops.Clamp(ratio, 1 - o.Config.ClipRange, 1 + o.Config.ClipRange) * advT);
+                double w = 1.0 / validTotal;
+                var policyLoss = -Ops.Sum(surrogate * maskT) * w;
+                var valueLoss = Ops.Sum(Ops.Square(value - Tensor.FromArray(ret, N)) * maskT) * (0.5 * w);
+                var entropyMean = Ops.Sum(entropy * maskT) * w;
+                var loss = policyLoss + valueLoss * o.Config.ValueCoef - entropyMean * entropyCoef;
+                Tensor<float>? taskLoss = null;
+                if (o.Network.TaskPredictionFeatures > 0)
+                {
+                    taskLoss = o.TaskLossSum(o.Network.PredictTask(flat), tf, mask) * w;
+                    loss = loss + taskLoss * o.Config.TaskPrediction;
+                }
+                double lossValue = loss.ToScalar();
+                if (!double.IsFinite(lossValue))
+                {
+                    failures[p] = $"RL² loss became {lossValue} at iteration {iteration} (policy {policyLoss.ToScalar()}, value {valueLoss.ToScalar()}); training stopped.";
+                    return;
+                }
+                var chunkGrads = Autograd.Grad([loss], parameters, allowUnused: true);
+                using (GradMode.NoGrad())
+                    for (int i = 0; i < g.Length; i++)
+                        if (chunkGrads[i] is { } cg) g[i] = g[i] is null ? cg : g[i]! + cg;
+                sums[p, 0] += policyLoss.ToScalar();
+                sums[p, 1] += valueLoss.ToScalar();
+                sums[p, 2] += entropyMean.ToScalar();
+                if (taskLoss is not null) sums[p, 5] += taskLoss.ToScalar();
+                var lr = ratio.ToArray();
+                var nl = newLogp.ToArray();
+                for (int j = 0; j < N; j++)
+                {
+                    if (mask[j] == 0) continue;
+                    double logRatio = nl[j] - oldLogp[j];
+                    sums[p, 3] += (Math.Exp(logRatio) - 1 - logRatio) / validTotal;
+                    if (Math.Abs(lr[j] - 1) > o.Config.ClipRange) sums[p, 4] += 1 / validTotal;
+                }
+            }
+            grads[p] = g;
+        });
+        if (failures.FirstOrDefault(f => f is not null) is { } failure) throw new TrainingDivergedException(failure);
+        var total = new Tensor<float>?[parameters.Count];
+        using (GradMode.NoGrad())
+            for (int p = 0; p < parts; p++)
+                for (int i = 0; i < total.Length; i++)
+                    if (grads[p][i] is { } gp) total[i] = total[i] is null ? gp.Clone() : total[i]! + gp; // own buffers: clipping scales them in place
+        double Sum(int column) { double s = 0; for (int p = 0; p < parts; p++) s += sums[p, column]; return s; }
+        return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4), Sum(5));
+    }
+}
