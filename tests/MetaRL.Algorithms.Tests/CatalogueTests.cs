@@ -140,3 +140,53 @@ public sealed class CatalogueTests : IDisposable
     private static double[] Untimed(IMetaLearner learner, IterationReport report)
         => report.Metrics.Where((_, i) => !learner.MetricNames[i].Contains("seconds", StringComparison.Ordinal)).ToArray();
 }
+
+public sealed class PresetTests
+{
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MetaRL.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("The repository root (MetaRL.slnx) is not above the test's folder.");
+    }
+
+    [Fact]
+    public void Every_preset_names_known_tasks_valid_settings_and_a_written_up_measurement()
+    {
+        var docs = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "presets.md"));
+        var families = MetaRL.Core.Tasks.TaskRegistry.Families.Select(f => f.Name).ToHashSet();
+        var presets = MetaRL.Algorithms.Rl2.Rl2Config.Presets;
+        Assert.NotEmpty(presets.Entries);
+        foreach (var p in presets.Entries)
+        {
+            foreach (var task in p.Tasks) Assert.True(families.Contains(task) || MuJoCoTask(task), $"preset for unknown task '{task}'");
+            MetaRL.Algorithms.Rl2.Rl2Config.Schema.Apply(new MetaRL.Algorithms.Rl2.Rl2Config(), p.Settings, out var rest);
+            Assert.Empty(rest);
+            Assert.StartsWith("docs/presets.md#", p.Measured);
+            Assert.Contains("\n## " + p.Measured["docs/presets.md#".Length..] + "\n", docs);
+        }
+    }
+
+    private static bool MuJoCoTask(string name) => name is "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "hopper-params" or "walker-params" or "arm-payload";
+
+    [Fact]
+    public void A_preset_is_chosen_by_task_and_by_its_condition_on_the_task_settings()
+    {
+        var shortTrials = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("bandit");
+        var longTrials = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("bandit", new Dictionary<string, string> { ["episodes"] = "100" });
+        Assert.Equal((0.3, 1500), (shortTrials.GaeLambda, shortTrials.Iterations));
+        Assert.Equal((0.95, 2000), (longTrials.GaeLambda, longTrials.Iterations));
+        // dependent-bandit's own default is 100 pulls: the long-trial preset.
+        Assert.Equal(0.95, MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("dependent-bandit").GaeLambda);
+        Assert.Equal(256, MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("tabular-mdp").Hidden);
+        Assert.Equal(new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("no-preset-family").ToSettings());
+    }
+
+    [Fact]
+    public void A_malformed_presets_file_is_refused_by_name()
+    {
+        using var bad = new MemoryStream("{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"bandit\"],\"settings\":{\"hidden\":128}}]}"u8.ToArray());
+        var e = Assert.Throws<InvalidDataException>(() => MetaRL.Algorithms.Common.Presets.Parse(bad, "rl2", "bad.json"));
+        Assert.Contains("bad.json", e.Message);
+    }
+}

@@ -165,47 +165,27 @@ public sealed record Rl2Config
     /// <summary>Every RL² setting key.</summary>
     public static IReadOnlyList<string> Keys => Schema.Keys;
 
+    /// <summary>RL²'s per-task defaults (<c>Rl2/Presets/rl2.json</c>).</summary>
+    public static Presets Presets { get; } = Presets.Load(typeof(Rl2Config).Assembly, "MetaRL.Algorithms.Presets.rl2.json", "rl2");
+
     /// <summary>
-    /// Good defaults for a task family, given the settings the user chose (task settings among them, e.g. <c>episodes</c>):
-    /// long trials want GAE λ near 1 (credit for exploring reaches many pulls later) and more iterations.
-    /// Users override every value with settings.
+    /// The defaults for a task family, given the settings the user chose (task settings among them, e.g. <c>episodes</c>):
+    /// the general defaults with the family's preset applied, if it has one. Users override every value with settings.
     /// </summary>
     public static Rl2Config DefaultsFor(string task, IReadOnlyDictionary<string, string>? settings = null)
     {
-        int episodes = settings is not null && settings.TryGetValue("episodes", out var e)
-            && int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 10;
-        // MuJoCo families: trials of two 200-step episodes; Gaussian motor commands judged by their mean at test time.
-        var mujoco = new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 32, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true };
-        return task switch
-        {
-            "bandit" or "dependent-bandit" when episodes >= 50 => new Rl2Config { Hidden = 128, Iterations = 2000, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.02 },
-            "bandit" or "dependent-bandit" => new Rl2Config { Hidden = 128, Iterations = 1500, TrialsPerIteration = 256, LearningRate = 1e-3, Gamma = 0.99, GaeLambda = 0.3, EntropyCoef = 0.02 },
-            // Measured (1000 iterations, 10 000 held-out trials, one seed each): λ 0.3 and lr 5e-4 collapsed to a near-random
-            // policy (≈100); λ 0.95, lr 1e-3 and time inputs learn (119.2 ± 0.6); predicting the task as well (task-prediction 1)
-            // 123.4 ± 0.6; 128-128 MLP heads that also read the input row 126.5 ± 0.6; linear heads gated by the current state
-            // over a memory fed the (state, action) pair just tried and its reward (gated-head, pair-input) 152.1 ± 0.5.
-            "tabular-mdp" => new Rl2Config
-            {
-                Hidden = 256, SkipInput = true, GatedHead = true, PairInput = true, Iterations = 1000, TrialsPerIteration = 128, LearningRate = 1e-3,
-                Gamma = 0.99, GaeLambda = 0.95, Bptt = 0, TimeInput = true, TaskPrediction = 1,
-            },
-            "cartpole-physics" => new Rl2Config { Hidden = 128, Iterations = 300, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.01, Bptt = 100 },
-            "pendulum-physics" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Bptt = 100, Deterministic = true },
-            "navigation-2d" => new Rl2Config { Hidden = 128, Iterations = 500, TrialsPerIteration = 64, LearningRate = 3e-4, Gamma = 0.99, GaeLambda = 0.95, EntropyCoef = 0.0, Deterministic = true },
-            // hopper-params: the best recipe measured (TRPO steps on 100 trials, MLP heads that also read the input row, time
-            // inputs, the previous observation in the input row, task prediction): ahead of the non-adaptive multi-task policy
-            // (+19.0 ± 7.9 and +25.7 ± 7.9 on two sets of 1000 held-out trials, paired, one training seed); without the last
-            // two it was level (-5 ± 8), with task prediction alone level too (+5 ± 7); the PPO recipe below was ~120 behind
-            // at comparable samples, TRPO without the input row ~31.
-            "hopper-params" => mujoco with
-            {
-                Head = [64, 64], SkipInput = true, TimeInput = true, PreviousObservation = true, TaskPrediction = 1, Iterations = 400,
-                TrialsPerIteration = 100, Update = "trpo", CgSubsample = 0.25, LearningRate = 1e-3, Epochs = 10, Minibatches = 16,
-            },
-            "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "walker-params" or "arm-payload" => mujoco,
-            _ => new Rl2Config(),
-        };
+        var preset = Presets.For(task, settings, key => FamilyDefault(task, key));
+        if (preset is null) return new Rl2Config();
+        var config = Schema.Apply(new Rl2Config(), preset.Settings, out var rest);
+        if (rest.Count > 0)
+            throw new InvalidOperationException($"rl2: the preset for {task} sets {string.Join(", ", rest.Keys)}, which RL² does not have.");
+        return config;
     }
+
+    private static string? FamilyDefault(string task, string key)
+        => TaskRegistry.Families.FirstOrDefault(f => f.Name == task) is { } family
+           && TaskRegistry.DescribeSettings(family, out _) is { } described
+            ? described.FirstOrDefault(d => d.Key == key)?.Default : null;
 
     /// <summary>Applies "key=value" settings that name RL² keys; the others are left for the task family.</summary>
     public Rl2Config With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)

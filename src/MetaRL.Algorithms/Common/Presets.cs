@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using MetaRL.Core.Tasks;
+
+namespace MetaRL.Algorithms.Common;
+
+/// <summary>
+/// Per-task defaults of an algorithm, kept as data (an embedded <c>Presets/NAME.json</c>, in the manner of
+/// rl-baselines3-zoo's hyperparameter files): each preset names the tasks it serves, an optional condition on the task
+/// settings (<c>"when": { "episodes": { "min": 50 } }</c>), the algorithm settings it sets, and the measurement that chose
+/// them. The first preset that fits is used; the user's settings override it.
+/// </summary>
+public sealed class Presets
+{
+    /// <summary>One preset: the tasks, the condition, the settings and where its measurement is written up.</summary>
+    public sealed record Preset(IReadOnlyList<string> Tasks, IReadOnlyDictionary<string, (double? Min, double? Max)> When,
+        IReadOnlyDictionary<string, string> Settings, string Measured);
+
+    private Presets(string algorithm, IReadOnlyList<Preset> entries) => (Algorithm, Entries) = (algorithm, entries);
+
+    public string Algorithm { get; }
+
+    public IReadOnlyList<Preset> Entries { get; }
+
+    /// <summary>The preset for <paramref name="task"/> under <paramref name="taskSettings"/> (the user's settings), or null when the general defaults apply.</summary>
+    /// <param name="familyDefaults">The family's own defaults, asked for only when a condition names a key the user did not give.</param>
+    public Preset? For(string task, IReadOnlyDictionary<string, string>? taskSettings, Func<string, string?> familyDefaults)
+        => Entries.FirstOrDefault(p => p.Tasks.Contains(task) && p.When.All(w => Holds(w.Key, w.Value, taskSettings, familyDefaults)));
+
+    private static bool Holds(string key, (double? Min, double? Max) range, IReadOnlyDictionary<string, string>? given, Func<string, string?> defaults)
+    {
+        string? text = given is not null && given.TryGetValue(key, out var g) ? g : defaults(key);
+        if (text is null || !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return false;
+        return (range.Min is not { } min || v >= min) && (range.Max is not { } max || v <= max);
+    }
+
+    /// <summary>Reads the presets embedded in <paramref name="assembly"/> as <paramref name="resource"/>; a malformed file is a build error, reported by name.</summary>
+    public static Presets Load(Assembly assembly, string resource, string algorithm)
+    {
+        using var stream = assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"{algorithm}: the presets resource '{resource}' is missing from {assembly.GetName().Name}.");
+        return Parse(stream, algorithm, resource);
+    }
+
+    /// <summary>Parses a presets file (for tests and for <see cref="Load"/>).</summary>
+    public static Presets Parse(Stream json, string algorithm, string source)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement;
+            if (root.GetProperty("algorithm").GetString() != algorithm)
+                throw new InvalidDataException($"it is for algorithm '{root.GetProperty("algorithm").GetString()}'");
+            var entries = new List<Preset>();
+            foreach (var p in root.GetProperty("presets").EnumerateArray())
+            {
+                var tasks = p.GetProperty("tasks").EnumerateArray().Select(t => t.GetString() ?? throw new InvalidDataException("a task name is null")).ToArray();
+                var when = new Dictionary<string, (double?, double?)>(StringComparer.Ordinal);
+                if (p.TryGetProperty("when", out var w))
+                    foreach (var c in w.EnumerateObject())
+                        when[c.Name] = (c.Value.TryGetProperty("min", out var lo) ? lo.GetDouble() : null, c.Value.TryGetProperty("max", out var hi) ? hi.GetDouble() : null);
+                var settings = p.GetProperty("settings").EnumerateObject()
+                    .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"setting '{s.Name}' is not a string"), StringComparer.Ordinal);
+                string measured = p.GetProperty("measured").GetString() ?? "";
+                if (tasks.Length == 0 || measured.Length == 0) throw new InvalidDataException("a preset needs tasks and the measurement that chose it");
+                entries.Add(new Preset(tasks, when, settings, measured));
+            }
+            return new Presets(algorithm, entries);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or InvalidDataException or FormatException)
+        {
+            throw new InvalidDataException($"{algorithm}: the presets file '{source}' is malformed: {e.Message}", e);
+        }
+    }
+}
