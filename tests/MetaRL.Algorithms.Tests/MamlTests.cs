@@ -269,7 +269,7 @@ public class MamlTests
     public void Maml_ppo_improves_post_adaptation_return_resumes_bit_identically_and_rejects_bad_settings()
     {
         var d = new Navigation2DDistribution(horizon: 20);
-        var cfg = Small with { Outer = "ppo", PpoEpochs = 3, OuterLearningRate = 3e-3, MetaBatch = 6, Trajectories = 8 };
+        var cfg = Small with { Outer = MamlOuter.Ppo, PpoEpochs = 3, OuterLearningRate = 3e-3, MetaBatch = 6, Trajectories = 8 };
         var a = new MamlTrainer(d, cfg, 2);
         var first = a.RunIteration();
         var straight = new MamlTrainer(d, cfg, 2);

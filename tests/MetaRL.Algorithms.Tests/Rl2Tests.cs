@@ -70,9 +70,9 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Theory]
-    [InlineData("gru")]
-    [InlineData("lstm")]
-    public void Resuming_from_a_checkpoint_continues_bit_identically(string cell)
+    [InlineData(RecurrentCell.Gru)]
+    [InlineData(RecurrentCell.Lstm)]
+    public void Resuming_from_a_checkpoint_continues_bit_identically(RecurrentCell cell)
     {
         var d = new TabularMdpDistribution(states: 3, actions: 2, horizon: 3, episodes: 2);
         var cfg = Small with { Cell = cell, Bptt = 2 };
@@ -256,9 +256,9 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Theory]
-    [InlineData("ppo")]
-    [InlineData("trpo")]
-    public void Task_prediction_trains_the_recurrent_core_to_infer_the_task_and_resumes(string update)
+    [InlineData(Rl2Update.Ppo)]
+    [InlineData(Rl2Update.Trpo)]
+    public void Task_prediction_trains_the_recurrent_core_to_infer_the_task_and_resumes(Rl2Update update)
     {
         // Dependent arms p and 1 − p, p ~ U[0, 1]: every pull, of either arm, is a coin of p (a win of the first arm or a
         // loss of the second counts for p). Predicting (p, 1 − p) from no history (the prior mean) costs half of 1/12 per
@@ -272,7 +272,7 @@ public sealed class Rl2Tests : IDisposable
         Assert.True(Rl2Network.IsTrainingOnlyParameter("task_head.weight")); // with TRPO, Adam fits it with the value head
         var stats = Enumerable.Range(0, cfg.Iterations).Select(_ => t.RunIteration()).ToList();
         var losses = stats.Select(s => s.TaskLoss).ToList();
-        if (update == "trpo")
+        if (update == Rl2Update.Trpo)
         {
             // The prediction's share of the KL keeps steps along the core bounded: they are accepted.
             Assert.All(stats, s => Assert.True(s.ApproxKl <= cfg.MaxKl * 1.0001, $"KL {s.ApproxKl} over the limit"));
@@ -363,7 +363,7 @@ public sealed class Rl2Tests : IDisposable
         // each of seeds 1-8 (4.04 to 4.76 with sampled actions, on the AVX2 kernels); 64 trials per step, or the
         // independent-arm bandit, left some seeds near random, so the margin below would depend on the seed.
         var d = new DependentBanditDistribution("easy", 6);
-        var cfg = new Rl2Config { Hidden = 32, Iterations = 40, TrialsPerIteration = 128, GaeLambda = 0.3, Update = "trpo", MaxKl = 0.02, CgDamping = 1e-3 };
+        var cfg = new Rl2Config { Hidden = 32, Iterations = 40, TrialsPerIteration = 128, GaeLambda = 0.3, Update = Rl2Update.Trpo, MaxKl = 0.02, CgDamping = 1e-3 };
         var t = new Rl2Trainer(d, cfg, 5);
         var kls = new List<double>();
         for (int i = 0; i < cfg.Iterations; i++)
@@ -421,7 +421,7 @@ public sealed class Rl2Tests : IDisposable
         // derivative by the policy parameters (the task head is Adam's, not TRPO's), so vᵀ F v grows by the mean over valid
         // steps of |J v|² / F, which central differences of the prediction measure without any second derivative.
         var d = new BernoulliBanditDistribution(3, 5);
-        var cfg = Small with { Update = "trpo", Hidden = 6, TrialsPerIteration = 5, Bptt = 2 };
+        var cfg = Small with { Update = Rl2Update.Trpo, Hidden = 6, TrialsPerIteration = 5, Bptt = 2 };
         var with = new Rl2Trainer(d, cfg with { TaskPrediction = 1 }, 4);
         var without = new Rl2Trainer(d, cfg, 4);
         Assert.Equal(without.PolicyParameters.Count, with.PolicyParameters.Count); // the task head is not among them
@@ -474,7 +474,7 @@ public sealed class Rl2Tests : IDisposable
     {
         // F v = (1/N) Σ_steps Σ_a p_a ∇log p_a (∇log p_a · v), built here from first derivatives only, one action at a time.
         var d = new BernoulliBanditDistribution(3, 5);
-        var t = new Rl2Trainer(d, Small with { Update = "trpo", Hidden = 6, TrialsPerIteration = 5, Bptt = 2 }, 4);
+        var t = new Rl2Trainer(d, Small with { Update = Rl2Update.Trpo, Hidden = 6, TrialsPerIteration = 5, Bptt = 2 }, 4);
         var data = t.CollectBatch();
         var theta = t.PolicyParameters;
         var rng = new MetaRL.Engine.Rng(9);
@@ -520,7 +520,7 @@ public sealed class Rl2Tests : IDisposable
 
         // Gaussian policy, MLP heads, chunked back-propagation and a subsampled Fisher: every TRPO path at once.
         var d = new Navigation2DDistribution(horizon: 4, episodes: 2);
-        var cfg = Small with { Update = "trpo", Head = [8], Bptt = 3, CgSubsample = 0.5 };
+        var cfg = Small with { Update = Rl2Update.Trpo, Head = [8], Bptt = 3, CgSubsample = 0.5 };
         var t = new Rl2Trainer(d, cfg, 6);
         Assert.All(t.Optimizer.Parameters, p => Assert.Contains(t.Network.NamedParameters(), n => ReferenceEquals(n.Parameter, p) && Rl2Network.IsTrainingOnlyParameter(n.Name)));
         var before = t.Network.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
@@ -536,9 +536,9 @@ public sealed class Rl2Tests : IDisposable
     }
 
     [Theory]
-    [InlineData("gru", "ppo")]
-    [InlineData("lstm", "trpo")]
-    public void Skip_input_heads_read_the_input_row_the_same_way_acting_and_training(string cell, string update)
+    [InlineData(RecurrentCell.Gru, Rl2Update.Ppo)]
+    [InlineData(RecurrentCell.Lstm, Rl2Update.Trpo)]
+    public void Skip_input_heads_read_the_input_row_the_same_way_acting_and_training(RecurrentCell cell, Rl2Update update)
     {
         Assert.True(new Rl2Config().With(new Dictionary<string, string> { ["skip-input"] = "true" }, out _).SkipInput);
         Assert.Equal("false", new Rl2Config().ToSettings()["skip-input"]);
@@ -844,7 +844,7 @@ public sealed class Rl2Tests : IDisposable
         Assert.Throws<ArgumentException>(() => Rl2Trainer.CreateNetwork(d, cfg with { SkipInput = false }, new MetaRL.Engine.Rng(3)));
 
         AssertTrainsResumesAndIsRefusedBy(d, cfg, cfg with { GatedHead = false }, mlp ? "gated-mlp.mrla" : "gated.mrla");
-        AssertTrainsResumesAndIsRefusedBy(d, cfg with { Update = "trpo" }, cfg with { GatedHead = false }, mlp ? "gated-mlp-trpo.mrla" : "gated-trpo.mrla");
+        AssertTrainsResumesAndIsRefusedBy(d, cfg with { Update = Rl2Update.Trpo }, cfg with { GatedHead = false }, mlp ? "gated-mlp-trpo.mrla" : "gated-trpo.mrla");
     }
 
     private sealed record NoTask : ITask

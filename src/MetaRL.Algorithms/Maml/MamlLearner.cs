@@ -45,10 +45,10 @@ public sealed class MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<stri
 
     /// <summary>The agent's name in tables: which variant of MAML (or the multi-task policy, with no inner steps) this is.</summary>
     public string Variant => Config.InnerSteps == 0 ? "multi-task pretrained"
-        : (Config.FirstOrder ? "first-order " : "") + (Config.Outer == "ppo" ? "MAML-PPO" : "MAML") + (Config.LowVarianceCurvature && !Config.FirstOrder ? " (LVC)" : "");
+        : (Config.FirstOrder ? "first-order " : "") + (Config.Outer == MamlOuter.Ppo ? "MAML-PPO" : "MAML") + (Config.LowVarianceCurvature && !Config.FirstOrder ? " (LVC)" : "");
 
     public override string Description
-        => $"{(Config.Outer == "ppo" ? "MAML-PPO" : "MAML-TRPO")} on {Family}, MLP [{string.Join(", ", Config.Hidden)}], meta-batch {Config.MetaBatch} × {Config.Trajectories} trajectories, {Config.InnerSteps} inner step(s) of {Config.InnerLearningRate}{(Config.FirstOrder ? ", first order" : "")}{(Config.LowVarianceCurvature && !Config.FirstOrder && Config.InnerSteps > 0 ? ", low-variance curvature" : "")}";
+        => $"{(Config.Outer == MamlOuter.Ppo ? "MAML-PPO" : "MAML-TRPO")} on {Family}, MLP [{string.Join(", ", Config.Hidden)}], meta-batch {Config.MetaBatch} × {Config.Trajectories} trajectories, {Config.InnerSteps} inner step(s) of {Config.InnerLearningRate}{(Config.FirstOrder ? ", first order" : "")}{(Config.LowVarianceCurvature && !Config.FirstOrder && Config.InnerSteps > 0 ? ", low-variance curvature" : "")}";
 
     public override IterationReport RunIteration()
     {

@@ -9,6 +9,9 @@ using MetaRL.Engine.Nn;
 namespace MetaRL.Algorithms.Maml;
 
 /// <summary>Settings of MAML with a TRPO outer loop (defaults: 2-D navigation as in the MAML paper, with pytorch-maml-rl's [64, 64] tanh network).</summary>
+/// <summary>MAML's outer (meta) update.</summary>
+public enum MamlOuter { Trpo, Ppo }
+
 public sealed record MamlConfig
 {
     public int[] Hidden { get; init; } = [64, 64];
@@ -25,8 +28,8 @@ public sealed record MamlConfig
     public int LineSearchSteps { get; init; } = 15;
     public double LineSearchBacktrack { get; init; } = 0.8;
     public double Gamma { get; init; } = 0.99;
-    /// <summary>Outer loop: "trpo" (natural gradient step under a KL limit) or "ppo" (clipped surrogate, several Adam epochs).</summary>
-    public string Outer { get; init; } = "trpo";
+    /// <summary>Outer loop: a TRPO natural-gradient step under a KL limit, or PPO's clipped surrogate over several Adam epochs.</summary>
+    public MamlOuter Outer { get; init; } = MamlOuter.Trpo;
     public int PpoEpochs { get; init; } = 5;
     public double PpoClip { get; init; } = 0.2;
     public double OuterLearningRate { get; init; } = 1e-3;
@@ -81,7 +84,7 @@ public sealed record MamlConfig
         .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO outer loop: the factor each backtracking step applies.")
         .Double("gamma", c => c.Gamma, (c, v) => c with { Gamma = v }, 0, 1, "Discount factor.")
         .Bool("first-order", c => c.FirstOrder, (c, v) => c with { FirstOrder = v }, "First-order MAML: drop the second-order terms of the inner step.")
-        .Choice("outer", c => c.Outer, (c, v) => c with { Outer = v }, ["trpo", "ppo"], "The outer update: a TRPO step under a KL limit, or PPO's clipped surrogate over several Adam epochs.")
+        .Enum("outer", c => c.Outer, (c, v) => c with { Outer = v }, "The outer update: a TRPO step under a KL limit, or PPO's clipped surrogate over several Adam epochs.")
         .Int("ppo-epochs", c => c.PpoEpochs, (c, v) => c with { PpoEpochs = v }, 1, 1000, "PPO outer loop: Adam epochs per meta-iteration.")
         .Double("ppo-clip", c => c.PpoClip, (c, v) => c with { PpoClip = v }, 1e-6, 10, "PPO outer loop: clip range of the probability ratio.")
         .Double("outer-lr", c => c.OuterLearningRate, (c, v) => c with { OuterLearningRate = v }, 0, 1, "PPO outer loop: Adam's learning rate.")
@@ -145,7 +148,7 @@ public sealed class MamlTrainer
         Seed = seed;
         Policy = CreatePolicy(tasks, config, new Rng(seed));
         _envs = new MetaRL.Core.Envs.IEnv[]?[config.MetaBatch];
-        if (config.Outer == "ppo") _optimizer = new MetaRL.Engine.Optim.Adam<float>(Policy.Parameters(), config.OuterLearningRate, epsilon: 1e-5);
+        if (config.Outer == MamlOuter.Ppo) _optimizer = new MetaRL.Engine.Optim.Adam<float>(Policy.Parameters(), config.OuterLearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x3A3A_5C5CUL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
     }
@@ -297,7 +300,7 @@ public sealed class MamlTrainer
             return (s / data.Length, k / data.Length);
         }
 
-        if (Config.Outer == "ppo") return PpoStep(data, theta, watch, samplingSeconds, ObjectiveValues);
+        if (Config.Outer == MamlOuter.Ppo) return PpoStep(data, theta, watch, samplingSeconds, ObjectiveValues);
 
         Tensor<float>[] g;
         Func<Tensor<float>[], Tensor<float>[]> hvpCore;

@@ -4,6 +4,27 @@ using MetaRL.Core.Tasks;
 
 namespace MetaRL.Algorithms.Rl2;
 
+/// <summary>The recurrent core of an RL² network.</summary>
+public enum RecurrentCell { Gru, Lstm }
+
+/// <summary>How RL² updates its policy each iteration.</summary>
+public enum Rl2Update
+{
+    /// <summary>PPO's clipped surrogate, several Adam epochs on minibatches of trials.</summary>
+    Ppo,
+    /// <summary>One TRPO natural-gradient step under a KL limit (the RL² paper's).</summary>
+    Trpo,
+}
+
+/// <summary>How the learning rate moves over training.</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>Decays linearly to zero at the last iteration.</summary>
+    Linear,
+    /// <summary>Stays as set.</summary>
+    Constant,
+}
+
 /// <summary>Every setting of RL² training (PPO or TRPO); <c>--set key=value</c> overrides them by <see cref="Keys"/>.</summary>
 public sealed record Rl2Config
 {
@@ -20,7 +41,7 @@ public sealed record Rl2Config
     public bool SkipInput { get; init; }
     /// <summary>The policy's and the value's output layers are gated by the current observation (see <see cref="Rl2Network.GatedHead"/>); needs <see cref="SkipInput"/>.</summary>
     public bool GatedHead { get; init; }
-    public string Cell { get; init; } = "gru";
+    public RecurrentCell Cell { get; init; } = RecurrentCell.Gru;
     public bool LayerNorm { get; init; }
     /// <summary>
     /// Added at initialisation to the bias of the gate that keeps the recurrent state: the GRU's update gate (0: it keeps
@@ -63,7 +84,7 @@ public sealed record Rl2Config
     /// over the whole batch, the recurrent core and policy head moving together; the value head alone is then fitted by
     /// Adam on the recurrent features for <see cref="Epochs"/> × <see cref="Minibatches"/> steps; no entropy bonus or clipping).
     /// </summary>
-    public string Update { get; init; } = "ppo";
+    public Rl2Update Update { get; init; } = Rl2Update.Ppo;
     /// <summary>TRPO: the mean KL divergence a step may reach.</summary>
     public double MaxKl { get; init; } = 0.01;
     /// <summary>TRPO: conjugate-gradient iterations on Fisher-vector products.</summary>
@@ -82,7 +103,7 @@ public sealed record Rl2Config
     public int TrialsPerIteration { get; init; } = 256;
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>"linear" decays the learning rate to zero over training; "constant" keeps it.</summary>
-    public string LrSchedule { get; init; } = "linear";
+    public LearningRateSchedule LrSchedule { get; init; } = LearningRateSchedule.Linear;
     public double Gamma { get; init; } = 0.99;
     public double GaeLambda { get; init; } = 0.95;
     public double ClipRange { get; init; } = 0.2;
@@ -125,7 +146,7 @@ public sealed record Rl2Config
         .Sizes("head", c => c.Head, (c, v) => c with { Head = v }, allowNone: true, "Hidden layers of the tanh MLP policy and value heads over the recurrent features; none: linear heads, as in the RL² paper.")
         .Bool("skip-input", c => c.SkipInput, (c, v) => c with { SkipInput = v }, "The heads also read the current input row beside the recurrent features.")
         .Bool("gated-head", c => c.GatedHead, (c, v) => c with { GatedHead = v }, "The policy's and value's output layers are gated by the current observation (needs skip-input).")
-        .Choice("cell", c => c.Cell, (c, v) => c with { Cell = v }, ["gru", "lstm"], "The recurrent cell.")
+        .Enum("cell", c => c.Cell, (c, v) => c with { Cell = v }, "The recurrent cell.")
         .Bool("layer-norm", c => c.LayerNorm, (c, v) => c with { LayerNorm = v }, "Layer normalisation inside the recurrent cell.")
         .Double("memory-bias", c => c.MemoryBias, (c, v) => c with { MemoryBias = v }, -20, 20, "Initial bias added to the gate that keeps the recurrent state (GRU update gate, LSTM forget gate); positive starts with a longer memory.")
         .Bool("time-input", c => c.TimeInput, (c, v) => c with { TimeInput = v }, "Feed the episode index and the step within the episode, as fractions.")
@@ -136,7 +157,7 @@ public sealed record Rl2Config
         .Bool("memory", c => c.Memory, (c, v) => c with { Memory = v }, "false trains the non-adaptive multi-task baseline: no memory and no previous action or reward inputs.")
         .Bool("task-input", c => c.TaskInput, (c, v) => c with { TaskInput = v }, "true trains a task-knowing oracle: the policy reads the task's hidden parameters.")
         .Int("iterations", c => c.Iterations, (c, v) => c with { Iterations = v }, 1, 10_000_000, "Training iterations.")
-        .Choice("update", c => c.Update, (c, v) => c with { Update = v }, ["ppo", "trpo"], "The policy update: PPO's clipped surrogate or one TRPO natural-gradient step per iteration.")
+        .Enum("update", c => c.Update, (c, v) => c with { Update = v }, "The policy update: PPO's clipped surrogate or one TRPO natural-gradient step per iteration.")
         .Double("max-kl", c => c.MaxKl, (c, v) => c with { MaxKl = v }, 1e-9, 10, "TRPO: the mean KL divergence one step may reach.")
         .Int("cg-iters", c => c.CgIterations, (c, v) => c with { CgIterations = v }, 1, 1000, "TRPO: conjugate-gradient iterations on Fisher-vector products.")
         .Double("cg-subsample", c => c.CgSubsample, (c, v) => c with { CgSubsample = v }, 1e-6, 1, "TRPO: fraction of the batch's trials the Fisher-vector products use.")
@@ -145,7 +166,7 @@ public sealed record Rl2Config
         .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO: the factor each backtracking step applies.")
         .Int("trials-per-iteration", c => c.TrialsPerIteration, (c, v) => c with { TrialsPerIteration = v }, 1, 1_000_000, "Trials (tasks) collected per iteration.")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate (PPO: the whole network; TRPO: the value head).")
-        .Choice("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, ["linear", "constant"], "linear decays the learning rate to zero over training; constant keeps it.")
+        .Enum("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, "linear decays the learning rate to zero over training; constant keeps it.")
         .Double("gamma", c => c.Gamma, (c, v) => c with { Gamma = v }, 0, 1, "Discount factor across the steps of a whole trial.")
         .Double("gae-lambda", c => c.GaeLambda, (c, v) => c with { GaeLambda = v }, 0, 1, "λ of generalised advantage estimation.")
         .Double("clip", c => c.ClipRange, (c, v) => c with { ClipRange = v }, 1e-6, 10, "PPO: clip range of the probability ratio.")

@@ -48,7 +48,7 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
     public override int Iterations => Config.Iterations;
 
     public override string Description
-        => $"RL² on {Family}, {Config.Cell.ToUpperInvariant()} {Config.Hidden}, {Config.TrialsPerIteration} trials per iteration, {Config.Update.ToUpperInvariant()}";
+        => $"RL² on {Family}, {Config.Cell.ToString().ToUpperInvariant()} {Config.Hidden}, {Config.TrialsPerIteration} trials per iteration, {Config.Update.ToString().ToUpperInvariant()}";
 
     public override IterationReport RunIteration()
     {

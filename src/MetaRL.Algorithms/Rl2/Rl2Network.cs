@@ -38,7 +38,7 @@ public sealed class Rl2Network : Module<float>
     private readonly Linear<float>? _taskHead;
     private readonly Tensor<float>? _logStd;
 
-    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, string cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
+    public Rl2Network(Space observationSpace, Space actionSpace, int hidden, RecurrentCell cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
         bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
         int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0, bool pairInput = false, bool gatedHead = false)
     {
@@ -56,8 +56,8 @@ public sealed class Rl2Network : Module<float>
         InputSize = ObservationSize + ActionSize + 2 + (timeInput ? 2 : 0) + (previousObservation ? ObservationSize : 0) + (pairInput ? PairSize : 0) + policyTaskFeatures;
         Hidden = hidden;
         Cell = cell;
-        if (cell == "gru") _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng, memoryBias));
-        else if (cell == "lstm") _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng, memoryBias));
+        if (cell == RecurrentCell.Gru) _gru = RegisterModule("gru", new Gru<float>(InputSize, hidden, rng, memoryBias));
+        else if (cell == RecurrentCell.Lstm) _lstm = RegisterModule("lstm", new Lstm<float>(InputSize, hidden, rng, memoryBias));
         else throw new ArgumentException($"Unknown recurrent cell '{cell}'; use gru or lstm.");
         if (layerNorm) _norm = RegisterModule("norm", new LayerNorm<float>(hidden));
         SkipInput = skipInput;
@@ -148,7 +148,7 @@ public sealed class Rl2Network : Module<float>
     public bool GatedHead { get; }
     /// <summary>Hidden layer sizes of the policy and value MLP heads (empty: linear heads).</summary>
     public IReadOnlyList<int> Head { get; }
-    public string Cell { get; }
+    public RecurrentCell Cell { get; }
     public bool Discrete { get; }
     public Space ActionSpace { get; }
     public int StateSize => _gru is not null ? Hidden : 2 * Hidden;

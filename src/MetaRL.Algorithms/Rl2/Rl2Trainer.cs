@@ -91,14 +91,14 @@ public sealed class Rl2Trainer
         // With TRPO the policy moves by trust-region steps and Adam fits only the value head (and task head).
         var named = Network.NamedParameters().ToArray();
         _policyParameters = named.Where(p => !Rl2Network.IsTrainingOnlyParameter(p.Name)).Select(p => p.Parameter).ToArray();
-        Optimizer = new Adam<float>(config.Update == "trpo" ? named.Where(p => Rl2Network.IsTrainingOnlyParameter(p.Name)).Select(p => p.Parameter).ToArray() : Network.Parameters(),
+        Optimizer = new Adam<float>(config.Update == Rl2Update.Trpo ? named.Where(p => Rl2Network.IsTrainingOnlyParameter(p.Name)).Select(p => p.Parameter).ToArray() : Network.Parameters(),
             config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
         int taskFeatures = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 || Network.TaskPredictionFeatures > 0 ? tasks.TaskFeatureSize : 0;
         _objective = new Rl2Objective(Network, config, tasks.EpisodesPerTrial * tasks.Horizon, tasks.ActionSpace.Size, taskFeatures);
         _rollout = new Rl2Rollout(tasks, Network, config, _rng, _taskRng, taskFeatures);
-        if (config.Update == "trpo") _trpo = new Rl2TrpoUpdate(_objective, Optimizer, _policyParameters, _rng);
+        if (config.Update == Rl2Update.Trpo) _trpo = new Rl2TrpoUpdate(_objective, Optimizer, _policyParameters, _rng);
         else _ppo = new Rl2PpoUpdate(_objective, Optimizer, _rng);
     }
 
@@ -122,7 +122,7 @@ public sealed class Rl2Trainer
     {
         var watch = Stopwatch.StartNew();
         double progress = (double)Iteration / Config.Iterations;
-        Optimizer.LearningRate = Config.LrSchedule == "linear" ? Config.LearningRate * Math.Max(0, 1 - progress) : Config.LearningRate;
+        Optimizer.LearningRate = Config.LrSchedule == LearningRateSchedule.Linear ? Config.LearningRate * Math.Max(0, 1 - progress) : Config.LearningRate;
         double entropyCoef = Config.EntropyCoef + (Config.EntropyCoefFinal - Config.EntropyCoef) * Math.Min(1, progress);
 
         var rollout = _rollout.Collect();

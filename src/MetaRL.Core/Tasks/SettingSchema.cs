@@ -50,6 +50,22 @@ public sealed class SettingSchema<T>(string owner) where T : class
     public SettingSchema<T> Choice(string key, Func<T, string> get, Func<T, string, T> set, string[] choices, string description)
         => Add(new(key, SettingType.Choice, "", null, null, choices, description), get, (r, c) => set(c, r.Choice(key, get(c), choices)));
 
+    /// <summary>
+    /// A choice among the members of <typeparamref name="TEnum"/>, written in lower case with a hyphen between words
+    /// (<c>Rl2Update.Trpo</c> is <c>trpo</c>, <c>LearningRateSchedule.Linear</c> is <c>linear</c>).
+    /// </summary>
+    public SettingSchema<T> Enum<TEnum>(string key, Func<T, TEnum> get, Func<T, TEnum, T> set, string description) where TEnum : struct, System.Enum
+    {
+        var names = System.Enum.GetValues<TEnum>().ToDictionary(v => SettingText(v), v => v, StringComparer.Ordinal);
+        string[] choices = [.. names.Keys];
+        return Add(new(key, SettingType.Choice, "", null, null, choices, description), c => SettingText(get(c)),
+            (r, c) => set(c, names[r.Choice(key, SettingText(get(c)), choices)]));
+    }
+
+    /// <summary>An enumeration member as settings write it: lower case, a hyphen between words.</summary>
+    public static string SettingText<TEnum>(TEnum value) where TEnum : struct, System.Enum
+        => string.Concat(value.ToString().Select((ch, i) => char.IsUpper(ch) && i > 0 ? "-" + char.ToLowerInvariant(ch) : char.ToLowerInvariant(ch).ToString()));
+
     public SettingSchema<T> Sizes(string key, Func<T, int[]> get, Func<T, int[], T> set, bool allowNone, string description)
         => Add(new(key, SettingType.Sizes, "", 1, 4096, null, description), c => get(c).Length == 0 ? "none" : string.Join(',', get(c)),
             (r, c) => set(c, r.Sizes(key, get(c), allowNone)));
