@@ -223,7 +223,8 @@ internal static class Program
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
-            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic);
+            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out string evaluated);
+            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(evaluated)}[/]");
             var results = new List<MetaTestResult> { result };
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)

@@ -190,3 +190,56 @@ public sealed class PresetTests
         Assert.Contains("bad.json", e.Message);
     }
 }
+
+public sealed class Rl2ValidationTests
+{
+    private static Dictionary<string, string> Small(int validateEvery) => new()
+    {
+        ["hidden"] = "8", ["trials-per-iteration"] = "8", ["minibatches"] = "2", ["iterations"] = "5",
+        ["validate-every"] = validateEvery.ToString(System.Globalization.CultureInfo.InvariantCulture), ["validation-trials"] = "40",
+    };
+
+    [Fact]
+    public void Validation_leaves_training_unchanged_keeps_the_best_and_survives_a_resume()
+    {
+        var plain = (MetaRL.Algorithms.Rl2.Rl2Learner)MetaLearners.Create("rl2", "bandit", Small(0), seed: 3);
+        var validated = (MetaRL.Algorithms.Rl2.Rl2Learner)MetaLearners.Create("rl2", "bandit", Small(2), seed: 3);
+        double best = double.NegativeInfinity;
+        (double, int) recordAt3 = default;
+        var dir = Path.Combine(Path.GetTempPath(), "metarl-val-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            for (int i = 1; i <= 5; i++)
+            {
+                var a = plain.RunIteration();
+                var b = validated.RunIteration();
+                // Every training figure is the same (timings aside); validation adds a column and reads no training stream.
+                Assert.Equal(Untimed(plain, a), Untimed(validated, b).Take(a.Metrics.Length - 2));
+                double score = b.Metrics[^1];
+                bool due = i % 2 == 0 || i == 5;
+                Assert.Equal(due, !double.IsNaN(score));
+                if (due) Assert.Equal(score, validated.Validate()); // the same tasks and streams every time
+                bool expected = due && score > best;
+                if (expected) best = score;
+                Assert.Equal(expected, b.NewBest);
+                if (i == 3)
+                {
+                    validated.Save(Path.Combine(dir, "at3.mrla"));
+                    recordAt3 = (validated.Best.Score, validated.Best.Iteration);
+                }
+            }
+            Assert.Equal(best, validated.Best.Score);
+            var resumed = (MetaRL.Algorithms.Rl2.Rl2Learner)MetaLearners.Load(Path.Combine(dir, "at3.mrla"));
+            Assert.Equal(recordAt3, (resumed.Best.Score, resumed.Best.Iteration));
+            Assert.Equal(2, recordAt3.Item2);
+            resumed.RunIteration();
+            resumed.RunIteration();
+            Assert.Equal((validated.Best.Score, validated.Best.Iteration), (resumed.Best.Score, resumed.Best.Iteration));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    private static double[] Untimed(IMetaLearner learner, IterationReport report)
+        => report.Metrics.Where((_, i) => !learner.MetricNames[i].Contains("seconds", StringComparison.Ordinal)).ToArray();
+}

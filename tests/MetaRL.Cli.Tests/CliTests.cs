@@ -151,6 +151,31 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Rl2_validates_on_fixed_tasks_keeps_the_best_policy_and_evaluates_it_on_request()
+    {
+        var run = Path.Combine(_dir, "validated");
+        string[] small = ["--set", "hidden=8", "--set", "trials-per-iteration=8", "--set", "minibatches=2", "--set", "validate-every=2", "--set", "validation-trials=30"];
+        var train = Run(["train", "rl2", "bandit", "--set", "iterations=4", .. small, "--out", run]);
+        Assert.True(train.Code == 0, train.Err + train.Out);
+        var rows = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
+        Assert.EndsWith(",validation_return", rows[0]);
+        var scores = rows.Skip(1).Select(r => r.Split(',')[^1]).ToArray();
+        Assert.Equal("", scores[0]);
+        Assert.Equal("", scores[2]);
+        var validated = new[] { 2, 4 }.Select(i => double.Parse(scores[i - 1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        int bestIteration = validated[1] > validated[0] ? 4 : 2;
+        Assert.True(File.Exists(Path.Combine(run, "best.mrla")));
+        var best = Run("eval", run, "--trials", "10", "--set", "checkpoint=best");
+        Assert.True(best.Code == 0, best.Err);
+        Assert.Contains($"best.mrla (iteration {bestIteration})", best.Out);
+        var last = Run("eval", run, "--trials", "10");
+        Assert.Contains("checkpoint.mrla (iteration 4)", last.Out);
+        var wrong = Run("eval", run, "--trials", "10", "--set", "checkpoint=first");
+        Assert.Equal(2, wrong.Code);
+        Assert.Contains("'checkpoint'", wrong.Err);
+    }
+
+    [Fact]
     public void Baselines_json_has_the_protocol_fields()
     {
         var r = Run("baselines", "bandit", "--trials", "200", "--json");
@@ -316,9 +341,9 @@ public sealed class CliTests : IDisposable
         Assert.True(train.Code == 0, train.Err + train.Out);
         var metrics = Path.Combine(run, "metrics.csv");
         var lines = File.ReadAllLines(metrics);
-        Assert.EndsWith(",task_loss", lines[0]);
+        Assert.EndsWith(",task_loss,validation_return", lines[0]);
         Assert.All(lines.Skip(1), l => Assert.Equal(lines[0].Split(',').Length, l.Split(',').Length));
-        Assert.All(lines.Skip(1), l => Assert.True(double.Parse(l.Split(',')[^1], System.Globalization.CultureInfo.InvariantCulture) > 0, l));
+        Assert.All(lines.Skip(1), l => Assert.True(double.Parse(l.Split(',')[^2], System.Globalization.CultureInfo.InvariantCulture) > 0, l));
         var resumed = Run("train", "--resume", run, "--set", "iterations=3");
         Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
         Assert.Equal(4, File.ReadAllLines(metrics).Length);

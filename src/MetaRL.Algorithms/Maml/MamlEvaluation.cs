@@ -31,23 +31,14 @@ public static class MamlEvaluation
     /// <summary>The return per episode after 0, 1, 2, … steps: <see cref="MetaTestResult.StepReturns"/>, or the episodes themselves for rounds of one.</summary>
     public static double[] StepReturns(MetaTestResult result) => result.StepReturns ?? result.EpisodeReturns;
 
-    /// <summary>
-    /// <paramref name="count"/> tasks from the training distribution on a stream of their own (never the training
-    /// stream, never the held-out one): for choosing a policy or a step size without looking at held-out tasks.
-    /// </summary>
-    public static ITask[] ValidationTasks(TaskDistribution tasks, ulong seed, int count)
-    {
-        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "At least one validation task.");
-        var rng = TaskDistribution.TaskStream(seed ^ ValidationStream, TaskSplit.Train);
-        return Enumerable.Range(0, count).Select(_ => tasks.SampleTask(rng, TaskSplit.Train)).ToArray();
-    }
-
-    private const ulong ValidationStream = 0x7A11_DA7E_5EEDUL;
+    /// <summary>Validation tasks of the training distribution (see <see cref="MetaTest.ValidationTasks"/>).</summary>
+    public static ITask[] ValidationTasks(TaskDistribution tasks, ulong seed, int count) => MetaTest.ValidationTasks(tasks, seed, count);
 
     /// <summary>The curve on validation tasks, with random streams of their own derived from the run's <paramref name="seed"/>.</summary>
     public static MetaTestResult RunValidation(MlpPolicy<float> policy, TaskDistribution tasks, IReadOnlyList<ITask> validation, MamlAdaptation adaptation,
         int steps, ulong seed)
-        => MetaTest.Run(new MamlAgent(policy, adaptation, "validation"), tasks, validation, Options(validation.Count, seed ^ ValidationStream, adaptation.Trajectories, steps));
+        => MetaTest.Run(new MamlAgent(policy, adaptation, "validation"), tasks, validation,
+            Options(validation.Count, MetaTest.ValidationOptions(seed).Seed, adaptation.Trajectories, steps));
 
     /// <summary>
     /// The scale of the steps after the first (from <see cref="LaterStepScales"/>) under which <paramref name="policy"/>

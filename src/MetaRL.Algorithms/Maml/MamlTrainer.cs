@@ -162,10 +162,12 @@ public sealed class MamlTrainer
     /// The best validation score so far or, with <see cref="MamlConfig.ValidateEvery"/> 0, the highest mean post-adaptation
     /// return over <see cref="MamlConfig.BestWindow"/> consecutive iterations (−∞ before the first).
     /// </summary>
-    public double BestScore { get; private set; } = double.NegativeInfinity;
+    public double BestScore => _best.Score;
+
+    private readonly BestPolicy _best = new();
 
     /// <summary>The iteration of the best policy (0 before the first).</summary>
-    public int BestIteration { get; private set; }
+    public int BestIteration => _best.Iteration;
 
     private readonly Queue<double> _recentPost = new();
     private ITask[]? _validationTasks;
@@ -202,21 +204,17 @@ public sealed class MamlTrainer
     {
         if (Config.ValidateEvery > 0)
         {
-            if (stats.Iteration % Config.ValidateEvery != 0 && stats.Iteration != Config.Iterations) return stats;
+            if (!BestPolicy.Due(stats.Iteration, Config.ValidateEvery, Config.Iterations)) return stats;
             var watch = Stopwatch.StartNew();
             double score = Validate();
             stats = stats with { ValidationReturn = score, ValidationSeconds = watch.Elapsed.TotalSeconds };
-            if (!(score > BestScore)) return stats;
-            (BestScore, BestIteration) = (score, stats.Iteration);
-            return stats with { NewBest = true };
+            return _best.Offer(score, stats.Iteration) ? stats with { NewBest = true } : stats;
         }
         _recentPost.Enqueue(stats.PostAdaptationReturn);
         while (_recentPost.Count > Config.BestWindow) _recentPost.Dequeue();
         if (_recentPost.Count < Config.BestWindow) return stats;
         double mean = _recentPost.Average();
-        if (!(mean > BestScore)) return stats;
-        (BestScore, BestIteration) = (mean, stats.Iteration);
-        return stats with { NewBest = true };
+        return _best.Offer(mean, stats.Iteration) ? stats with { NewBest = true } : stats;
     }
     public ulong Seed { get; }
 
@@ -402,8 +400,7 @@ public sealed class MamlTrainer
         archive.Metadata["iteration"] = Iteration.ToString(CultureInfo.InvariantCulture);
         CheckpointMetadata.WriteRng(archive, "rng", _rng);
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
-        CheckpointMetadata.WriteDoubles(archive, "best-score", [BestScore]);
-        archive.Metadata["best-iteration"] = BestIteration.ToString(CultureInfo.InvariantCulture);
+        _best.WriteTo(archive);
         CheckpointMetadata.WriteDoubles(archive, "recent-post-returns", _recentPost);
         Policy.AddTo(archive, "policy.");
         if (_optimizer is not null) CheckpointMetadata.WriteOptimizer(archive, _optimizer);
@@ -420,10 +417,8 @@ public sealed class MamlTrainer
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
         var optimState = _optimizer is null ? null : CheckpointMetadata.ReadOptimizerState(archive, _optimizer);
         // Checkpoints from before best-policy tracking start it afresh.
-        var best = CheckpointMetadata.ReadDoubles(archive, "best-score", [double.NegativeInfinity]);
-        int bestIteration = archive.Metadata.ContainsKey("best-iteration") ? CheckpointMetadata.ReadInt(archive, "best-iteration") : 0;
+        var best = BestPolicy.Read(archive);
         var recent = CheckpointMetadata.ReadDoubles(archive, "recent-post-returns", []);
-        if (best.Length != 1) throw new CheckpointException("The checkpoint's 'best-score' must hold one number.");
         var probe = CreatePolicy(_tasks, Config, new Rng(1));
         probe.LoadFrom(archive, "policy.");
         Policy.LoadFrom(archive, "policy.");
@@ -431,7 +426,7 @@ public sealed class MamlTrainer
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
         Iteration = iteration;
-        (BestScore, BestIteration) = (best[0], bestIteration);
+        _best.Apply(best);
         _recentPost.Clear();
         foreach (var r in recent.TakeLast(Config.BestWindow)) _recentPost.Enqueue(r);
     }

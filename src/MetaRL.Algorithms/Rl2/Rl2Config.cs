@@ -139,6 +139,13 @@ public sealed record Rl2Config
     public bool PadTerminated { get; init; } = true;
     /// <summary>Evaluate with the most likely action (true) or by sampling (false).</summary>
     public bool Deterministic { get; init; } = true;
+    /// <summary>
+    /// Every this many iterations, and after the last, the policy is scored by the meta-test protocol on
+    /// <see cref="ValidationTrials"/> fixed tasks of the training distribution (the same tasks and random streams every
+    /// time); the best score so far makes the run's best policy (<c>best.mrla</c>). 0 turns validation off.
+    /// </summary>
+    public int ValidateEvery { get; init; } = 50;
+    public int ValidationTrials { get; init; } = 500;
 
     /// <summary>Every RL² setting, declared once: parsing, validation, recording and listing come from here.</summary>
     public static SettingSchema<Rl2Config> Schema { get; } = new SettingSchema<Rl2Config>("rl2")
@@ -181,7 +188,9 @@ public sealed record Rl2Config
         .Bool("normalize-rewards", c => c.NormalizeRewards, (c, v) => c with { NormalizeRewards = v }, "Divide rewards by the running standard deviation of the discounted return.")
         .Bool("normalize-observations", c => c.NormalizeObservations, (c, v) => c with { NormalizeObservations = v }, "Scale observations by running statistics saved with the checkpoint.")
         .Bool("pad-terminated", c => c.PadTerminated, (c, v) => c with { PadTerminated = v }, "An episode that ends early counts its forfeited steps in the discount to the next episode.")
-        .Bool("deterministic", c => c.Deterministic, (c, v) => c with { Deterministic = v }, "Evaluate with the most likely action (true) or by sampling (false).");
+        .Bool("deterministic", c => c.Deterministic, (c, v) => c with { Deterministic = v }, "Evaluate with the most likely action (true) or by sampling (false).")
+        .Int("validate-every", c => c.ValidateEvery, (c, v) => c with { ValidateEvery = v }, 0, 10_000_000, "Score the policy on fixed validation tasks every this many iterations and after the last; the best makes best.mrla (0: off).")
+        .Int("validation-trials", c => c.ValidationTrials, (c, v) => c with { ValidationTrials = v }, 1, 1_000_000, "Validation trials, on tasks drawn from the training distribution on a stream of their own.");
 
     /// <summary>Every RL² setting key.</summary>
     public static IReadOnlyList<string> Keys => Schema.Keys;

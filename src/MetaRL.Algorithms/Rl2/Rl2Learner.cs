@@ -33,7 +33,7 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, Rl2Config config, ulong seed)
     : MetaLearnerBase("rl2", tasks, taskSettings, config.ToSettings(), seed,
         ["steps", "mean_trial_return", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "lr", "seconds", "rollout_seconds",
-         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : []])
+         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : [], .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []])
 {
     // Rates count what this process did: the clock and the step count start at the first iteration it runs.
     private readonly Stopwatch _watch = new();
@@ -59,15 +59,39 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
         }
         var s = Trainer.RunIteration();
         _ema = double.IsNaN(_ema) ? s.MeanTrialReturn : 0.95 * _ema + 0.05 * s.MeanTrialReturn;
+        double validation = BestPolicy.Due(s.Iteration, Config.ValidateEvery, Config.Iterations) ? Validate() : double.NaN;
+        bool newBest = !double.IsNaN(validation) && Best.Offer(validation, s.Iteration);
         double[] metrics = [s.Steps, s.MeanTrialReturn, s.PolicyLoss, s.ValueLoss, s.Entropy, s.ApproxKl, s.ClipFraction, s.GradNorm, s.LearningRate, s.Seconds, s.RolloutSeconds,
-            .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : []];
+            .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : [], .. Config.ValidateEvery > 0 ? new[] { validation } : []];
         double rate = (Trainer.TotalSteps - _stepsAtStart) / Math.Max(1e-9, _watch.Elapsed.TotalSeconds);
-        return new IterationReport(s.Iteration, metrics, $"training  return {_ema:F3}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {rate:N0} steps/s", false);
+        string best = double.IsFinite(Best.Score) ? $"  (best validation {Best.Score:F3} at {Best.Iteration})" : "";
+        return new IterationReport(s.Iteration, metrics, $"training  return {_ema:F3}{best}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {rate:N0} steps/s", newBest);
+    }
+
+    /// <summary>The best validation score so far and its iteration (kept in checkpoints).</summary>
+    public BestPolicy Best { get; } = new();
+
+    private ITask[]? _validationTasks;
+
+    /// <summary>
+    /// The current policy's score on the validation tasks (<see cref="Rl2Config.ValidationTrials"/> of the training
+    /// distribution, the same tasks and random streams every time, so two policies' scores differ only by the policies):
+    /// its mean total return per trial under the meta-test protocol. Training's random streams are not touched.
+    /// </summary>
+    public double Validate()
+    {
+        _validationTasks ??= MetaTest.ValidationTasks(Tasks, Seed, Config.ValidationTrials);
+        return MetaTest.Run(Trainer.Agent(), Tasks, _validationTasks, MetaTest.ValidationOptions(Seed)).MeanTotalReturn;
     }
 
     public override IMetaAgent Agent() => Trainer.Agent();
 
-    protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata);
+    protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata, Best.WriteTo);
 
-    public override void LoadState(TensorArchive archive) => Trainer.Load(archive);
+    public override void LoadState(TensorArchive archive)
+    {
+        var best = BestPolicy.Read(archive);
+        Trainer.Load(archive);
+        Best.Apply(best);
+    }
 }

@@ -142,7 +142,7 @@ public sealed class Rl2Trainer
     private const string ObservationStatisticsPrefix = "obs-norm.";
 
     /// <summary>Writes everything needed to resume bit-identically (network, optimiser, counters, random streams), atomically.</summary>
-    public void Save(string path, IReadOnlyDictionary<string, string> metadata)
+    public void Save(string path, IReadOnlyDictionary<string, string> metadata, Action<TensorArchive>? addMore = null)
     {
         var archive = new TensorArchive();
         foreach (var (k, v) in metadata) archive.Metadata[k] = v;
@@ -157,6 +157,7 @@ public sealed class Rl2Trainer
         Network.AddTo(archive, "net.");
         Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
         CheckpointMetadata.WriteOptimizer(archive, Optimizer);
+        addMore?.Invoke(archive);
         archive.Save(path);
     }
 

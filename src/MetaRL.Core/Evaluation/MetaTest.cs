@@ -297,6 +297,24 @@ public static class MetaTest
         return result;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> tasks from the training distribution on a stream of their own (never the training stream,
+    /// never the held-out one), the same for a given <paramref name="seed"/>: for choosing a policy or a step size during
+    /// training without looking at held-out tasks.
+    /// </summary>
+    public static ITask[] ValidationTasks(TaskDistribution tasks, ulong seed, int count)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "At least one validation task.");
+        var rng = TaskDistribution.TaskStream(seed ^ ValidationStream, TaskSplit.Train);
+        return Enumerable.Range(0, count).Select(_ => tasks.SampleTask(rng, TaskSplit.Train)).ToArray();
+    }
+
+    /// <summary>Validation's options: the protocol with random streams of their own derived from the run's <paramref name="seed"/>.</summary>
+    public static MetaTestOptions ValidationOptions(ulong seed, int? episodes = null) => new(Seed: seed ^ ValidationStream, Episodes: episodes);
+
+    private const ulong ValidationStream = 0x7A11_DA7E_5EEDUL;
+
     /// <summary>The random stream the environment of trial <paramref name="trial"/> (0, 1, …) of a meta-test with <paramref name="seed"/> steps with.</summary>
     public static Rng EnvironmentStream(ulong seed, int trial) => new(seed * 0x2545F4914F6CDD1DUL + (ulong)trial + 1);
 
