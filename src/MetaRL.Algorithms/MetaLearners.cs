@@ -42,6 +42,24 @@ public abstract class MetaAlgorithm
     /// </summary>
     public virtual MetaTestOptions EvaluationOptions(IMetaLearner learner, int? trials = null, ulong seed = 1) => new(trials ?? 1000, seed);
 
+    /// <summary>
+    /// The comparison agents this algorithm can build from a run's settings, for a fair comparison by construction:
+    /// "multi-task" (the same network and heads, trained across the same tasks, but unable to adapt) and "oracle" (the same
+    /// network told the task). None by default.
+    /// </summary>
+    public virtual IReadOnlyList<string> Counterparts => [];
+
+    /// <summary>
+    /// The settings of the <paramref name="kind"/> counterpart of a run with <paramref name="settings"/> (algorithm and
+    /// task settings, resolved): the same capacity, with only what makes it that kind of agent changed.
+    /// </summary>
+    /// <exception cref="SettingException">This algorithm has no such counterpart.</exception>
+    public virtual IReadOnlyDictionary<string, string> Counterpart(string kind, IReadOnlyDictionary<string, string> settings)
+        => throw new SettingException($"{Name} has no '{kind}' counterpart{(Counterparts.Count == 0 ? "" : $"; it has {string.Join(", ", Counterparts)}")}.");
+
+    /// <summary>The settings that set a policy's capacity (layer sizes, heads, cell): two runs compared should agree on them.</summary>
+    public virtual IReadOnlyList<string> CapacityKeys => [];
+
     /// <summary>Algorithm settings an evaluation may change (e.g. whether actions are sampled); none by default.</summary>
     public virtual IReadOnlyList<string> EvaluationKeys => [];
 

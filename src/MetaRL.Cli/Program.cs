@@ -184,9 +184,14 @@ internal static class Program
         };
         var every = new Option<int>("--checkpoint-every") { Description = "Iterations between checkpoints.", DefaultValueFactory = _ => 50 };
         every.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--checkpoint-every must be at least 1."); });
-        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every };
-        cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetValue(seed),
-            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every)));
+        var from = new Option<string?>("--from") { Description = "Start a new run with this run's algorithm, task, resolved settings and seed (--set and --seed change them)." };
+        var counterpart = new Option<string?>("--counterpart")
+        {
+            Description = "With --from: train the run's comparison agent with the same network and heads: multi-task (cannot adapt) or oracle (told the task).",
+        };
+        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every, from, counterpart };
+        cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
+            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart)));
         return cmd;
     }
 
@@ -238,6 +243,14 @@ internal static class Program
                 var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
+                if (CapacityDifference(runDir, other) is { } unlike)
+                {
+                    // A smaller or differently shaped baseline makes a lead look larger than the adaptation earns.
+                    r.Details["unlike-capacity"] = unlike;
+                    if (!p.GetValue(json))
+                        AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(other)} differs from the evaluated run in {Markup.Escape(unlike)}; "
+                            + $"'metarl train --from {Markup.Escape(runDir)} --counterpart multi-task' builds a baseline with the same network and heads.");
+                }
                 results.Add(r);
             }
             if (p.GetValue(baselines))
@@ -255,6 +268,22 @@ internal static class Program
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The capacity settings (layer sizes, heads, cell) in which two runs of one algorithm differ, e.g. "hidden 64 vs 128"; null when they agree.</summary>
+    private static string? CapacityDifference(string run, string other)
+    {
+        LearnerCheckpoint.Description Read(string dir)
+        {
+            var file = RunDirectory.CheckpointOf(dir, preferBest: false);
+            return LearnerCheckpoint.Read(TensorArchive.Load(file), file);
+        }
+        var (a, b) = (Read(run), Read(other));
+        if (a.Algorithm != b.Algorithm) return null;
+        var differ = MetaLearners.Get(a.Algorithm).CapacityKeys
+            .Where(k => a.Settings.TryGetValue(k, out var x) && b.Settings.TryGetValue(k, out var y) && x != y)
+            .Select(k => $"{k} {b.Settings[k]} vs {a.Settings[k]}").ToArray();
+        return differ.Length == 0 ? null : string.Join(", ", differ);
     }
 
     /// <summary>The algorithm that wrote a run's (or a checkpoint file's) checkpoint.</summary>

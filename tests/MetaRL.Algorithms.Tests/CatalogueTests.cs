@@ -243,3 +243,40 @@ public sealed class Rl2ValidationTests
     private static double[] Untimed(IMetaLearner learner, IterationReport report)
         => report.Metrics.Where((_, i) => !learner.MetricNames[i].Contains("seconds", StringComparison.Ordinal)).ToArray();
 }
+
+public sealed class CounterpartTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-counterpart-" + Guid.NewGuid().ToString("N"));
+
+    public CounterpartTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static Dictionary<string, string> Settings(params string[] pairs) => pairs.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+
+    [Fact]
+    public void A_counterpart_keeps_the_runs_network_and_heads_and_changes_only_what_makes_it_that_agent()
+    {
+        var source = Path.Combine(_dir, "source");
+        using (var run = MetaRL.Algorithms.Runs.RunDirectory.Create(source, "rl2", "dependent-bandit",
+                   Settings("hidden=8", "head=6", "skip-input=true", "trials-per-iteration=8", "minibatches=2", "iterations=1", "task-prediction=0.5", "episodes=4"), seed: 5))
+            run.Learner.Save(run.CheckpointPath);
+        var original = MetaLearners.Load(Path.Combine(source, "checkpoint.mrla"));
+
+        using var multi = MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "multi"), source, "multi-task", new Dictionary<string, string>(), seed: null);
+        var changed = original.Settings.Where(kv => multi.Learner.Settings[kv.Key] != kv.Value).Select(kv => kv.Key).Order().ToArray();
+        Assert.Equal(["memory", "task-prediction"], changed);
+        Assert.Equal((original.Seed, original.Tasks.EpisodesPerTrial), (multi.Learner.Seed, multi.Learner.Tasks.EpisodesPerTrial));
+
+        using var oracle = MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "oracle"), source, "oracle", Settings("iterations=2"), seed: 9);
+        Assert.Equal(["iterations", "task-input"], original.Settings.Where(kv => oracle.Learner.Settings[kv.Key] != kv.Value).Select(kv => kv.Key).Order().ToArray());
+        Assert.Equal(9UL, oracle.Learner.Seed);
+
+        var unknown = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() =>
+            MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "x"), source, "teacher", new Dictionary<string, string>(), null));
+        Assert.Contains("multi-task, oracle", unknown.Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
+        Assert.Equal(["inner-steps"], MetaLearners.Get("maml").Counterpart("multi-task", new MetaRL.Algorithms.Maml.MamlConfig().ToSettings())
+            .Where(kv => new MetaRL.Algorithms.Maml.MamlConfig().ToSettings()[kv.Key] != kv.Value).Select(kv => kv.Key));
+    }
+}

@@ -176,6 +176,35 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_runs_multi_task_counterpart_is_trained_from_it_and_a_smaller_baseline_is_flagged()
+    {
+        var run = Path.Combine(_dir, "adaptive");
+        string[] small = ["--set", "trials-per-iteration=8", "--set", "minibatches=2", "--set", "iterations=1", "--set", "validate-every=0"];
+        Assert.Equal(0, Run(["train", "rl2", "bandit", "--set", "hidden=8", .. small, "--out", run]).Code);
+        var twin = Run("train", "--from", run, "--counterpart", "multi-task");
+        Assert.True(twin.Code == 0, twin.Err + twin.Out);
+        var config = File.ReadAllText(Path.Combine(run + "-multi-task", "config.json"));
+        Assert.Contains("\"memory\": \"false\"", config);
+        Assert.Contains("\"hidden\": \"8\"", config);
+        var like = Run("eval", run, "--trials", "20", "--json", "--compare", run + "-multi-task");
+        Assert.True(like.Code == 0, like.Err);
+        Assert.DoesNotContain("unlike-capacity", like.Out);
+
+        var smaller = Path.Combine(_dir, "smaller");
+        Assert.Equal(0, Run(["train", "rl2", "bandit", "--set", "hidden=4", "--set", "memory=false", .. small, "--out", smaller]).Code);
+        var flagged = Run("eval", run, "--trials", "20", "--compare", smaller);
+        Assert.True(flagged.Code == 0, flagged.Err);
+        Assert.Contains("differs from the evaluated run in hidden 4 vs 8", flagged.Out.Replace("\n", " "));
+
+        var bad = Run("train", "--counterpart", "multi-task");
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("--from", bad.Err);
+        var reseed = Run("train", "--resume", run, "--seed", "3");
+        Assert.Equal(2, reseed.Code);
+        Assert.Contains("--seed and --out do not apply", reseed.Err);
+    }
+
+    [Fact]
     public void Baselines_json_has_the_protocol_fields()
     {
         var r = Run("baselines", "bandit", "--trials", "200", "--json");

@@ -17,6 +17,18 @@ public sealed class MamlAlgorithm : MetaAlgorithm
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => new MamlConfig().With(settings, out taskSettings).ToSettings();
 
+    public override IReadOnlyList<string> Counterparts => ["multi-task"];
+
+    /// <summary>multi-task: inner-steps=0, the same policy network trained across the tasks without adapting (fine-tuned by the same steps at meta-test).</summary>
+    public override IReadOnlyDictionary<string, string> Counterpart(string kind, IReadOnlyDictionary<string, string> settings)
+    {
+        if (kind != "multi-task") return base.Counterpart(kind, settings);
+        var s = new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal) { ["inner-steps"] = "0" };
+        return s;
+    }
+
+    public override IReadOnlyList<string> CapacityKeys => ["hidden"];
+
     /// <summary>40 held-out tasks by default, each a trial of <see cref="MamlEvaluation.DefaultSteps"/> + 1 rounds of the run's trajectories.</summary>
     public override MetaTestOptions EvaluationOptions(IMetaLearner learner, int? trials = null, ulong seed = 1)
         => MamlEvaluation.Options(trials ?? MamlEvaluation.DefaultTasks, seed, ((MamlLearner)learner).Config.Trajectories, MamlEvaluation.DefaultSteps);

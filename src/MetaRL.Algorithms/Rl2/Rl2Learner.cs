@@ -17,6 +17,27 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 
     public override IReadOnlyList<string> EvaluationKeys => ["deterministic"];
 
+    public override IReadOnlyList<string> Counterparts => ["multi-task", "oracle"];
+
+    /// <summary>
+    /// multi-task: memory=false (the recurrent layer still runs, from a zero state every step, so the network and heads
+    /// keep their size) and no task prediction, which needs memory; oracle: task-input=true (the task features join
+    /// the input row). Everything else, heads and capacity included, stays as the run has it.
+    /// </summary>
+    public override IReadOnlyDictionary<string, string> Counterpart(string kind, IReadOnlyDictionary<string, string> settings)
+    {
+        var s = new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal);
+        switch (kind)
+        {
+            case "multi-task": s["memory"] = "false"; s["task-prediction"] = "0"; break;
+            case "oracle": s["task-input"] = "true"; break;
+            default: return base.Counterpart(kind, settings);
+        }
+        return s;
+    }
+
+    public override IReadOnlyList<string> CapacityKeys => ["cell", "hidden", "head", "skip-input", "gated-head", "layer-norm"];
+
     public override IReadOnlyDictionary<string, string> Resolve(string task, IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> taskSettings)
         => Rl2Config.DefaultsFor(task, settings).With(settings, out taskSettings).ToSettings();
 

@@ -59,6 +59,24 @@ public sealed class RunDirectory : IDisposable
     }
 
     /// <summary>
+    /// Starts a new run in <paramref name="path"/> with the algorithm, task, task settings, resolved settings and seed of
+    /// the run (or checkpoint file) <paramref name="from"/>: as its <paramref name="counterpart"/> when given (e.g. its
+    /// non-adaptive "multi-task" twin, see <see cref="MetaAlgorithm.Counterpart"/>), then with <paramref name="overrides"/>.
+    /// </summary>
+    public static RunDirectory CreateFrom(string path, string from, string? counterpart, IReadOnlyDictionary<string, string> overrides, ulong? seed,
+        int checkpointEvery = 50)
+    {
+        var file = CheckpointOf(from, preferBest: false);
+        var d = LearnerCheckpoint.Read(TensorArchive.Load(file), file);
+        var algorithm = MetaLearners.Get(d.Algorithm);
+        IReadOnlyDictionary<string, string> settings = new Dictionary<string, string>(d.TaskSettings.Concat(d.Settings).ToDictionary(), StringComparer.Ordinal);
+        if (counterpart is not null) settings = algorithm.Counterpart(counterpart, settings);
+        var merged = new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal);
+        foreach (var (k, v) in overrides) merged[k] = v;
+        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery);
+    }
+
+    /// <summary>
     /// Reopens a run at its last checkpoint; <paramref name="iterations"/>, when given, sets a new total (not below the
     /// checkpoint's iteration). Only then is <c>config.json</c> rewritten.
     /// </summary>

@@ -11,11 +11,24 @@ namespace MetaRL.Cli.Commands;
 /// </summary>
 internal static class Training
 {
-    public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong seed, string? outDir, string? resume, int checkpointEvery)
+    public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong? seed, string? outDir, string? resume, int checkpointEvery,
+        string? from = null, string? counterpart = null)
     {
         RunDirectory run;
-        if (resume is not null)
+        if (counterpart is not null && from is null)
+            throw new SettingException("--counterpart builds a run's comparison agent: give the run with --from, e.g. 'metarl train --from runs/my-run --counterpart multi-task'.");
+        if (from is not null)
         {
+            if (algo is not null || task is not null || resume is not null)
+                throw new SettingException("--from takes the algorithm and task of the run it names; do not give them, or --resume, with it.");
+            string path = outDir ?? Path.TrimEndingDirectorySeparator(from) + "-" + (counterpart ?? "again");
+            run = RunDirectory.CreateFrom(path, from, counterpart, settings, seed, checkpointEvery);
+            AnsiConsole.MarkupLine($"From [blue]{Markup.Escape(from)}[/]{(counterpart is null ? "" : $", its {Markup.Escape(counterpart)} counterpart")}.");
+        }
+        else if (resume is not null)
+        {
+            if (seed is not null || outDir is not null)
+                throw new SettingException("--resume continues the run in its own directory with its own seed; --seed and --out do not apply to it (use --from to start a new run from it).");
             if (algo is not null || task is not null || settings.Keys.Any(k => k != "iterations"))
                 throw new SettingException("--resume continues a run exactly as configured; do not give an algorithm or task with it, and of the settings only 'iterations' may change (to train longer).");
             int? iterations = null;
@@ -30,7 +43,7 @@ internal static class Training
         else
         {
             if (algo is null || task is null) throw new SettingException("train needs an algorithm and a task, e.g. 'metarl train rl2 bandit'.");
-            run = RunDirectory.Create(outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), algo, task, settings, seed, checkpointEvery);
+            run = RunDirectory.Create(outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), algo, task, settings, seed ?? 1, checkpointEvery);
         }
         using (run) return Drive(run);
     }
