@@ -1,5 +1,6 @@
 using System.Numerics;
 using MetaRL.Core.Envs;
+using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
@@ -91,57 +92,75 @@ public sealed class TrajectoryBatch
     }
 
     /// <summary>
-    /// Plays <paramref name="trajectories"/> episodes of <paramref name="task"/> side by side with the given policy weights,
-    /// in <paramref name="envs"/> when given (reused: simulators can be expensive to create) or in new environments.
+    /// Plays <paramref name="trajectories"/> episodes of <paramref name="task"/> side by side with the given policy weights
+    /// (one round of the shared trial loop, <see cref="TrialSampler"/>), in <paramref name="envs"/> when given (reused:
+    /// simulators can be expensive to create) or in new environments. Trajectory k draws its environment's randomness and
+    /// its actions from the k-th stream split from <paramref name="rng"/>.
     /// </summary>
     public static TrajectoryBatch Sample(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> parameters, TaskDistribution tasks, ITask task,
         int trajectories, Rng rng, double gamma, IEnv[]? envs = null)
     {
         if (envs is not null && envs.Length < trajectories)
             throw new ArgumentException($"Sampling {trajectories} trajectories needs as many environments; got {envs.Length}.", nameof(envs));
-        int H = tasks.Horizon, O = tasks.ObservationSpace.Size, A = tasks.ActionSpace.Size;
-        var batch = new TrajectoryBatch(trajectories, H, O, A);
-        envs ??= new IEnv[trajectories];
-        var rngs = new Rng[trajectories];
-        var obs = new float[trajectories * O];
-        var alive = new bool[trajectories];
-        for (int k = 0; k < trajectories; k++)
-        {
-            envs[k] ??= tasks.CreateEnv();
-            envs[k].SetTask(task);
-            rngs[k] = rng.Split();
-            envs[k].Reset(rngs[k], obs.AsSpan(k * O, O));
-            alive[k] = true;
-        }
-        var logStd = policy.Discrete ? null : Functional.Call(policy, parameters, () => policy.LogStd).ToArray();
-        var action = new float[A];
-        var envAction = new float[A];
-        using var _ = GradMode.NoGrad();
-        for (int t = 0; t < H; t++)
-        {
-            var output = Functional.Call(policy, parameters, () => policy.Output(Tensor.FromArray((float[])obs.Clone(), trajectories, O)));
-            var o = output.Data;
-            for (int k = 0; k < trajectories; k++)
-            {
-                if (!alive[k]) continue;
-                int i = k * H + t;
-                obs.AsSpan(k * O, O).CopyTo(batch.Observations.AsSpan(i * O, O));
-                var row = o.Slice(k * policy.ActionSize, policy.ActionSize);
-                if (policy.Discrete)
-                    action[0] = ActionSampling.Categorical(row, rngs[k], deterministic: false).Index;
-                else
-                    for (int j = 0; j < A; j++) action[j] = (float)(row[j] + Math.Exp(logStd![j]) * rngs[k].Normal());
-                action.CopyTo(batch.Actions.AsSpan(i * A, A));
-                if (policy.Discrete) action.CopyTo(envAction);
-                else policy.ToEnvironmentAction(action, envAction);
-                var r = envs[k].Step(envAction, rngs[k], obs.AsSpan(k * O, O));
-                batch.Rewards[i] = (float)r.Reward;
-                batch.Mask[i] = 1;
-                if (r.Terminated) alive[k] = false;
-            }
-        }
+        var batch = new TrajectoryBatch(trajectories, tasks.Horizon, tasks.ObservationSpace.Size, tasks.ActionSpace.Size);
+        var streams = new Rng[trajectories];
+        for (int k = 0; k < trajectories; k++) streams[k] = rng.Split();
+        IEnv?[] lanes = envs is null ? new IEnv?[trajectories] : envs.AsSpan(0, trajectories).ToArray();
+        TrialSampler.Play(new Recorder(policy, parameters, batch, streams), tasks, [task], streams,
+            new TrialPlan(trajectories, trajectories, StepParallelism.Never, CheckActions: false), lanes);
+        if (envs is not null) for (int k = 0; k < trajectories; k++) envs[k] = lanes[k]!;
         batch.ComputeAdvantages(gamma);
         return batch;
+    }
+
+    /// <summary>
+    /// The session that samples MAML's trajectories: every lane acts with the same weights, drawing from its own
+    /// stream (the one its environment steps with), and its steps are written at rows k · H + t.
+    /// </summary>
+    private sealed class Recorder(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> parameters, TrajectoryBatch batch, Rng[] streams) : IAgentSession
+    {
+        private readonly float[] _logStd = policy.Discrete ? [] : Functional.Call(policy, parameters, () => policy.LogStd).ToArray();
+        private readonly float[] _action = new float[batch.ActionSize];
+        private readonly float[] _envAction = new float[batch.ActionSize];
+        private readonly int[] _step = new int[batch.Trajectories];
+
+        public void StartTrial(int slot, ITask task) { }
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            int K = batch.Trajectories, O = batch.ObservationSize, A = batch.ActionSize;
+            var obs = observations.ToArray();
+            Tensor<float> output;
+            using (GradMode.NoGrad())
+                output = Functional.Call(policy, parameters, () => policy.Output(Tensor.FromArray(obs, K, O)));
+            var o = output.Data;
+            for (int k = 0; k < K; k++)
+            {
+                if (!active[k]) continue;
+                int i = k * batch.Horizon + _step[k];
+                observations.Slice(k * O, O).CopyTo(batch.Observations.AsSpan(i * O, O));
+                var row = o.Slice(k * policy.ActionSize, policy.ActionSize);
+                if (policy.Discrete)
+                    _action[0] = ActionSampling.Categorical(row, streams[k], deterministic: false).Index;
+                else
+                    for (int j = 0; j < A; j++) _action[j] = (float)(row[j] + Math.Exp(_logStd[j]) * streams[k].Normal());
+                _action.CopyTo(batch.Actions.AsSpan(i * A, A));
+                if (policy.Discrete) _action.CopyTo(_envAction);
+                else policy.ToEnvironmentAction(_action, _envAction);
+                _envAction.CopyTo(actions.Slice(k * A, A));
+            }
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
+        {
+            for (int k = 0; k < batch.Trajectories; k++)
+            {
+                if (!active[k]) continue;
+                int i = k * batch.Horizon + _step[k]++;
+                batch.Rewards[i] = rewards[k];
+                batch.Mask[i] = 1;
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 using MetaRL.Core.Envs;
+using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
@@ -19,6 +20,12 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
 {
     private readonly int _T = tasks.EpisodesPerTrial * tasks.Horizon, _obs = tasks.ObservationSpace.Size, _act = tasks.ActionSpace.Size, _F = taskFeatures;
 
+    // For the recorder: the rollout's family, network, settings and shared stream.
+    private TaskDistribution Tasks => tasks;
+    private Rl2Network Net => network;
+    private Rl2Config Config => config;
+    private Rng Rng => rng;
+
     /// <summary>
     /// Plays one trial on each of <see cref="Rl2Config.TrialsPerIteration"/> freshly drawn training tasks with the current
     /// network (actions sampled), then normalises rewards and computes advantages. The observation statistics move only
@@ -26,99 +33,134 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     /// </summary>
     public Rl2Collected Collect()
     {
-        int B = config.TrialsPerIteration, I = network.InputSize, S = network.StateSize, n = tasks.EpisodesPerTrial;
-        var data = new Rl2Batch(_T, B, I, S, _act);
-        var envs = new IEnv[B];
-        var envRngs = new Rng[B];
-        var obs = new float[B * _obs];
-        var prevObs = network.ReadsPreviousObservation ? new float[B * _obs] : [];
-        var prevAction = new float[B * _act];
-        var prevReward = new float[B];
-        var prevDone = new bool[B];
-        var active = new bool[B];
-        var episode = new int[B];
-        var steps = new int[B];
-        var trialReturn = new double[B];
-        var episodeSums = new double[n];
-        data.TaskFeatures = new float[B * _F];
+        int B = config.TrialsPerIteration, n = tasks.EpisodesPerTrial;
+        var data = new Rl2Batch(_T, B, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[B * _F] };
+        var trialTasks = new ITask[B];
+        var streams = new Rng[B];
         for (int i = 0; i < B; i++)
         {
-            envs[i] = tasks.CreateEnv();
-            var task = tasks.SampleTask(taskRng, TaskSplit.Train);
-            envs[i].SetTask(task);
-            if (_F > 0) tasks.WriteTaskFeatures(task, data.TaskFeatures.AsSpan(i * _F, _F));
-            envRngs[i] = rng.Split();
-            envs[i].Reset(envRngs[i], obs.AsSpan(i * _obs, _obs));
-            active[i] = true;
+            trialTasks[i] = tasks.SampleTask(taskRng, TaskSplit.Train);
+            if (_F > 0) tasks.WriteTaskFeatures(trialTasks[i], data.TaskFeatures.AsSpan(i * _F, _F));
+            streams[i] = rng.Split();
         }
-        var state = network.InitialState(B);
-        var taskFeatures = network.CriticTaskFeatures > 0 ? Tensor.FromArray(data.TaskFeatures, B, _F) : null;
-        var input = new float[B * I];
-        var stepActions = new float[B * _act];
-        var stepper = new EnvBatchStepper(envs, envRngs, _obs, _act);
-        var seen = network.ObservationNormalizer is null ? null : new List<float>(_T * B * _obs);
-        long total = 0;
-        using var noGrad = GradMode.NoGrad();
-        for (int t = 0; t < _T; t++)
-        {
-            bool any = false;
-            for (int i = 0; i < B; i++)
-            {
-                any |= active[i];
-                if (active[i] && seen is not null) seen.AddRange(obs.AsSpan(i * _obs, _obs));
-                Rl2Inputs.Write(network, input.AsSpan(i * I, I), obs.AsSpan(i * _obs, _obs), prevAction.AsSpan(i * _act, _act), prevReward[i], prevDone[i], t > 0,
-                    new Rl2Inputs.TrialClock(episode[i], steps[i], n, tasks.Horizon),
-                    network.PolicyTaskFeatures > 0 ? data.TaskFeatures.AsSpan(i * _F, _F) : default,
-                    network.ReadsPreviousObservation ? prevObs.AsSpan(i * _obs, _obs) : default);
-            }
-            if (!any) break;
-            input.CopyTo(data.Inputs.AsSpan(t * B * I));
-            state.Data.CopyTo(data.States.AsSpan(t * B * S));
-            var x = Tensor.FromArray((float[])input.Clone(), B, I);
-            state = network.Step(x, state);
-            var features = network.Features(state, x);
-            var policy = network.Policy(features);
-            var value = network.Value(features, taskFeatures);
-            var logStd = network.LogStd?.ToArray() ?? [];
-            for (int i = 0; i < B; i++)
-            {
-                if (!active[i]) continue;
-                int k = t * B + i;
-                data.Mask[k] = 1;
-                data.Values[k] = value.Data[i];
-                var action = stepActions.AsSpan(i * _act, _act);
-                data.LogProbs[k] = Rl2Inputs.Act(network, policy.Data.Slice(i * network.ActionSize, network.ActionSize), logStd, rng, false, action);
-                action.CopyTo(data.Actions.AsSpan(k * _act, _act));
-            }
-            // Environments step on every core when their steps are costly; each uses only its own stream.
-            if (network.ReadsPreviousObservation) obs.CopyTo(prevObs, 0);
-            stepper.Step(stepActions, active, obs);
-            for (int i = 0; i < B; i++)
-            {
-                if (!active[i]) continue;
-                int k = t * B + i;
-                var r = stepper.Results[i];
-                total++;
-                steps[i]++;
-                data.Rewards[k] = (float)(r.Reward * config.RewardScale);
-                trialReturn[i] += r.Reward;
-                episodeSums[episode[i]] += r.Reward;
-                stepActions.AsSpan(i * _act, _act).CopyTo(prevAction.AsSpan(i * _act, _act));
-                prevReward[i] = (float)r.Reward;
-                bool ended = r.Done || steps[i] >= tasks.Horizon;
-                prevDone[i] = ended;
-                if (!ended) continue;
-                if (config.PadTerminated && r.Terminated && episode[i] + 1 < n) data.Skipped[k] = tasks.Horizon - steps[i];
-                steps[i] = 0;
-                if (++episode[i] == n) active[i] = false;
-                else envs[i].Reset(envRngs[i], obs.AsSpan(i * _obs, _obs));
-            }
-        }
+        var recorder = new Recorder(this, data, B);
+        TrialSampler.Play(recorder, tasks, trialTasks, streams, new TrialPlan(n, CheckActions: false));
         // The statistics move only between rollouts: this iteration's inputs were all scaled alike.
-        if (seen is not null) network.ObservationNormalizer!.Update(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen));
+        if (recorder.Seen is { } seen) network.ObservationNormalizer!.Update(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen));
         if (config.NormalizeRewards) NormalizeRewards(data, B);
         ComputeAdvantages(data, B);
-        return new Rl2Collected(data, trialReturn, episodeSums.Select(s => s / B).ToArray(), total);
+        return new Rl2Collected(data, recorder.TrialReturns, recorder.EpisodeSums.Select(s => s / B).ToArray(), recorder.Steps);
+    }
+
+    /// <summary>
+    /// The training session <see cref="TrialSampler"/> plays: it writes each step's input row (observation, previous
+    /// action, reward and done, trial clock, task features), recurrent state, sampled action, log-probability and value
+    /// into the batch at row t · B + trial, and each outcome's scaled reward and early-termination padding.
+    /// </summary>
+    private sealed class Recorder : IAgentSession, IStepResultReader
+    {
+        private readonly Rl2Rollout _r;
+        private readonly Rl2Batch _data;
+        private readonly int _b, _n, _inputSize, _stateSize;
+        private readonly float[] _input, _prevObs, _prevAction, _prevReward;
+        private readonly bool[] _prevDone;
+        private readonly int[] _episode, _steps;
+        private readonly Tensor<float>? _taskFeatures;
+        private Tensor<float> _state;
+        private StepResult[] _results = [];
+        private int _t;
+
+        public Recorder(Rl2Rollout rollout, Rl2Batch data, int b)
+        {
+            (_r, _data, _b) = (rollout, data, b);
+            var net = rollout.Net;
+            (_n, _inputSize, _stateSize) = (rollout.Tasks.EpisodesPerTrial, net.InputSize, net.StateSize);
+            _input = new float[b * _inputSize];
+            _prevObs = net.ReadsPreviousObservation ? new float[b * rollout._obs] : [];
+            _prevAction = new float[b * rollout._act];
+            _prevReward = new float[b];
+            _prevDone = new bool[b];
+            _episode = new int[b];
+            _steps = new int[b];
+            _state = net.InitialState(b);
+            _taskFeatures = net.CriticTaskFeatures > 0 ? Tensor.FromArray(data.TaskFeatures, b, rollout._F) : null;
+            Seen = net.ObservationNormalizer is null ? null : new List<float>(rollout._T * b * rollout._obs);
+            TrialReturns = new double[b];
+            EpisodeSums = new double[_n];
+        }
+
+        /// <summary>Every observation acted on, for the observation statistics (null without normalisation).</summary>
+        public List<float>? Seen { get; }
+        public double[] TrialReturns { get; }
+        public double[] EpisodeSums { get; }
+        public long Steps { get; private set; }
+
+        public void StartTrial(int slot, ITask task) { }
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            var net = _r.Net;
+            int obs = _r._obs, act = _r._act, F = _r._F, t = _t;
+            using var noGrad = GradMode.NoGrad();
+            for (int i = 0; i < _b; i++)
+            {
+                if (active[i] && Seen is not null) Seen.AddRange(observations.Slice(i * obs, obs));
+                Rl2Inputs.Write(net, _input.AsSpan(i * _inputSize, _inputSize), observations.Slice(i * obs, obs), _prevAction.AsSpan(i * act, act), _prevReward[i], _prevDone[i], t > 0,
+                    new Rl2Inputs.TrialClock(_episode[i], _steps[i], _n, _r.Tasks.Horizon),
+                    net.PolicyTaskFeatures > 0 ? _data.TaskFeatures.AsSpan(i * F, F) : default,
+                    net.ReadsPreviousObservation ? _prevObs.AsSpan(i * obs, obs) : default);
+            }
+            _input.CopyTo(_data.Inputs.AsSpan(t * _b * _inputSize));
+            _state.Data.CopyTo(_data.States.AsSpan(t * _b * _stateSize));
+            var x = Tensor.FromArray((float[])_input.Clone(), _b, _inputSize);
+            _state = net.Step(x, _state);
+            var features = net.Features(_state, x);
+            var policy = net.Policy(features);
+            var value = net.Value(features, _taskFeatures);
+            var logStd = net.LogStd?.ToArray() ?? [];
+            for (int i = 0; i < _b; i++)
+            {
+                if (!active[i]) continue;
+                int k = t * _b + i;
+                _data.Mask[k] = 1;
+                _data.Values[k] = value.Data[i];
+                var action = actions.Slice(i * act, act);
+                _data.LogProbs[k] = Rl2Inputs.Act(net, policy.Data.Slice(i * net.ActionSize, net.ActionSize), logStd, _r.Rng, false, action);
+                action.CopyTo(_data.Actions.AsSpan(k * act, act));
+            }
+            if (net.ReadsPreviousObservation) observations.CopyTo(_prevObs);
+        }
+
+        public void SeeStepResults(ReadOnlySpan<StepResult> results, ReadOnlySpan<bool> active)
+        {
+            if (_results.Length != results.Length) _results = new StepResult[results.Length];
+            results.CopyTo(_results);
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
+        {
+            int act = _r._act, t = _t, horizon = _r.Tasks.Horizon;
+            for (int i = 0; i < _b; i++)
+            {
+                if (!active[i]) continue;
+                int k = t * _b + i;
+                var r = _results[i];
+                Steps++;
+                _steps[i]++;
+                _data.Rewards[k] = (float)(r.Reward * _r.Config.RewardScale);
+                TrialReturns[i] += r.Reward;
+                EpisodeSums[_episode[i]] += r.Reward;
+                actions.Slice(i * act, act).CopyTo(_prevAction.AsSpan(i * act, act));
+                _prevReward[i] = (float)r.Reward;
+                bool ended = episodeEnded[i];
+                _prevDone[i] = ended;
+                if (!ended) continue;
+                if (_r.Config.PadTerminated && r.Terminated && _episode[i] + 1 < _n) _data.Skipped[k] = horizon - _steps[i];
+                _steps[i] = 0;
+                _episode[i]++;
+            }
+            _t++;
+        }
     }
 
     // Running statistics of the discounted return, for reward normalisation (saved in checkpoints).

@@ -192,11 +192,7 @@ public static class MetaTest
         int rounds = n / lanesPerTrial;
         var returns = new double[options.Trials][];
         var oracle = new double?[options.Trials];
-        for (int t = 0; t < options.Trials; t++)
-        {
-            returns[t] = new double[n];
-            oracle[t] = tasks.OracleEpisodeReturn(trialTasks[t]) * n;
-        }
+        for (int t = 0; t < options.Trials; t++) oracle[t] = tasks.OracleEpisodeReturn(trialTasks[t]) * n;
 
         // Without a closed form the family's oracle agent plays the same trials (same tasks, same environment streams).
         string? oracleAgent = null;
@@ -208,80 +204,16 @@ public static class MetaTest
         }
 
         var agentRng = new Rng(options.Seed ^ 0xA6E47UL);
-        int hiddenSize = tasks.HiddenStateSize;
-        int obsSize = tasks.ObservationSpace.Size, actSize = tasks.ActionSpace.Size;
+        var plan = new TrialPlan(n, lanesPerTrial, AgentName: agent.Name);
+        var taskArray = trialTasks as ITask[] ?? trialTasks.ToArray();
         for (int start = 0; start < options.Trials; start += options.Batch)
         {
-            int b = Math.Min(options.Batch, options.Trials - start), lanes = b * lanesPerTrial;
+            int b = Math.Min(options.Batch, options.Trials - start);
             var session = lanesPerTrial == 1 ? agent.Begin(b, tasks, agentRng.Split()) : agent.Begin(b, tasks, agentRng.Split(), lanesPerTrial);
-            var envs = new IEnv[lanes];
-            var envRngs = new Rng[lanes];
-            var obs = new float[lanes * obsSize];
-            var actions = new float[lanes * actSize];
-            var rewards = new float[lanes];
-            var ended = new bool[lanes];
-            var active = new bool[lanes];
-            var round = new int[b];
-            var waiting = new int[b];
-            var steps = new int[lanes];
-            var episodeReturn = new double[lanes];
-            for (int i = 0; i < b; i++)
-            {
-                for (int j = 0; j < lanesPerTrial; j++)
-                {
-                    int lane = i * lanesPerTrial + j;
-                    envs[lane] = tasks.CreateEnv();
-                    envs[lane].SetTask(trialTasks[start + i]);
-                    envRngs[lane] = EnvironmentStream(options.Seed, start + i, j);
-                    envs[lane].Reset(envRngs[lane], obs.AsSpan(lane * obsSize, obsSize));
-                    active[lane] = true;
-                }
-                session.StartTrial(i, trialTasks[start + i]);
-            }
-            var stepper = new EnvBatchStepper(envs, envRngs, obsSize, actSize);
-            var reader = hiddenSize > 0 ? session as IHiddenStateReader : null;
-            var hidden = reader is null ? [] : new float[lanes * hiddenSize];
-            int remaining = b;
-            while (remaining > 0)
-            {
-                if (reader is not null)
-                {
-                    for (int i = 0; i < lanes; i++)
-                        if (active[i]) envs[i].WriteHiddenState(hidden.AsSpan(i * hiddenSize, hiddenSize));
-                    reader.SeeHiddenState(hidden, active);
-                }
-                session.Act(obs, active, actions);
-                for (int i = 0; i < lanes; i++)
-                    if (active[i]) tasks.ActionSpace.Validate(actions.AsSpan(i * actSize, actSize), $"action of agent '{agent.Name}'");
-                stepper.Step(actions, active, obs);
-                for (int i = 0; i < lanes; i++)
-                {
-                    if (!active[i]) { ended[i] = false; rewards[i] = 0; continue; }
-                    var r = stepper.Results[i];
-                    steps[i]++;
-                    rewards[i] = (float)r.Reward;
-                    episodeReturn[i] += r.Reward;
-                    ended[i] = r.Done || steps[i] >= tasks.Horizon;
-                }
-                session.Observe(actions, rewards, obs, ended, active);
-                for (int i = 0; i < lanes; i++)
-                {
-                    if (!active[i] || !ended[i]) continue;
-                    int trial = i / lanesPerTrial;
-                    returns[start + trial][round[trial] * lanesPerTrial + i % lanesPerTrial] = episodeReturn[i];
-                    episodeReturn[i] = 0;
-                    steps[i] = 0;
-                    active[i] = false;
-                    if (++waiting[trial] < lanesPerTrial) continue; // the round goes on in the trial's other lanes
-                    waiting[trial] = 0;
-                    if (++round[trial] == rounds) { remaining--; continue; }
-                    for (int j = trial * lanesPerTrial; j < (trial + 1) * lanesPerTrial; j++)
-                    {
-                        envs[j].Reset(envRngs[j], obs.AsSpan(j * obsSize, obsSize));
-                        active[j] = true;
-                    }
-                }
-            }
+            var streams = new Rng[b * lanesPerTrial];
+            for (int i = 0; i < streams.Length; i++) streams[i] = EnvironmentStream(options.Seed, start + i / lanesPerTrial, i % lanesPerTrial);
+            var played = TrialSampler.Play(session, tasks, new ArraySegment<ITask>(taskArray, start, b), streams, plan);
+            for (int i = 0; i < b; i++) returns[start + i] = played[i];
         }
         return Summarise(agent, tasks, options, returns, oracle, lanesPerTrial, oracleAgent);
     }
