@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
-using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
-using MetaRL.Engine.IO;
-using MetaRL.Engine.Nn;
 
 namespace MetaRL.Algorithms.Maml;
 
