@@ -7,6 +7,7 @@ using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
 using MetaRL.Cli.Reports;
+using MetaRL.Reports;
 using Spectre.Console;
 
 namespace MetaRL.Cli.Commands;
@@ -143,18 +144,7 @@ internal static class MamlStepEvaluation
         }
         string stem = Report.OutputPath(dir, Report.EvalStem(n, seed, overrides, baselines)
             + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
-        File.WriteAllText(stem + ".json", MetaTestResult.ToJson(results));
-        using (var w = new StreamWriter(stem + ".csv"))
-        {
-            w.WriteLine("agent,steps,mean_return,ci95");
-            foreach (var r in results)
-                for (int k = 0; k <= Steps; k++)
-                    w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"\"{r.Agent}\",{k},{Algorithms.Maml.MamlEvaluation.StepReturns(r)[k]:G8},{(r.StepCi95 ?? r.EpisodeCi95)[k]:G8}"));
-        }
-        var x = Enumerable.Range(0, Steps + 1).Select(k => (double)k).ToArray();
-        var series = results.Select(r => (r.Agent, Algorithms.Maml.MamlEvaluation.StepReturns(r), r.StepCi95 ?? r.EpisodeCi95)).ToList();
-        if (results[0].OracleTotalReturn is { } oracle) series.Add(("oracle", Enumerable.Repeat(oracle / results[0].EpisodesPerTrial, Steps + 1).ToArray(), new double[Steps + 1]));
-        Plots.AdaptationCurve(stem + ".png", title, "gradient steps on the task", "mean return per trajectory", x, series);
+        EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(stem))!, Path.GetFileName(stem), results, title);
         if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
         return 0;
     }
@@ -171,8 +161,8 @@ internal static class MamlStepEvaluation
         foreach (var r in results.Skip(1))
         {
             var a = r.LeadOfEvaluatedAgent!;
-            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep!.Select((d, k) => Report.SignedCell(d, a.PerStepCi95![k], 2)),
-                Report.SignedCell(a.BestVsBest!.Value, a.BestVsBestCi95!.Value, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
+            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep!.Select((d, k) => Report.SignedCell(d, a.PerStepCi95![k], r.Trials, 2)),
+                Report.SignedCell(a.BestVsBest!.Value, a.BestVsBestCi95!.Value, r.Trials, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
         }
         return table;
     }

@@ -1,5 +1,6 @@
 using MetaRL.Algorithms.Runs;
 using MetaRL.Cli.Reports;
+using MetaRL.Reports;
 using MetaRL.Core.Tasks;
 using Spectre.Console;
 
@@ -98,19 +99,6 @@ internal static class Training
     /// <summary>Every return column of metrics.csv that was measured at every iteration, against the iteration.</summary>
     private static void WriteTrainingPlot(RunDirectory run)
     {
-        var (columns, rows) = RunDirectory.ReadMetrics(run.MetricsPath);
-        if (rows.Length == 0) return;
-        var x = rows.Select(r => r[0]).ToArray();
-        var series = new List<(string, double[], double[])>();
-        for (int c = 1; c < columns.Length; c++)
-        {
-            if (!columns[c].EndsWith("_return", StringComparison.Ordinal)) continue;
-            var y = rows.Select(r => c < r.Length ? r[c] : double.NaN).ToArray();
-            if (y.Any(double.IsNaN)) continue;
-            series.Add((columns[c].Replace('_', ' '), y, new double[x.Length]));
-        }
-        if (series.Count > 0)
-            Plots.AdaptationCurve(Path.Combine(run.Path, "training.png"), $"{run.Learner.Algorithm} on {run.Learner.Tasks.Name}: training-task returns during meta-training",
-                "iteration", "return", x, series);
+        TrainingReport.Plot(run.Path, $"{run.Learner.Algorithm} on {run.Learner.Tasks.Name}: training-task returns during meta-training");
     }
 }

@@ -1,4 +1,5 @@
 using MetaRL.Cli.Reports;
+using MetaRL.Reports;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.Nn;

@@ -1,9 +1,9 @@
 using ScottPlot;
 
-namespace MetaRL.Cli.Reports;
+namespace MetaRL.Reports;
 
-/// <summary>PNG plots of adaptation curves and training metrics.</summary>
-internal static class Plots
+/// <summary>PNG plots of adaptation curves and training metrics, written atomically (a temporary file moved into place).</summary>
+public static class Plots
 {
     private static readonly Color[] Palette =
     [
@@ -13,9 +13,15 @@ internal static class Plots
     ];
 
     /// <summary>One line per series with a shaded 95% confidence band; written atomically.</summary>
+    /// <exception cref="ArgumentException">A series is not as long as <paramref name="x"/>.</exception>
     public static void AdaptationCurve(string path, string title, string xLabel, string yLabel, double[] x,
         IReadOnlyList<(string Name, double[] Mean, double[] Ci95)> series)
     {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(series);
+        foreach (var (name, mean, ci) in series)
+            if (mean.Length != x.Length || ci.Length != x.Length)
+                throw new ArgumentException($"Series '{name}' has {mean.Length} points and {ci.Length} intervals; the x axis has {x.Length}.", nameof(series));
         var plot = new Plot();
         for (int s = 0; s < series.Count; s++)
         {
@@ -41,7 +47,7 @@ internal static class Plots
         Save(plot, path);
     }
 
-    internal static void Save(Plot plot, string path)
+    private static void Save(Plot plot, string path)
     {
         var full = Path.GetFullPath(path);
         var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");

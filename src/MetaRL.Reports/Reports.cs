@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text;
+using MetaRL.Algorithms.Runs;
+using MetaRL.Core.Evaluation;
+
+namespace MetaRL.Reports;
+
+/// <summary>One cell of a results table: its text, and for a paired lead the sign of its interval (for colour).</summary>
+/// <param name="Text">The cell as printed.</param>
+/// <param name="Lead">For a paired-lead cell: +1 when its 95% interval is above zero, −1 below, 0 across it; null otherwise.</param>
+public readonly record struct ReportCell(string Text, int? Lead = null);
+
+/// <summary>A results table before rendering: a title, column headers (right-aligned past the first two), rows, a caption.</summary>
+public sealed record ReportTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<ReportCell>> Rows, string Caption)
+{
+    /// <summary>The table as plain fixed-width text (logs, services, files).</summary>
+    public string ToText()
+    {
+        var widths = Columns.Select((c, i) => Math.Max(c.Length, Rows.Count == 0 ? 0 : Rows.Max(r => r[i].Text.Length))).ToArray();
+        var sb = new StringBuilder();
+        sb.AppendLine(Title);
+        string Line(IEnumerable<string> cells) => string.Join("  ", cells.Select((c, i) => i == 0 ? c.PadRight(widths[i]) : c.PadLeft(widths[i]))).TrimEnd();
+        sb.AppendLine(Line(Columns));
+        sb.AppendLine(new string('-', widths.Sum() + 2 * (widths.Length - 1)));
+        foreach (var r in Rows) sb.AppendLine(Line(r.Select(c => c.Text)));
+        sb.AppendLine(Caption);
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// What an evaluation looks like for people and tools, for any agent of any algorithm: a table of the results, CSV (one
+/// row per agent and episode, and per agent and round where agents learn in rounds), JSON (<see cref="MetaTestResult"/>'s
+/// schema) and a plot of the adaptation curve. The CLI prints the same table; an application can write the same files.
+/// </summary>
+public static class EvaluationReport
+{
+    /// <summary>Whether every result plays in rounds of the same count (MAML's steps), so that rounds are the curve's axis.</summary>
+    public static bool InRounds(IReadOnlyList<MetaTestResult> results)
+        => results.Count > 0 && results.All(r => r.StepReturns is not null && r.StepReturns.Length == results[0].StepReturns!.Length);
+
+    /// <summary>
+    /// The results as a table: each agent with how it acts, its total return ± 95% CI, its return per episode (a sample of
+    /// them past ten) or per round (after k steps), regret where the oracle is known, and the first agent's paired lead.
+    /// </summary>
+    public static ReportTable Table(IReadOnlyList<MetaTestResult> results, string title)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count == 0) return new ReportTable(title, ["agent"], [], "no results");
+        var first = results[0];
+        bool rounds = InRounds(results);
+        var columns = new List<string> { "agent" };
+        bool anyRule = results.Any(r => r.ActingRule is not null);
+        if (anyRule) columns.Add("acts");
+        columns.Add("total return");
+        int[] shown = rounds ? Enumerable.Range(0, first.StepReturns!.Length).ToArray() : ShownEpisodes(first.EpisodesPerTrial);
+        columns.AddRange(shown.Select(e => rounds ? $"{e} step{(e == 1 ? "" : "s")}" : $"ep {e + 1}"));
+        bool anyRegret = results.Any(r => r.Regret.HasValue);
+        if (anyRegret) columns.Add(results.FirstOrDefault(r => r.OracleAgent is not null) is { } o ? $"regret (vs {o.OracleAgent})" : "regret");
+        bool anyLead = results.Any(r => r.LeadOfEvaluatedAgent is not null);
+        if (anyLead) columns.Add($"{first.Agent} ahead by");
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results)
+        {
+            var row = new List<ReportCell> { new(r.Agent) };
+            if (anyRule) row.Add(new(r.ActingRule ?? ""));
+            row.Add(new($"{r.MeanTotalReturn.ToString("F3", CultureInfo.InvariantCulture)} ± {Ci(r.Ci95, r.Trials, 3)}"));
+            var values = rounds ? r.StepReturns! : r.EpisodeReturns;
+            row.AddRange(shown.Select(e => new ReportCell(values[e].ToString("F3", CultureInfo.InvariantCulture))));
+            if (anyRegret) row.Add(new(r.Regret is { } g ? g.ToString("F3", CultureInfo.InvariantCulture) : ""));
+            if (anyLead) row.Add(r.LeadOfEvaluatedAgent is { } l ? Signed(l.Mean, l.Ci95, r.Trials, 3) : new(""));
+            rows.Add(row);
+        }
+        string per = rounds ? $"{first.EpisodesPerRound} episodes a round, mean return per episode after k steps" : "mean return per episode";
+        string caption = $"{first.Trials} held-out trials, seed {first.Seed}; {per}; ± 95% CI"
+            + (anyLead ? $"; the last column is {first.Agent}'s total minus the row's, trial by trial on the same tasks" : "");
+        return new ReportTable(title, columns, rows, caption);
+    }
+
+    /// <summary>A paired difference ± its 95% CI, with the sign of the interval ("n/a" for the interval of a single trial).</summary>
+    public static ReportCell Signed(double mean, double ci95, int trials, int decimals)
+    {
+        string digits = new('0', decimals);
+        int sign = trials < 2 ? 0 : mean - ci95 > 0 ? 1 : mean + ci95 < 0 ? -1 : 0;
+        return new ReportCell($"{mean.ToString($"+0.{digits};-0.{digits}", CultureInfo.InvariantCulture)} ± {Ci(ci95, trials, decimals)}", sign);
+    }
+
+    private static string Ci(double ci95, int trials, int decimals) => trials < 2 ? "n/a" : ci95.ToString($"F{decimals}", CultureInfo.InvariantCulture);
+
+    private static int[] ShownEpisodes(int n)
+    {
+        if (n <= 10) return Enumerable.Range(0, n).ToArray();
+        var set = new SortedSet<int> { 0, 1, 2, 4, 9, n / 4 - 1, n / 2 - 1, n - 1 };
+        return set.Where(e => e >= 0 && e < n).ToArray();
+    }
+
+    /// <summary>One row per agent and episode (<c>agent,episode,mean_return,ci95</c>), then per agent and round (<c>agent,steps,…</c>) where agents play rounds.</summary>
+    public static void WriteCsv(string path, IReadOnlyList<MetaTestResult> results)
+    {
+        using var w = new StreamWriter(path);
+        w.WriteLine("agent,episode,mean_return,ci95");
+        foreach (var r in results)
+            for (int e = 0; e < r.EpisodeReturns.Length; e++)
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(r.Agent)},{e + 1},{r.EpisodeReturns[e]:G8},{r.EpisodeCi95[e]:G8}"));
+        if (!InRounds(results)) return;
+        w.WriteLine("agent,steps,mean_return,ci95");
+        foreach (var r in results)
+            for (int k = 0; k < r.StepReturns!.Length; k++)
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(r.Agent)},{k},{r.StepReturns[k]:G8},{r.StepCi95![k]:G8}"));
+    }
+
+    private static string Quoted(string text) => $"\"{text.Replace("\"", "\"\"")}\"";
+
+    /// <summary>The adaptation curve: return per episode of the trial, or per round (after k steps) where agents play rounds; with the oracle where known.</summary>
+    public static void WritePlot(string path, IReadOnlyList<MetaTestResult> results, string title)
+    {
+        if (results.Count == 0) return;
+        bool rounds = InRounds(results);
+        var first = results[0];
+        int points = rounds ? first.StepReturns!.Length : first.EpisodesPerTrial;
+        var x = Enumerable.Range(rounds ? 0 : 1, points).Select(i => (double)i).ToArray();
+        var series = results.Select(r => (r.Agent, rounds ? r.StepReturns! : r.EpisodeReturns, rounds ? r.StepCi95! : r.EpisodeCi95)).ToList();
+        if (first.OracleTotalReturn is { } oracle)
+            series.Add((first.OracleAgent ?? "oracle", Enumerable.Repeat(oracle / first.EpisodesPerTrial, points).ToArray(), new double[points]));
+        Plots.AdaptationCurve(path, title, rounds ? "gradient steps on the task" : "episode of the trial", rounds ? "mean return per episode" : "mean return", x, series);
+    }
+
+    /// <summary>Writes <paramref name="stem"/>.csv, .json and .png into <paramref name="dir"/> (created if needed).</summary>
+    public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)
+    {
+        Directory.CreateDirectory(dir);
+        WriteCsv(Path.Combine(dir, stem + ".csv"), results);
+        File.WriteAllText(Path.Combine(dir, stem + ".json"), MetaTestResult.ToJson(results));
+        WritePlot(Path.Combine(dir, stem + ".png"), results, title);
+    }
+}
+
+/// <summary>What a run's training looks like: the curves of its metrics.csv.</summary>
+public static class TrainingReport
+{
+    /// <summary>
+    /// Writes <c>training.png</c> into a run directory: every <c>*_return</c> column of its metrics.csv against the
+    /// iteration (validation scores where they were measured). Nothing is written before the first iteration.
+    /// </summary>
+    public static void Plot(string runDirectory, string title)
+    {
+        var (columns, rows) = RunDirectory.ReadMetrics(Path.Combine(runDirectory, RunDirectory.MetricsFile));
+        if (rows.Length == 0) return;
+        var series = new List<(string, double[], double[])>();
+        double[]? x = null;
+        for (int c = 1; c < columns.Length; c++)
+        {
+            if (!columns[c].EndsWith("_return", StringComparison.Ordinal)) continue;
+            var points = rows.Where(r => c < r.Length && !double.IsNaN(r[c])).ToArray();
+            if (points.Length != rows.Length) continue; // a sparse column (validation) would need its own x axis
+            x ??= rows.Select(r => r[0]).ToArray();
+            series.Add((columns[c].Replace('_', ' '), points.Select(r => r[c]).ToArray(), new double[rows.Length]));
+        }
+        if (x is not null && series.Count > 0)
+            Plots.AdaptationCurve(Path.Combine(runDirectory, "training.png"), title, "iteration", "return", x, series);
+    }
+}

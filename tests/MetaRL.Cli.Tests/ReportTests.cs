@@ -1,0 +1,65 @@
+using MetaRL.Core.Evaluation;
+using MetaRL.Reports;
+
+namespace MetaRL.Cli.Tests;
+
+/// <summary>The library's reports: the table the CLI prints, and the files an application can write the same way.</summary>
+public sealed class ReportTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-report-" + Guid.NewGuid().ToString("N"));
+
+    public ReportTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static MetaTestResult Result(string name, double[][] trialEpisodes, int perRound = 1, string? rule = null)
+    {
+        int n = trialEpisodes[0].Length, rounds = n / perRound;
+        return new MetaTestResult
+        {
+            Agent = name, Task = "t", Trials = trialEpisodes.Length, EpisodesPerTrial = n, Seed = 1, ActingRule = rule, EpisodesPerRound = perRound,
+            EpisodeReturns = Enumerable.Range(0, n).Select(e => trialEpisodes.Average(t => t[e])).ToArray(), EpisodeCi95 = new double[n],
+            StepReturns = perRound > 1 ? Enumerable.Range(0, rounds).Select(r => trialEpisodes.Average(t => t.Skip(r * perRound).Take(perRound).Average())).ToArray() : null,
+            StepCi95 = perRound > 1 ? new double[rounds] : null,
+            MeanTotalReturn = trialEpisodes.Average(t => t.Sum()), Ci95 = trialEpisodes.Length < 2 ? 0 : 0.5,
+            TrialTotals = trialEpisodes.Select(t => t.Sum()).ToArray(), TrialEpisodeReturns = trialEpisodes,
+        };
+    }
+
+    [Fact]
+    public void The_table_shows_how_each_agent_acts_its_returns_and_the_paired_lead_and_says_n_a_for_one_trial()
+    {
+        var a = Result("rl2", [[1, 2], [3, 4]], rule: "greedy");
+        var b = Result("random", [[1, 1], [1, 1]]);
+        b.LeadOfEvaluatedAgent = MetaTestResult.Lead(a, b);
+        var table = EvaluationReport.Table([a, b], "title");
+        Assert.Equal(["agent", "acts", "total return", "ep 1", "ep 2", "rl2 ahead by"], table.Columns);
+        Assert.Equal("greedy", table.Rows[0][1].Text);
+        Assert.Equal("5.000 ± 0.500", table.Rows[0][2].Text);
+        Assert.Equal("+3.000 ± 3.920", table.Rows[1][^1].Text);
+        Assert.Equal(0, table.Rows[1][^1].Lead);
+        var text = table.ToText();
+        Assert.Contains("rl2     greedy", text);
+        // One trial has no confidence interval to give.
+        var single = EvaluationReport.Table([Result("rl2", [[1, 2]])], "one");
+        Assert.Equal("3.000 ± n/a", single.Rows[0][1].Text);
+    }
+
+    [Fact]
+    public void Agents_playing_rounds_are_reported_per_step_in_the_table_csv_and_plot()
+    {
+        var maml = Result("maml", [[1, 1, 3, 3], [2, 2, 4, 4]], perRound: 2);
+        var table = EvaluationReport.Table([maml], "steps");
+        Assert.Equal(["agent", "total return", "0 steps", "1 step"], table.Columns);
+        Assert.Equal(["maml", "10.000 ± 0.500", "1.500", "3.500"], table.Rows[0].Select(c => c.Text));
+        EvaluationReport.WriteAll(_dir, "eval", [maml], "steps");
+        var csv = File.ReadAllLines(Path.Combine(_dir, "eval.csv"));
+        Assert.Equal("agent,episode,mean_return,ci95", csv[0]);
+        Assert.Contains("agent,steps,mean_return,ci95", csv);
+        Assert.Contains("\"maml\",1,3.5,0", csv);
+        Assert.True(new FileInfo(Path.Combine(_dir, "eval.png")).Length > 1000);
+        Assert.Contains("\"stepReturns\"", File.ReadAllText(Path.Combine(_dir, "eval.json")));
+        var bad = Assert.Throws<ArgumentException>(() => Plots.AdaptationCurve(Path.Combine(_dir, "x.png"), "t", "x", "y", [0, 1], [("s", [1.0], [0.0])]));
+        Assert.Contains("'s' has 1 points", bad.Message);
+    }
+}
