@@ -189,9 +189,10 @@ internal static class Program
         {
             Description = "With --from: train the run's comparison agent with the same network and heads: multi-task (cannot adapt) or oracle (told the task).",
         };
-        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every, from, counterpart };
+        var force = new Option<bool>("--force") { Description = "With --resume: continue even though metrics.csv is missing (its history starts afresh)." };
+        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every, from, counterpart, force };
         cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
-            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart)));
+            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart), p.GetValue(force)));
         return cmd;
     }
 
@@ -199,7 +200,7 @@ internal static class Program
     {
         var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train', or a checkpoint file (.mrla) on its own." };
         var set = SetOption();
-        var trials = new Option<int>("--trials") { Description = "Held-out trials (RL²: default 1000) or tasks (MAML: default 40).", DefaultValueFactory = _ => 1000 };
+        var trials = new Option<int?>("--trials") { Description = "Held-out trials (default: 1000 for RL² runs, 40 tasks for MAML runs)." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var baselines = new Option<bool>("--baselines") { Description = "Also evaluate the task family's baselines on the same tasks." };
@@ -213,7 +214,7 @@ internal static class Program
             Arity = ArgumentArity.ZeroOrMore,
             AllowMultipleArgumentsPerToken = true,
         };
-        trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
+        trials.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--trials must be at least 1."); });
         var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained, compare };
         cmd.SetAction(p =>
         {
@@ -222,12 +223,12 @@ internal static class Program
             if (AlgorithmOf(runDir) == "maml")
             {
                 if (others.Length > 0) throw new SettingException("--compare applies to RL² runs; for MAML use --pretrained and --baselines.");
-                return MamlStepEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetResult(trials) is { Implicit: false } ? p.GetValue(trials) : null,
+                return MamlStepEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetValue(trials),
                     p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained));
             }
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
-            var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
+            var options = new MetaTestOptions(p.GetValue(trials) ?? 1000, p.GetValue(seed));
             var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out string evaluated);
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(evaluated)}[/]");
             var results = new List<MetaTestResult> { result };

@@ -205,6 +205,32 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Resuming_a_run_whose_metrics_were_deleted_needs_force_and_trials_help_names_each_algorithms_default()
+    {
+        var run = Path.Combine(_dir, "lost-metrics");
+        string[] small = ["--set", "hidden=8", "--set", "trials-per-iteration=8", "--set", "minibatches=2", "--set", "validate-every=0"];
+        Assert.Equal(0, Run(["train", "rl2", "bandit", "--set", "iterations=2", .. small, "--out", run]).Code);
+        File.Delete(Path.Combine(run, "metrics.csv"));
+        // Before: the resume went ahead and the history silently restarted at iteration 3.
+        var refused = Run("train", "--resume", run, "--set", "iterations=3");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("no metrics.csv", refused.Err);
+        Assert.Contains("--force", refused.Err);
+        Assert.False(File.Exists(Path.Combine(run, "metrics.csv")));
+        var forced = Run("train", "--resume", run, "--set", "iterations=3", "--force");
+        Assert.True(forced.Code == 0, forced.Err);
+        var rows = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
+        Assert.StartsWith("iteration,", rows[0]);
+        Assert.StartsWith("3,", rows[1]);
+        Assert.Equal(2, Run("train", "rl2", "bandit", "--force", "--out", Path.Combine(_dir, "f")).Code);
+
+        // Before: the help said "[default: 1000]" although MAML runs play 40 tasks.
+        var help = Run("eval", "--help").Out.Split('\n').Single(l => l.Contains("--trials"));
+        Assert.DoesNotContain("default: 1000]", help);
+        Assert.Contains("40 tasks for MAML", help + Run("eval", "--help").Out);
+    }
+
+    [Fact]
     public void Baselines_json_has_the_protocol_fields()
     {
         var r = Run("baselines", "bandit", "--trials", "200", "--json");

@@ -31,4 +31,14 @@ public class SettingKeysTests
         var e = Assert.Throws<SettingException>(() => TaskRegistry.Create("core-test-coin", new Dictionary<string, string> { ["horizn"] = "6" }));
         Assert.Contains("'horizn' (did you mean 'horizon'?)", e.Message);
     }
+
+    [Fact]
+    public void An_integer_too_large_for_its_type_is_out_of_range_not_malformed()
+    {
+        // Before: "setting 'iterations' must be an integer, got '99999999999'".
+        var big = Assert.Throws<SettingException>(() => new SettingsReader("rl2", new Dictionary<string, string> { ["iterations"] = "99999999999" }).Int("iterations", 1, 1, 10_000_000));
+        Assert.Equal("rl2: setting 'iterations' must be in [1, 10000000], got 99999999999.", big.Message);
+        var text = Assert.Throws<SettingException>(() => new SettingsReader("rl2", new Dictionary<string, string> { ["iterations"] = "many" }).Int("iterations", 1, 1, 10));
+        Assert.Equal("rl2: setting 'iterations' must be an integer, got 'many'.", text.Message);
+    }
 }

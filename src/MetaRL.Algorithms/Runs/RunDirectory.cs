@@ -80,9 +80,12 @@ public sealed class RunDirectory : IDisposable
     /// Reopens a run at its last checkpoint; <paramref name="iterations"/>, when given, sets a new total (not below the
     /// checkpoint's iteration). Only then is <c>config.json</c> rewritten.
     /// </summary>
-    public static RunDirectory Resume(string path, int? iterations = null, int checkpointEvery = 50)
+    /// <param name="force">Resume even when metrics.csv is missing: its history then starts afresh at the checkpoint's iteration.</param>
+    public static RunDirectory Resume(string path, int? iterations = null, int checkpointEvery = 50, bool force = false)
     {
         ReadConfig(path);
+        if (!force && !File.Exists(System.IO.Path.Combine(path, MetricsFile)))
+            throw new SettingException($"Run directory '{path}' has a checkpoint but no {MetricsFile}: resuming would start its history afresh and lose the iterations before the checkpoint. Restore the file, or resume with --force to accept that.");
         var checkpoint = System.IO.Path.Combine(path, CheckpointFile);
         if (!File.Exists(checkpoint)) throw new SettingException($"Run directory '{path}' has no {CheckpointFile} to resume from.");
         var archive = TensorArchive.Load(checkpoint);

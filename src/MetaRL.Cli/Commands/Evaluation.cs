@@ -137,7 +137,7 @@ internal static class MamlStepEvaluation
             for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
             table.AddColumn(new TableColumn("later steps").RightAligned());
             foreach (var r in results)
-                table.AddRow([Markup.Escape(r.Agent), .. Algorithms.Maml.MamlEvaluation.StepReturns(r).Select((m, k) => $"{m:F2} ± {(r.StepCi95 ?? r.EpisodeCi95)[k]:F2}"),
+                table.AddRow([Markup.Escape(r.Agent), .. Algorithms.Maml.MamlEvaluation.StepReturns(r).Select((m, k) => $"{m:F2} ± {(r.Trials < 2 ? "n/a" : (r.StepCi95 ?? r.EpisodeCi95)[k].ToString("F2", CultureInfo.InvariantCulture))}"),
                     $"α × {r.Details["later-step-scale"]}"]);
             AnsiConsole.Write(table);
             if (results.Count > 1) AnsiConsole.Write(AdvantageTable(results));

@@ -13,11 +13,12 @@ namespace MetaRL.Cli.Commands;
 internal static class Training
 {
     public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong? seed, string? outDir, string? resume, int checkpointEvery,
-        string? from = null, string? counterpart = null)
+        string? from = null, string? counterpart = null, bool force = false)
     {
         RunDirectory run;
         if (counterpart is not null && from is null)
             throw new SettingException("--counterpart builds a run's comparison agent: give the run with --from, e.g. 'metarl train --from runs/my-run --counterpart multi-task'.");
+        if (force && resume is null) throw new SettingException("--force applies to --resume only.");
         if (from is not null)
         {
             if (algo is not null || task is not null || resume is not null)
@@ -38,7 +39,7 @@ internal static class Training
                 var reader = new SettingsReader("train --resume", settings);
                 iterations = reader.Int("iterations", 0, 1, 10_000_000);
             }
-            run = RunDirectory.Resume(resume, iterations, checkpointEvery);
+            run = RunDirectory.Resume(resume, iterations, checkpointEvery, force);
             AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(resume)}[/] at iteration {run.Learner.Iteration} of {run.Learner.Iterations}.");
         }
         else

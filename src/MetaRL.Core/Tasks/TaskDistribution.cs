@@ -143,7 +143,9 @@ public sealed class SettingsReader
         Note(key, SettingType.Integer, fallback.ToString(CultureInfo.InvariantCulture), min, max);
         if (!_values.TryGetValue(key, out var s)) return fallback;
         if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
-            throw new SettingException($"{_owner}: setting '{key}' must be an integer, got '{s}'.");
+            throw new SettingException(System.Numerics.BigInteger.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                ? $"{_owner}: setting '{key}' must be in [{min}, {max}], got {s}."
+                : $"{_owner}: setting '{key}' must be an integer, got '{s}'.");
         if (v < min || v > max)
             throw new SettingException($"{_owner}: setting '{key}' must be in [{min}, {max}], got {v}.");
         return v;
