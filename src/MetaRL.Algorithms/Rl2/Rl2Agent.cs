@@ -25,6 +25,9 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
         return new Session(network, tasks, batch, rng, deterministic);
     }
 
+    /// <summary>For tests: whether one-slot sessions act through <see cref="Rl2ActingKernel"/> (the default) or the tensor path.</summary>
+    internal static bool UseKernel { get; set; } = true;
+
     internal sealed class Session(Rl2Network net, TaskDistribution tasks, int batch, Rng rng, bool deterministic) : IAgentSession
     {
         private Tensor<float> _state = net.InitialState(batch);
@@ -37,6 +40,9 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
         private readonly float[] _taskFeatures = new float[batch * net.PolicyTaskFeatures];
         private readonly float[] _input = new float[batch * net.InputSize];
         private readonly int _actSize = tasks.ActionSpace.Size, _obsSize = tasks.ObservationSpace.Size;
+
+        // One slot (an application's loop): the allocation-free acting path, the same to the bit as the tensor path.
+        private readonly Rl2ActingKernel? _kernel = batch == 1 && UseKernel ? new Rl2ActingKernel(net) : null;
 
         /// <summary>The input row slot <paramref name="slot"/> was last given (for tests).</summary>
         internal ReadOnlySpan<float> LastInput(int slot) => _input.AsSpan(slot * net.InputSize, net.InputSize);
@@ -62,6 +68,13 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
             if (net.ReadsPreviousObservation)
                 for (int i = 0; i < batch; i++)
                     if (active[i]) observations.Slice(i * _obsSize, _obsSize).CopyTo(_prevObservation.AsSpan(i * _obsSize, _obsSize));
+            if (_kernel is not null)
+            {
+                if (!active[0]) return;
+                _kernel.Step(_input, _state.Data);
+                Rl2Inputs.Act(net, _kernel.Output, net.LogStd is { } std ? std.Data : default, rng, deterministic, actions[.._actSize]);
+                return;
+            }
             using var _ = GradMode.NoGrad();
             var x = Tensor.FromArray(_input, batch, net.InputSize);
             var next = net.Step(x, _state);

@@ -38,6 +38,14 @@ public sealed class Rl2Network : Module<float>
     private readonly Linear<float>? _taskHead;
     private readonly Tensor<float>? _logStd;
 
+    // For the allocation-free acting path (Rl2ActingKernel), which reads the same weights.
+    internal Gru<float>? GruCore => _gru;
+    internal Lstm<float>? LstmCore => _lstm;
+    internal LayerNorm<float>? Norm => _norm;
+    internal Linear<float>? PolicyLinear => _policy;
+    internal Mlp<float>? PolicyMlp => _policyMlp;
+    internal Linear<float>? PolicyGate => _policyGate;
+
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, RecurrentCell cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
         bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
         int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0, bool pairInput = false, bool gatedHead = false)
