@@ -49,6 +49,9 @@ public sealed class MamlAgent : IMetaAgent
 
     public string Name { get; }
 
+    /// <summary>For tests: whether a one-slot, one-lane session (an application's loop) acts allocation-free (the default) or through tensors.</summary>
+    internal static bool UseKernel { get; set; } = true;
+
     /// <summary>For tests: called after each gradient step with the round it learnt from, the weights before and after, and the step size.</summary>
     internal Action<TrajectoryBatch, IReadOnlyList<Tensor<float>>, IReadOnlyList<Tensor<float>>, double>? OnAdapted { get; set; }
 
@@ -92,6 +95,10 @@ public sealed class MamlAgent : IMetaAgent
         private readonly Slot[] _slots;
         private readonly int[] _episodeOfLane, _stepOfLane;
         private readonly float[][] _input;
+        // One slot playing one lane (an application's loop): the policy's layers run on these buffers, allocation-free.
+        private readonly float[][]? _layerOutputs;
+        private readonly int[] _weightIndex = [], _biasIndex = [];
+        private readonly int _logStdIndex = -1;
 
         public Session(MamlAgent agent, int batch, int lanes, TaskDistribution tasks, Rng rng)
         {
@@ -101,6 +108,17 @@ public sealed class MamlAgent : IMetaAgent
             _episodeOfLane = new int[batch * lanes];
             _stepOfLane = new int[batch * lanes];
             _input = Enumerable.Range(0, batch).Select(_ => new float[lanes * _obs]).ToArray();
+            if (batch == 1 && lanes == 1 && UseKernel)
+            {
+                _layerOutputs = _policy.Network.Layers.Select(l => new float[l.OutFeatures]).ToArray();
+                // Where each layer's weights sit among the policy's parameters (the order FastWeights keeps).
+                var names = _policy.NamedParameters().Select(p => p.Name).ToList();
+                _weightIndex = Enumerable.Range(0, _layerOutputs.Length).Select(i => names.IndexOf($"mlp.{i}.weight")).ToArray();
+                _biasIndex = Enumerable.Range(0, _layerOutputs.Length).Select(i => names.IndexOf($"mlp.{i}.bias")).ToArray();
+                _logStdIndex = names.IndexOf("log_std");
+                if (_weightIndex.Concat(_biasIndex).Any(i => i < 0) || (!_policy.Discrete && _logStdIndex < 0))
+                    throw new InvalidOperationException("The policy's parameters are not named as an MLP policy's.");
+            }
         }
 
         private int K => _agent.Adaptation.Trajectories;
@@ -126,6 +144,17 @@ public sealed class MamlAgent : IMetaAgent
         private int Row(int lane) => (_episodeOfLane[lane] * _lanes + lane % _lanes) * _horizon + _stepOfLane[lane];
 
         public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            if (_layerOutputs is not null)
+            {
+                if (active[0]) ActAlone(observations, actions);
+                return;
+            }
+            ActSideBySide(observations, active, actions);
+        }
+
+        // Kept apart from Act: its lambda's captured locals would otherwise be allocated on every call, alone or not.
+        private void ActSideBySide(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
         {
             var obs = observations.ToArray();
             var on = active.ToArray();
@@ -174,6 +203,48 @@ public sealed class MamlAgent : IMetaAgent
                 action.CopyTo(s.Round.Actions.AsSpan(row * _act, _act));
                 _policy.ToEnvironmentAction(action, envAction);
             }
+        }
+
+        /// <summary>
+        /// The one-slot, one-lane step without tensors: the slot's current weights through the policy's layers (the same
+        /// kernels, in the same order, as <see cref="MlpPolicy{T}.Output"/> on one row), then the same sampling.
+        /// </summary>
+        private void ActAlone(ReadOnlySpan<float> observation, Span<float> action)
+        {
+            var s = _slots[0];
+            if (s.Weights is null) throw new InvalidOperationException("StartTrial must be called for a slot before it acts.");
+            if (s.RoundComplete) Adapt(0); // between rounds: the gradient step allocates, the steps do not
+            if (_stepOfLane[0] >= _horizon || _episodeOfLane[0] >= K)
+                throw new InvalidOperationException($"'{_agent.Name}' was played past its horizon or its round of {K} episodes without an episode end.");
+            var weights = s.Weights.Weights;
+            var layers = _policy.Network.Layers;
+            ReadOnlySpan<float> x = observation;
+            for (int i = 0; i < layers.Count; i++)
+            {
+                var w = weights[_weightIndex[i]];
+                var y = _layerOutputs![i];
+                weights[_biasIndex[i]].Data.CopyTo(y);
+                int fin = w.Shape[0], fout = w.Shape[1];
+                Engine.Kernels.Gemm.Multiply<float>(false, false, 1, fout, fin, x, Math.Max(1, fin), w.Data, Math.Max(1, fout), y, Math.Max(1, fout), accumulate: true);
+                var activation = i == layers.Count - 1 ? _policy.Network.Output : _policy.Network.Hidden;
+                if (activation == Activation.Tanh) System.Numerics.Tensors.TensorPrimitives.Tanh<float>(y, y);
+                else if (activation == Activation.Sigmoid) System.Numerics.Tensors.TensorPrimitives.Sigmoid<float>(y, y);
+                else if (activation == Activation.Relu) Engine.Kernels.Elementwise.Relu<float>(y, y);
+                x = y;
+            }
+            int row = Row(0);
+            observation.CopyTo(s.Round!.Observations.AsSpan(row * _obs, _obs));
+            if (_policy.Discrete)
+            {
+                action[0] = Common.ActionSampling.Categorical(x, s.Rng, deterministic: false).Index;
+                s.Round.Actions[row] = action[0];
+                return;
+            }
+            Span<float> sampled = stackalloc float[_act];
+            var logStd = weights[_logStdIndex].Data;
+            for (int a = 0; a < _act; a++) sampled[a] = (float)(x[a] + Math.Exp(logStd[a]) * s.Rng.Normal());
+            sampled.CopyTo(s.Round.Actions.AsSpan(row * _act, _act));
+            _policy.ToEnvironmentAction(sampled, action[.._envAct]);
         }
 
         /// <summary>One gradient step on the slot's recorded round: α the first time, α × the later scale after.</summary>
