@@ -2,8 +2,6 @@ using MetaRL.Algorithms.Rl2;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
-using MetaRL.Tasks.Bandits;
-using MetaRL.Tasks.Navigation;
 
 namespace MetaRL.Algorithms.Tests;
 
