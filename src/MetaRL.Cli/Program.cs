@@ -229,8 +229,8 @@ internal static class Program
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials) ?? 1000, p.GetValue(seed));
-            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out string evaluated);
-            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(evaluated)}[/]");
+            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out var file, out var described);
+            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration})");
             var results = new List<MetaTestResult> { result };
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)
@@ -241,10 +241,10 @@ internal static class Program
                     results.Add(MetaTest.Run(MamlStepEvaluation.FixedAgent(other, tasks, deterministic), tasks, options));
                     continue;
                 }
-                var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, labelWithRun: true);
+                var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, out _, out _, out var otherDescribed, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
-                if (CapacityDifference(runDir, other) is { } unlike)
+                if (CapacityDifference(described, otherDescribed) is { } unlike)
                 {
                     // A smaller or differently shaped baseline makes a lead look larger than the adaptation earns.
                     r.Details["unlike-capacity"] = unlike;
@@ -272,14 +272,8 @@ internal static class Program
     }
 
     /// <summary>The capacity settings (layer sizes, heads, cell) in which two runs of one algorithm differ, e.g. "hidden 64 vs 128"; null when they agree.</summary>
-    private static string? CapacityDifference(string run, string other)
+    private static string? CapacityDifference(LearnerCheckpoint.Description a, LearnerCheckpoint.Description b)
     {
-        LearnerCheckpoint.Description Read(string dir)
-        {
-            var file = RunDirectory.CheckpointOf(dir, preferBest: false);
-            return LearnerCheckpoint.Read(TensorArchive.Load(file), file);
-        }
-        var (a, b) = (Read(run), Read(other));
         if (a.Algorithm != b.Algorithm) return null;
         var differ = MetaLearners.Get(a.Algorithm).CapacityKeys
             .Where(k => a.Settings.TryGetValue(k, out var x) && b.Settings.TryGetValue(k, out var y) && x != y)

@@ -420,14 +420,14 @@ public class MamlTests
         Assert.Equal(expectedStill, still.Validate(), 4);
 
         // Validation tasks come from the training distribution on a stream of their own: neither the training tasks nor the held-out ones.
-        var validation = MamlEvaluation.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)).ToArray();
+        var validation = MetaRL.Core.Evaluation.MetaTest.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)).ToArray();
         var trainRng = MetaRL.Core.Tasks.TaskDistribution.TaskStream(5, MetaRL.Core.Tasks.TaskSplit.Train);
         var testRng = MetaRL.Core.Tasks.TaskDistribution.TaskStream(5, MetaRL.Core.Tasks.TaskSplit.Test);
         var training = Enumerable.Range(0, 4).Select(_ => (GoalTask)d.SampleTask(trainRng, MetaRL.Core.Tasks.TaskSplit.Train)).Select(g => (g.X, g.Y));
         var heldOut = Enumerable.Range(0, 4).Select(_ => (GoalTask)d.SampleTask(testRng, MetaRL.Core.Tasks.TaskSplit.Test)).Select(g => (g.X, g.Y));
         Assert.Empty(validation.Intersect(training));
         Assert.Empty(validation.Intersect(heldOut));
-        Assert.Equal(validation, MamlEvaluation.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)));
+        Assert.Equal(validation, MetaRL.Core.Evaluation.MetaTest.ValidationTasks(d, 5, 4).Cast<GoalTask>().Select(g => (g.X, g.Y)));
 
         // A resumed run keeps its record and validates on the same tasks.
         var (resumed, rest) = Resumed(d, cfg, 5, before: 4, after: 3);
@@ -443,7 +443,7 @@ public class MamlTests
         var d = new Navigation2DDistribution(horizon: 15);
         var t = new MamlTrainer(d, Small with { Trajectories = 4 }, 3);
         for (int i = 0; i < 2; i++) t.RunIteration();
-        var validation = MamlEvaluation.ValidationTasks(d, 3, 3);
+        var validation = MetaRL.Core.Evaluation.MetaTest.ValidationTasks(d, 3, 3);
         var adaptation = new MamlAdaptation(0.1, 4, 0.99);
         var (scale, scores) = MamlEvaluation.ChooseLaterStepScale(t.Policy, d, validation, adaptation, 3, 3);
         Assert.Equal(MamlEvaluation.LaterStepScales.Length, scores.Length);

@@ -46,15 +46,7 @@ public sealed class FixedPolicyAgent(MlpPolicy<float> policy, bool deterministic
             {
                 if (!active[i]) continue;
                 var row = output.Data.Slice(i * policy.ActionSize, policy.ActionSize);
-                var envAction = actions.Slice(i * width, width);
-                if (policy.Discrete)
-                {
-                    envAction[0] = ActionSampling.Categorical(row, rng, deterministic).Index;
-                    continue;
-                }
-                for (int j = 0; j < policy.ActionSize; j++)
-                    _action[j] = deterministic ? row[j] : (float)(row[j] + Math.Exp(logStd[j]) * rng.Normal());
-                policy.ToEnvironmentAction(_action, envAction);
+                PolicyActions.Sample(policy, row, logStd, rng, deterministic, _action, actions.Slice(i * width, width));
             }
         }
 

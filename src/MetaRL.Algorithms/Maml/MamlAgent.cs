@@ -182,27 +182,24 @@ public sealed class MamlAgent : IMetaAgent
                 output = s.Weights.Call(() => _policy.Output(Tensor.FromArray((float[])input.Clone(), _lanes, _obs))).ToArray();
                 logStd = _policy.Discrete ? [] : s.Weights.Call(() => _policy.LogStd).ToArray();
             }
-            Span<float> action = stackalloc float[_act];
             for (int j = 0; j < _lanes; j++)
             {
                 int lane = first + j;
-                if (!active[lane]) continue;
-                if (_stepOfLane[lane] >= _horizon || _episodeOfLane[lane] * _lanes + j >= K)
-                    throw new InvalidOperationException($"'{_agent.Name}' was played past its horizon or its round of {K} episodes without an episode end.");
-                int row = Row(lane);
-                observations.AsSpan(lane * _obs, _obs).CopyTo(s.Round!.Observations.AsSpan(row * _obs, _obs));
-                var mean = output.AsSpan(j * _act, _act);
-                var envAction = actions.AsSpan(lane * _envAct, _envAct);
-                if (_policy.Discrete)
-                {
-                    envAction[0] = Common.ActionSampling.Categorical(mean, s.Rng, deterministic: false).Index;
-                    s.Round.Actions[row] = envAction[0];
-                    continue;
-                }
-                for (int a = 0; a < _act; a++) action[a] = (float)(mean[a] + Math.Exp(logStd[a]) * s.Rng.Normal());
-                action.CopyTo(s.Round.Actions.AsSpan(row * _act, _act));
-                _policy.ToEnvironmentAction(action, envAction);
+                if (active[lane]) SampleAndRecord(s, lane, observations.AsSpan(lane * _obs, _obs), output.AsSpan(j * _act, _act), logStd, actions.AsSpan(lane * _envAct, _envAct));
             }
+        }
+
+        /// <summary>
+        /// Draws lane <paramref name="lane"/>'s action from its policy row with the slot's stream, and records the observation and
+        /// the action (in the policy's coordinates) in the round the next gradient step learns from.
+        /// </summary>
+        private void SampleAndRecord(Slot s, int lane, ReadOnlySpan<float> observation, ReadOnlySpan<float> row, ReadOnlySpan<float> logStd, Span<float> envAction)
+        {
+            if (_stepOfLane[lane] >= _horizon || _episodeOfLane[lane] * _lanes + lane % _lanes >= K)
+                throw new InvalidOperationException($"'{_agent.Name}' was played past its horizon or its round of {K} episodes without an episode end.");
+            int at = Row(lane), width = _policy.Discrete ? 1 : _act;
+            observation.CopyTo(s.Round!.Observations.AsSpan(at * _obs, _obs));
+            PolicyActions.Sample(_policy, row, logStd, s.Rng, deterministic: false, s.Round.Actions.AsSpan(at * width, width), envAction);
         }
 
         /// <summary>
@@ -214,37 +211,17 @@ public sealed class MamlAgent : IMetaAgent
             var s = _slots[0];
             if (s.Weights is null) throw new InvalidOperationException("StartTrial must be called for a slot before it acts.");
             if (s.RoundComplete) Adapt(0); // between rounds: the gradient step allocates, the steps do not
-            if (_stepOfLane[0] >= _horizon || _episodeOfLane[0] >= K)
-                throw new InvalidOperationException($"'{_agent.Name}' was played past its horizon or its round of {K} episodes without an episode end.");
             var weights = s.Weights.Weights;
             var layers = _policy.Network.Layers;
             ReadOnlySpan<float> x = observation;
             for (int i = 0; i < layers.Count; i++)
             {
-                var w = weights[_weightIndex[i]];
                 var y = _layerOutputs![i];
-                weights[_biasIndex[i]].Data.CopyTo(y);
-                int fin = w.Shape[0], fout = w.Shape[1];
-                Engine.Kernels.Gemm.Multiply<float>(false, false, 1, fout, fin, x, Math.Max(1, fin), w.Data, Math.Max(1, fout), y, Math.Max(1, fout), accumulate: true);
-                var activation = i == layers.Count - 1 ? _policy.Network.Output : _policy.Network.Hidden;
-                if (activation == Activation.Tanh) System.Numerics.Tensors.TensorPrimitives.Tanh<float>(y, y);
-                else if (activation == Activation.Sigmoid) System.Numerics.Tensors.TensorPrimitives.Sigmoid<float>(y, y);
-                else if (activation == Activation.Relu) Engine.Kernels.Elementwise.Relu<float>(y, y);
+                RowLayers.Linear(x, weights[_weightIndex[i]], weights[_biasIndex[i]], y);
+                RowLayers.Activate(i == layers.Count - 1 ? _policy.Network.Output : _policy.Network.Hidden, y);
                 x = y;
             }
-            int row = Row(0);
-            observation.CopyTo(s.Round!.Observations.AsSpan(row * _obs, _obs));
-            if (_policy.Discrete)
-            {
-                action[0] = Common.ActionSampling.Categorical(x, s.Rng, deterministic: false).Index;
-                s.Round.Actions[row] = action[0];
-                return;
-            }
-            Span<float> sampled = stackalloc float[_act];
-            var logStd = weights[_logStdIndex].Data;
-            for (int a = 0; a < _act; a++) sampled[a] = (float)(x[a] + Math.Exp(logStd[a]) * s.Rng.Normal());
-            sampled.CopyTo(s.Round.Actions.AsSpan(row * _act, _act));
-            _policy.ToEnvironmentAction(sampled, action[.._envAct]);
+            SampleAndRecord(s, 0, observation, x, _policy.Discrete ? default : weights[_logStdIndex].Data, action[.._envAct]);
         }
 
         /// <summary>One gradient step on the slot's recorded round: α the first time, α × the later scale after.</summary>

@@ -31,9 +31,6 @@ public static class MamlEvaluation
     /// <summary>The return per episode after 0, 1, 2, … steps: <see cref="MetaTestResult.StepReturns"/>, or the episodes themselves for rounds of one.</summary>
     public static double[] StepReturns(MetaTestResult result) => result.StepReturns ?? result.EpisodeReturns;
 
-    /// <summary>Validation tasks of the training distribution (see <see cref="MetaTest.ValidationTasks"/>).</summary>
-    public static ITask[] ValidationTasks(TaskDistribution tasks, ulong seed, int count) => MetaTest.ValidationTasks(tasks, seed, count);
-
     /// <summary>The curve on validation tasks, with random streams of their own derived from the run's <paramref name="seed"/>.</summary>
     public static MetaTestResult RunValidation(MlpPolicy<float> policy, TaskDistribution tasks, IReadOnlyList<ITask> validation, MamlAdaptation adaptation,
         int steps, ulong seed)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
@@ -56,7 +57,7 @@ public sealed class MamlTrainer
     private ITask[]? _validationTasks;
 
     /// <summary>The fixed validation tasks: <see cref="MamlConfig.ValidationTasks"/> draws from the training distribution on their own stream.</summary>
-    public IReadOnlyList<ITask> ValidationTaskList => _validationTasks ??= MamlEvaluation.ValidationTasks(_tasks, Seed, Config.ValidationTasks);
+    public IReadOnlyList<ITask> ValidationTaskList => _validationTasks ??= MetaTest.ValidationTasks(_tasks, Seed, Config.ValidationTasks);
 
     /// <summary>
     /// The current policy's validation score, on the validation tasks with the same random streams every time (so two

@@ -82,3 +82,26 @@ public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPoint
     public Tensor<T> KlFrom(Tensor<T> observations, Tensor<T> oldOutput, Tensor<T>? oldLogStd) =>
         PolicyDistributions.Kl(Discrete, oldOutput, oldLogStd, Output(observations), Discrete ? null : LogStd);
 }
+
+/// <summary>Drawing an action from one row of an <see cref="MlpPolicy{T}"/>'s output: one implementation for every MAML sampler and agent.</summary>
+internal static class PolicyActions
+{
+    /// <summary>
+    /// The action for <paramref name="row"/> (logits, or the Gaussian mean with <paramref name="logStd"/>): the most likely
+    /// one when <paramref name="deterministic"/>, else a draw from <paramref name="rng"/>. Writes it in the policy's own
+    /// coordinates to <paramref name="policyAction"/> (what the inner loss learns from; an index for discrete actions) and
+    /// as the environment takes it to <paramref name="environmentAction"/>.
+    /// </summary>
+    public static void Sample(MlpPolicy<float> policy, ReadOnlySpan<float> row, ReadOnlySpan<float> logStd, Rng rng, bool deterministic,
+        Span<float> policyAction, Span<float> environmentAction)
+    {
+        if (policy.Discrete)
+        {
+            policyAction[0] = environmentAction[0] = ActionSampling.Categorical(row, rng, deterministic).Index;
+            return;
+        }
+        for (int j = 0; j < policy.ActionSize; j++)
+            policyAction[j] = deterministic ? row[j] : (float)(row[j] + Math.Exp(logStd[j]) * rng.Normal());
+        policy.ToEnvironmentAction(policyAction[..policy.ActionSize], environmentAction);
+    }
+}

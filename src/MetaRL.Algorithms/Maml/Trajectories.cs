@@ -120,8 +120,6 @@ public sealed class TrajectoryBatch
     private sealed class Recorder(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> parameters, TrajectoryBatch batch, Rng[] streams) : IAgentSession
     {
         private readonly float[] _logStd = policy.Discrete ? [] : Functional.Call(policy, parameters, () => policy.LogStd).ToArray();
-        private readonly float[] _action = new float[batch.ActionSize];
-        private readonly float[] _envAction = new float[batch.ActionSize];
         private readonly int[] _step = new int[batch.Trajectories];
 
         public void StartTrial(int slot, ITask task) { }
@@ -139,15 +137,8 @@ public sealed class TrajectoryBatch
                 if (!active[k]) continue;
                 int i = k * batch.Horizon + _step[k];
                 observations.Slice(k * O, O).CopyTo(batch.Observations.AsSpan(i * O, O));
-                var row = o.Slice(k * policy.ActionSize, policy.ActionSize);
-                if (policy.Discrete)
-                    _action[0] = ActionSampling.Categorical(row, streams[k], deterministic: false).Index;
-                else
-                    for (int j = 0; j < A; j++) _action[j] = (float)(row[j] + Math.Exp(_logStd[j]) * streams[k].Normal());
-                _action.CopyTo(batch.Actions.AsSpan(i * A, A));
-                if (policy.Discrete) _action.CopyTo(_envAction);
-                else policy.ToEnvironmentAction(_action, _envAction);
-                _envAction.CopyTo(actions.Slice(k * A, A));
+                PolicyActions.Sample(policy, o.Slice(k * policy.ActionSize, policy.ActionSize), _logStd, streams[k], deterministic: false,
+                    batch.Actions.AsSpan(i * A, A), actions.Slice(k * A, A));
             }
         }
 

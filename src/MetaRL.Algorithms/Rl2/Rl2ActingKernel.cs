@@ -48,8 +48,8 @@ internal sealed class Rl2ActingKernel
         int h = net.Hidden;
         if (net.GruCore is { } gru)
         {
-            Linear(input, gru.WeightIh, gru.BiasIh, _gx);
-            Linear(previous, gru.WeightHh, gru.BiasHh, _gh);
+            RowLayers.Linear(input, gru.WeightIh, gru.BiasIh, _gx);
+            RowLayers.Linear(previous, gru.WeightHh, gru.BiasHh, _gh);
             Elementwise.Add<float>(_gx.AsSpan(0, h), _gh.AsSpan(0, h), _a);
             TensorPrimitives.Sigmoid<float>(_a, _r);
             Elementwise.Add<float>(_gx.AsSpan(h, h), _gh.AsSpan(h, h), _a);
@@ -64,8 +64,8 @@ internal sealed class Rl2ActingKernel
         else
         {
             var lstm = net.LstmCore!;
-            Linear(input, lstm.WeightIh, lstm.BiasIh, _gx);
-            Linear(previous[..h], lstm.WeightHh, lstm.BiasHh, _gh);
+            RowLayers.Linear(input, lstm.WeightIh, lstm.BiasIh, _gx);
+            RowLayers.Linear(previous[..h], lstm.WeightHh, lstm.BiasHh, _gh);
             Elementwise.Add<float>(_gx, _gh, _gx);
             TensorPrimitives.Sigmoid<float>(_gx.AsSpan(0, h), _r);          // input gate
             TensorPrimitives.Sigmoid<float>(_gx.AsSpan(h, h), _z);          // forget gate
@@ -91,20 +91,11 @@ internal sealed class Rl2ActingKernel
         {
             ReadOnlySpan<float> x = _features;
             if (net.PolicyMlp is { } gatedHidden) x = Mlp(x, gatedHidden);
-            Linear(x, gate.Weight, gate.Bias, _blocks);
+            RowLayers.Linear(x, gate.Weight, gate.Bias, _blocks);
             Gate();
         }
-        else if (net.PolicyLinear is { } linear) Linear(_features, linear.Weight, linear.Bias, Output);
+        else if (net.PolicyLinear is { } linear) RowLayers.Linear(_features, linear.Weight, linear.Bias, Output);
         else Mlp(_features, net.PolicyMlp!).CopyTo(Output);
-    }
-
-    /// <summary>y = b + x·W, as <c>Ops.Linear</c> computes one row.</summary>
-    private static void Linear(ReadOnlySpan<float> x, Tensor<float> w, Tensor<float>? b, Span<float> y)
-    {
-        int fin = w.Shape[0], fout = w.Shape[1];
-        if (b is not null) b.Data.CopyTo(y);
-        else y.Clear();
-        Gemm.Multiply<float>(false, false, 1, fout, fin, x, Math.Max(1, fin), w.Data, Math.Max(1, fout), y, Math.Max(1, fout), accumulate: true);
     }
 
     private ReadOnlySpan<float> Mlp(ReadOnlySpan<float> x, Mlp<float> mlp)
@@ -113,21 +104,11 @@ internal sealed class Rl2ActingKernel
         {
             var layer = mlp.Layers[i];
             var y = _layers[i];
-            Linear(x, layer.Weight, layer.Bias, y);
-            Activate(i == mlp.Layers.Count - 1 ? mlp.Output : mlp.Hidden, y);
+            RowLayers.Linear(x, layer.Weight, layer.Bias, y);
+            RowLayers.Activate(i == mlp.Layers.Count - 1 ? mlp.Output : mlp.Hidden, y);
             x = y;
         }
         return x;
-    }
-
-    private static void Activate(Activation a, Span<float> y)
-    {
-        switch (a)
-        {
-            case Activation.Tanh: TensorPrimitives.Tanh<float>(y, y); break;
-            case Activation.Sigmoid: TensorPrimitives.Sigmoid<float>(y, y); break;
-            case Activation.Relu: Elementwise.Relu<float>(y, y); break;
-        }
     }
 
     /// <summary>(x − mean) / √(variance + ε) · gain + bias over one row, as <c>Ops.LayerNorm</c> computes it.</summary>

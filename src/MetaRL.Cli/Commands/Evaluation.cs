@@ -22,25 +22,24 @@ internal static class EpisodeEvaluation
     /// <summary>As above; <paramref name="deterministic"/> says whether the agent acted by its most likely action.</summary>
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
         bool labelWithRun = false)
-        => Evaluate(dir, overrides, options, out tasks, out deterministic, out _, labelWithRun);
+        => Evaluate(dir, overrides, options, out tasks, out deterministic, out _, out _, labelWithRun);
 
     /// <summary>
-    /// As above; <paramref name="evaluated"/> says which checkpoint file and iteration were evaluated. The run's last
-    /// checkpoint by default, its best policy (best.mrla, kept by validation) with <c>--set checkpoint=best</c>.
+    /// As above; <paramref name="file"/> and <paramref name="described"/> say which checkpoint was evaluated and what wrote
+    /// it. The run's last checkpoint by default, its best policy (best.mrla, kept by validation) with <c>--set checkpoint=best</c>.
     /// </summary>
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
-        out string evaluated, bool labelWithRun = false)
+        out string file, out LearnerCheckpoint.Description described, bool labelWithRun = false)
     {
         overrides = new Dictionary<string, string>(overrides);
         var which = new SettingsReader("eval", overrides.TryGetValue("checkpoint", out var c) ? new Dictionary<string, string> { ["checkpoint"] = c } : null)
             .Choice("checkpoint", "last", "last", "best");
         overrides.Remove("checkpoint");
-        var file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
+        file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
         var archive = TensorArchive.Load(file);
-        var description = LearnerCheckpoint.Read(archive, file);
-        var algorithm = MetaLearners.Get(description.Algorithm);
+        described = LearnerCheckpoint.Read(archive, file);
+        var algorithm = MetaLearners.Get(described.Algorithm);
         var learner = algorithm.LoadForEvaluation(archive, overrides, file);
-        evaluated = $"{file} (iteration {description.Iteration})";
         tasks = learner.Tasks;
         var agent = learner.Agent();
         deterministic = !learner.Settings.TryGetValue("deterministic", out var d) || d == "true";

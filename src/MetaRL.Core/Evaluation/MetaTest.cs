@@ -209,7 +209,7 @@ public static class MetaTest
         for (int start = 0; start < options.Trials; start += options.Batch)
         {
             int b = Math.Min(options.Batch, options.Trials - start);
-            var session = lanesPerTrial == 1 ? agent.Begin(b, tasks, agentRng.Split()) : agent.Begin(b, tasks, agentRng.Split(), lanesPerTrial);
+            var session = agent.Begin(b, tasks, agentRng.Split(), lanesPerTrial);
             var streams = new Rng[b * lanesPerTrial];
             for (int i = 0; i < streams.Length; i++) streams[i] = EnvironmentStream(options.Seed, start + i / lanesPerTrial, i % lanesPerTrial);
             var played = TrialSampler.Play(session, tasks, new ArraySegment<ITask>(taskArray, start, b), streams, plan);
