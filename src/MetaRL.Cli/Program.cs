@@ -27,8 +27,15 @@ internal static class Program
         root.Subcommands.Add(EvalCommand());
         try
         {
-            // Errors are reported below as one line; the library's own handler would print a stack trace.
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            // Errors are reported as one line: the parser's own report is the command's whole help, and the library's own
+            // exception handler would print a stack trace.
+            var parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                Console.Error.WriteLine($"error: {UsageError(parse)}");
+                return 2;
+            }
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
                                        or MetaRL.Algorithms.Common.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
@@ -36,6 +43,29 @@ internal static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+    }
+
+    /// <summary>
+    /// A command-line mistake in one line: an unknown option or command with the nearest valid one, or the parser's first
+    /// message, then where the help is.
+    /// </summary>
+    private static string UsageError(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        string help = command is RootCommand ? "metarl --help" : $"metarl {command.Name} --help";
+        if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-')) is { } option)
+        {
+            var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
+            string near = SettingKeys.Nearest(option, names) is { } n ? $" (did you mean '{n}'?)" : "";
+            return $"unknown option '{option}'{near}; see '{help}'.";
+        }
+        if (command is RootCommand && parse.UnmatchedTokens.FirstOrDefault() is { } word)
+        {
+            string near = SettingKeys.Nearest(word, command.Subcommands.Select(c => c.Name)) is { } n ? $" (did you mean '{n}'?)" : "";
+            return $"unknown command '{word}'{near}; see '{help}'.";
+        }
+        string first = string.Join(" ", parse.Errors[0].Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        return $"{first.TrimEnd('.')}; see '{help}'.";
     }
 
     /// <summary>Parses repeated "key=value" settings.</summary>

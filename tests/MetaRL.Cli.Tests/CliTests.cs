@@ -148,6 +148,17 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, e.Code);
         Assert.Equal("error: unknown setting 'determinstic' (did you mean 'deterministic'?); valid keys are rl2 evaluation: deterministic; task bandit: arms, episodes.",
             Assert.Single(e.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+
+        // A mistyped flag or command is one line too (before: the parser's suggestions and the whole help, exit 1).
+        var flag = Run("eval", run, "--trals", "10");
+        Assert.Equal(2, flag.Code);
+        Assert.Equal("error: unknown option '--trals' (did you mean '--trials'?); see 'metarl eval --help'.", Assert.Single(flag.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal("", flag.Out);
+        var command = Run("trian", "rl2", "bandit");
+        Assert.Equal(2, command.Code);
+        Assert.Equal("error: unknown command 'trian' (did you mean 'train'?); see 'metarl --help'.", Assert.Single(command.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        var invalid = Run("eval", run, "--trials", "0");
+        Assert.Equal("error: --trials must be at least 1; see 'metarl eval --help'.", Assert.Single(invalid.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 
     [Fact]
