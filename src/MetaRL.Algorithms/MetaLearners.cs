@@ -55,7 +55,9 @@ public abstract class MetaAlgorithm
     /// </summary>
     /// <exception cref="SettingException">This algorithm has no such counterpart.</exception>
     public virtual IReadOnlyDictionary<string, string> Counterpart(string kind, IReadOnlyDictionary<string, string> settings)
-        => throw new SettingException($"{Name} has no '{kind}' counterpart{(Counterparts.Count == 0 ? "" : $"; it has {string.Join(", ", Counterparts)}")}.");
+        => throw new SettingException($"{Name} has no '{kind}' counterpart"
+            + (SettingKeys.Nearest(kind, Counterparts) is { } near ? $" (did you mean '{near}'?)" : "")
+            + (Counterparts.Count == 0 ? "." : $"; it has {string.Join(", ", Counterparts)}."));
 
     /// <summary>The settings that set a policy's capacity (layer sizes, heads, cell): two runs compared should agree on them.</summary>
     public virtual IReadOnlyList<string> CapacityKeys => [];

@@ -275,6 +275,8 @@ public sealed class CounterpartTests : IDisposable
         var unknown = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() =>
             MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "x"), source, "teacher", new Dictionary<string, string>(), null));
         Assert.Contains("multi-task, oracle", unknown.Message);
+        Assert.Contains("'multi-tsk' counterpart (did you mean 'multi-task'?)",
+            Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaLearners.Get("rl2").Counterpart("multi-tsk", new Dictionary<string, string>())).Message);
         Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
         Assert.Equal(["inner-steps"], MetaLearners.Get("maml").Counterpart("multi-task", new MetaRL.Algorithms.Maml.MamlConfig().ToSettings())
             .Where(kv => new MetaRL.Algorithms.Maml.MamlConfig().ToSettings()[kv.Key] != kv.Value).Select(kv => kv.Key));
