@@ -10,9 +10,45 @@ namespace MetaRL.Reports;
 /// <param name="Lead">For a paired-lead cell: +1 when its 95% interval is above zero, −1 below, 0 across it; null otherwise.</param>
 public readonly record struct ReportCell(string Text, int? Lead = null);
 
-/// <summary>A results table before rendering: a title, column headers (right-aligned past the first two), rows, a caption.</summary>
+/// <summary>
+/// A results table before rendering: a title, column headers (the first names the row, the rest are right-aligned), rows,
+/// a caption; <see cref="Series"/> marks the run of per-episode (or per-step) columns a narrow terminal moves apart.
+/// </summary>
 public sealed record ReportTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<ReportCell>> Rows, string Caption)
 {
+    /// <summary>The per-episode or per-step columns: (first index, count); (0, 0) when there are none.</summary>
+    public (int Start, int Count) Series { get; init; }
+
+    /// <summary>The width the table takes with a border and one space of padding on each side of every column.</summary>
+    public int BoxedWidth => ColumnWidths().Sum() + 3 * Columns.Count + 1;
+
+    private int[] ColumnWidths() => Columns.Select((c, i) => Math.Max(c.Length, Rows.Count == 0 ? 0 : Rows.Max(r => r[i].Text.Length))).ToArray();
+
+    /// <summary>
+    /// The table as it fits <paramref name="width"/> columns with borders (<see cref="BoxedWidth"/>): itself when it does;
+    /// otherwise a summary without the per-episode columns and those columns in tables of their own, as many as needed,
+    /// each row numbered as in the summary, so that no number is ever split across lines. The first column (names) may
+    /// still wrap.
+    /// </summary>
+    public IReadOnlyList<ReportTable> FitTo(int width)
+    {
+        if (BoxedWidth <= width || Series.Count == 0) return [this];
+        var (start, count) = Series;
+        string Number(int r) => (r + 1).ToString(CultureInfo.InvariantCulture);
+        var kept = Enumerable.Range(0, Columns.Count).Where(c => c < start || c >= start + count).ToArray();
+        var summary = new ReportTable(Title, ["#", .. kept.Select(c => Columns[c])],
+            Rows.Select((r, i) => (IReadOnlyList<ReportCell>)[new ReportCell(Number(i)), .. kept.Select(c => r[c])]).ToArray(), Caption);
+        ReportTable Part(int from, int n) => new($"{Columns[from]} … {Columns[from + n - 1]}", ["#", .. Columns.Skip(from).Take(n)],
+            Rows.Select((r, i) => (IReadOnlyList<ReportCell>)[new ReportCell(Number(i)), .. r.Skip(from).Take(n)]).ToArray(), "rows numbered as above");
+        // As many series columns as fit beside the row numbers (at least one), spread evenly over the fewest tables.
+        int fit = 1;
+        while (fit < count && Part(start, fit + 1).BoxedWidth <= width) fit++;
+        int parts = (count + fit - 1) / fit, per = (count + parts - 1) / parts;
+        var tables = new List<ReportTable> { summary };
+        for (int first = start; first < start + count; first += per) tables.Add(Part(first, Math.Min(per, start + count - first)));
+        return tables;
+    }
+
     /// <summary>The table as plain fixed-width text (logs, services, files).</summary>
     public string ToText()
     {
@@ -54,6 +90,7 @@ public static class EvaluationReport
         if (anyRule) columns.Add("acts");
         columns.Add("total return");
         int[] shown = rounds ? Enumerable.Range(0, first.StepReturns!.Length).ToArray() : ShownEpisodes(first.EpisodesPerTrial);
+        int seriesStart = columns.Count;
         columns.AddRange(shown.Select(e => rounds ? $"{e} step{(e == 1 ? "" : "s")}" : $"ep {e + 1}"));
         bool anyRegret = results.Any(r => r.Regret.HasValue);
         if (anyRegret) columns.Add(results.FirstOrDefault(r => r.OracleAgent is not null) is { } o ? $"regret (vs {o.OracleAgent})" : "regret");
@@ -74,7 +111,7 @@ public static class EvaluationReport
         string per = rounds ? $"{first.EpisodesPerRound} episodes a round, mean return per episode after k steps" : "mean return per episode";
         string caption = $"{first.Trials} held-out trials, seed {first.Seed}; {per}; ± 95% CI"
             + (anyLead ? $"; the last column is {first.Agent}'s total minus the row's, trial by trial on the same tasks" : "");
-        return new ReportTable(title, columns, rows, caption);
+        return new ReportTable(title, columns, rows, caption) { Series = (seriesStart, shown.Length) };
     }
 
     /// <summary>A paired difference ± its 95% CI, with the sign of the interval ("n/a" for the interval of a single trial).</summary>

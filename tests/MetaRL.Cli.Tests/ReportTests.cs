@@ -62,4 +62,24 @@ public sealed class ReportTests : IDisposable
         var bad = Assert.Throws<ArgumentException>(() => Plots.AdaptationCurve(Path.Combine(_dir, "x.png"), "t", "x", "y", [0, 1], [("s", [1.0], [0.0])]));
         Assert.Contains("'s' has 1 points", bad.Message);
     }
+
+    [Fact]
+    public void A_table_too_wide_for_the_terminal_moves_the_episode_columns_into_tables_that_fit()
+    {
+        var trials = Enumerable.Range(0, 3).Select(t => Enumerable.Range(0, 10).Select(e => 0.5 + 0.01 * (t + e)).ToArray()).ToArray();
+        var a = Result("rl2", trials, rule: "greedy");
+        var results = Enumerable.Range(0, 9).Select(i => i == 0 ? a : Result($"baseline {i}", trials)).ToList();
+        foreach (var r in results.Skip(1)) r.LeadOfEvaluatedAgent = MetaTestResult.Lead(a, r);
+        var table = EvaluationReport.Table(results, "wide");
+        Assert.True(table.BoxedWidth > 80);
+        Assert.Equal([table], table.FitTo(200));
+        var parts = table.FitTo(80);
+        Assert.All(parts, p => Assert.True(p.BoxedWidth <= 80, $"{p.Title}: {p.BoxedWidth} columns"));
+        // The summary keeps every column but the episodes; the episodes follow, each once, in order, rows numbered alike.
+        Assert.Equal(["#", "agent", "acts", "total return", "rl2 ahead by"], parts[0].Columns);
+        Assert.Equal(table.Columns.Where(c => c.StartsWith("ep ", StringComparison.Ordinal)), parts.Skip(1).SelectMany(p => p.Columns.Skip(1)));
+        Assert.Equal(Enumerable.Range(1, 9).Select(i => i.ToString()), parts[1].Rows.Select(r => r[0].Text));
+        Assert.Equal(table.Rows[4][table.Series.Start + 7].Text, parts.Skip(1).SelectMany(p => p.Columns.Skip(1).Select((c, j) => (c, v: p.Rows[4][j + 1].Text))).Single(x => x.c == "ep 8").v);
+        Assert.Equal(2, parts.Count - 1); // ten episodes: two tables of five rather than nine and one
+    }
 }

@@ -8,19 +8,24 @@ namespace MetaRL.Cli.Reports;
 /// <summary>Renders meta-test results as a table, CSV, JSON and an adaptation-curve plot.</summary>
 internal static class Report
 {
-    /// <summary>The library's results table (<see cref="EvaluationReport.Table"/>) on the console, paired leads coloured by the sign of their interval.</summary>
+    /// <summary>
+    /// The library's results table (<see cref="EvaluationReport.Table"/>) on the console, paired leads coloured by the sign
+    /// of their interval; on a terminal too narrow for it, split as <see cref="ReportTable.FitTo"/> does.
+    /// </summary>
     public static void PrintTable(IReadOnlyList<MetaTestResult> results, string title)
     {
         if (results.Count == 0) return;
-        var t = EvaluationReport.Table(results, title);
-        var table = new Table().Title(Markup.Escape(t.Title)).Caption(Markup.Escape(t.Caption));
-        for (int c = 0; c < t.Columns.Count; c++)
+        foreach (var t in EvaluationReport.Table(results, title).FitTo(AnsiConsole.Profile.Width))
         {
-            var column = new TableColumn(Markup.Escape(t.Columns[c]));
-            table.AddColumn(c == 0 || t.Columns[c] == "acts" ? column : column.RightAligned());
+            var table = new Table().Title(Markup.Escape(t.Title)).Caption(Markup.Escape(t.Caption));
+            for (int c = 0; c < t.Columns.Count; c++)
+            {
+                var column = new TableColumn(Markup.Escape(t.Columns[c]));
+                table.AddColumn(c == 0 || t.Columns[c] is "agent" or "acts" ? column : column.RightAligned());
+            }
+            foreach (var row in t.Rows) table.AddRow(row.Select(Cell).ToArray());
+            AnsiConsole.Write(table);
         }
-        foreach (var row in t.Rows) table.AddRow(row.Select(Cell).ToArray());
-        AnsiConsole.Write(table);
     }
 
     /// <summary>A cell as Spectre markup: a paired lead green when its interval is above zero, red below, yellow across it.</summary>
