@@ -93,7 +93,9 @@ public static class MetaLearners
     /// <summary>The algorithm called <paramref name="name"/>, or an error listing the valid names.</summary>
     public static MetaAlgorithm Get(string name)
         => Catalogue.FirstOrDefault(a => a.Name == name)
-           ?? throw new SettingException($"Unknown algorithm '{name}'. Valid algorithms: {string.Join(", ", Catalogue.Select(a => a.Name))}.");
+           ?? throw new SettingException($"Unknown algorithm '{name}'{Suggest(name, Catalogue.Select(a => a.Name))}. Valid algorithms: {string.Join(", ", Catalogue.Select(a => a.Name))}.");
+
+    private static string Suggest(string name, IEnumerable<string> names) => SettingKeys.Nearest(name, names) is { } n ? $" (did you mean '{n}'?)" : "";
 
     /// <summary>A new learner of <paramref name="algorithm"/> on <paramref name="task"/>; <paramref name="settings"/> mixes algorithm and task keys.</summary>
     public static IMetaLearner Create(string algorithm, string task, IReadOnlyDictionary<string, string>? settings = null, ulong seed = 1)

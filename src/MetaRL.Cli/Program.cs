@@ -15,35 +15,59 @@ namespace MetaRL.Cli;
 
 internal static class Program
 {
+    /// <summary>Exit codes: 0 done, 1 a failure while running, 2 a usage or input error, 130 Ctrl+C, 143 SIGTERM.</summary>
+    internal const int Failure = 1, UsageOrInput = 2;
+
     private static int Main(string[] args)
     {
         // Piped output (CI logs, files) has no terminal width; do not wrap tables at 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
-        var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.");
+        var verbose = new Option<bool>("--verbose")
+        {
+            Description = "On an error, also print its stack trace (as does the environment variable METARL_VERBOSE=1).",
+            Recursive = true,
+        };
+        var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.") { verbose };
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ListCommand());
         root.Subcommands.Add(BaselinesCommand());
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(EvalCommand());
+        // Errors are reported as one line: the parser's own report is the command's whole help, and the library's own
+        // exception handler would print a stack trace.
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {UsageError(parse)}");
+            return UsageOrInput;
+        }
         try
         {
-            // Errors are reported as one line: the parser's own report is the command's whole help, and the library's own
-            // exception handler would print a stack trace.
-            var parse = root.Parse(args);
-            if (parse.Errors.Count > 0)
-            {
-                Console.Error.WriteLine($"error: {UsageError(parse)}");
-                return 2;
-            }
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is SettingException or CheckpointException or ArgumentException or InvalidOperationException or IOException
-                                       or MetaRL.Algorithms.Common.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException)
+        catch (Exception thrown)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
+            var e = thrown is AggregateException a ? a.Flatten().InnerExceptions[0] : thrown;
+            var (code, message) = Classify(e);
+            Console.Error.WriteLine($"error: {message}");
+            if (parse.GetValue(verbose) || Environment.GetEnvironmentVariable("METARL_VERBOSE") is "1" or "true") Console.Error.WriteLine(thrown);
+            return code;
         }
     }
+
+    /// <summary>
+    /// The exit code and one-line message of an error: bad settings, arguments, checkpoints or files given by the user are
+    /// input errors (2); a run that fails while working (divergence, a simulator error, a full disk) is a failure (1), as is
+    /// anything unexpected, which also says how to get the stack trace for a report.
+    /// </summary>
+    private static (int Code, string Message) Classify(Exception e) => e switch
+    {
+        SettingException or CheckpointException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
+            => (UsageOrInput, e.Message),
+        MetaRL.Algorithms.Common.TrainingDivergedException or MetaRL.MuJoCo.MuJoCoException or IOException or InvalidOperationException
+            => (Failure, e.Message),
+        _ => (Failure, $"unexpected {e.GetType().Name}: {e.Message} (run with --verbose for the stack trace, and report it)"),
+    };
 
     /// <summary>
     /// A command-line mistake in one line: an unknown option or command with the nearest valid one, or the parser's first

@@ -114,6 +114,47 @@ public static class EvaluationReport
         return new ReportTable(title, columns, rows, caption) { Series = (seriesStart, shown.Length) };
     }
 
+    /// <summary>
+    /// Agents that learn in rounds (MAML's gradient steps) in detail: each agent's mean return per episode after k steps
+    /// ± its 95% CI over trials, and the later-step learning-rate scale it used when its details record one.
+    /// </summary>
+    public static ReportTable StepTable(IReadOnlyList<MetaTestResult> results, string title, string caption)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (!InRounds(results)) throw new ArgumentException("Every result must play the same number of rounds (MetaTestResult.StepReturns).", nameof(results));
+        int steps = results[0].StepReturns!.Length;
+        bool scales = results.Any(r => r.Details.ContainsKey("later-step-scale"));
+        string[] columns = ["agent", .. Enumerable.Range(0, steps).Select(StepName), .. scales ? new[] { "later steps" } : []];
+        var rows = results.Select(r => (IReadOnlyList<ReportCell>)[new ReportCell(r.Agent),
+            .. Enumerable.Range(0, steps).Select(k => new ReportCell($"{F2(r.StepReturns![k])} ± {Ci(r.StepCi95![k], r.Trials, 2)}")),
+            .. scales ? new[] { new ReportCell(r.Details.TryGetValue("later-step-scale", out var a) ? $"α × {a}" : "") } : []]).ToArray();
+        return new ReportTable(title, columns, rows, caption) { Series = (1, steps) };
+    }
+
+    /// <summary>
+    /// The first agent minus each other, trial by trial on the same tasks, after each number of steps and best against
+    /// best (each at its own best step): the between-task spread cancels, so a small lead can be told from noise.
+    /// </summary>
+    public static ReportTable StepLeadTable(IReadOnlyList<MetaTestResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (!InRounds(results)) throw new ArgumentException("Every result must play the same number of rounds (MetaTestResult.StepReturns).", nameof(results));
+        int steps = results[0].StepReturns!.Length;
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results.Skip(1))
+        {
+            var a = r.LeadOfEvaluatedAgent ?? throw new ArgumentException($"'{r.Agent}' carries no paired lead (MetaTestResult.Lead).", nameof(results));
+            rows.Add([new ReportCell(r.Agent), .. a.PerStep!.Select((d, k) => Signed(d, a.PerStepCi95![k], r.Trials, 2)),
+                Signed(a.BestVsBest!.Value, a.BestVsBestCi95!.Value, r.Trials, 2), new ReportCell($"{a.BestStep} vs {a.OtherBestStep}")]);
+        }
+        return new ReportTable($"{results[0].Agent} minus each baseline, paired over the same tasks", ["baseline", .. Enumerable.Range(0, steps).Select(StepName), "best vs best", "steps"],
+            rows, "mean difference ± 95% CI; positive = ahead. Best vs best: each agent at the step with its highest mean return") { Series = (1, steps) };
+    }
+
+    private static string StepName(int k) => $"{k} step{(k == 1 ? "" : "s")}";
+
+    private static string F2(double v) => v.ToString("F2", CultureInfo.InvariantCulture);
+
     /// <summary>A paired difference ± its 95% CI, with the sign of the interval ("n/a" for the interval of a single trial).</summary>
     public static ReportCell Signed(double mean, double ci95, int trials, int decimals)
     {
@@ -195,5 +236,22 @@ public static class TrainingReport
         }
         if (x is not null && series.Count > 0)
             Plots.AdaptationCurve(Path.Combine(runDirectory, "training.png"), title, "iteration", "return", x, series);
+    }
+}
+
+/// <summary>An iteration's summary (<see cref="MetaRL.Core.Learning.IterationReport.Summary"/>) on a progress line of limited width.</summary>
+public static class ProgressSummary
+{
+    /// <summary>
+    /// The summary's leading fields (separated by two spaces, most important first) that fit in <paramref name="width"/>
+    /// characters; fields are dropped whole from the end, never cut, and the first is cut only if it alone is too wide.
+    /// </summary>
+    public static string Fit(string summary, int width)
+    {
+        if (summary.Length <= width) return summary;
+        var fields = summary.Split("  ", StringSplitOptions.RemoveEmptyEntries);
+        string text = fields[0];
+        for (int i = 1; i < fields.Length && text.Length + 2 + fields[i].Length <= width; i++) text += "  " + fields[i];
+        return text.Length <= width ? text : text[..Math.Max(0, width)];
     }
 }

@@ -107,27 +107,40 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_policy_whose_entropy_collapses_early_is_warned_about_once()
+    {
+        // With lr=1 the bandit policy is deterministic after one iteration; training used to go on silently.
+        string[] small = ["--set", "iterations=8", "--set", "hidden=16", "--set", "trials-per-iteration=32", "--set", "minibatches=2"];
+        var collapsed = Run(["train", "rl2", "bandit", .. small, "--set", "lr=1", "--out", Path.Combine(_dir, "lr1")]);
+        Assert.True(collapsed.Code == 0, collapsed.Err);
+        var warnings = collapsed.Out.Split('\n').Where(l => l.StartsWith("warning: ", StringComparison.Ordinal)).ToArray();
+        Assert.Single(warnings);
+        Assert.Matches(@"^warning: the policy's entropy fell to [0-9.E-]+ by iteration [12] of 8: it has stopped exploring and rarely recovers\. A smaller learning rate \(lr is 1\)", warnings[0]);
+        var healthy = Run(["train", "rl2", "bandit", .. small, "--out", Path.Combine(_dir, "lr-default")]);
+        Assert.True(healthy.Code == 0, healthy.Err);
+        Assert.DoesNotContain("warning:", healthy.Out);
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
-        var t = Run("baselines", "bandits");
-        Assert.NotEqual(0, t.Code);
-        Assert.Contains("'bandits'", t.Err);
-        Assert.Contains("tabular-mdp", t.Err);
-
-        var a = Run("train", "ppo", "bandit", "--out", Path.Combine(_dir, "x"));
-        Assert.NotEqual(0, a.Code);
-        Assert.Contains("'ppo'", a.Err);
-        Assert.Contains("rl2", a.Err);
+        // Each input error is one line on stderr, exit code 2, nothing written.
+        void Refused(string expected, params string[] args)
+        {
+            var r = Run(args);
+            Assert.Equal((2, "error: " + expected + "\n"), (r.Code, r.Err));
+        }
+        Refused("Unknown task family 'bandits' (did you mean 'bandit'?). Valid task families: " + string.Join(", ", MetaRL.Core.Tasks.TaskRegistry.Families.Select(f => f.Name)) + ".",
+            "baselines", "bandits");
+        Refused("Unknown algorithm 'ppo'. Valid algorithms: rl2, maml.", "train", "ppo", "bandit", "--out", Path.Combine(_dir, "x"));
+        Refused("Unknown algorithm 'rl3' (did you mean 'rl2'?). Valid algorithms: rl2, maml.", "train", "rl3", "bandit", "--out", Path.Combine(_dir, "x"));
         Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
-
-        var k = Run("baselines", "bandit", "--set", "armz=3");
-        Assert.NotEqual(0, k.Code);
-        Assert.Contains("'armz'", k.Err);
-        Assert.Contains("arms", k.Err);
-
-        var v = Run("baselines", "bandit", "--set", "arms=many");
-        Assert.NotEqual(0, v.Code);
-        Assert.Contains("'arms'", v.Err);
+        Refused("bandit: unknown setting 'armz' (did you mean 'arms'?); valid keys are bandit: arms, episodes.", "baselines", "bandit", "--set", "armz=3");
+        Refused("bandit: setting 'arms' must be an integer, got 'many'.", "baselines", "bandit", "--set", "arms=many");
+        Refused("rl2: setting 'iterations' must be in [1, 10000000], got 99999999999.", "train", "rl2", "bandit", "--set", "iterations=99999999999", "--out", Path.Combine(_dir, "x"));
+        if (OperatingSystem.IsLinux())
+            Refused("Cannot create the run directory '/proc/metarl-x': the system refused (Could not find file '/proc/metarl-x'); choose a directory on a writable disk.",
+                "train", "rl2", "bandit", "--out", "/proc/metarl-x");
     }
 
     [Fact]
@@ -413,6 +426,8 @@ public sealed class CliTests : IDisposable
         var resumed = Run("train", "--resume", run, "--set", "iterations=3");
         Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
         Assert.Equal(4, File.ReadAllLines(metrics).Length);
+        // The summary counts what this process did (it once said "trained 3 iterations" here).
+        Assert.Matches(@"\nTrained 1 iterations? in [0-9.]+ s\.", resumed.Out.Replace("\r", ""));
         var eval = Run("eval", run, "--trials", "20", "--json");
         Assert.True(eval.Code == 0, eval.Err);
 
@@ -576,9 +591,54 @@ public sealed class CliInterruptTests : IDisposable
         var run = Path.Combine(_dir, "nan");
         var (code, err) = Finish(Start("train", "rl2", "bandit", "--set", "iterations=5", "--set", "hidden=8", "--set", "trials-per-iteration=8",
             "--set", "minibatches=2", "--set", "reward-scale=1e30", "--set", "normalize-rewards=false", "--out", run, "--checkpoint-every", "1"));
-        Assert.NotEqual(0, code);
-        Assert.Contains("training stopped", err);
+        Assert.Equal(1, code); // a failure while running, not a usage error
+        Assert.Matches(@"^error: training stopped at iteration 1: RL² [a-zA-Z ]+ became (NaN|-?∞|-?Infinity)[^\n]*\. No checkpoint had been written yet\.\n$", err);
         Assert.False(File.Exists(Path.Combine(run, "checkpoint.mrla")));
+    }
+
+    [Fact]
+    public void A_diverging_maml_inner_step_stops_with_the_same_message_naming_the_last_good_checkpoint_and_verbose_adds_the_trace()
+    {
+        // An inner step of 1000 overflows the adapted policy: before, the environment's refusal of an infinite action
+        // escaped the parallel sampler as a 30-line AggregateException.
+        string[] diverging = ["train", "maml", "navigation-2d", "--set", "inner-lr=1000", "--set", "meta-batch=4", "--set", "trajectories=5", "--set", "hidden=8"];
+        var (code, err) = Finish(Start([.. diverging, "--out", Path.Combine(_dir, "maml-nan")]));
+        Assert.Equal(1, code);
+        Assert.Matches(@"^error: training stopped at iteration 1: MAML's policy chose a non-finite action \([^)]*\): its weights overflowed, [^\n]*\. No checkpoint had been written yet\.\n$", err);
+
+        // After a good iteration (this seed's hidden-16 policy survives one), the same failure names the last checkpoint;
+        // --verbose adds the stack trace after the one line.
+        var good = Path.Combine(_dir, "maml-later");
+        var (code2, err2) = Finish(Start([.. diverging[..^1], "hidden=16", "--checkpoint-every", "1", "--verbose", "--out", good]));
+        Assert.Equal(1, code2);
+        var lines = err2.Split('\n');
+        Assert.Matches(@"^error: training stopped at iteration 2: MAML's policy chose a non-finite action .*\. The last good checkpoint is .*checkpoint\.mrla \(iteration 1\)\.$", lines[0]);
+        Assert.Contains(lines, l => l.TrimStart().StartsWith("at MetaRL.", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(good, "checkpoint.mrla")));
+    }
+
+    [Fact]
+    public void A_run_directory_in_use_is_refused_naming_the_holder_and_is_free_again_after_kill_9()
+    {
+        var run = Path.Combine(_dir, "locked");
+        var p = Start(["train", "rl2", "bandit", .. TinyRun[..^2], "--checkpoint-every", "1", "--out", run]);
+        var metrics = Path.Combine(run, "metrics.csv");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !(File.Exists(metrics) && SafeLineCount(metrics) >= 3)) Thread.Sleep(20);
+        var before = File.ReadAllBytes(Path.Combine(run, "config.json"));
+
+        var (code, err) = Finish(Start("train", "--resume", run, "--set", "iterations=300"));
+        Assert.Equal(2, code);
+        Assert.Equal($"error: Run directory '{run}' is in use by process {p.Id} (it holds {Path.Combine(run, "run.lock")}); wait for it to finish or stop it, then try again.\n", err);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(run, "config.json")));
+
+        // kill -9 gives no chance to clean up; the operating system releases the lock with the process.
+        p.Kill();
+        p.WaitForExit();
+        var (code2, err2) = Finish(Start("train", "--resume", run));
+        Assert.True(code2 == 0, err2);
+        var rows = File.ReadAllLines(metrics).Skip(1).Select(l => int.Parse(l.Split(',')[0], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(Enumerable.Range(1, 200), rows);
     }
 }
 

@@ -82,4 +82,38 @@ public sealed class ReportTests : IDisposable
         Assert.Equal(table.Rows[4][table.Series.Start + 7].Text, parts.Skip(1).SelectMany(p => p.Columns.Skip(1).Select((c, j) => (c, v: p.Rows[4][j + 1].Text))).Single(x => x.c == "ep 8").v);
         Assert.Equal(2, parts.Count - 1); // ten episodes: two tables of five rather than nine and one
     }
+
+    [Fact]
+    public void Maml_step_tables_fit_80_columns_without_splitting_a_number()
+    {
+        // Before, the MAML eval tables were drawn whole: at 80 columns "-87.59 ± 24.31" broke over two lines.
+        var trials = Enumerable.Range(0, 5).Select(t => Enumerable.Range(0, 20).Select(e => -87.59 + 3.1 * t + e).ToArray()).ToArray();
+        var maml = Result("MAML (LVC)", trials, perRound: 5);
+        var other = Result("random init, fine-tuned", trials.Select(t => t.Select(v => v - 10.25).ToArray()).ToArray(), perRound: 5);
+        maml.Details["later-step-scale"] = "0.5";
+        other.Details["later-step-scale"] = "1";
+        other.LeadOfEvaluatedAgent = MetaTestResult.Lead(maml, other);
+        var steps = EvaluationReport.StepTable([maml, other], "navigation-2d: return after k gradient steps", "caption");
+        Assert.Equal(["agent", "0 steps", "1 step", "2 steps", "3 steps", "later steps"], steps.Columns);
+        Assert.Equal("α × 0.5", steps.Rows[0][^1].Text);
+        var leads = EvaluationReport.StepLeadTable([maml, other]);
+        Assert.Equal("+10.25 ± 0.00", leads.Rows[0][1].Text);
+        foreach (var table in new[] { steps, leads })
+        {
+            var parts = table.FitTo(80);
+            Assert.All(parts, p => Assert.True(p.BoxedWidth <= 80, $"{p.Title}: {p.BoxedWidth} columns"));
+            // Every cell appears whole in some part.
+            var cells = parts.SelectMany(p => p.Rows.SelectMany(r => r.Skip(1).Select(c => c.Text))).ToHashSet();
+            Assert.All(table.Rows.SelectMany(r => r), c => Assert.Contains(c.Text, cells));
+        }
+    }
+
+    [Theory]
+    [InlineData(200, "return 6.123  best 6.250 @50  12,345 steps/s  entropy 0.120  kl 0.0010")]
+    [InlineData(44, "return 6.123  best 6.250 @50  12,345 steps/s")]
+    [InlineData(30, "return 6.123  best 6.250 @50")]
+    [InlineData(20, "return 6.123")]
+    [InlineData(8, "return 6")]
+    public void A_progress_summary_keeps_whole_fields_that_fit(int width, string expected)
+        => Assert.Equal(expected, ProgressSummary.Fit("return 6.123  best 6.250 @50  12,345 steps/s  entropy 0.120  kl 0.0010", width));
 }

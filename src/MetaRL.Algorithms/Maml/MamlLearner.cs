@@ -68,10 +68,10 @@ public sealed class MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<stri
         double[] metrics = [s.PreAdaptationReturn, s.PostAdaptationReturn, s.SurrogateImprovement, s.Kl, s.LineSearchSteps, s.Accepted ? 1 : 0, s.Seconds,
             .. Config.ValidateEvery > 0 ? new[] { s.ValidationReturn } : []];
         string best = !double.IsFinite(Trainer.BestScore) ? ""
-            : Config.ValidateEvery > 0 ? $" (best validation {Trainer.BestScore:F2} at {Trainer.BestIteration})"
-            : $" (best {Config.BestWindow}-iteration mean {Trainer.BestScore:F2})";
+            : Config.ValidateEvery > 0 ? $"  best {Trainer.BestScore:F2} @{Trainer.BestIteration}"
+            : $"  best {Config.BestWindow}-mean {Trainer.BestScore:F2}";
         return new IterationReport(s.Iteration, metrics,
-            $"training  before adaptation {s.PreAdaptationReturn:F2}  after {s.PostAdaptationReturn:F2}{best}  kl {s.Kl:F4}  {s.Seconds:F2} s/iteration", s.NewBest);
+            $"after {s.PostAdaptationReturn:F2}  before {s.PreAdaptationReturn:F2}{best}  {s.Seconds:F2} s/it  kl {s.Kl:F4}", s.NewBest);
     }
 
     /// <summary>

@@ -34,10 +34,10 @@ internal sealed class MamlPpoStep(MetaRL.Engine.Optim.Adam<float> optimizer)
                 var d = data[i];
                 var adapted = objective.AdaptFor(theta, d.Train, graph: true);
                 var loss = -MamlMath.ClippedSurrogate(objective.Policy, adapted, d.Valid, d.OldLogProb, clip);
-                if (!double.IsFinite(loss.ToScalar())) { failure[i] = $"MAML-PPO loss became {loss.ToScalar()} at iteration {iteration}"; return; }
+                if (!double.IsFinite(loss.ToScalar())) { failure[i] = $"MAML-PPO loss became {loss.ToScalar()}"; return; }
                 grads[i] = Autograd.Grad([loss], theta, allowUnused: true).Select((x, j) => x ?? Tensor.Zeros<float>(theta[j].Shape.ToArray())).ToArray();
             });
-            if (failure.FirstOrDefault(f => f is not null) is { } message) throw new TrainingDivergedException(message + "; training stopped.");
+            if (failure.FirstOrDefault(f => f is not null) is { } message) throw new TrainingDivergedException(message);
             var total = MamlMetaObjective.SumInOrder(grads, theta, 1.0 / data.Length);
             for (int j = 0; j < theta.Count; j++) theta[j].Grad = total[j];
             optimizer.Step();

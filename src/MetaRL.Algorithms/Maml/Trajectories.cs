@@ -1,3 +1,4 @@
+using MetaRL.Algorithms.Common;
 using System.Numerics;
 using MetaRL.Core.Envs;
 using MetaRL.Core.Evaluation;
@@ -139,6 +140,10 @@ public sealed class TrajectoryBatch
                 observations.Slice(k * O, O).CopyTo(batch.Observations.AsSpan(i * O, O));
                 PolicyActions.Sample(policy, o.Slice(k * policy.ActionSize, policy.ActionSize), _logStd, streams[k], deterministic: false,
                     batch.Actions.AsSpan(i * A, A), actions.Slice(k * A, A));
+                foreach (float a in actions.Slice(k * A, A))
+                    if (!float.IsFinite(a))
+                        throw new TrainingDivergedException($"MAML's policy chose a non-finite action ({string.Join(", ", actions.Slice(k * A, A).ToArray())}): "
+                            + "its weights overflowed, usually because the inner step (inner-lr) or the outer step is too large");
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
+using MetaRL.Core.Spaces;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
 
@@ -60,6 +61,7 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
     private readonly Stopwatch _watch = new();
     private long _stepsAtStart;
     private double _ema = double.NaN;
+    private bool _warnedCollapse;
 
     /// <summary>The trainer itself, for what only RL² has (its network, its configuration).</summary>
     public Rl2Trainer Trainer { get; } = new(tasks, config, seed);
@@ -85,8 +87,31 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
         double[] metrics = [s.Steps, s.MeanTrialReturn, s.PolicyLoss, s.ValueLoss, s.Entropy, s.ApproxKl, s.ClipFraction, s.GradNorm, s.LearningRate, s.Seconds, s.RolloutSeconds,
             .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : [], .. Config.ValidateEvery > 0 ? new[] { validation } : []];
         double rate = (Trainer.TotalSteps - _stepsAtStart) / Math.Max(1e-9, _watch.Elapsed.TotalSeconds);
-        string best = double.IsFinite(Best.Score) ? $"  (best validation {Best.Score:F3} at {Best.Iteration})" : "";
-        return new IterationReport(s.Iteration, metrics, $"training  return {_ema:F3}{best}  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}  {rate:N0} steps/s", newBest);
+        string best = double.IsFinite(Best.Score) ? $"  best {Best.Score:F3} @{Best.Iteration}" : "";
+        return new IterationReport(s.Iteration, metrics, $"return {_ema:F3}{best}  {rate:N0} steps/s  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}", newBest)
+        {
+            Warning = CollapseWarning(s),
+        };
+    }
+
+    /// <summary>
+    /// A warning, once, when the policy stops exploring in the first quarter of training: its entropy under 1% of the
+    /// most a discrete policy can have, or a Gaussian's standard deviation under about 0.01 per action dimension.
+    /// Such a policy rarely recovers; a step size too large (e.g. lr=1) is the usual cause.
+    /// </summary>
+    private string? CollapseWarning(Rl2IterationStats s)
+    {
+        if (_warnedCollapse || s.Iteration > Math.Max(1, Config.Iterations / 4)) return null;
+        bool collapsed = Tasks.ActionSpace switch
+        {
+            Discrete d => d.N > 1 && s.Entropy < 0.01 * Math.Log(d.N),
+            Box b => s.Entropy / b.Size < 0.5 * Math.Log(2 * Math.PI * Math.E * 1e-4),
+            _ => false,
+        };
+        if (!collapsed) return null;
+        _warnedCollapse = true;
+        return $"the policy's entropy fell to {s.Entropy:G2} by iteration {s.Iteration} of {Config.Iterations}: it has stopped exploring and rarely recovers. "
+            + $"A smaller learning rate (lr is {Config.LearningRate}) or a larger entropy bonus (entropy-coef) usually prevents it.";
     }
 
     /// <summary>The best validation score so far and its iteration (kept in checkpoints).</summary>

@@ -45,7 +45,7 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                 for (int i = 0; i < parameters.Count; i++) parameters[i].Grad = grads[i];
                 double norm = GradClip.ClipGlobalNorm(parameters, o.Config.MaxGradNorm);
                 if (!double.IsFinite(norm))
-                    throw new TrainingDivergedException($"RL² gradient norm became {norm} at iteration {iteration}; training stopped.");
+                    throw new TrainingDivergedException($"RL² gradient norm became {norm}");
                 optimizer.Step();
                 pl += mbPl; vl += mbVl; ent += mbEnt; kl += mbKl; clipFrac += mbClip; taskLoss += mbTask; gradNorm += norm;
                 updates++;
@@ -100,7 +100,7 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                 double lossValue = loss.ToScalar();
                 if (!double.IsFinite(lossValue))
                 {
-                    failures[p] = $"RL² loss became {lossValue} at iteration {iteration} (policy {policyLoss.ToScalar()}, value {valueLoss.ToScalar()}); training stopped.";
+                    failures[p] = $"RL² loss became {lossValue} (policy {policyLoss.ToScalar()}, value {valueLoss.ToScalar()})";
                     return;
                 }
                 var chunkGrads = Autograd.Grad([loss], parameters, allowUnused: true);

@@ -76,11 +76,11 @@ internal sealed class Rl2TrpoUpdate(Rl2Objective o, Adam<float> optimizer, IRead
         var (surrogate, _, meanEntropy, startTaskLoss) = Objective();
         double oldSurrogate = surrogate.ToScalar();
         if (!double.IsFinite(oldSurrogate))
-            throw new TrainingDivergedException($"RL² TRPO surrogate became {oldSurrogate} at iteration {iteration}; training stopped.");
+            throw new TrainingDivergedException($"RL² TRPO surrogate became {oldSurrogate}");
         var g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
         double gradNorm = Math.Sqrt(TrustRegion.Dot(g, g));
         if (!double.IsFinite(gradNorm))
-            throw new TrainingDivergedException($"RL² gradient norm became {gradNorm} at iteration {iteration}; training stopped.");
+            throw new TrainingDivergedException($"RL² gradient norm became {gradNorm}");
         var fvp = FisherProducts(data, all, theta);
         (double, double) Values()
         {
@@ -135,13 +135,13 @@ internal sealed class Rl2TrpoUpdate(Rl2Objective o, Adam<float> optimizer, IRead
                 var loss = Ops.Sum(Ops.Square(value - Tensor.FromArray(y, n))) * (0.5 / n);
                 double lossValue = loss.ToScalar();
                 if (!double.IsFinite(lossValue))
-                    throw new TrainingDivergedException($"RL² value loss became {lossValue} at iteration {iteration}; training stopped.");
+                    throw new TrainingDivergedException($"RL² value loss became {lossValue}");
                 if (predict)
                 {
                     var taskLoss = o.TaskLossSum(o.Network.PredictTask(xt), tf, null) * (1.0 / n);
                     double taskValue = taskLoss.ToScalar();
                     if (!double.IsFinite(taskValue))
-                        throw new TrainingDivergedException($"RL² task loss became {taskValue} at iteration {iteration}; training stopped.");
+                        throw new TrainingDivergedException($"RL² task loss became {taskValue}");
                     loss = loss + taskLoss * o.Config.TaskPrediction;
                 }
                 loss.Backward();

@@ -21,10 +21,11 @@ public sealed class RunDirectory : IDisposable
     public const int ConfigFormat = 2;
 
     private readonly StreamWriter _metrics;
+    private readonly RunLock _lock;
 
-    private RunDirectory(string path, IMetaLearner learner, int checkpointEvery)
+    private RunDirectory(string path, IMetaLearner learner, int checkpointEvery, RunLock runLock)
     {
-        if (checkpointEvery < 1) throw new ArgumentOutOfRangeException(nameof(checkpointEvery), checkpointEvery, "Checkpoints must be at least one iteration apart.");
+        _lock = runLock;
         Path = path;
         Learner = learner;
         CheckpointEvery = checkpointEvery;
@@ -50,12 +51,16 @@ public sealed class RunDirectory : IDisposable
     /// </summary>
     public static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery = 50)
     {
+        CheckInterval(checkpointEvery);
         var learner = MetaLearners.Create(algorithm, task, settings, seed);
         if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
-        Directory.CreateDirectory(path);
-        WriteConfig(path, learner);
-        return new RunDirectory(path, learner, checkpointEvery);
+        CreateDirectory(path);
+        return Locked(path, runLock =>
+        {
+            WriteConfig(path, learner);
+            return new RunDirectory(path, learner, checkpointEvery, runLock);
+        });
     }
 
     /// <summary>
@@ -83,7 +88,13 @@ public sealed class RunDirectory : IDisposable
     /// <param name="force">Resume even when metrics.csv is missing: its history then starts afresh at the checkpoint's iteration.</param>
     public static RunDirectory Resume(string path, int? iterations = null, int checkpointEvery = 50, bool force = false)
     {
+        CheckInterval(checkpointEvery);
         ReadConfig(path);
+        return Locked(path, runLock => ResumeLocked(path, iterations, checkpointEvery, force, runLock));
+    }
+
+    private static RunDirectory ResumeLocked(string path, int? iterations, int checkpointEvery, bool force, RunLock runLock)
+    {
         if (!force && !File.Exists(System.IO.Path.Combine(path, MetricsFile)))
             throw new SettingException($"Run directory '{path}' has a checkpoint but no {MetricsFile}: resuming would start its history afresh and lose the iterations before the checkpoint. Restore the file, or resume with --force to accept that.");
         var checkpoint = System.IO.Path.Combine(path, CheckpointFile);
@@ -100,7 +111,51 @@ public sealed class RunDirectory : IDisposable
         learner.LoadState(archive);
         if (iterations is not null) WriteConfig(path, learner);
         TrimMetrics(System.IO.Path.Combine(path, MetricsFile), learner.Iteration);
-        return new RunDirectory(path, learner, checkpointEvery);
+        return new RunDirectory(path, learner, checkpointEvery, runLock);
+    }
+
+    /// <summary>Runs <paramref name="open"/> holding the directory's lock, which the run keeps; released if opening fails.</summary>
+    private static RunDirectory Locked(string path, Func<RunLock, RunDirectory> open)
+    {
+        var runLock = RunLock.Acquire(path);
+        try
+        {
+            return open(runLock);
+        }
+        catch
+        {
+            runLock.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckInterval(int checkpointEvery)
+    {
+        if (checkpointEvery < 1) throw new ArgumentOutOfRangeException(nameof(checkpointEvery), checkpointEvery, "Checkpoints must be at least one iteration apart.");
+    }
+
+    /// <summary>Creates a run directory, saying in one line why the operating system refused (a read-only or virtual file system, no permission).</summary>
+    private static void CreateDirectory(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SettingException($"Cannot create the run directory '{path}': the system refused ({e.Message.TrimEnd('.')}); choose a directory on a writable disk.");
+        }
+        try
+        {
+            // A directory the system lets us create but not write is found out before training starts.
+            var probe = System.IO.Path.Combine(path, ".write-test");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SettingException($"Cannot write into the run directory '{path}': {e.Message.TrimEnd('.')}.");
+        }
     }
 
     /// <summary>
@@ -129,11 +184,16 @@ public sealed class RunDirectory : IDisposable
         {
             report = Learner.RunIteration();
         }
-        catch (TrainingDivergedException e)
+        catch (Exception e) when (Divergence(e) is { } cause)
         {
             _metrics.Flush();
-            var last = File.Exists(CheckpointPath) ? $" The last good checkpoint is {CheckpointPath}." : " No checkpoint had been written yet.";
-            throw new TrainingDivergedException(e.Message + last);
+            string last = "No checkpoint had been written yet.";
+            if (File.Exists(CheckpointPath))
+            {
+                int at = LearnerCheckpoint.Read(TensorArchive.Load(CheckpointPath), CheckpointPath).Iteration;
+                last = $"The last good checkpoint is {CheckpointPath} (iteration {at.ToString(CultureInfo.InvariantCulture)}).";
+            }
+            throw new TrainingDivergedException($"training stopped at iteration {(Learner.Iteration + 1).ToString(CultureInfo.InvariantCulture)}: {cause.Message.TrimEnd('.')}. {last}");
         }
         _metrics.WriteLine(string.Join(',', [report.Iteration.ToString(CultureInfo.InvariantCulture), .. report.Metrics.Select(FormatMetric)]));
         _metrics.Flush();
@@ -142,6 +202,14 @@ public sealed class RunDirectory : IDisposable
         return report;
     }
 
+    /// <summary>The divergence behind <paramref name="e"/>, also when parallel work wrapped it in an <see cref="AggregateException"/>.</summary>
+    private static TrainingDivergedException? Divergence(Exception e) => e switch
+    {
+        TrainingDivergedException d => d,
+        AggregateException a => a.Flatten().InnerExceptions.OfType<TrainingDivergedException>().FirstOrDefault(),
+        _ => null,
+    };
+
     /// <summary>Writes a checkpoint now (e.g. when the run is interrupted between checkpoints).</summary>
     public void Checkpoint()
     {
@@ -149,7 +217,11 @@ public sealed class RunDirectory : IDisposable
         Learner.Save(CheckpointPath);
     }
 
-    public void Dispose() => _metrics.Dispose();
+    public void Dispose()
+    {
+        _metrics.Dispose();
+        _lock.Dispose();
+    }
 
     /// <summary>The rows of metrics.csv: the column names and one array of values per iteration (NaN for an empty cell).</summary>
     public static (string[] Columns, double[][] Rows) ReadMetrics(string metricsPath)

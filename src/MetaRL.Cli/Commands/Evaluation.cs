@@ -130,39 +130,14 @@ internal static class MamlStepEvaluation
         else
         {
             double? oraclePerEpisode = results[0].OracleTotalReturn / results[0].EpisodesPerTrial;
-            var table = new Table().Title(title).Caption($"{n} held-out tasks × {cfg.Trajectories} trajectories per step, seed {seed}; mean return per trajectory ± 95% CI over tasks"
-                + (oraclePerEpisode is { } o ? $"; task-knowing oracle {o:F2}" : ""));
-            table.AddColumn("agent");
-            for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
-            table.AddColumn(new TableColumn("later steps").RightAligned());
-            foreach (var r in results)
-                table.AddRow([Markup.Escape(r.Agent), .. Algorithms.Maml.MamlEvaluation.StepReturns(r).Select((m, k) => $"{m:F2} ± {(r.Trials < 2 ? "n/a" : (r.StepCi95 ?? r.EpisodeCi95)[k].ToString("F2", CultureInfo.InvariantCulture))}"),
-                    $"α × {r.Details["later-step-scale"]}"]);
-            AnsiConsole.Write(table);
-            if (results.Count > 1) AnsiConsole.Write(AdvantageTable(results));
+            Report.Print(EvaluationReport.StepTable(results, title, $"{n} held-out tasks × {cfg.Trajectories} trajectories per step, seed {seed}; mean return per trajectory ± 95% CI over tasks"
+                + (oraclePerEpisode is { } o ? $"; task-knowing oracle {o:F2}" : "")));
+            if (results.Count > 1) Report.Print(EvaluationReport.StepLeadTable(results));
         }
         string stem = Report.OutputPath(dir, Report.EvalStem(n, seed, overrides, baselines)
             + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
         EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(stem))!, Path.GetFileName(stem), results, title);
         if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
         return 0;
-    }
-
-    /// <summary>The evaluated agent minus each baseline, task by task: the between-task spread cancels, so a small lead can be told from noise.</summary>
-    private static Table AdvantageTable(List<MetaTestResult> results)
-    {
-        var first = results[0];
-        var table = new Table().Title($"{Markup.Escape(first.Agent)} minus each baseline, paired over the same tasks")
-            .Caption("mean difference ± 95% CI; positive = ahead. Best vs best: each agent at the step with its highest mean return");
-        table.AddColumn("baseline");
-        for (int k = 0; k <= Steps; k++) table.AddColumn(new TableColumn($"{k} step{(k == 1 ? "" : "s")}").RightAligned());
-        table.AddColumn(new TableColumn("best vs best").RightAligned());
-        foreach (var r in results.Skip(1))
-        {
-            var a = r.LeadOfEvaluatedAgent!;
-            table.AddRow([Markup.Escape(r.Agent), .. a.PerStep!.Select((d, k) => Report.SignedCell(d, a.PerStepCi95![k], r.Trials, 2)),
-                Report.SignedCell(a.BestVsBest!.Value, a.BestVsBestCi95!.Value, r.Trials, 2) + $" ({a.BestStep} vs {a.OtherBestStep})"]);
-        }
-        return table;
     }
 }

@@ -50,6 +50,9 @@ internal static class Training
         using (run) return Drive(run);
     }
 
+    // The progress line's columns other than the summary and the bar: percentage, elapsed and remaining time, and the gaps.
+    private const int SummaryMargin = 4 + 8 + 8 + 4;
+
     private static int Drive(RunDirectory run)
     {
         var learner = run.Learner;
@@ -66,9 +69,11 @@ internal static class Training
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(learner.Description)}[/], seed {learner.Seed} → {Markup.Escape(run.Path)}");
             var watch = System.Diagnostics.Stopwatch.StartNew();
             int first = learner.Iteration;
+            // Below ~120 columns the bar is shorter and the summary keeps the fields that fit, so the line never wraps.
+            var barColumn = new ProgressBarColumn { Width = AnsiConsole.Profile.Width < 120 ? 12 : 40 };
             AnsiConsole.Progress()
                 .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, barColumn, new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var bar = ctx.AddTask("training", maxValue: learner.Iterations);
@@ -76,7 +81,8 @@ internal static class Training
                     while (learner.Iteration < learner.Iterations && !Stopping())
                     {
                         var report = run.Step();
-                        bar.Description = report.Summary;
+                        if (report.Warning is { } warning) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
+                        bar.Description = Markup.Escape(ProgressSummary.Fit(report.Summary, AnsiConsole.Profile.Width - SummaryMargin - (barColumn.Width ?? 40)));
                         bar.Value = learner.Iteration;
                     }
                     if (Stopping() && learner.Iteration < learner.Iterations) run.Checkpoint();
@@ -87,7 +93,8 @@ internal static class Training
                 AnsiConsole.MarkupLine($"Interrupted ({(stopCode == 143 ? "SIGTERM" : "Ctrl+C")}): checkpoint written at iteration {learner.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(run.Path)}[/].");
                 return stopCode;
             }
-            AnsiConsole.MarkupLine($"Trained {learner.Iteration - first} iterations in {watch.Elapsed.TotalSeconds:F1} s.");
+            int trained = learner.Iteration - first;
+            AnsiConsole.MarkupLine($"Trained {trained} iteration{(trained == 1 ? "" : "s")} in {watch.Elapsed.TotalSeconds:F1} s.");
             WriteTrainingPlot(run);
         }
         finally

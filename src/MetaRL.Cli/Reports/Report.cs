@@ -15,13 +15,19 @@ internal static class Report
     public static void PrintTable(IReadOnlyList<MetaTestResult> results, string title)
     {
         if (results.Count == 0) return;
-        foreach (var t in EvaluationReport.Table(results, title).FitTo(AnsiConsole.Profile.Width))
+        Print(EvaluationReport.Table(results, title));
+    }
+
+    /// <summary>A library table on the console, split as <see cref="ReportTable.FitTo"/> does on a terminal too narrow for it.</summary>
+    public static void Print(ReportTable report)
+    {
+        foreach (var t in report.FitTo(AnsiConsole.Profile.Width))
         {
             var table = new Table().Title(Markup.Escape(t.Title)).Caption(Markup.Escape(t.Caption));
             for (int c = 0; c < t.Columns.Count; c++)
             {
                 var column = new TableColumn(Markup.Escape(t.Columns[c]));
-                table.AddColumn(c == 0 || t.Columns[c] is "agent" or "acts" ? column : column.RightAligned());
+                table.AddColumn(c == 0 || t.Columns[c] is "agent" or "acts" or "baseline" ? column : column.RightAligned());
             }
             foreach (var row in t.Rows) table.AddRow(row.Select(Cell).ToArray());
             AnsiConsole.Write(table);
@@ -31,9 +37,6 @@ internal static class Report
     /// <summary>A cell as Spectre markup: a paired lead green when its interval is above zero, red below, yellow across it.</summary>
     public static string Cell(ReportCell cell)
         => cell.Lead is not { } sign ? Markup.Escape(cell.Text) : $"[{(sign > 0 ? "green" : sign < 0 ? "red" : "yellow")}]{Markup.Escape(cell.Text)}[/]";
-
-    /// <summary>A signed paired difference ± its 95% CI as coloured markup (see <see cref="EvaluationReport.Signed"/>).</summary>
-    public static string SignedCell(double mean, double ci95, int trials, int decimals) => Cell(EvaluationReport.Signed(mean, ci95, trials, decimals));
 
     /// <summary>
     /// The file stem of an evaluation's outputs in a run directory: it names the trials, the seed and any overrides,

@@ -7,9 +7,16 @@ namespace MetaRL.Core.Learning;
 /// <summary>What one meta-training iteration measured.</summary>
 /// <param name="Iteration">The iteration just completed (1, 2, …).</param>
 /// <param name="Metrics">One value per <see cref="IMetaLearner.MetricNames"/> entry; NaN where a metric was not measured this iteration.</param>
-/// <param name="Summary">A one-line description for a progress display.</param>
 /// <param name="NewBest">The policy is the best one so far by the learner's own rule (kept as the run's best checkpoint).</param>
-public sealed record IterationReport(int Iteration, double[] Metrics, string Summary, bool NewBest);
+/// <param name="Summary">
+/// The iteration in a few fields for a progress line, separated by two spaces and most important first (training return,
+/// best policy, rate), so that a narrow terminal can drop fields from the end.
+/// </param>
+public sealed record IterationReport(int Iteration, double[] Metrics, string Summary, bool NewBest)
+{
+    /// <summary>Something the user should know now (e.g. the policy stopped exploring early); null when all is well.</summary>
+    public string? Warning { get; init; }
+}
 
 /// <summary>
 /// A meta-learner being trained on a task family: RL², MAML or any other algorithm of the catalogue. It runs one
