@@ -117,35 +117,57 @@ internal static class Program
 
     private static Command ListCommand()
     {
-        var json = new Option<bool>("--json") { Description = "Print every algorithm's and task family's settings as JSON (key, type, default, range or choices, description)." };
-        var cmd = new Command("list", "List the task families and algorithms with their settings and defaults.") { json };
+        var name = new Argument<string?>("name") { Description = "An algorithm or a task family to show alone (default: all of them).", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print the settings as JSON (key, group, type, default, range or choices, description)." };
+        var cmd = new Command("list", "List the task families and algorithms with their settings and defaults.") { name, json };
         cmd.SetAction(p =>
         {
             var families = TaskRegistry.Families.Select(f => (Family: f, Settings: TaskRegistry.DescribeSettings(f, out var why), Unavailable: why)).ToArray();
+            var algorithms = MetaLearners.Catalogue.ToArray();
+            if (p.GetValue(name) is { } only)
+            {
+                if (algorithms.Any(a => a.Name == only)) (algorithms, families) = (algorithms.Where(a => a.Name == only).ToArray(), []);
+                else if (families.Any(f => f.Family.Name == only)) (algorithms, families) = ([], families.Where(f => f.Family.Name == only).ToArray());
+                else
+                {
+                    var names = algorithms.Select(a => a.Name).Concat(families.Select(f => f.Family.Name)).ToArray();
+                    string near = SettingKeys.Nearest(only, names) is { } n ? $" (did you mean '{n}'?)" : "";
+                    throw new SettingException($"'{only}' is neither an algorithm nor a task family{near}. Algorithms: {string.Join(", ", algorithms.Select(a => a.Name))}; "
+                        + $"task families: {string.Join(", ", families.Select(f => f.Family.Name))}.");
+                }
+            }
             if (p.GetValue(json))
             {
-                Console.WriteLine(ListJson(families));
+                Console.WriteLine(ListJson(algorithms, families));
                 return 0;
             }
-            var table = new Table().Title("Task families");
-            table.AddColumns("task", "description", "settings (default)");
-            foreach (var (f, settings, unavailable) in families)
+            if (families.Length > 0)
             {
-                string text = settings is null ? "unavailable here: " + unavailable
-                    : string.Join("\n", settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"));
-                table.AddRow(f.Name, Markup.Escape(f.Description), Markup.Escape(text));
+                var table = new Table().Title("Task families");
+                table.AddColumns("task", "description", "settings (default)");
+                foreach (var (f, settings, unavailable) in families)
+                {
+                    string text = settings is null ? "unavailable here: " + unavailable
+                        : string.Join("\n", settings.Select(s => $"{s.Key}={s.Default}: {s.Description}"));
+                    table.AddRow(f.Name, Markup.Escape(f.Description), Markup.Escape(text));
+                }
+                AnsiConsole.Write(table);
             }
-            AnsiConsole.Write(table);
-
-            foreach (var a in MetaLearners.Catalogue)
+            var allFamilies = TaskRegistry.Families.ToArray();
+            foreach (var a in algorithms)
             {
                 var algos = new Table().Title($"{a.Name}: {Markup.Escape(a.Description)}");
                 algos.AddColumns("setting", "default (per-task defaults where they differ)", "description");
-                var perTask = families.Select(f => (f.Family.Name, Settings: a.Resolve(f.Family.Name, new Dictionary<string, string>(), out Dictionary<string, string> _))).ToArray();
-                foreach (var s in a.Settings)
+                var perTask = allFamilies.Select(f => (f.Name, Settings: a.Resolve(f.Name, new Dictionary<string, string>(), out Dictionary<string, string> _))).ToArray();
+                // Settings by group, the groups in the order the algorithm first declares them.
+                foreach (var group in a.Settings.GroupBy(s => s.Group))
                 {
-                    var special = perTask.Where(t => t.Settings[s.Key] != s.Default).Select(t => $"{t.Name}: {t.Settings[s.Key]}").ToArray();
-                    algos.AddRow(s.Key, Markup.Escape(special.Length == 0 ? s.Default : $"{s.Default} ({string.Join(", ", special)})"), Markup.Escape(s.Description));
+                    if (group.Key.Length > 0) algos.AddRow($"[bold]{Markup.Escape(group.Key)}[/]", "", "");
+                    foreach (var s in group)
+                    {
+                        var special = perTask.Where(t => t.Settings[s.Key] != s.Default).Select(t => $"{t.Name}: {t.Settings[s.Key]}").ToArray();
+                        algos.AddRow("  " + s.Key, Markup.Escape(special.Length == 0 ? s.Default : $"{s.Default} ({string.Join(", ", special)})"), Markup.Escape(s.Description));
+                    }
                 }
                 AnsiConsole.Write(algos);
             }
@@ -154,11 +176,12 @@ internal static class Program
         return cmd;
     }
 
-    private static string ListJson(IEnumerable<(TaskFamilyInfo Family, IReadOnlyList<SettingDescription>? Settings, string? Unavailable)> families)
+    private static string ListJson(IEnumerable<MetaAlgorithm> algorithms, IEnumerable<(TaskFamilyInfo Family, IReadOnlyList<SettingDescription>? Settings, string? Unavailable)> families)
     {
         static System.Text.Json.Nodes.JsonObject Setting(SettingDescription s)
         {
             var o = new System.Text.Json.Nodes.JsonObject { ["key"] = s.Key, ["type"] = s.Type.ToString().ToLowerInvariant(), ["default"] = s.Default };
+            if (s.Group.Length > 0) o["group"] = s.Group;
             if (s.Min is { } min) o["min"] = min;
             if (s.Max is { } max) o["max"] = max;
             if (s.Choices is { } choices) o["choices"] = new System.Text.Json.Nodes.JsonArray(choices.Select(c => (System.Text.Json.Nodes.JsonNode?)c).ToArray());
@@ -168,10 +191,10 @@ internal static class Program
         var list = families.ToArray();
         var root = new System.Text.Json.Nodes.JsonObject
         {
-            ["algorithms"] = new System.Text.Json.Nodes.JsonArray(MetaLearners.Catalogue.Select(a =>
+            ["algorithms"] = new System.Text.Json.Nodes.JsonArray(algorithms.Select(a =>
             {
                 var taskDefaults = new System.Text.Json.Nodes.JsonObject();
-                foreach (var (f, _, _) in list)
+                foreach (var f in TaskRegistry.Families)
                 {
                     var resolved = a.Resolve(f.Name, new Dictionary<string, string>(), out Dictionary<string, string> _);
                     var differing = new System.Text.Json.Nodes.JsonObject();
@@ -244,8 +267,13 @@ internal static class Program
             Description = "With --from: train the run's comparison agent with the same network and heads: multi-task (cannot adapt) or oracle (told the task).",
         };
         var force = new Option<bool>("--force") { Description = "With --resume: continue even though metrics.csv is missing (its history starts afresh)." };
-        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every, from, counterpart, force };
-        cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
+        var config = new Option<string?>("--config")
+        {
+            Description = "A JSON file of settings, one object of key: value with the keys of --set (task and algorithm settings); --set overrides it.",
+        };
+        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every, from, counterpart, force, config };
+        cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), SettingsFile.Merge(p.GetValue(config), ParseSettings(p.GetValue(set))),
+            p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
             p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart), p.GetValue(force)));
         return cmd;
     }
@@ -268,8 +296,9 @@ internal static class Program
             Arity = ArgumentArity.ZeroOrMore,
             AllowMultipleArgumentsPerToken = true,
         };
+        var outDir = new Option<string?>("--out") { Description = "Write the evaluation's CSV, JSON and plot into this directory (created if needed) instead of the run directory." };
         trials.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--trials must be at least 1."); });
-        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained, compare };
+        var cmd = new Command("eval", "Meta-test a trained run on held-out tasks: return per episode of a trial.") { dir, set, trials, seed, json, baselines, pretrained, compare, outDir };
         cmd.SetAction(p =>
         {
             var runDir = p.GetValue(dir)!;
@@ -278,7 +307,7 @@ internal static class Program
             {
                 if (others.Length > 0) throw new SettingException("--compare applies to RL² runs; for MAML use --pretrained and --baselines.");
                 return MamlStepEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetValue(trials),
-                    p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained));
+                    p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained), p.GetValue(outDir));
             }
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
@@ -317,7 +346,7 @@ internal static class Program
             else Report.PrintTable(results, title);
             var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines))
                 + string.Concat(others.Select(o => "-vs-" + Report.FileLabel(o)));
-            var output = Report.OutputPath(runDir, stem);
+            var output = Report.OutputPath(runDir, stem, p.GetValue(outDir));
             Report.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title);
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(output)}[/].csv/.json/.png");
             return 0;

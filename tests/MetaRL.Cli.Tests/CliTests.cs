@@ -122,6 +122,55 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void List_shows_one_algorithm_by_group_config_files_give_settings_and_eval_writes_where_asked()
+    {
+        var rl2 = Run("list", "rl2");
+        Assert.Equal(0, rl2.Code);
+        Assert.DoesNotContain("maml:", rl2.Out);
+        Assert.DoesNotContain("Task families", rl2.Out);
+        foreach (var group in new[] { "network", "inputs", "policy update", "training", "evaluation" }) Assert.Contains("│ " + group + " ", rl2.Out);
+        Assert.Contains("│   hidden ", rl2.Out);
+        var json = Run("list", "maml", "--json");
+        using (var doc = JsonDocument.Parse(json.Out))
+        {
+            var maml = Assert.Single(doc.RootElement.GetProperty("algorithms").EnumerateArray());
+            Assert.Equal("inner step", maml.GetProperty("settings").EnumerateArray().Single(s => s.GetProperty("key").GetString() == "inner-lr").GetProperty("group").GetString());
+            Assert.Empty(doc.RootElement.GetProperty("taskFamilies").EnumerateArray());
+        }
+        var task = Run("list", "bandit");
+        Assert.Contains("arms=5", task.Out);
+        var unknown = Run("list", "rl3");
+        Assert.Equal((2, "error: 'rl3' is neither an algorithm nor a task family (did you mean 'rl2'?)."), (unknown.Code, unknown.Err[..unknown.Err.IndexOf('.')] + "."));
+
+        // --config: the keys of --set in a JSON file; --set overrides it.
+        var config = Path.Combine(_dir, "small.json");
+        File.WriteAllText(config, """{ "iterations": 2, "hidden": 8, "trials-per-iteration": 8, "minibatches": 2, "arms": 3, "episodes": 3, "normalize-rewards": true }""");
+        var run = Path.Combine(_dir, "configured");
+        var train = Run("train", "rl2", "bandit", "--config", config, "--set", "episodes=4", "--out", run);
+        Assert.True(train.Code == 0, train.Err);
+        var written = File.ReadAllText(Path.Combine(run, "config.json"));
+        Assert.Contains("\"hidden\": \"8\"", written);
+        Assert.Contains("\"arms\": \"3\"", written);
+        Assert.Contains("\"episodes\": \"4\"", written);
+        File.WriteAllText(config, """{ "hidden": [8] }""");
+        var nested = Run("train", "rl2", "bandit", "--config", config, "--out", Path.Combine(_dir, "never"));
+        Assert.Equal((2, $"error: --config: '{config}': setting 'hidden' must be a string, number or boolean; it is an array.\n"), (nested.Code, nested.Err));
+        File.WriteAllText(config, "{ iterations: 2 ");
+        var broken = Run("train", "rl2", "bandit", "--config", config, "--out", Path.Combine(_dir, "never"));
+        Assert.Equal(2, broken.Code);
+        Assert.StartsWith($"error: --config: '{config}' is not valid JSON: ", broken.Err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "never")));
+
+        // eval --out writes elsewhere and leaves the run directory as it was.
+        var before = Directory.GetFiles(run).Order().ToArray();
+        var elsewhere = Path.Combine(_dir, "evals", "first");
+        var eval = Run("eval", run, "--trials", "5", "--out", elsewhere);
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Equal(before, Directory.GetFiles(run).Order().ToArray());
+        Assert.Equal(["eval-trials5-seed1.csv", "eval-trials5-seed1.json", "eval-trials5-seed1.png"], Directory.GetFiles(elsewhere).Select(f => Path.GetFileName(f)).Order().ToArray());
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
         // Each input error is one line on stderr, exit code 2, nothing written.

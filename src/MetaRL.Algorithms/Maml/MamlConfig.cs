@@ -66,30 +66,40 @@ public sealed record MamlConfig
 
     /// <summary>Every MAML setting, declared once: parsing, validation, recording and listing come from here.</summary>
     public static SettingSchema<MamlConfig> Schema { get; } = new SettingSchema<MamlConfig>("maml")
+        .Group("network")
         .Sizes("hidden", c => c.Hidden, (c, v) => c with { Hidden = v }, allowNone: false, "Hidden layers of the tanh MLP policy.")
+        .Group("inner step")
         .Double("inner-lr", c => c.InnerLearningRate, (c, v) => c with { InnerLearningRate = v }, 0, 1e3, "Step size α of the inner policy-gradient steps.")
         .Int("inner-steps", c => c.InnerSteps, (c, v) => c with { InnerSteps = v }, 0, 10, "Inner gradient steps during meta-training; 0 trains the non-adaptive multi-task policy.")
+        .Group("training")
         .Int("meta-batch", c => c.MetaBatch, (c, v) => c with { MetaBatch = v }, 1, 10_000, "Tasks per meta-iteration.")
         .Int("trajectories", c => c.Trajectories, (c, v) => c with { Trajectories = v }, 1, 100_000, "Trajectories per task for each adaptation step and for the post-adaptation batch.")
         .Int("iterations", c => c.Iterations, (c, v) => c with { Iterations = v }, 1, 10_000_000, "Meta-iterations.")
+        .Group("outer step")
         .Double("max-kl", c => c.MaxKl, (c, v) => c with { MaxKl = v }, 1e-9, 10, "TRPO outer loop: the mean KL divergence one step may reach.")
         .Int("cg-iters", c => c.CgIterations, (c, v) => c with { CgIterations = v }, 1, 1000, "TRPO outer loop: conjugate-gradient iterations on Hessian-vector products.")
         .Double("cg-damping", c => c.CgDamping, (c, v) => c with { CgDamping = v }, 0, 1e3, "TRPO outer loop: damping added to the KL Hessian.")
         .Int("ls-steps", c => c.LineSearchSteps, (c, v) => c with { LineSearchSteps = v }, 0, 1000, "TRPO outer loop: backtracking steps of the line search.")
         .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO outer loop: the factor each backtracking step applies.")
+        .Group("training")
         .Double("gamma", c => c.Gamma, (c, v) => c with { Gamma = v }, 0, 1, "Discount factor.")
+        .Group("inner step")
         .Bool("first-order", c => c.FirstOrder, (c, v) => c with { FirstOrder = v }, "First-order MAML: drop the second-order terms of the inner step.")
+        .Group("outer step")
         .Enum("outer", c => c.Outer, (c, v) => c with { Outer = v }, "The outer update: a TRPO step under a KL limit, or PPO's clipped surrogate over several Adam epochs.")
         .Int("ppo-epochs", c => c.PpoEpochs, (c, v) => c with { PpoEpochs = v }, 1, 1000, "PPO outer loop: Adam epochs per meta-iteration.")
         .Double("ppo-clip", c => c.PpoClip, (c, v) => c with { PpoClip = v }, 1e-6, 10, "PPO outer loop: clip range of the probability ratio.")
         .Double("outer-lr", c => c.OuterLearningRate, (c, v) => c with { OuterLearningRate = v }, 0, 1, "PPO outer loop: Adam's learning rate.")
+        .Group("network")
         .Bool("normalize-actions", c => c.NormalizeActions, (c, v) => c with { NormalizeActions = v }, "A Gaussian policy over a bounded box acts in [-1, 1] mapped onto the box.")
+        .Group("evaluation")
         .Custom("eval-lr-decay", SettingType.Text, c => c.EvalLearningRateDecay?.ToString("R", CultureInfo.InvariantCulture) ?? "auto",
             (r, c) => c with { EvalLearningRateDecay = ReadDecay(r, "eval-lr-decay", c.EvalLearningRateDecay) },
             "Meta-test steps after the first use inner-lr times this, a number in [0, 10]; auto chooses it per agent on the validation tasks.")
         .Int("best-window", c => c.BestWindow, (c, v) => c with { BestWindow = v }, 1, 100_000, "With validate-every=0: the best policy ends the window of this many iterations with the best training return.")
         .Int("validate-every", c => c.ValidateEvery, (c, v) => c with { ValidateEvery = v }, 0, 10_000_000, "Score the policy on fixed validation tasks every this many iterations and after the last (0: use best-window).")
         .Int("validation-tasks", c => c.ValidationTasks, (c, v) => c with { ValidationTasks = v }, 1, 100_000, "Validation tasks, drawn from the training distribution on a stream of their own.")
+        .Group("inner step")
         .Bool("lvc", c => c.LowVarianceCurvature, (c, v) => c with { LowVarianceCurvature = v }, "ProMP's low-variance-curvature inner loss; false gives Finn et al.'s meta-gradient.");
 
     /// <summary>Every MAML setting key.</summary>

@@ -84,7 +84,7 @@ internal static class MamlStepEvaluation
         return (learner, file);
     }
 
-    public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines, string? pretrainedDir = null)
+    public static int Evaluate(string dir, Dictionary<string, string> overrides, int? taskCount, ulong seed, bool json, bool baselines, string? pretrainedDir = null, string? outDir = null)
     {
         var taskOverrides = overrides.Where(kv => !EvaluationKeys.Contains(kv.Key)).ToDictionary();
         var evalSettings = new SettingsReader("eval", overrides.Where(kv => EvaluationKeys.Contains(kv.Key)).ToDictionary());
@@ -135,7 +135,7 @@ internal static class MamlStepEvaluation
             if (results.Count > 1) Report.Print(EvaluationReport.StepLeadTable(results));
         }
         string stem = Report.OutputPath(dir, Report.EvalStem(n, seed, overrides, baselines)
-            + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)));
+            + (pretrainedDir is null ? "" : "-pretrained-" + Report.FileLabel(pretrainedDir)), outDir);
         EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(stem))!, Path.GetFileName(stem), results, title);
         if (!json) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(stem)}[/].csv/.json/.png");
         return 0;

@@ -57,8 +57,9 @@ internal static class Report
     /// Where an evaluation of <paramref name="runOrCheckpoint"/> writes its outputs: inside a run directory, or beside a
     /// checkpoint file under the file's own name (so two checkpoints in one folder do not overwrite each other).
     /// </summary>
-    public static string OutputPath(string runOrCheckpoint, string stem)
-        => File.Exists(runOrCheckpoint)
+    public static string OutputPath(string runOrCheckpoint, string stem, string? outDir = null)
+        => outDir is not null ? Path.Combine(outDir, (File.Exists(runOrCheckpoint) ? FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" : "") + stem)
+            : File.Exists(runOrCheckpoint)
             ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runOrCheckpoint))!, FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" + stem)
             : Path.Combine(runOrCheckpoint, stem);
 

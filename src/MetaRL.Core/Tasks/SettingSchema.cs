@@ -16,7 +16,11 @@ public enum SettingType
 }
 
 /// <summary>What a tool or a page needs to know of one setting: key, type, default, range or choices, meaning.</summary>
-public sealed record SettingDescription(string Key, SettingType Type, string Default, double? Min, double? Max, IReadOnlyList<string>? Choices, string Description);
+public sealed record SettingDescription(string Key, SettingType Type, string Default, double? Min, double? Max, IReadOnlyList<string>? Choices, string Description)
+{
+    /// <summary>The group listings show the setting under (e.g. "network", "policy update"); empty when its owner declares none.</summary>
+    public string Group { get; init; } = "";
+}
 
 /// <summary>
 /// Every setting of a configuration record <typeparamref name="T"/>, each declared once: its key, how it is read from
@@ -74,8 +78,19 @@ public sealed class SettingSchema<T>(string owner) where T : class
     public SettingSchema<T> Custom(string key, SettingType type, Func<T, string> format, Func<SettingsReader, T, T> read, string description)
         => Add(new(key, type, "", null, null, null, description), format, read);
 
+    private string _group = "";
+
+    /// <summary>The settings declared after this call are listed under <paramref name="name"/> (a group may be named again later).</summary>
+    public SettingSchema<T> Group(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        _group = name;
+        return this;
+    }
+
     private SettingSchema<T> Add(SettingDescription shape, Func<T, string> format, Func<SettingsReader, T, T> read)
     {
+        shape = shape with { Group = _group };
         if (_entries.Any(e => e.Shape.Key == shape.Key)) throw new ArgumentException($"{owner}: setting '{shape.Key}' is declared twice.");
         if (string.IsNullOrWhiteSpace(shape.Description)) throw new ArgumentException($"{owner}: setting '{shape.Key}' needs a description.");
         _entries.Add(new(shape, format, read));
