@@ -203,13 +203,35 @@ public static class EvaluationReport
         Plots.AdaptationCurve(path, title, rounds ? "gradient steps on the task" : "episode of the trial", rounds ? "mean return per episode" : "mean return", x, series);
     }
 
-    /// <summary>Writes <paramref name="stem"/>.csv, .json and .png into <paramref name="dir"/> (created if needed).</summary>
+    /// <summary>
+    /// Writes <paramref name="stem"/>.csv, .json and .png into <paramref name="dir"/> (created if needed), and the
+    /// adaptation curves as a TensorBoard event file (<see cref="WriteEvents"/>).
+    /// </summary>
     public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)
     {
         Directory.CreateDirectory(dir);
         WriteCsv(Path.Combine(dir, stem + ".csv"), results);
         File.WriteAllText(Path.Combine(dir, stem + ".json"), MetaTestResult.ToJson(results));
         WritePlot(Path.Combine(dir, stem + ".png"), results, title);
+        WriteEvents(dir, stem, results);
+    }
+
+    /// <summary>
+    /// The adaptation curves for TensorBoard: <c>events.out.tfevents.*.STEM</c> in <paramref name="dir"/> (replacing an earlier
+    /// one of the same stem), one scalar series per agent, tagged <c>STEM/AGENT</c>, its step the episode of the trial
+    /// (or the number of gradient steps where agents play rounds).
+    /// </summary>
+    public static void WriteEvents(string dir, string stem, IReadOnlyList<MetaTestResult> results)
+    {
+        foreach (var old in Directory.GetFiles(dir, $"{TensorBoardEvents.FilePrefix}*.{stem}")) File.Delete(old);
+        using var events = TensorBoardEvents.Create(Path.Combine(dir, TensorBoardEvents.FileName(stem)));
+        bool rounds = InRounds(results);
+        int points = rounds ? results[0].StepReturns!.Length : results[0].EpisodesPerTrial;
+        for (int i = 0; i < points; i++)
+        {
+            int k = i;
+            events.Scalars(rounds ? k : k + 1, results.Select(r => ($"{stem}/{r.Agent}", rounds ? r.StepReturns![k] : r.EpisodeReturns[k])));
+        }
     }
 }
 

@@ -167,7 +167,9 @@ public sealed class CliTests : IDisposable
         var eval = Run("eval", run, "--trials", "5", "--out", elsewhere);
         Assert.True(eval.Code == 0, eval.Err);
         Assert.Equal(before, Directory.GetFiles(run).Order().ToArray());
-        Assert.Equal(["eval-trials5-seed1.csv", "eval-trials5-seed1.json", "eval-trials5-seed1.png"], Directory.GetFiles(elsewhere).Select(f => Path.GetFileName(f)).Order().ToArray());
+        var files = Directory.GetFiles(elsewhere).Select(f => Path.GetFileName(f)).Order().ToArray();
+        Assert.Equal(["eval-trials5-seed1.csv", "eval-trials5-seed1.json", "eval-trials5-seed1.png"], files.Where(f => f.StartsWith("eval-", StringComparison.Ordinal)));
+        Assert.Matches(@"^events\.out\.tfevents\.[0-9]+\.eval-trials5-seed1$", Assert.Single(files, f => f.StartsWith("events.", StringComparison.Ordinal)));
     }
 
     [Fact]

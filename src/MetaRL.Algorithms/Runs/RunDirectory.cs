@@ -21,6 +21,7 @@ public sealed class RunDirectory : IDisposable
     public const int ConfigFormat = 2;
 
     private readonly StreamWriter _metrics;
+    private readonly TensorBoardEvents _events;
     private readonly RunLock _lock;
 
     private RunDirectory(string path, IMetaLearner learner, int checkpointEvery, RunLock runLock)
@@ -32,6 +33,21 @@ public sealed class RunDirectory : IDisposable
         var metrics = MetricsPath;
         if (!File.Exists(metrics)) File.WriteAllText(metrics, string.Join(',', ["iteration", .. learner.MetricNames]) + "\n");
         _metrics = new StreamWriter(metrics, append: true);
+        _events = OpenEvents(path, metrics);
+    }
+
+    /// <summary>
+    /// The run's TensorBoard event file, holding every metrics.csv column as a scalar per iteration. A resumed run's file
+    /// is written afresh from metrics.csv (already cut back to the checkpoint), so rows past the checkpoint never linger.
+    /// </summary>
+    private static TensorBoardEvents OpenEvents(string path, string metricsPath)
+    {
+        var existing = Directory.GetFiles(path, TensorBoardEvents.FilePrefix + "*.metarl").Order(StringComparer.Ordinal).FirstOrDefault();
+        var events = TensorBoardEvents.Create(existing ?? System.IO.Path.Combine(path, TensorBoardEvents.FileName("metarl")));
+        var (columns, rows) = ReadMetrics(metricsPath);
+        foreach (var row in rows) events.Scalars((long)row[0], columns.Skip(1).Zip(row.Skip(1)));
+        events.Flush();
+        return events;
     }
 
     public string Path { get; }
@@ -197,6 +213,8 @@ public sealed class RunDirectory : IDisposable
         }
         _metrics.WriteLine(string.Join(',', [report.Iteration.ToString(CultureInfo.InvariantCulture), .. report.Metrics.Select(FormatMetric)]));
         _metrics.Flush();
+        _events.Scalars(report.Iteration, Learner.MetricNames.Zip(report.Metrics));
+        _events.Flush();
         if (report.NewBest) Learner.Save(BestCheckpointPath);
         if (Learner.Iteration % CheckpointEvery == 0 || Learner.Iteration == Learner.Iterations) Learner.Save(CheckpointPath);
         return report;
@@ -220,6 +238,7 @@ public sealed class RunDirectory : IDisposable
     public void Dispose()
     {
         _metrics.Dispose();
+        _events.Dispose();
         _lock.Dispose();
     }
 
