@@ -12,33 +12,62 @@ public static class Plots
         Color.FromHex("#bcbd22"), Color.FromHex("#17becf"),
     ];
 
-    /// <summary>One line per series with a shaded 95% confidence band; written atomically.</summary>
+    /// <summary>One line per series with a shaded 95% confidence band, the first as the evaluated agent and the others as baselines; written atomically.</summary>
     /// <exception cref="ArgumentException">A series is not as long as <paramref name="x"/>.</exception>
     public static void AdaptationCurve(string path, string title, string xLabel, string yLabel, double[] x,
         IReadOnlyList<(string Name, double[] Mean, double[] Ci95)> series)
     {
-        ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(series);
-        foreach (var (name, mean, ci) in series)
-            if (mean.Length != x.Length || ci.Length != x.Length)
-                throw new ArgumentException($"Series '{name}' has {mean.Length} points and {ci.Length} intervals; the x axis has {x.Length}.", nameof(series));
+        Curves(path, title, xLabel, yLabel, x, series.Select((s, i) => new Curve(s.Name, s.Mean, s.Ci95, i == 0 ? CurveRole.Evaluated : CurveRole.Baseline)).ToArray());
+    }
+
+    /// <summary>
+    /// The curves drawn by role: the evaluated agent heavy and on top with its 95% band, baselines thin and light with
+    /// faint bands, references dashed grey, raw training curves thin under their smoothed average (same colour).
+    /// Sized for a 1000-pixel-wide PNG; written atomically.
+    /// </summary>
+    /// <exception cref="ArgumentException">A curve is not as long as <paramref name="x"/>.</exception>
+    public static void Curves(string path, string title, string xLabel, string yLabel, double[] x, IReadOnlyList<Curve> curves)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(curves);
+        foreach (var c in curves)
+            if (c.Mean.Length != x.Length || (c.Ci95 is not null && c.Ci95.Length != x.Length))
+                throw new ArgumentException($"Series '{c.Name}' has {c.Mean.Length} points and {c.Ci95?.Length ?? 0} intervals; the x axis has {x.Length}.", nameof(curves));
         var plot = new Plot();
-        for (int s = 0; s < series.Count; s++)
+        bool markers = x.Length <= 30;
+        // Colours in declaration order (a smoothed curve takes its raw curve's); drawing order puts the evaluated agent last, on top.
+        var colours = new Color[curves.Count];
+        for (int i = 0, next = 0; i < curves.Count; i++)
+            colours[i] = curves[i].Role == CurveRole.Smoothed && i > 0 ? colours[i - 1]
+                : curves[i].Role == CurveRole.Reference ? Color.FromHex("#555555") : Palette[next++ % Palette.Length];
+        var order = Enumerable.Range(0, curves.Count).OrderBy(i => curves[i].Role == CurveRole.Evaluated ? 1 : 0).ToArray();
+        var lines = new ScottPlot.Plottables.Scatter[curves.Count];
+        foreach (int i in order)
         {
-            var (name, mean, ci) = series[s];
-            var color = Palette[s % Palette.Length];
-            var lo = mean.Select((m, i) => m - ci[i]).ToArray();
-            var hi = mean.Select((m, i) => m + ci[i]).ToArray();
-            var band = plot.Add.FillY(x, lo, hi);
-            band.FillColor = color.WithAlpha(0.18);
-            band.LineWidth = 0;
-            var line = plot.Add.Scatter(x, mean);
-            line.Color = color;
-            line.LineWidth = 2;
-            line.MarkerSize = x.Length <= 30 ? 6 : 0;
-            line.LegendText = name;
+            var (c, colour) = (curves[i], colours[i]);
+            if (c.Ci95 is { } ci && c.Role is CurveRole.Evaluated or CurveRole.Baseline && ci.Any(v => v > 0))
+            {
+                var band = plot.Add.FillY(x, c.Mean.Select((m, j) => m - ci[j]).ToArray(), c.Mean.Select((m, j) => m + ci[j]).ToArray());
+                band.FillColor = colour.WithAlpha(c.Role == CurveRole.Evaluated ? 0.22 : 0.06);
+                band.LineWidth = 0;
+            }
+            var line = plot.Add.Scatter(x, c.Mean);
+            (line.Color, line.LineWidth, line.MarkerSize) = c.Role switch
+            {
+                CurveRole.Evaluated => (colour, 3.5f, markers ? 8f : 0f),
+                CurveRole.Baseline => (colour.WithAlpha(0.7), 1.5f, markers ? 4f : 0f),
+                CurveRole.Reference => (colour, 1.5f, 0f),
+                CurveRole.Raw => (colour.WithAlpha(0.3), 1f, 0f),
+                _ => (colour, 2.5f, 0f),
+            };
+            if (c.Role == CurveRole.Reference) line.LinePattern = LinePattern.Dashed;
+            lines[i] = line;
         }
-        if (x.Length <= 30 && x.All(v => v == Math.Floor(v)))
+        // The legend lists the curves as declared (the evaluated agent first), whatever the drawing order.
+        plot.Legend.ManualItems.AddRange(lines.Select((l, i) => new LegendItem { LabelText = curves[i].Name, LineColor = l.Color, LineWidth = l.LineWidth, LinePattern = l.LinePattern,
+            MarkerShape = l.MarkerShape, MarkerSize = l.MarkerSize, MarkerFillColor = l.Color, MarkerLineColor = l.Color }));
+        if (markers && x.All(v => v == Math.Floor(v)))
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(Math.Max(1, Math.Ceiling(x.Length / 15.0)));
         plot.Title(title);
         plot.XLabel(xLabel);
@@ -47,13 +76,29 @@ public static class Plots
         Save(plot, path);
     }
 
+    /// <summary>The mean of each value and the <paramref name="window"/> − 1 before it (fewer at the start).</summary>
+    public static double[] MovingAverage(IReadOnlyList<double> values, int window)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
+        var result = new double[values.Count];
+        double sum = 0;
+        for (int i = 0; i < values.Count; i++)
+        {
+            sum += values[i];
+            if (i >= window) sum -= values[i - window];
+            result[i] = sum / Math.Min(i + 1, window);
+        }
+        return result;
+    }
+
     private static void Save(Plot plot, string path)
     {
         var full = Path.GetFullPath(path);
         var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
         try
         {
-            plot.SavePng(tmp, 1100, 560);
+            plot.SavePng(tmp, 1000, 560);
             File.Move(tmp, full, overwrite: true);
         }
         finally
@@ -62,3 +107,25 @@ public static class Plots
         }
     }
 }
+
+/// <summary>How a curve is drawn (<see cref="Plots.Curves"/>).</summary>
+public enum CurveRole
+{
+    /// <summary>The agent being evaluated: heavy, on top, with its confidence band.</summary>
+    Evaluated,
+
+    /// <summary>A comparison agent: thin and light.</summary>
+    Baseline,
+
+    /// <summary>A reference level such as the task-knowing oracle: dashed grey.</summary>
+    Reference,
+
+    /// <summary>A noisy training curve: thin and faint, under its smoothed version.</summary>
+    Raw,
+
+    /// <summary>A smoothed training curve, in the colour of the raw curve before it.</summary>
+    Smoothed,
+}
+
+/// <summary>One curve of a plot: its name in the legend, its points, their 95% half-widths (none: no band) and how it is drawn.</summary>
+public sealed record Curve(string Name, double[] Mean, double[]? Ci95, CurveRole Role);

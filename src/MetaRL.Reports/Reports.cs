@@ -193,14 +193,29 @@ public static class EvaluationReport
     public static void WritePlot(string path, IReadOnlyList<MetaTestResult> results, string title)
     {
         if (results.Count == 0) return;
+        var (xLabel, yLabel, x, curves) = PlotData(results);
+        Plots.Curves(path, title, xLabel, yLabel, x, curves);
+    }
+
+    /// <summary>
+    /// What the adaptation plot shows: the axes named in the family's unit ("pull of the trial", "gradient steps on the
+    /// task"), the first result as the evaluated agent, the others as baselines, and the task-knowing oracle's level as
+    /// a dashed reference unless an agent of that name is already among the results.
+    /// </summary>
+    public static (string XLabel, string YLabel, double[] X, IReadOnlyList<Curve> Curves) PlotData(IReadOnlyList<MetaTestResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count == 0) throw new ArgumentException("No results to plot.", nameof(results));
         bool rounds = InRounds(results);
         var first = results[0];
         int points = rounds ? first.StepReturns!.Length : first.EpisodesPerTrial;
         var x = Enumerable.Range(rounds ? 0 : 1, points).Select(i => (double)i).ToArray();
-        var series = results.Select(r => (r.Agent, rounds ? r.StepReturns! : r.EpisodeReturns, rounds ? r.StepCi95! : r.EpisodeCi95)).ToList();
-        if (first.OracleTotalReturn is { } oracle)
-            series.Add((first.OracleAgent ?? "oracle", Enumerable.Repeat(oracle / first.EpisodesPerTrial, points).ToArray(), new double[points]));
-        Plots.AdaptationCurve(path, title, rounds ? "gradient steps on the task" : "episode of the trial", rounds ? "mean return per episode" : "mean return", x, series);
+        var curves = results.Select((r, i) => new Curve(r.Agent, rounds ? r.StepReturns! : r.EpisodeReturns, rounds ? r.StepCi95! : r.EpisodeCi95,
+            i == 0 ? CurveRole.Evaluated : CurveRole.Baseline)).ToList();
+        if (first.OracleTotalReturn is { } oracle && !results.Any(r => r.Agent == (first.OracleAgent ?? "oracle")))
+            curves.Add(new Curve(first.OracleAgent ?? "oracle", Enumerable.Repeat(oracle / first.EpisodesPerTrial, points).ToArray(), null, CurveRole.Reference));
+        string unit = first.EpisodeName;
+        return (rounds ? $"gradient steps on the task (each after {first.EpisodesPerRound} {unit}s)" : $"{unit} of the trial", $"mean return per {unit}", x, curves);
     }
 
     /// <summary>
@@ -256,8 +271,16 @@ public static class TrainingReport
             x ??= rows.Select(r => r[0]).ToArray();
             series.Add((columns[c].Replace('_', ' '), points.Select(r => r[c]).ToArray(), new double[rows.Length]));
         }
-        if (x is not null && series.Count > 0)
-            Plots.AdaptationCurve(Path.Combine(runDirectory, "training.png"), title, "iteration", "return", x, series);
+        if (x is null || series.Count == 0) return;
+        // Each column raw (thin, light) with its moving average over about a twentieth of the run on top.
+        int window = Math.Max(1, rows.Length / 20);
+        var curves = new List<Curve>();
+        foreach (var (name, values, _) in series)
+        {
+            curves.Add(new Curve(name, values, null, CurveRole.Raw));
+            if (window > 1) curves.Add(new Curve($"{name}, mean of {window}", Plots.MovingAverage(values, window), null, CurveRole.Smoothed));
+        }
+        Plots.Curves(Path.Combine(runDirectory, "training.png"), title, "iteration", "return", x, curves);
     }
 }
 

@@ -116,4 +116,30 @@ public sealed class ReportTests : IDisposable
     [InlineData(8, "return 6")]
     public void A_progress_summary_keeps_whole_fields_that_fit(int width, string expected)
         => Assert.Equal(expected, ProgressSummary.Fit("return 6.123  best 6.250 @50  12,345 steps/s  entropy 0.120  kl 0.0010", width));
+
+    [Fact]
+    public void The_adaptation_plot_sets_the_evaluated_agent_apart_names_the_axis_in_the_familys_unit_and_is_1000_pixels_wide()
+    {
+        var rl2 = Result("RL²", [[1, 2], [3, 4]]);
+        var greedy = Result("greedy", [[1, 1], [2, 2]]);
+        var pulls = new MetaTestResult
+        {
+            Agent = rl2.Agent, Task = "bandit", Trials = 2, EpisodesPerTrial = 2, Seed = 1, EpisodeName = "pull", EpisodeReturns = rl2.EpisodeReturns, EpisodeCi95 = rl2.EpisodeCi95,
+            MeanTotalReturn = rl2.MeanTotalReturn, Ci95 = rl2.Ci95, TrialTotals = rl2.TrialTotals, TrialEpisodeReturns = rl2.TrialEpisodeReturns, OracleTotalReturn = 4, OracleAgent = "oracle",
+        };
+        var (xLabel, yLabel, _, curves) = EvaluationReport.PlotData([pulls, greedy]);
+        Assert.Equal(("pull of the trial", "mean return per pull"), (xLabel, yLabel));
+        Assert.Equal([CurveRole.Evaluated, CurveRole.Baseline, CurveRole.Reference], curves.Select(c => c.Role));
+        Assert.Equal([2.0, 2.0], curves[2].Mean);
+        // An oracle among the agents is not drawn twice.
+        var oracleAgent = Result("oracle", [[2, 2], [2, 2]]);
+        Assert.DoesNotContain(EvaluationReport.PlotData([pulls, greedy, oracleAgent]).Curves, c => c.Role == CurveRole.Reference);
+        Assert.StartsWith("gradient steps on the task (each after 2 episodes)", EvaluationReport.PlotData([Result("maml", [[1, 1, 3, 3]], perRound: 2)]).XLabel);
+
+        var png = Path.Combine(_dir, "curve.png");
+        EvaluationReport.WritePlot(png, [pulls, greedy], "t");
+        var header = File.ReadAllBytes(png).AsSpan(16, 4);
+        Assert.Equal(1000, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header));
+        Assert.Equal([1.0, 1.5, 2.5, 3.5], Plots.MovingAverage([1.0, 2, 3, 4], 2));
+    }
 }

@@ -55,6 +55,9 @@ public sealed class MetaTestResult
     /// <summary>How the agent chose its actions ("greedy", "sampled", …), when it says.</summary>
     public string? ActingRule { get; init; }
 
+    /// <summary>What the task family calls an episode ("episode", "pull"; <see cref="TaskDistribution.EpisodeName"/>), for reports.</summary>
+    public string EpisodeName { get; init; } = "episode";
+
     /// <summary>Episodes of a round: played with the same knowledge, then learnt from together (1 for most agents; MAML's trajectories per step).</summary>
     public int EpisodesPerRound { get; init; } = 1;
 
@@ -290,6 +293,7 @@ public static class MetaTest
             EpisodesPerTrial = n,
             Seed = options.Seed,
             ActingRule = string.IsNullOrEmpty(agent.ActingRule) ? null : agent.ActingRule,
+            EpisodeName = tasks.EpisodeName,
             EpisodesPerRound = perRound,
             EpisodeReturns = mean,
             EpisodeCi95 = ci,

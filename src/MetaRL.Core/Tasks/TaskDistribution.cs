@@ -46,6 +46,9 @@ public abstract class TaskDistribution
     /// <summary>Episodes in one trial (the agent keeps its memory across them).</summary>
     public abstract int EpisodesPerTrial { get; }
 
+    /// <summary>What reports call one episode of this family: "episode", or e.g. "pull" for bandits, whose episodes are one pull each.</summary>
+    public virtual string EpisodeName => "episode";
+
     /// <summary>Draws a task.</summary>
     public abstract ITask SampleTask(Rng rng, TaskSplit split);
 

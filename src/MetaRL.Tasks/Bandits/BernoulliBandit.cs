@@ -95,6 +95,9 @@ public sealed class BernoulliBanditDistribution : BanditDistribution
 
     public override string Name => "bandit";
 
+    /// <summary>Each episode is one pull of an arm.</summary>
+    public override string EpisodeName => "pull";
+
     public override ITask SampleTask(Rng rng, TaskSplit split)
     {
         var p = new double[Arms];
@@ -143,6 +146,9 @@ public sealed class DependentBanditDistribution : BanditDistribution
     public string Difficulty { get; }
 
     public override string Name => "dependent-bandit";
+
+    /// <summary>Each episode is one pull of an arm.</summary>
+    public override string EpisodeName => "pull";
 
     public override BanditPrior Prior { get; }
 
