@@ -378,7 +378,7 @@ internal static class Program
         var defaults = new SinusoidDemoOptions();
         var kind = new Option<string>("--kind") { Description = "rl2: RL² on a 5-armed bandit; sinusoid: MAML few-shot regression.", DefaultValueFactory = _ => "rl2" };
         kind.AcceptOnlyFromAmong("rl2", "sinusoid");
-        var iterations = new Option<int?>("--iterations") { Description = "Meta-training iterations (rl2: 600, sinusoid: 10000)." };
+        var iterations = new Option<int?>("--iterations") { Description = $"Meta-training iterations (rl2: {BanditDemo.DefaultIterations}, sinusoid: 10000)." };
         var seed = new Option<ulong>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var outDir = new Option<string?>("--out") { Description = "Folder for the run, CSV files and plots (new or empty)." };
         var tasks = new Option<int>("--test-tasks") { Description = "Held-out tasks in the adaptation table.", DefaultValueFactory = _ => 2000 };
@@ -398,20 +398,7 @@ internal static class Program
                     OutDir = p.GetValue(outDir) ?? defaults.OutDir,
                     TestTasks = p.GetValue(tasks),
                 });
-            var dir = p.GetValue(outDir) ?? Path.Combine("runs", $"demo-rl2-bandit-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-            var settings = new Dictionary<string, string> { ["iterations"] = (p.GetValue(iterations) ?? 600).ToString(System.Globalization.CultureInfo.InvariantCulture) };
-            int code = Training.Train("rl2", "bandit", settings, p.GetValue(seed), dir, null, 100);
-            if (code != 0) return code;
-            var options = new MetaTestOptions(p.GetValue(tasks), p.GetValue(seed));
-            var result = EpisodeEvaluation.Evaluate(dir, [], options, out var dist);
-            var results = new List<MetaTestResult> { result };
-            foreach (var agent in TaskRegistry.Get(dist.Name).Baselines(dist, options.Seed)) results.Add(MetaTest.Run(agent, dist, options));
-            string title = "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)";
-            Report.PrintTable(results, title);
-            var stem = Report.EvalStem(options.Trials, options.Seed, new Dictionary<string, string>(), true);
-            Report.WriteAll(dir, stem, results, title);
-            AnsiConsole.MarkupLine($"Adaptation curve: [blue]{Markup.Escape(Path.Combine(dir, stem + ".png"))}[/]; more: metarl train rl2 bandit, metarl eval {Markup.Escape(dir)} --trials 10000");
-            return 0;
+            return BanditDemo.Run(p.GetValue(iterations), p.GetValue(seed), p.GetValue(outDir), p.GetValue(tasks));
         });
         return cmd;
     }

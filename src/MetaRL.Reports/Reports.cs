@@ -108,7 +108,7 @@ public static class EvaluationReport
             if (anyLead) row.Add(r.LeadOfEvaluatedAgent is { } l ? Signed(l.Mean, l.Ci95, r.Trials, 3) : new(""));
             rows.Add(row);
         }
-        string per = rounds ? $"{first.EpisodesPerRound} episodes a round, mean return per episode after k steps" : "mean return per episode";
+        string per = rounds ? $"{first.EpisodesPerRound} {first.EpisodeName}s a round, mean return per {first.EpisodeName} after k steps" : $"mean return per {first.EpisodeName}";
         string caption = $"{first.Trials} held-out trials, seed {first.Seed}; {per}; ± 95% CI"
             + (anyLead ? $"; the last column is {first.Agent}'s total minus the row's, trial by trial on the same tasks" : "");
         return new ReportTable(title, columns, rows, caption) { Series = (seriesStart, shown.Length) };

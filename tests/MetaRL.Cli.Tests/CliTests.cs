@@ -173,6 +173,23 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void The_demo_trains_compares_with_the_paired_lead_and_explains_regret_and_its_verdict()
+    {
+        var dir = Path.Combine(_dir, "demo");
+        var demo = Run("demo", "--iterations", "3", "--test-tasks", "50", "--out", dir);
+        Assert.True(demo.Code == 0, demo.Err);
+        var text = demo.Out.Replace("\n", " ");
+        Assert.Contains("RL² ahead by", demo.Out);
+        Assert.Contains("How to read it.", text);
+        Assert.Matches(@"regret\s+is what the oracle that\s+knows the best arm earns minus the agent's total", text);
+        // The verdict places RL² against every baseline by its paired interval; three iterations have not taught it much.
+        Assert.Matches(@"What it says\. RL² adapts within the trial: [0-9.]+ on its first pull, [0-9.]+ on its\s+last\.", text);
+        Assert.Matches(@"behind\s+.*greedy\s+\(-[0-9.]+\s+±\s+[0-9.]+\)", text);
+        Assert.Matches(@"RL² closes\s+-?[0-9]+%\s+of\s+the\s+gap", text);
+        Assert.True(File.Exists(Path.Combine(dir, "eval-trials50-seed1-baselines.png")));
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
         // Each input error is one line on stderr, exit code 2, nothing written.
