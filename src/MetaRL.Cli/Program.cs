@@ -27,7 +27,13 @@ internal static class Program
             Description = "On an error, also print its stack trace (as does the environment variable METARL_VERBOSE=1).",
             Recursive = true,
         };
-        var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.") { verbose };
+        var tasksFrom = new Option<string[]>("--tasks-from")
+        {
+            Description = "Load task families from this assembly (a .dll with [assembly: TaskPack(...)]; repeatable). Runs on such a family need it again for eval and --resume.",
+            Recursive = true,
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var root = new RootCommand("MetaRL: meta-reinforcement learning on the CPU.") { verbose, tasksFrom };
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ListCommand());
         root.Subcommands.Add(BaselinesCommand());
@@ -43,6 +49,7 @@ internal static class Program
         }
         try
         {
+            foreach (var assembly in parse.GetValue(tasksFrom) ?? []) TaskPacks.Load(assembly);
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception thrown)
@@ -133,7 +140,7 @@ internal static class Program
                     var names = algorithms.Select(a => a.Name).Concat(families.Select(f => f.Family.Name)).ToArray();
                     string near = SettingKeys.Nearest(only, names) is { } n ? $" (did you mean '{n}'?)" : "";
                     throw new SettingException($"'{only}' is neither an algorithm nor a task family{near}. Algorithms: {string.Join(", ", algorithms.Select(a => a.Name))}; "
-                        + $"task families: {string.Join(", ", families.Select(f => f.Family.Name))}.");
+                        + $"task families: {string.Join(", ", families.Select(f => f.Family.Name))} (a family of your own assembly needs --tasks-from FILE.dll).");
                 }
             }
             if (p.GetValue(json))

@@ -141,6 +141,7 @@ public sealed class CliTests : IDisposable
         Assert.Contains("arms=5", task.Out);
         var unknown = Run("list", "rl3");
         Assert.Equal((2, "error: 'rl3' is neither an algorithm nor a task family (did you mean 'rl2'?)."), (unknown.Code, unknown.Err[..unknown.Err.IndexOf('.')] + "."));
+        Assert.EndsWith("(a family of your own assembly needs --tasks-from FILE.dll).\n", unknown.Err);
 
         // --config: the keys of --set in a JSON file; --set overrides it.
         var config = Path.Combine(_dir, "small.json");
@@ -190,6 +191,31 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_task_family_from_the_users_own_assembly_trains_evaluates_and_lists_with_tasks_from()
+    {
+        var pack = Path.Combine(AppContext.BaseDirectory, "TaskPackExample.dll");
+        var missing = Run("list", "dose-finding");
+        Assert.Equal(2, missing.Code);
+        Assert.Contains("(a family of your own assembly needs --tasks-from FILE.dll)", missing.Err);
+
+        var listed = Run("list", "dose-finding", "--tasks-from", pack);
+        Assert.True(listed.Code == 0, listed.Err);
+        Assert.Contains("episodes=8: visits per patient", listed.Out);
+        var run = Path.Combine(_dir, "dose");
+        var train = Run("train", "rl2", "dose-finding", "--tasks-from", pack, "--set", "iterations=3", "--set", "hidden=8", "--set", "trials-per-iteration=8",
+            "--set", "minibatches=2", "--out", run);
+        Assert.True(train.Code == 0, train.Err);
+        var eval = Run("eval", run, "--tasks-from", pack, "--trials", "20", "--baselines", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+        using var doc = JsonDocument.Parse(eval.Out);
+        Assert.Equal(["RL²", "random", "titrate up"], doc.RootElement.EnumerateArray().Select(r => r.GetProperty("agent").GetString()));
+
+        var notPack = Run("list", "--tasks-from", Path.Combine(AppContext.BaseDirectory, "xunit.assert.dll"));
+        Assert.Equal((2, $"error: --tasks-from: '{Path.Combine(AppContext.BaseDirectory, "xunit.assert.dll")}' has no [assembly: TaskPack(typeof(...))] attribute naming its task families (see examples/TaskPackExample).\n"),
+            (notPack.Code, notPack.Err));
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
         // Each input error is one line on stderr, exit code 2, nothing written.
@@ -198,7 +224,7 @@ public sealed class CliTests : IDisposable
             var r = Run(args);
             Assert.Equal((2, "error: " + expected + "\n"), (r.Code, r.Err));
         }
-        Refused("Unknown task family 'bandits' (did you mean 'bandit'?). Valid task families: " + string.Join(", ", MetaRL.Core.Tasks.TaskRegistry.Families.Select(f => f.Name)) + ".",
+        Refused("Unknown task family 'bandits' (did you mean 'bandit'?). Valid task families: " + string.Join(", ", MetaRL.Core.Tasks.TaskRegistry.Families.Select(f => f.Name)) + " (a family of your own assembly needs --tasks-from FILE.dll).",
             "baselines", "bandits");
         Refused("Unknown algorithm 'ppo'. Valid algorithms: rl2, maml.", "train", "ppo", "bandit", "--out", Path.Combine(_dir, "x"));
         Refused("Unknown algorithm 'rl3' (did you mean 'rl2'?). Valid algorithms: rl2, maml.", "train", "rl3", "bandit", "--out", Path.Combine(_dir, "x"));
