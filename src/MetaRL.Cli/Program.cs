@@ -39,6 +39,13 @@ internal static class Program
         root.Subcommands.Add(BaselinesCommand());
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(EvalCommand());
+        var reference = new Command("reference", "Print the command-line reference as Markdown (docs/cli.md).") { Hidden = true };
+        reference.SetAction(_ =>
+        {
+            Console.Write(Reference.Markdown(root));
+            return 0;
+        });
+        root.Subcommands.Add(reference);
         // Errors are reported as one line: the parser's own report is the command's whole help, and the library's own
         // exception handler would print a stack trace.
         var parse = root.Parse(args);
