@@ -39,6 +39,7 @@ internal static class Program
         root.Subcommands.Add(BaselinesCommand());
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(EvalCommand());
+        root.Subcommands.Add(GlucoseCommand());
         var reference = new Command("reference", "Print the command-line reference as Markdown (docs/cli.md).") { Hidden = true };
         reference.SetAction(_ =>
         {
@@ -366,6 +367,33 @@ internal static class Program
             return 0;
         });
         return cmd;
+    }
+
+    private static Command GlucoseCommand()
+    {
+        var patient = new Option<string>("--patient") { Description = "A virtual patient of the UVA/Padova simulator: adolescent#001…010, adult#001…010 or child#001…010.", Required = true };
+        var inputs = new Option<string>("--inputs") { Description = "A CSV log with columns minute,cho_announced_g,insulin_u_per_min (the carbohydrate announced and the insulin rate over each minute).", Required = true };
+        var outFile = new Option<string?>("--out") { Description = "Write minute,bg_mg_dl here instead of to the standard output." };
+        var replay = new Command("replay", "Replay a logged day on a virtual patient: the glucose (mg/dL) at the start of each minute.") { patient, inputs, outFile };
+        replay.SetAction(p =>
+        {
+            var who = MetaRL.Tasks.Glucose.VirtualPatient.Get(p.GetValue(patient)!);
+            var path = p.GetValue(inputs)!;
+            if (!File.Exists(path)) throw new SettingException($"--inputs: '{path}' does not exist.");
+            IReadOnlyList<MetaRL.Tasks.Glucose.GlucoseReplay.Minute> log;
+            using (var reader = new StreamReader(path)) log = MetaRL.Tasks.Glucose.GlucoseReplay.Read(reader, path);
+            var glucose = MetaRL.Tasks.Glucose.GlucoseReplay.Run(who, log);
+            if (p.GetValue(outFile) is { } target)
+            {
+                // Written beside the target and moved into place: a failed replay never leaves half a file.
+                var tmp = target + ".tmp";
+                using (var w = new StreamWriter(tmp)) MetaRL.Tasks.Glucose.GlucoseReplay.Write(w, log, glucose);
+                File.Move(tmp, target, overwrite: true);
+            }
+            else MetaRL.Tasks.Glucose.GlucoseReplay.Write(Console.Out, log, glucose);
+            return 0;
+        });
+        return new Command("glucose", "The UVA/Padova type-1 diabetes simulator's tools.") { replay };
     }
 
     /// <summary>The capacity settings (layer sizes, heads, cell) in which two runs of one algorithm differ, e.g. "hidden 64 vs 128"; null when they agree.</summary>

@@ -216,6 +216,41 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Glucose_replay_reproduces_the_reference_trace_and_refuses_bad_logs_by_name()
+    {
+        var trace = Path.Combine(AppContext.BaseDirectory, "Data", "reference-trace-adolescent001.csv");
+        var output = Path.Combine(_dir, "bg.csv");
+        var replay = Run("glucose", "replay", "--patient", "adolescent#001", "--inputs", trace, "--out", output);
+        Assert.True(replay.Code == 0, replay.Err);
+        var expected = File.ReadAllLines(trace).Skip(1).Select(l => l.Split(',')).ToArray();
+        var got = File.ReadAllLines(output);
+        Assert.Equal("minute,bg_mg_dl", got[0]);
+        Assert.Equal(expected.Length, got.Length - 1);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            var row = got[i + 1].Split(',');
+            Assert.Equal(expected[i][0], row[0]);
+            Assert.InRange(double.Parse(row[1], System.Globalization.CultureInfo.InvariantCulture) - double.Parse(expected[i][3], System.Globalization.CultureInfo.InvariantCulture), -0.5, 0.5);
+        }
+
+        var bad = Path.Combine(_dir, "bad.csv");
+        var never = Path.Combine(_dir, "never.csv");
+        void Refused(string expectedError, string log, string patient = "adult#003")
+        {
+            File.WriteAllText(bad, log);
+            var r = Run("glucose", "replay", "--patient", patient, "--inputs", bad, "--out", never);
+            Assert.Equal((2, "error: " + expectedError + "\n"), (r.Code, r.Err));
+            Assert.False(File.Exists(never));
+        }
+        const string ok = "minute,cho_announced_g,insulin_u_per_min\n0,0,0.01\n1,0,0.01\n";
+        Refused("Unknown virtual patient 'adult#011' (did you mean 'adult#001'?). The patients are adolescent#001…010, adult#001…010 and child#001…010.", ok, "adult#011");
+        Refused($"{bad}, line 3: insulin_u_per_min is negative (-0.01).", "minute,cho_announced_g,insulin_u_per_min\n0,0,0.01\n1,0,-0.01\n");
+        Refused($"{bad}, line 2: cho_announced_g 'NaN' is not a finite number.", "minute,cho_announced_g,insulin_u_per_min\n0,NaN,0.01\n");
+        Refused($"{bad}, line 3: minute 0 follows minute 0; the minutes must count up by one.", "minute,cho_announced_g,insulin_u_per_min\n0,0,0.01\n0,0,0.01\n");
+        Refused($"{bad} has no 'insulin_u_per_min' column; its header must name minute, cho_announced_g and insulin_u_per_min.", "minute,cho_announced_g\n0,0\n");
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
         // Each input error is one line on stderr, exit code 2, nothing written.

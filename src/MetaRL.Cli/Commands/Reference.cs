@@ -27,10 +27,12 @@ internal static class Reference
         md.AppendLine("Options of every command:");
         md.AppendLine();
         foreach (var o in root.Options.Where(o => o.Recursive && !o.Hidden && o.Name != "--help")) md.AppendLine($"- `{o.Name}`: {o.Description}");
-        foreach (var command in root.Subcommands.Where(c => !c.Hidden))
+        static IEnumerable<(string Path, Command Command)> Leaves(Command c, string path)
+            => c.Subcommands.Count == 0 ? [(path, c)] : c.Subcommands.Where(s => !s.Hidden).SelectMany(s => Leaves(s, $"{path} {s.Name}"));
+        foreach (var (path, command) in root.Subcommands.Where(c => !c.Hidden).SelectMany(c => Leaves(c, c.Name)))
         {
             md.AppendLine();
-            md.AppendLine($"## metarl {command.Name}");
+            md.AppendLine($"## metarl {path}");
             md.AppendLine();
             md.AppendLine(command.Description);
             md.AppendLine();
