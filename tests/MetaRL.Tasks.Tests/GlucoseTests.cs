@@ -85,4 +85,79 @@ public sealed class GlucoseTests
         Assert.True(none > p.InitialState[12] / p.Vg + 30, $"a 50 g meal without a bolus peaks at {none:F1} mg/dL");
         Assert.True(covered < none - 20, $"with the patient's own bolus the peak is {covered:F1}, without {none:F1}");
     }
+
+    [Fact]
+    public void Kovatchev_risk_is_zero_near_112_and_splits_into_low_and_high()
+    {
+        Assert.True(GlycemicRisk.Total(112.5) < 0.01);
+        var (low, high) = GlycemicRisk.Of(50);
+        Assert.True(low > 10 && high == 0, $"50 mg/dL: low {low}, high {high}");
+        (low, high) = GlycemicRisk.Of(300);
+        Assert.True(high > 10 && low == 0, $"300 mg/dL: low {low}, high {high}");
+        Assert.Equal((100.0, 0.0), GlycemicRisk.Of(20));
+        Assert.Equal((0.0, 100.0), GlycemicRisk.Of(600));
+        // f = 1.509 (ln(BG)^1.084 − 5.381): at 200 mg/dL, ln 200 = 5.298, f = 1.078 and 10 f² ≈ 11.6.
+        double f = 1.509 * (Math.Pow(Math.Log(200), 1.084) - 5.381);
+        Assert.Equal(10 * f * f, GlycemicRisk.Of(200).High, 12);
+        Assert.InRange(GlycemicRisk.Of(200).High, 11.5, 11.7);
+    }
+
+    [Fact]
+    public void Clinical_metrics_count_time_in_each_range_as_a_percentage()
+    {
+        var m = ClinicalMetrics.Of([50, 60, 100, 150, 200, 260, 120, 110, 90, 80]);
+        Assert.Equal(60, m.TimeInRange);
+        Assert.Equal(20, m.TimeBelow70);
+        Assert.Equal(10, m.TimeBelow54);
+        Assert.Equal(20, m.TimeAbove180);
+        Assert.Equal(10, m.TimeAbove250);
+        Assert.Equal(122, m.MeanGlucose);
+        Assert.True(m.Lbgi > 0 && m.Hbgi > 0);
+        Assert.Throws<ArgumentException>(() => ClinicalMetrics.Of([]));
+    }
+
+    [Fact]
+    public void The_pump_delivers_in_its_increments_and_within_its_limits()
+    {
+        var pump = new InsulinPump();
+        Assert.Equal(0.05, pump.Increment);
+        Assert.Equal(0, pump.Deliver(-1));
+        Assert.Equal(30, pump.Deliver(1000));
+        // 0.0139355889 U/min is 83.6135 pmol/min: delivered as 83.60.
+        Assert.Equal(83.60 / 6000, pump.Deliver(0.0139355889), 12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => pump.Deliver(double.NaN));
+    }
+
+    [Fact]
+    public void The_cgm_reads_every_three_minutes_with_smooth_skewed_noise_clipped_to_its_range()
+    {
+        var cgm = new Cgm(new MetaRL.Engine.Rng(3));
+        Assert.Equal((3.0, 39.0, 600.0), (cgm.SampleMinutes, cgm.Min, cgm.Max));
+        var noise = Enumerable.Range(0, 20_000).Select(i => cgm.Noise(i * 3.0)).ToArray();
+        double mean = noise.Average(), std = Math.Sqrt(noise.Average(v => (v - mean) * (v - mean)));
+        // ε = ξ + λ sinh((e − γ)/δ) with e of variance PACF²/(1 − PACF²) ≈ 0.96: mean ≈ ξ + λ sinh(−γ/δ)·E[cosh(e/δ)] ≈ 0.1, spread ≈ 10 mg/dL.
+        Assert.InRange(mean, -3, 3);
+        Assert.InRange(std, 6, 16);
+        // Correlated: neighbouring readings (3 minutes apart) differ far less than the spread.
+        double step = Math.Sqrt(noise.Zip(noise.Skip(1)).Average(p => (p.First - p.Second) * (p.First - p.Second)));
+        Assert.True(step < std / 3, $"3-minute change {step:F2} against a spread of {std:F2}");
+        Assert.Equal(39, cgm.Read(0, 60_000));
+        Assert.Equal(600, cgm.Read(5000, 60_003));
+        // The same seed gives the same readings.
+        var again = new Cgm(new MetaRL.Engine.Rng(3));
+        Assert.Equal(noise.Take(50), Enumerable.Range(0, 50).Select(i => again.Noise(i * 3.0)));
+    }
+
+    [Fact]
+    public void A_random_day_of_meals_takes_each_slot_with_its_probability_in_its_window()
+    {
+        var rng = new MetaRL.Engine.Rng(11);
+        var days = Enumerable.Range(0, 4000).Select(_ => MealScenario.Day(rng)).ToArray();
+        int Count(double fromHour, double toHour) => days.Count(d => d.Any(m => m.Minute >= fromHour * 60 && m.Minute < toHour * 60 && m.Carbs > 25));
+        Assert.InRange(Count(5, 9.01) / 4000.0, 0.92, 0.98);   // breakfast 0.95
+        Assert.InRange(Count(16, 20.01) / 4000.0, 0.92, 0.98); // dinner 0.95
+        Assert.All(days.SelectMany(d => d), m => Assert.True(m.Minute >= 300 && m.Minute <= 23 * 60 && m.Carbs > 0));
+        var dinners = days.SelectMany(d => d).Where(m => m.Minute >= 16 * 60 && m.Minute <= 20 * 60 && m.Carbs > 40).Select(m => m.Carbs).ToArray();
+        Assert.InRange(dinners.Average(), 78, 82);
+    }
 }

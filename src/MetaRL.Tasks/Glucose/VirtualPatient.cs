@@ -63,8 +63,8 @@ public sealed record VirtualPatient
 
         private static IReadOnlyList<VirtualPatient> Load()
         {
-            var quest = Read("Quest.csv").ToDictionary(r => r["Name"], StringComparer.Ordinal);
-            return Read("vpatient_params.csv").Select(r =>
+            var quest = Table("Quest.csv").ToDictionary(r => r["Name"], StringComparer.Ordinal);
+            return Table("vpatient_params.csv").Select(r =>
             {
                 string name = r["Name"];
                 double P(string column) => Number(r, column, name);
@@ -86,26 +86,28 @@ public sealed record VirtualPatient
             }).ToArray();
         }
 
-        private static double Number(Dictionary<string, string> row, string column, string patient)
-            => row.TryGetValue(column, out var text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
-                ? v : throw new InvalidDataException($"The patient tables give {patient} no finite '{column}'.");
-
-        /// <summary>The rows of an embedded CSV table as column → text.</summary>
-        internal static List<Dictionary<string, string>> Read(string file)
-        {
-            using var stream = typeof(VirtualPatient).Assembly.GetManifestResourceStream("MetaRL.Tasks.Glucose." + file)
-                ?? throw new InvalidDataException($"The patient table {file} is missing from MetaRL.Tasks.");
-            using var reader = new StreamReader(stream);
-            var header = (reader.ReadLine() ?? throw new InvalidDataException($"{file} is empty.")).Split(',');
-            var rows = new List<Dictionary<string, string>>();
-            for (string? line; (line = reader.ReadLine()) is not null;)
-            {
-                if (line.Length == 0) continue;
-                var cells = line.Split(',');
-                if (cells.Length != header.Length) throw new InvalidDataException($"{file}: a row has {cells.Length} cells, the header {header.Length}.");
-                rows.Add(header.Zip(cells).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal));
-            }
-            return rows;
-        }
     }
+
+    /// <summary>The rows of one of the embedded tables (vpatient_params, Quest, sensor_params, pump_params) as column → text.</summary>
+    internal static List<Dictionary<string, string>> Table(string file)
+    {
+        using var stream = typeof(VirtualPatient).Assembly.GetManifestResourceStream("MetaRL.Tasks.Glucose." + file)
+            ?? throw new InvalidDataException($"The table {file} is missing from MetaRL.Tasks.");
+        using var reader = new StreamReader(stream);
+        var header = (reader.ReadLine() ?? throw new InvalidDataException($"{file} is empty.")).Split(',');
+        var rows = new List<Dictionary<string, string>>();
+        for (string? line; (line = reader.ReadLine()) is not null;)
+        {
+            if (line.Length == 0) continue;
+            var cells = line.Split(',');
+            if (cells.Length != header.Length) throw new InvalidDataException($"{file}: a row has {cells.Length} cells, the header {header.Length}.");
+            rows.Add(header.Zip(cells).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal));
+        }
+        return rows;
+    }
+
+    /// <summary>A finite number from a table row, or an error naming the table's row and column.</summary>
+    internal static double Number(Dictionary<string, string> row, string column, string what)
+        => row.TryGetValue(column, out var text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
+            ? v : throw new InvalidDataException($"The tables give {what} no finite '{column}'.");
 }

@@ -1,0 +1,47 @@
+namespace MetaRL.Tasks.Glucose;
+
+/// <summary>
+/// Kovatchev's blood glucose risk: f = 1.509·(ln(BG)^1.084 − 5.381), risk = 10·f², counted as low-glucose risk when
+/// f &lt; 0 and high-glucose risk when f &gt; 0 (zero near 112.5 mg/dL); glucose at or below 20 mg/dL counts as risk 100
+/// low, at or above 600 as 100 high.
+/// </summary>
+public static class GlycemicRisk
+{
+    /// <summary>The (low, high) risk of one glucose value (mg/dL); one of the two is zero.</summary>
+    public static (double Low, double High) Of(double glucose)
+    {
+        if (double.IsNaN(glucose)) throw new ArgumentOutOfRangeException(nameof(glucose), glucose, "Glucose is not a number.");
+        if (glucose <= 20) return (100, 0);
+        if (glucose >= 600) return (0, 100);
+        double f = 1.509 * (Math.Pow(Math.Log(glucose), 1.084) - 5.381);
+        double risk = 10 * f * f;
+        return f < 0 ? (risk, 0) : (0, risk);
+    }
+
+    /// <summary>The total risk (low plus high) of one glucose value.</summary>
+    public static double Total(double glucose)
+    {
+        var (low, high) = Of(glucose);
+        return low + high;
+    }
+}
+
+/// <summary>
+/// The clinical summary of a glucose trace (mg/dL, equally spaced): the percentage of time in range 70–180, below 70
+/// and 54, above 180 and 250, the mean low and high blood glucose indices and the mean glucose.
+/// </summary>
+public sealed record ClinicalMetrics(double TimeInRange, double TimeBelow70, double TimeBelow54, double TimeAbove180, double TimeAbove250, double Lbgi, double Hbgi,
+    double MeanGlucose)
+{
+    /// <exception cref="ArgumentException">The trace is empty.</exception>
+    public static ClinicalMetrics Of(IReadOnlyList<double> glucose)
+    {
+        ArgumentNullException.ThrowIfNull(glucose);
+        if (glucose.Count == 0) throw new ArgumentException("A glucose trace needs at least one value.", nameof(glucose));
+        double n = glucose.Count;
+        double Percent(Func<double, bool> when) => 100 * glucose.Count(when) / n;
+        var risks = glucose.Select(GlycemicRisk.Of).ToArray();
+        return new ClinicalMetrics(Percent(g => g >= 70 && g <= 180), Percent(g => g < 70), Percent(g => g < 54), Percent(g => g > 180), Percent(g => g > 250),
+            risks.Average(r => r.Low), risks.Average(r => r.High), glucose.Average());
+    }
+}
