@@ -3,6 +3,7 @@ using MetaRL.Core.Tasks;
 using MetaRL.Tasks;
 using MetaRL.Tasks.Bandits;
 using MetaRL.Tasks.Control;
+using MetaRL.Tasks.Glucose;
 using MetaRL.Tasks.Mdp;
 using MetaRL.Tasks.Navigation;
 
@@ -25,5 +26,7 @@ public sealed class BuiltInTasks : ITaskPack
             CartPolePhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
         new("pendulum-physics", "pendulum swing-up with hidden mass, length, gravity and damping (wider held-out ranges)",
             PendulumPhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
+        new("glucose-insulin", "personalised insulin dosing on the UVA/Padova virtual patients: each patient's physiology is hidden; a trial is days of one patient",
+            GlucoseInsulinTasks.FromSettings, (_, _) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), BasalBolusAgent.OwnTherapy(), new RandomAgent()]),
     ];
 }

@@ -161,3 +161,82 @@ public sealed class GlucoseTests
         Assert.InRange(dinners.Average(), 78, 82);
     }
 }
+
+/// <summary>The glucose-insulin task family: its patients, its day, its dosing action and its baselines.</summary>
+public sealed class GlucoseInsulinTests
+{
+    private static (ClinicalMetrics Metrics, double Return) Day(string patient, Func<VirtualPatient, float[]> dose, ulong seed = 5)
+    {
+        var p = VirtualPatient.Get(patient);
+        var env = new GlucoseInsulinEnv();
+        env.SetTask(new PatientTask(p));
+        var rng = new MetaRL.Engine.Rng(seed);
+        var obs = new float[5];
+        env.Reset(rng, obs);
+        var glucose = new List<double>();
+        double total = 0;
+        var action = dose(p);
+        for (int t = 0; t < GlucoseInsulinEnv.StepsPerDay; t++)
+        {
+            var r = env.Step(action, rng, obs);
+            total += r.Reward;
+            glucose.Add(env.Glucose);
+            if (r.Terminated) break;
+        }
+        return (ClinicalMetrics.Of(glucose), total);
+    }
+
+    private static float[] Therapy(VirtualPatient p, double basal, double cr, double cf)
+    {
+        var pop = Dosing.Population;
+        return [Dosing.ActionFor(basal, pop.Basal), Dosing.ActionFor(1 / cr, pop.Ratio), Dosing.ActionFor(1 / cf, pop.Correction)];
+    }
+
+    [Fact]
+    public void Patients_one_to_seven_of_each_cohort_train_and_eight_to_ten_are_held_out()
+    {
+        Assert.Equal(21, GlucoseInsulinTasks.Patients(MetaRL.Core.Tasks.TaskSplit.Train, null).Count);
+        var held = GlucoseInsulinTasks.Patients(MetaRL.Core.Tasks.TaskSplit.Test, null).Select(p => p.Name).ToArray();
+        Assert.Equal(["adolescent#008", "adolescent#009", "adolescent#010", "adult#008", "adult#009", "adult#010", "child#008", "child#009", "child#010"], held);
+        Assert.Equal(3, GlucoseInsulinTasks.Patients(MetaRL.Core.Tasks.TaskSplit.Test, Cohort.Child).Count);
+        var tasks = GlucoseInsulinTasks.FromSettings(new Dictionary<string, string> { ["cohort"] = "adult", ["episodes"] = "2" });
+        var rng = new MetaRL.Engine.Rng(1);
+        Assert.All(Enumerable.Range(0, 50), _ => Assert.StartsWith("adult#00", ((PatientTask)tasks.SampleTask(rng, MetaRL.Core.Tasks.TaskSplit.Train)).Patient.Name));
+        Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => GlucoseInsulinTasks.FromSettings(new Dictionary<string, string> { ["cohort"] = "elderly" }));
+    }
+
+    [Fact]
+    public void The_patients_own_basal_bolus_keeps_a_day_mostly_in_range_and_better_than_basal_alone_or_a_suspended_pump()
+    {
+        foreach (var name in new[] { "adolescent#001", "adult#003" })
+        {
+            var own = Day(name, p => Therapy(p, p.BasalRate, p.CarbRatio, p.CorrectionFactor));
+            var basalOnly = Day(name, p => [Dosing.ActionFor(p.BasalRate, Dosing.Population.Basal), -1, -1]);
+            var suspended = Day(name, _ => [-1, -1, -1]);
+            Assert.True(own.Metrics.TimeInRange > 60, $"{name}: own therapy {own.Metrics.TimeInRange:F0}% in range");
+            Assert.Equal(0, own.Metrics.TimeBelow54);
+            Assert.True(basalOnly.Metrics.MeanGlucose > own.Metrics.MeanGlucose + 20, $"{name}: basal only {basalOnly.Metrics.MeanGlucose:F0}, own {own.Metrics.MeanGlucose:F0} mg/dL");
+            Assert.True(suspended.Metrics.MeanGlucose > basalOnly.Metrics.MeanGlucose, $"{name}: suspended {suspended.Metrics.MeanGlucose:F0}, basal only {basalOnly.Metrics.MeanGlucose:F0} mg/dL");
+            Assert.True(own.Return > basalOnly.Return, $"{name}: own therapy earns {own.Return:F0}, basal only {basalOnly.Return:F0}");
+        }
+    }
+
+    [Fact]
+    public void A_day_is_480_samples_and_a_meal_is_announced_at_the_sample_it_starts_in()
+    {
+        var env = new GlucoseInsulinEnv();
+        env.SetTask(new PatientTask(VirtualPatient.Get("child#001")));
+        var rng = new MetaRL.Engine.Rng(8);
+        var obs = new float[5];
+        env.Reset(rng, obs);
+        int announced = 0;
+        for (int t = 0; t < GlucoseInsulinEnv.StepsPerDay; t++)
+        {
+            if (obs[1] > 0) announced++;
+            Assert.InRange(obs[3] * obs[3] + obs[4] * obs[4], 0.999, 1.001);
+            env.Step([0, 0, 0], rng, obs);
+        }
+        Assert.InRange(announced, 2, 6);
+        Assert.Equal(480, GlucoseInsulinEnv.StepsPerDay);
+    }
+}

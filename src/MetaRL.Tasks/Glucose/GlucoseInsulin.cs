@@ -1,0 +1,234 @@
+using System.Globalization;
+using MetaRL.Core.Envs;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Spaces;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+
+namespace MetaRL.Tasks.Glucose;
+
+/// <summary>A task of <c>glucose-insulin</c>: one virtual patient, whose whole physiology is hidden from the agent.</summary>
+public sealed record PatientTask(VirtualPatient Patient) : ITask
+{
+    public IReadOnlyList<KeyValuePair<string, double>> Describe() =>
+    [
+        KeyValuePair.Create("basal-rate", Patient.BasalRate), KeyValuePair.Create("carb-ratio", Patient.CarbRatio),
+        KeyValuePair.Create("correction-factor", Patient.CorrectionFactor), KeyValuePair.Create("body-weight", Patient.BW),
+    ];
+}
+
+/// <summary>
+/// How the agent doses, as a pump programmed by a clinician is set: three numbers in [−1, 1] scale the population's
+/// basal rate, insulin-to-carbohydrate ratio and correction (1/CF) by 2^(2a), from about a quarter to four times (the 30
+/// patients' own values lie well within that range of the population's geometric means); at or below −0.95 a part
+/// is off (the pump suspends basal, or gives no bolus). At a meal announcement the pump
+/// gives the bolus carbs × ratio + (CGM &gt; 150) · (CGM − 140) × correction over the sample period; otherwise the basal
+/// rate. A raw insulin rate would span a hundredfold between basal and bolus and make the policy learn to spike at
+/// meal times; with scales the thing to learn is the patient's sensitivity, which is what a trial reveals.
+/// </summary>
+public static class Dosing
+{
+    /// <summary>The training patients' geometric means: basal rate (U/min), insulin per gram (U/g), insulin per mg/dL above target (U per mg/dL).</summary>
+    public static readonly (double Basal, double Ratio, double Correction) Population = Means(GlucoseInsulinTasks.Patients(TaskSplit.Train, null));
+
+    private static (double, double, double) Means(IReadOnlyList<VirtualPatient> ps)
+        => (Math.Exp(ps.Average(p => Math.Log(p.BasalRate))), Math.Exp(ps.Average(p => Math.Log(1 / p.CarbRatio))), Math.Exp(ps.Average(p => Math.Log(1 / p.CorrectionFactor))));
+
+    /// <summary>The action value in [−1, 1] that scales <paramref name="population"/> to <paramref name="value"/> (clipped to the range).</summary>
+    public static float ActionFor(double value, double population) => value <= 0 ? -1 : (float)Math.Clamp(Math.Log2(value / population) / 2, -0.94, 1);
+
+    /// <summary>Below this action value a part is switched off: no basal (the pump suspends), no meal bolus, no correction.</summary>
+    public const float Off = -0.95f;
+
+    /// <summary>The factor an action value applies: 2^(2a), or 0 at or below <see cref="Off"/>.</summary>
+    public static double Scale(float action) => action <= Off ? 0 : Math.Pow(2, 2 * Math.Clamp((double)action, -1, 1));
+}
+
+/// <summary>
+/// A day of one patient under the dosing agent: a step is one CGM sample (3 minutes of the simulator), the day's meals
+/// are simglucose's random scenario, announced to the pump when eating starts. Observation: the CGM reading / 200,
+/// the grams announced at this sample / 100, the insulin on board (units, exponential decay with a 2-hour constant)
+/// / 5, and the time of day as a sine and cosine. Reward: minus a tenth of the Kovatchev risk of the patient's glucose
+/// after the step, and −100 more when it fell below 40 mg/dL during the step; the day ends early below 10 or above
+/// 600 mg/dL. (simglucose's default, the fall in risk from one reading to the next, sums over a day to the first
+/// reading's risk minus the last's whatever happened between; minus the risk sums to the day's mean risk, which is
+/// what LBGI + HBGI measure.)
+/// </summary>
+public sealed class GlucoseInsulinEnv : Env<PatientTask>
+{
+    public const int SampleMinutes = 3, StepsPerDay = 1440 / SampleMinutes;
+    private const double InsulinOnBoardMinutes = 120;
+
+    private PatientSimulator? _sim;
+    private readonly InsulinPump _pump = new();
+    private Cgm? _cgm;
+    private IReadOnlyList<MealScenario.Meal> _meals = [];
+    private int _minute, _nextMeal;
+    private double _reading, _insulinOnBoard;
+
+    public override Space ObservationSpace { get; } = new Box(float.NegativeInfinity, float.PositiveInfinity, 5);
+    public override Space ActionSpace { get; } = new Box(-1, 1, 3);
+
+    /// <summary>The simulated patient's glucose now (mg/dL), for reports.</summary>
+    public double Glucose => _sim?.Glucose ?? double.NaN;
+
+    protected override void OnTaskSet(PatientTask task) => _sim = new PatientSimulator(task.Patient);
+
+    public override void Reset(Rng rng, Span<float> observation)
+    {
+        var sim = _sim ?? throw new InvalidOperationException("glucose-insulin: set a patient before the day starts.");
+        sim.Reset();
+        _cgm ??= new Cgm(rng);
+        _cgm.Reset(rng);
+        _meals = MealScenario.Day(rng);
+        (_minute, _nextMeal, _insulinOnBoard) = (0, 0, 0);
+        _reading = _cgm.Read(sim.Glucose, 0);
+        Observe(observation, AnnouncedNow());
+    }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation)
+    {
+        var sim = _sim!;
+        var (population, basal) = (Dosing.Population, Dosing.Population.Basal * Dosing.Scale(action[0]));
+        double carbs = AnnouncedNow();
+        double bolus = carbs > 0
+            ? carbs * population.Ratio * Dosing.Scale(action[1]) + (_reading > 150 ? (_reading - 140) * population.Correction * Dosing.Scale(action[2]) : 0)
+            : 0;
+        if (carbs > 0) _nextMeal++;
+        bool low = false;
+        for (int m = 0; m < SampleMinutes; m++)
+        {
+            double rate = _pump.Deliver(basal + bolus / SampleMinutes);
+            sim.Step(m == 0 ? carbs : 0, rate);
+            _insulinOnBoard = _insulinOnBoard * Math.Exp(-1 / InsulinOnBoardMinutes) + (rate - Dosing.Population.Basal);
+            _minute++;
+            low |= sim.Glucose < 40;
+        }
+        _reading = _cgm!.Read(sim.Glucose, _minute);
+        double reward = -GlycemicRisk.Total(sim.Glucose) / 10 - (low ? 100 : 0);
+        bool ended = sim.Glucose < 10 || sim.Glucose > 600;
+        Observe(observation, AnnouncedNow());
+        return new StepResult(reward, Terminated: ended, Truncated: false);
+    }
+
+    // The grams of the meal that starts within this sample, announced to the pump when eating starts.
+    private double AnnouncedNow() => _nextMeal < _meals.Count && _meals[_nextMeal].Minute < _minute + SampleMinutes ? _meals[_nextMeal].Carbs : 0;
+
+    private void Observe(Span<float> o, double announced)
+    {
+        double day = 2 * Math.PI * (_minute % 1440) / 1440;
+        o[0] = (float)(_reading / 200);
+        o[1] = (float)(announced / 100);
+        o[2] = (float)(Math.Max(0, _insulinOnBoard) / 5);
+        o[3] = (float)Math.Sin(day);
+        o[4] = (float)Math.Cos(day);
+    }
+}
+
+/// <summary>
+/// <c>glucose-insulin</c>: personalised insulin dosing on the UVA/Padova virtual patients. A task is one patient; a trial
+/// is <c>episodes</c> days of that patient (default 3), each a new random day of meals from the patient's steady
+/// state. Patients #001–#007 of each cohort train; #008–#010 of each cohort are held out (always the evaluation).
+/// </summary>
+public sealed class GlucoseInsulinTasks : TaskDistribution
+{
+    public const int DefaultDays = 3;
+    private static readonly string[] Cohorts = ["all", "adolescent", "adult", "child"];
+    private readonly Cohort? _cohort;
+
+    public GlucoseInsulinTasks(int days = DefaultDays, Cohort? cohort = null)
+    {
+        if (days < 1) throw new SettingException($"glucose-insulin: 'episodes' must be at least 1, got {days}.");
+        (EpisodesPerTrial, _cohort) = (days, cohort);
+    }
+
+    public static GlucoseInsulinTasks FromSettings(IReadOnlyDictionary<string, string>? values)
+    {
+        var r = new SettingsReader("glucose-insulin", values);
+        int days = r.Int("episodes", DefaultDays, 1, 365);
+        string cohort = r.Choice("cohort", "all", Cohorts);
+        r.EnsureAllUsed();
+        return new GlucoseInsulinTasks(days, cohort == "all" ? null : Enum.Parse<Cohort>(cohort, ignoreCase: true));
+    }
+
+    /// <summary>The patients of a split: numbers 001–007 of each cohort train, 008–010 are held out.</summary>
+    public static IReadOnlyList<VirtualPatient> Patients(TaskSplit split, Cohort? cohort)
+        => VirtualPatient.All.Where(p => (cohort is null || p.Cohort == cohort) && (int.Parse(p.Name[^3..], CultureInfo.InvariantCulture) <= 7) == (split == TaskSplit.Train)).ToArray();
+
+    public override string Name => "glucose-insulin";
+    public override string EpisodeName => "day";
+    public override int Horizon => GlucoseInsulinEnv.StepsPerDay;
+    public override int EpisodesPerTrial { get; }
+    public override Space ObservationSpace { get; } = new Box(float.NegativeInfinity, float.PositiveInfinity, 5);
+    public override Space ActionSpace { get; } = new Box(-1, 1, 3);
+
+    public override ITask SampleTask(Rng rng, TaskSplit split)
+    {
+        var patients = Patients(split, _cohort);
+        return new PatientTask(patients[rng.NextInt(patients.Count)]);
+    }
+
+    public override IEnv CreateEnv() => new GlucoseInsulinEnv();
+
+    public override IReadOnlyList<SettingInfo> Settings =>
+    [
+        new("episodes", EpisodesPerTrial.ToString(CultureInfo.InvariantCulture), "days per trial (one patient)"),
+        new("cohort", _cohort?.ToString().ToLowerInvariant() ?? "all", "all, adolescent, adult or child: the patients trained and held out"),
+    ];
+}
+
+/// <summary>
+/// Basal–bolus therapy on the dosing action: the basal rate, carbohydrate ratio and correction factor of each patient
+/// (what a tuned clinic achieves), of the patient's cohort on average (one size fits all), or basal alone.
+/// </summary>
+public sealed class BasalBolusAgent(string name, Func<VirtualPatient, (double Basal, double CarbRatio, double CorrectionFactor)> therapy) : IMetaAgent
+{
+    public string Name => name;
+
+    /// <summary>The basal rate (U/min), carbohydrate ratio (g/U) and correction factor (mg/dL per U) this agent programs for a patient; infinite ratios give no bolus.</summary>
+    public (double Basal, double CarbRatio, double CorrectionFactor) TherapyFor(VirtualPatient patient) => therapy(patient);
+
+    public string ActingRule => "fixed";
+
+    /// <summary>The patient's own therapy: a quasi-oracle.</summary>
+    public static BasalBolusAgent OwnTherapy() => new("basal–bolus (own CR/CF)", p => (p.BasalRate, p.CarbRatio, p.CorrectionFactor));
+
+    /// <summary>The cohort's average therapy (training patients), for every patient of that cohort.</summary>
+    public static BasalBolusAgent CohortAverage()
+    {
+        var average = Enum.GetValues<Cohort>().ToDictionary(c => c, c =>
+        {
+            var ps = GlucoseInsulinTasks.Patients(TaskSplit.Train, c);
+            return (ps.Average(p => p.BasalRate), ps.Average(p => p.CarbRatio), ps.Average(p => p.CorrectionFactor));
+        });
+        return new("basal–bolus (cohort average)", p => average[p.Cohort]);
+    }
+
+    /// <summary>The patient's basal rate and no boluses.</summary>
+    public static BasalBolusAgent BasalOnly() => new("basal only", p => (p.BasalRate, double.PositiveInfinity, double.PositiveInfinity));
+
+    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => new Session(this, batch);
+
+    private sealed class Session(BasalBolusAgent agent, int batch) : IAgentSession
+    {
+        private readonly float[][] _actions = new float[batch][];
+
+        public void StartTrial(int slot, ITask task)
+        {
+            var p = ((PatientTask)task).Patient;
+            var (basal, cr, cf) = agent.TherapyFor(p);
+            var pop = Dosing.Population;
+            _actions[slot] = [Dosing.ActionFor(basal, pop.Basal), double.IsInfinity(cr) ? -1 : Dosing.ActionFor(1 / cr, pop.Ratio), double.IsInfinity(cf) ? -1 : Dosing.ActionFor(1 / cf, pop.Correction)];
+        }
+
+        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
+        {
+            for (int i = 0; i < _actions.Length; i++)
+                if (active[i]) _actions[i].CopyTo(actions.Slice(i * 3, 3));
+        }
+
+        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
+        {
+        }
+    }
+}
