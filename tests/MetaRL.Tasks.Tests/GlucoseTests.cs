@@ -238,5 +238,14 @@ public sealed class GlucoseInsulinTests
         }
         Assert.InRange(announced, 2, 6);
         Assert.Equal(480, GlucoseInsulinEnv.StepsPerDay);
+
+        // A reused environment plays a day exactly as a new one does from the same stream.
+        var fresh = new GlucoseInsulinEnv();
+        fresh.SetTask(new PatientTask(VirtualPatient.Get("child#001")));
+        var a = new float[5];
+        var b = new float[5];
+        env.Reset(new MetaRL.Engine.Rng(21), a);
+        fresh.Reset(new MetaRL.Engine.Rng(21), b);
+        Assert.Equal(a, b);
     }
 }

@@ -78,7 +78,9 @@ public sealed class GlucoseInsulinEnv : Env<PatientTask>
     {
         var sim = _sim ?? throw new InvalidOperationException("glucose-insulin: set a patient before the day starts.");
         sim.Reset();
-        _cgm ??= new Cgm(rng);
+        // The sensor is built once on a placeholder stream and reset on the day's: every day draws the same amount
+        // from the environment's stream, whether the environment is new or reused.
+        _cgm ??= new Cgm(new Rng(0));
         _cgm.Reset(rng);
         _meals = MealScenario.Day(rng);
         (_minute, _nextMeal, _insulinOnBoard) = (0, 0, 0);
