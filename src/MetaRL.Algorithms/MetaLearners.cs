@@ -56,7 +56,7 @@ public abstract class MetaAlgorithm
     /// <exception cref="SettingException">This algorithm has no such counterpart.</exception>
     public virtual IReadOnlyDictionary<string, string> Counterpart(string kind, IReadOnlyDictionary<string, string> settings)
         => throw new SettingException($"{Name} has no '{kind}' counterpart"
-            + (SettingKeys.Nearest(kind, Counterparts) is { } near ? $" (did you mean '{near}'?)" : "")
+            + SettingKeys.Suggestion(kind, Counterparts)
             + (Counterparts.Count == 0 ? "." : $"; it has {string.Join(", ", Counterparts)}."));
 
     /// <summary>The settings that set a policy's capacity (layer sizes, heads, cell): two runs compared should agree on them.</summary>
@@ -93,9 +93,7 @@ public static class MetaLearners
     /// <summary>The algorithm called <paramref name="name"/>, or an error listing the valid names.</summary>
     public static MetaAlgorithm Get(string name)
         => Catalogue.FirstOrDefault(a => a.Name == name)
-           ?? throw new SettingException($"Unknown algorithm '{name}'{Suggest(name, Catalogue.Select(a => a.Name))}. Valid algorithms: {string.Join(", ", Catalogue.Select(a => a.Name))}.");
-
-    private static string Suggest(string name, IEnumerable<string> names) => SettingKeys.Nearest(name, names) is { } n ? $" (did you mean '{n}'?)" : "";
+           ?? throw new SettingException($"Unknown algorithm '{name}'{SettingKeys.Suggestion(name, Catalogue.Select(a => a.Name))}. Valid algorithms: {string.Join(", ", Catalogue.Select(a => a.Name))}.");
 
     /// <summary>A new learner of <paramref name="algorithm"/> on <paramref name="task"/>; <paramref name="settings"/> mixes algorithm and task keys.</summary>
     public static IMetaLearner Create(string algorithm, string task, IReadOnlyDictionary<string, string>? settings = null, ulong seed = 1)

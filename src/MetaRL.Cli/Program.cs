@@ -5,6 +5,7 @@ using MetaRL.Algorithms.Runs;
 using MetaRL.Cli.Commands;
 using MetaRL.Cli.Demos;
 using MetaRL.Cli.Reports;
+using MetaRL.Reports;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
 using MetaRL.Core.Evaluation;
@@ -95,13 +96,11 @@ internal static class Program
         if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-')) is { } option)
         {
             var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
-            string near = SettingKeys.Nearest(option, names) is { } n ? $" (did you mean '{n}'?)" : "";
-            return $"unknown option '{option}'{near}; see '{help}'.";
+            return $"unknown option '{option}'{SettingKeys.Suggestion(option, names)}; see '{help}'.";
         }
         if (command is RootCommand && parse.UnmatchedTokens.FirstOrDefault() is { } word)
         {
-            string near = SettingKeys.Nearest(word, command.Subcommands.Select(c => c.Name)) is { } n ? $" (did you mean '{n}'?)" : "";
-            return $"unknown command '{word}'{near}; see '{help}'.";
+            return $"unknown command '{word}'{SettingKeys.Suggestion(word, command.Subcommands.Select(c => c.Name))}; see '{help}'.";
         }
         string first = string.Join(" ", parse.Errors[0].Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         return $"{first.TrimEnd('.')}; see '{help}'.";
@@ -146,8 +145,7 @@ internal static class Program
                 else
                 {
                     var names = algorithms.Select(a => a.Name).Concat(families.Select(f => f.Family.Name)).ToArray();
-                    string near = SettingKeys.Nearest(only, names) is { } n ? $" (did you mean '{n}'?)" : "";
-                    throw new SettingException($"'{only}' is neither an algorithm nor a task family{near}. Algorithms: {string.Join(", ", algorithms.Select(a => a.Name))}; "
+                    throw new SettingException($"'{only}' is neither an algorithm nor a task family{SettingKeys.Suggestion(only, names)}. Algorithms: {string.Join(", ", algorithms.Select(a => a.Name))}; "
                         + $"task families: {string.Join(", ", families.Select(f => f.Family.Name))} (a family of your own assembly needs --tasks-from FILE.dll).");
                 }
             }
@@ -256,7 +254,7 @@ internal static class Program
             string title = $"{dist.Name}: baselines ({string.Join(", ", dist.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(MetaTestResult.ToJson(results));
             else PrintAndNote(results, title);
-            if (p.GetValue(outDir) is { } dir) Report.WriteAll(dir, "baselines", results, title);
+            if (p.GetValue(outDir) is { } dir) EvaluationReport.WriteAll(dir, "baselines", results, title);
             return 0;
         });
         return cmd;
@@ -362,7 +360,7 @@ internal static class Program
             var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines))
                 + string.Concat(others.Select(o => "-vs-" + Report.FileLabel(o)));
             var output = Report.OutputPath(runDir, stem, p.GetValue(outDir));
-            Report.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title);
+            EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title);
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(output)}[/].csv/.json/.png");
             return 0;
         });

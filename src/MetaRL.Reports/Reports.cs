@@ -91,7 +91,7 @@ public static class EvaluationReport
         columns.Add("total return");
         int[] shown = rounds ? Enumerable.Range(0, first.StepReturns!.Length).ToArray() : ShownEpisodes(first.EpisodesPerTrial);
         int seriesStart = columns.Count;
-        columns.AddRange(shown.Select(e => rounds ? $"{e} step{(e == 1 ? "" : "s")}" : $"ep {e + 1}"));
+        columns.AddRange(shown.Select(e => rounds ? StepName(e) : $"ep {e + 1}"));
         bool anyRegret = results.Any(r => r.Regret.HasValue);
         if (anyRegret) columns.Add(results.FirstOrDefault(r => r.OracleAgent is not null) is { } o ? $"regret (vs {o.OracleAgent})" : "regret");
         bool anyLead = results.Any(r => r.LeadOfEvaluatedAgent is not null);

@@ -3,6 +3,7 @@ using MetaRL.Cli.Commands;
 using MetaRL.Cli.Reports;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
+using MetaRL.Reports;
 using Spectre.Console;
 
 namespace MetaRL.Cli.Demos;
@@ -26,6 +27,8 @@ internal static class BanditDemo
 
     public const int DefaultIterations = 1200;
 
+    private const string Title = "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)";
+
     public static int Run(int? iterations, ulong seed, string? outDir, int testTrials)
     {
         var dir = outDir ?? Path.Combine("runs", $"demo-rl2-bandit-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
@@ -40,10 +43,10 @@ internal static class BanditDemo
         var results = new List<MetaTestResult> { rl2 };
         foreach (var agent in TaskRegistry.Get(tasks.Name).Baselines(tasks, options.Seed)) results.Add(MetaTest.Run(agent, tasks, options));
         for (int i = 1; i < results.Count; i++) results[i].LeadOfEvaluatedAgent = MetaTestResult.Lead(rl2, results[i]);
-        Report.PrintTable(results, "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)");
+        Report.PrintTable(results, Title);
         foreach (var line in Explain(results)) AnsiConsole.MarkupLine(line);
         var stem = Report.EvalStem(options.Trials, options.Seed, new Dictionary<string, string>(), true);
-        Report.WriteAll(dir, stem, results, "RL² vs classic strategies on held-out 5-armed bandits (10 pulls)");
+        EvaluationReport.WriteAll(dir, stem, results, Title);
         AnsiConsole.MarkupLine($"Adaptation curve: [blue]{Markup.Escape(Path.Combine(dir, stem + ".png"))}[/]; training curve: [blue]{Markup.Escape(Path.Combine(dir, "training.png"))}[/].");
         AnsiConsole.MarkupLine($"Next: [blue]metarl eval {Markup.Escape(dir)} --baselines --trials 10000[/] for tighter intervals, [blue]tensorboard --logdir {Markup.Escape(dir)}[/] for the curves, docs/tutorial.md for your own task.");
         return 0;
@@ -54,7 +57,8 @@ internal static class BanditDemo
     {
         var rl2 = results[0];
         string F(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
-        string Signed(PairedLead l) => $"{l.Mean.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)} ± {F(l.Ci95)}";
+        // The table's own cell for each lead: the same text, and the same sign of the interval that colours it.
+        ReportCell Lead(MetaTestResult r) => EvaluationReport.Signed(r.LeadOfEvaluatedAgent!.Mean, r.LeadOfEvaluatedAgent.Ci95, r.Trials, 3);
         yield return "";
         yield return $"[bold]How to read it.[/] Each of the {rl2.Trials} held-out trials is a new bandit whose arms pay 1 with unknown probabilities; "
             + $"'total return' is the mean reward over its {rl2.EpisodesPerTrial} pulls ± 95% CI, 'ep k' the mean reward of pull k. "
@@ -64,9 +68,9 @@ internal static class BanditDemo
         var oracle = results.Skip(1).FirstOrDefault(r => r.Agent == "oracle");
         var others = results.Skip(1).Where(r => r.LeadOfEvaluatedAgent is not null && r != oracle).ToArray();
         static string List(IReadOnlyList<string> items) => items.Count <= 1 ? string.Concat(items) : string.Join("; ", items.Take(items.Count - 1)) + " and " + items[^1];
-        string Names(IEnumerable<MetaTestResult> rs) => List(rs.Select(r => $"{Markup.Escape(r.Agent)} ({Signed(r.LeadOfEvaluatedAgent!)})").ToArray());
-        var ahead = others.Where(r => r.LeadOfEvaluatedAgent!.Mean - r.LeadOfEvaluatedAgent.Ci95 > 0).ToArray();
-        var behind = others.Where(r => r.LeadOfEvaluatedAgent!.Mean + r.LeadOfEvaluatedAgent.Ci95 < 0).ToArray();
+        string Names(IEnumerable<MetaTestResult> rs) => List(rs.Select(r => $"{Markup.Escape(r.Agent)} ({Lead(r).Text})").ToArray());
+        var ahead = others.Where(r => Lead(r).Lead > 0).ToArray();
+        var behind = others.Where(r => Lead(r).Lead < 0).ToArray();
         var level = others.Except(ahead).Except(behind).ToArray();
         double first = rl2.EpisodeReturns[0], last = rl2.EpisodeReturns[^1];
         yield return $"[bold]What it says.[/] RL² adapts within the trial: {F(first)} on its first pull, {F(last)} on its last. "

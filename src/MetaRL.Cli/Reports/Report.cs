@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace MetaRL.Cli.Reports;
 
-/// <summary>Renders meta-test results as a table, CSV, JSON and an adaptation-curve plot.</summary>
+/// <summary>The console side of reports: the library's tables in Spectre (coloured leads, split to the terminal) and where an evaluation's files go.</summary>
 internal static class Report
 {
     /// <summary>
@@ -58,10 +58,11 @@ internal static class Report
     /// checkpoint file under the file's own name (so two checkpoints in one folder do not overwrite each other).
     /// </summary>
     public static string OutputPath(string runOrCheckpoint, string stem, string? outDir = null)
-        => outDir is not null ? Path.Combine(outDir, (File.Exists(runOrCheckpoint) ? FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" : "") + stem)
-            : File.Exists(runOrCheckpoint)
-            ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runOrCheckpoint))!, FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" + stem)
-            : Path.Combine(runOrCheckpoint, stem);
+    {
+        bool file = File.Exists(runOrCheckpoint);
+        string folder = outDir ?? (file ? Path.GetDirectoryName(Path.GetFullPath(runOrCheckpoint))! : runOrCheckpoint);
+        return Path.Combine(folder, file ? FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" + stem : stem);
+    }
 
     /// <summary>A run directory's name, made safe for a file name (for outputs that name the runs they compare).</summary>
     public static string FileLabel(string dir)
@@ -70,7 +71,4 @@ internal static class Report
     /// <summary><paramref name="text"/> with every character but letters, digits, '-', '_', '.' and <paramref name="alsoKept"/> replaced by '_'.</summary>
     private static string FileSafe(string text, params char[] alsoKept)
         => new(text.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' || alsoKept.Contains(c) ? c : '_').ToArray());
-
-    /// <summary>Writes table-independent outputs (CSV, JSON, PNG) into <paramref name="dir"/> under <paramref name="stem"/>.</summary>
-    public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title) => EvaluationReport.WriteAll(dir, stem, results, title);
 }

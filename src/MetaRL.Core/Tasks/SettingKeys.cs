@@ -23,6 +23,9 @@ public static class SettingKeys
         return bestDistance <= allowed ? best : null;
     }
 
+    /// <summary>" (did you mean 'x'?)" for the candidate <see cref="Nearest"/> finds, or "" when none is close: for error messages.</summary>
+    public static string Suggestion(string word, IEnumerable<string> candidates) => Nearest(word, candidates) is { } near ? $" (did you mean '{near}'?)" : "";
+
     /// <summary>
     /// Throws a <see cref="SettingException"/> when <paramref name="given"/> holds a key that none of <paramref name="owners"/>
     /// reads: the message names each such key with the nearest valid one and lists every owner's keys (e.g. the
@@ -41,7 +44,7 @@ public static class SettingKeys
     public static string UnknownMessage(IReadOnlyList<string> unknown, params (string Owner, IReadOnlyCollection<string> Keys)[] owners)
     {
         var all = owners.SelectMany(o => o.Keys).ToArray();
-        var named = unknown.Select(k => Nearest(k, all) is { } near ? $"'{k}' (did you mean '{near}'?)" : $"'{k}'");
+        var named = unknown.Select(k => $"'{k}'{Suggestion(k, all)}");
         var lists = owners.Where(o => o.Keys.Count > 0)
             .Select(o => $"{o.Owner}: {string.Join(", ", o.Keys.Order(StringComparer.Ordinal))}");
         string valid = owners.All(o => o.Keys.Count == 0) ? "there are no settings" : "valid keys are " + string.Join("; ", lists);

@@ -67,7 +67,7 @@ public static class TaskRegistry
     /// <summary>The family called <paramref name="name"/>, or an error listing the valid names.</summary>
     public static TaskFamilyInfo Get(string name)
         => Families.FirstOrDefault(f => f.Name == name)
-           ?? throw new SettingException($"Unknown task family '{name}'{(SettingKeys.Nearest(name, Families.Select(f => f.Name)) is { } n ? $" (did you mean '{n}'?)" : "")}. Valid task families: {string.Join(", ", Families.Select(f => f.Name))} (a family of your own assembly needs --tasks-from FILE.dll).");
+           ?? throw new SettingException($"Unknown task family '{name}'{SettingKeys.Suggestion(name, Families.Select(f => f.Name))}. Valid task families: {string.Join(", ", Families.Select(f => f.Name))} (a family of your own assembly needs --tasks-from FILE.dll).");
 
     /// <summary>Builds a family from its name and "key=value" settings.</summary>
     public static TaskDistribution Create(string name, IReadOnlyDictionary<string, string>? settings = null) => Get(name).Create(settings);

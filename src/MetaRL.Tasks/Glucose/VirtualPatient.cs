@@ -54,7 +54,7 @@ public sealed record VirtualPatient
     /// <exception cref="SettingException">No patient has that name; the message lists them.</exception>
     public static VirtualPatient Get(string name)
         => All.FirstOrDefault(p => p.Name == name)
-           ?? throw new SettingException($"Unknown virtual patient '{name}'{(SettingKeys.Nearest(name, All.Select(p => p.Name)) is { } n ? $" (did you mean '{n}'?)" : "")}. "
+           ?? throw new SettingException($"Unknown virtual patient '{name}'{SettingKeys.Suggestion(name, All.Select(p => p.Name))}. "
                + $"The patients are adolescent#001…010, adult#001…010 and child#001…010.");
 
     private static class Tables
