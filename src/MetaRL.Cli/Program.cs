@@ -253,8 +253,12 @@ internal static class Program
                 results.Add(MetaTest.Run(agent, dist, options));
             string title = $"{dist.Name}: baselines ({string.Join(", ", dist.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(MetaTestResult.ToJson(results));
-            else PrintAndNote(results, title);
-            if (p.GetValue(outDir) is { } dir) EvaluationReport.WriteAll(dir, "baselines", results, title);
+            else
+            {
+                Report.PrintTable(results, title);
+                Report.PrintDetails(results, dist);
+            }
+            if (p.GetValue(outDir) is { } dir) EvaluationReport.WriteAll(dir, "baselines", results, title, dist.EpisodeMetrics);
             return 0;
         });
         return cmd;
@@ -325,7 +329,8 @@ internal static class Program
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
             var options = new MetaTestOptions(p.GetValue(trials) ?? 1000, p.GetValue(seed));
-            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out var file, out var described);
+            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out var file, out var described, out var evaluated);
+            var agents = new List<IMetaAgent> { evaluated };
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration})");
             var results = new List<MetaTestResult> { result };
             string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
@@ -334,10 +339,12 @@ internal static class Program
                 if (AlgorithmOf(other) == "maml")
                 {
                     // A MAML run's policy with its weights fixed (no gradient steps): with inner-steps=0, the non-adaptive multi-task policy.
-                    results.Add(MetaTest.Run(MamlStepEvaluation.FixedAgent(other, tasks, deterministic), tasks, options));
+                    var fixedAgent = MamlStepEvaluation.FixedAgent(other, tasks, deterministic);
+                    results.Add(MetaTest.Run(fixedAgent, tasks, options));
+                    agents.Add(fixedAgent);
                     continue;
                 }
-                var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, out _, out _, out var otherDescribed, labelWithRun: true);
+                var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, out _, out _, out var otherDescribed, out var otherAgent, labelWithRun: true);
                 if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
                     throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
                 if (CapacityDifference(described, otherDescribed) is { } unlike)
@@ -349,18 +356,27 @@ internal static class Program
                             + $"'metarl train --from {Markup.Escape(runDir)} --counterpart multi-task' builds a baseline with the same network and heads.");
                 }
                 results.Add(r);
+                agents.Add(otherAgent);
             }
             if (p.GetValue(baselines))
                 foreach (var agent in TaskRegistry.Get(tasks.Name).Baselines(tasks, options.Seed))
+                {
                     results.Add(MetaTest.Run(agent, tasks, options));
+                    agents.Add(agent);
+                }
             for (int i = 1; i < results.Count; i++) results[i].LeadOfEvaluatedAgent = MetaTestResult.Lead(result, results[i]);
             string title = $"{tasks.Name}: RL² on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
-            else Report.PrintTable(results, title);
+            else
+            {
+                Report.PrintTable(results, title);
+                Report.PrintDetails(results, tasks);
+            }
             var stem = Report.EvalStem(options.Trials, options.Seed, ParseSettings(p.GetValue(set)), p.GetValue(baselines))
                 + string.Concat(others.Select(o => "-vs-" + Report.FileLabel(o)));
             var output = Report.OutputPath(runDir, stem, p.GetValue(outDir));
-            EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title);
+            EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title, tasks.EpisodeMetrics);
+            if (tasks.TraceChannels.Count > 0) Report.WriteTrace(output + "-trace.png", tasks, options, results, agents);
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(output)}[/].csv/.json/.png");
             return 0;
         });
@@ -410,8 +426,6 @@ internal static class Program
         var file = RunDirectory.CheckpointOf(runOrCheckpoint, preferBest: false);
         return LearnerCheckpoint.Read(TensorArchive.Load(file), file).Algorithm;
     }
-
-    private static void PrintAndNote(List<MetaTestResult> results, string title) => Report.PrintTable(results, title);
 
     private static Command DemoCommand()
     {

@@ -76,6 +76,72 @@ public static class Plots
         Save(plot, path);
     }
 
+    /// <summary>
+    /// Stacked panels over one time axis, one per channel: each agent's values as a line (the first agent heavy), a
+    /// channel's band shaded green, an event channel drawn as markers where it is not zero. Written atomically.
+    /// </summary>
+    public static void Trace(string path, string title, string xLabel, double[] x, IReadOnlyList<(string Name, (double Low, double High)? Band, bool Events)> channels,
+        IReadOnlyList<(string Agent, double[][] Channels)> traces)
+    {
+        ArgumentNullException.ThrowIfNull(channels);
+        ArgumentNullException.ThrowIfNull(traces);
+        var multi = new Multiplot();
+        var panels = new List<Plot>();
+        for (int k = 0; k < channels.Count; k++)
+        {
+            // A new multiplot holds one plot already: it is the first panel.
+            var plot = k == 0 ? multi.GetPlot(0) : multi.AddPlot();
+            panels.Add(plot);
+            var (name, band, events) = channels[k];
+            if (band is { } b)
+            {
+                var shade = plot.Add.VerticalSpan(b.Low, b.High);
+                shade.FillColor = Color.FromHex("#2ca02c").WithAlpha(0.12);
+                shade.LineWidth = 0;
+            }
+            for (int a = traces.Count - 1; a >= 0; a--)
+            {
+                var (agent, values) = traces[a];
+                var colour = Palette[a % Palette.Length];
+                if (events)
+                {
+                    var at = Enumerable.Range(0, x.Length).Where(i => values[k][i] != 0).ToArray();
+                    if (at.Length == 0) continue;
+                    var marks = plot.Add.ScatterPoints(at.Select(i => x[i]).ToArray(), at.Select(i => values[k][i]).ToArray());
+                    (marks.Color, marks.MarkerSize) = (colour, a == 0 ? 10f : 6f);
+                    marks.LegendText = k == 0 ? agent : "";
+                    continue;
+                }
+                var line = plot.Add.Scatter(x, values[k]);
+                (line.Color, line.LineWidth, line.MarkerSize) = (a == 0 ? colour : colour.WithAlpha(0.75), a == 0 ? 2.5f : 1.5f, 0f);
+                line.LegendText = k == 0 ? agent : "";
+            }
+            plot.YLabel(name);
+            plot.Axes.AutoScale();
+            plot.Axes.SetLimitsX(x.Length > 0 ? Math.Min(0, x[0]) : 0, x.Length > 0 ? x[^1] : 1);
+            // Amounts and events start from zero, so that a quiet stretch reads as none.
+            if (events || band is null)
+                plot.Axes.SetLimitsY(0, Math.Max(1e-9, traces.Max(t => t.Channels[k].DefaultIfEmpty(0).Max())) * 1.08);
+            if (k == 0)
+            {
+                plot.Title(title);
+                plot.ShowLegend(Alignment.UpperRight);
+            }
+            if (k == channels.Count - 1) plot.XLabel(xLabel);
+        }
+        var full = Path.GetFullPath(path);
+        var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
+        try
+        {
+            multi.SavePng(tmp, 1000, 260 * channels.Count + 60);
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
     /// <summary>The mean of each value and the <paramref name="window"/> − 1 before it (fewer at the start).</summary>
     public static double[] MovingAverage(IReadOnlyList<double> values, int window)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using MetaRL.Algorithms.Runs;
 using MetaRL.Core.Evaluation;
+using MetaRL.Core.Tasks;
 
 namespace MetaRL.Reports;
 
@@ -172,7 +173,11 @@ public static class EvaluationReport
         return set.Where(e => e >= 0 && e < n).ToArray();
     }
 
-    /// <summary>One row per agent and episode (<c>agent,episode,mean_return,ci95</c>), then per agent and round (<c>agent,steps,…</c>) where agents play rounds.</summary>
+    /// <summary>
+    /// One row per agent and episode (<c>agent,episode,mean_return,ci95</c>); then, where the family reports them, per agent,
+    /// episode and metric (<c>agent,episode,metric,mean,ci95</c>) and per group (<c>group,agent,episode,metric,mean,ci95</c>,
+    /// the return as metric <c>return</c>); then per agent and round (<c>agent,steps,…</c>) where agents play rounds.
+    /// </summary>
     public static void WriteCsv(string path, IReadOnlyList<MetaTestResult> results)
     {
         using var w = new StreamWriter(path);
@@ -180,6 +185,27 @@ public static class EvaluationReport
         foreach (var r in results)
             for (int e = 0; e < r.EpisodeReturns.Length; e++)
                 w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(r.Agent)},{e + 1},{r.EpisodeReturns[e]:G8},{r.EpisodeCi95[e]:G8}"));
+        if (results.All(r => r.Metrics is not null) && results.Count > 0)
+        {
+            w.WriteLine("agent,episode,metric,mean,ci95");
+            foreach (var r in results)
+                foreach (var (key, values) in r.Metrics!)
+                    for (int e = 0; e < values.Length; e++)
+                        w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(r.Agent)},{e + 1},{key},{values[e]:G8},{r.MetricsCi95![key][e]:G8}"));
+        }
+        if (results.All(r => r.Groups is not null) && results.Count > 0)
+        {
+            w.WriteLine("group,agent,episode,metric,mean,ci95");
+            foreach (var r in results)
+                foreach (var g in r.Groups!)
+                {
+                    for (int e = 0; e < g.EpisodeReturns.Length; e++)
+                        w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(g.Name)},{Quoted(r.Agent)},{e + 1},return,{g.EpisodeReturns[e]:G8},{g.EpisodeCi95[e]:G8}"));
+                    foreach (var (key, values) in g.Metrics ?? [])
+                        for (int e = 0; e < values.Length; e++)
+                            w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(g.Name)},{Quoted(r.Agent)},{e + 1},{key},{values[e]:G8},{g.MetricsCi95![key][e]:G8}"));
+                }
+        }
         if (!InRounds(results)) return;
         w.WriteLine("agent,steps,mean_return,ci95");
         foreach (var r in results)
@@ -222,13 +248,124 @@ public static class EvaluationReport
     /// Writes <paramref name="stem"/>.csv, .json and .png into <paramref name="dir"/> (created if needed), and the
     /// adaptation curves as a TensorBoard event file (<see cref="WriteEvents"/>).
     /// </summary>
-    public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title)
+    /// <remarks>
+    /// With the family's <paramref name="metrics"/> (when the results carry them), the CSV gains their rows and
+    /// <paramref name="stem"/>-METRIC.png plots the first of them per episode of the trial (time in range per day).
+    /// </remarks>
+    public static void WriteAll(string dir, string stem, IReadOnlyList<MetaTestResult> results, string title, IReadOnlyList<EpisodeMetric>? metrics = null)
     {
         Directory.CreateDirectory(dir);
         WriteCsv(Path.Combine(dir, stem + ".csv"), results);
         File.WriteAllText(Path.Combine(dir, stem + ".json"), MetaTestResult.ToJson(results));
         WritePlot(Path.Combine(dir, stem + ".png"), results, title);
+        if (metrics is { Count: > 0 } && results.Count > 0 && results.All(r => r.Metrics is not null))
+            WriteMetricPlot(Path.Combine(dir, $"{stem}-{metrics[0].Key}.png"), results, metrics[0], title);
         WriteEvents(dir, stem, results);
+    }
+
+    /// <summary>One metric per episode of the trial for every agent (e.g. time in range per day: adaptation in the field's own measure).</summary>
+    /// <exception cref="ArgumentException">A result does not carry <paramref name="metric"/>.</exception>
+    public static void WriteMetricPlot(string path, IReadOnlyList<MetaTestResult> results, EpisodeMetric metric, string title)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(metric);
+        if (results.Count == 0) return;
+        var first = results[0];
+        var x = Enumerable.Range(1, first.EpisodesPerTrial).Select(i => (double)i).ToArray();
+        var curves = results.Select((r, i) => new Curve(r.Agent, Metric(r, metric.Key), r.MetricsCi95![metric.Key], i == 0 ? CurveRole.Evaluated : CurveRole.Baseline)).ToArray();
+        Plots.Curves(path, $"{title}: {metric.Description}", $"{first.EpisodeName} of the trial", metric.Label, x, curves);
+    }
+
+    private static double[] Metric(MetaTestResult r, string key)
+        => r.Metrics is not null && r.Metrics.TryGetValue(key, out var v) ? v : throw new ArgumentException($"'{r.Agent}' carries no metric '{key}'.");
+
+    /// <summary>
+    /// The family's metrics for each agent in each episode of the trial (a sample of them past ten): one row per agent and
+    /// episode, one column per metric, each the mean over trials.
+    /// </summary>
+    public static ReportTable MetricsTable(IReadOnlyList<MetaTestResult> results, IReadOnlyList<EpisodeMetric> metrics, string title)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (results.Count == 0) return new ReportTable(title, ["agent"], [], "no results");
+        var first = results[0];
+        int[] shown = ShownEpisodes(first.EpisodesPerTrial);
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results)
+            foreach (int e in shown)
+                rows.Add([new ReportCell(e == shown[0] ? r.Agent : ""), new ReportCell((e + 1).ToString(CultureInfo.InvariantCulture)),
+                    .. metrics.Select(m => new ReportCell(Metric(r, m.Key)[e].ToString(m.Format, CultureInfo.InvariantCulture)))]);
+        string caption = $"{first.Trials} held-out trials, seed {first.Seed}; mean over trials; "
+            + string.Join("; ", metrics.Select(m => $"{m.Label}: {m.Description}"));
+        return new ReportTable(title, ["agent", first.EpisodeName, .. metrics.Select(m => m.Label)], rows, caption) { Series = (2, metrics.Count) };
+    }
+
+    /// <summary>
+    /// The results of each group of tasks apart (each cohort of patients): per group and agent, the trials, the return of
+    /// <paramref name="episode"/> (0-based) and the metrics there; groups as the results list them.
+    /// </summary>
+    /// <exception cref="ArgumentException">The results carry no groups.</exception>
+    public static ReportTable GroupTable(IReadOnlyList<MetaTestResult> results, IReadOnlyList<EpisodeMetric> metrics, int episode, string title)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (results.Count == 0 || results.Any(r => r.Groups is null)) throw new ArgumentException("Every result must carry its groups (MetaTestResult.Groups).", nameof(results));
+        var first = results[0];
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(episode, first.EpisodesPerTrial);
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var g in first.Groups!)
+            foreach (var r in results)
+            {
+                var mine = r.Groups!.FirstOrDefault(x => x.Name == g.Name);
+                if (mine is null) continue;
+                rows.Add([new ReportCell(r == first ? g.Name : ""), new ReportCell(r.Agent), new ReportCell(mine.Trials.ToString(CultureInfo.InvariantCulture)),
+                    new ReportCell(mine.EpisodeReturns[episode].ToString("F1", CultureInfo.InvariantCulture)),
+                    .. metrics.Select(m => new ReportCell(mine.Metrics is not null && mine.Metrics.TryGetValue(m.Key, out var v) ? v[episode].ToString(m.Format, CultureInfo.InvariantCulture) : ""))]);
+            }
+        string caption = $"{first.EpisodeName} {episode + 1} of the trial; mean over each {first.GroupName}'s trials";
+        return new ReportTable(title, [first.GroupName ?? "group", "agent", "trials", "return", .. metrics.Select(m => m.Label)], rows, caption) { Series = (4, metrics.Count) };
+    }
+
+    /// <summary>
+    /// The first agent minus each other in every episode of the trial, trial by trial on the same tasks: whether the lead
+    /// grows as the trial goes on (adaptation) or is there from the first episode.
+    /// </summary>
+    /// <exception cref="ArgumentException">A compared result carries no per-episode lead.</exception>
+    public static ReportTable EpisodeLeadTable(IReadOnlyList<MetaTestResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
+        var first = results[0];
+        int n = first.EpisodesPerTrial;
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results.Skip(1))
+        {
+            var a = r.LeadOfEvaluatedAgent?.PerEpisode is { } per ? r.LeadOfEvaluatedAgent
+                : throw new ArgumentException($"'{r.Agent}' carries no per-episode lead (MetaTestResult.Lead).", nameof(results));
+            rows.Add([new ReportCell(r.Agent), .. per.Select((d, e) => Signed(d, a.PerEpisodeCi95![e], r.Trials, 1))]);
+        }
+        return new ReportTable($"{first.Agent} minus each other agent per {first.EpisodeName}, paired over the same tasks",
+            ["agent", .. Enumerable.Range(1, n).Select(e => $"{first.EpisodeName} {e}")], rows,
+            "mean difference of the return ± 95% CI; positive = ahead") { Series = (1, n) };
+    }
+
+    /// <summary>
+    /// One episode as each agent played it (<see cref="MetaTest.Trace"/>): a panel per channel of <paramref name="channels"/>
+    /// stacked over a shared time axis, the agents' lines overlaid, a channel's target band shaded and event channels
+    /// (meals) drawn as stems. <paramref name="x"/> is the time of each step in the unit <paramref name="xLabel"/> names.
+    /// </summary>
+    /// <exception cref="ArgumentException">A trace does not have one value per channel and step.</exception>
+    public static void WriteTracePlot(string path, string title, IReadOnlyList<TraceChannel> channels, string xLabel, double[] x,
+        IReadOnlyList<(string Agent, double[] Values)> traces)
+    {
+        ArgumentNullException.ThrowIfNull(channels);
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(traces);
+        foreach (var (agent, values) in traces)
+            if (values.Length != x.Length * channels.Count)
+                throw new ArgumentException($"The trace of '{agent}' holds {values.Length} values; {x.Length} steps × {channels.Count} channels need {x.Length * channels.Count}.", nameof(traces));
+        Plots.Trace(path, title, xLabel, x, channels.Select((c, k) => (c.Name, c.Band, c.Events)).ToArray(),
+            traces.Select(t => (t.Agent, Enumerable.Range(0, channels.Count).Select(k => Enumerable.Range(0, x.Length).Select(i => t.Values[i * channels.Count + k]).ToArray()).ToArray())).ToArray());
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ public sealed class BuiltInTasks : ITaskPack
         new("pendulum-physics", "pendulum swing-up with hidden mass, length, gravity and damping (wider held-out ranges)",
             PendulumPhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
         new("glucose-insulin", "personalised insulin dosing on the UVA/Padova virtual patients: each patient's physiology is hidden; a trial is days of one patient",
-            GlucoseInsulinTasks.FromSettings, (_, _) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), BasalBolusAgent.OwnTherapy(), new RandomAgent()]),
+            GlucoseInsulinTasks.FromSettings, (tasks, seed) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), PidAgent.Tune((GlucoseInsulinTasks)tasks, seed),
+                BasalBolusAgent.OwnTherapy(), new RandomAgent()]),
     ];
 }

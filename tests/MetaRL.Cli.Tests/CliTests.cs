@@ -251,6 +251,35 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_glucose_run_is_evaluated_with_the_clinical_metrics_per_day_and_cohort_and_a_patient_day_plot()
+    {
+        var run = Path.Combine(_dir, "dosing");
+        var train = Run("train", "rl2", "glucose-insulin", "--set", "iterations=1", "--set", "trials-per-iteration=2", "--set", "hidden=8", "--set", "episodes=2",
+            "--set", "validate-every=0", "--set", "minibatches=1", "--out", run);
+        Assert.True(train.Code == 0, train.Err);
+        var eval = Run("eval", run, "--trials", "6", "--baselines", "--out", Path.Combine(_dir, "dosing-eval"));
+        Assert.True(eval.Code == 0, eval.Err);
+        // The tables: the paired lead per day, the metrics per day, each cohort apart.
+        Assert.Contains("RL² minus each other agent per day", eval.Out);
+        Assert.Contains("TIR %", eval.Out);
+        Assert.Contains("each cohort apart", eval.Out);
+        Assert.Contains("PID on CGM", eval.Out);
+        var stem = Path.Combine(_dir, "dosing-eval", "eval-trials6-seed1-baselines");
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(stem + ".json"));
+        foreach (var agent in json.RootElement.EnumerateArray())
+        {
+            var metrics = agent.GetProperty("metrics");
+            foreach (var key in new[] { "timeInRange", "timeBelow70", "timeBelow54", "timeAbove180", "timeAbove250", "lbgi", "hbgi", "meanGlucose" })
+                Assert.Equal(2, metrics.GetProperty(key).GetArrayLength());
+            Assert.Equal("cohort", agent.GetProperty("groupName").GetString());
+            Assert.Equal(6, agent.GetProperty("groups").EnumerateArray().Sum(g => g.GetProperty("trials").GetInt32()));
+        }
+        Assert.Contains("\"RL²\",2,timeInRange,", File.ReadAllText(stem + ".csv"));
+        Assert.True(new FileInfo(stem + "-timeInRange.png").Length > 1000);
+        Assert.True(new FileInfo(stem + "-trace.png").Length > 1000);
+    }
+
+    [Fact]
     public void Unknown_task_algorithm_and_setting_are_named_with_the_valid_ones()
     {
         // Each input error is one line on stderr, exit code 2, nothing written.

@@ -46,6 +46,37 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void Metrics_groups_and_the_lead_per_episode_have_tables_of_their_own()
+    {
+        var metric = new MetaRL.Core.Tasks.EpisodeMetric("timeInRange", "TIR %", "time in range", "F1", true);
+        MetaTestResult WithMetrics(string name, double[][] returns, double[] tir) => new()
+        {
+            Agent = name, Task = "t", Trials = returns.Length, EpisodesPerTrial = 2, Seed = 1, EpisodeName = "day",
+            EpisodeReturns = [returns.Average(t => t[0]), returns.Average(t => t[1])], EpisodeCi95 = [0, 0],
+            MeanTotalReturn = returns.Average(t => t.Sum()), Ci95 = 0, TrialTotals = returns.Select(t => t.Sum()).ToArray(), TrialEpisodeReturns = returns,
+            Metrics = new() { ["timeInRange"] = tir }, MetricsCi95 = new() { ["timeInRange"] = [0, 0] }, GroupName = "cohort",
+            Groups = [new GroupResult("adult", 2, [1, 2], [0, 0], 3, 0, new() { ["timeInRange"] = tir }, new() { ["timeInRange"] = [0, 0] })],
+        };
+        var rl2 = WithMetrics("rl2", [[1, 3], [1, 5]], [70, 82.26]);
+        var pid = WithMetrics("pid", [[2, 2], [2, 2]], [75, 75]);
+        pid.LeadOfEvaluatedAgent = MetaTestResult.Lead(rl2, pid);
+        var metrics = EvaluationReport.MetricsTable([rl2, pid], [metric], "m");
+        Assert.Equal(["agent", "day", "TIR %"], metrics.Columns);
+        Assert.Equal([["rl2", "1", "70.0"], ["", "2", "82.3"], ["pid", "1", "75.0"], ["", "2", "75.0"]], metrics.Rows.Select(r => r.Select(c => c.Text).ToArray()));
+        var groups = EvaluationReport.GroupTable([rl2, pid], [metric], 1, "g");
+        Assert.Equal(["cohort", "agent", "trials", "return", "TIR %"], groups.Columns);
+        Assert.Equal(["adult", "rl2", "2", "2.0", "82.3"], groups.Rows[0].Select(c => c.Text));
+        var lead = EvaluationReport.EpisodeLeadTable([rl2, pid]);
+        Assert.Equal(["agent", "day 1", "day 2"], lead.Columns);
+        Assert.Equal(["pid", "-1.0 ± 0.0", "+2.0 ± 2.0"], lead.Rows[0].Select(c => c.Text));
+        Assert.Equal(1, lead.Rows[0][2].Lead);
+        EvaluationReport.WriteAll(_dir, "dosing", [rl2, pid], "dosing", [metric]);
+        Assert.Contains("\"rl2\",2,timeInRange,82.26,0", File.ReadAllLines(Path.Combine(_dir, "dosing.csv")));
+        Assert.Contains("\"adult\",\"rl2\",2,return,2,0", File.ReadAllLines(Path.Combine(_dir, "dosing.csv")));
+        Assert.True(new FileInfo(Path.Combine(_dir, "dosing-timeInRange.png")).Length > 1000);
+    }
+
+    [Fact]
     public void Agents_playing_rounds_are_reported_per_step_in_the_table_csv_and_plot()
     {
         var maml = Result("maml", [[1, 1, 3, 3], [2, 2, 4, 4]], perRound: 2);

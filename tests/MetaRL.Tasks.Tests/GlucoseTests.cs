@@ -1,4 +1,5 @@
 using System.Globalization;
+using MetaRL.Core.Evaluation;
 using MetaRL.Tasks.Glucose;
 
 namespace MetaRL.Tasks.Tests;
@@ -247,5 +248,84 @@ public sealed class GlucoseInsulinTests
         env.Reset(new MetaRL.Engine.Rng(21), a);
         fresh.Reset(new MetaRL.Engine.Rng(21), b);
         Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void The_meta_test_reports_the_clinical_metrics_per_day_and_per_cohort()
+    {
+        var tasks = new GlucoseInsulinTasks(days: 2);
+        var result = MetaTest.Run(BasalBolusAgent.OwnTherapy(), tasks, new MetaTestOptions(Trials: 12, Seed: 4));
+        Assert.Equal(["timeInRange", "timeBelow70", "timeBelow54", "timeAbove180", "timeAbove250", "lbgi", "hbgi", "meanGlucose"], result.Metrics!.Keys);
+        Assert.All(result.Metrics.Values, v => Assert.Equal(2, v.Length));
+        for (int d = 0; d < 2; d++)
+        {
+            // In range, below 70 and above 180 split the day.
+            Assert.Equal(100, result.Metrics["timeInRange"][d] + result.Metrics["timeBelow70"][d] + result.Metrics["timeAbove180"][d], 6);
+            Assert.True(result.Metrics["timeBelow54"][d] <= result.Metrics["timeBelow70"][d]);
+        }
+        Assert.Equal("cohort", result.GroupName);
+        var groups = result.Groups ?? throw new Xunit.Sdk.XunitException("no groups");
+        Assert.Equal(12, groups.Sum(g => g.Trials));
+        Assert.Subset(new HashSet<string> { "adolescent", "adult", "child" }, groups.Select(g => g.Name).ToHashSet());
+        double weighted = groups.Sum(g => g.Trials * g.Metrics!["meanGlucose"][1]) / 12;
+        Assert.Equal(result.Metrics["meanGlucose"][1], weighted, 6);
+    }
+
+    [Fact]
+    public void A_day_that_ends_early_counts_its_remaining_minutes_at_its_last_glucose()
+    {
+        // Maximal basal, ratio and correction on a child: the glucose falls below 10 mg/dL and the day ends early.
+        var env = new GlucoseInsulinEnv();
+        env.SetTask(new PatientTask(VirtualPatient.Get("child#002")));
+        var rng = new MetaRL.Engine.Rng(3);
+        var obs = new float[5];
+        env.Reset(rng, obs);
+        int steps = 0;
+        while (steps < GlucoseInsulinEnv.StepsPerDay && !env.Step([1, 1, 1], rng, obs).Terminated) steps++;
+        Assert.True(steps < GlucoseInsulinEnv.StepsPerDay - 10, $"the day lasted {steps} samples");
+        var metrics = new double[8];
+        env.WriteEpisodeMetrics(metrics);
+        double lived = 100.0 * (steps + 1) * GlucoseInsulinEnv.SampleMinutes / 1440;
+        Assert.True(metrics[2] >= 100 - lived, $"below 54 for {metrics[2]:F1}% of the day; it lived {lived:F1}%");
+        Assert.True(metrics[0] <= lived);
+    }
+
+    [Fact]
+    public void A_trace_follows_the_glucose_the_insulin_and_the_meals_of_a_day()
+    {
+        var tasks = new GlucoseInsulinTasks(days: 1);
+        var patient = new PatientTask(VirtualPatient.Get("adult#009"));
+        var trace = MetaTest.Trace(BasalBolusAgent.BasalOnly(), tasks, patient, seed: 2)[0];
+        int channels = tasks.TraceChannels.Count;
+        Assert.Equal(GlucoseInsulinEnv.StepsPerDay * channels, trace.Length);
+        var insulin = Enumerable.Range(0, GlucoseInsulinEnv.StepsPerDay).Select(i => trace[i * channels + 1]).ToArray();
+        var meals = Enumerable.Range(0, GlucoseInsulinEnv.StepsPerDay).Select(i => trace[i * channels + 2]).Where(g => g > 0).ToArray();
+        // Basal alone: the same rate all day (U/h), within the pump's increment, and no bolus at the meals.
+        Assert.All(insulin, u => Assert.Equal(patient.Patient.BasalRate * 60, u, 0.05));
+        Assert.InRange(meals.Length, 2, 6);
+        Assert.InRange(trace[(GlucoseInsulinEnv.StepsPerDay - 1) * channels], 100, 600);
+    }
+
+    [Fact]
+    public void The_pid_loop_with_no_gains_is_the_cohort_basal_and_meal_bolus_and_tuned_it_keeps_held_out_patients_in_range_longer()
+    {
+        var tasks = new GlucoseInsulinTasks(days: 1);
+        var options = new MetaTestOptions(Trials: 18, Seed: 6);
+        var open = MetaTest.Run(new PidAgent(0, 0, 0), tasks, options);
+        var bolusOnly = new BasalBolusAgent("cohort basal and bolus, no correction", p =>
+        {
+            var (basal, cr, _) = BasalBolusAgent.CohortTherapy(p.Cohort);
+            return (basal, cr, double.PositiveInfinity);
+        });
+        Assert.Equal(MetaTest.Run(bolusOnly, tasks, options).TrialTotals, open.TrialTotals);
+        var tuned = PidAgent.Tune(tasks, seed: 1);
+        Assert.NotEqual((0.0, 0.0, 0.0), tuned.Gains);
+        Assert.Contains(tuned.Gains.Kp, PidAgent.KpGrid);
+        var closed = MetaTest.Run(tuned, tasks, options);
+        var cohort = MetaTest.Run(BasalBolusAgent.CohortAverage(), tasks, options);
+        Assert.True(closed.Metrics!["timeInRange"][0] > cohort.Metrics!["timeInRange"][0] + 3,
+            $"PID {closed.Metrics["timeInRange"][0]:F1}% in range, cohort basal–bolus {cohort.Metrics["timeInRange"][0]:F1}%");
+        Assert.True(closed.Metrics["timeAbove180"][0] < open.Metrics!["timeAbove180"][0],
+            $"PID {closed.Metrics["timeAbove180"][0]:F1}% above 180, without its loop {open.Metrics["timeAbove180"][0]:F1}%");
     }
 }

@@ -50,6 +50,11 @@ public sealed record Rl2Config
     /// Initialisation only: a resumed or evaluated run uses its trained weights.
     /// </summary>
     public double MemoryBias { get; init; }
+    /// <summary>
+    /// The Gaussian policy's initial log standard deviation per action dimension (continuous actions); lower starts with
+    /// less exploration noise, for tasks where a large random action is costly (an insulin overdose). Initialisation only.
+    /// </summary>
+    public double InitialLogStd { get; init; } = -0.5;
     /// <summary>Feed the episode index and step within the episode (as fractions) to the network (see <see cref="Rl2Network"/>).</summary>
     public bool TimeInput { get; init; }
     /// <summary>
@@ -157,6 +162,7 @@ public sealed record Rl2Config
         .Enum("cell", c => c.Cell, (c, v) => c with { Cell = v }, "The recurrent cell.")
         .Bool("layer-norm", c => c.LayerNorm, (c, v) => c with { LayerNorm = v }, "Layer normalisation inside the recurrent cell.")
         .Double("memory-bias", c => c.MemoryBias, (c, v) => c with { MemoryBias = v }, -20, 20, "Initial bias added to the gate that keeps the recurrent state (GRU update gate, LSTM forget gate); positive starts with a longer memory.")
+        .Double("log-std-init", c => c.InitialLogStd, (c, v) => c with { InitialLogStd = v }, -10, 2, "Initial log standard deviation of the Gaussian policy (continuous actions); lower starts with less exploration noise.")
         .Group("inputs")
         .Bool("time-input", c => c.TimeInput, (c, v) => c with { TimeInput = v }, "Feed the episode index and the step within the episode, as fractions.")
         .Bool("previous-observation", c => c.PreviousObservation, (c, v) => c with { PreviousObservation = v }, "Feed the previous observation, so each input row holds the whole last transition.")

@@ -48,7 +48,7 @@ public sealed class Rl2Network : Module<float>
 
     public Rl2Network(Space observationSpace, Space actionSpace, int hidden, RecurrentCell cell, bool layerNorm, Rng rng, bool timeInput = false, int criticTaskFeatures = 0,
         bool memory = true, int policyTaskFeatures = 0, bool normalizeObservations = false, IReadOnlyList<int>? head = null, bool skipInput = false,
-        int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0, bool pairInput = false, bool gatedHead = false)
+        int taskPredictionFeatures = 0, bool previousObservation = false, double memoryBias = 0, bool pairInput = false, bool gatedHead = false, double initialLogStd = -0.5)
     {
         head ??= [];
         if (normalizeObservations) ObservationNormalizer = new ObservationNormalizer(observationSpace.Size);
@@ -101,7 +101,7 @@ public sealed class Rl2Network : Module<float>
         TaskPredictionFeatures = taskPredictionFeatures;
         if (taskPredictionFeatures > 0)
             _taskHead = RegisterModule("task_head", new Linear<float>(f, taskPredictionFeatures, rng, init: WeightInit.Orthogonal, gain: 1.0));
-        if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(-0.5, ActionSize));
+        if (!Discrete) _logStd = RegisterParameter("log_std", Tensor.Full<float>(initialLogStd, ActionSize));
     }
 
     public int ObservationSize { get; }

@@ -79,7 +79,7 @@ public sealed class Rl2Trainer
     public static Rl2Network CreateNetwork(TaskDistribution tasks, Rl2Config config, Rng rng)
         => new(tasks.ObservationSpace, tasks.ActionSpace, config.Hidden, config.Cell, config.LayerNorm, rng, config.TimeInput,
             CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head,
-            config.SkipInput, config.TaskPrediction > 0 ? TaskFeatures(tasks, "task-prediction") : 0, config.PreviousObservation, config.MemoryBias, config.PairInput, config.GatedHead);
+            config.SkipInput, config.TaskPrediction > 0 ? TaskFeatures(tasks, "task-prediction") : 0, config.PreviousObservation, config.MemoryBias, config.PairInput, config.GatedHead, config.InitialLogStd);
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {

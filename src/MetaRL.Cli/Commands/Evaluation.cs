@@ -30,6 +30,11 @@ internal static class EpisodeEvaluation
     /// </summary>
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
         out string file, out LearnerCheckpoint.Description described, bool labelWithRun = false)
+        => Evaluate(dir, overrides, options, out tasks, out deterministic, out file, out described, out _, labelWithRun);
+
+    /// <summary>As above; <paramref name="agent"/> is the agent that played (for traces of its play).</summary>
+    public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
+        out string file, out LearnerCheckpoint.Description described, out IMetaAgent agent, bool labelWithRun = false)
     {
         overrides = new Dictionary<string, string>(overrides);
         var which = new SettingsReader("eval", overrides.TryGetValue("checkpoint", out var c) ? new Dictionary<string, string> { ["checkpoint"] = c } : null)
@@ -41,7 +46,7 @@ internal static class EpisodeEvaluation
         var algorithm = MetaLearners.Get(described.Algorithm);
         var learner = algorithm.LoadForEvaluation(archive, overrides, file);
         tasks = learner.Tasks;
-        var agent = learner.Agent();
+        agent = learner.Agent();
         deterministic = !learner.Settings.TryGetValue("deterministic", out var d) || d == "true";
         if (labelWithRun) agent = new NamedAgent(agent, $"{agent.Name} ({Report.FileLabel(dir)})");
         return MetaTest.Run(agent, tasks, options);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using MetaRL.Core.Evaluation;
+using MetaRL.Core.Tasks;
 using MetaRL.Reports;
 using Spectre.Console;
 
@@ -16,6 +17,42 @@ internal static class Report
     {
         if (results.Count == 0) return;
         Print(EvaluationReport.Table(results, title));
+    }
+
+    /// <summary>
+    /// What the main table leaves out, where it applies: the evaluated agent's lead per episode (trials of 2–10 episodes),
+    /// the family's metrics per episode of the trial, and every group of tasks (cohort) apart in the trial's last episode.
+    /// </summary>
+    public static void PrintDetails(IReadOnlyList<MetaTestResult> results, TaskDistribution tasks)
+    {
+        if (results.Count == 0) return;
+        var first = results[0];
+        var metrics = tasks.EpisodeMetrics;
+        if (results.Count > 1 && first.EpisodesPerTrial is > 1 and <= 10 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.PerEpisode is not null))
+            Print(EvaluationReport.EpisodeLeadTable(results));
+        if (metrics.Count > 0 && results.All(r => r.Metrics is not null))
+            Print(EvaluationReport.MetricsTable(results, metrics, $"{tasks.Name}: {string.Join(", ", metrics.Select(m => m.Label))} per {first.EpisodeName} of the trial"));
+        if (results.All(r => r.Groups is { Count: > 1 }))
+            Print(EvaluationReport.GroupTable(results, metrics, first.EpisodesPerTrial - 1, $"{tasks.Name}: each {first.GroupName} apart"));
+    }
+
+    /// <summary>
+    /// The trial's last episode of the first held-out task as the evaluated agent played it and as the best of the other
+    /// agents did (<c>STEM-trace.png</c>): the family's trace channels over the episode's time.
+    /// </summary>
+    public static void WriteTrace(string path, TaskDistribution tasks, MetaTestOptions options, IReadOnlyList<MetaTestResult> results, IReadOnlyList<IMetaAgent> agents)
+    {
+        var task = MetaTest.Tasks(tasks, options.Seed, 1, options.Split)[0];
+        var chosen = new List<IMetaAgent> { agents[0] };
+        int best = Enumerable.Range(1, results.Count - 1).Where(i => agents[i].EpisodesPerRound == 1).DefaultIfEmpty(-1).MaxBy(i => i < 0 ? double.NegativeInfinity : results[i].MeanTotalReturn);
+        if (best > 0) chosen.Add(agents[best]);
+        var traces = chosen.Select(a => (a.Name, MetaTest.Trace(a, tasks, task, options.Seed)[^1])).ToArray();
+        int steps = traces.Min(t => t.Item2.Length) / tasks.TraceChannels.Count;
+        var (unit, perStep) = tasks.StepTime;
+        var x = Enumerable.Range(1, steps).Select(i => i * perStep).ToArray();
+        string name = task.Label ?? string.Join(", ", task.Describe().Select(kv => $"{kv.Key} {kv.Value:G3}"));
+        EvaluationReport.WriteTracePlot(path, $"{tasks.Name}: {name}, {tasks.EpisodeName} {tasks.EpisodesPerTrial} of the trial", tasks.TraceChannels, $"{unit} of the {tasks.EpisodeName}", x,
+            traces.Select(t => (t.Name, t.Item2[..(steps * tasks.TraceChannels.Count)])).ToArray());
     }
 
     /// <summary>A library table on the console, split as <see cref="ReportTable.FitTo"/> does on a terminal too narrow for it.</summary>

@@ -39,6 +39,15 @@ public interface IEnv
     /// task-aware training aids read it, never the agent. Nothing by default: the hidden parameters are the task's.
     /// </summary>
     void WriteHiddenState(Span<float> state) { }
+
+    /// <summary>
+    /// Writes the measures of the episode that just ended (<see cref="TaskDistribution.EpisodeMetrics"/>, in that order),
+    /// called once after its last step and before the next <see cref="Reset"/>. Nothing by default.
+    /// </summary>
+    void WriteEpisodeMetrics(Span<double> metrics) { }
+
+    /// <summary>Writes this step's values of <see cref="TaskDistribution.TraceChannels"/>, for plots of one episode. Nothing by default.</summary>
+    void WriteTrace(Span<double> values) { }
 }
 
 /// <summary>
@@ -84,6 +93,12 @@ public abstract class Env<TTask> : IEnv where TTask : class, ITask
 
     /// <inheritdoc cref="IEnv.WriteHiddenState"/>
     public virtual void WriteHiddenState(Span<float> state) { }
+
+    /// <inheritdoc cref="IEnv.WriteEpisodeMetrics"/>
+    public virtual void WriteEpisodeMetrics(Span<double> metrics) { }
+
+    /// <inheritdoc cref="IEnv.WriteTrace"/>
+    public virtual void WriteTrace(Span<double> values) { }
 }
 
 /// <summary>Gymnasium-style helpers.</summary>

@@ -28,6 +28,10 @@ public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batc
 /// </summary>
 public sealed record PairedLead(double Mean, double Ci95)
 {
+    /// <summary>Per episode of the trial (1, 2, …): the difference of the return, with its 95% CI half-width.</summary>
+    public double[]? PerEpisode { get; init; }
+    public double[]? PerEpisodeCi95 { get; init; }
+
     /// <summary>Per round (after 0, 1, 2, … updates): the difference of the mean return per episode.</summary>
     public double[]? PerStep { get; init; }
     public double[]? PerStepCi95 { get; init; }
@@ -109,9 +113,16 @@ public sealed class MetaTestResult
         if (first.Trials != other.Trials || first.Seed != other.Seed || first.TrialTotals.Length != first.Trials || other.TrialTotals.Length != other.Trials)
             throw new ArgumentException($"'{first.Agent}' and '{other.Agent}' did not play the same trials; a paired comparison needs both.");
         var (mean, ci) = MetaTest.MeanCi(first.TrialTotals.Zip(other.TrialTotals, (a, b) => a - b).ToArray());
+        double[]? perEpisode = null, perEpisodeCi = null;
+        if (first.EpisodesPerTrial == other.EpisodesPerTrial && first.TrialEpisodeReturns.Length == first.Trials && other.TrialEpisodeReturns.Length == other.Trials)
+        {
+            (perEpisode, perEpisodeCi) = (new double[first.EpisodesPerTrial], new double[first.EpisodesPerTrial]);
+            for (int e = 0; e < perEpisode.Length; e++)
+                (perEpisode[e], perEpisodeCi[e]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => first.TrialEpisodeReturns[t][e] - other.TrialEpisodeReturns[t][e]).ToArray());
+        }
         if (first.StepReturns is null || other.StepReturns is null || first.StepReturns.Length != other.StepReturns.Length
             || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
-            return new PairedLead(mean, ci);
+            return new PairedLead(mean, ci) { PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi };
         int steps = first.StepReturns.Length;
         var a = first.StepReturnsPerTrial();
         var b = other.StepReturnsPerTrial();
@@ -123,7 +134,7 @@ public sealed class MetaTestResult
         var (best, bestCi) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => a[t][ka] - b[t][kb]).ToArray());
         return new PairedLead(mean, ci)
         {
-            PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
+            PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
         };
     }
 
@@ -143,6 +154,25 @@ public sealed class MetaTestResult
         return k;
     }
 
+    /// <summary>
+    /// The family's <see cref="TaskDistribution.EpisodeMetrics"/> by key: the mean over trials in episode 1, 2, … of a trial
+    /// (e.g. <c>timeInRange</c> per day). Null when the family reports none.
+    /// </summary>
+    public Dictionary<string, double[]>? Metrics { get; init; }
+
+    /// <summary>Half-width of the 95% confidence interval of each entry of <see cref="Metrics"/>.</summary>
+    public Dictionary<string, double[]>? MetricsCi95 { get; init; }
+
+    /// <summary>Each metric of each episode of each trial, [trial][episode · m + metric] in the family's order (for groups and pairing).</summary>
+    [JsonIgnore]
+    public double[][] TrialEpisodeMetrics { get; init; } = [];
+
+    /// <summary>What the family calls its groups of tasks ("cohort"), when it has groups (<see cref="TaskDistribution.GroupName"/>).</summary>
+    public string? GroupName { get; init; }
+
+    /// <summary>The same figures over each group's trials alone (a cohort of patients), groups in name order; null without groups.</summary>
+    public IReadOnlyList<GroupResult>? Groups { get; init; }
+
     /// <summary>Extra per-agent details (tuned constants, training figures, MAML's step size after the first).</summary>
     public Dictionary<string, string> Details { get; init; } = [];
 
@@ -157,6 +187,10 @@ public sealed class MetaTestResult
 
     public static string ToJson(IEnumerable<MetaTestResult> results) => JsonSerializer.Serialize(results.ToArray(), JsonOptions);
 }
+
+/// <summary>One group's part of a <see cref="MetaTestResult"/>: its trials' mean return and metrics per episode.</summary>
+public sealed record GroupResult(string Name, int Trials, double[] EpisodeReturns, double[] EpisodeCi95, double MeanTotalReturn, double Ci95,
+    Dictionary<string, double[]>? Metrics, Dictionary<string, double[]>? MetricsCi95);
 
 /// <summary>
 /// The one meta-test protocol every agent goes through: held-out tasks, one trial of
@@ -194,6 +228,9 @@ public static class MetaTest
             throw new ArgumentException($"Agent '{agent.Name}' plays rounds of {lanesPerTrial} episodes; a trial of {n} episodes is not a whole number of rounds (use a multiple of {lanesPerTrial}).");
         int rounds = n / lanesPerTrial;
         var returns = new double[options.Trials][];
+        int metricCount = tasks.EpisodeMetrics.Count;
+        var metrics = new double[options.Trials][];
+        for (int t = 0; t < options.Trials; t++) metrics[t] = new double[n * metricCount];
         var oracle = new double?[options.Trials];
         for (int t = 0; t < options.Trials; t++) oracle[t] = tasks.OracleEpisodeReturn(trialTasks[t]) * n;
 
@@ -215,10 +252,11 @@ public static class MetaTest
             var session = agent.Begin(b, tasks, agentRng.Split(), lanesPerTrial);
             var streams = new Rng[b * lanesPerTrial];
             for (int i = 0; i < streams.Length; i++) streams[i] = EnvironmentStream(options.Seed, start + i / lanesPerTrial, i % lanesPerTrial);
-            var played = TrialSampler.Play(session, tasks, new ArraySegment<ITask>(taskArray, start, b), streams, plan);
+            var played = TrialSampler.Play(session, tasks, new ArraySegment<ITask>(taskArray, start, b), streams, plan,
+                metrics: metricCount > 0 ? metrics[start..(start + b)] : null);
             for (int i = 0; i < b; i++) returns[start + i] = played[i];
         }
-        return Summarise(agent, tasks, options, returns, oracle, lanesPerTrial, oracleAgent);
+        return Summarise(agent, tasks, taskArray, options, returns, metrics, oracle, lanesPerTrial, oracleAgent);
     }
 
     /// <summary>The tasks of a meta-test with <paramref name="seed"/>, in trial order (held-out ones by default).</summary>
@@ -257,7 +295,27 @@ public static class MetaTest
     public static Rng EnvironmentStream(ulong seed, int trial, int lane)
         => lane == 0 ? EnvironmentStream(seed, trial) : new((seed * 0x2545F4914F6CDD1DUL + (ulong)trial + 1) ^ ((ulong)lane * 0x9E3779B97F4A7C15UL));
 
-    private static MetaTestResult Summarise(IMetaAgent agent, TaskDistribution tasks, MetaTestOptions options, double[][] returns, double?[] oracle, int perRound, string? oracleAgent)
+    /// <summary>
+    /// Plays one trial of <paramref name="task"/> as the meta-test's trial <paramref name="trial"/> with <paramref name="seed"/>
+    /// (the same environment stream) and records the family's <see cref="TaskDistribution.TraceChannels"/> after every
+    /// step: [episode][step · channels + channel]. For plots of how an agent played, e.g. a patient's day.
+    /// </summary>
+    public static double[][] Trace(IMetaAgent agent, TaskDistribution tasks, ITask task, ulong seed, int trial = 0)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(task);
+        if (tasks.TraceChannels.Count == 0) throw new InvalidOperationException($"{tasks.Name} records no trace channels.");
+        if (agent.EpisodesPerRound != 1) throw new NotSupportedException($"'{agent.Name}' plays rounds of {agent.EpisodesPerRound} episodes; a trace follows one episode at a time.");
+        int n = tasks.EpisodesPerTrial;
+        var session = agent.Begin(1, tasks, new Rng(seed ^ 0xA6E47UL).Split(), 1);
+        var traces = new[] { new List<double>[n] };
+        TrialSampler.Play(session, tasks, [task], [EnvironmentStream(seed, trial)], new TrialPlan(n, AgentName: agent.Name), traces: traces);
+        return traces[0].Select(l => (l ?? []).ToArray()).ToArray();
+    }
+
+    private static MetaTestResult Summarise(IMetaAgent agent, TaskDistribution tasks, ITask[] trialTasks, MetaTestOptions options, double[][] returns, double[][] metrics,
+        double?[] oracle, int perRound, string? oracleAgent)
     {
         int trials = returns.Length, n = returns[0].Length, rounds = n / perRound;
         var mean = new double[n];
@@ -285,6 +343,8 @@ public static class MetaTest
         }
         var (total, totalCi) = MeanCi(totals);
         double? oracleTotal = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null;
+        var (metricMean, metricCi) = MetricSummary(tasks, metrics, Enumerable.Range(0, trials).ToArray(), n);
+        var groups = GroupSummaries(tasks, trialTasks, returns, metrics, n);
         return new MetaTestResult
         {
             Agent = agent.Name,
@@ -305,7 +365,50 @@ public static class MetaTest
             TrialEpisodeReturns = returns,
             OracleTotalReturn = oracleTotal,
             OracleAgent = oracleTotal is null ? null : oracleAgent,
+            Metrics = metricMean,
+            MetricsCi95 = metricCi,
+            TrialEpisodeMetrics = tasks.EpisodeMetrics.Count > 0 ? metrics : [],
+            GroupName = groups is null ? null : tasks.GroupName,
+            Groups = groups,
         };
+    }
+
+    // Per metric key, the mean and CI over the given trials in each episode.
+    private static (Dictionary<string, double[]>?, Dictionary<string, double[]>?) MetricSummary(TaskDistribution tasks, double[][] metrics, int[] trials, int episodes)
+    {
+        var declared = tasks.EpisodeMetrics;
+        if (declared.Count == 0) return (null, null);
+        var (mean, ci) = (new Dictionary<string, double[]>(), new Dictionary<string, double[]>());
+        var column = new double[trials.Length];
+        for (int m = 0; m < declared.Count; m++)
+        {
+            var (mu, half) = (new double[episodes], new double[episodes]);
+            for (int e = 0; e < episodes; e++)
+            {
+                for (int i = 0; i < trials.Length; i++) column[i] = metrics[trials[i]][e * declared.Count + m];
+                (mu[e], half[e]) = MeanCi(column);
+            }
+            (mean[declared[m].Key], ci[declared[m].Key]) = (mu, half);
+        }
+        return (mean, ci);
+    }
+
+    // Each group's trials summarised alone, groups in name order.
+    private static GroupResult[]? GroupSummaries(TaskDistribution tasks, ITask[] trialTasks, double[][] returns, double[][] metrics, int episodes)
+    {
+        if (tasks.GroupName is null) return null;
+        var names = trialTasks.Select(tasks.GroupOf).ToArray();
+        var result = new List<GroupResult>();
+        foreach (var name in names.OfType<string>().Distinct().Order(StringComparer.Ordinal))
+        {
+            var members = Enumerable.Range(0, trialTasks.Length).Where(t => names[t] == name).ToArray();
+            var (mean, ci) = (new double[episodes], new double[episodes]);
+            for (int e = 0; e < episodes; e++) (mean[e], ci[e]) = MeanCi(members.Select(t => returns[t][e]).ToArray());
+            var (total, totalCi) = MeanCi(members.Select(t => returns[t].Sum()).ToArray());
+            var (mm, mc) = MetricSummary(tasks, metrics, members, episodes);
+            result.Add(new GroupResult(name, members.Length, mean, ci, total, totalCi, mm, mc));
+        }
+        return result.ToArray();
     }
 
     /// <summary>The mean and the half-width of its normal-approximation 95% confidence interval.</summary>

@@ -35,10 +35,13 @@ public static class TrialSampler
     /// Plays one trial of each of <paramref name="trialTasks"/> (slot i of <paramref name="session"/> plays trial i) and
     /// returns each trial's episode returns, [trial][episode]. Lane l (trial l / lanes) steps with
     /// <paramref name="laneStreams"/>[l] alone; <paramref name="envs"/>, when given, are reused (a simulator is costly to
-    /// create) and must hold one entry per lane (null entries are created).
+    /// create) and must hold one entry per lane (null entries are created). With <paramref name="metrics"/> (one array per
+    /// trial), episode e's <see cref="TaskDistribution.EpisodeMetrics"/> go to [trial][e · m … e · m + m − 1]; with
+    /// <paramref name="traces"/> (one list per trial), each step's <see cref="TaskDistribution.TraceChannels"/> are
+    /// appended to [trial][episode].
     /// </summary>
     public static double[][] Play(IAgentSession session, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, IReadOnlyList<Rng> laneStreams, TrialPlan plan,
-        IEnv?[]? envs = null)
+        IEnv?[]? envs = null, double[][]? metrics = null, List<double>[][]? traces = null)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(tasks);
@@ -52,6 +55,12 @@ public static class TrialSampler
         if (laneStreams.Count != lanes) throw new ArgumentException($"One random stream per lane: {lanes} lanes, {laneStreams.Count} streams.", nameof(laneStreams));
         if (envs is not null && envs.Length != lanes) throw new ArgumentException($"One environment per lane: {lanes} lanes, {envs.Length} environments.", nameof(envs));
         int rounds = plan.Episodes / per, obsSize = tasks.ObservationSpace.Size, actSize = tasks.ActionSpace.Size, hiddenSize = tasks.HiddenStateSize;
+        int metricCount = tasks.EpisodeMetrics.Count, channels = tasks.TraceChannels.Count;
+        if (metrics is not null && (metrics.Length != b || metrics.Any(m => m is null || m.Length != plan.Episodes * metricCount)))
+            throw new ArgumentException($"One array of {plan.Episodes} × {metricCount} metrics per trial.", nameof(metrics));
+        if (traces is not null && (traces.Length != b || traces.Any(t => t is null || t.Length != plan.Episodes)))
+            throw new ArgumentException($"One list per episode of each of the {b} trials.", nameof(traces));
+        var traceRow = new double[channels];
 
         var returns = new double[b][];
         var lane = new IEnv[lanes];
@@ -106,6 +115,12 @@ public static class TrialSampler
                 rewards[l] = (float)r.Reward;
                 episodeReturn[l] += r.Reward;
                 ended[l] = r.Done || steps[l] >= tasks.Horizon;
+                if (traces is not null && channels > 0)
+                {
+                    lane[l].WriteTrace(traceRow);
+                    int trial = l / per;
+                    (traces[trial][round[trial] * per + l % per] ??= []).AddRange(traceRow);
+                }
             }
             resultReader?.SeeStepResults(stepper.Results, active);
             session.Observe(actions, rewards, obs, ended, active);
@@ -113,7 +128,9 @@ public static class TrialSampler
             {
                 if (!active[l] || !ended[l]) continue;
                 int trial = l / per;
-                returns[trial][round[trial] * per + l % per] = episodeReturn[l];
+                int episode = round[trial] * per + l % per;
+                returns[trial][episode] = episodeReturn[l];
+                if (metrics is not null && metricCount > 0) lane[l].WriteEpisodeMetrics(metrics[trial].AsSpan(episode * metricCount, metricCount));
                 episodeReturn[l] = 0;
                 steps[l] = 0;
                 active[l] = false;

@@ -20,7 +20,24 @@ public interface ITask
 {
     /// <summary>The hidden parameters by name, for reports (never shown to the agent).</summary>
     IReadOnlyList<KeyValuePair<string, double>> Describe();
+
+    /// <summary>The task's own name when it has one (a virtual patient's, "adult#008"), for reports; null by default.</summary>
+    string? Label => null;
 }
+
+/// <summary>A measure of one episode that a family reports besides the return (see <see cref="TaskDistribution.EpisodeMetrics"/>).</summary>
+/// <param name="Key">The name in the eval JSON's <c>metrics</c> object, camelCase ("timeInRange").</param>
+/// <param name="Label">The column header in tables ("TIR %").</param>
+/// <param name="Description">What it measures, with its unit.</param>
+/// <param name="Format">The .NET numeric format for tables ("F1").</param>
+/// <param name="HigherIsBetter">true when more is better, false when less is, null when neither.</param>
+public sealed record EpisodeMetric(string Key, string Label, string Description, string Format = "F2", bool? HigherIsBetter = null);
+
+/// <summary>A quantity a trace records after every step (see <see cref="TaskDistribution.TraceChannels"/>).</summary>
+/// <param name="Name">What it is, with its unit ("glucose (mg/dL)").</param>
+/// <param name="Band">A target range to shade in plots (70–180 mg/dL), or null.</param>
+/// <param name="Events">true for amounts given at moments (meals), drawn as markers rather than a line.</param>
+public sealed record TraceChannel(string Name, (double Low, double High)? Band = null, bool Events = false);
 
 /// <summary>A setting of a task family: a key, its default and what it means.</summary>
 public sealed record SettingInfo(string Key, string Default, string Description);
@@ -83,6 +100,32 @@ public abstract class TaskDistribution
     /// <summary>Writes a task's hidden parameters as <see cref="TaskFeatureSize"/> numbers of order one.</summary>
     public virtual void WriteTaskFeatures(ITask task, Span<float> features)
         => throw new NotSupportedException($"Task family '{Name}' offers no task features.");
+
+    /// <summary>
+    /// The measures a practitioner of the family's field reads besides the return (time in range for a dosing protocol,
+    /// Sharpe ratio for a trading rule), in the order each environment writes them through
+    /// <see cref="IEnv.WriteEpisodeMetrics"/> when an episode ends. The meta-test reports each per episode of the trial.
+    /// Empty by default.
+    /// </summary>
+    public virtual IReadOnlyList<EpisodeMetric> EpisodeMetrics => [];
+
+    /// <summary>
+    /// What <see cref="GroupOf"/> calls a group of tasks ("cohort"), or null when the family's tasks form no groups
+    /// (the default); the meta-test then also reports each group's trials apart.
+    /// </summary>
+    public virtual string? GroupName => null;
+
+    /// <summary>The group <paramref name="task"/> belongs to (a patient's cohort), or null; see <see cref="GroupName"/>.</summary>
+    public virtual string? GroupOf(ITask task) => null;
+
+    /// <summary>
+    /// Quantities each environment writes after every step through <see cref="IEnv.WriteTrace"/> (a patient's glucose,
+    /// the insulin given, a market's price), for plots of one episode as it was played. Empty by default.
+    /// </summary>
+    public virtual IReadOnlyList<TraceChannel> TraceChannels => [];
+
+    /// <summary>The time one step takes, in a unit plots name ("hour", 0.05 for a 3-minute sample); one "step" by default.</summary>
+    public virtual (string Unit, double PerStep) StepTime => ("step", 1);
 
     /// <summary>The family's settings and their current values.</summary>
     public abstract IReadOnlyList<SettingInfo> Settings { get; }

@@ -10,6 +10,8 @@ namespace MetaRL.Tasks.Glucose;
 /// <summary>A task of <c>glucose-insulin</c>: one virtual patient, whose whole physiology is hidden from the agent.</summary>
 public sealed record PatientTask(VirtualPatient Patient) : ITask
 {
+    public string Label => Patient.Name;
+
     public IReadOnlyList<KeyValuePair<string, double>> Describe() =>
     [
         KeyValuePair.Create("basal-rate", Patient.BasalRate), KeyValuePair.Create("carb-ratio", Patient.CarbRatio),
@@ -49,8 +51,10 @@ public static class Dosing
 /// are simglucose's random scenario, announced to the pump when eating starts. Observation: the CGM reading / 200,
 /// the grams announced at this sample / 100, the insulin on board (units, exponential decay with a 2-hour constant)
 /// / 5, and the time of day as a sine and cosine. Reward: minus a tenth of the Kovatchev risk of the patient's glucose
-/// after the step, and −100 more when it fell below 40 mg/dL during the step; the day ends early below 10 or above
-/// 600 mg/dL. (simglucose's default, the fall in risk from one reading to the next, sums over a day to the first
+/// after the step (0 at 112.5 mg/dL, −10 at 20 or 600), and −100 more each time the glucose falls below 40 mg/dL (an
+/// event, not a rate: a per-step penalty of that size buries every other signal in the returns' variance); the day
+/// ends early below 10 or above 600 mg/dL, charging the rest of the day at the final glucose's risk, so that ending a
+/// day is never a way out of its remaining risk. (simglucose's default, the fall in risk from one reading to the next, sums over a day to the first
 /// reading's risk minus the last's whatever happened between; minus the risk sums to the day's mean risk, which is
 /// what LBGI + HBGI measure.)
 /// </summary>
@@ -64,7 +68,9 @@ public sealed class GlucoseInsulinEnv : Env<PatientTask>
     private Cgm? _cgm;
     private IReadOnlyList<MealScenario.Meal> _meals = [];
     private int _minute, _nextMeal;
-    private double _reading, _insulinOnBoard;
+    private double _reading, _insulinOnBoard, _lastRate, _lastCarbs;
+    private ClinicalMetrics.Accumulator _day;
+    private bool _below40;
 
     public override Space ObservationSpace { get; } = new Box(float.NegativeInfinity, float.PositiveInfinity, 5);
     public override Space ActionSpace { get; } = new Box(-1, 1, 3);
@@ -83,7 +89,7 @@ public sealed class GlucoseInsulinEnv : Env<PatientTask>
         _cgm ??= new Cgm(new Rng(0));
         _cgm.Reset(rng);
         _meals = MealScenario.Day(rng);
-        (_minute, _nextMeal, _insulinOnBoard) = (0, 0, 0);
+        (_minute, _nextMeal, _insulinOnBoard, _lastRate, _lastCarbs, _day, _below40) = (0, 0, 0, 0, 0, default, false);
         _reading = _cgm.Read(sim.Glucose, 0);
         Observe(observation, AnnouncedNow());
     }
@@ -97,20 +103,47 @@ public sealed class GlucoseInsulinEnv : Env<PatientTask>
             ? carbs * population.Ratio * Dosing.Scale(action[1]) + (_reading > 150 ? (_reading - 140) * population.Correction * Dosing.Scale(action[2]) : 0)
             : 0;
         if (carbs > 0) _nextMeal++;
-        bool low = false;
+        int falls = 0;
+        double delivered = 0;
         for (int m = 0; m < SampleMinutes; m++)
         {
             double rate = _pump.Deliver(basal + bolus / SampleMinutes);
             sim.Step(m == 0 ? carbs : 0, rate);
             _insulinOnBoard = _insulinOnBoard * Math.Exp(-1 / InsulinOnBoardMinutes) + (rate - Dosing.Population.Basal);
             _minute++;
-            low |= sim.Glucose < 40;
+            if (sim.Glucose < 40 && !_below40) falls++;
+            _below40 = sim.Glucose < 40;
+            _day.Add(sim.Glucose);
+            delivered += rate;
         }
+        (_lastRate, _lastCarbs) = (delivered / SampleMinutes, carbs);
         _reading = _cgm!.Read(sim.Glucose, _minute);
-        double reward = -GlycemicRisk.Total(sim.Glucose) / 10 - (low ? 100 : 0);
+        double risk = GlycemicRisk.Total(sim.Glucose) / 10;
+        double reward = -risk - 100 * falls;
         bool ended = sim.Glucose < 10 || sim.Glucose > 600;
+        if (ended) reward -= risk * (1440 - _minute) / SampleMinutes;
         Observe(observation, AnnouncedNow());
         return new StepResult(reward, Terminated: ended, Truncated: false);
+    }
+
+    /// <summary>
+    /// The day's clinical metrics over the patient's glucose at every minute; a day that ended early counts its
+    /// remaining minutes at the last glucose (a day cut short by a glucose below 10 mg/dL is not a short good day).
+    /// </summary>
+    public override void WriteEpisodeMetrics(Span<double> metrics)
+    {
+        var day = _day;
+        double last = Glucose;
+        for (int m = _minute; m < 1440; m++) day.Add(last);
+        day.Result().CopyTo(metrics);
+    }
+
+    /// <summary>After each sample: the glucose (mg/dL), the insulin delivered (U/h, mean over the sample) and the grams announced at it.</summary>
+    public override void WriteTrace(Span<double> values)
+    {
+        values[0] = Glucose;
+        values[1] = _lastRate * 60;
+        values[2] = _lastCarbs;
     }
 
     // The grams of the meal that starts within this sample, announced to the pump when eating starts.
@@ -137,6 +170,9 @@ public sealed class GlucoseInsulinTasks : TaskDistribution
     public const int DefaultDays = 3;
     private static readonly string[] Cohorts = ["all", "adolescent", "adult", "child"];
     private readonly Cohort? _cohort;
+
+    /// <summary>The one cohort trained and held out, or null for all three.</summary>
+    public Cohort? Cohort => _cohort;
 
     public GlucoseInsulinTasks(int days = DefaultDays, Cohort? cohort = null)
     {
@@ -172,65 +208,50 @@ public sealed class GlucoseInsulinTasks : TaskDistribution
 
     public override IEnv CreateEnv() => new GlucoseInsulinEnv();
 
+    /// <summary>The clinical metrics of each day, over the patient's glucose every minute (see <see cref="GlucoseInsulinEnv.WriteEpisodeMetrics"/>).</summary>
+    public static readonly IReadOnlyList<EpisodeMetric> Metrics =
+    [
+        new("timeInRange", "TIR %", "time in range 70–180 mg/dL, % of the day", "F1", true),
+        new("timeBelow70", "<70 %", "time below 70 mg/dL, % of the day", "F1", false),
+        new("timeBelow54", "<54 %", "time below 54 mg/dL, % of the day", "F1", false),
+        new("timeAbove180", ">180 %", "time above 180 mg/dL, % of the day", "F1", false),
+        new("timeAbove250", ">250 %", "time above 250 mg/dL, % of the day", "F1", false),
+        new("lbgi", "LBGI", "low blood glucose index: mean low part of Kovatchev's risk", "F2", false),
+        new("hbgi", "HBGI", "high blood glucose index: mean high part of Kovatchev's risk", "F2", false),
+        new("meanGlucose", "mean mg/dL", "mean glucose, mg/dL", "F0"),
+    ];
+
+    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics => Metrics;
+
+    /// <summary>
+    /// For training aids that may see the task (a task-aware critic, an auxiliary prediction, the oracle counterpart):
+    /// the patient's own basal rate, insulin-to-carbohydrate ratio and correction in the action's units
+    /// (<see cref="Dosing.ActionFor"/>), and log₂ of body weight / 50 kg, halved.
+    /// </summary>
+    public override int TaskFeatureSize => 4;
+
+    public override void WriteTaskFeatures(ITask task, Span<float> features)
+    {
+        var p = ((PatientTask)task).Patient;
+        var pop = Dosing.Population;
+        features[0] = Dosing.ActionFor(p.BasalRate, pop.Basal);
+        features[1] = Dosing.ActionFor(1 / p.CarbRatio, pop.Ratio);
+        features[2] = Dosing.ActionFor(1 / p.CorrectionFactor, pop.Correction);
+        features[3] = (float)(Math.Log2(p.BW / 50) / 2);
+    }
+
+    public override string GroupName => "cohort";
+
+    public override string? GroupOf(ITask task) => task is PatientTask p ? p.Patient.Cohort.ToString().ToLowerInvariant() : null;
+
+    public override (string Unit, double PerStep) StepTime => ("hour", GlucoseInsulinEnv.SampleMinutes / 60.0);
+
+    public override IReadOnlyList<TraceChannel> TraceChannels { get; } =
+        [new("glucose (mg/dL)", Band: (70, 180)), new("insulin (U/h)"), new("meal announced (g)", Events: true)];
+
     public override IReadOnlyList<SettingInfo> Settings =>
     [
         new("episodes", EpisodesPerTrial.ToString(CultureInfo.InvariantCulture), "days per trial (one patient)"),
         new("cohort", _cohort?.ToString().ToLowerInvariant() ?? "all", "all, adolescent, adult or child: the patients trained and held out"),
     ];
-}
-
-/// <summary>
-/// Basal–bolus therapy on the dosing action: the basal rate, carbohydrate ratio and correction factor of each patient
-/// (what a tuned clinic achieves), of the patient's cohort on average (one size fits all), or basal alone.
-/// </summary>
-public sealed class BasalBolusAgent(string name, Func<VirtualPatient, (double Basal, double CarbRatio, double CorrectionFactor)> therapy) : IMetaAgent
-{
-    public string Name => name;
-
-    /// <summary>The basal rate (U/min), carbohydrate ratio (g/U) and correction factor (mg/dL per U) this agent programs for a patient; infinite ratios give no bolus.</summary>
-    public (double Basal, double CarbRatio, double CorrectionFactor) TherapyFor(VirtualPatient patient) => therapy(patient);
-
-    public string ActingRule => "fixed";
-
-    /// <summary>The patient's own therapy: a quasi-oracle.</summary>
-    public static BasalBolusAgent OwnTherapy() => new("basal–bolus (own CR/CF)", p => (p.BasalRate, p.CarbRatio, p.CorrectionFactor));
-
-    /// <summary>The cohort's average therapy (training patients), for every patient of that cohort.</summary>
-    public static BasalBolusAgent CohortAverage()
-    {
-        var average = Enum.GetValues<Cohort>().ToDictionary(c => c, c =>
-        {
-            var ps = GlucoseInsulinTasks.Patients(TaskSplit.Train, c);
-            return (ps.Average(p => p.BasalRate), ps.Average(p => p.CarbRatio), ps.Average(p => p.CorrectionFactor));
-        });
-        return new("basal–bolus (cohort average)", p => average[p.Cohort]);
-    }
-
-    /// <summary>The patient's basal rate and no boluses.</summary>
-    public static BasalBolusAgent BasalOnly() => new("basal only", p => (p.BasalRate, double.PositiveInfinity, double.PositiveInfinity));
-
-    public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng) => new Session(this, batch);
-
-    private sealed class Session(BasalBolusAgent agent, int batch) : IAgentSession
-    {
-        private readonly float[][] _actions = new float[batch][];
-
-        public void StartTrial(int slot, ITask task)
-        {
-            var p = ((PatientTask)task).Patient;
-            var (basal, cr, cf) = agent.TherapyFor(p);
-            var pop = Dosing.Population;
-            _actions[slot] = [Dosing.ActionFor(basal, pop.Basal), double.IsInfinity(cr) ? -1 : Dosing.ActionFor(1 / cr, pop.Ratio), double.IsInfinity(cf) ? -1 : Dosing.ActionFor(1 / cf, pop.Correction)];
-        }
-
-        public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
-        {
-            for (int i = 0; i < _actions.Length; i++)
-                if (active[i]) _actions[i].CopyTo(actions.Slice(i * 3, 3));
-        }
-
-        public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
-        {
-        }
-    }
 }

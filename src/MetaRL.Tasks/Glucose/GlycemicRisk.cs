@@ -38,10 +38,45 @@ public sealed record ClinicalMetrics(double TimeInRange, double TimeBelow70, dou
     {
         ArgumentNullException.ThrowIfNull(glucose);
         if (glucose.Count == 0) throw new ArgumentException("A glucose trace needs at least one value.", nameof(glucose));
-        double n = glucose.Count;
-        double Percent(Func<double, bool> when) => 100 * glucose.Count(when) / n;
-        var risks = glucose.Select(GlycemicRisk.Of).ToArray();
-        return new ClinicalMetrics(Percent(g => g >= 70 && g <= 180), Percent(g => g < 70), Percent(g => g < 54), Percent(g => g > 180), Percent(g => g > 250),
-            risks.Average(r => r.Low), risks.Average(r => r.High), glucose.Average());
+        var sum = new Accumulator();
+        foreach (var g in glucose) sum.Add(g);
+        return sum.Result();
+    }
+
+    /// <summary>The metrics in the order of <see cref="GlucoseInsulinTasks.Metrics"/>.</summary>
+    public void CopyTo(Span<double> values)
+    {
+        ReadOnlySpan<double> all = [TimeInRange, TimeBelow70, TimeBelow54, TimeAbove180, TimeAbove250, Lbgi, Hbgi, MeanGlucose];
+        all.CopyTo(values);
+    }
+
+    /// <summary>The same summary built one value at a time, without keeping the trace.</summary>
+    public struct Accumulator
+    {
+        private int _n, _inRange, _below70, _below54, _above180, _above250;
+        private double _low, _high, _sum;
+
+        public readonly int Count => _n;
+
+        /// <summary>Adds one glucose value (mg/dL).</summary>
+        public void Add(double glucose)
+        {
+            var (low, high) = GlycemicRisk.Of(glucose);
+            _n++;
+            if (glucose >= 70 && glucose <= 180) _inRange++;
+            if (glucose < 70) _below70++;
+            if (glucose < 54) _below54++;
+            if (glucose > 180) _above180++;
+            if (glucose > 250) _above250++;
+            (_low, _high, _sum) = (_low + low, _high + high, _sum + glucose);
+        }
+
+        /// <exception cref="InvalidOperationException">No value was added.</exception>
+        public readonly ClinicalMetrics Result()
+        {
+            if (_n == 0) throw new InvalidOperationException("A glucose trace needs at least one value.");
+            double n = _n;
+            return new ClinicalMetrics(100 * _inRange / n, 100 * _below70 / n, 100 * _below54 / n, 100 * _above180 / n, 100 * _above250 / n, _low / n, _high / n, _sum / n);
+        }
     }
 }

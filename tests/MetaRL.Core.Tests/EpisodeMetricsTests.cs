@@ -1,0 +1,104 @@
+using MetaRL.Core.Baselines;
+using MetaRL.Core.Envs;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Spaces;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+
+namespace MetaRL.Core.Tests;
+
+/// <summary>
+/// The coin family with a practitioner's measure (the share of pulls on arm 1), groups (which arm pays) and a trace (the
+/// arm pulled and the reward), so the protocol's metrics, groups and traces can be checked by hand.
+/// </summary>
+public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3) : TaskDistribution
+{
+    public override string Name => "core-test-metered-coin";
+    public override Space ObservationSpace { get; } = new Box(0, 1, 1);
+    public override Space ActionSpace { get; } = new Discrete(2);
+    public override int Horizon => pulls;
+    public override int EpisodesPerTrial => episodes;
+    public override ITask SampleTask(Rng rng, TaskSplit split) => new CoinTasks.Coin(rng.NextInt(2));
+    public override IEnv CreateEnv() => new Env();
+    public override IReadOnlyList<SettingInfo> Settings => [];
+    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics { get; } = [new("rightShare", "right %", "pulls of arm 1, % of the episode", "F0")];
+    public override string GroupName => "paying arm";
+    public override string? GroupOf(ITask task) => ((CoinTasks.Coin)task).PayingArm == 0 ? "left" : "right";
+    public override IReadOnlyList<TraceChannel> TraceChannels { get; } = [new("arm"), new("reward", Events: true)];
+
+    private sealed class Env : Env<CoinTasks.Coin>
+    {
+        private int _pulls, _right, _lastArm;
+        private double _lastReward;
+        public override Space ObservationSpace { get; } = new Box(0, 1, 1);
+        public override Space ActionSpace { get; } = new Discrete(2);
+        public override void Reset(Rng rng, Span<float> observation) => (_pulls, _right, observation[0]) = (0, 0, 0);
+        public override StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation)
+        {
+            _lastArm = (int)action[0];
+            (_pulls, _right) = (_pulls + 1, _right + _lastArm);
+            _lastReward = _lastArm == Task.PayingArm ? 1 : 0;
+            return new StepResult(_lastReward, false, false);
+        }
+        public override void WriteEpisodeMetrics(Span<double> metrics) => metrics[0] = 100.0 * _right / _pulls;
+        public override void WriteTrace(Span<double> values) => (values[0], values[1]) = (_lastArm, _lastReward);
+    }
+}
+
+public sealed class EpisodeMetricsTests
+{
+    [Fact]
+    public void The_protocol_reports_each_metric_per_episode_and_each_group_apart()
+    {
+        var tasks = new MeteredCoinTasks();
+        var result = MetaTest.Run(new CoinOracle(), tasks, new MetaTestOptions(Trials: 40, Seed: 3, Batch: 7));
+        var played = MetaTest.Tasks(tasks, 3, 40).Select(t => ((CoinTasks.Coin)t).PayingArm).ToArray();
+        double rightShare = 100.0 * played.Count(a => a == 1) / played.Length;
+        // The oracle pulls the paying arm every time: the share of arm 1 is 100% on its tasks and 0% on the others.
+        Assert.Equal([rightShare, rightShare, rightShare], result.Metrics!["rightShare"], (a, b) => Math.Abs(a - b) < 1e-9);
+        Assert.Equal("paying arm", result.GroupName);
+        Assert.Equal(["left", "right"], result.Groups!.Select(g => g.Name));
+        var (left, right) = (result.Groups![0], result.Groups[1]);
+        Assert.Equal((played.Count(a => a == 0), played.Count(a => a == 1)), (left.Trials, right.Trials));
+        Assert.Equal([0.0, 0, 0], left.Metrics!["rightShare"]);
+        Assert.Equal([100.0, 100, 100], right.Metrics!["rightShare"]);
+        Assert.Equal([4.0, 4, 4], left.EpisodeReturns);
+        Assert.Contains("\"rightShare\"", result.ToJson());
+        Assert.Contains("\"groups\"", result.ToJson());
+    }
+
+    [Fact]
+    public void A_family_without_metrics_or_groups_reports_neither()
+    {
+        var result = MetaTest.Run(new CoinOracle(), new CoinTasks(), new MetaTestOptions(Trials: 5));
+        Assert.Null(result.Metrics);
+        Assert.Null(result.Groups);
+        Assert.DoesNotContain("\"metrics\"", result.ToJson());
+        Assert.Throws<InvalidOperationException>(() => MetaTest.Trace(new CoinOracle(), new CoinTasks(), new CoinTasks.Coin(1), 1));
+    }
+
+    [Fact]
+    public void A_trace_records_every_step_of_every_episode_as_the_meta_test_plays_that_trial()
+    {
+        var tasks = new MeteredCoinTasks(pulls: 5, episodes: 2);
+        var trace = MetaTest.Trace(new CoinOracle(), tasks, new CoinTasks.Coin(1), seed: 9);
+        Assert.Equal(2, trace.Length);
+        Assert.All(trace, e => Assert.Equal([1.0, 1, 1, 1, 1, 1, 1, 1, 1, 1], e));
+        var random = MetaTest.Trace(new RandomAgent(), tasks, new CoinTasks.Coin(0), seed: 9);
+        // Each step's reward is 1 exactly when arm 0 (the paying one) was pulled.
+        Assert.All(random, e => Assert.All(Enumerable.Range(0, 5), i => Assert.Equal(e[2 * i] == 0 ? 1.0 : 0.0, e[2 * i + 1])));
+    }
+
+    [Fact]
+    public void The_paired_lead_is_given_per_episode()
+    {
+        var tasks = new CoinTasks(pulls: 4, episodes: 3);
+        var options = new MetaTestOptions(Trials: 30, Seed: 2);
+        var oracle = MetaTest.Run(new CoinOracle(), tasks, options);
+        var random = MetaTest.Run(new RandomAgent(), tasks, options);
+        var lead = MetaTestResult.Lead(oracle, random);
+        for (int e = 0; e < 3; e++)
+            Assert.Equal(oracle.EpisodeReturns[e] - random.EpisodeReturns[e], lead.PerEpisode![e], 9);
+        Assert.Equal(3, lead.PerEpisodeCi95!.Length);
+    }
+}
