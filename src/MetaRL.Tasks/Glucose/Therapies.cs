@@ -83,7 +83,7 @@ public sealed class PidAgent(double kp, double ki, double kd) : IMetaAgent
 
     public string Name => "PID on CGM + cohort meal bolus";
 
-    public string ActingRule => "fixed";
+    public string ActingRule => "feedback";
 
     /// <summary>
     /// The gains of <see cref="KpGrid"/> × <see cref="KiGrid"/> × <see cref="KdGrid"/> with the highest mean return over one
