@@ -115,7 +115,7 @@ public sealed class PatientSimulator
         dx[2] = kgut * x[1] - p.Kabs * x[2];
 
         // Glucose: appearance from the gut, endogenous production, renal excretion, use.
-        double ra = p.F * p.Kabs * x[2] / p.BW;
+        double ra = p.AppearancePerGut * x[2];
         double egp = Math.Max(0, p.Kp1 - p.Kp2 * x[3] - p.Kp3 * x[8]);
         double renal = x[3] > p.Ke2 ? p.Ke1 * (x[3] - p.Ke2) : 0;
         dx[3] = NonNegative(x[3], egp + ra - p.Fsnc - renal - p.K1 * x[3] + p.K2 * x[4]);
@@ -124,7 +124,7 @@ public sealed class PatientSimulator
 
         // Insulin: plasma, action on use and on production, liver, subcutaneous depots.
         dx[5] = NonNegative(x[5], -(p.M2 + p.M4) * x[5] + p.M1 * x[9] + p.Ka1 * x[10] + p.Ka2 * x[11]);
-        double plasma = x[5] / p.Vi;
+        double plasma = x[5] * p.InverseVi;
         dx[6] = -p.P2u * x[6] + p.P2u * (plasma - p.Ib);
         dx[7] = -p.Ki * (x[7] - plasma);
         dx[8] = -p.Ki * (x[8] - x[7]);
@@ -150,5 +150,8 @@ public sealed class PatientSimulator
         public readonly double Kp1 = v.Kp1, Kp2 = v.Kp2, Kp3 = v.Kp3, Fsnc = v.Fsnc, Ke1 = v.Ke1, Ke2 = v.Ke2, K1 = v.K1, K2 = v.K2;
         public readonly double Vm0 = v.Vm0, Vmx = v.Vmx, Km0 = v.Km0, M1 = v.M1, M2 = v.M2, M30 = v.M30, M4 = v.M4, P2u = v.P2u, Ib = v.Ib;
         public readonly double Ki = v.Ki, Ka1 = v.Ka1, Ka2 = v.Ka2, Kd = v.Kd, Ksc = v.Ksc;
+
+        // Quotients the inner loop would otherwise divide out at every evaluation.
+        public readonly double AppearancePerGut = v.F * v.Kabs / v.BW, InverseVi = 1 / v.Vi;
     }
 }
