@@ -259,11 +259,14 @@ public static class EvaluationReport
         File.WriteAllText(Path.Combine(dir, stem + ".json"), MetaTestResult.ToJson(results));
         WritePlot(Path.Combine(dir, stem + ".png"), results, title);
         if (metrics is { Count: > 0 } && results.Count > 0 && results.All(r => r.Metrics is not null))
-            WriteMetricPlot(Path.Combine(dir, $"{stem}-{metrics[0].Key}.png"), results, metrics[0], title);
+            WriteMetricPlot(Path.Combine(dir, $"{stem}-{metrics[0].Key}.png"), results, metrics[0], results[0].Task);
         WriteEvents(dir, stem, results);
     }
 
-    /// <summary>One metric per episode of the trial for every agent (e.g. time in range per day: adaptation in the field's own measure).</summary>
+    /// <summary>
+    /// One metric per episode of the trial for every agent (e.g. time in range per day: adaptation in the field's own
+    /// measure), titled <paramref name="title"/> and the metric's description.
+    /// </summary>
     /// <exception cref="ArgumentException">A result does not carry <paramref name="metric"/>.</exception>
     public static void WriteMetricPlot(string path, IReadOnlyList<MetaTestResult> results, EpisodeMetric metric, string title)
     {
@@ -273,7 +276,7 @@ public static class EvaluationReport
         var first = results[0];
         var x = Enumerable.Range(1, first.EpisodesPerTrial).Select(i => (double)i).ToArray();
         var curves = results.Select((r, i) => new Curve(r.Agent, Metric(r, metric.Key), r.MetricsCi95![metric.Key], i == 0 ? CurveRole.Evaluated : CurveRole.Baseline)).ToArray();
-        Plots.Curves(path, $"{title}: {metric.Description}", $"{first.EpisodeName} of the trial", metric.Label, x, curves);
+        Plots.Curves(path, $"{title}: {metric.Description}, per {first.EpisodeName}", $"{first.EpisodeName} of the trial", metric.Label, x, curves);
     }
 
     private static double[] Metric(MetaTestResult r, string key)
