@@ -48,7 +48,7 @@ public sealed class ReportTests : IDisposable
     [Fact]
     public void Metrics_groups_and_the_lead_per_episode_have_tables_of_their_own()
     {
-        var metric = new MetaRL.Core.Tasks.EpisodeMetric("timeInRange", "TIR %", "time in range", "F1", true);
+        var metric = new MetaRL.Core.Tasks.EpisodeMetric("timeInRange", "TIR %", "time in range", "F1");
         MetaTestResult WithMetrics(string name, double[][] returns, double[] tir) => new()
         {
             Agent = name, Task = "t", Trials = returns.Length, EpisodesPerTrial = 2, Seed = 1, EpisodeName = "day",

@@ -163,7 +163,7 @@ public sealed class MetaTestResult
     /// <summary>Half-width of the 95% confidence interval of each entry of <see cref="Metrics"/>.</summary>
     public Dictionary<string, double[]>? MetricsCi95 { get; init; }
 
-    /// <summary>Each metric of each episode of each trial, [trial][episode · m + metric] in the family's order (for groups and pairing).</summary>
+    /// <summary>Each metric of each episode of each trial, [trial][episode · m + metric] in the family's order, for analyses per trial (a metric paired across agents).</summary>
     [JsonIgnore]
     public double[][] TrialEpisodeMetrics { get; init; } = [];
 

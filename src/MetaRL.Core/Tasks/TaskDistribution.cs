@@ -30,8 +30,7 @@ public interface ITask
 /// <param name="Label">The column header in tables ("TIR %").</param>
 /// <param name="Description">What it measures, with its unit.</param>
 /// <param name="Format">The .NET numeric format for tables ("F1").</param>
-/// <param name="HigherIsBetter">true when more is better, false when less is, null when neither.</param>
-public sealed record EpisodeMetric(string Key, string Label, string Description, string Format = "F2", bool? HigherIsBetter = null);
+public sealed record EpisodeMetric(string Key, string Label, string Description, string Format = "F2");
 
 /// <summary>A quantity a trace records after every step (see <see cref="TaskDistribution.TraceChannels"/>).</summary>
 /// <param name="Name">What it is, with its unit ("glucose (mg/dL)").</param>

@@ -211,13 +211,13 @@ public sealed class GlucoseInsulinTasks : TaskDistribution
     /// <summary>The clinical metrics of each day, over the patient's glucose every minute (see <see cref="GlucoseInsulinEnv.WriteEpisodeMetrics"/>).</summary>
     public static readonly IReadOnlyList<EpisodeMetric> Metrics =
     [
-        new("timeInRange", "TIR %", "time in range 70–180 mg/dL, % of the day", "F1", true),
-        new("timeBelow70", "<70 %", "time below 70 mg/dL, % of the day", "F1", false),
-        new("timeBelow54", "<54 %", "time below 54 mg/dL, % of the day", "F1", false),
-        new("timeAbove180", ">180 %", "time above 180 mg/dL, % of the day", "F1", false),
-        new("timeAbove250", ">250 %", "time above 250 mg/dL, % of the day", "F1", false),
-        new("lbgi", "LBGI", "low blood glucose index: mean low part of Kovatchev's risk", "F2", false),
-        new("hbgi", "HBGI", "high blood glucose index: mean high part of Kovatchev's risk", "F2", false),
+        new("timeInRange", "TIR %", "time in range 70–180 mg/dL, % of the day", "F1"),
+        new("timeBelow70", "<70 %", "time below 70 mg/dL, % of the day", "F1"),
+        new("timeBelow54", "<54 %", "time below 54 mg/dL, % of the day", "F1"),
+        new("timeAbove180", ">180 %", "time above 180 mg/dL, % of the day", "F1"),
+        new("timeAbove250", ">250 %", "time above 250 mg/dL, % of the day", "F1"),
+        new("lbgi", "LBGI", "low blood glucose index: mean low part of Kovatchev's risk", "F2"),
+        new("hbgi", "HBGI", "high blood glucose index: mean high part of Kovatchev's risk", "F2"),
         new("meanGlucose", "mean mg/dL", "mean glucose, mg/dL", "F0"),
     ];
 
