@@ -3,6 +3,7 @@ using MetaRL.Core.Tasks;
 using MetaRL.Tasks;
 using MetaRL.Tasks.Bandits;
 using MetaRL.Tasks.Control;
+using MetaRL.Tasks.Games;
 using MetaRL.Tasks.Glucose;
 using MetaRL.Tasks.Mdp;
 using MetaRL.Tasks.Navigation;
@@ -26,6 +27,8 @@ public sealed class BuiltInTasks : ITaskPack
             CartPolePhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
         new("pendulum-physics", "pendulum swing-up with hidden mass, length, gravity and damping (wider held-out ranges)",
             PendulumPhysicsDistribution.FromSettings, (_, _) => [new RandomAgent()]),
+        new("rps-bots", "repeated rock–paper–scissors against a population of opponent strategies (unseen kinds and unseen parameters held out)",
+            RpsBotsTasks.FromSettings, RpsBaselines.For),
         new("glucose-insulin", "personalised insulin dosing on the UVA/Padova virtual patients: each patient's physiology is hidden; a trial is days of one patient",
             GlucoseInsulinTasks.FromSettings, (tasks, seed) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), PidAgent.Tune((GlucoseInsulinTasks)tasks, seed),
                 BasalBolusAgent.OwnTherapy(), new RandomAgent()]),
