@@ -72,7 +72,7 @@ public static class RpsBotKinds
             (b, rng) => BeatPrediction(b, rng, PredictByContext(b.PlayerMoves, b.PlayerMoves, 2))),
         Rule("beat-second-last", "beats the player's move two throws ago", true,
             (b, rng) => b.PlayerAgo(2) is >= 0 and var m ? Rps.Beats(m) : rng.NextInt(3)),
-        Rule("random-walk", "stays, or steps up or down the cycle with a drawn chance (train never; 10–45 %)", true,
+        Rule("random-walk", "stays, or steps up or down the cycle with a chance drawn from 10–45 %", true,
             (b, rng) => b.OwnAgo(1) is >= 0 and var own ? rng.NextDouble() < b.P[1] ? (own + 1 + rng.NextInt(2)) % 3 : own : rng.NextInt(3), (r, _) => [r.Uniform(0.10, 0.45)]),
         Rule("lose-stay-win-shift", "keeps a losing move, moves on after a win or tie", true, (b, rng) => WinStayLoseShift(b, rng, loseStay: true), (r, _) => [1]),
         new("iocaine", "a meta-strategy: several predictors of the player (frequency, Markov, history match), each used straight, second-guessed and third-guessed, scored by what they would have won recently (decay drawn); plays the best", true,

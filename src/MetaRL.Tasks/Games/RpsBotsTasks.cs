@@ -115,7 +115,6 @@ public sealed class RpsBotsTasks : TaskDistribution
     public static IReadOnlyList<RpsBotKind> HeldOutKinds { get; } = RpsBotKinds.All.Where(k => k.HeldOut).ToArray();
 
     public override string Name => "rps-bots";
-    public override string EpisodeName => "episode";
     public override int Horizon => _perEpisode;
     public override int EpisodesPerTrial => _throws / _perEpisode;
     public override Space ObservationSpace { get; } = new Box(-1, 1, 8);
