@@ -73,7 +73,7 @@ public static class Plots
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
         plot.ShowLegend(Edge.Right);
-        Save(plot, path);
+        Save(path, tmp => plot.SavePng(tmp, 1000, 560));
     }
 
     /// <summary>
@@ -86,12 +86,10 @@ public static class Plots
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentNullException.ThrowIfNull(traces);
         var multi = new Multiplot();
-        var panels = new List<Plot>();
         for (int k = 0; k < channels.Count; k++)
         {
             // A new multiplot holds one plot already: it is the first panel.
             var plot = k == 0 ? multi.GetPlot(0) : multi.AddPlot();
-            panels.Add(plot);
             var (name, band, events) = channels[k];
             if (band is { } b)
             {
@@ -129,17 +127,7 @@ public static class Plots
             }
             if (k == channels.Count - 1) plot.XLabel(xLabel);
         }
-        var full = Path.GetFullPath(path);
-        var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
-        try
-        {
-            multi.SavePng(tmp, 1000, 260 * channels.Count + 60);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        Save(path, tmp => multi.SavePng(tmp, 1000, 260 * channels.Count + 60));
     }
 
     /// <summary>The mean of each value and the <paramref name="window"/> − 1 before it (fewer at the start).</summary>
@@ -158,13 +146,14 @@ public static class Plots
         return result;
     }
 
-    private static void Save(Plot plot, string path)
+    // Writes through a temporary file beside the target, moved into place: a reader never sees half a PNG.
+    private static void Save(string path, Action<string> write)
     {
         var full = Path.GetFullPath(path);
         var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
         try
         {
-            plot.SavePng(tmp, 1000, 560);
+            write(tmp);
             File.Move(tmp, full, overwrite: true);
         }
         finally

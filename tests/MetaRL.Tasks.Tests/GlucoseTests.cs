@@ -166,14 +166,21 @@ public sealed class GlucoseTests
 /// <summary>The glucose-insulin task family: its patients, its day, its dosing action and its baselines.</summary>
 public sealed class GlucoseInsulinTests
 {
-    private static (ClinicalMetrics Metrics, double Return) Day(string patient, Func<VirtualPatient, float[]> dose, ulong seed = 5)
+    // A new environment on the patient's day drawn with the seed: the environment, its stream and the first observation.
+    private static (GlucoseInsulinEnv Env, MetaRL.Engine.Rng Rng, float[] Observation) StartDay(string patient, ulong seed)
     {
-        var p = VirtualPatient.Get(patient);
         var env = new GlucoseInsulinEnv();
-        env.SetTask(new PatientTask(p));
+        env.SetTask(new PatientTask(VirtualPatient.Get(patient)));
         var rng = new MetaRL.Engine.Rng(seed);
         var obs = new float[5];
         env.Reset(rng, obs);
+        return (env, rng, obs);
+    }
+
+    private static (ClinicalMetrics Metrics, double Return) Day(string patient, Func<VirtualPatient, float[]> dose, ulong seed = 5)
+    {
+        var p = VirtualPatient.Get(patient);
+        var (env, rng, obs) = StartDay(patient, seed);
         var glucose = new List<double>();
         double total = 0;
         var action = dose(p);
@@ -225,11 +232,7 @@ public sealed class GlucoseInsulinTests
     [Fact]
     public void A_day_is_480_samples_and_a_meal_is_announced_at_the_sample_it_starts_in()
     {
-        var env = new GlucoseInsulinEnv();
-        env.SetTask(new PatientTask(VirtualPatient.Get("child#001")));
-        var rng = new MetaRL.Engine.Rng(8);
-        var obs = new float[5];
-        env.Reset(rng, obs);
+        var (env, rng, obs) = StartDay("child#001", 8);
         int announced = 0;
         for (int t = 0; t < GlucoseInsulinEnv.StepsPerDay; t++)
         {
@@ -275,11 +278,7 @@ public sealed class GlucoseInsulinTests
     public void A_day_that_ends_early_counts_its_remaining_minutes_at_its_last_glucose()
     {
         // Maximal basal, ratio and correction on a child: the glucose falls below 10 mg/dL and the day ends early.
-        var env = new GlucoseInsulinEnv();
-        env.SetTask(new PatientTask(VirtualPatient.Get("child#002")));
-        var rng = new MetaRL.Engine.Rng(3);
-        var obs = new float[5];
-        env.Reset(rng, obs);
+        var (env, rng, obs) = StartDay("child#002", 3);
         int steps = 0;
         while (steps < GlucoseInsulinEnv.StepsPerDay && !env.Step([1, 1, 1], rng, obs).Terminated) steps++;
         Assert.True(steps < GlucoseInsulinEnv.StepsPerDay - 10, $"the day lasted {steps} samples");

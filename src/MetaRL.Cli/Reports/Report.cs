@@ -44,8 +44,8 @@ internal static class Report
     {
         var task = MetaTest.Tasks(tasks, options.Seed, 1, options.Split)[0];
         var chosen = new List<IMetaAgent> { agents[0] };
-        int best = Enumerable.Range(1, results.Count - 1).Where(i => agents[i].EpisodesPerRound == 1).DefaultIfEmpty(-1).MaxBy(i => i < 0 ? double.NegativeInfinity : results[i].MeanTotalReturn);
-        if (best > 0) chosen.Add(agents[best]);
+        var others = Enumerable.Range(1, results.Count - 1).Where(i => agents[i].EpisodesPerRound == 1).ToArray();
+        if (others.Length > 0) chosen.Add(agents[others.MaxBy(i => results[i].MeanTotalReturn)]);
         var traces = chosen.Select(a => (a.Name, MetaTest.Trace(a, tasks, task, options.Seed)[^1])).ToArray();
         int steps = traces.Min(t => t.Item2.Length) / tasks.TraceChannels.Count;
         var (unit, perStep) = tasks.StepTime;

@@ -243,7 +243,7 @@ public static class MetaTest
             oracleAgent = o.Name;
         }
 
-        var agentRng = new Rng(options.Seed ^ 0xA6E47UL);
+        var agentRng = AgentStream(options.Seed);
         var plan = new TrialPlan(n, lanesPerTrial, AgentName: agent.Name);
         var taskArray = trialTasks as ITask[] ?? trialTasks.ToArray();
         for (int start = 0; start < options.Trials; start += options.Batch)
@@ -258,6 +258,9 @@ public static class MetaTest
         }
         return Summarise(agent, tasks, taskArray, options, returns, metrics, oracle, lanesPerTrial, oracleAgent);
     }
+
+    // The agents' own random stream of a meta-test with this seed; each batch of trials takes the next split of it.
+    private static Rng AgentStream(ulong seed) => new(seed ^ 0xA6E47UL);
 
     /// <summary>The tasks of a meta-test with <paramref name="seed"/>, in trial order (held-out ones by default).</summary>
     public static ITask[] Tasks(TaskDistribution tasks, ulong seed, int count, TaskSplit split = TaskSplit.Test)
@@ -308,7 +311,7 @@ public static class MetaTest
         if (tasks.TraceChannels.Count == 0) throw new InvalidOperationException($"{tasks.Name} records no trace channels.");
         if (agent.EpisodesPerRound != 1) throw new NotSupportedException($"'{agent.Name}' plays rounds of {agent.EpisodesPerRound} episodes; a trace follows one episode at a time.");
         int n = tasks.EpisodesPerTrial;
-        var session = agent.Begin(1, tasks, new Rng(seed ^ 0xA6E47UL).Split(), 1);
+        var session = agent.Begin(1, tasks, AgentStream(seed).Split(), 1);
         var traces = new[] { new List<double>[n] };
         TrialSampler.Play(session, tasks, [task], [EnvironmentStream(seed, trial)], new TrialPlan(n, AgentName: agent.Name), traces: traces);
         return traces[0].Select(l => (l ?? []).ToArray()).ToArray();

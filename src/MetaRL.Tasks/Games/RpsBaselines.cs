@@ -18,19 +18,18 @@ public static class RpsBaselines
 
     public static IReadOnlyList<IMetaAgent> For(TaskDistribution tasks, ulong seed)
     {
-        var markov = MarkovOrders.Select(k => Player($"Markov predictor (order {k})", () => new RuleBot((b, rng) => Predict(b, rng, k), [0])))
+        // The population's own rules, played from the agent's side without noise.
+        var markov = MarkovOrders.Select(k => Player($"Markov predictor (order {k})",
+                () => new RuleBot((b, rng) => RpsBotKinds.BeatPrediction(b, rng, RpsBotKinds.PredictByContext(b.PlayerMoves, b.PlayerMoves, k)), [0])))
             .MaxBy(a => MetaTest.Run(a, tasks, new MetaTestOptions(TuningTrials, seed ^ 0x3A7C0UL, Split: TaskSplit.Train)).MeanTotalReturn)!;
         return
         [
             new RandomAgent(),
-            Player("frequency counter", () => new RuleBot((b, rng) => RpsBot.MostFrequent(b.PlayerMoves) is >= 0 and var m ? Rps.Beats(m) : rng.NextInt(3), [0])),
+            Player("frequency counter", () => new RuleBot((b, rng) => RpsBotKinds.BeatFrequent(b, rng, int.MaxValue), [0])),
             markov,
             Player("predictor ensemble", () => new IocaineBot(0.9)),
         ];
     }
-
-    private static int Predict(RpsBot b, Rng rng, int order)
-        => RpsBotKinds.PredictByContext(b.PlayerMoves, b.PlayerMoves, order) is >= 0 and var m ? Rps.Beats(m) : rng.NextInt(3);
 
     /// <summary>A bot of the population's kind playing as the agent: its "player" is the opponent.</summary>
     public static StrategyAgent Player(string name, Func<RpsBot> create) => new(name, (_, rng) => new BotPlayer(create(), rng));

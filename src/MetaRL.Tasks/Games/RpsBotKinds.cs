@@ -102,7 +102,8 @@ public static class RpsBotKinds
         return stay ? own : (own + 1) % 3;
     }
 
-    private static int BeatFrequent(RpsBot b, Rng rng, int window)
+    /// <summary>The move that beats the player's most frequent one over the last <paramref name="window"/> throws (int.MaxValue: all), random before the first.</summary>
+    internal static int BeatFrequent(RpsBot b, Rng rng, int window)
         => RpsBot.MostFrequent(b.PlayerMoves, window == int.MaxValue ? 0 : b.PlayerMoves.Count - window) is >= 0 and var m ? Rps.Beats(m) : rng.NextInt(3);
 
     private static int LeastFrequent(IReadOnlyList<int> moves)
@@ -112,7 +113,8 @@ public static class RpsBotKinds
         return n[0] <= n[1] && n[0] <= n[2] ? 0 : n[1] <= n[2] ? 1 : 2;
     }
 
-    private static int BeatPrediction(RpsBot b, Rng rng, int predicted) => predicted >= 0 ? Rps.Beats(predicted) : rng.NextInt(3);
+    /// <summary>The move that beats <paramref name="predicted"/>, or a random one when there is no prediction (−1).</summary>
+    internal static int BeatPrediction(RpsBot b, Rng rng, int predicted) => predicted >= 0 ? Rps.Beats(predicted) : rng.NextInt(3);
 
     /// <summary>
     /// The move of <paramref name="next"/> that most often came one throw after the last <paramref name="order"/> moves of
@@ -129,8 +131,7 @@ public static class RpsBotKinds
             for (int k = 0; k < order && match; k++) match = context[t - k] == context[n - 1 - k];
             if (match) counts[next[t + 1]]++;
         }
-        if (counts[0] + counts[1] + counts[2] == 0) return -1;
-        return counts[0] >= counts[1] && counts[0] >= counts[2] ? 0 : counts[1] >= counts[2] ? 1 : 2;
+        return RpsBot.ArgMax(counts);
     }
 
     /// <summary>The player's move after the longest earlier occurrence (up to <paramref name="longest"/> throws) of the last throws of both players; −1 with none.</summary>

@@ -73,7 +73,10 @@ public abstract class RpsBot
     {
         Span<int> n = stackalloc int[3];
         for (int i = Math.Max(0, from); i < moves.Count; i++) n[moves[i]]++;
-        if (n[0] + n[1] + n[2] == 0) return -1;
-        return n[0] >= n[1] && n[0] >= n[2] ? 0 : n[1] >= n[2] ? 1 : 2;
+        return ArgMax(n);
     }
+
+    /// <summary>The move with the highest of three counts (ties: the lowest move), or −1 when all are zero.</summary>
+    public static int ArgMax(ReadOnlySpan<int> counts)
+        => counts[0] + counts[1] + counts[2] == 0 ? -1 : counts[0] >= counts[1] && counts[0] >= counts[2] ? 0 : counts[1] >= counts[2] ? 1 : 2;
 }

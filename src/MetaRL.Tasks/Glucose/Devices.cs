@@ -21,8 +21,7 @@ public sealed class Cgm
     /// <param name="sensor">A row of sensor_params.csv: Dexcom, GuardianRT or Navigator.</param>
     public Cgm(Rng rng, string sensor = "Dexcom")
     {
-        var row = VirtualPatient.Table("sensor_params.csv").FirstOrDefault(r => r["Name"] == sensor)
-            ?? throw new MetaRL.Core.Tasks.SettingException($"Unknown CGM sensor '{sensor}'; sensor_params.csv has Dexcom, GuardianRT and Navigator.");
+        var row = VirtualPatient.Row("sensor_params.csv", sensor, "CGM sensor");
         double N(string c) => VirtualPatient.Number(row, c, sensor);
         (_pacf, _gamma, _lambda, _delta, _xi) = (N("PACF"), N("gamma"), N("lambda"), N("delta"), N("xi"));
         (SampleMinutes, Min, Max) = (N("sample_time"), N("min"), N("max"));
@@ -83,8 +82,7 @@ public sealed class InsulinPump
 {
     public InsulinPump(string pump = "Insulet")
     {
-        var row = VirtualPatient.Table("pump_params.csv").FirstOrDefault(r => r["Name"] == pump)
-            ?? throw new MetaRL.Core.Tasks.SettingException($"Unknown insulin pump '{pump}'; pump_params.csv has Cozmo and Insulet.");
+        var row = VirtualPatient.Row("pump_params.csv", pump, "insulin pump");
         double N(string c) => VirtualPatient.Number(row, c, pump);
         (Increment, MinRate, MaxRate) = (N("inc_basal"), N("min_basal"), N("max_basal"));
     }

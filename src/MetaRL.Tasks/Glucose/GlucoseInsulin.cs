@@ -104,7 +104,7 @@ public sealed class GlucoseInsulinEnv : Env<PatientTask>
             : 0;
         if (carbs > 0) _nextMeal++;
         int falls = 0;
-        double delivered = 0;
+        double delivered = 0, risk = 0;
         for (int m = 0; m < SampleMinutes; m++)
         {
             double rate = _pump.Deliver(basal + bolus / SampleMinutes);
@@ -113,12 +113,13 @@ public sealed class GlucoseInsulinEnv : Env<PatientTask>
             _minute++;
             if (sim.Glucose < 40 && !_below40) falls++;
             _below40 = sim.Glucose < 40;
-            _day.Add(sim.Glucose);
+            var (low, high) = _day.Add(sim.Glucose);
+            risk = (low + high) / 10;
             delivered += rate;
         }
         (_lastRate, _lastCarbs) = (delivered / SampleMinutes, carbs);
         _reading = _cgm!.Read(sim.Glucose, _minute);
-        double risk = GlycemicRisk.Total(sim.Glucose) / 10;
+        // The risk of the sample's last minute, the glucose after the step.
         double reward = -risk - 100 * falls;
         bool ended = sim.Glucose < 10 || sim.Glucose > 600;
         if (ended) reward -= risk * (1440 - _minute) / SampleMinutes;
@@ -169,15 +170,13 @@ public sealed class GlucoseInsulinTasks : TaskDistribution
 {
     public const int DefaultDays = 3;
     private static readonly string[] Cohorts = ["all", "adolescent", "adult", "child"];
-    private readonly Cohort? _cohort;
-
     /// <summary>The one cohort trained and held out, or null for all three.</summary>
-    public Cohort? Cohort => _cohort;
+    public Cohort? Cohort { get; }
 
     public GlucoseInsulinTasks(int days = DefaultDays, Cohort? cohort = null)
     {
         if (days < 1) throw new SettingException($"glucose-insulin: 'episodes' must be at least 1, got {days}.");
-        (EpisodesPerTrial, _cohort) = (days, cohort);
+        (EpisodesPerTrial, Cohort) = (days, cohort);
     }
 
     public static GlucoseInsulinTasks FromSettings(IReadOnlyDictionary<string, string>? values)
@@ -202,7 +201,7 @@ public sealed class GlucoseInsulinTasks : TaskDistribution
 
     public override ITask SampleTask(Rng rng, TaskSplit split)
     {
-        var patients = Patients(split, _cohort);
+        var patients = Patients(split, Cohort);
         return new PatientTask(patients[rng.NextInt(patients.Count)]);
     }
 
@@ -252,6 +251,6 @@ public sealed class GlucoseInsulinTasks : TaskDistribution
     public override IReadOnlyList<SettingInfo> Settings =>
     [
         new("episodes", EpisodesPerTrial.ToString(CultureInfo.InvariantCulture), "days per trial (one patient)"),
-        new("cohort", _cohort?.ToString().ToLowerInvariant() ?? "all", "all, adolescent, adult or child: the patients trained and held out"),
+        new("cohort", Cohort?.ToString().ToLowerInvariant() ?? "all", "all, adolescent, adult or child: the patients trained and held out"),
     ];
 }

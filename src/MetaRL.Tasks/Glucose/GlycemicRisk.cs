@@ -58,8 +58,8 @@ public sealed record ClinicalMetrics(double TimeInRange, double TimeBelow70, dou
 
         public readonly int Count => _n;
 
-        /// <summary>Adds one glucose value (mg/dL).</summary>
-        public void Add(double glucose)
+        /// <summary>Adds one glucose value (mg/dL) and returns its (low, high) risk.</summary>
+        public (double Low, double High) Add(double glucose)
         {
             var (low, high) = GlycemicRisk.Of(glucose);
             _n++;
@@ -69,6 +69,7 @@ public sealed record ClinicalMetrics(double TimeInRange, double TimeBelow70, dou
             if (glucose > 180) _above180++;
             if (glucose > 250) _above250++;
             (_low, _high, _sum) = (_low + low, _high + high, _sum + glucose);
+            return (low, high);
         }
 
         /// <exception cref="InvalidOperationException">No value was added.</exception>

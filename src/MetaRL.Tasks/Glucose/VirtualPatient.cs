@@ -106,6 +106,16 @@ public sealed record VirtualPatient
         return rows;
     }
 
+    /// <summary>The row of <paramref name="file"/> whose Name is <paramref name="name"/>, or an error naming the <paramref name="kind"/> and the table's names.</summary>
+    internal static Dictionary<string, string> Row(string file, string name, string kind)
+    {
+        var rows = Table(file);
+        if (rows.FirstOrDefault(r => r["Name"] == name) is { } row) return row;
+        var names = rows.Select(r => r["Name"]).ToArray();
+        string list = names.Length == 1 ? names[0] : string.Join(", ", names[..^1]) + " and " + names[^1];
+        throw new SettingException($"Unknown {kind} '{name}'; {file} has {list}.");
+    }
+
     /// <summary>A finite number from a table row, or an error naming the table's row and column.</summary>
     internal static double Number(Dictionary<string, string> row, string column, string what)
         => row.TryGetValue(column, out var text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
