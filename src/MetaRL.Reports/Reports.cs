@@ -330,6 +330,30 @@ public static class EvaluationReport
     }
 
     /// <summary>
+    /// Each agent's weakest group (the one with the lowest mean total return: the opponent it copes with worst, the cohort
+    /// it doses worst), with its total return and the family's metrics in the trial's last episode.
+    /// </summary>
+    /// <exception cref="ArgumentException">A result carries no groups.</exception>
+    public static ReportTable WorstGroupTable(IReadOnlyList<MetaTestResult> results, IReadOnlyList<EpisodeMetric> metrics, string title)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (results.Count == 0 || results.Any(r => r.Groups is not { Count: > 0 })) throw new ArgumentException("Every result must carry its groups (MetaTestResult.Groups).", nameof(results));
+        var first = results[0];
+        int last = first.EpisodesPerTrial - 1;
+        var rows = results.Select(r =>
+        {
+            var worst = r.Groups!.MinBy(g => g.MeanTotalReturn)!;
+            return (IReadOnlyList<ReportCell>)[new ReportCell(r.Agent), new ReportCell(worst.Name), new ReportCell(worst.Trials.ToString(CultureInfo.InvariantCulture)),
+                new ReportCell(worst.MeanTotalReturn.ToString("F1", CultureInfo.InvariantCulture)),
+                .. metrics.Select(m => new ReportCell(worst.Metrics is not null && worst.Metrics.TryGetValue(m.Key, out var v) ? v[last].ToString(m.Format, CultureInfo.InvariantCulture) : ""))];
+        }).ToList();
+        string group = first.GroupName ?? "group";
+        return new ReportTable(title, ["agent", $"worst {group}", "trials", "total return", .. metrics.Select(m => m.Label)], rows,
+            $"the {group} with the lowest mean total return; {string.Join(", ", metrics.Select(m => m.Label).DefaultIfEmpty("metrics"))} in {first.EpisodeName} {last + 1}") { Series = (4, metrics.Count) };
+    }
+
+    /// <summary>
     /// The first agent minus each other in every episode of the trial, trial by trial on the same tasks: whether the lead
     /// grows as the trial goes on (adaptation) or is there from the first episode.
     /// </summary>

@@ -124,4 +124,31 @@ public sealed class RpsBotsTests
         // The frequency counter is itself exploited by an opponent that second-guesses it.
         Assert.True(Score("frequency", "beat-own-frequent") < -0.5);
     }
+
+    [Fact]
+    public void The_oracle_wins_nine_throws_in_ten_against_noise_free_exploitable_opponents_and_best_responds_to_a_mix()
+    {
+        var tasks = new RpsBotsTasks();
+        double Score(RpsOpponent opponent) => MetaTest.Run(RpsBaselines.Oracle, tasks, [opponent], new MetaTestOptions(Seed: 3)).MeanTotalReturn;
+        foreach (var kind in RpsBotKinds.All.Where(k => k.Exploitable))
+        {
+            var p = kind.Draw(new Rng(4), false);
+            p[0] = 0;
+            // Only the throws the opponent makes with nothing to go on yet (no precedent in the match) are random.
+            Assert.True(Score(new RpsOpponent(kind, p, false)) >= 180, $"{kind.Name}: {Score(new RpsOpponent(kind, p, false))}");
+        }
+        // A mix of 60 % rock, 30 % paper: paper scores 0.6 − 0.1 = 0.5 a throw in expectation.
+        Assert.InRange(Score(new RpsOpponent(RpsBotKinds.Get("biased"), [0, 0.6, 0.3], false)) / 200, 0.35, 0.65);
+    }
+
+    [Fact]
+    public void Exploitable_opponents_are_the_kinds_without_a_random_rule_and_the_setting_keeps_only_them()
+    {
+        Assert.Equal(["biased", "random-walk"], RpsBotKinds.All.Where(k => !k.Exploitable).Select(k => k.Name));
+        var tasks = RpsBotsTasks.FromSettings(new Dictionary<string, string> { ["opponents"] = "exploitable" });
+        var rng = new Rng(6);
+        foreach (var split in new[] { TaskSplit.Train, TaskSplit.Test })
+            for (int i = 0; i < 300; i++) Assert.True(((RpsOpponent)tasks.SampleTask(rng, split)).Kind.Exploitable);
+        Assert.Throws<SettingException>(() => RpsBotsTasks.FromSettings(new Dictionary<string, string> { ["opponents"] = "some" }));
+    }
 }

@@ -33,7 +33,10 @@ internal static class Report
         if (metrics.Count > 0 && results.All(r => r.Metrics is not null))
             Print(EvaluationReport.MetricsTable(results, metrics, $"{tasks.Name}: {string.Join(", ", metrics.Select(m => m.Label))} per {first.EpisodeName} of the trial"));
         if (results.All(r => r.Groups is { Count: > 1 }))
+        {
             Print(EvaluationReport.GroupTable(results, metrics, first.EpisodesPerTrial - 1, $"{tasks.Name}: each {first.GroupName} apart"));
+            Print(EvaluationReport.WorstGroupTable(results, metrics, $"{tasks.Name}: each agent's worst {first.GroupName}"));
+        }
     }
 
     /// <summary>
@@ -64,12 +67,16 @@ internal static class Report
             for (int c = 0; c < t.Columns.Count; c++)
             {
                 var column = new TableColumn(Markup.Escape(t.Columns[c]));
-                table.AddColumn(c == 0 || t.Columns[c] is "agent" or "acts" or "baseline" ? column : column.RightAligned());
+                table.AddColumn(IsText(t, c) ? column : column.RightAligned());
             }
             foreach (var row in t.Rows) table.AddRow(row.Select(Cell).ToArray());
             AnsiConsole.Write(table);
         }
     }
+
+    // Names (agents, acting rules, groups) read from the left; numbers line up on the right.
+    private static bool IsText(ReportTable t, int column)
+        => column == 0 || t.Rows.Any(r => r[column].Text is [var c, ..] and not ("n/a" or "NaN") && !(char.IsDigit(c) || c is '-' or '+' or '−' or '.' or '∞'));
 
     /// <summary>A cell as Spectre markup: a paired lead green when its interval is above zero, red below, yellow across it.</summary>
     public static string Cell(ReportCell cell)

@@ -13,6 +13,9 @@ public interface IStrategy
     /// <summary>A new task begins: forget what was learned about the previous one.</summary>
     void Reset();
 
+    /// <summary>A new trial of <paramref name="task"/> begins. Only an oracle's strategy reads the task; the others are reset.</summary>
+    void Reset(ITask task) => Reset();
+
     /// <summary>Writes the action for <paramref name="observation"/> (for a discrete space, the index as one number).</summary>
     void Act(ReadOnlySpan<float> observation, Span<float> action);
 
@@ -36,7 +39,7 @@ public sealed class StrategyAgent(string name, Func<TaskDistribution, Rng, IStra
 
     private sealed class Session(IStrategy[] strategies, int obsSize, int actSize) : IAgentSession
     {
-        public void StartTrial(int slot, ITask task) => strategies[slot].Reset();
+        public void StartTrial(int slot, ITask task) => strategies[slot].Reset(task);
 
         public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
         {

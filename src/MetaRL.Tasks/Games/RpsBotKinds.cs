@@ -8,7 +8,14 @@ namespace MetaRL.Tasks.Games;
 /// a bot is built from them. Written from the strategies' published descriptions (the RoShamBo competitions' bots and
 /// Lanctot et al. 2023's population), not from any bot's code.
 /// </summary>
-public sealed record RpsBotKind(string Name, string Description, bool HeldOut, Func<Rng, bool, double[]> Draw, Func<double[], RpsBot> Create);
+public sealed record RpsBotKind(string Name, string Description, bool HeldOut, Func<Rng, bool, double[]> Draw, Func<double[], RpsBot> Create)
+{
+    /// <summary>
+    /// Whether the kind's next move is a function of the match so far (apart from its noise), so that a player who has
+    /// worked it out wins every throw the noise leaves alone. A random mix and a random walk are not exploitable so.
+    /// </summary>
+    public bool Exploitable { get; } = !Create(Draw(new Rng(0), false)).RandomRule;
+}
 
 /// <summary>The population of <c>rps-bots</c>.</summary>
 public static class RpsBotKinds
@@ -18,15 +25,16 @@ public static class RpsBotKinds
 
     private static int Pick(Rng rng, bool unseen, int[] train, int[] test) => unseen ? test[rng.NextInt(test.Length)] : train[rng.NextInt(train.Length)];
 
-    private static RpsBotKind Rule(string name, string description, bool heldOut, Func<RpsBot, Rng, int> rule, Func<Rng, bool, double[]>? extra = null)
-        => new(name, description, heldOut, (rng, unseen) => [Noise(rng, unseen), .. extra?.Invoke(rng, unseen) ?? []], p => new RuleBot(rule, p) { Noise = p[0] });
+    private static RpsBotKind Rule(string name, string description, bool heldOut, Func<RpsBot, Rng, int> rule, Func<Rng, bool, double[]>? extra = null,
+        bool random = false)
+        => new(name, description, heldOut, (rng, unseen) => [Noise(rng, unseen), .. extra?.Invoke(rng, unseen) ?? []], p => new RuleBot(rule, p, random) { Noise = p[0] });
 
     /// <summary>Every kind, training kinds first; <see cref="RpsBotKind.HeldOut"/> ones never appear in training.</summary>
     public static readonly IReadOnlyList<RpsBotKind> All =
     [
         Rule("constant", "always the same move", false, (b, _) => (int)b.P[1], (r, _) => [r.NextInt(3)]),
         new("biased", "random throws from a mix drawn per task (unseen: a more lopsided mix)", false,
-            (r, unseen) => [Noise(r, unseen), .. Dirichlet(r, unseen ? 0.3 : 1.0)], p => new RuleBot((b, rng) => Sample(rng, b.P[1], b.P[2]), p) { Noise = p[0] }),
+            (r, unseen) => [Noise(r, unseen), .. Dirichlet(r, unseen ? 0.3 : 1.0)], p => new RuleBot((b, rng) => Sample(rng, b.P[1], b.P[2]), p, random: true) { Noise = p[0] }),
         Rule("cycle", "rock, paper, scissors, rock, … from a drawn start", false, (b, _) => ((int)b.P[1] + b.OwnMoves.Count) % 3, (r, _) => [r.NextInt(3)]),
         Rule("cycle-down", "rock, scissors, paper, rock, …", false, (b, _) => (((int)b.P[1] - b.OwnMoves.Count) % 3 + 3) % 3, (r, _) => [r.NextInt(3)]),
         Rule("cycle-repeat", "each move of the cycle k times (train k 2–3, unseen 4–5)", false,
@@ -73,7 +81,7 @@ public static class RpsBotKinds
         Rule("beat-second-last", "beats the player's move two throws ago", true,
             (b, rng) => b.PlayerAgo(2) is >= 0 and var m ? Rps.Beats(m) : rng.NextInt(3)),
         Rule("random-walk", "stays, or steps up or down the cycle with a chance drawn from 10–45 %", true,
-            (b, rng) => b.OwnAgo(1) is >= 0 and var own ? rng.NextDouble() < b.P[1] ? (own + 1 + rng.NextInt(2)) % 3 : own : rng.NextInt(3), (r, _) => [r.Uniform(0.10, 0.45)]),
+            (b, rng) => b.OwnAgo(1) is >= 0 and var own ? rng.NextDouble() < b.P[1] ? (own + 1 + rng.NextInt(2)) % 3 : own : rng.NextInt(3), (r, _) => [r.Uniform(0.10, 0.45)], random: true),
         Rule("lose-stay-win-shift", "keeps a losing move, moves on after a win or tie", true, (b, rng) => WinStayLoseShift(b, rng, loseStay: true), (r, _) => [1]),
         new("iocaine", "a meta-strategy: several predictors of the player (frequency, Markov, history match), each used straight, second-guessed and third-guessed, scored by what they would have won recently (decay drawn); plays the best", true,
             (r, unseen) => [Noise(r, unseen), r.Uniform(0.8, 0.98)], p => new IocaineBot(p[1]) { Noise = p[0] }),
@@ -190,11 +198,13 @@ public static class RpsBotKinds
 }
 
 /// <summary>A bot whose rule reads the match so far and its parameters.</summary>
-internal sealed class RuleBot(Func<RpsBot, Rng, int> rule, double[] parameters) : RpsBot
+internal sealed class RuleBot(Func<RpsBot, Rng, int> rule, double[] parameters, bool random = false) : RpsBot
 {
     protected override int Choose(Rng rng) => rule(this, rng);
 
     internal override double[] P => parameters;
+
+    internal override bool RandomRule => random;
 }
 
 /// <summary>

@@ -52,6 +52,15 @@ public abstract class RpsBot
 
     protected abstract int Choose(Engine.Rng rng);
 
+    /// <summary>
+    /// What the bot's rule would throw next, before its noise (a draw from <paramref name="rng"/> when the rule itself is
+    /// random): how the oracle reads the opponent's next move from a copy of it that has seen the same match.
+    /// </summary>
+    internal int NextRuleMove(Engine.Rng rng) => Choose(rng);
+
+    /// <summary>Whether the rule draws its move at random even when it has history to go on (a mix, a random walk).</summary>
+    internal virtual bool RandomRule => false;
+
     protected virtual void OnReset() { }
 
     protected virtual void OnRecord(int own, int player) { }

@@ -82,20 +82,25 @@ public sealed class RpsBotsEnv(int throws) : Env<RpsOpponent>
 /// Lanctot et al. 2023's RoShamBo benchmark). A task is one opponent, its kind and parameters drawn per task; a trial is
 /// a match of <c>throws</c> throws shown as episodes of <c>episode-throws</c>. Training draws the training kinds with
 /// training parameters; held-out tasks are the kinds never trained on and the training kinds with parameters from
-/// their held-out ranges (half each with <c>held-out=both</c>), reported apart.
+/// their held-out ranges (half each with <c>held-out=both</c>), reported apart. <c>opponents=exploitable</c> keeps only
+/// the kinds a player can beat on every throw once it has worked them out (<see cref="RpsBotKind.Exploitable"/>).
 /// </summary>
 public sealed class RpsBotsTasks : TaskDistribution
 {
-    private static readonly string[] HeldOutChoices = ["both", "kinds", "parameters"];
+    private static readonly string[] HeldOutChoices = ["both", "kinds", "parameters"], OpponentChoices = ["all", "exploitable"];
     private readonly int _throws, _perEpisode;
-    private readonly string _heldOut;
+    private readonly string _heldOut, _opponents;
+    private readonly RpsBotKind[] _training, _unseen;
 
-    public RpsBotsTasks(int throws = 200, int episodeThrows = 20, string heldOut = "both")
+    public RpsBotsTasks(int throws = 200, int episodeThrows = 20, string heldOut = "both", string opponents = "all")
     {
         if (episodeThrows < 1 || throws < episodeThrows || throws % episodeThrows != 0)
             throw new SettingException($"rps-bots: 'throws' ({throws}) must be a whole number of episodes of 'episode-throws' ({episodeThrows}).");
         if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"rps-bots: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
-        (_throws, _perEpisode, _heldOut) = (throws, episodeThrows, heldOut);
+        if (!OpponentChoices.Contains(opponents)) throw new SettingException($"rps-bots: 'opponents' must be one of {string.Join(", ", OpponentChoices)}, got '{opponents}'.");
+        (_throws, _perEpisode, _heldOut, _opponents) = (throws, episodeThrows, heldOut, opponents);
+        bool In(RpsBotKind k) => opponents == "all" || k.Exploitable;
+        (_training, _unseen) = (TrainingKinds.Where(In).ToArray(), HeldOutKinds.Where(In).ToArray());
     }
 
     public static RpsBotsTasks FromSettings(IReadOnlyDictionary<string, string>? values)
@@ -104,8 +109,9 @@ public sealed class RpsBotsTasks : TaskDistribution
         int throws = r.Int("throws", 200, 1, 100_000);
         int perEpisode = r.Int("episode-throws", 20, 1, 100_000);
         string heldOut = r.Choice("held-out", "both", HeldOutChoices);
+        string opponents = r.Choice("opponents", "all", OpponentChoices);
         r.EnsureAllUsed();
-        return new RpsBotsTasks(throws, perEpisode, heldOut);
+        return new RpsBotsTasks(throws, perEpisode, heldOut, opponents);
     }
 
     /// <summary>The kinds opponents are trained against.</summary>
@@ -124,16 +130,16 @@ public sealed class RpsBotsTasks : TaskDistribution
     {
         if (split == TaskSplit.Train)
         {
-            var kind = TrainingKinds[rng.NextInt(TrainingKinds.Count)];
+            var kind = _training[rng.NextInt(_training.Length)];
             return new RpsOpponent(kind, kind.Draw(rng, false), false);
         }
         bool unseenKind = _heldOut switch { "kinds" => true, "parameters" => false, _ => rng.NextInt(2) == 0 };
         if (unseenKind)
         {
-            var kind = HeldOutKinds[rng.NextInt(HeldOutKinds.Count)];
+            var kind = _unseen[rng.NextInt(_unseen.Length)];
             return new RpsOpponent(kind, kind.Draw(rng, false), false);
         }
-        var seen = TrainingKinds[rng.NextInt(TrainingKinds.Count)];
+        var seen = _training[rng.NextInt(_training.Length)];
         return new RpsOpponent(seen, seen.Draw(rng, true), true);
     }
 
@@ -153,5 +159,6 @@ public sealed class RpsBotsTasks : TaskDistribution
         new("throws", _throws.ToString(CultureInfo.InvariantCulture), "throws in a match (a trial)"),
         new("episode-throws", _perEpisode.ToString(CultureInfo.InvariantCulture), "throws per episode; the match goes on across episodes"),
         new("held-out", _heldOut, "held-out tasks: unseen kinds, seen kinds with unseen parameters, or both (half each)"),
+        new("opponents", _opponents, "the population: all kinds, or only the exploitable ones (whose next move is a function of the match; not the random mix or the random walk)"),
     ];
 }
