@@ -1,0 +1,181 @@
+using MetaRL.Engine;
+
+namespace MetaRL.Tasks.Games;
+
+/// <summary>A 2-D vector in metres (or metres per second).</summary>
+public readonly record struct Vec(double X, double Y)
+{
+    public static Vec operator +(Vec a, Vec b) => new(a.X + b.X, a.Y + b.Y);
+    public static Vec operator -(Vec a, Vec b) => new(a.X - b.X, a.Y - b.Y);
+    public static Vec operator *(double k, Vec a) => new(k * a.X, k * a.Y);
+
+    public double Length => Math.Sqrt(X * X + Y * Y);
+
+    /// <summary>The unit vector along this one (zero for zero).</summary>
+    public Vec Unit => Length is > 1e-9 and var l ? new(X / l, Y / l) : default;
+
+    /// <summary>This vector turned a quarter turn anticlockwise.</summary>
+    public Vec Left => new(-Y, X);
+
+    public static double Dot(Vec a, Vec b) => a.X * b.X + a.Y * b.Y;
+}
+
+/// <summary>An attack a fighter may make in a step.</summary>
+public enum ArenaAttack { None = 0, Melee = 1, Shot = 2 }
+
+/// <summary>One fighter's state: where it is, how it last moved, its health and its weapons' cooldowns (steps left).</summary>
+public struct Fighter
+{
+    public Vec Position, Velocity;
+    public double Health;
+    public int MeleeCooldown, ShotCooldown;
+}
+
+/// <summary>
+/// The rules of <c>arena</c>: a square room 16 m across with two round pillars that block movement and shots, two
+/// fighters of 100 health at 10 decisions per second, a melee strike (1.5 m, 20 damage, 0.8 s cooldown) and a shot
+/// (10 m, needs a clear line, 10 damage, 0.6 s cooldown) that hits less often at range and against a target moving across
+/// the line of fire. The NPC moves at 4 m/s.
+/// </summary>
+public static class ArenaRules
+{
+    public const double HalfSize = 8, FighterRadius = 0.3, Dt = 0.1, NpcSpeed = 4, MaxHealth = 100;
+    public const double MeleeRange = 1.5, MeleeDamage = 20, ShotRange = 10, ShotDamage = 10;
+    public const int MeleeCooldownSteps = 8, ShotCooldownSteps = 6;
+
+    /// <summary>The pillars: centre and radius.</summary>
+    public static readonly (Vec Centre, double Radius)[] Pillars = [(new(-3, 2.5), 1.2), (new(3, -2.5), 1.2)];
+
+    /// <summary>Chance that a shot hits: 95 % point blank, less with distance and with the target's speed across the line of fire.</summary>
+    public static double HitChance(Vec shooter, Fighter target)
+    {
+        var line = target.Position - shooter;
+        double distance = line.Length;
+        double across = Math.Abs(Vec.Dot(target.Velocity, line.Unit.Left));
+        return Math.Clamp(0.95 - 0.04 * distance - 0.15 * across, 0.05, 0.95);
+    }
+
+    /// <summary>Whether the straight line between two points clears both pillars.</summary>
+    public static bool LineOfSight(Vec a, Vec b)
+    {
+        foreach (var (c, r) in Pillars)
+        {
+            var d = b - a;
+            double len2 = Vec.Dot(d, d);
+            double t = len2 < 1e-12 ? 0 : Math.Clamp(Vec.Dot(c - a, d) / len2, 0, 1);
+            if ((a + t * d - c).Length < r) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Moves <paramref name="f"/> by <paramref name="velocity"/> for one step, kept inside the walls and out of the pillars.</summary>
+    public static void Move(ref Fighter f, Vec velocity)
+    {
+        var p = f.Position + Dt * velocity;
+        double lim = HalfSize - FighterRadius;
+        p = new(Math.Clamp(p.X, -lim, lim), Math.Clamp(p.Y, -lim, lim));
+        foreach (var (c, r) in Pillars)
+        {
+            var away = p - c;
+            double min = r + FighterRadius;
+            if (away.Length < min) p = c + min * (away.Length > 1e-9 ? away.Unit : new Vec(1, 0));
+        }
+        f.Velocity = (1 / Dt) * (p - f.Position);
+        f.Position = p;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="attacker"/>'s attack on <paramref name="target"/> if its weapon is ready: a melee strike hits
+    /// within reach, a shot within range along a clear line with <see cref="HitChance"/>. Returns the damage done; a
+    /// weapon tried goes on cooldown whether or not it hits (a swing or shot is spent).
+    /// </summary>
+    public static double Attack(ref Fighter attacker, in Fighter target, ArenaAttack attack, Rng rng)
+    {
+        var distance = (target.Position - attacker.Position).Length;
+        switch (attack)
+        {
+            case ArenaAttack.Melee when attacker.MeleeCooldown == 0:
+                attacker.MeleeCooldown = MeleeCooldownSteps;
+                return distance <= MeleeRange ? MeleeDamage : 0;
+            case ArenaAttack.Shot when attacker.ShotCooldown == 0:
+                attacker.ShotCooldown = ShotCooldownSteps;
+                // The chance is drawn whether or not the shot can land, so a round's random stream does not depend on the geometry.
+                bool hit = rng.NextDouble() < HitChance(attacker.Position, target);
+                return hit && distance <= ShotRange && LineOfSight(attacker.Position, target.Position) ? ShotDamage : 0;
+            default:
+                return 0;
+        }
+    }
+
+    /// <summary>A weapon's cooldowns run down by a step.</summary>
+    public static void Cool(ref Fighter f)
+    {
+        if (f.MeleeCooldown > 0) f.MeleeCooldown--;
+        if (f.ShotCooldown > 0) f.ShotCooldown--;
+    }
+}
+
+/// <summary>What a fighter decides in a step: a velocity (m/s) and an attack.</summary>
+public readonly record struct ArenaMove(Vec Velocity, ArenaAttack Attack);
+
+/// <summary>
+/// One round of <c>arena</c>: the NPC and the player start on opposite sides of the room, each step both decide on the
+/// state at its start (the player seeing the NPC as it was its reaction time ago), attacks land, then both move. The round
+/// ends when a fighter falls or after <see cref="Steps"/> steps; then the one with more health left wins (equal: a draw).
+/// </summary>
+public sealed class ArenaRound(int steps)
+{
+    private readonly Vec[] _npcTrail = new Vec[16];
+
+    public int Steps => steps;
+    public Fighter Npc, Player;
+    public int Step { get; private set; }
+
+    /// <summary>Damage the NPC has dealt and taken this round.</summary>
+    public double Dealt { get; private set; }
+    public double Taken { get; private set; }
+
+    /// <summary>What the player did in the last step (for the NPC's observation and the rendering).</summary>
+    public ArenaAttack PlayerAttack { get; private set; }
+    public ArenaAttack NpcAttack { get; private set; }
+    public bool PlayerHit { get; private set; }
+    public bool NpcHit { get; private set; }
+
+    public bool Over => Step >= steps || Npc.Health <= 0 || Player.Health <= 0;
+
+    /// <summary>The NPC's result: 1 a win, 0.5 a draw, 0 a loss (when <see cref="Over"/>).</summary>
+    public double Outcome => Npc.Health > Player.Health ? 1 : Npc.Health < Player.Health ? 0 : 0.5;
+
+    public void Start(Rng rng)
+    {
+        Npc = new Fighter { Position = new(-6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth };
+        Player = new Fighter { Position = new(6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth };
+        (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false);
+        Array.Fill(_npcTrail, Npc.Position);
+    }
+
+    /// <summary>The NPC's position <paramref name="stepsAgo"/> steps ago (at most 15), as a slow player perceives it.</summary>
+    public Vec NpcSeen(int stepsAgo) => _npcTrail[(Step - Math.Clamp(stepsAgo, 0, 15) + 16 * 2) % 16];
+
+    /// <summary>Plays one step; returns the damage the NPC dealt minus the damage it took.</summary>
+    public double Advance(ArenaMove npc, ArenaMove player, Rng rng)
+    {
+        double dealt = ArenaRules.Attack(ref Npc, Player, npc.Attack, rng);
+        double taken = ArenaRules.Attack(ref Player, Npc, player.Attack, rng);
+        (NpcAttack, PlayerAttack, NpcHit, PlayerHit) = (npc.Attack, player.Attack, dealt > 0, taken > 0);
+        dealt = Math.Min(dealt, Math.Max(Player.Health, 0));
+        taken = Math.Min(taken, Math.Max(Npc.Health, 0));
+        Player.Health -= dealt;
+        Npc.Health -= taken;
+        (Dealt, Taken) = (Dealt + dealt, Taken + taken);
+        ArenaRules.Cool(ref Npc);
+        ArenaRules.Cool(ref Player);
+        ArenaRules.Move(ref Npc, Clamp(npc.Velocity, ArenaRules.NpcSpeed));
+        ArenaRules.Move(ref Player, player.Velocity);
+        Step++;
+        _npcTrail[Step % 16] = Npc.Position;
+        return dealt - taken;
+    }
+
+    private static Vec Clamp(Vec v, double max) => v.Length > max ? max * v.Unit : v;
+}

@@ -1,0 +1,251 @@
+using System.Globalization;
+using MetaRL.Core.Baselines;
+using MetaRL.Core.Envs;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Spaces;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+
+namespace MetaRL.Tasks.Games;
+
+/// <summary>A task of <c>arena</c>: one scripted player, its style and parameters hidden from the NPC.</summary>
+/// <param name="UnseenParameters">Its parameters come from the held-out ranges.</param>
+public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool UnseenParameters) : ITask
+{
+    public string Label => Style.Name;
+
+    public IReadOnlyList<KeyValuePair<string, double>> Describe()
+        =>
+        [
+            KeyValuePair.Create("style", (double)ArenaStyles.All.ToList().IndexOf(Style)), KeyValuePair.Create("speed", Parameters[0]),
+            KeyValuePair.Create("aggression", Parameters[1]), KeyValuePair.Create("reaction", Parameters[2]),
+        ];
+}
+
+/// <summary>
+/// The NPC's side of <c>arena</c>. An episode is a round; the player is the same through the trial's rounds. Action: one
+/// of 27, a move (stay, or at full speed toward the player, away, to either side, or between those) times an attack (none,
+/// melee, shot). Reward: the damage the NPC deals minus the damage it takes, per 100 health, and ±1 for winning or
+/// losing the round. Observation (16): the NPC's position, the player's offset and distance, whether the line between
+/// them is clear, both healths, the NPC's two cooldowns, the player's velocity, what the player did last step (struck,
+/// shot, hit) and the time in the round.
+/// </summary>
+public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
+{
+    public const int ObservationSize = 16, Moves = 9, Actions = Moves * 3;
+
+    private readonly ArenaRound _round = new(steps);
+    private ArenaPlayerStyle? _player;
+
+    public override Space ObservationSpace { get; } = new Box(-2, 2, ObservationSize);
+    public override Space ActionSpace { get; } = new Discrete(Actions);
+
+    /// <summary>The round being played (for rendering and examples).</summary>
+    public ArenaRound Round => _round;
+
+    protected override void OnTaskSet(ArenaPlayer task) => _player = task.Style.Create(task.Parameters);
+
+    public override void Reset(Rng rng, Span<float> observation)
+    {
+        _round.Start(rng);
+        _player!.StartRound(_round);
+        Observe(_round, observation);
+    }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Rng rng, Span<float> observation)
+    {
+        ActionSpace.Validate(action);
+        if (_player is null || _round.Over) throw new InvalidOperationException("arena: reset before stepping, and after a round is over.");
+        var player = _player.Decide(_round, rng);
+        double reward = _round.Advance(NpcMove(_round, (int)action[0]), player, rng) / ArenaRules.MaxHealth;
+        Observe(_round, observation);
+        if (!_round.Over) return new StepResult(reward, false, false);
+        reward += _round.Outcome * 2 - 1;
+        bool fell = _round.Npc.Health <= 0 || _round.Player.Health <= 0;
+        return new StepResult(reward, Terminated: fell, Truncated: !fell);
+    }
+
+    /// <summary>The round's outcome for the NPC (1 won, 0.5 drawn, 0 lost) and its share of the damage dealt (0.5 when none was).</summary>
+    public override void WriteEpisodeMetrics(Span<double> metrics)
+    {
+        metrics[0] = _round.Outcome;
+        metrics[1] = _round.Dealt + _round.Taken > 0 ? _round.Dealt / (_round.Dealt + _round.Taken) : 0.5;
+    }
+
+    public override void WriteTrace(Span<double> values)
+    {
+        values[0] = (_round.Player.Position - _round.Npc.Position).Length;
+        values[1] = _round.Npc.Health;
+        values[2] = _round.Player.Health;
+    }
+
+    /// <summary>Action <paramref name="action"/> as the NPC's velocity and attack.</summary>
+    public static ArenaMove NpcMove(ArenaRound round, int action)
+    {
+        var u = (round.Player.Position - round.Npc.Position).Unit;
+        var l = u.Left;
+        var dir = (action / 3) switch
+        {
+            0 => default, 1 => u, 2 => -1 * u, 3 => l, 4 => -1 * l,
+            5 => (u + l).Unit, 6 => (u - l).Unit, 7 => (l - u).Unit, _ => (-1 * (u + l)).Unit,
+        };
+        return new(ArenaRules.NpcSpeed * dir, (ArenaAttack)(action % 3));
+    }
+
+    /// <summary>Writes the NPC's observation of <paramref name="r"/> (the layout <see cref="ArenaEnv"/> describes).</summary>
+    public static void Observe(ArenaRound r, Span<float> o)
+    {
+        var offset = r.Player.Position - r.Npc.Position;
+        o[0] = (float)(r.Npc.Position.X / ArenaRules.HalfSize);
+        o[1] = (float)(r.Npc.Position.Y / ArenaRules.HalfSize);
+        o[2] = (float)(offset.X / ArenaRules.HalfSize);
+        o[3] = (float)(offset.Y / ArenaRules.HalfSize);
+        o[4] = (float)(offset.Length / (2 * ArenaRules.HalfSize));
+        o[5] = ArenaRules.LineOfSight(r.Npc.Position, r.Player.Position) ? 1 : 0;
+        o[6] = (float)(r.Npc.Health / ArenaRules.MaxHealth);
+        o[7] = (float)(r.Player.Health / ArenaRules.MaxHealth);
+        o[8] = (float)r.Npc.MeleeCooldown / ArenaRules.MeleeCooldownSteps;
+        o[9] = (float)r.Npc.ShotCooldown / ArenaRules.ShotCooldownSteps;
+        o[10] = (float)(r.Player.Velocity.X / ArenaRules.NpcSpeed);
+        o[11] = (float)(r.Player.Velocity.Y / ArenaRules.NpcSpeed);
+        o[12] = r.PlayerAttack == ArenaAttack.Melee ? 1 : 0;
+        o[13] = r.PlayerAttack == ArenaAttack.Shot ? 1 : 0;
+        o[14] = r.PlayerHit ? 1 : 0;
+        o[15] = (float)r.Step / r.Steps;
+    }
+}
+
+/// <summary>
+/// <c>arena</c>: an NPC against a scripted player in a small real-time duel (<see cref="ArenaRules"/>), 10 decisions a
+/// second; the player's style (<see cref="ArenaStyles"/>) and its speed, aggression and reaction time are hidden per task.
+/// A trial is <c>rounds</c> rounds against the same player: the NPC should work out the style in the first and counter it
+/// in the next. Held-out tasks are the styles never trained on and the training styles with unseen parameters.
+/// </summary>
+public sealed class ArenaTasks : TaskDistribution
+{
+    private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"];
+    private readonly int _rounds, _steps;
+    private readonly string _heldOut;
+    private readonly ArenaStyle[] _training;
+
+    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null)
+    {
+        if (rounds < 1) throw new SettingException($"arena: 'rounds' must be at least 1, got {rounds}.");
+        if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"arena: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
+        _steps = (int)Math.Round(roundSeconds / ArenaRules.Dt);
+        if (_steps < 10) throw new SettingException($"arena: 'round-seconds' must be at least 1, got {roundSeconds.ToString(CultureInfo.InvariantCulture)}.");
+        (_rounds, _heldOut, Style) = (rounds, heldOut, style);
+        var trainingStyles = ArenaStyles.All.Where(s => !s.HeldOut).ToArray();
+        if (style is null || style == "all") (_training, Style) = (trainingStyles, null);
+        else
+        {
+            var chosen = trainingStyles.FirstOrDefault(s => s.Name == style)
+                ?? throw new SettingException($"arena: 'style' must be all or a training style ({string.Join(", ", trainingStyles.Select(s => s.Name))}), got '{style}'.");
+            _training = [chosen];
+        }
+    }
+
+    public static ArenaTasks FromSettings(IReadOnlyDictionary<string, string>? values)
+    {
+        var r = new SettingsReader("arena", values);
+        int rounds = r.Int("rounds", 3, 1, 1000);
+        double seconds = r.Double("round-seconds", 20, 1, 3600);
+        string heldOut = r.Choice("held-out", "both", HeldOutChoices);
+        string style = r.Choice("style", "all", ["all", .. ArenaStyles.All.Where(s => !s.HeldOut).Select(s => s.Name)]);
+        r.EnsureAllUsed();
+        return new ArenaTasks(rounds, seconds, heldOut, style);
+    }
+
+    /// <summary>The one training style the tasks are restricted to (a per-style oracle's training), or null for all.</summary>
+    public string? Style { get; }
+
+    public static IReadOnlyList<ArenaStyle> HeldOutStyles { get; } = ArenaStyles.All.Where(s => s.HeldOut).ToArray();
+
+    public override string Name => "arena";
+    public override string EpisodeName => "round";
+    public override int Horizon => _steps;
+    public override int EpisodesPerTrial => _rounds;
+    public override Space ObservationSpace { get; } = new Box(-2, 2, ArenaEnv.ObservationSize);
+    public override Space ActionSpace { get; } = new Discrete(ArenaEnv.Actions);
+
+    public override ITask SampleTask(Rng rng, TaskSplit split)
+    {
+        if (split == TaskSplit.Train || Style is not null)
+        {
+            var style = _training[rng.NextInt(_training.Length)];
+            bool unseen = split != TaskSplit.Train;
+            return new ArenaPlayer(style, style.Draw(rng, unseen), unseen);
+        }
+        bool unseenStyle = _heldOut switch { "styles" => true, "parameters" => false, _ => rng.NextInt(2) == 0 };
+        if (unseenStyle)
+        {
+            var style = HeldOutStyles[rng.NextInt(HeldOutStyles.Count)];
+            return new ArenaPlayer(style, style.Draw(rng, false), false);
+        }
+        var seen = _training[rng.NextInt(_training.Length)];
+        return new ArenaPlayer(seen, seen.Draw(rng, true), true);
+    }
+
+    public override IEnv CreateEnv() => new ArenaEnv(_steps);
+
+    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics { get; } =
+    [
+        new("winRate", "win rate", "rounds won (a draw counts half)", "F3"),
+        new("damageRatio", "damage ratio", "the NPC's share of the damage dealt in the round (0.5 when none was)", "F3"),
+    ];
+
+    public override string GroupName => "style";
+
+    public override string? GroupOf(ITask task) => task is ArenaPlayer p
+        ? p.Style.HeldOut ? $"{p.Style.Name} (unseen style)" : p.UnseenParameters ? $"{p.Style.Name} (unseen parameters)" : p.Style.Name
+        : null;
+
+    public override IReadOnlyList<TraceChannel> TraceChannels { get; } = [new("distance (m)"), new("NPC health"), new("player health")];
+
+    public override (string Unit, double PerStep) StepTime => ("s", ArenaRules.Dt);
+
+    /// <summary>The style (one-hot over every style) and the speed, aggression and reaction time, each of order one.</summary>
+    public override int TaskFeatureSize => ArenaStyles.All.Count + 3;
+
+    public override void WriteTaskFeatures(ITask task, Span<float> features)
+    {
+        var p = task as ArenaPlayer ?? throw new ArgumentException($"arena: not an arena task ({task.GetType().Name}).", nameof(task));
+        features.Clear();
+        features[ArenaStyles.All.ToList().IndexOf(p.Style)] = 1;
+        int n = ArenaStyles.All.Count;
+        features[n] = (float)(p.Parameters[0] / 4);
+        features[n + 1] = (float)p.Parameters[1];
+        features[n + 2] = (float)(p.Parameters[2] / 6);
+    }
+
+    public override IReadOnlyList<SettingInfo> Settings =>
+    [
+        new("rounds", _rounds.ToString(CultureInfo.InvariantCulture), "rounds against the same player in a trial (episodes)"),
+        new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
+        new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
+        new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
+    ];
+}
+
+/// <summary>
+/// The hand-written NPC of <c>arena</c>, the usual game-AI state machine: retreat and shoot when health is below 30 %,
+/// otherwise chase the player, shooting when a shot is ready and clear, striking in melee when within reach.
+/// </summary>
+public sealed class ArenaStateMachine : IStrategy
+{
+    public static StrategyAgent Agent { get; } = new("hand-written NPC", (_, _) => new ArenaStateMachine());
+
+    public void Reset() { }
+
+    public void Act(ReadOnlySpan<float> o, Span<float> action)
+    {
+        double distance = o[4] * 2 * ArenaRules.HalfSize;
+        bool clear = o[5] > 0.5, meleeReady = o[8] == 0, shotReady = o[9] == 0;
+        bool canShoot = shotReady && clear && distance <= ArenaRules.ShotRange, canStrike = meleeReady && distance <= ArenaRules.MeleeRange;
+        int move = o[6] < 0.3 ? 2 : distance > 1.0 ? 1 : 0;
+        var attack = o[6] >= 0.3 && canStrike ? ArenaAttack.Melee : canShoot ? ArenaAttack.Shot : ArenaAttack.None;
+        action[0] = move * 3 + (int)attack;
+    }
+
+    public void Observe(float reward, bool episodeEnded) { }
+}
