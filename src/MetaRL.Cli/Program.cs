@@ -40,6 +40,7 @@ internal static class Program
         root.Subcommands.Add(BaselinesCommand());
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(EvalCommand());
+        root.Subcommands.Add(RenderCommand());
         root.Subcommands.Add(GlucoseCommand());
         var reference = new Command("reference", "Print the command-line reference as Markdown (docs/cli.md).") { Hidden = true };
         reference.SetAction(_ =>
@@ -378,6 +379,28 @@ internal static class Program
             EvaluationReport.WriteAll(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileName(output), results, title, tasks.EpisodeMetrics);
             if (tasks.TraceChannels.Count > 0) Report.WriteTrace(output + "-trace.png", tasks, options, results, agents);
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(output)}[/].csv/.json/.png");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command RenderCommand()
+    {
+        var dir = new Argument<string>("run") { Description = "An arena run directory written by 'metarl train', or a checkpoint file (.mrla)." };
+        var task = new Option<string?>("--task") { Description = "The family to draw: arena (the run's own; given to check it)." };
+        var set = SetOption();
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks, as in eval.", DefaultValueFactory = _ => 1 };
+        var trial = new Option<int>("--trial") { Description = "Which held-out trial to play (1: eval's first).", DefaultValueFactory = _ => 1 };
+        var round = new Option<int?>("--round") { Description = "Which round of the trial to draw (default: the last)." };
+        var frames = new Option<int>("--frames") { Description = "Frames in the strip, evenly spaced over the round (2 to 32).", DefaultValueFactory = _ => 8 };
+        var outFile = new Option<string?>("--out") { Description = "The PNG strip to write (default: RUN/render-trialN-roundK.png)." };
+        var cmd = new Command("render", "Draw a round of arena as the trained NPC played it: a strip of frames with both fighters, their trails and their attacks.")
+            { dir, task, set, seed, trial, round, frames, outFile };
+        cmd.SetAction(p =>
+        {
+            var path = Render.Arena(p.GetValue(dir)!, p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetValue(seed), p.GetValue(trial), p.GetValue(round),
+                p.GetValue(frames), p.GetValue(outFile));
+            AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(path)}[/]");
             return 0;
         });
         return cmd;

@@ -130,6 +130,61 @@ public static class Plots
         Save(path, tmp => multi.SavePng(tmp, 1000, 260 * channels.Count + 60));
     }
 
+    /// <summary>
+    /// Frames of a 2-D scene side by side (<paramref name="columns"/> to a row), each a room of
+    /// <paramref name="width"/> × <paramref name="height"/> with its obstacles, its actors (a dot, a label and a trail) and
+    /// the shots or strikes of the moment (solid when they hit, dashed when they missed) under its caption. Written atomically.
+    /// </summary>
+    public static void Strip(string path, string title, double width, double height, IReadOnlyList<Scene> frames, int columns = 4)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
+        var plot = new Plot();
+        double gap = 0.12 * width, cellW = width + gap, cellH = height + 0.22 * height;
+        int rows = (frames.Count + columns - 1) / columns;
+        for (int i = 0; i < frames.Count; i++)
+        {
+            var f = frames[i];
+            double ox = i % columns * cellW, oy = -(i / columns) * cellH;
+            var room = plot.Add.Rectangle(ox, ox + width, oy, oy + height);
+            (room.FillStyle.Color, room.LineStyle.Color, room.LineStyle.Width) = (Color.FromHex("#f4f1ea"), Colors.Black, 1.5f);
+            foreach (var (x, y, r) in f.Obstacles)
+            {
+                var c = plot.Add.Circle(ox + x, oy + y, r);
+                (c.FillStyle.Color, c.LineStyle.Color) = (Color.FromHex("#8c8c8c"), Color.FromHex("#555555"));
+            }
+            foreach (var shot in f.Shots)
+            {
+                var line = plot.Add.Line(ox + shot.X1, oy + shot.Y1, ox + shot.X2, oy + shot.Y2);
+                (line.LineStyle.Color, line.LineStyle.Width) = (Palette[shot.Colour % Palette.Length], shot.Hit ? 2.5f : 1.2f);
+                if (!shot.Hit) line.LineStyle.Pattern = LinePattern.Dashed;
+            }
+            foreach (var a in f.Actors)
+            {
+                var colour = Palette[a.Colour % Palette.Length];
+                if (a.TrailX.Length > 1)
+                {
+                    var trail = plot.Add.ScatterLine(a.TrailX.Select(x => ox + x).ToArray(), a.TrailY.Select(y => oy + y).ToArray());
+                    (trail.Color, trail.LineWidth) = (colour.WithAlpha(0.5), 1.5f);
+                }
+                var dot = plot.Add.Marker(ox + a.X, oy + a.Y);
+                (dot.Color, dot.Size) = (colour, 12);
+                var label = plot.Add.Text(a.Label, ox + a.X, oy + a.Y + 0.06 * height);
+                (label.LabelFontColor, label.LabelFontSize, label.LabelAlignment) = (colour, 11, Alignment.LowerCenter);
+            }
+            var caption = plot.Add.Text(f.Caption, ox + width / 2, oy + height + 0.03 * height);
+            (caption.LabelFontSize, caption.LabelAlignment) = (12, Alignment.LowerCenter);
+        }
+        // The title is drawn as text: a frameless plot has no title area.
+        double across = Math.Min(columns, frames.Count) * cellW - gap;
+        var heading = plot.Add.Text(title, across / 2, height + 0.14 * height);
+        (heading.LabelFontSize, heading.LabelBold, heading.LabelAlignment) = (15, true, Alignment.LowerCenter);
+        plot.HideGrid();
+        plot.Axes.Frameless();
+        plot.Axes.SetLimits(-0.05 * width, across + 0.05 * width, -(rows - 1) * cellH - 0.05 * height, height + 0.26 * height);
+        Save(path, tmp => plot.SavePng(tmp, 300 * columns, 320 * rows + 60));
+    }
+
     /// <summary>The mean of each value and the <paramref name="window"/> − 1 before it (fewer at the start).</summary>
     public static double[] MovingAverage(IReadOnlyList<double> values, int window)
     {
@@ -184,3 +239,12 @@ public enum CurveRole
 
 /// <summary>One curve of a plot: its name in the legend, its points, their 95% half-widths (none: no band) and how it is drawn.</summary>
 public sealed record Curve(string Name, double[] Mean, double[]? Ci95, CurveRole Role);
+
+/// <summary>One frame of <see cref="Plots.Strip"/>: room coordinates from (0, 0) to its width and height.</summary>
+public sealed record Scene(string Caption, IReadOnlyList<(double X, double Y, double Radius)> Obstacles, IReadOnlyList<SceneActor> Actors, IReadOnlyList<SceneShot> Shots);
+
+/// <summary>An actor in a <see cref="Scene"/>: where it is and where it has just been.</summary>
+public sealed record SceneActor(string Label, int Colour, double X, double Y, double[] TrailX, double[] TrailY);
+
+/// <summary>An attack in a <see cref="Scene"/>, from the attacker to the target.</summary>
+public sealed record SceneShot(int Colour, double X1, double Y1, double X2, double Y2, bool Hit);

@@ -135,7 +135,7 @@ public sealed class ArenaRound(int steps)
     public double Dealt { get; private set; }
     public double Taken { get; private set; }
 
-    /// <summary>What the player did in the last step (for the NPC's observation and the rendering).</summary>
+    /// <summary>The attacks made in the last step (a weapon still cooling down makes none), and whether they hit.</summary>
     public ArenaAttack PlayerAttack { get; private set; }
     public ArenaAttack NpcAttack { get; private set; }
     public bool PlayerHit { get; private set; }
@@ -160,9 +160,10 @@ public sealed class ArenaRound(int steps)
     /// <summary>Plays one step; returns the damage the NPC dealt minus the damage it took.</summary>
     public double Advance(ArenaMove npc, ArenaMove player, Rng rng)
     {
+        (NpcAttack, PlayerAttack) = (Made(Npc, npc.Attack), Made(Player, player.Attack));
         double dealt = ArenaRules.Attack(ref Npc, Player, npc.Attack, rng);
         double taken = ArenaRules.Attack(ref Player, Npc, player.Attack, rng);
-        (NpcAttack, PlayerAttack, NpcHit, PlayerHit) = (npc.Attack, player.Attack, dealt > 0, taken > 0);
+        (NpcHit, PlayerHit) = (dealt > 0, taken > 0);
         dealt = Math.Min(dealt, Math.Max(Player.Health, 0));
         taken = Math.Min(taken, Math.Max(Npc.Health, 0));
         Player.Health -= dealt;
@@ -176,6 +177,9 @@ public sealed class ArenaRound(int steps)
         _npcTrail[Step % 16] = Npc.Position;
         return dealt - taken;
     }
+
+    private static ArenaAttack Made(in Fighter f, ArenaAttack attack)
+        => attack switch { ArenaAttack.Melee when f.MeleeCooldown == 0 => attack, ArenaAttack.Shot when f.ShotCooldown == 0 => attack, _ => ArenaAttack.None };
 
     private static Vec Clamp(Vec v, double max) => v.Length > max ? max * v.Unit : v;
 }

@@ -57,12 +57,18 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
         ActionSpace.Validate(action);
         if (_player is null || _round.Over) throw new InvalidOperationException("arena: reset before stepping, and after a round is over.");
         var player = _player.Decide(_round, rng);
-        double reward = _round.Advance(NpcMove(_round, (int)action[0]), player, rng) / ArenaRules.MaxHealth;
+        double balance = _round.Advance(NpcMove(_round, (int)action[0]), player, rng);
         Observe(_round, observation);
-        if (!_round.Over) return new StepResult(reward, false, false);
-        reward += _round.Outcome * 2 - 1;
-        bool fell = _round.Npc.Health <= 0 || _round.Player.Health <= 0;
-        return new StepResult(reward, Terminated: fell, Truncated: !fell);
+        return Outcome(_round, balance);
+    }
+
+    /// <summary>The NPC's reward for a step that changed the health balance by <paramref name="balance"/>, and whether the round ended (a fall, or the time).</summary>
+    public static StepResult Outcome(ArenaRound round, double balance)
+    {
+        double reward = balance / ArenaRules.MaxHealth;
+        if (!round.Over) return new StepResult(reward, false, false);
+        bool fell = round.Npc.Health <= 0 || round.Player.Health <= 0;
+        return new StepResult(reward + round.Outcome * 2 - 1, Terminated: fell, Truncated: !fell);
     }
 
     /// <summary>The round's outcome for the NPC (1 won, 0.5 drawn, 0 lost) and its share of the damage dealt (0.5 when none was).</summary>

@@ -1,0 +1,87 @@
+using System.Globalization;
+using MetaRL.Algorithms;
+using MetaRL.Algorithms.Runs;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+using MetaRL.Reports;
+using MetaRL.Tasks.Games;
+
+namespace MetaRL.Cli.Commands;
+
+/// <summary>Draws what a trained NPC does: a round of <c>arena</c> as a strip of frames.</summary>
+internal static class Render
+{
+    private const int Trail = 10;
+
+    /// <summary>
+    /// Plays held-out trial <paramref name="trial"/> (1-based, the eval's own order for <paramref name="seed"/>) through the
+    /// agent API and draws round <paramref name="round"/> (default: the last) as <paramref name="frames"/> frames.
+    /// Returns the file written.
+    /// </summary>
+    public static string Arena(string runDir, string? family, Dictionary<string, string> overrides, ulong seed, int trial, int? round, int frames, string? output)
+    {
+        if (family is not null && family != "arena") throw new SettingException($"render draws arena rounds; --task {family} has no rendering.");
+        if (output is not null && !output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+            throw new SettingException($"render writes a PNG strip of frames; --out must name a .png file, got '{output}'.");
+        var file = RunDirectory.CheckpointOf(runDir, preferBest: false);
+        var archive = TensorArchive.Load(file);
+        var described = LearnerCheckpoint.Read(archive, file);
+        var learner = MetaLearners.Get(described.Algorithm).LoadForEvaluation(archive, overrides, file);
+        if (learner.Tasks is not ArenaTasks tasks) throw new SettingException($"render draws arena rounds; {file} plays {learner.Tasks.Name}.");
+        if (trial < 1) throw new SettingException($"--trial counts from 1, got {trial}.");
+        int rounds = tasks.EpisodesPerTrial, shown = round ?? rounds;
+        if (shown < 1 || shown > rounds) throw new SettingException($"--round must be between 1 and {rounds} (the trial's rounds), got {shown}.");
+        if (frames is < 2 or > 32) throw new SettingException($"--frames must be between 2 and 32, got {frames}.");
+
+        var task = (ArenaPlayer)MetaTest.Tasks(tasks, seed, trial)[trial - 1];
+        var rng = MetaTest.EnvironmentStream(seed, trial - 1);
+        var env = (ArenaEnv)tasks.CreateEnv();
+        env.SetTask(task);
+        var agent = learner.Agent();
+        var player = new AgentPlayer(agent, tasks, seed);
+        player.Reset();
+        var observation = new float[tasks.ObservationSpace.Size];
+        var states = new List<(Vec Npc, Vec Player, double NpcHealth, double PlayerHealth, ArenaAttack NpcAttack, bool NpcHit, ArenaAttack PlayerAttack, bool PlayerHit)>();
+        double outcome = 0;
+        for (int r = 1; r <= shown; r++)
+        {
+            env.Reset(rng, observation);
+            var round1 = env.Round;
+            if (r == shown) states.Add((round1.Npc.Position, round1.Player.Position, round1.Npc.Health, round1.Player.Health, ArenaAttack.None, false, ArenaAttack.None, false));
+            for (bool over = false; !over;)
+            {
+                var step = env.Step(player.Act(observation), rng, observation);
+                over = player.Observe((float)step.Reward, step.Terminated, step.Truncated);
+                if (r == shown)
+                    states.Add((round1.Npc.Position, round1.Player.Position, round1.Npc.Health, round1.Player.Health, round1.NpcAttack, round1.NpcHit, round1.PlayerAttack, round1.PlayerHit));
+            }
+            outcome = env.Round.Outcome;
+        }
+
+        double h = ArenaRules.HalfSize;
+        var picks = Enumerable.Range(0, frames).Select(i => (int)Math.Round((double)i * (states.Count - 1) / (frames - 1))).Distinct().ToArray();
+        var scenes = picks.Select(k =>
+        {
+            var s = states[k];
+            var from = states[Math.Max(0, k - 1)];
+            var trail = states.Skip(Math.Max(0, k - Trail)).Take(Math.Min(k, Trail) + 1).ToArray();
+            var shots = new List<SceneShot>();
+            if (s.NpcAttack != ArenaAttack.None) shots.Add(new(0, from.Npc.X + h, from.Npc.Y + h, from.Player.X + h, from.Player.Y + h, s.NpcHit));
+            if (s.PlayerAttack != ArenaAttack.None) shots.Add(new(1, from.Player.X + h, from.Player.Y + h, from.Npc.X + h, from.Npc.Y + h, s.PlayerHit));
+            return new Scene(string.Create(CultureInfo.InvariantCulture, $"{k * ArenaRules.Dt:F1} s   NPC {s.NpcHealth:F0} · player {s.PlayerHealth:F0}"),
+                ArenaRules.Pillars.Select(p => (p.Centre.X + h, p.Centre.Y + h, p.Radius)).ToArray(),
+                [
+                    new SceneActor("NPC", 0, s.Npc.X + h, s.Npc.Y + h, trail.Select(t => t.Npc.X + h).ToArray(), trail.Select(t => t.Npc.Y + h).ToArray()),
+                    new SceneActor(task.Style.Name, 1, s.Player.X + h, s.Player.Y + h, trail.Select(t => t.Player.X + h).ToArray(), trail.Select(t => t.Player.Y + h).ToArray()),
+                ],
+                shots);
+        }).ToArray();
+        string result = outcome == 1 ? "won" : outcome == 0 ? "lost" : "drawn";
+        string parameters = string.Join(", ", task.Describe().Skip(1).Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G3}")));
+        string title = $"{agent.Name} vs {tasks.GroupOf(task)} ({parameters}): round {shown} of {rounds}, {result}";
+        var path = output ?? Path.Combine(Directory.Exists(runDir) ? runDir : Path.GetDirectoryName(Path.GetFullPath(runDir))!, $"render-trial{trial}-round{shown}.png");
+        Plots.Strip(path, title, 2 * h, 2 * h, scenes, columns: Math.Min(4, scenes.Length));
+        return path;
+    }
+}
