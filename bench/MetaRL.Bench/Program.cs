@@ -6,37 +6,38 @@ using MetaRL.Engine.Nn;
 using MetaRL.Engine.Optim;
 
 // Benchmarks: warmed up, median of repeated timed batches.
-// Usage: metarl-bench [engine|envs|rl2|maml|mujoco|glucose|all] [--seconds S]
+// Usage: metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
 int? iterations = null;
 var sections = new HashSet<string>();
-string[] known = ["engine", "envs", "rl2", "maml", "mujoco", "glucose", "all"];
+string[] known = ["engine", "envs", "rl2", "maml", "mujoco", "glucose", "arena", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] == "--iterations" && i + 1 < args.Length) iterations = int.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|mujoco|glucose|all] [--seconds S] [--iterations N (maml)]");
+        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S] [--iterations N (maml)]");
         Console.WriteLine("  engine  GEMM, GRU, LSTM and MLP kernels, single thread (default)");
         Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
         Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
         Console.WriteLine("  maml    wall time of a MAML-TRPO meta-iteration on navigation-2d (both cores)");
         Console.WriteLine("  mujoco  MuJoCo steps per second through MetaRL against mujoco-testspeed on the same model");
         Console.WriteLine("  glucose UVA/Padova patient-days per second per core");
+        Console.WriteLine("  arena   an arena NPC's decision in a game loop (RL² at batch 1) and the world's step, one core");
         return 0;
     }
     else if (known.Contains(args[i])) sections.Add(args[i]);
     else
     {
-        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|envs|rl2|maml|mujoco|glucose|all] [--seconds S]");
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S]");
         return 2;
     }
 }
 if (sections.Count == 0) sections.Add("engine");
-if (sections.Contains("all")) sections.UnionWith(["engine", "envs", "rl2", "maml", "mujoco", "glucose"]);
+if (sections.Contains("all")) sections.UnionWith(["engine", "envs", "rl2", "maml", "mujoco", "glucose", "arena"]);
 Console.WriteLine($".NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} logical cores, best SIMD path: {Simd.Best}");
 Console.WriteLine();
 if (sections.Contains("engine")) EngineBench.Run(seconds);
@@ -45,6 +46,7 @@ if (sections.Contains("rl2")) Rl2Bench.Run();
 if (sections.Contains("maml")) MamlBench.Run(iterations ?? 10);
 if (sections.Contains("mujoco")) MuJoCoBench.Run();
 if (sections.Contains("glucose")) GlucoseBench.Run(seconds);
+if (sections.Contains("arena")) ArenaBench.Run(seconds);
 return 0;
 
 internal static class EngineBench
