@@ -667,6 +667,40 @@ public sealed class CliTests : IDisposable
         Assert.NotEqual(0, notRun.Code);
         Assert.Contains("config.json", notRun.Err);
     }
+
+    [Fact]
+    public void Render_draws_an_arena_round_as_a_png_strip_and_names_what_it_cannot_draw()
+    {
+        var run = Path.Combine(_dir, "arena");
+        var train = Run("train", "rl2", "arena", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "round-seconds=3",
+            "--out", run);
+        Assert.True(train.Code == 0, train.Err);
+        var strip = Path.Combine(_dir, "round.png");
+        var render = Run("render", run, "--task", "arena", "--round", "2", "--frames", "6", "--out", strip);
+        Assert.True(render.Code == 0, render.Err);
+        var png = File.ReadAllBytes(strip);
+        Assert.True(png.Length > 1000 && png[1] == (byte)'P' && png[2] == (byte)'N' && png[3] == (byte)'G');
+        Assert.Contains("Written", render.Out);
+        // Bad requests: one clear line each, nothing written.
+        foreach (var (args, says) in new (string[], string)[]
+        {
+            (["--out", Path.Combine(_dir, "round.gif")], ".png"),
+            (["--round", "4"], "between 1 and 3"),
+            (["--task", "bandit"], "bandit"),
+            (["--frames", "1"], "between 2 and 32"),
+        })
+        {
+            var bad = Run(["render", run, .. args]);
+            Assert.Equal(2, bad.Code);
+            Assert.Contains(says, bad.Err);
+        }
+        Assert.Single(Directory.GetFiles(_dir, "*.png"));
+        var bandit = Path.Combine(_dir, "bandit");
+        Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8", "--out", bandit).Code);
+        var other = Run("render", bandit);
+        Assert.Equal(2, other.Code);
+        Assert.Contains("plays bandit", other.Err);
+    }
 }
 
 public sealed class CliInterruptTests : IDisposable
