@@ -67,8 +67,7 @@ internal static class ArenaBench
 
         private void Start()
         {
-            _world.Start(_rng);
-            _player.StartRound(_world);
+            _player.Start(_world, _rng);
             ArenaEnv.Observe(_world, _seen);
         }
 

@@ -30,8 +30,7 @@ long decisions = 0, ticks = 0, first = 0;
 npc.Reset();
 for (int r = 1; r <= tasks.EpisodesPerTrial; r++)
 {
-    world.Start(rng);
-    opponent.StartRound(world);
+    opponent.Start(world, rng); // the player's style sets its own strengths
     while (!world.Over)
     {
         ArenaEnv.Observe(world, seen);

@@ -161,7 +161,9 @@ public static class EvaluationReport
     {
         string digits = new('0', decimals);
         int sign = trials < 2 ? 0 : mean - ci95 > 0 ? 1 : mean + ci95 < 0 ? -1 : 0;
-        return new ReportCell($"{mean.ToString($"+0.{digits};-0.{digits}", CultureInfo.InvariantCulture)} ± {Ci(ci95, trials, decimals)}", sign);
+        // Rounded first, so that a difference that rounds to nothing reads 0.0 rather than with a sign.
+        double shown = Math.Round(mean, decimals) + 0.0;
+        return new ReportCell($"{shown.ToString($"+0.{digits};-0.{digits};0.{digits}", CultureInfo.InvariantCulture)} ± {Ci(ci95, trials, decimals)}", sign);
     }
 
     private static string Ci(double ci95, int trials, int decimals) => trials < 2 ? "n/a" : ci95.ToString($"F{decimals}", CultureInfo.InvariantCulture);

@@ -34,7 +34,7 @@ public sealed class ArenaTests
     public void Melee_reaches_only_its_range_and_a_spent_weapon_waits_its_cooldown()
     {
         var rng = new Rng(2);
-        var a = new Fighter { Position = new Vec(-7, -7) };
+        var a = new Fighter { Position = new Vec(-7, -7), MeleeDamage = ArenaRules.MeleeDamage };
         var near = new Fighter { Position = new Vec(-6, -7) };
         var far = new Fighter { Position = new Vec(-5, -7) };
         Assert.Equal(0, ArenaRules.Attack(ref a, far, ArenaAttack.Melee, rng));
@@ -47,7 +47,8 @@ public sealed class ArenaTests
     [Fact]
     public void Shots_hit_less_often_at_range_and_against_a_target_moving_across_the_line()
     {
-        var shooter = new Vec(0, -7);
+        var shooter = new Fighter { Position = new Vec(0, -7) };
+        var marksman = new Fighter { Position = new Vec(0, -7), Aim = 1 };
         var close = new Fighter { Position = new Vec(0, -5) };
         var distant = new Fighter { Position = new Vec(0, 1) };
         var crossing = new Fighter { Position = new Vec(0, -5), Velocity = new Vec(4, 0) };
@@ -55,6 +56,7 @@ public sealed class ArenaTests
         Assert.True(ArenaRules.HitChance(shooter, close) > ArenaRules.HitChance(shooter, distant));
         Assert.True(ArenaRules.HitChance(shooter, close) > ArenaRules.HitChance(shooter, crossing) + 0.5);
         Assert.Equal(ArenaRules.HitChance(shooter, close), ArenaRules.HitChance(shooter, running), 9); // straight away: no harder
+        Assert.Equal(ArenaRules.HitChance(marksman, close), ArenaRules.HitChance(marksman, distant), 9); // perfect aim: range does not matter
     }
 
     [Fact]
@@ -96,9 +98,8 @@ public sealed class ArenaTests
         {
             var round = new ArenaRound(300);
             var rng = new Rng(4);
-            round.Start(rng);
             var p = Player(style).Style.Create(Player(style).Parameters);
-            p.StartRound(round);
+            p.Start(round, rng);
             for (int t = 0; t < steps && !round.Over; t++) round.Advance(new ArenaMove(default, ArenaAttack.None), p.Decide(round, rng), rng);
             return ((round.Player.Position - round.Npc.Position).Length, ArenaRules.LineOfSight(round.Npc.Position, round.Player.Position));
         }

@@ -23,19 +23,22 @@ public readonly record struct Vec(double X, double Y)
 /// <summary>An attack a fighter may make in a step.</summary>
 public enum ArenaAttack { None = 0, Melee = 1, Shot = 2 }
 
-/// <summary>One fighter's state: where it is, how it last moved, its health and its weapons' cooldowns (steps left).</summary>
+/// <summary>
+/// One fighter's state: where it is, how it last moved, its health, its weapons' cooldowns (steps left) and its strengths:
+/// the damage of its melee strike and its aim (0: a shot's chance falls with range; 1: it does not).
+/// </summary>
 public struct Fighter
 {
     public Vec Position, Velocity;
-    public double Health;
+    public double Health, MeleeDamage, Aim;
     public int MeleeCooldown, ShotCooldown;
 }
 
 /// <summary>
 /// The rules of <c>arena</c>: a square room 16 m across with two round pillars that block movement and shots, two
-/// fighters of 100 health at 10 decisions per second, a melee strike (1.5 m, 20 damage, 0.8 s cooldown) and a shot
-/// (10 m, needs a clear line, 10 damage, 0.6 s cooldown) that hits less often at range and against a target moving across
-/// the line of fire. The NPC moves at 4 m/s.
+/// fighters of 100 health at 10 decisions per second, a melee strike (1.5 m, 0.8 s cooldown; 20 damage for the NPC, a
+/// player's style may hit harder) and a shot (10 m, needs a clear line, 10 damage, 0.6 s cooldown) that hits less often
+/// at range (unless the shooter's aim is good) and against a target moving across the line of fire. The NPC moves at 4 m/s.
 /// </summary>
 public static class ArenaRules
 {
@@ -46,13 +49,16 @@ public static class ArenaRules
     /// <summary>The pillars: centre and radius.</summary>
     public static readonly (Vec Centre, double Radius)[] Pillars = [(new(-3, 2.5), 1.2), (new(3, -2.5), 1.2)];
 
-    /// <summary>Chance that a shot hits: 95 % point blank, less with distance and with the target's speed across the line of fire.</summary>
-    public static double HitChance(Vec shooter, Fighter target)
+    /// <summary>
+    /// Chance that a shot hits: 95 % point blank, less with distance (by 4 % a metre, less the shooter's aim) and with the
+    /// target's speed across the line of fire (15 % per m/s).
+    /// </summary>
+    public static double HitChance(in Fighter shooter, in Fighter target)
     {
-        var line = target.Position - shooter;
+        var line = target.Position - shooter.Position;
         double distance = line.Length;
         double across = Math.Abs(Vec.Dot(target.Velocity, line.Unit.Left));
-        return Math.Clamp(0.95 - 0.04 * distance - 0.15 * across, 0.05, 0.95);
+        return Math.Clamp(0.95 - 0.04 * (1 - shooter.Aim) * distance - 0.15 * across, 0.05, 0.95);
     }
 
     /// <summary>Whether the straight line between two points clears both pillars.</summary>
@@ -96,11 +102,11 @@ public static class ArenaRules
         {
             case ArenaAttack.Melee when attacker.MeleeCooldown == 0:
                 attacker.MeleeCooldown = MeleeCooldownSteps;
-                return distance <= MeleeRange ? MeleeDamage : 0;
+                return distance <= MeleeRange ? attacker.MeleeDamage : 0;
             case ArenaAttack.Shot when attacker.ShotCooldown == 0:
                 attacker.ShotCooldown = ShotCooldownSteps;
                 // The chance is drawn whether or not the shot can land, so a round's random stream does not depend on the geometry.
-                bool hit = rng.NextDouble() < HitChance(attacker.Position, target);
+                bool hit = rng.NextDouble() < HitChance(attacker, target);
                 return hit && distance <= ShotRange && LineOfSight(attacker.Position, target.Position) ? ShotDamage : 0;
             default:
                 return 0;
@@ -146,10 +152,11 @@ public sealed class ArenaRound(int steps)
     /// <summary>The NPC's result: 1 a win, 0.5 a draw, 0 a loss (when <see cref="Over"/>).</summary>
     public double Outcome => Npc.Health > Player.Health ? 1 : Npc.Health < Player.Health ? 0 : 0.5;
 
-    public void Start(Rng rng)
+    /// <summary>A new round: the NPC on the left, the player (with its style's strike and aim) on the right.</summary>
+    public void Start(Rng rng, double playerMeleeDamage = ArenaRules.MeleeDamage, double playerAim = 0)
     {
-        Npc = new Fighter { Position = new(-6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth };
-        Player = new Fighter { Position = new(6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth };
+        Npc = new Fighter { Position = new(-6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth, MeleeDamage = ArenaRules.MeleeDamage };
+        Player = new Fighter { Position = new(6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth, MeleeDamage = playerMeleeDamage, Aim = playerAim };
         (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false);
         Array.Fill(_npcTrail, Npc.Position);
     }

@@ -16,8 +16,21 @@ public abstract class ArenaPlayerStyle(double[] parameters)
     protected double Aggression => parameters[1];
     protected int Reaction => (int)parameters[2];
 
-    /// <summary>A new round begins.</summary>
-    public virtual void StartRound(ArenaRound round) { }
+    /// <summary>The damage of the player's melee strike: a brawler's hits harder than the NPC's 20.</summary>
+    public virtual double MeleeDamage => ArenaRules.MeleeDamage;
+
+    /// <summary>The player's aim: 0 an ordinary shot that misses more at range, 1 a marksman's that does not.</summary>
+    public virtual double Aim => 0;
+
+    /// <summary>Starts a round of <paramref name="round"/> with this player's strengths.</summary>
+    public void Start(ArenaRound round, Rng rng)
+    {
+        round.Start(rng, MeleeDamage, Aim);
+        OnRoundStart(round);
+    }
+
+    /// <summary>A new round has started.</summary>
+    protected internal virtual void OnRoundStart(ArenaRound round) { }
 
     public abstract ArenaMove Decide(ArenaRound round, Rng rng);
 
@@ -56,19 +69,23 @@ public abstract class ArenaPlayerStyle(double[] parameters)
         => round.Player.MeleeCooldown == 0 && (npc - round.Player.Position).Length <= ArenaRules.MeleeRange ? ArenaAttack.Melee : otherwise;
 }
 
-/// <summary>Runs straight at the NPC, shooting on the way, and strikes in melee.</summary>
+/// <summary>A brawler: runs straight at the NPC and strikes in melee, twice as hard as the NPC (40); it never shoots.</summary>
 internal sealed class Rusher(double[] p) : ArenaPlayerStyle(p)
 {
+    public override double MeleeDamage => 2 * ArenaRules.MeleeDamage;
+
     public override ArenaMove Decide(ArenaRound round, Rng rng)
     {
         var npc = Seen(round);
-        return new(Speed * Toward(round, npc), Strike(round, npc, Fire(round, rng)));
+        return new(Speed * Toward(round, npc), Strike(round, npc, ArenaAttack.None));
     }
 }
 
-/// <summary>Keeps its preferred range (p[3] m), backing off when the NPC closes, strafing, shooting.</summary>
+/// <summary>A marksman (aim 0.8): keeps its preferred range (p[3] m), backing off when the NPC closes, strafing, shooting.</summary>
 internal sealed class Kiter(double[] p) : ArenaPlayerStyle(p)
 {
+    public override double Aim => 0.8;
+
     public override ArenaMove Decide(ArenaRound round, Rng rng)
     {
         var npc = Seen(round);
@@ -88,7 +105,7 @@ internal sealed class Camper(double[] p) : ArenaPlayerStyle(p)
 {
     private int _pillar;
 
-    public override void StartRound(ArenaRound round)
+    protected internal override void OnRoundStart(ArenaRound round)
         => _pillar = Enumerable.Range(0, ArenaRules.Pillars.Length).MinBy(i => (ArenaRules.Pillars[i].Centre - round.Player.Position).Length);
 
     public override ArenaMove Decide(ArenaRound round, Rng rng)
@@ -118,10 +135,13 @@ internal sealed class Flanker(double[] p) : ArenaPlayerStyle(p)
 
 /// <summary>
 /// Baits and retreats: comes to shooting range (p[3] m) and shoots; when the NPC comes within 4.5 m it runs away without
-/// shooting until the NPC gives up the chase or it is cornered, then turns and strikes at close range.
+/// shooting until the NPC gives up the chase or it is cornered, then turns and strikes at close range, as hard as a
+/// brawler (40).
 /// </summary>
 internal sealed class Baiter(double[] p) : ArenaPlayerStyle(p)
 {
+    public override double MeleeDamage => 2 * ArenaRules.MeleeDamage;
+
     public override ArenaMove Decide(ArenaRound round, Rng rng)
     {
         var npc = Seen(round);
@@ -135,13 +155,18 @@ internal sealed class Baiter(double[] p) : ArenaPlayerStyle(p)
     }
 }
 
-/// <summary>Switches between two of the other styles every p[3] steps, starting with the first.</summary>
+/// <summary>Switches between two of the training styles every p[3] steps, starting with the first, with the strengths of both.</summary>
 internal sealed class Mixture(double[] p, ArenaPlayerStyle first, ArenaPlayerStyle second) : ArenaPlayerStyle(p)
 {
-    public override void StartRound(ArenaRound round)
+    // The player is one person: it has both styles' strengths all the time.
+    public override double MeleeDamage => Math.Max(first.MeleeDamage, second.MeleeDamage);
+
+    public override double Aim => Math.Max(first.Aim, second.Aim);
+
+    protected internal override void OnRoundStart(ArenaRound round)
     {
-        first.StartRound(round);
-        second.StartRound(round);
+        first.OnRoundStart(round);
+        second.OnRoundStart(round);
     }
 
     public override ArenaMove Decide(ArenaRound round, Rng rng) => (round.Step / (int)Parameters[3] % 2 == 0 ? first : second).Decide(round, rng);
@@ -163,8 +188,9 @@ public static class ArenaStyles
 
     private static readonly ArenaStyle[] Training =
     [
-        Style("rush", "runs straight at the NPC, shooting on the way, and strikes in melee", false, p => new Rusher(p)),
-        Style("kite", "keeps its range (4–7 m), backs off when approached, strafes and shoots", false, p => new Kiter(p), (r, _) => [r.Uniform(4, 7)]),
+        Style("rush", "a brawler: runs straight at the NPC and strikes in melee twice as hard as it (40); never shoots", false, p => new Rusher(p)),
+        Style("kite", "a marksman (its shots barely miss more at range): keeps its range (4–7 m), backs off when approached, strafes and shoots", false,
+            p => new Kiter(p), (r, _) => [r.Uniform(4, 7)]),
         Style("camp", "hides behind the pillar nearest its start and shoots whenever the NPC shows", false, p => new Camper(p)),
         Style("flank", "circles the NPC at 3–5 m, shooting across its line of fire", false, p => new Flanker(p), (r, _) => [r.Uniform(3, 5), r.NextInt(2)]),
     ];
@@ -173,7 +199,7 @@ public static class ArenaStyles
     public static readonly IReadOnlyList<ArenaStyle> All =
     [
         .. Training,
-        Style("bait", "shoots from range (6–8 m), runs from the NPC's approach and strikes once cornered or when the NPC gives up", true,
+        Style("bait", "shoots from range (6–8 m), runs from the NPC's approach and strikes as hard as a brawler once cornered", true,
             p => new Baiter(p), (r, _) => [r.Uniform(6, 8)]),
         new("mixture", "two of the training styles, switching every 3–6 s", true,
             (r, u) =>

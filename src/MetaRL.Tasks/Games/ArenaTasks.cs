@@ -47,8 +47,7 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
 
     public override void Reset(Rng rng, Span<float> observation)
     {
-        _round.Start(rng);
-        _player!.StartRound(_round);
+        _player!.Start(_round, rng);
         Observe(_round, observation);
     }
 
