@@ -55,7 +55,11 @@ public sealed class ReportTests : IDisposable
             EpisodeReturns = [returns.Average(t => t[0]), returns.Average(t => t[1])], EpisodeCi95 = [0, 0],
             MeanTotalReturn = returns.Average(t => t.Sum()), Ci95 = 0, TrialTotals = returns.Select(t => t.Sum()).ToArray(), TrialEpisodeReturns = returns,
             Metrics = new() { ["timeInRange"] = tir }, MetricsCi95 = new() { ["timeInRange"] = [0, 0] }, GroupName = "cohort",
-            Groups = [new GroupResult("adult", 2, [1, 2], [0, 0], 3, 0, new() { ["timeInRange"] = tir }, new() { ["timeInRange"] = [0, 0] })],
+            Groups =
+            [
+                new GroupResult("adult", 2, [1, 2], [0, 0], 3, 0, new() { ["timeInRange"] = tir }, new() { ["timeInRange"] = [0, 0] }),
+                new GroupResult("child", 1, [0.5, 0.5], [0, 0], 1, 0, new() { ["timeInRange"] = [60, 61] }, new() { ["timeInRange"] = [0, 0] }),
+            ],
         };
         var rl2 = WithMetrics("rl2", [[1, 3], [1, 5]], [70, 82.26]);
         var pid = WithMetrics("pid", [[2, 2], [2, 2]], [75, 75]);
@@ -66,6 +70,10 @@ public sealed class ReportTests : IDisposable
         var groups = EvaluationReport.GroupTable([rl2, pid], [metric], 1, "g");
         Assert.Equal(["cohort", "agent", "trials", "return", "TIR %"], groups.Columns);
         Assert.Equal(["adult", "rl2", "2", "2.0", "82.3"], groups.Rows[0].Select(c => c.Text));
+        var worst = EvaluationReport.WorstGroupTable([rl2, pid], [metric], "w");
+        Assert.Equal(["agent", "worst cohort", "trials", "total return", "TIR %"], worst.Columns);
+        Assert.Equal(["rl2", "child", "1", "1.0", "61.0"], worst.Rows[0].Select(c => c.Text));
+        Assert.Equal("0.0 ± 0.1", EvaluationReport.Signed(-0.01, 0.1, 10, 1).Text); // no sign on a lead that rounds to nothing
         var lead = EvaluationReport.EpisodeLeadTable([rl2, pid]);
         Assert.Equal(["agent", "day 1", "day 2"], lead.Columns);
         Assert.Equal(["pid", "-1.0 ± 0.0", "+2.0 ± 2.0"], lead.Rows[0].Select(c => c.Text));
