@@ -182,6 +182,7 @@ public static class Plots
         plot.HideGrid();
         plot.Axes.Frameless();
         plot.Axes.SetLimits(-0.05 * width, across + 0.05 * width, -(rows - 1) * cellH - 0.05 * height, height + 0.26 * height);
+        plot.Axes.SquareUnits(); // round pillars stay round
         Save(path, tmp => plot.SavePng(tmp, 300 * columns, 320 * rows + 60));
     }
 

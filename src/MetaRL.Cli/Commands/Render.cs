@@ -47,14 +47,14 @@ internal static class Render
         for (int r = 1; r <= shown; r++)
         {
             env.Reset(rng, observation);
-            var round1 = env.Round;
-            if (r == shown) states.Add((round1.Npc.Position, round1.Player.Position, round1.Npc.Health, round1.Player.Health, ArenaAttack.None, false, ArenaAttack.None, false));
+            var world = env.Round;
+            if (r == shown) states.Add((world.Npc.Position, world.Player.Position, world.Npc.Health, world.Player.Health, ArenaAttack.None, false, ArenaAttack.None, false));
             for (bool over = false; !over;)
             {
                 var step = env.Step(player.Act(observation), rng, observation);
                 over = player.Observe((float)step.Reward, step.Terminated, step.Truncated);
                 if (r == shown)
-                    states.Add((round1.Npc.Position, round1.Player.Position, round1.Npc.Health, round1.Player.Health, round1.NpcAttack, round1.NpcHit, round1.PlayerAttack, round1.PlayerHit));
+                    states.Add((world.Npc.Position, world.Player.Position, world.Npc.Health, world.Player.Health, world.NpcAttack, world.NpcHit, world.PlayerAttack, world.PlayerHit));
             }
             outcome = env.Round.Outcome;
         }
