@@ -131,7 +131,7 @@ public sealed class ArenaTasks : TaskDistribution
     private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"];
     private readonly int _rounds, _steps;
     private readonly string _heldOut;
-    private readonly ArenaStyle[] _training;
+    private readonly HeldOutPopulation<ArenaStyle> _population;
 
     public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null)
     {
@@ -141,13 +141,15 @@ public sealed class ArenaTasks : TaskDistribution
         if (_steps < 10) throw new SettingException($"arena: 'round-seconds' must be at least 1, got {roundSeconds.ToString(CultureInfo.InvariantCulture)}.");
         (_rounds, _heldOut, Style) = (rounds, heldOut, style);
         var trainingStyles = ArenaStyles.All.Where(s => !s.HeldOut).ToArray();
-        if (style is null || style == "all") (_training, Style) = (trainingStyles, null);
+        if (style is null || style == "all") Style = null;
         else
         {
             var chosen = trainingStyles.FirstOrDefault(s => s.Name == style)
                 ?? throw new SettingException($"arena: 'style' must be all or a training style ({string.Join(", ", trainingStyles.Select(s => s.Name))}), got '{style}'.");
-            _training = [chosen];
+            trainingStyles = [chosen];
         }
+        // Restricted to one style (a per-style oracle), the held-out tasks are that style with unseen parameters.
+        _population = new(trainingStyles, [.. HeldOutStyles], Style is null ? heldOut : "parameters", "styles", (s, rng, unseen) => s.Draw(rng, unseen));
     }
 
     public static ArenaTasks FromSettings(IReadOnlyDictionary<string, string>? values)
@@ -175,20 +177,8 @@ public sealed class ArenaTasks : TaskDistribution
 
     public override ITask SampleTask(Rng rng, TaskSplit split)
     {
-        if (split == TaskSplit.Train || Style is not null)
-        {
-            var style = _training[rng.NextInt(_training.Length)];
-            bool unseen = split != TaskSplit.Train;
-            return new ArenaPlayer(style, style.Draw(rng, unseen), unseen);
-        }
-        bool unseenStyle = _heldOut switch { "styles" => true, "parameters" => false, _ => rng.NextInt(2) == 0 };
-        if (unseenStyle)
-        {
-            var style = HeldOutStyles[rng.NextInt(HeldOutStyles.Count)];
-            return new ArenaPlayer(style, style.Draw(rng, false), false);
-        }
-        var seen = _training[rng.NextInt(_training.Length)];
-        return new ArenaPlayer(seen, seen.Draw(rng, true), true);
+        var (style, parameters, unseen) = _population.Sample(rng, split);
+        return new ArenaPlayer(style, parameters, unseen);
     }
 
     public override IEnv CreateEnv() => new ArenaEnv(_steps);
@@ -202,7 +192,7 @@ public sealed class ArenaTasks : TaskDistribution
     public override string GroupName => "style";
 
     public override string? GroupOf(ITask task) => task is ArenaPlayer p
-        ? p.Style.HeldOut ? $"{p.Style.Name} (unseen style)" : p.UnseenParameters ? $"{p.Style.Name} (unseen parameters)" : p.Style.Name
+        ? HeldOutPopulation<ArenaStyle>.Group(p.Style.Name, p.Style.HeldOut, "unseen style", p.UnseenParameters)
         : null;
 
     public override IReadOnlyList<TraceChannel> TraceChannels { get; } = [new("distance (m)"), new("NPC health"), new("player health")];

@@ -90,7 +90,7 @@ public sealed class RpsBotsTasks : TaskDistribution
     private static readonly string[] HeldOutChoices = ["both", "kinds", "parameters"], OpponentChoices = ["all", "exploitable"];
     private readonly int _throws, _perEpisode;
     private readonly string _heldOut, _opponents;
-    private readonly RpsBotKind[] _training, _unseen;
+    private readonly HeldOutPopulation<RpsBotKind> _population;
 
     public RpsBotsTasks(int throws = 200, int episodeThrows = 20, string heldOut = "both", string opponents = "all")
     {
@@ -100,7 +100,7 @@ public sealed class RpsBotsTasks : TaskDistribution
         if (!OpponentChoices.Contains(opponents)) throw new SettingException($"rps-bots: 'opponents' must be one of {string.Join(", ", OpponentChoices)}, got '{opponents}'.");
         (_throws, _perEpisode, _heldOut, _opponents) = (throws, episodeThrows, heldOut, opponents);
         bool In(RpsBotKind k) => opponents == "all" || k.Exploitable;
-        (_training, _unseen) = (TrainingKinds.Where(In).ToArray(), HeldOutKinds.Where(In).ToArray());
+        _population = new(TrainingKinds.Where(In).ToArray(), HeldOutKinds.Where(In).ToArray(), heldOut, "kinds", (k, rng, unseen) => k.Draw(rng, unseen));
     }
 
     public static RpsBotsTasks FromSettings(IReadOnlyDictionary<string, string>? values)
@@ -128,19 +128,8 @@ public sealed class RpsBotsTasks : TaskDistribution
 
     public override ITask SampleTask(Rng rng, TaskSplit split)
     {
-        if (split == TaskSplit.Train)
-        {
-            var kind = _training[rng.NextInt(_training.Length)];
-            return new RpsOpponent(kind, kind.Draw(rng, false), false);
-        }
-        bool unseenKind = _heldOut switch { "kinds" => true, "parameters" => false, _ => rng.NextInt(2) == 0 };
-        if (unseenKind)
-        {
-            var kind = _unseen[rng.NextInt(_unseen.Length)];
-            return new RpsOpponent(kind, kind.Draw(rng, false), false);
-        }
-        var seen = _training[rng.NextInt(_training.Length)];
-        return new RpsOpponent(seen, seen.Draw(rng, true), true);
+        var (kind, parameters, unseen) = _population.Sample(rng, split);
+        return new RpsOpponent(kind, parameters, unseen);
     }
 
     public override IEnv CreateEnv() => new RpsBotsEnv(_throws);
@@ -151,7 +140,7 @@ public sealed class RpsBotsTasks : TaskDistribution
 
     /// <summary>The opponent's kind, marked as an unseen kind or a seen kind with unseen parameters.</summary>
     public override string? GroupOf(ITask task) => task is RpsOpponent o
-        ? o.Kind.HeldOut ? $"{o.Kind.Name} (unseen kind)" : o.UnseenParameters ? $"{o.Kind.Name} (unseen parameters)" : o.Kind.Name
+        ? HeldOutPopulation<RpsBotKind>.Group(o.Kind.Name, o.Kind.HeldOut, "unseen kind", o.UnseenParameters)
         : null;
 
     public override IReadOnlyList<SettingInfo> Settings =>
