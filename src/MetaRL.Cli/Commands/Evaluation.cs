@@ -4,6 +4,7 @@ using MetaRL.Algorithms.Maml;
 using MetaRL.Algorithms.Rl2;
 using MetaRL.Algorithms.Runs;
 using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
 using MetaRL.Cli.Reports;
@@ -36,20 +37,28 @@ internal static class EpisodeEvaluation
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
         out string file, out LearnerCheckpoint.Description described, out IMetaAgent agent, bool labelWithRun = false)
     {
-        overrides = new Dictionary<string, string>(overrides);
-        var which = new SettingsReader("eval", overrides.TryGetValue("checkpoint", out var c) ? new Dictionary<string, string> { ["checkpoint"] = c } : null)
-            .Choice("checkpoint", "last", "last", "best");
-        overrides.Remove("checkpoint");
-        file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
-        var archive = TensorArchive.Load(file);
-        described = LearnerCheckpoint.Read(archive, file);
-        var algorithm = MetaLearners.Get(described.Algorithm);
-        var learner = algorithm.LoadForEvaluation(archive, overrides, file);
+        var learner = Load(dir, overrides, out file, out described);
         tasks = learner.Tasks;
         agent = learner.Agent();
         deterministic = !learner.Settings.TryGetValue("deterministic", out var d) || d == "true";
         if (labelWithRun) agent = new NamedAgent(agent, $"{agent.Name} ({Report.FileLabel(dir)})");
         return MetaTest.Run(agent, tasks, options);
+    }
+
+    /// <summary>
+    /// A run's learner as evaluation loads it: its last checkpoint, or best.mrla with <c>checkpoint=best</c> among
+    /// <paramref name="overrides"/>; the other overrides change task settings.
+    /// </summary>
+    public static IMetaLearner Load(string dir, IReadOnlyDictionary<string, string> overrides, out string file, out LearnerCheckpoint.Description described)
+    {
+        var rest = new Dictionary<string, string>(overrides);
+        var which = new SettingsReader("eval", rest.TryGetValue("checkpoint", out var c) ? new Dictionary<string, string> { ["checkpoint"] = c } : null)
+            .Choice("checkpoint", "last", "last", "best");
+        rest.Remove("checkpoint");
+        file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
+        var archive = TensorArchive.Load(file);
+        described = LearnerCheckpoint.Read(archive, file);
+        return MetaLearners.Get(described.Algorithm).LoadForEvaluation(archive, rest, file);
     }
 }
 

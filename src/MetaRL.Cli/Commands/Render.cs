@@ -24,10 +24,7 @@ internal static class Render
         if (family is not null && family != "arena") throw new SettingException($"render draws arena rounds; --task {family} has no rendering.");
         if (output is not null && !output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new SettingException($"render writes a PNG strip of frames; --out must name a .png file, got '{output}'.");
-        var file = RunDirectory.CheckpointOf(runDir, preferBest: false);
-        var archive = TensorArchive.Load(file);
-        var described = LearnerCheckpoint.Read(archive, file);
-        var learner = MetaLearners.Get(described.Algorithm).LoadForEvaluation(archive, overrides, file);
+        var learner = EpisodeEvaluation.Load(runDir, overrides, out var file, out _);
         if (learner.Tasks is not ArenaTasks tasks) throw new SettingException($"render draws arena rounds; {file} plays {learner.Tasks.Name}.");
         if (trial < 1) throw new SettingException($"--trial counts from 1, got {trial}.");
         int rounds = tasks.EpisodesPerTrial, shown = round ?? rounds;
