@@ -78,19 +78,26 @@ public static class Plots
 
     /// <summary>
     /// Stacked panels over one time axis, one per channel: each agent's values as a line (the first agent heavy), a
-    /// channel's band shaded green, an event channel drawn as markers where it is not zero. Written atomically.
+    /// channel's band shaded green, an event channel drawn as markers where it is not zero. A shading channel (a market's
+    /// regime) gets no panel: the first agent's stretches where it is above zero are shaded grey behind every panel,
+    /// darker as it grows, and named in the first panel's legend. Written atomically.
     /// </summary>
-    public static void Trace(string path, string title, string xLabel, double[] x, IReadOnlyList<(string Name, (double Low, double High)? Band, bool Events)> channels,
+    public static void Trace(string path, string title, string xLabel, double[] x, IReadOnlyList<(string Name, (double Low, double High)? Band, bool Events, bool Shading, bool FromZero)> channels,
         IReadOnlyList<(string Agent, double[][] Channels)> traces)
     {
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentNullException.ThrowIfNull(traces);
         var multi = new Multiplot();
-        for (int k = 0; k < channels.Count; k++)
+        var panels = Enumerable.Range(0, channels.Count).Where(k => !channels[k].Shading).ToArray();
+        var shading = Enumerable.Range(0, channels.Count).Where(k => channels[k].Shading).ToArray();
+        for (int p = 0; p < panels.Length; p++)
         {
+            int k = panels[p];
             // A new multiplot holds one plot already: it is the first panel.
-            var plot = k == 0 ? multi.GetPlot(0) : multi.AddPlot();
-            var (name, band, events) = channels[k];
+            var plot = p == 0 ? multi.GetPlot(0) : multi.AddPlot();
+            var (name, band, events, _, fromZero) = channels[k];
+            foreach (int s in shading)
+                if (traces.Count > 0) ShadeStretches(plot, x, traces[0].Channels[s], p == 0 ? channels[s].Name : null);
             if (band is { } b)
             {
                 var shade = plot.Add.VerticalSpan(b.Low, b.High);
@@ -118,16 +125,38 @@ public static class Plots
             plot.Axes.AutoScale();
             plot.Axes.SetLimitsX(x.Length > 0 ? Math.Min(0, x[0]) : 0, x.Length > 0 ? x[^1] : 1);
             // Amounts and events start from zero, so that a quiet stretch reads as none.
-            if (events || band is null)
+            if (events || (band is null && fromZero))
                 plot.Axes.SetLimitsY(0, Math.Max(1e-9, traces.Max(t => t.Channels[k].DefaultIfEmpty(0).Max())) * 1.08);
-            if (k == 0)
+            if (p == 0)
             {
                 plot.Title(title);
                 plot.ShowLegend(Alignment.UpperRight);
             }
-            if (k == channels.Count - 1) plot.XLabel(xLabel);
+            if (p == panels.Length - 1) plot.XLabel(xLabel);
         }
-        Save(path, tmp => multi.SavePng(tmp, 1000, 260 * channels.Count + 60));
+        Save(path, tmp => multi.SavePng(tmp, 1000, 260 * panels.Length + 60));
+    }
+
+    // Grey spans over the stretches where a state channel is above zero (a step's span reaches back half a step each side).
+    private static void ShadeStretches(Plot plot, double[] x, double[] state, string? legend)
+    {
+        double top = Math.Max(1, state.DefaultIfEmpty(0).Max()), half = x.Length > 1 ? (x[1] - x[0]) / 2 : 0.5;
+        bool named = false;
+        for (int i = 0; i < x.Length;)
+        {
+            if (state[i] <= 0) { i++; continue; }
+            int j = i;
+            while (j + 1 < x.Length && state[j + 1] == state[i]) j++;
+            var span = plot.Add.HorizontalSpan(x[i] - half, x[j] + half);
+            span.FillColor = Colors.Black.WithAlpha(0.08 + 0.14 * state[i] / top);
+            span.LineWidth = 0;
+            if (legend is not null && !named)
+            {
+                span.LegendText = $"{legend} above 0 (shaded)";
+                named = true;
+            }
+            i = j + 1;
+        }
     }
 
     /// <summary>

@@ -393,7 +393,7 @@ public static class EvaluationReport
         foreach (var (agent, values) in traces)
             if (values.Length != x.Length * channels.Count)
                 throw new ArgumentException($"The trace of '{agent}' holds {values.Length} values; {x.Length} steps × {channels.Count} channels need {x.Length * channels.Count}.", nameof(traces));
-        Plots.Trace(path, title, xLabel, x, channels.Select((c, k) => (c.Name, c.Band, c.Events)).ToArray(),
+        Plots.Trace(path, title, xLabel, x, channels.Select((c, k) => (c.Name, c.Band, c.Events, c.Shading, c.FromZero)).ToArray(),
             traces.Select(t => (t.Agent, Enumerable.Range(0, channels.Count).Select(k => Enumerable.Range(0, x.Length).Select(i => t.Values[i * channels.Count + k]).ToArray()).ToArray())).ToArray());
     }
 

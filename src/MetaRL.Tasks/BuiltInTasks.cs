@@ -7,6 +7,7 @@ using MetaRL.Tasks.Games;
 using MetaRL.Tasks.Glucose;
 using MetaRL.Tasks.Mdp;
 using MetaRL.Tasks.Navigation;
+using MetaRL.Tasks.Trading;
 
 [assembly: TaskPack(typeof(BuiltInTasks), Order = 0)]
 
@@ -34,5 +35,9 @@ public sealed class BuiltInTasks : ITaskPack
         new("glucose-insulin", "personalised insulin dosing on the UVA/Padova virtual patients: each patient's physiology is hidden; a trial is days of one patient",
             GlucoseInsulinTasks.FromSettings, (tasks, seed) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), PidAgent.Tune((GlucoseInsulinTasks)tasks, seed),
                 BasalBolusAgent.OwnTherapy(), new RandomAgent()]),
+        new("regime-trading", "trading a market whose regimes (bull, bear, crisis), their drifts, volatilities and switching are hidden; a trial is trading years of one market",
+            RegimeTradingTasks.FromSettings, TradingBaselines.For),
+        new("price-history", "trading the user's own daily prices (CSV files): a task is one asset from one day on; training trials trade before the cut, held-out ones after it",
+            PriceHistoryTasks.FromSettings, TradingBaselines.For),
     ];
 }

@@ -669,6 +669,45 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_trading_run_is_evaluated_against_the_trading_baselines_with_its_sharpe_per_episode_and_an_equity_trace()
+    {
+        var run = Path.Combine(_dir, "trading");
+        var train = Run("train", "rl2", "regime-trading", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "days=20",
+            "--set", "episodes=2", "--set", "validate-every=0", "--out", run);
+        Assert.True(train.Code == 0, train.Err);
+        var eval = Run("eval", run, "--trials", "20", "--baselines", "--json");
+        Assert.True(eval.Code == 0, eval.Err);
+        using var doc = System.Text.Json.JsonDocument.Parse(eval.Out);
+        var agents = doc.RootElement.EnumerateArray().Select(a => a.GetProperty("agent").GetString()!).ToArray();
+        foreach (var name in new[] { "flat", "buy-and-hold", "momentum", "volatility target", "Bayesian regime filter", "oracle (sees the regime" })
+            Assert.Contains(agents, a => a.StartsWith(name, StringComparison.Ordinal));
+        foreach (var agent in doc.RootElement.EnumerateArray())
+        {
+            var metrics = agent.GetProperty("metrics");
+            foreach (var key in new[] { "sharpe", "maxDrawdown", "turnover", "meanDailyReturn", "reactionDays" })
+                Assert.Equal(2, metrics.GetProperty(key).GetArrayLength());
+        }
+        var stem = Path.Combine(run, "eval-trials20-seed1-baselines");
+        foreach (var file in new[] { stem + "-trace.png", stem + "-sharpe.png", stem + ".png" })
+            Assert.True(new FileInfo(file).Length > 1000, file);
+
+        // The user's own prices: the same rules and baselines (no regime, so no oracle); a bad file names its line.
+        var prices = Path.Combine(_dir, "prices.csv");
+        var rng = new MetaRL.Engine.Rng(3);
+        double p = 100;
+        var day = new DateOnly(2015, 1, 1);
+        File.WriteAllLines(prices, ["date,close", .. Enumerable.Range(0, 400).Select(i => $"{day.AddDays(i):yyyy-MM-dd},{(p *= Math.Exp(rng.Normal(0.0003, 0.01))).ToString("R", System.Globalization.CultureInfo.InvariantCulture)}")]);
+        var history = Run("baselines", "price-history", "--set", $"prices={prices}", "--set", "days=50", "--trials", "10");
+        Assert.True(history.Code == 0, history.Err);
+        Assert.Contains("Bayesian regime filter", history.Out);
+        Assert.DoesNotContain("oracle", history.Out);
+        File.AppendAllLines(prices, ["2016-02-06,-3"]);
+        var bad = Run("baselines", "price-history", "--set", $"prices={prices}", "--set", "days=50", "--trials", "10");
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("line 402: price -3 of 'prices' is not positive", bad.Err);
+    }
+
+    [Fact]
     public void Render_draws_an_arena_round_as_a_png_strip_and_names_what_it_cannot_draw()
     {
         var run = Path.Combine(_dir, "arena");

@@ -13,6 +13,7 @@ public class VectorEnvTests
     [InlineData("tabular-mdp", StepParallelism.Auto)]
     [InlineData("bandit", StepParallelism.Auto)]
     [InlineData("navigation-2d", StepParallelism.Auto)]
+    [InlineData("regime-trading", StepParallelism.Never)]
     public void A_vector_of_environments_steps_and_resets_without_allocating(string family, StepParallelism mode)
     {
         var d = TaskRegistry.Create(family, new Dictionary<string, string>());
@@ -36,6 +37,6 @@ public class BuiltInTaskPackTests
     public void The_built_in_families_register_themselves()
     {
         var names = TaskRegistry.Families.Select(f => f.Name).ToArray();
-        Assert.Equal(["bandit", "dependent-bandit", "tabular-mdp", "navigation-2d", "cartpole-physics", "pendulum-physics", "rps-bots", "arena", "glucose-insulin"], names);
+        Assert.Equal(["bandit", "dependent-bandit", "tabular-mdp", "navigation-2d", "cartpole-physics", "pendulum-physics", "rps-bots", "arena", "glucose-insulin", "regime-trading", "price-history"], names);
     }
 }

@@ -39,16 +39,20 @@ internal static class Report
         }
     }
 
+    /// <summary>Other agents a trace plot draws beside the evaluated one (more would hide each other).</summary>
+    public const int TracedOthers = 4;
+
     /// <summary>
-    /// The trial's last episode of the first held-out task as the evaluated agent played it and as the best of the other
-    /// agents did (<c>STEM-trace.png</c>): the family's trace channels over the episode's time.
+    /// The trial's last episode of the first held-out task as the evaluated agent played it and as the best
+    /// <see cref="TracedOthers"/> of the other agents (by total return) did (<c>STEM-trace.png</c>): the family's trace
+    /// channels over the episode's time.
     /// </summary>
     public static void WriteTrace(string path, TaskDistribution tasks, MetaTestOptions options, IReadOnlyList<MetaTestResult> results, IReadOnlyList<IMetaAgent> agents)
     {
         var task = MetaTest.Tasks(tasks, options.Seed, 1, options.Split)[0];
         var chosen = new List<IMetaAgent> { agents[0] };
-        var others = Enumerable.Range(1, results.Count - 1).Where(i => agents[i].EpisodesPerRound == 1).ToArray();
-        if (others.Length > 0) chosen.Add(agents[others.MaxBy(i => results[i].MeanTotalReturn)]);
+        var others = Enumerable.Range(1, results.Count - 1).Where(i => agents[i].EpisodesPerRound == 1).OrderByDescending(i => results[i].MeanTotalReturn).Take(TracedOthers);
+        chosen.AddRange(others.Select(i => agents[i]));
         var traces = chosen.Select(a => (a.Name, MetaTest.Trace(a, tasks, task, options.Seed)[^1])).ToArray();
         int steps = traces.Min(t => t.Item2.Length) / tasks.TraceChannels.Count;
         var (unit, perStep) = tasks.StepTime;

@@ -12,7 +12,9 @@ namespace MetaRL.Core.Evaluation;
 /// <param name="Batch">Trials played side by side.</param>
 /// <param name="Split">Held-out tasks (the default) or training tasks (for tuning baselines' constants).</param>
 /// <param name="Episodes">Episodes per trial; null: the family's <see cref="TaskDistribution.EpisodesPerTrial"/>.</param>
-public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batch = 500, TaskSplit Split = TaskSplit.Test, int? Episodes = null)
+/// <param name="PlayOracle">Play the family's <see cref="TaskDistribution.OracleAgent"/> on the same trials for the regret (false:
+/// skip it, e.g. while tuning a baseline's constants, or while tuning the oracle itself).</param>
+public sealed record MetaTestOptions(int Trials = 1000, ulong Seed = 1, int Batch = 500, TaskSplit Split = TaskSplit.Test, int? Episodes = null, bool PlayOracle = true)
 {
     public void Validate()
     {
@@ -181,6 +183,8 @@ public sealed class MetaTestResult
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        // A metric no trial could measure (no regime switch among a few trials) is NaN, written as "NaN".
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
@@ -213,7 +217,7 @@ public static class MetaTest
     /// <paramref name="options"/>' seed derives the environments' and the agent's random streams, its trial count is not used.
     /// </summary>
     public static MetaTestResult Run(IMetaAgent agent, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, MetaTestOptions options)
-        => Play(agent, tasks, trialTasks, options, playOracle: true);
+        => Play(agent, tasks, trialTasks, options, playOracle: options.PlayOracle);
 
     private static MetaTestResult Play(IMetaAgent agent, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, MetaTestOptions options, bool playOracle)
     {
@@ -376,20 +380,23 @@ public static class MetaTest
         };
     }
 
-    // Per metric key, the mean and CI over the given trials in each episode.
+    // Per metric key, the mean and CI over the given trials in each episode (over those that measured it; NaN if none did).
     private static (Dictionary<string, double[]>?, Dictionary<string, double[]>?) MetricSummary(TaskDistribution tasks, double[][] metrics, int[] trials, int episodes)
     {
         var declared = tasks.EpisodeMetrics;
         if (declared.Count == 0) return (null, null);
         var (mean, ci) = (new Dictionary<string, double[]>(), new Dictionary<string, double[]>());
-        var column = new double[trials.Length];
+        var column = new List<double>(trials.Length);
         for (int m = 0; m < declared.Count; m++)
         {
             var (mu, half) = (new double[episodes], new double[episodes]);
             for (int e = 0; e < episodes; e++)
             {
-                for (int i = 0; i < trials.Length; i++) column[i] = metrics[trials[i]][e * declared.Count + m];
-                (mu[e], half[e]) = MeanCi(column);
+                // An episode that could not measure the metric (no regime switch to react to) wrote NaN: it is left out.
+                column.Clear();
+                foreach (int t in trials)
+                    if (metrics[t][e * declared.Count + m] is var v && !double.IsNaN(v)) column.Add(v);
+                (mu[e], half[e]) = MeanCi(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(column));
             }
             (mean[declared[m].Key], ci[declared[m].Key]) = (mu, half);
         }

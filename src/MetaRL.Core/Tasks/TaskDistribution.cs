@@ -36,7 +36,10 @@ public sealed record EpisodeMetric(string Key, string Label, string Description,
 /// <param name="Name">What it is, with its unit ("glucose (mg/dL)").</param>
 /// <param name="Band">A target range to shade in plots (70–180 mg/dL), or null.</param>
 /// <param name="Events">true for amounts given at moments (meals), drawn as markers rather than a line.</param>
-public sealed record TraceChannel(string Name, (double Low, double High)? Band = null, bool Events = false);
+/// <param name="Shading">true for a state that holds over stretches of time (a market's regime, 0, 1, 2, …), drawn as shading behind
+/// every other channel's panel where it is above zero (darker as it grows) rather than as a panel of its own.</param>
+/// <param name="FromZero">Without a band, the panel's axis starts at zero (an amount: a quiet stretch reads as none); false fits it to the values (a price).</param>
+public sealed record TraceChannel(string Name, (double Low, double High)? Band = null, bool Events = false, bool Shading = false, bool FromZero = true);
 
 /// <summary>A setting of a task family: a key, its default and what it means.</summary>
 public sealed record SettingInfo(string Key, string Default, string Description);
@@ -104,6 +107,8 @@ public abstract class TaskDistribution
     /// The measures a practitioner of the family's field reads besides the return (time in range for a dosing protocol,
     /// Sharpe ratio for a trading rule), in the order each environment writes them through
     /// <see cref="IEnv.WriteEpisodeMetrics"/> when an episode ends. The meta-test reports each per episode of the trial.
+    /// An episode that cannot measure one (a reaction to a regime switch, in an episode without a switch) writes NaN and
+    /// is left out of that metric's mean.
     /// Empty by default.
     /// </summary>
     public virtual IReadOnlyList<EpisodeMetric> EpisodeMetrics => [];
@@ -163,6 +168,9 @@ public sealed class SettingsReader
     {
         if (_recording is { } r && !r.Any(d => d.Key == key)) r.Add(new SettingDescription(key, type, fallback, min, max, choices, ""));
     }
+
+    /// <summary>Who the settings belong to (a family's name), as errors name it.</summary>
+    public string Owner => _owner;
 
     public SettingsReader(string owner, IReadOnlyDictionary<string, string>? values)
     {
