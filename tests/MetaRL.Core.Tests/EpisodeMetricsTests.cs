@@ -11,7 +11,8 @@ namespace MetaRL.Core.Tests;
 /// The coin family with a practitioner's measure (the share of pulls on arm 1), groups (which arm pays) and a trace (the
 /// arm pulled and the reward), so the protocol's metrics, groups and traces can be checked by hand.
 /// </summary>
-public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3) : TaskDistribution
+/// <param name="unmeasuredLeft">Episodes of a left-paying coin cannot measure the metric (they write NaN).</param>
+public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3, bool unmeasuredLeft = false) : TaskDistribution
 {
     public override string Name => "core-test-metered-coin";
     public override Space ObservationSpace { get; } = new Box(0, 1, 1);
@@ -19,14 +20,14 @@ public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3) : TaskDist
     public override int Horizon => pulls;
     public override int EpisodesPerTrial => episodes;
     public override ITask SampleTask(Rng rng, TaskSplit split) => new CoinTasks.Coin(rng.NextInt(2));
-    public override IEnv CreateEnv() => new Env();
+    public override IEnv CreateEnv() => new Env(unmeasuredLeft);
     public override IReadOnlyList<SettingInfo> Settings => [];
     public override IReadOnlyList<EpisodeMetric> EpisodeMetrics { get; } = [new("rightShare", "right %", "pulls of arm 1, % of the episode", "F0")];
     public override string GroupName => "paying arm";
     public override string? GroupOf(ITask task) => ((CoinTasks.Coin)task).PayingArm == 0 ? "left" : "right";
     public override IReadOnlyList<TraceChannel> TraceChannels { get; } = [new("arm"), new("reward", Events: true)];
 
-    private sealed class Env : Env<CoinTasks.Coin>
+    private sealed class Env(bool unmeasuredLeft) : Env<CoinTasks.Coin>
     {
         private int _pulls, _right, _lastArm;
         private double _lastReward;
@@ -40,7 +41,7 @@ public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3) : TaskDist
             _lastReward = _lastArm == Task.PayingArm ? 1 : 0;
             return new StepResult(_lastReward, false, false);
         }
-        public override void WriteEpisodeMetrics(Span<double> metrics) => metrics[0] = 100.0 * _right / _pulls;
+        public override void WriteEpisodeMetrics(Span<double> metrics) => metrics[0] = unmeasuredLeft && Task.PayingArm == 0 ? double.NaN : 100.0 * _right / _pulls;
         public override void WriteTrace(Span<double> values) => (values[0], values[1]) = (_lastArm, _lastReward);
     }
 }
@@ -65,6 +66,18 @@ public sealed class EpisodeMetricsTests
         Assert.Equal([4.0, 4, 4], left.EpisodeReturns);
         Assert.Contains("\"rightShare\"", result.ToJson());
         Assert.Contains("\"groups\"", result.ToJson());
+    }
+
+    [Fact]
+    public void Episodes_that_cannot_measure_a_metric_are_left_out_of_its_mean_and_none_measured_reads_NaN()
+    {
+        var tasks = new MeteredCoinTasks(unmeasuredLeft: true);
+        var result = MetaTest.Run(new CoinOracle(), tasks, new MetaTestOptions(Trials: 40, Seed: 3, Batch: 7));
+        // Only right-paying coins measure it, and the oracle pulls arm 1 on all of them.
+        Assert.Equal([100.0, 100, 100], result.Metrics!["rightShare"]);
+        Assert.True(double.IsNaN(result.Groups![0].Metrics!["rightShare"][0]));
+        Assert.Equal([100.0, 100, 100], result.Groups[1].Metrics!["rightShare"]);
+        Assert.Contains("\"NaN\"", result.ToJson());
     }
 
     [Fact]
