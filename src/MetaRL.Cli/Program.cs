@@ -241,7 +241,7 @@ internal static class Program
         var trials = new Option<int>("--trials") { Description = "Held-out trials.", DefaultValueFactory = _ => 1000 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON array of results instead of a table." };
-        var outDir = new Option<string?>("--out") { Description = "Also write baselines.csv, baselines.json and baselines.png here." };
+        var outDir = new Option<string?>("--out") { Description = "Also write baselines.csv, baselines.json and baselines.png here (and baselines-trace.png for a family that records traces)." };
         var cmd = new Command("baselines", "Evaluate the classic baselines of a task family on held-out tasks.") { task, set, trials, seed, json, outDir };
         trials.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--trials must be at least 1."); });
         cmd.SetAction(p =>
@@ -250,7 +250,8 @@ internal static class Program
             var dist = family.Create(ParseSettings(p.GetValue(set)));
             var options = new MetaTestOptions(p.GetValue(trials), p.GetValue(seed));
             var results = new List<MetaTestResult>();
-            foreach (var agent in family.Baselines(dist, options.Seed))
+            var agents = family.Baselines(dist, options.Seed);
+            foreach (var agent in agents)
                 results.Add(MetaTest.Run(agent, dist, options));
             string title = $"{dist.Name}: baselines ({string.Join(", ", dist.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(MetaTestResult.ToJson(results));
@@ -259,7 +260,16 @@ internal static class Program
                 Report.PrintTable(results, title);
                 Report.PrintDetails(results, dist);
             }
-            if (p.GetValue(outDir) is { } dir) EvaluationReport.WriteAll(dir, "baselines", results, title, dist.EpisodeMetrics);
+            if (p.GetValue(outDir) is { } dir)
+            {
+                EvaluationReport.WriteAll(dir, "baselines", results, title, dist.EpisodeMetrics);
+                if (dist.TraceChannels.Count > 0 && results.Count > 0)
+                {
+                    // The best baseline by total return leads the trace; the next best are drawn beside it.
+                    var order = Enumerable.Range(0, results.Count).OrderByDescending(i => results[i].MeanTotalReturn).ToArray();
+                    Report.WriteTrace(Path.Combine(dir, "baselines-trace.png"), dist, options, order.Select(i => results[i]).ToArray(), order.Select(i => agents[i]).ToArray());
+                }
+            }
             return 0;
         });
         return cmd;

@@ -76,7 +76,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     /// <summary>The measures of a trading episode, in the order <see cref="TradingEnv{TTask}"/> writes them.</summary>
     public static IReadOnlyList<EpisodeMetric> Metrics(bool regimes) =>
     [
-        new("sharpe", "Sharpe", "annualised Sharpe ratio of the daily P&L, √252 × mean / std (0 when flat)", "F2"),
+        new("sharpe", "Sharpe", "annualised Sharpe ratio of the daily P&L (0 when flat)", "F2"),
         new("maxDrawdown", "max DD", "largest fall of equity from its peak in the episode, as a fraction of the peak", "F3"),
         new("turnover", "turnover", "units of position traded in the episode (one full round trip long is 2)", "F1"),
         new("meanDailyReturn", "daily P&L %", "mean daily P&L net of costs, in percent of capital", "F4"),
@@ -88,8 +88,8 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     [
         new("price (episode start = 1)", FromZero: false),
         new("equity (episode start = 1)", FromZero: false),
-        new("position", (-1, 1)),
-        .. regimes ? new[] { new TraceChannel("regime", Shading: true) } : [],
+        new("position", FromZero: false),
+        .. regimes ? new[] { new TraceChannel("regime: bear shaded, crisis darker", Shading: true) } : [],
     ];
 }
 
