@@ -271,6 +271,31 @@ public sealed class TradingTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("positions", "4.5", "'positions' must be 'continuous' or a number")]
+    [InlineData("positions", "1", "'positions' must be 'continuous' or a number")]
+    [InlineData("regimes", "4", "'regimes' must be one of both, 2, 3")]
+    [InlineData("cost", "-0.1", "'cost' must be in [0, 0.1]")]
+    [InlineData("held-out", "later", "'held-out' must be one of prior, wider")]
+    [InlineData("tails", "cauchy", "'tails' must be one of normal, student")]
+    public void Bad_trading_settings_are_refused_by_name(string key, string value, string expected)
+    {
+        var e = Assert.Throws<SettingException>(() => TaskRegistry.Create("regime-trading", new Dictionary<string, string> { [key] = value }));
+        Assert.Contains("regime-trading", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void With_continuous_positions_the_filter_trades_any_position_in_range()
+    {
+        var tasks = (RegimeTradingTasks)TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["positions"] = "continuous", ["days"] = "60", ["episodes"] = "1" });
+        Assert.Null(tasks.Rules.AllowedPositions);
+        var traces = MetaTest.Trace(TradingBaselines.Filter(tasks.Rules, new RegimeFilterModel(tasks.FilterPrior, count: 100), 20), tasks, tasks.SampleTask(new Rng(2), TaskSplit.Test), seed: 4);
+        var positions = Enumerable.Range(0, 60).Select(t => traces[0][t * tasks.TraceChannels.Count + 2]).ToArray();
+        Assert.All(positions, p => Assert.InRange(p, -1, 1));
+        Assert.Contains(positions, p => p != Math.Round(p * 2) / 2);
+    }
+
     [Fact]
     public void The_decision_moves_only_when_the_gain_over_the_expected_stay_pays_the_cost()
     {

@@ -46,7 +46,7 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"regime-trading: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
         if (Prior.Regimes is not (0 or 2 or 3)) throw new SettingException($"regime-trading: a market has 2 or 3 regimes (0: either), got {Prior.Regimes}.");
         _heldOut = heldOut;
-        _oracle = new(() => TradingBaselines.TunedOracle(this, 1));
+        _oracle = new(() => TradingBaselines.TunedOracle(this, OracleTuningSeed));
     }
 
     public static RegimeTradingTasks FromSettings(IReadOnlyDictionary<string, string>? values)
@@ -60,6 +60,9 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         r.EnsureAllUsed();
         return new RegimeTradingTasks(rules, new MarketPrior(regimes == "both" ? 0 : int.Parse(regimes, CultureInfo.InvariantCulture), student, clustering), heldOut);
     }
+
+    /// <summary>The seed of the training markets the oracle's risk aversion is chosen on.</summary>
+    public const ulong OracleTuningSeed = 1;
 
     /// <summary>How the agent trades.</summary>
     public TradingRules Rules { get; }

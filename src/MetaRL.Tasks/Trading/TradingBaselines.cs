@@ -47,7 +47,8 @@ public static class TradingBaselines
             Tune(tasks, seed, VolatilityTargets.Select(t => VolatilityTarget(rules, t))),
             Tune(tasks, seed, RiskAversions.Select(l => Filter(rules, model, l))),
         };
-        if (tasks is RegimeTradingTasks regime) list.Add(TunedOracle(regime, seed));
+        // The family's own oracle (the one the regret is measured against), tuned once per family.
+        if (tasks is RegimeTradingTasks { OracleAgent: { } oracle }) list.Add(oracle);
         return list;
     }
 
