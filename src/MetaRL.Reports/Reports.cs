@@ -379,6 +379,30 @@ public static class EvaluationReport
     }
 
     /// <summary>
+    /// The evaluated agent's lead in each of the family's metrics in the trial's last episode (a Sharpe ratio, a time in
+    /// range), paired trial by trial against each other agent (<see cref="PairedLead.LastEpisodeMetrics"/>).
+    /// </summary>
+    public static ReportTable MetricLeadTable(IReadOnlyList<MetaTestResult> results, IReadOnlyList<EpisodeMetric> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
+        var first = results[0];
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results.Skip(1))
+        {
+            var leads = r.LeadOfEvaluatedAgent?.LastEpisodeMetrics
+                ?? throw new ArgumentException($"'{r.Agent}' carries no metric leads (MetaTestResult.Lead).", nameof(results));
+            rows.Add([new ReportCell(r.Agent), .. metrics.Select(m => leads.TryGetValue(m.Key, out var v) ? Signed(v[0], v[1], r.Trials, Decimals(m.Format)) : new ReportCell("n/a"))]);
+        }
+        return new ReportTable($"{first.Agent} minus each other agent in {first.EpisodeName} {first.EpisodesPerTrial}, paired over the same tasks",
+            ["agent", .. metrics.Select(m => m.Label)], rows, "mean difference ± 95% CI; positive = higher");
+    }
+
+    // The decimals of a .NET numeric format such as "F2".
+    private static int Decimals(string format) => format.Length > 1 && int.TryParse(format.AsSpan(1), out int d) ? d : 2;
+
+    /// <summary>
     /// One episode as each agent played it (<see cref="MetaTest.Trace"/>): a panel per channel of <paramref name="channels"/>
     /// stacked over a shared time axis, the agents' lines overlaid, a channel's target band shaded and event channels
     /// (meals) drawn as stems. <paramref name="x"/> is the time of each step in the unit <paramref name="xLabel"/> names.

@@ -81,6 +81,19 @@ public sealed class EpisodeMetricsTests
     }
 
     [Fact]
+    public void A_lead_pairs_each_metric_of_the_last_episode_trial_by_trial()
+    {
+        var tasks = new MeteredCoinTasks(unmeasuredLeft: true);
+        var options = new MetaTestOptions(Trials: 40, Seed: 3, Batch: 7);
+        var (oracle, random) = (MetaTest.Run(new CoinOracle(), tasks, options), MetaTest.Run(new RandomAgent(), tasks, options));
+        var lead = MetaTestResult.Lead(oracle, random).LastEpisodeMetrics!["rightShare"];
+        // Over the right-paying coins only (the others measured nothing): 100 % against the random agent's share.
+        var measured = Enumerable.Range(0, 40).Where(t => !double.IsNaN(random.TrialEpisodeMetrics[t][2])).ToArray();
+        Assert.Equal(measured.Average(t => 100 - random.TrialEpisodeMetrics[t][2]), lead[0], 9);
+        Assert.True(lead[1] > 0);
+    }
+
+    [Fact]
     public void A_family_without_metrics_or_groups_reports_neither()
     {
         var result = MetaTest.Run(new CoinOracle(), new CoinTasks(), new MetaTestOptions(Trials: 5));

@@ -31,7 +31,11 @@ internal static class Report
         if (results.Count > 1 && first.EpisodesPerTrial is > 1 and <= 10 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.PerEpisode is not null))
             Print(EvaluationReport.EpisodeLeadTable(results));
         if (metrics.Count > 0 && results.All(r => r.Metrics is not null))
+        {
             Print(EvaluationReport.MetricsTable(results, metrics, $"{tasks.Name}: {string.Join(", ", metrics.Select(m => m.Label))} per {first.EpisodeName} of the trial"));
+            if (results.Count > 1 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.LastEpisodeMetrics is not null))
+                Print(EvaluationReport.MetricLeadTable(results, metrics));
+        }
         if (results.All(r => r.Groups is { Count: > 1 }))
         {
             Print(EvaluationReport.GroupTable(results, metrics, first.EpisodesPerTrial - 1, $"{tasks.Name}: each {first.GroupName} apart"));

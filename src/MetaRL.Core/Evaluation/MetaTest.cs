@@ -38,6 +38,13 @@ public sealed record PairedLead(double Mean, double Ci95)
     public double[]? PerStep { get; init; }
     public double[]? PerStepCi95 { get; init; }
 
+    /// <summary>
+    /// Per metric of the family (<see cref="TaskDistribution.EpisodeMetrics"/>), in the trial's last episode: the first
+    /// agent's value minus the other's, paired trial by trial (trials where either could not measure it left out), as
+    /// [mean, 95% CI half-width]. Null when the family has no metrics.
+    /// </summary>
+    public Dictionary<string, double[]>? LastEpisodeMetrics { get; init; }
+
     /// <summary>The round at which each agent's mean return is highest, and the first's there minus the other's there.</summary>
     public int? BestStep { get; init; }
     public int? OtherBestStep { get; init; }
@@ -122,9 +129,10 @@ public sealed class MetaTestResult
             for (int e = 0; e < perEpisode.Length; e++)
                 (perEpisode[e], perEpisodeCi[e]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => first.TrialEpisodeReturns[t][e] - other.TrialEpisodeReturns[t][e]).ToArray());
         }
+        var metricLeads = MetricLeads(first, other);
         if (first.StepReturns is null || other.StepReturns is null || first.StepReturns.Length != other.StepReturns.Length
             || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
-            return new PairedLead(mean, ci) { PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi };
+            return new PairedLead(mean, ci) { PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, LastEpisodeMetrics = metricLeads };
         int steps = first.StepReturns.Length;
         var a = first.StepReturnsPerTrial();
         var b = other.StepReturnsPerTrial();
@@ -137,7 +145,27 @@ public sealed class MetaTestResult
         return new PairedLead(mean, ci)
         {
             PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
+            LastEpisodeMetrics = metricLeads,
         };
+    }
+
+    // Each metric's paired difference in the last episode, over the trials where both measured it.
+    private static Dictionary<string, double[]>? MetricLeads(MetaTestResult first, MetaTestResult other)
+    {
+        if (first.Metrics is null || other.Metrics is null || first.EpisodesPerTrial != other.EpisodesPerTrial
+            || first.TrialEpisodeMetrics.Length != first.Trials || other.TrialEpisodeMetrics.Length != other.Trials || first.Trials == 0)
+            return null;
+        var keys = first.Metrics.Keys.ToArray();
+        int m = keys.Length, e = first.EpisodesPerTrial - 1;
+        if (first.TrialEpisodeMetrics[0].Length != first.EpisodesPerTrial * m || !keys.SequenceEqual(other.Metrics.Keys)) return null;
+        var result = new Dictionary<string, double[]>();
+        for (int k = 0; k < m; k++)
+        {
+            var d = Enumerable.Range(0, first.Trials).Select(t => first.TrialEpisodeMetrics[t][e * m + k] - other.TrialEpisodeMetrics[t][e * m + k]).Where(v => !double.IsNaN(v)).ToArray();
+            var (mean, ci) = MetaTest.MeanCi(d);
+            result[keys[k]] = [mean, ci];
+        }
+        return result;
     }
 
     /// <summary>For an agent playing rounds of several episodes: per trial (held-out task, in order), the mean return per episode of each round.</summary>
