@@ -16,11 +16,13 @@ public sealed class RegimeFilterModel
     public const int DefaultMarkets = 500;
 
     internal readonly RegimeMarket[] Markets;
+    // Per market, 3 slots (one per regime): the stationary regime probabilities.
     private readonly double[] _stationary;
+    // Per market and regime, 3 values each: the next simple return's mean and second moment, and the regime's expected stay (multiplier 1).
     private readonly double[] _moments;
     // Per market and regime: the log and the inverse of the density's scale (σ, or σ·√((ν − 2)/ν) for Student-t).
     private readonly double[] _logScale, _invScale;
-    // Per market and regime (3 slots each): log-density constants, and the scale of the Student-t (or NaN for normal).
+    // Per market: the density's normalising constant, and the shocks' degrees of freedom (infinity for normal ones).
     private readonly double[] _logConst;
     private readonly double[] _dof;
 
