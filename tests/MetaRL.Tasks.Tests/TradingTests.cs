@@ -103,15 +103,22 @@ public sealed class TradingTests : IDisposable
         return path;
     }
 
+    // An env trading the file of these closes (weekday dates) from its third close on, the first two returns its window.
+    private IEnv EnvOn(string name, double[] closes, TradingRules rules)
+    {
+        var series = PriceSeries.Load(PriceFile(name, closes))[0];
+        IEnv env = new PriceHistoryEnv(rules, [series.LogReturns()]);
+        env.SetTask(new PriceWindow(0, 2, series.Asset, series.Dates[3]));
+        return env;
+    }
+
     [Fact]
     public void The_reward_is_the_position_times_the_next_return_net_of_costs_and_the_metrics_follow_from_the_days()
     {
         // Window 2, then four traded days: +10 %, −10 %, +10 %, 0 %.
         var closes = new[] { 100, 100, 100, 110, 99, 108.9, 108.9 };
         var rules = new TradingRules(Window: 2, Cost: 0.01, Levels: 3, Days: 4, Episodes: 1);
-        var series = PriceSeries.Read(new StringReader(File.ReadAllText(PriceFile("a.csv", closes))), "a.csv", "a")[0];
-        IEnv env = new PriceHistoryEnv(rules, [series.LogReturns()]);
-        env.SetTask(new PriceWindow(0, 2, "a", series.Dates[3]));
+        var env = EnvOn("a.csv", closes, rules);
         var obs = new float[rules.Window + 3];
         var rng = new Rng(1);
         env.Reset(rng, obs);
@@ -144,10 +151,7 @@ public sealed class TradingTests : IDisposable
     public void The_unrealised_pnl_is_the_positions_gain_since_it_was_taken_and_a_new_episode_starts_flat_on_the_same_market()
     {
         var closes = new[] { 100.0, 100, 100, 110, 121, 121, 121 };
-        var rules = new TradingRules(Window: 2, Cost: 0, Levels: 3, Days: 2, Episodes: 2);
-        var series = PriceSeries.Read(new StringReader(File.ReadAllText(PriceFile("b.csv", closes))), "b.csv", "b")[0];
-        IEnv env = new PriceHistoryEnv(rules, [series.LogReturns()]);
-        env.SetTask(new PriceWindow(0, 2, "b", series.Dates[3]));
+        var env = EnvOn("b.csv", closes, new TradingRules(Window: 2, Cost: 0, Levels: 3, Days: 2, Episodes: 2));
         var obs = new float[5];
         var rng = new Rng(1);
         env.Reset(rng, obs);

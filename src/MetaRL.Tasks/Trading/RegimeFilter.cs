@@ -22,9 +22,8 @@ public sealed class RegimeFilterModel
     private readonly double[] _moments;
     // Per market and regime: the log and the inverse of the density's scale (σ, or σ·√((ν − 2)/ν) for Student-t).
     private readonly double[] _logScale, _invScale;
-    // Per market: the density's normalising constant, and the shocks' degrees of freedom (infinity for normal ones).
+    // Per market: the density's normalising constant.
     private readonly double[] _logConst;
-    private readonly double[] _dof;
 
     /// <summary>Draws <paramref name="count"/> markets from <paramref name="prior"/> (the training prior) with <paramref name="seed"/>.</summary>
     public RegimeFilterModel(MarketPrior prior, int count = DefaultMarkets, ulong seed = 0xF17E7UL)
@@ -35,29 +34,25 @@ public sealed class RegimeFilterModel
         Markets = new RegimeMarket[count];
         for (int i = 0; i < count; i++) Markets[i] = prior.Draw(rng, wide: false);
         _logConst = new double[count];
-        _dof = new double[count];
         _stationary = new double[count * 3];
         _moments = new double[count * 9];
         (_logScale, _invScale) = (new double[count * 3], new double[count * 3]);
         Span<double> one = stackalloc double[3];
         for (int i = 0; i < count; i++)
         {
-            Markets[i].Stationary().CopyTo(_stationary, i * 3);
-            for (int j = 0; j < Markets[i].Regimes; j++)
+            var market = Markets[i];
+            double nu = market.TailDof;
+            market.Stationary().CopyTo(_stationary, i * 3);
+            _logConst[i] = double.IsFinite(nu) ? LogGamma((nu + 1) / 2) - LogGamma(nu / 2) - 0.5 * Math.Log(nu * Math.PI) : -0.5 * Math.Log(2 * Math.PI);
+            for (int j = 0; j < market.Regimes; j++)
             {
-                double scale = Markets[i].Volatility[j] * (double.IsFinite(Markets[i].TailDof) ? Math.Sqrt((Markets[i].TailDof - 2) / Markets[i].TailDof) : 1);
+                double scale = market.Volatility[j] * (double.IsFinite(nu) ? Math.Sqrt((nu - 2) / nu) : 1);
                 (_logScale[i * 3 + j], _invScale[i * 3 + j]) = (Math.Log(scale), 1 / scale);
-            }
-            for (int j = 0; j < Markets[i].Regimes; j++)
-            {
                 one.Clear();
                 one[j] = 1;
-                var (mean, second, stay) = RegimeFilter.Moments(Markets[i], one, 1);
+                var (mean, second, stay) = RegimeFilter.Moments(market, one, 1);
                 (_moments[(i * 3 + j) * 3], _moments[(i * 3 + j) * 3 + 1], _moments[(i * 3 + j) * 3 + 2]) = (mean, second, stay);
             }
-            double nu = Markets[i].TailDof;
-            _dof[i] = nu;
-            _logConst[i] = double.IsFinite(nu) ? LogGamma((nu + 1) / 2) - LogGamma(nu / 2) - 0.5 * Math.Log(nu * Math.PI) : -0.5 * Math.Log(2 * Math.PI);
         }
     }
 
@@ -68,7 +63,7 @@ public sealed class RegimeFilterModel
     internal (double Mean, double Second, double Horizon) Moments(int i, ReadOnlySpan<double> pred, double h)
     {
         var m = Markets[i];
-        if (m.Arch > 0 || m.Garch > 0) return RegimeFilter.Moments(m, pred, h);
+        if (m.Clustering) return RegimeFilter.Moments(m, pred, h);
         double mean = 0, second = 0, horizon = 0;
         for (int j = 0; j < m.Regimes; j++)
         {
@@ -94,7 +89,7 @@ public sealed class RegimeFilterModel
     internal void LogDensities(int i, double r, double h, Span<double> logf)
     {
         var m = Markets[i];
-        double nu = _dof[i], logH = h == 1 ? 0 : 0.5 * Math.Log(h), invSqrtH = h == 1 ? 1 : 1 / Math.Sqrt(h);
+        double nu = m.TailDof, logH = h == 1 ? 0 : 0.5 * Math.Log(h), invSqrtH = h == 1 ? 1 : 1 / Math.Sqrt(h);
         for (int k = 0; k < m.Regimes; k++)
         {
             int at = i * 3 + k;
@@ -173,7 +168,7 @@ public sealed class RegimeFilter
             for (int j = 0; j < k; j++)
             {
                 a[j] /= sum;
-                if (m.Arch > 0 || m.Garch > 0)
+                if (m.Clustering)
                 {
                     // h·z², the squared shock on the regime's own scale.
                     double e = (r - m.Drift[j]) / m.Volatility[j];
@@ -182,7 +177,7 @@ public sealed class RegimeFilter
             }
             _logWeight[i] += top + Math.Log(sum);
             best = Math.Max(best, _logWeight[i]);
-            if (m.Arch > 0 || m.Garch > 0) _h[i] = 1 - m.Arch - m.Garch + m.Arch * shock2 + m.Garch * _h[i];
+            if (m.Clustering) _h[i] = m.NextMultiplier(_h[i], shock2);
         }
         int kept = 0;
         for (int n = 0; n < _liveCount; n++)

@@ -25,6 +25,15 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
     /// <summary>Number of regimes.</summary>
     public int Regimes => Drift.Length;
 
+    /// <summary>Volatility clusters within a regime (a GARCH multiplier); without it the multiplier stays 1.</summary>
+    public bool Clustering => Arch > 0 || Garch > 0;
+
+    /// <summary>
+    /// Tomorrow's GARCH(1,1) variance multiplier, 1 − α − β + α·e² + β·h (mean one), from today's <paramref name="h"/> and
+    /// today's squared shock on the regime's own scale, <paramref name="squaredShock"/> = ((r − μ) / σ)² = h·z².
+    /// </summary>
+    public double NextMultiplier(double h, double squaredShock) => 1 - Arch - Garch + Arch * squaredShock + Garch * h;
+
     /// <summary>The probability of moving from regime <paramref name="from"/> to <paramref name="to"/> in a day.</summary>
     public double P(int from, int to) => Switching[from * Regimes + to];
 
@@ -102,16 +111,9 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
         /// <summary>Moves the regime one day on and draws that day's log-return.</summary>
         public double Next(RegimeMarket m, Rng rng)
         {
-            double u = rng.NextDouble();
-            int k = m.Regimes, next = k - 1;
-            for (int j = 0; j < k - 1; j++)
-            {
-                u -= m.P(Regime, j);
-                if (u < 0) { next = j; break; }
-            }
-            Regime = next;
-            // GARCH(1,1) on the regime's scale: h_t = 1 − α − β + α·h_{t−1}·z²_{t−1} + β·h_{t−1}, mean 1.
-            if (m.Arch > 0 || m.Garch > 0) Multiplier = 1 - m.Arch - m.Garch + (m.Arch * LastShock * LastShock + m.Garch) * Multiplier;
+            Regime = Draw(m.Switching.AsSpan(Regime * m.Regimes, m.Regimes), rng);
+            // NextMultiplier(h, h·z²), its arithmetic grouped as the simulator has always drawn it.
+            if (m.Clustering) Multiplier = 1 - m.Arch - m.Garch + (m.Arch * LastShock * LastShock + m.Garch) * Multiplier;
             double z = rng.Normal();
             if (double.IsFinite(m.TailDof))
             {
@@ -123,7 +125,8 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
             return m.Drift[Regime] + m.Volatility[Regime] * Math.Sqrt(Multiplier) * z;
         }
 
-        private static int Draw(double[] p, Rng rng)
+        // An index drawn with the probabilities p.
+        private static int Draw(ReadOnlySpan<double> p, Rng rng)
         {
             double u = rng.NextDouble();
             for (int i = 0; i < p.Length - 1; i++)

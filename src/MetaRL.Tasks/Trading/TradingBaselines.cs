@@ -116,6 +116,10 @@ public static class TradingBaselines
     private abstract class Rule(TradingRules rules)
     {
         protected readonly TradingRules Rules = rules;
+
+        /// <summary>The positions the rule may hold (null: any in [−1, 1]), listed once rather than at every decision.</summary>
+        protected readonly double[]? Levels = rules.AllowedPositions;
+
         private bool _fresh = true, _episodeStart;
 
         /// <summary>Daily log-returns seen so far in the trial, oldest first.</summary>
@@ -211,7 +215,8 @@ public static class TradingBaselines
 
         protected override double Target(double current)
         {
-            double daily = Math.Sqrt(Math.Max(1e-12, double.IsNaN(_variance) ? History.Average(r => r * r) : _variance));
+            // The first decision of a trial follows the window's returns, which start the estimate.
+            double daily = Math.Sqrt(Math.Max(1e-12, _variance));
             return Math.Min(1, annualTarget / Math.Sqrt(RegimeMarket.DaysPerYear) / daily);
         }
     }
@@ -235,7 +240,7 @@ public static class TradingBaselines
         protected override double Target(double current)
         {
             var (m, v, h) = _filter.Predict();
-            return Decide(m, v, h, current, riskAversion, Rules.Cost, Rules.AllowedPositions);
+            return Decide(m, v, h, current, riskAversion, Rules.Cost, Levels);
         }
     }
 
@@ -257,10 +262,10 @@ public static class TradingBaselines
         {
             base.Add(logReturn);
             // The regime of this return is the one last seen (the hidden state is shown before each decision).
-            if (_market.Arch > 0 || _market.Garch > 0)
+            if (_market.Clustering)
             {
                 double e = (logReturn - _market.Drift[_regime]) / _market.Volatility[_regime];
-                _h = 1 - _market.Arch - _market.Garch + _market.Arch * e * e + _market.Garch * _h;
+                _h = _market.NextMultiplier(_h, e * e);
             }
         }
 
@@ -271,7 +276,7 @@ public static class TradingBaselines
             now[_regime] = 1;
             RegimeFilter.Predict(_market, now, next);
             var (m, second, h) = RegimeFilter.Moments(_market, next, _h);
-            return Decide(m, Math.Max(1e-12, second - m * m), h, current, riskAversion, Rules.Cost, Rules.AllowedPositions);
+            return Decide(m, Math.Max(1e-12, second - m * m), h, current, riskAversion, Rules.Cost, Levels);
         }
     }
 

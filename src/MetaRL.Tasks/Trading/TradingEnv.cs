@@ -33,8 +33,10 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     public Space ActionSpace => Levels == 0 ? new Box(-1, 1, 1) : new Discrete(Levels);
 
     /// <summary>The position an action asks for.</summary>
-    public double PositionOf(ReadOnlySpan<float> action)
-        => Levels == 0 ? Math.Clamp(action[0], -1.0, 1.0) : Levels == 1 ? 0 : -1 + 2.0 * (int)action[0] / (Levels - 1);
+    public double PositionOf(ReadOnlySpan<float> action) => Levels == 0 ? Math.Clamp(action[0], -1.0, 1.0) : LevelPosition((int)action[0]);
+
+    // The position of level i of the discrete action.
+    private double LevelPosition(int i) => Levels == 1 ? 0 : -1 + 2.0 * i / (Levels - 1);
 
     /// <summary>The action that holds the allowed position nearest <paramref name="position"/>.</summary>
     public float ActionFor(double position)
@@ -44,7 +46,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     }
 
     /// <summary>The positions an agent may hold: the levels, or null for any in [−1, 1].</summary>
-    public double[]? AllowedPositions => Levels == 0 ? null : Enumerable.Range(0, Levels).Select(i => Levels == 1 ? 0 : -1 + 2.0 * i / (Levels - 1)).ToArray();
+    public double[]? AllowedPositions => Levels == 0 ? null : Enumerable.Range(0, Levels).Select(LevelPosition).ToArray();
 
     /// <summary>Reads the shared settings through the family's reader (which names the family in errors).</summary>
     public static TradingRules Read(SettingsReader r, int defaultEpisodes = 4)
@@ -112,7 +114,7 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
     private readonly double[] _window = new double[rules.Window];
     private readonly double[] _lags = new double[rules.Days + 1]; // at most one switch a day: stepping never allocates
     private bool _newTrial = true;
-    private int _day, _count, _lagCount;
+    private int _day, _lagCount;
     private double _position, _equity, _peak, _drawdown, _turnover, _sum, _sumSq, _openEquity, _price;
     private int _switchDay = -1, _direction;
     private double _reference;
@@ -144,7 +146,7 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
             StartMarket(rng, _window);
             _newTrial = false;
         }
-        (_day, _count, _position, _equity, _peak, _drawdown, _turnover, _sum, _sumSq, _openEquity, _price) = (0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1);
+        (_day, _position, _equity, _peak, _drawdown, _turnover, _sum, _sumSq, _openEquity, _price) = (0, 0, 1, 1, 0, 0, 0, 0, 1, 1);
         (_switchDay, _direction, _reference) = (-1, 0, 0);
         _lagCount = 0;
         Observe(observation);
@@ -169,7 +171,6 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
         _drawdown = Math.Max(_drawdown, (_peak - _equity) / _peak);
         _price *= 1 + simple;
         (_position, _turnover, _sum, _sumSq) = (target, _turnover + traded, _sum + pnl, _sumSq + pnl * pnl);
-        _count++;
         Array.Copy(_window, 1, _window, 0, _window.Length - 1);
         _window[^1] = r;
         _day++;
@@ -194,10 +195,10 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
     public override void WriteEpisodeMetrics(Span<double> metrics)
     {
         if (_switchDay >= 0) Answer(TradingRules.ReactionCap);
-        metrics[0] = Sharpe(_sum, _sumSq, _count);
+        metrics[0] = Sharpe(_sum, _sumSq, _day);
         metrics[1] = _drawdown;
         metrics[2] = _turnover;
-        metrics[3] = _count == 0 ? 0 : 100 * _sum / _count;
+        metrics[3] = _day == 0 ? 0 : 100 * _sum / _day;
         if (regimes) metrics[4] = Median(_lags.AsSpan(0, _lagCount));
     }
 
