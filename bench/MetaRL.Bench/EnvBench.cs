@@ -108,29 +108,77 @@ internal static class Rl2Bench
     }
 }
 
-/// <summary>Wall time of one MAML-TRPO meta-iteration on navigation-2d (20 tasks × 20 trajectories × 100 steps, pre and post adaptation).</summary>
+/// <summary>
+/// MAML-TRPO on navigation-2d (20 trajectories × 100 steps per task, pre and post adaptation): the wall time of a
+/// meta-iteration and its parts over a grid of hidden sizes and meta-batches, the median of the iterations after the
+/// first; then, per hidden size, the cost of one task's curvature products on one core against the arithmetic they do.
+/// </summary>
 internal static class MamlBench
 {
-    public static void Run(int iterations)
+    public static void Run(int iterations, int[] hiddenSizes, int[] metaBatches, bool verbose)
     {
         var tasks = new MetaRL.Tasks.Navigation.Navigation2DDistribution();
-        var config = new MetaRL.Algorithms.Maml.MamlConfig();
-        var trainer = new MetaRL.Algorithms.Maml.MamlTrainer(tasks, config, seed: 1);
-        Console.WriteLine($"MAML-TRPO on navigation-2d: meta-batch {config.MetaBatch}, {config.Trajectories} trajectories per task, horizon {tasks.Horizon}, hidden [{string.Join(", ", config.Hidden)}], {Environment.ProcessorCount} cores");
-        var times = new List<double>();
-        var validations = new List<double>();
-        for (int i = 0; i < iterations; i++)
+        var defaults = new MetaRL.Algorithms.Maml.MamlConfig();
+        Console.WriteLine($"MAML-TRPO on navigation-2d: {defaults.Trajectories} trajectories per task, horizon {tasks.Horizon}, two tanh layers, {defaults.CgIterations} CG iterations, {Environment.ProcessorCount} cores; median of {iterations - 1} meta-iterations after the first");
+        Console.WriteLine($"{"hidden",8}{"meta-batch",12}{"iteration, s",14}{"sampling, s",13}{"step, s",10}{"line search, s",16}{"MB allocated/it",17}");
+        foreach (int hidden in hiddenSizes)
+            foreach (int metaBatch in metaBatches)
+            {
+                var config = defaults with { Hidden = [hidden, hidden], MetaBatch = metaBatch, ValidateEvery = 0 };
+                var trainer = new MetaRL.Algorithms.Maml.MamlTrainer(tasks, config, seed: 1);
+                var stats = new List<MetaRL.Algorithms.Maml.MamlIterationStats>();
+                var allocated = new List<double>();
+                for (int i = 0; i < iterations; i++)
+                {
+                    long before = GC.GetTotalAllocatedBytes(precise: true);
+                    var s = trainer.RunIteration();
+                    allocated.Add((GC.GetTotalAllocatedBytes(precise: true) - before) / 1e6);
+                    stats.Add(s);
+                    if (verbose)
+                        Console.WriteLine($"    iteration {s.Iteration,3}: {s.Seconds,6:F3} s (sampling {s.SamplingSeconds:F3}, step {s.StepSeconds:F3}, line search {s.LineSearchSeconds:F3}), pre {s.PreAdaptationReturn,8:F2}, post {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}");
+                }
+                var kept = stats.Skip(1).ToList();
+                static double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length == 0 ? double.NaN : a[a.Length / 2]; }
+                Console.WriteLine($"{hidden,8}{metaBatch,12}{Median(kept.Select(s => s.Seconds)),14:F3}{Median(kept.Select(s => s.SamplingSeconds)),13:F3}{Median(kept.Select(s => s.StepSeconds)),10:F3}{Median(kept.Select(s => s.LineSearchSeconds)),16:F3}{Median(allocated.Skip(1)),17:F1}");
+            }
+        Console.WriteLine();
+        CurvatureProducts(hiddenSizes, defaults);
+    }
+
+    /// <summary>
+    /// One task's inner-loss Hessian and KL Fisher products (2000 rows, one core), as the TRPO step calls them: the
+    /// median time, the floating-point operations of their matrix products, and the rate. A CG iteration does two
+    /// inner-Hessian products and one Fisher product per task.
+    /// </summary>
+    private static void CurvatureProducts(int[] hiddenSizes, MetaRL.Algorithms.Maml.MamlConfig config)
+    {
+        Console.WriteLine("Curvature products of one task (2000 rows), one core");
+        Console.WriteLine($"{"hidden",8}{"product",16}{"ms",9}{"GFLOP",9}{"GFLOP/s",9}{"CG iteration × 20 tasks, s",28}");
+        using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
+        foreach (int hidden in hiddenSizes)
         {
-            var s = trainer.RunIteration();
-            times.Add(s.Seconds);
-            if (!double.IsNaN(s.ValidationReturn)) validations.Add(s.ValidationSeconds);
-            Console.WriteLine($"  iteration {s.Iteration,3}: {s.Seconds,6:F3} s (sampling {s.SamplingSeconds:F3}, step {s.StepSeconds:F3}, line search {s.LineSearchSeconds:F3}), pre-adaptation {s.PreAdaptationReturn,8:F2}, post-adaptation {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}"
-                + (double.IsNaN(s.ValidationReturn) ? "" : $"; then validation {s.ValidationSeconds:F3} s (score {s.ValidationReturn:F2})"));
+            var rng = new Rng(5);
+            var space = new MetaRL.Core.Spaces.Box(-1, 1, 2);
+            var policy = new MetaRL.Algorithms.Maml.MlpPolicy<float>(new MetaRL.Core.Spaces.Box(-1, 1, 2), space, [hidden, hidden], rng);
+            var theta = policy.Parameters();
+            var batch = new MetaRL.Algorithms.Maml.TrajectoryBatch(config.Trajectories, 100, 2, 2);
+            for (int i = 0; i < batch.Observations.Length; i++) batch.Observations[i] = (float)rng.Normal();
+            for (int i = 0; i < batch.Actions.Length; i++) batch.Actions[i] = (float)rng.Normal(0, 0.5);
+            for (int i = 0; i < batch.Steps; i++) (batch.Mask[i], batch.Advantages[i]) = (1, (float)rng.Normal());
+            var v = theta.Select(p => Tensor.RandN<float>(rng, 1, p.Shape.ToArray())).ToArray();
+            var inner = new MetaRL.Algorithms.Maml.GaussianMlpCurvature<float>(policy, batch.Steps, innerLoss: true, config.LowVarianceCurvature).Load(theta, batch);
+            var kl = new MetaRL.Algorithms.Maml.GaussianMlpCurvature<float>(policy, batch.Steps, innerLoss: false).Load(theta, batch);
+            double n = batch.Steps, gemm = 0, gemmTwoLayer = 0;
+            int[] dims = [2, hidden, hidden, 2];
+            for (int l = 0; l < 3; l++) { gemm += 2 * n * dims[l] * dims[l + 1]; if (l > 0) gemmTwoLayer += 2 * n * dims[l] * dims[l + 1]; }
+            // Inner Hessian: R-forward (H·V, and RH·W past the first layer), R-backward (two weight products, and two
+            // signal products past the first layer). Fisher: R-forward as above, backward one weight and one signal product.
+            double innerFlop = 2 * gemm + 4 * gemmTwoLayer, fisherFlop = 2 * gemm + 2 * gemmTwoLayer;
+            double tInner = Bench.Median(() => inner.HessianTimes(v), 0.5), tFisher = Bench.Median(() => kl.FisherTimes(v), 0.5);
+            double perCg = (2 * tInner + tFisher) * 20 / Environment.ProcessorCount;
+            Console.WriteLine($"{hidden,8}{"inner Hessian",16}{tInner * 1e3,9:F2}{innerFlop / 1e9,9:F3}{innerFlop / tInner / 1e9,9:F1}{perCg,28:F3}");
+            Console.WriteLine($"{hidden,8}{"KL Fisher",16}{tFisher * 1e3,9:F2}{fisherFlop / 1e9,9:F3}{fisherFlop / tFisher / 1e9,9:F1}");
         }
-        var sorted = times.Skip(1).OrderBy(t => t).ToArray();
-        if (sorted.Length > 0) Console.WriteLine($"Median meta-iteration (excluding the first): {sorted[sorted.Length / 2]:F3} s");
-        if (validations.Count > 0)
-            Console.WriteLine($"Validation on {config.ValidationTasks} tasks every {config.ValidateEvery} iterations (not part of a meta-iteration): {validations.Average():F3} s each, {validations.Average() / config.ValidateEvery:F3} s per iteration on average");
         Console.WriteLine();
     }
 }

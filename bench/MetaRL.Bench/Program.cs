@@ -11,19 +11,26 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
 int? iterations = null;
+int[] hiddenSizes = [64, 128, 256], metaBatches = [10, 20, 40];
+bool verbose = false;
+static int[] ParseList(string text) => text.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 var sections = new HashSet<string>();
 string[] known = ["engine", "envs", "rl2", "maml", "mujoco", "glucose", "arena", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] == "--iterations" && i + 1 < args.Length) iterations = int.Parse(args[++i], CultureInfo.InvariantCulture);
+    else if (args[i] == "--hidden" && i + 1 < args.Length) hiddenSizes = ParseList(args[++i]);
+    else if (args[i] == "--meta-batch" && i + 1 < args.Length) metaBatches = ParseList(args[++i]);
+    else if (args[i] == "--verbose") verbose = true;
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S] [--iterations N (maml)]");
+        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S]");
+        Console.WriteLine("             [--iterations N] [--hidden 64,128,256] [--meta-batch 10,20,40] [--verbose]   (maml)");
         Console.WriteLine("  engine  GEMM, GRU, LSTM and MLP kernels, single thread (default)");
         Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
         Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
-        Console.WriteLine("  maml    wall time of a MAML-TRPO meta-iteration on navigation-2d (both cores)");
+        Console.WriteLine("  maml    MAML-TRPO meta-iteration on navigation-2d by hidden size and meta-batch (both cores), and its curvature products");
         Console.WriteLine("  mujoco  MuJoCo steps per second through MetaRL against mujoco-testspeed on the same model");
         Console.WriteLine("  glucose UVA/Padova patient-days per second per core");
         Console.WriteLine("  arena   an arena NPC's decision in a game loop (RL² at batch 1) and the world's step, one core");
@@ -43,7 +50,7 @@ Console.WriteLine();
 if (sections.Contains("engine")) EngineBench.Run(seconds);
 if (sections.Contains("envs")) EnvBench.Run(seconds);
 if (sections.Contains("rl2")) Rl2Bench.Run();
-if (sections.Contains("maml")) MamlBench.Run(iterations ?? 10);
+if (sections.Contains("maml")) MamlBench.Run(iterations ?? 4, hiddenSizes, metaBatches, verbose);
 if (sections.Contains("mujoco")) MuJoCoBench.Run();
 if (sections.Contains("glucose")) GlucoseBench.Run(seconds);
 if (sections.Contains("arena")) ArenaBench.Run(seconds);
@@ -59,24 +66,47 @@ Console.WriteLine($"Engine, 1 thread");
 Console.WriteLine();
 
 // ---------------------------------------------------------------- GEMM
-(int M, int K, int N)[] shapes = [(64, 138, 384), (1, 138, 384), (2000, 64, 64), (64, 384, 6), (16, 128, 384)];
+// RL² rollout and training products, a policy head, one step at batch 1, and MAML's curvature products at hidden 256
+// (2000 rows: forward H·W, weight gradient Hᵀ·Δ, backward signal Δ·Wᵀ, and the narrow output layer's three).
+(int M, int K, int N, bool TA, bool TB)[] shapes = [(64, 138, 384, false, false), (1, 138, 384, false, false), (2000, 64, 64, false, false),
+    (64, 384, 6, false, false), (16, 128, 384, false, false), (2000, 256, 256, false, false), (256, 2000, 256, true, false),
+    (2000, 256, 256, false, true), (2000, 256, 2, false, false), (256, 2000, 2, true, false), (2000, 2, 256, false, true)];
 var levels = Simd.Supported.Reverse().ToArray();
-Console.WriteLine("GEMM, float32, GFLOP/s (C = A·B, A: M×K, B: K×N)");
-Console.Write($"{"shape",-22}");
-foreach (var l in levels) Console.Write($"{l,12}");
+double peak = Bench.FmaPeak(levels[0], seconds);
+Console.WriteLine($"FMA peak of one core ({levels[0]}, independent multiply-adds on registers): {peak:F1} GFLOP/s");
+Console.WriteLine("GEMM, float32, GFLOP/s (C = op(A)·op(B), op(A): M×K, op(B): K×N; ᵀ: stored transposed)");
+Console.WriteLine(OpenBlas.Available
+    ? "MetaRL's best path and OpenBLAS (one thread) timed interleaved, median of paired batches; the other paths after"
+    : "OpenBLAS is not installed (apt-get install libopenblas0-pthread), so there is no peer column");
+Console.Write($"{"shape",-24}{levels[0],12}{"OpenBLAS",10}{"ratio",8}{"% of peak",11}");
+foreach (var l in levels.Skip(1)) Console.Write($"{l,12}");
 Console.WriteLine();
-foreach (var (m, k, n) in shapes)
+foreach (var (m, k, n, ta, tb) in shapes)
 {
     var rng = new Rng(1);
     var a = Tensor.RandN<float>(rng, 1, m, k).ToArray();
     var b = Tensor.RandN<float>(rng, 1, k, n).ToArray();
     var c = new float[m * n];
-    Console.Write($"{$"{m}×{k}·{k}×{n}",-22}");
-    foreach (var level in levels)
+    var c2 = new float[m * n];
+    int lda = ta ? m : k, ldb = tb ? k : n;
+    double flop = 2.0 * m * n * k;
+    Console.Write($"{$"{m}×{k}{(ta ? "ᵀ" : "")}·{k}×{n}{(tb ? "ᵀ" : "")}",-24}");
+    void Ours() => Gemm.Multiply<float>(levels[0], ta, tb, m, n, k, a, lda, b, ldb, c, n, false);
+    if (OpenBlas.Available)
     {
-        double t = Bench.Median(() => Gemm.Multiply<float>(level, false, false, m, n, k, a, k, b, n, c, n, false), seconds);
-        Console.Write($"{2.0 * m * n * k / t / 1e9,12:F1}");
+        var (tOurs, tPeer) = Bench.Paired(Ours, () => OpenBlas.Multiply(ta, tb, m, n, k, a, lda, b, ldb, c2, n), seconds);
+        double gap = 0;
+        for (int i = 0; i < c.Length; i++) gap = Math.Max(gap, Math.Abs(c[i] - c2[i]) / (1 + Math.Abs(c2[i])));
+        if (gap > 1e-3) throw new InvalidOperationException($"GEMM {m}×{k}·{k}×{n} differs from OpenBLAS by {gap:E2}");
+        Console.Write($"{flop / tOurs / 1e9,12:F1}{flop / tPeer / 1e9,10:F1}{tPeer / tOurs,8:F2}{100 * flop / tOurs / 1e9 / peak,10:F0}%");
     }
+    else
+    {
+        double t = Bench.Median(Ours, seconds);
+        Console.Write($"{flop / t / 1e9,12:F1}{"",10}{"",8}{100 * flop / t / 1e9 / peak,10:F0}%");
+    }
+    foreach (var level in levels.Skip(1))
+        Console.Write($"{flop / Bench.Median(() => Gemm.Multiply<float>(level, ta, tb, m, n, k, a, lda, b, ldb, c, n, false), seconds / 2) / 1e9,12:F1}");
     Console.WriteLine();
 }
 Console.WriteLine();
@@ -164,6 +194,137 @@ Console.WriteLine();
 
 internal static class Bench
 {
+    private const int PeakReps = 1 << 14;
+
+    /// <summary>
+    /// The core's measured float32 multiply-add rate at a SIMD level: 12 independent accumulator chains on registers,
+    /// enough to hide the FMA latency on current cores, so the loop runs at the issue rate.
+    /// </summary>
+    public static double FmaPeak(SimdLevel level, double seconds)
+    {
+        float sink = 0;
+        var (lanes, t) = level switch
+        {
+            SimdLevel.Vector512 => (16, Median(() => sink += Fma16(sink), seconds)),
+            SimdLevel.Vector256 => (8, Median(() => sink += Fma8(sink), seconds)),
+            _ => (4, Median(() => sink += Fma4(sink), seconds)),
+        };
+        GC.KeepAlive(sink);
+        return 2.0 * 12 * lanes * PeakReps / t / 1e9;
+    }
+
+    private static float Fma16(float seed)
+    {
+        var x = System.Runtime.Intrinsics.Vector512.Create(seed);
+        var m = System.Runtime.Intrinsics.Vector512.Create(0.999999f);
+        var a = System.Runtime.Intrinsics.Vector512.Create(1e-7f);
+        System.Runtime.Intrinsics.Vector512<float> c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
+        for (int i = 0; i < PeakReps; i++)
+        {
+            c0 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c0, m, a);
+            c1 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c1, m, a);
+            c2 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c2, m, a);
+            c3 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c3, m, a);
+            c4 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c4, m, a);
+            c5 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c5, m, a);
+            c6 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c6, m, a);
+            c7 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c7, m, a);
+            c8 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c8, m, a);
+            c9 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c9, m, a);
+            c10 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c10, m, a);
+            c11 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c11, m, a);
+        }
+        return System.Runtime.Intrinsics.Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    private static float Fma8(float seed)
+    {
+        var x = System.Runtime.Intrinsics.Vector256.Create(seed);
+        var m = System.Runtime.Intrinsics.Vector256.Create(0.999999f);
+        var a = System.Runtime.Intrinsics.Vector256.Create(1e-7f);
+        System.Runtime.Intrinsics.Vector256<float> c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
+        for (int i = 0; i < PeakReps; i++)
+        {
+            c0 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c0, m, a);
+            c1 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c1, m, a);
+            c2 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c2, m, a);
+            c3 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c3, m, a);
+            c4 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c4, m, a);
+            c5 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c5, m, a);
+            c6 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c6, m, a);
+            c7 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c7, m, a);
+            c8 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c8, m, a);
+            c9 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c9, m, a);
+            c10 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c10, m, a);
+            c11 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c11, m, a);
+        }
+        return System.Runtime.Intrinsics.Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    private static float Fma4(float seed)
+    {
+        var x = System.Runtime.Intrinsics.Vector128.Create(seed);
+        var m = System.Runtime.Intrinsics.Vector128.Create(0.999999f);
+        var a = System.Runtime.Intrinsics.Vector128.Create(1e-7f);
+        System.Runtime.Intrinsics.Vector128<float> c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
+        for (int i = 0; i < PeakReps; i++)
+        {
+            c0 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c0, m, a);
+            c1 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c1, m, a);
+            c2 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c2, m, a);
+            c3 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c3, m, a);
+            c4 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c4, m, a);
+            c5 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c5, m, a);
+            c6 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c6, m, a);
+            c7 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c7, m, a);
+            c8 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c8, m, a);
+            c9 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c9, m, a);
+            c10 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c10, m, a);
+            c11 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c11, m, a);
+        }
+        return System.Runtime.Intrinsics.Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    /// <summary>
+    /// Median seconds per call of two actions timed in alternating batches of ~10 ms after a warm-up, so a machine
+    /// whose speed drifts (a shared host) slows both alike.
+    /// </summary>
+    public static (double A, double B) Paired(Action a, Action b, double seconds)
+    {
+        int ra = Reps(a, seconds), rb = Reps(b, seconds);
+        var sa = new List<double>();
+        var sb = new List<double>();
+        var sw = new Stopwatch();
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < 2 * seconds || sa.Count < 7)
+        {
+            sw.Restart();
+            for (int i = 0; i < ra; i++) a();
+            sa.Add(sw.Elapsed.TotalSeconds / ra);
+            sw.Restart();
+            for (int i = 0; i < rb; i++) b();
+            sb.Add(sw.Elapsed.TotalSeconds / rb);
+        }
+        sa.Sort();
+        sb.Sort();
+        return (sa[sa.Count / 2], sb[sb.Count / 2]);
+    }
+
+    // Warms an action up and returns how many calls take about 10 ms.
+    private static int Reps(Action action, double seconds)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalSeconds < Math.Min(0.25, seconds / 4)) action();
+        int reps = 1;
+        while (true)
+        {
+            sw.Restart();
+            for (int i = 0; i < reps; i++) action();
+            if (sw.Elapsed.TotalMilliseconds >= 10 || reps > 1 << 20) return reps;
+            reps *= 2;
+        }
+    }
+
     /// <summary>Median seconds per call, after a warm-up, over batches sized to ~10 ms.</summary>
     public static double Median(Action action, double seconds)
     {
