@@ -115,16 +115,17 @@ internal static class Rl2Bench
 /// </summary>
 internal static class MamlBench
 {
-    public static void Run(int iterations, int[] hiddenSizes, int[] metaBatches, bool verbose)
+    public static void Run(int iterations, int[] hiddenSizes, int[] metaBatches, double[] subsamples, bool verbose)
     {
         var tasks = new MetaRL.Tasks.Navigation.Navigation2DDistribution();
         var defaults = new MetaRL.Algorithms.Maml.MamlConfig();
         Console.WriteLine($"MAML-TRPO on navigation-2d: {defaults.Trajectories} trajectories per task, horizon {tasks.Horizon}, two tanh layers, {defaults.CgIterations} CG iterations, {Environment.ProcessorCount} cores; median of {iterations - 1} meta-iterations after the first");
-        Console.WriteLine($"{"hidden",8}{"meta-batch",12}{"iteration, s",14}{"sampling, s",13}{"step, s",10}{"line search, s",16}{"MB allocated/it",17}");
+        Console.WriteLine($"{"hidden",8}{"meta-batch",12}{"curvature rows",16}{"iteration, s",14}{"sampling, s",13}{"step, s",10}{"line search, s",16}{"MB allocated/it",17}");
         foreach (int hidden in hiddenSizes)
             foreach (int metaBatch in metaBatches)
+            foreach (double subsample in subsamples)
             {
-                var config = defaults with { Hidden = [hidden, hidden], MetaBatch = metaBatch, ValidateEvery = 0 };
+                var config = defaults with { Hidden = [hidden, hidden], MetaBatch = metaBatch, ValidateEvery = 0, CurvatureSubsample = subsample };
                 var trainer = new MetaRL.Algorithms.Maml.MamlTrainer(tasks, config, seed: 1);
                 var stats = new List<MetaRL.Algorithms.Maml.MamlIterationStats>();
                 var allocated = new List<double>();
@@ -139,7 +140,7 @@ internal static class MamlBench
                 }
                 var kept = stats.Skip(1).ToList();
                 static double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length == 0 ? double.NaN : a[a.Length / 2]; }
-                Console.WriteLine($"{hidden,8}{metaBatch,12}{Median(kept.Select(s => s.Seconds)),14:F3}{Median(kept.Select(s => s.SamplingSeconds)),13:F3}{Median(kept.Select(s => s.StepSeconds)),10:F3}{Median(kept.Select(s => s.LineSearchSeconds)),16:F3}{Median(allocated.Skip(1)),17:F1}");
+                Console.WriteLine($"{hidden,8}{metaBatch,12}{subsample,16:P0}{Median(kept.Select(s => s.Seconds)),14:F3}{Median(kept.Select(s => s.SamplingSeconds)),13:F3}{Median(kept.Select(s => s.StepSeconds)),10:F3}{Median(kept.Select(s => s.LineSearchSeconds)),16:F3}{Median(allocated.Skip(1)),17:F1}");
             }
         Console.WriteLine();
         CurvatureProducts(hiddenSizes, defaults);

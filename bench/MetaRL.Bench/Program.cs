@@ -6,30 +6,34 @@ using MetaRL.Engine.Nn;
 using MetaRL.Engine.Optim;
 
 // Benchmarks: warmed up, median of repeated timed batches.
-// Usage: metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S]
+// Usage: metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|all] [--seconds S]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
 int? iterations = null;
 int[] hiddenSizes = [64, 128, 256], metaBatches = [10, 20, 40];
+double[] subsamples = [1];
 bool verbose = false;
 static int[] ParseList(string text) => text.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 var sections = new HashSet<string>();
-string[] known = ["engine", "envs", "rl2", "maml", "mujoco", "glucose", "arena", "all"];
+string[] known = ["engine", "act", "envs", "rl2", "rl2-iteration", "maml", "mujoco", "glucose", "arena", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] == "--iterations" && i + 1 < args.Length) iterations = int.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] == "--hidden" && i + 1 < args.Length) hiddenSizes = ParseList(args[++i]);
     else if (args[i] == "--meta-batch" && i + 1 < args.Length) metaBatches = ParseList(args[++i]);
+    else if (args[i] == "--subsample" && i + 1 < args.Length) subsamples = args[++i].Split(',').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
     else if (args[i] == "--verbose") verbose = true;
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S]");
-        Console.WriteLine("             [--iterations N] [--hidden 64,128,256] [--meta-batch 10,20,40] [--verbose]   (maml)");
+        Console.WriteLine("metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|all] [--seconds S]");
+        Console.WriteLine("             [--iterations N] [--hidden 64,128,256] [--meta-batch 10,20,40] [--subsample 1,0.2] [--verbose]   (maml)");
         Console.WriteLine("  engine  GEMM, GRU, LSTM and MLP kernels, single thread (default)");
+        Console.WriteLine("  act     batch-1 decisions of RL² and MAML agents: first-step cost, µs per step, bytes allocated per step");
         Console.WriteLine("  envs    vectorised environment throughput, steps per second per core");
         Console.WriteLine("  rl2     wall time for RL² to reach 6.60 on bandit arms=5 episodes=10 (both cores)");
+        Console.WriteLine("  rl2-iteration  an RL² training iteration on navigation-2d by hidden size (--hidden, --iterations)");
         Console.WriteLine("  maml    MAML-TRPO meta-iteration on navigation-2d by hidden size and meta-batch (both cores), and its curvature products");
         Console.WriteLine("  mujoco  MuJoCo steps per second through MetaRL against mujoco-testspeed on the same model");
         Console.WriteLine("  glucose UVA/Padova patient-days per second per core");
@@ -39,18 +43,20 @@ for (int i = 0; i < args.Length; i++)
     else if (known.Contains(args[i])) sections.Add(args[i]);
     else
     {
-        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|envs|rl2|maml|mujoco|glucose|arena|all] [--seconds S]");
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|all] [--seconds S]");
         return 2;
     }
 }
 if (sections.Count == 0) sections.Add("engine");
-if (sections.Contains("all")) sections.UnionWith(["engine", "envs", "rl2", "maml", "mujoco", "glucose", "arena"]);
+if (sections.Contains("all")) sections.UnionWith(["engine", "act", "envs", "rl2", "rl2-iteration", "maml", "mujoco", "glucose", "arena"]);
 Console.WriteLine($".NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} logical cores, best SIMD path: {Simd.Best}");
 Console.WriteLine();
 if (sections.Contains("engine")) EngineBench.Run(seconds);
+if (sections.Contains("act")) ActBench.Run(seconds);
 if (sections.Contains("envs")) EnvBench.Run(seconds);
 if (sections.Contains("rl2")) Rl2Bench.Run();
-if (sections.Contains("maml")) MamlBench.Run(iterations ?? 4, hiddenSizes, metaBatches, verbose);
+if (sections.Contains("rl2-iteration")) Rl2IterationBench.Run(iterations ?? 4, hiddenSizes);
+if (sections.Contains("maml")) MamlBench.Run(iterations ?? 4, hiddenSizes, metaBatches, subsamples, verbose);
 if (sections.Contains("mujoco")) MuJoCoBench.Run();
 if (sections.Contains("glucose")) GlucoseBench.Run(seconds);
 if (sections.Contains("arena")) ArenaBench.Run(seconds);

@@ -71,14 +71,16 @@ public class MamlTests
     private static MamlConfig Small => new() { Hidden = [16, 16], MetaBatch = 4, Trajectories = 5, Iterations = 3, CgIterations = 3, ValidateEvery = 0 };
 
     [Theory]
-    [InlineData(1, false)]
-    [InlineData(1, true)] // the low-variance curvature by hand and through the graph
-    [InlineData(0, false)] // a multi-task policy: plain TRPO through the same fast path with α = 0
-    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit(int innerSteps, bool lvc)
+    [InlineData(1, false, 1.0)]
+    [InlineData(1, true, 1.0)] // the low-variance curvature by hand and through the graph
+    [InlineData(0, false, 1.0)] // a multi-task policy: plain TRPO through the same fast path with α = 0
+    [InlineData(1, true, 0.3)] // the curvature on a subsample of the rows, by hand and through the graph
+    [InlineData(0, false, 0.3)]
+    public void Fast_one_step_curvature_equals_the_full_graph_and_steps_respect_the_kl_limit(int innerSteps, bool lvc, double subsample)
     {
         var d = new Navigation2DDistribution(horizon: 15);
-        var fast = new MamlTrainer(d, Small with { InnerSteps = innerSteps, LowVarianceCurvature = lvc }, 4);
-        var full = new MamlTrainer(d, Small with { InnerSteps = innerSteps, LowVarianceCurvature = lvc, ForceFullGraph = true }, 4);
+        var fast = new MamlTrainer(d, Small with { InnerSteps = innerSteps, LowVarianceCurvature = lvc, CurvatureSubsample = subsample }, 4);
+        var full = new MamlTrainer(d, Small with { InnerSteps = innerSteps, LowVarianceCurvature = lvc, CurvatureSubsample = subsample, ForceFullGraph = true }, 4);
         var before = Weights(fast);
         var a = fast.RunIteration();
         var b = full.RunIteration();
@@ -91,6 +93,47 @@ public class MamlTests
         double diff = Math.Sqrt(wa.Zip(wb, (x, y) => (double)(x - y) * (x - y)).Sum());
         double step = Math.Sqrt(wa.Zip(before, (x, y) => (double)(x - y) * (x - y)).Sum());
         Assert.True(diff < 1e-3 * step, $"fast and full-graph steps differ by {diff:E2} for a step of {step:E2}");
+    }
+
+    [Fact]
+    public void A_curvature_subsample_draws_distinct_rows_in_order_and_changes_only_the_curvature()
+    {
+        var rng = new Rng(3);
+        var train = FakeBatch(rng, 4, 25, 2, 2);
+        var valid = FakeBatch(rng, 4, 25, 2, 2);
+        var oldOutput = Tensor.RandN<float>(rng, 1, valid.Steps, 2);
+        var oldLogProb = Tensor.RandN<float>(rng, 1, valid.Steps);
+        var data = new MamlTaskData(train, valid, oldOutput, Tensor.Zeros<float>(2), oldLogProb);
+        Assert.Same(data, data.WithCurvatureRows(1, new Rng(1)));
+        Assert.Same(data, data.Curvature);
+        var sub = data.WithCurvatureRows(0.2, new Rng(1)).Curvature;
+        Assert.Equal(20, sub.Train.Steps);
+        Assert.Equal(20, sub.Valid.Steps);
+        // Each kept row is a row of the batch, each at most once, in the batch's order; the old outputs follow the rows.
+        int last = -1;
+        for (int i = 0; i < sub.Valid.Steps; i++)
+        {
+            int r = Enumerable.Range(0, valid.Steps).Single(j => valid.Observations[2 * j] == sub.Valid.Observations[2 * i] && valid.Actions[2 * j] == sub.Valid.Actions[2 * i]);
+            Assert.True(r > last);
+            last = r;
+            Assert.Equal(valid.Advantages[r], sub.Valid.Advantages[i]);
+            Assert.Equal(oldOutput[r, 1], sub.OldOutput[i, 1]);
+            Assert.Equal(oldLogProb[r], sub.OldLogProb[i]);
+        }
+        // The same stream draws the same rows; another draws others.
+        Assert.Equal(sub.Train.Observations, data.WithCurvatureRows(0.2, new Rng(1)).Curvature.Train.Observations);
+        Assert.NotEqual(sub.Train.Observations, data.WithCurvatureRows(0.2, new Rng(2)).Curvature.Train.Observations);
+
+        // In training, the subsample leaves the sampled batches, and so the returns, as they are; only the step differs.
+        var d = new Navigation2DDistribution(horizon: 15);
+        var exact = new MamlTrainer(d, Small, 4);
+        var approx = new MamlTrainer(d, Small with { CurvatureSubsample = 0.25 }, 4);
+        var a = exact.RunIteration();
+        var b = approx.RunIteration();
+        Assert.Equal(a.PreAdaptationReturn, b.PreAdaptationReturn);
+        Assert.Equal(a.PostAdaptationReturn, b.PostAdaptationReturn);
+        Assert.True(b.Accepted && b.Kl <= Small.MaxKl, $"KL {b.Kl}");
+        Assert.NotEqual(Weights(exact), Weights(approx));
     }
 
     [Fact]

@@ -102,6 +102,9 @@ public class KernelTests
     {
         CheckGemm(level, false, false, 64, 384, 138, false);
         CheckGemm(level, false, false, 1, 384, 138, false);
+        // One row across every column loop of the matrix-vector kernel (8, 4 and 1 vectors, then a partial one).
+        CheckGemm(level, false, false, 1, 213, 50, true);
+        CheckGemm(level, true, false, 1, 213, 50, false, pad: 2);
         CheckGemm(level, false, false, 64, 6, 384, false);
         CheckGemm(level, true, false, 128, 384, 600, false);
         CheckGemm(level, false, true, 16, 128, 384, true);

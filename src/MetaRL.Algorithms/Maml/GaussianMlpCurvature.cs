@@ -37,6 +37,9 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
     private readonly T[][] _rz, _rg;
     private readonly T[] _re;
 
+    /// <summary>The batch size (steps) this workspace holds.</summary>
+    public int Rows => _n;
+
     /// <summary>Whether the policy has the structure these formulas assume.</summary>
     public static bool Supports(MlpPolicy<T> policy)
         => !policy.Discrete && policy.Network.Hidden == Activation.Tanh && policy.Network.Output == Activation.Identity

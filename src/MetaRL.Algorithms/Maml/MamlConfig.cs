@@ -20,6 +20,12 @@ public sealed record MamlConfig
     public double MaxKl { get; init; } = 0.01;
     public int CgIterations { get; init; } = 10;
     public double CgDamping { get; init; } = 1e-5;
+    /// <summary>
+    /// The fraction of each task's steps the TRPO step's curvature products use (rllab's subsample_factor): rows drawn
+    /// afresh every iteration on the task's own random stream; the meta-gradient, the inner step and the line search
+    /// always use every step. 1 (the default) is the exact curvature; the products' cost scales with it.
+    /// </summary>
+    public double CurvatureSubsample { get; init; } = 1;
     public int LineSearchSteps { get; init; } = 15;
     public double LineSearchBacktrack { get; init; } = 0.8;
     public double Gamma { get; init; } = 0.99;
@@ -79,6 +85,8 @@ public sealed record MamlConfig
         .Double("max-kl", c => c.MaxKl, (c, v) => c with { MaxKl = v }, 1e-9, 10, "TRPO outer loop: the mean KL divergence one step may reach.")
         .Int("cg-iters", c => c.CgIterations, (c, v) => c with { CgIterations = v }, 1, 1000, "TRPO outer loop: conjugate-gradient iterations on Hessian-vector products.")
         .Double("cg-damping", c => c.CgDamping, (c, v) => c with { CgDamping = v }, 0, 1e3, "TRPO outer loop: damping added to the KL Hessian.")
+        .Double("curvature-subsample", c => c.CurvatureSubsample, (c, v) => c with { CurvatureSubsample = v }, 1e-3, 1,
+            "TRPO outer loop: fraction of each task's steps, redrawn every iteration, the KL Hessian products use (1: all, exact); the gradient uses all.")
         .Int("ls-steps", c => c.LineSearchSteps, (c, v) => c with { LineSearchSteps = v }, 0, 1000, "TRPO outer loop: backtracking steps of the line search.")
         .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO outer loop: the factor each backtracking step applies.")
         .Group("training")

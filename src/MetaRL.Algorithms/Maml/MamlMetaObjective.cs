@@ -4,7 +4,47 @@ using MetaRL.Engine.Autodiff;
 namespace MetaRL.Algorithms.Maml;
 
 /// <summary>One task of a meta-batch: its pre-adaptation (train) and post-adaptation (valid) trajectories and the sampling policy's outputs on the latter.</summary>
-internal sealed record MamlTaskData(TrajectoryBatch Train, TrajectoryBatch Valid, Tensor<float> OldOutput, Tensor<float>? OldLogStd, Tensor<float> OldLogProb);
+internal sealed record MamlTaskData(TrajectoryBatch Train, TrajectoryBatch Valid, Tensor<float> OldOutput, Tensor<float>? OldLogStd, Tensor<float> OldLogProb)
+{
+    /// <summary>The rows the TRPO step's curvature uses (<see cref="MamlConfig.CurvatureSubsample"/>); null: all of them.</summary>
+    public MamlTaskData? CurvatureRows { get; init; }
+
+    /// <summary>The data the curvature products use: <see cref="CurvatureRows"/>, or the whole task.</summary>
+    public MamlTaskData Curvature => CurvatureRows ?? this;
+
+    /// <summary>
+    /// This task with a uniform draw without replacement of round(<paramref name="fraction"/>·steps) rows (at least one)
+    /// of each batch as its <see cref="CurvatureRows"/>, the rows kept in order.
+    /// </summary>
+    public MamlTaskData WithCurvatureRows(double fraction, Rng rng)
+    {
+        if (fraction >= 1) return this;
+        int[] Draw(int n)
+        {
+            var rows = new int[n];
+            for (int i = 0; i < n; i++) rows[i] = i;
+            rng.Shuffle(rows.AsSpan());
+            var kept = rows.AsSpan(0, Math.Max(1, (int)Math.Round(fraction * n))).ToArray();
+            Array.Sort(kept);
+            return kept;
+        }
+        var train = Draw(Train.Steps);
+        var valid = Draw(Valid.Steps);
+        static Tensor<float> Rows(Tensor<float> t, int[] rows)
+        {
+            int width = t.Size / t.Shape[0];
+            var data = new float[rows.Length * width];
+            for (int i = 0; i < rows.Length; i++) t.Data.Slice(rows[i] * width, width).CopyTo(data.AsSpan(i * width, width));
+            var shape = t.Shape.ToArray();
+            shape[0] = rows.Length;
+            return Tensor.FromArray(data, shape);
+        }
+        return this with
+        {
+            CurvatureRows = new MamlTaskData(Train.Rows(train), Valid.Rows(valid), Rows(OldOutput, valid), OldLogStd, Rows(OldLogProb, valid)),
+        };
+    }
+}
 
 /// <summary>
 /// MAML's outer objective on a sampled meta-batch, as a function of the initial weights θ: the post-adaptation surrogate
@@ -38,6 +78,45 @@ internal sealed class MamlMetaObjective(MlpPolicy<float> policy, MamlConfig conf
             k = k is null ? ki : k + ki;
         }
         return (s! / Data.Length, k! / Data.Length);
+    }
+
+    /// <summary>
+    /// The mean KL over each task's curvature rows as a function of θ, whose Hessian at θ is the TRPO step's curvature:
+    /// with every row it is the objective's KL; with a subsample the adapted weights keep the values of the inner step on
+    /// every training step while their derivative in θ comes from the subsampled ones,
+    /// θ'ₖ₊₁ = θ'ₖ − α∇L_S(θ'ₖ) + ⊥(α∇L_S(θ'ₖ) − α∇L(θ'ₖ)), so the KL is still expanded where old and new policy coincide.
+    /// </summary>
+    public Tensor<float> CurvatureKl(IReadOnlyList<Tensor<float>> at)
+    {
+        Tensor<float>? k = null;
+        foreach (var d in Data)
+        {
+            var c = d.Curvature;
+            var adapted = ReferenceEquals(c, d) || Config.FirstOrder || Config.InnerSteps == 0
+                ? AdaptFor(at, d.Train, graph: true)
+                : AdaptWithCurvatureOf(at, d.Train, c.Train);
+            var ki = MamlMath.Kl(Policy, adapted, c.Valid, c.OldOutput, c.OldLogStd);
+            k = k is null ? ki : k + ki;
+        }
+        return k! / Data.Length;
+    }
+
+    private Tensor<float>[] AdaptWithCurvatureOf(IReadOnlyList<Tensor<float>> theta, TrajectoryBatch train, TrajectoryBatch rows)
+    {
+        var p = theta.ToArray();
+        double alpha = Config.InnerLearningRate;
+        for (int s = 0; s < Config.InnerSteps; s++)
+        {
+            var sub = Autograd.Grad([MamlMath.InnerLoss(Policy, p, rows, Config.LowVarianceCurvature)], p, createGraph: true, allowUnused: true);
+            Tensor<float>?[] all;
+            using (GradMode.EnableGrad())
+            {
+                var leaves = p.Select(x => Tensor.Parameter(x.Detach())).ToArray();
+                all = Autograd.Grad([MamlMath.InnerLoss(Policy, leaves, train)], leaves, allowUnused: true);
+            }
+            p = p.Select((x, i) => sub[i] is null ? x : x - alpha * sub[i]! + (alpha * sub[i]!.Detach() - alpha * all[i]!).Detach()).ToArray();
+        }
+        return p;
     }
 
     // The same objective's values only (line search): tasks side by side, summed in task order. Once the fast path

@@ -5,7 +5,8 @@ namespace MetaRL.Algorithms.Maml;
 
 /// <summary>
 /// One task's pieces for the exact one-step meta-gradient and KL curvature: the inner gradient kept
-/// for Hessian products, and the KL gradient at θ' kept for Fisher products.
+/// for Hessian products, and the KL gradient at θ' kept for Fisher products. The meta-gradient uses every step of the
+/// task; the curvature products use its <see cref="MamlTaskData.Curvature"/> rows (all of them unless subsampled).
 /// </summary>
 internal sealed class MamlTaskCurvature
 {
@@ -16,8 +17,10 @@ internal sealed class MamlTaskCurvature
     public Tensor<float>[] SurrogateGradient { get; private set; } = [];
 
     public static MamlTaskCurvature Build(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, MamlTaskData d, double alpha, bool lowVarianceCurvature,
-        GaussianMlpCurvature<float>? innerWorkspace, GaussianMlpCurvature<float>? klWorkspace)
+        GaussianMlpCurvature<float>? innerWorkspace, GaussianMlpCurvature<float>? klWorkspace,
+        GaussianMlpCurvature<float>? innerRowWorkspace = null, GaussianMlpCurvature<float>? klRowWorkspace = null)
     {
+        var rows = d.Curvature;
         var c = new MamlTaskCurvature { _alpha = alpha };
         if (innerWorkspace is not null && klWorkspace is not null)
         {
@@ -30,6 +33,18 @@ internal sealed class MamlTaskCurvature
             c.Surrogate = surrogate;
             c._fisher = u => klCurvature.FisherTimes(u);
             c.SurrogateGradient = c.ThroughInnerStep(gradient!);
+            if (!ReferenceEquals(rows, d))
+            {
+                // The products from here on expand on the subsampled rows, at the same θ and θ'.
+                if (innerRowWorkspace is null || klRowWorkspace is null) throw new ArgumentException("A curvature subsample needs workspaces for its rows.");
+                if (alpha != 0)
+                {
+                    innerRowWorkspace.Load(theta, rows.Train);
+                    c._innerHessian = v => innerRowWorkspace.HessianTimes(v);
+                }
+                var rowCurvature = klRowWorkspace.Load(adapted, rows.Valid);
+                c._fisher = u => rowCurvature.FisherTimes(u);
+            }
             return c;
         }
         var innerGrad = alpha == 0 ? new Tensor<float>?[theta.Count]
@@ -41,11 +56,16 @@ internal sealed class MamlTaskCurvature
         var s = MamlMath.Surrogate(policy, adaptedLeaves, d.Valid, d.OldLogProb);
         c.Surrogate = s.ToScalar();
         var gS = Autograd.Grad([s], adaptedLeaves, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
-        var kl = MamlMath.Kl(policy, adaptedLeaves, d.Valid, d.OldOutput, d.OldLogStd);
+        var kl = MamlMath.Kl(policy, adaptedLeaves, rows.Valid, rows.OldOutput, rows.OldLogStd);
         var klGrad = Autograd.Grad([kl], adaptedLeaves, createGraph: true, allowUnused: true);
         c._innerHessian = v => TrustRegion.HessianTimes(innerGrad, theta, v);
         c._fisher = u => TrustRegion.HessianTimes(klGrad, adaptedLeaves, u);
         c.SurrogateGradient = c.ThroughInnerStep(gS);
+        if (!ReferenceEquals(rows, d) && alpha != 0)
+        {
+            var rowGrad = Autograd.Grad([MamlMath.InnerLoss(policy, theta, rows.Train, lowVarianceCurvature)], theta, createGraph: true, allowUnused: true);
+            c._innerHessian = v => TrustRegion.HessianTimes(rowGrad, theta, v);
+        }
         return c;
     }
 

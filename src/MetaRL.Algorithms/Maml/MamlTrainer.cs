@@ -165,7 +165,8 @@ public sealed class MamlTrainer
             var oldOut = Functional.Call(Policy, adapted, () => Policy.Output(obs));
             var oldStd = Policy.Discrete ? null : Functional.Call(Policy, adapted, () => Policy.LogStd).Detach();
             var oldLogp = MamlMath.LogProb(Policy, adapted, valid);
-            data[i] = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
+            // The curvature's rows come last on the task's stream, so the exact default draws nothing more.
+            data[i] = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach()).WithCurvatureRows(Config.CurvatureSubsample, rngs[i]);
         });
         return data;
     }

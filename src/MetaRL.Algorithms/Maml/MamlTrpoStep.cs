@@ -16,8 +16,9 @@ internal sealed class MamlTrpoStep
 {
     private static ParallelOptions Cores => MetaRL.Core.Compute.ParallelOptions;
 
-    // Workspaces of the hand-derived curvature products, one pair per task of the meta-batch, reused every iteration.
-    private GaussianMlpCurvature<float>[]? _innerWorkspaces, _klWorkspaces;
+    // Workspaces of the hand-derived gradients and curvature products, one pair per task of the meta-batch, reused every
+    // iteration; with a curvature subsample, a second pair sized for its rows holds the products' expansion.
+    private GaussianMlpCurvature<float>[]? _innerWorkspaces, _klWorkspaces, _innerRowWorkspaces, _klRowWorkspaces;
 
     /// <summary>Takes the step on <paramref name="objective"/>'s meta-batch; returns it and the seconds spent before the line search.</summary>
     public (TrustRegionResult Step, double StepSeconds) Take(MamlMetaObjective objective, IReadOnlyList<Tensor<float>> theta, Stopwatch watch, double samplingSeconds)
@@ -41,11 +42,19 @@ internal sealed class MamlTrpoStep
                 _innerWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(policy, rows, innerLoss: true, config.LowVarianceCurvature)).ToArray();
                 _klWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(policy, rows, innerLoss: false)).ToArray();
             }
+            if (GaussianMlpCurvature<float>.Supports(policy) && data[0].CurvatureRows is { } sub
+                && (_innerRowWorkspaces is null || _innerRowWorkspaces.Length != data.Length || _innerRowWorkspaces[0].Rows != sub.Train.Steps))
+            {
+                _innerRowWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(policy, sub.Train.Steps, innerLoss: true, config.LowVarianceCurvature)).ToArray();
+                _klRowWorkspaces = data.Select(_ => new GaussianMlpCurvature<float>(policy, sub.Valid.Steps, innerLoss: false)).ToArray();
+            }
+            bool subsampled = data[0].CurvatureRows is not null;
             (objective.InnerWorkspaces, objective.KlWorkspaces) = (_innerWorkspaces, _klWorkspaces);
             Parallel.For(0, data.Length, Cores, i =>
             {
                 using var serial = MetaRL.Engine.Kernels.Gemm.Serial();
-                parts[i] = MamlTaskCurvature.Build(policy, theta, data[i], alpha, config.LowVarianceCurvature, _innerWorkspaces?[i], _klWorkspaces?[i]);
+                parts[i] = MamlTaskCurvature.Build(policy, theta, data[i], alpha, config.LowVarianceCurvature, _innerWorkspaces?[i], _klWorkspaces?[i],
+                    subsampled ? _innerRowWorkspaces?[i] : null, subsampled ? _klRowWorkspaces?[i] : null);
             });
             if (_innerWorkspaces is not null) objective.AnalyticAlpha = alpha;
             oldSurrogate = parts.Sum(p => p.Surrogate) / parts.Length;
@@ -64,6 +73,7 @@ internal sealed class MamlTrpoStep
         else
         {
             var (surrogate, kl) = objective.Objective(theta);
+            if (data[0].CurvatureRows is not null) kl = objective.CurvatureKl(theta);
             oldSurrogate = surrogate.ToScalar();
             g = Autograd.Grad([surrogate], theta, allowUnused: true).Select((x, i) => x ?? Tensor.Zeros<float>(theta[i].Shape.ToArray())).ToArray();
             var gradKl = Autograd.Grad([kl], theta, createGraph: true, allowUnused: true);

@@ -40,6 +40,20 @@ public sealed class TrajectoryBatch
 
     public int Steps => Trajectories * Horizon;
 
+    /// <summary>The given rows (steps) of this batch, in that order, as one trajectory of that many steps.</summary>
+    public TrajectoryBatch Rows(IReadOnlyList<int> rows)
+    {
+        var b = new TrajectoryBatch(1, rows.Count, ObservationSize, ActionSize);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            int r = rows[i];
+            Array.Copy(Observations, r * ObservationSize, b.Observations, i * ObservationSize, ObservationSize);
+            Array.Copy(Actions, r * ActionSize, b.Actions, i * ActionSize, ActionSize);
+            (b.Rewards[i], b.Mask[i], b.Returns[i], b.Advantages[i]) = (Rewards[r], Mask[r], Returns[r], Advantages[r]);
+        }
+        return b;
+    }
+
     /// <summary>Mean over trajectories of the undiscounted return.</summary>
     public double MeanReturn
     {

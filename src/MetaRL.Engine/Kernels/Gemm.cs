@@ -416,11 +416,42 @@ internal static class GemmCore<TOps, TV, T>
         TOps.Store(TOps.Add(TOps.Load(ref c1), v1), ref c1);
     }
 
-    /// <summary>One row times a K×N matrix: 4 independent vector accumulators stream each row of B.</summary>
+    /// <summary>
+    /// One row times a K×N matrix: 8 (then 4) independent vector accumulators stream each row of B, enough chains to
+    /// keep both FMA units busy where 4 would wait on each other's latency. Each column is summed over p in order
+    /// whichever loop takes it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowTimesMatrix(int k, int n, ref T a, int aks, ref T B, int ldb, ref T c)
     {
         int l = L, j = 0;
+        for (; j + 8 * l <= n; j += 8 * l)
+        {
+            TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
+            ref T row = ref Unsafe.Add(ref B, j);
+            for (int p = 0; p < k; p++)
+            {
+                TV x = TOps.Splat(Unsafe.Add(ref a, p * aks));
+                s0 = TOps.Fma(x, TOps.Load(ref row), s0);
+                s1 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, l)), s1);
+                s2 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 2 * l)), s2);
+                s3 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 3 * l)), s3);
+                s4 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 4 * l)), s4);
+                s5 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 5 * l)), s5);
+                s6 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 6 * l)), s6);
+                s7 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 7 * l)), s7);
+                row = ref Unsafe.Add(ref row, ldb);
+            }
+            ref T cj = ref Unsafe.Add(ref c, j);
+            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, l)), s1), ref Unsafe.Add(ref cj, l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 2 * l)), s2), ref Unsafe.Add(ref cj, 2 * l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 3 * l)), s3), ref Unsafe.Add(ref cj, 3 * l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 4 * l)), s4), ref Unsafe.Add(ref cj, 4 * l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 5 * l)), s5), ref Unsafe.Add(ref cj, 5 * l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 6 * l)), s6), ref Unsafe.Add(ref cj, 6 * l));
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 7 * l)), s7), ref Unsafe.Add(ref cj, 7 * l));
+        }
         for (; j + 4 * l <= n; j += 4 * l)
         {
             TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero;
