@@ -211,84 +211,60 @@ internal static class Bench
         float sink = 0;
         var (lanes, t) = level switch
         {
-            SimdLevel.Vector512 => (16, Median(() => sink += Fma16(sink), seconds)),
-            SimdLevel.Vector256 => (8, Median(() => sink += Fma8(sink), seconds)),
-            _ => (4, Median(() => sink += Fma4(sink), seconds)),
+            SimdLevel.Vector512 => (16, Median(() => sink += PeakLoop<P512, System.Runtime.Intrinsics.Vector512<float>>(sink), seconds)),
+            SimdLevel.Vector256 => (8, Median(() => sink += PeakLoop<P256, System.Runtime.Intrinsics.Vector256<float>>(sink), seconds)),
+            _ => (4, Median(() => sink += PeakLoop<P128, System.Runtime.Intrinsics.Vector128<float>>(sink), seconds)),
         };
         GC.KeepAlive(sink);
         return 2.0 * 12 * lanes * PeakReps / t / 1e9;
     }
 
-    private static float Fma16(float seed)
+    // The peak loop once, over the vector width: each width supplies its own create, multiply-add and sum.
+    private interface IPeakVector<TV>
     {
-        var x = System.Runtime.Intrinsics.Vector512.Create(seed);
-        var m = System.Runtime.Intrinsics.Vector512.Create(0.999999f);
-        var a = System.Runtime.Intrinsics.Vector512.Create(1e-7f);
-        System.Runtime.Intrinsics.Vector512<float> c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
-        for (int i = 0; i < PeakReps; i++)
-        {
-            c0 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c0, m, a);
-            c1 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c1, m, a);
-            c2 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c2, m, a);
-            c3 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c3, m, a);
-            c4 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c4, m, a);
-            c5 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c5, m, a);
-            c6 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c6, m, a);
-            c7 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c7, m, a);
-            c8 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c8, m, a);
-            c9 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c9, m, a);
-            c10 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c10, m, a);
-            c11 = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(c11, m, a);
-        }
-        return System.Runtime.Intrinsics.Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        static abstract TV Create(float value);
+        static abstract TV Fma(TV a, TV b, TV c);
+        static abstract float Sum(TV a, TV b, TV c, TV d);
     }
 
-    private static float Fma8(float seed)
+    private struct P512 : IPeakVector<System.Runtime.Intrinsics.Vector512<float>>
     {
-        var x = System.Runtime.Intrinsics.Vector256.Create(seed);
-        var m = System.Runtime.Intrinsics.Vector256.Create(0.999999f);
-        var a = System.Runtime.Intrinsics.Vector256.Create(1e-7f);
-        System.Runtime.Intrinsics.Vector256<float> c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
-        for (int i = 0; i < PeakReps; i++)
-        {
-            c0 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c0, m, a);
-            c1 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c1, m, a);
-            c2 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c2, m, a);
-            c3 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c3, m, a);
-            c4 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c4, m, a);
-            c5 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c5, m, a);
-            c6 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c6, m, a);
-            c7 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c7, m, a);
-            c8 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c8, m, a);
-            c9 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c9, m, a);
-            c10 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c10, m, a);
-            c11 = System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(c11, m, a);
-        }
-        return System.Runtime.Intrinsics.Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        public static System.Runtime.Intrinsics.Vector512<float> Create(float v) => System.Runtime.Intrinsics.Vector512.Create(v);
+        public static System.Runtime.Intrinsics.Vector512<float> Fma(System.Runtime.Intrinsics.Vector512<float> a, System.Runtime.Intrinsics.Vector512<float> b, System.Runtime.Intrinsics.Vector512<float> c)
+            => System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(a, b, c);
+        public static float Sum(System.Runtime.Intrinsics.Vector512<float> a, System.Runtime.Intrinsics.Vector512<float> b, System.Runtime.Intrinsics.Vector512<float> c, System.Runtime.Intrinsics.Vector512<float> d)
+            => System.Runtime.Intrinsics.Vector512.Sum(a + b + c + d);
     }
 
-    private static float Fma4(float seed)
+    private struct P256 : IPeakVector<System.Runtime.Intrinsics.Vector256<float>>
     {
-        var x = System.Runtime.Intrinsics.Vector128.Create(seed);
-        var m = System.Runtime.Intrinsics.Vector128.Create(0.999999f);
-        var a = System.Runtime.Intrinsics.Vector128.Create(1e-7f);
-        System.Runtime.Intrinsics.Vector128<float> c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
+        public static System.Runtime.Intrinsics.Vector256<float> Create(float v) => System.Runtime.Intrinsics.Vector256.Create(v);
+        public static System.Runtime.Intrinsics.Vector256<float> Fma(System.Runtime.Intrinsics.Vector256<float> a, System.Runtime.Intrinsics.Vector256<float> b, System.Runtime.Intrinsics.Vector256<float> c)
+            => System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a, b, c);
+        public static float Sum(System.Runtime.Intrinsics.Vector256<float> a, System.Runtime.Intrinsics.Vector256<float> b, System.Runtime.Intrinsics.Vector256<float> c, System.Runtime.Intrinsics.Vector256<float> d)
+            => System.Runtime.Intrinsics.Vector256.Sum(a + b + c + d);
+    }
+
+    private struct P128 : IPeakVector<System.Runtime.Intrinsics.Vector128<float>>
+    {
+        public static System.Runtime.Intrinsics.Vector128<float> Create(float v) => System.Runtime.Intrinsics.Vector128.Create(v);
+        public static System.Runtime.Intrinsics.Vector128<float> Fma(System.Runtime.Intrinsics.Vector128<float> a, System.Runtime.Intrinsics.Vector128<float> b, System.Runtime.Intrinsics.Vector128<float> c)
+            => System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(a, b, c);
+        public static float Sum(System.Runtime.Intrinsics.Vector128<float> a, System.Runtime.Intrinsics.Vector128<float> b, System.Runtime.Intrinsics.Vector128<float> c, System.Runtime.Intrinsics.Vector128<float> d)
+            => System.Runtime.Intrinsics.Vector128.Sum(a + b + c + d);
+    }
+
+    private static float PeakLoop<TP, TV>(float seed) where TP : struct, IPeakVector<TV> where TV : struct
+    {
+        TV x = TP.Create(seed), m = TP.Create(0.999999f), a = TP.Create(1e-7f);
+        TV c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
         for (int i = 0; i < PeakReps; i++)
         {
-            c0 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c0, m, a);
-            c1 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c1, m, a);
-            c2 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c2, m, a);
-            c3 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c3, m, a);
-            c4 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c4, m, a);
-            c5 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c5, m, a);
-            c6 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c6, m, a);
-            c7 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c7, m, a);
-            c8 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c8, m, a);
-            c9 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c9, m, a);
-            c10 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c10, m, a);
-            c11 = System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(c11, m, a);
+            c0 = TP.Fma(c0, m, a); c1 = TP.Fma(c1, m, a); c2 = TP.Fma(c2, m, a); c3 = TP.Fma(c3, m, a);
+            c4 = TP.Fma(c4, m, a); c5 = TP.Fma(c5, m, a); c6 = TP.Fma(c6, m, a); c7 = TP.Fma(c7, m, a);
+            c8 = TP.Fma(c8, m, a); c9 = TP.Fma(c9, m, a); c10 = TP.Fma(c10, m, a); c11 = TP.Fma(c11, m, a);
         }
-        return System.Runtime.Intrinsics.Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        return TP.Sum(c0, c1, c2, c3) + TP.Sum(c4, c5, c6, c7) + TP.Sum(c8, c9, c10, c11);
     }
 
     /// <summary>
