@@ -165,8 +165,10 @@ public sealed class MamlTrainer
             var oldOut = Functional.Call(Policy, adapted, () => Policy.Output(obs));
             var oldStd = Policy.Discrete ? null : Functional.Call(Policy, adapted, () => Policy.LogStd).Detach();
             var oldLogp = MamlMath.LogProb(Policy, adapted, valid);
-            // The curvature's rows come last on the task's stream, so the exact default draws nothing more.
-            data[i] = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach()).WithCurvatureRows(Config.CurvatureSubsample, rngs[i]);
+            // The curvature's rows come last on the task's stream, so the exact default (and PPO, which has no curvature)
+            // draws nothing more.
+            var task = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
+            data[i] = Config.Outer == MamlOuter.Trpo ? task.WithCurvatureRows(Config.CurvatureSubsample, rngs[i]) : task;
         });
         return data;
     }
