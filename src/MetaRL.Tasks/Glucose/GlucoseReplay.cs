@@ -21,18 +21,13 @@ public static class GlucoseReplay
     public static IReadOnlyList<Minute> Read(TextReader log, string source = "the log")
     {
         ArgumentNullException.ThrowIfNull(log);
-        var header = log.ReadLine()?.Split(',').Select(h => h.Trim()).ToArray() ?? throw new SettingException($"{source} is empty.");
+        var header = CsvRows.Header(log) ?? throw new SettingException($"{source} is empty.");
         int Column(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i
             : throw new SettingException($"{source} has no '{name}' column; its header must name minute, cho_announced_g and insulin_u_per_min.");
         int minuteAt = Column("minute"), carbsAt = Column("cho_announced_g"), insulinAt = Column("insulin_u_per_min");
         var minutes = new List<Minute>();
-        int lineNumber = 1;
-        for (string? line; (line = log.ReadLine()) is not null;)
+        foreach (var (lineNumber, cells) in CsvRows.Rows(log, source, header.Length))
         {
-            lineNumber++;
-            if (line.Trim().Length == 0) continue;
-            var cells = line.Split(',');
-            if (cells.Length != header.Length) throw new SettingException($"{source}, line {lineNumber}: {cells.Length} values for {header.Length} columns.");
             double Value(int at, string name)
                 => double.TryParse(cells[at], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) ? v
                     : throw new SettingException($"{source}, line {lineNumber}: {name} '{cells[at].Trim()}' is not a finite number.");

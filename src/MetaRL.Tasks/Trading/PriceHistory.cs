@@ -45,7 +45,7 @@ public sealed record PriceSeries(string Asset, DateOnly[] Dates, double[] Closes
     public static IReadOnlyList<PriceSeries> Read(TextReader reader, string source, string fileAsset, int maxGapDays = 7)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        var header = reader.ReadLine()?.Split(',').Select(h => h.Trim()).ToArray();
+        var header = CsvRows.Header(reader);
         if (header is null || header.Length < 2 || !header[0].Equals("date", StringComparison.OrdinalIgnoreCase))
             throw new SettingException($"{source}, line 1: the header must be 'date,close' or 'date,' and one column per asset; got '{(header is null ? "" : string.Join(',', header))}'.");
         for (int c = 1; c < header.Length; c++)
@@ -54,13 +54,8 @@ public sealed record PriceSeries(string Asset, DateOnly[] Dates, double[] Closes
         var dates = new List<DateOnly>();
         var lines = new List<int>();
         var closes = assets.Select(_ => new List<double>()).ToArray();
-        int lineNumber = 1;
-        for (string? line; (line = reader.ReadLine()) is not null;)
+        foreach (var (lineNumber, cells) in CsvRows.Rows(reader, source, header.Length))
         {
-            lineNumber++;
-            if (line.Trim().Length == 0) continue;
-            var cells = line.Split(',');
-            if (cells.Length != header.Length) throw new SettingException($"{source}, line {lineNumber}: {cells.Length} values for {header.Length} columns.");
             if (!DateOnly.TryParseExact(cells[0].Trim(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
                 throw new SettingException($"{source}, line {lineNumber}: '{cells[0].Trim()}' is not a date (yyyy-MM-dd).");
             if (dates.Count > 0)
