@@ -86,7 +86,7 @@ public sealed record MamlConfig
         .Int("cg-iters", c => c.CgIterations, (c, v) => c with { CgIterations = v }, 1, 1000, "TRPO outer loop: conjugate-gradient iterations on Hessian-vector products.")
         .Double("cg-damping", c => c.CgDamping, (c, v) => c with { CgDamping = v }, 0, 1e3, "TRPO outer loop: damping added to the KL Hessian.")
         .Double("curvature-subsample", c => c.CurvatureSubsample, (c, v) => c with { CurvatureSubsample = v }, 1e-3, 1,
-            "TRPO outer loop: fraction of each task's steps, redrawn every iteration, the KL Hessian products use (1: all, exact); the gradient uses all.")
+            "TRPO outer loop: the fraction of each task's steps the KL Hessian products use, redrawn every iteration (1: all, exact); the gradient always uses all.")
         .Int("ls-steps", c => c.LineSearchSteps, (c, v) => c with { LineSearchSteps = v }, 0, 1000, "TRPO outer loop: backtracking steps of the line search.")
         .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO outer loop: the factor each backtracking step applies.")
         .Group("training")
