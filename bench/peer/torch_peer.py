@@ -3,7 +3,7 @@
 ratios in docs/benchmarks.md come from one machine and one session.
 
 Needs Debian's python3-torch (apt-get install python3-torch; add libopenblas0-pthread for OpenBLAS).
-Usage: python3 bench/peer/torch_peer.py [gru|act|maml|all] [--hidden 64,128,256] [--meta-batch 20] [--iterations 4]
+Usage: python3 bench/peer/torch_peer.py [gru|act|maml|sac|all] [--hidden 64,128,256] [--meta-batch 20] [--iterations 4]
 """
 import argparse
 import os
@@ -243,9 +243,77 @@ def maml(hidden_sizes, meta_batch, iterations):
         print(f"{hidden:>8}" + "".join(f"{statistics.median(t[i] for t in kept):>{w}.3f}" for i, w in ((0, 14), (1, 13), (2, 10), (3, 16))))
 
 
+def sac(hidden, batch, seconds):
+    """One soft actor-critic update (twin critics, target critics, tuned temperature), as metarl-bench's sac section."""
+    torch.manual_seed(1)
+    obs_size, act_size = 17, 6
+
+    def mlp(inputs, outputs):
+        layers, last = [], inputs
+        for h in hidden:
+            layers += [nn.Linear(last, h), nn.ReLU()]
+            last = h
+        return nn.Sequential(*layers, nn.Linear(last, outputs))
+
+    policy = mlp(obs_size, 2 * act_size)
+    q1, q2 = mlp(obs_size + act_size, 1), mlp(obs_size + act_size, 1)
+    q1_target, q2_target = mlp(obs_size + act_size, 1), mlp(obs_size + act_size, 1)
+    q1_target.load_state_dict(q1.state_dict())
+    q2_target.load_state_dict(q2.state_dict())
+    log_alpha = torch.zeros(1, requires_grad=True)
+    critic_params = list(q1.parameters()) + list(q2.parameters())
+    target_params = list(q1_target.parameters()) + list(q2_target.parameters())
+    policy_opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
+    critic_opt = torch.optim.Adam(critic_params, lr=3e-4)
+    alpha_opt = torch.optim.Adam([log_alpha], lr=3e-4)
+    o, o2 = torch.randn(batch, obs_size), torch.randn(batch, obs_size)
+    a, r = torch.rand(batch, act_size) * 2 - 1, torch.randn(batch, 1)
+    done = torch.zeros(batch, 1)
+
+    def sample(x):
+        mean, log_std = policy(x).split(act_size, dim=1)
+        log_std = log_std.clamp(-20, 2)
+        noise = torch.randn_like(mean)
+        u = mean + log_std.exp() * noise
+        log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * np.log(2 * np.pi)
+                    - 2 * (np.log(2) - u - nn.functional.softplus(-2 * u))).sum(1, keepdim=True)
+        return torch.tanh(u), log_prob
+
+    def update():
+        alpha = log_alpha.exp().item()
+        with torch.no_grad():
+            a2, lp2 = sample(o2)
+            x2 = torch.cat([o2, a2], 1)
+            y = r + 0.99 * (1 - done) * (torch.min(q1_target(x2), q2_target(x2)) - alpha * lp2)
+        x = torch.cat([o, a], 1)
+        critic_loss = (q1(x) - y).pow(2).mean() + (q2(x) - y).pow(2).mean()
+        critic_opt.zero_grad()
+        critic_loss.backward()
+        critic_opt.step()
+        a_pi, lp = sample(o)
+        x_pi = torch.cat([o, a_pi], 1)
+        policy_loss = (alpha * lp - torch.min(q1(x_pi), q2(x_pi))).mean()
+        policy_opt.zero_grad()
+        policy_loss.backward()
+        policy_opt.step()
+        alpha_loss = -(log_alpha * (lp.detach() + act_size * -1.0)).mean()
+        alpha_opt.zero_grad()
+        alpha_loss.backward()
+        alpha_opt.step()
+        with torch.no_grad():
+            for t, p in zip(target_params, critic_params):
+                t.mul_(0.995).add_(p, alpha=0.005)
+
+    t = median_seconds(update, seconds)
+    print(f"SAC update, batch {batch}, MLP {hidden}, 17 observations, 6 actions, {torch.get_num_threads()} threads: "
+          f"{1 / t:.1f} updates/s, {t * 1000:.2f} ms/update")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", default=["all"], choices=["gru", "act", "maml", "all"])
+    parser.add_argument("sections", nargs="*", default=["all"], choices=["gru", "act", "maml", "sac", "all"])
+    parser.add_argument("--sac-hidden", default="300,300,300")
+    parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--hidden", default="64,128,256")
     parser.add_argument("--meta-batch", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=4)
@@ -253,7 +321,7 @@ def main():
     args = parser.parse_args()
     sections = set(args.sections)
     if "all" in sections:
-        sections = {"gru", "act", "maml"}
+        sections = {"gru", "act", "maml", "sac"}
     blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     print(f"PyTorch {torch.__version__}, BLAS {blas} ({'OpenBLAS' if 'openblas' in blas else 'not OpenBLAS: apt-get install libopenblas0-pthread'})")
     if "gru" in sections:
@@ -262,6 +330,8 @@ def main():
         act(args.seconds)
     if "maml" in sections:
         maml([int(h) for h in args.hidden.split(",")], args.meta_batch, args.iterations)
+    if "sac" in sections:
+        sac([int(h) for h in args.sac_hidden.split(",")], args.batch, args.seconds * 5)
 
 
 if __name__ == "__main__":

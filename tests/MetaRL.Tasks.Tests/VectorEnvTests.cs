@@ -37,6 +37,6 @@ public class BuiltInTaskPackTests
     public void The_built_in_families_register_themselves()
     {
         var names = TaskRegistry.Families.Select(f => f.Name).ToArray();
-        Assert.Equal(["bandit", "dependent-bandit", "tabular-mdp", "navigation-2d", "cartpole-physics", "pendulum-physics", "rps-bots", "arena", "glucose-insulin", "regime-trading", "price-history"], names);
+        Assert.Equal(["bandit", "dependent-bandit", "tabular-mdp", "navigation-2d", "point-robot", "sparse-point-robot", "pendulum", "cartpole-physics", "pendulum-physics", "rps-bots", "arena", "glucose-insulin", "regime-trading", "price-history"], names);
     }
 }

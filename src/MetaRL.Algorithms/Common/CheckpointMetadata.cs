@@ -48,22 +48,22 @@ internal static class CheckpointMetadata
 
     private const string OptimizerPrefix = "optim.";
 
-    public static void WriteOptimizer(TensorArchive archive, Optimizer<float> optimizer)
+    public static void WriteOptimizer(TensorArchive archive, Optimizer<float> optimizer, string prefix = OptimizerPrefix)
     {
-        foreach (var (name, value) in optimizer.State()) archive.Add(OptimizerPrefix + name, value);
+        foreach (var (name, value) in optimizer.State()) archive.Add(prefix + name, value);
     }
 
     /// <summary>
     /// The optimiser state written by <see cref="WriteOptimizer"/>, read without touching <paramref name="optimizer"/>
     /// (callers apply it with <see cref="Optimizer{T}.LoadState"/> once everything else has been validated).
     /// </summary>
-    public static Dictionary<string, Tensor<float>> ReadOptimizerState(TensorArchive archive, Optimizer<float> optimizer)
+    public static Dictionary<string, Tensor<float>> ReadOptimizerState(TensorArchive archive, Optimizer<float> optimizer, string prefix = OptimizerPrefix)
     {
         var state = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
         foreach (var (name, _) in optimizer.State())
         {
-            if (!archive.Contains(OptimizerPrefix + name)) throw new CheckpointException($"The checkpoint lacks optimiser state '{name}'.");
-            state[name] = archive.Get<float>(OptimizerPrefix + name);
+            if (!archive.Contains(prefix + name)) throw new CheckpointException($"The checkpoint lacks optimiser state '{prefix + name}'.");
+            state[name] = archive.Get<float>(prefix + name);
         }
         return state;
     }

@@ -35,6 +35,25 @@ public sealed class Presets
         return (range.Min is not { } min || v >= min) && (range.Max is not { } max || v <= max);
     }
 
+    /// <summary>
+    /// <paramref name="general"/> with the preset for <paramref name="task"/> applied, if one fits the user's
+    /// <paramref name="settings"/> (task settings among them, e.g. <c>episodes</c>); the user's settings override it later.
+    /// </summary>
+    public T Defaults<T>(SettingSchema<T> schema, T general, string task, IReadOnlyDictionary<string, string>? settings) where T : class
+    {
+        var preset = For(task, settings, key => FamilyDefault(task, key));
+        if (preset is null) return general;
+        var config = schema.Apply(general, preset.Settings, out var rest);
+        if (rest.Count > 0)
+            throw new InvalidOperationException($"{Algorithm}: the preset for {task} sets {string.Join(", ", rest.Keys)}, which {Algorithm} does not have.");
+        return config;
+    }
+
+    private static string? FamilyDefault(string task, string key)
+        => TaskRegistry.Families.FirstOrDefault(f => f.Name == task) is { } family
+           && TaskRegistry.DescribeSettings(family, out _) is { } described
+            ? described.FirstOrDefault(d => d.Key == key)?.Default : null;
+
     /// <summary>Reads the presets embedded in <paramref name="assembly"/> as <paramref name="resource"/>; a malformed file is a build error, reported by name.</summary>
     public static Presets Load(Assembly assembly, string resource, string algorithm)
     {

@@ -224,19 +224,7 @@ public sealed record Rl2Config
     /// the general defaults with the family's preset applied, if it has one. Users override every value with settings.
     /// </summary>
     public static Rl2Config DefaultsFor(string task, IReadOnlyDictionary<string, string>? settings = null)
-    {
-        var preset = Presets.For(task, settings, key => FamilyDefault(task, key));
-        if (preset is null) return new Rl2Config();
-        var config = Schema.Apply(new Rl2Config(), preset.Settings, out var rest);
-        if (rest.Count > 0)
-            throw new InvalidOperationException($"rl2: the preset for {task} sets {string.Join(", ", rest.Keys)}, which RL² does not have.");
-        return config;
-    }
-
-    private static string? FamilyDefault(string task, string key)
-        => TaskRegistry.Families.FirstOrDefault(f => f.Name == task) is { } family
-           && TaskRegistry.DescribeSettings(family, out _) is { } described
-            ? described.FirstOrDefault(d => d.Key == key)?.Default : null;
+        => Presets.Defaults(Schema, new Rl2Config(), task, settings);
 
     /// <summary>Applies "key=value" settings that name RL² keys; the others are left for the task family.</summary>
     public Rl2Config With(IReadOnlyDictionary<string, string> settings, out Dictionary<string, string> rest)

@@ -104,6 +104,20 @@ public abstract class TaskDistribution
         => throw new NotSupportedException($"Task family '{Name}' offers no task features.");
 
     /// <summary>
+    /// Whether the family offers a denser reward than the one it scores (<see cref="TrainingReward"/>): a sparse-reward
+    /// family's distance to its goal, for critics to learn from while the agent, its context and every score see the
+    /// sparse reward alone (PEARL's sparse point robot). False by default.
+    /// </summary>
+    public virtual bool HasTrainingReward => false;
+
+    /// <summary>
+    /// The reward a critic may learn from for one transition of <paramref name="task"/> whose scored reward was
+    /// <paramref name="reward"/>; <paramref name="reward"/> itself by default. Like task features, for training aids only.
+    /// </summary>
+    public virtual double TrainingReward(ITask task, ReadOnlySpan<float> observation, ReadOnlySpan<float> action, ReadOnlySpan<float> nextObservation, double reward)
+        => reward;
+
+    /// <summary>
     /// The measures a practitioner of the family's field reads besides the return (time in range for a dosing protocol,
     /// Sharpe ratio for a trading rule), in the order each environment writes them through
     /// <see cref="IEnv.WriteEpisodeMetrics"/> when an episode ends. The meta-test reports each per episode of the trial.

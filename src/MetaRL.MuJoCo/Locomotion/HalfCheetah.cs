@@ -135,22 +135,41 @@ public abstract class HalfCheetahDistribution : TaskDistribution
     ];
 }
 
-/// <summary><c>cheetah-vel</c>: run at a target velocity v* ~ U[0, 2] m/s (Finn et al. 2017).</summary>
+/// <summary>
+/// <c>cheetah-vel</c>: run at a target velocity v* ~ U[0, max-velocity] m/s: 2 as in Finn et al. 2017 (the default), 3 as
+/// in PEARL (Rakelly et al. 2019).
+/// </summary>
 public sealed class CheetahVelDistribution : HalfCheetahDistribution
 {
-    public const double MaxVelocity = 2.0;
+    public const double DefaultMaxVelocity = 2.0;
 
-    public CheetahVelDistribution(int horizon = DefaultHorizon, int episodes = DefaultEpisodes) : base("cheetah-vel", horizon, episodes) { }
+    public CheetahVelDistribution(int horizon = DefaultHorizon, int episodes = DefaultEpisodes, double maxVelocity = DefaultMaxVelocity) : base("cheetah-vel", horizon, episodes)
+    {
+        if (!(maxVelocity > 0) || maxVelocity > 100) throw new SettingException($"cheetah-vel: 'max-velocity' must be in (0, 100] m/s, got {maxVelocity}.");
+        MaxVelocity = maxVelocity;
+    }
 
     public static CheetahVelDistribution FromSettings(IReadOnlyDictionary<string, string>? values)
     {
-        var (h, e) = Read("cheetah-vel", values);
-        return new CheetahVelDistribution(h, e);
+        var r = new SettingsReader("cheetah-vel", values);
+        int h = r.Int("horizon", DefaultHorizon, 1, 100_000), e = r.Int("episodes", DefaultEpisodes, 1, 10_000);
+        double v = r.Double("max-velocity", DefaultMaxVelocity, 1e-6, 100);
+        r.EnsureAllUsed();
+        return new CheetahVelDistribution(h, e, v);
     }
+
+    /// <summary>The largest target velocity, m/s.</summary>
+    public double MaxVelocity { get; }
 
     public override string Name => "cheetah-vel";
     public override ITask SampleTask(Rng rng, TaskSplit split) => CheetahTask.Velocity(rng.Uniform(0, MaxVelocity));
     public override void WriteTaskFeatures(ITask task, Span<float> features) => features[0] = (float)(((CheetahTask)task).Value / MaxVelocity);
+
+    public override IReadOnlyList<SettingInfo> Settings =>
+    [
+        .. base.Settings,
+        new("max-velocity", MaxVelocity.ToString("R", CultureInfo.InvariantCulture), "target velocities are drawn from U[0, this] m/s (PEARL uses 3)"),
+    ];
 }
 
 /// <summary><c>cheetah-dir</c>: run forward or backward, each with probability ½ (Finn et al. 2017).</summary>

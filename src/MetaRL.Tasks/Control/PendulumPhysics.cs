@@ -92,3 +92,45 @@ public sealed class PendulumPhysicsDistribution : PhysicsTaskDistribution
         new("episodes", EpisodesPerTrial.ToString(), "episodes per trial; hidden physics: " + RangesText()),
     ];
 }
+
+/// <summary>
+/// <c>pendulum</c>: the classic swing-up with fixed physics (g = 10, m = l = 1, no damping, torque ≤ 2, 200 steps), the
+/// dynamics and reward of <see cref="PendulumPhysicsEnv"/>. One task, so nothing to infer: a test of a plain
+/// reinforcement learner (soft actor-critic reaches about −150 to −200 per episode here).
+/// </summary>
+public sealed class PendulumDistribution : TaskDistribution
+{
+    public const int DefaultHorizon = 200, DefaultEpisodes = 1;
+
+    private readonly PhysicsTask _task;
+
+    public PendulumDistribution(int horizon = DefaultHorizon, int episodes = DefaultEpisodes)
+    {
+        if (horizon < 1) throw new SettingException($"pendulum: 'horizon' must be at least 1, got {horizon}.");
+        if (episodes < 1) throw new SettingException($"pendulum: 'episodes' must be at least 1, got {episodes}.");
+        (Horizon, EpisodesPerTrial) = (horizon, episodes);
+        _task = new PendulumPhysicsDistribution().NominalTask;
+    }
+
+    public static PendulumDistribution FromSettings(IReadOnlyDictionary<string, string>? values)
+    {
+        var (horizon, episodes) = SettingsReader.HorizonAndEpisodes("pendulum", values, DefaultHorizon, DefaultEpisodes);
+        return new PendulumDistribution(horizon, episodes);
+    }
+
+    public override string Name => "pendulum";
+    public override int Horizon { get; }
+    public override int EpisodesPerTrial { get; }
+    public override Space ObservationSpace { get; } = new PendulumPhysicsEnv().ObservationSpace;
+    public override Space ActionSpace { get; } = new PendulumPhysicsEnv().ActionSpace;
+    public override IEnv CreateEnv() => new PendulumPhysicsEnv();
+
+    /// <summary>The one task (training and test alike); the generator is not drawn from.</summary>
+    public override ITask SampleTask(Rng rng, TaskSplit split) => _task;
+
+    public override IReadOnlyList<SettingInfo> Settings =>
+    [
+        new("horizon", Horizon.ToString(), "steps per episode"),
+        new("episodes", EpisodesPerTrial.ToString(), "episodes per trial (the physics never changes: g = 10, m = l = 1)"),
+    ];
+}
