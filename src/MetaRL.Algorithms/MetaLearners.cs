@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using MetaRL.Algorithms.Maml;
+using MetaRL.Algorithms.Pearl;
 using MetaRL.Algorithms.Rl2;
 using MetaRL.Algorithms.Sac;
 using MetaRL.Core.Evaluation;
@@ -89,7 +90,7 @@ public abstract class MetaAlgorithm
 public static class MetaLearners
 {
     /// <summary>Every algorithm, in listing order.</summary>
-    public static IReadOnlyList<MetaAlgorithm> Catalogue { get; } = [new Rl2Algorithm(), new MamlAlgorithm(), new SacAlgorithm()];
+    public static IReadOnlyList<MetaAlgorithm> Catalogue { get; } = [new Rl2Algorithm(), new MamlAlgorithm(), new PearlAlgorithm(), new SacAlgorithm()];
 
     /// <summary>The algorithm called <paramref name="name"/>, or an error listing the valid names.</summary>
     public static MetaAlgorithm Get(string name)

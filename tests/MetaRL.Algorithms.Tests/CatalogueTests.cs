@@ -19,13 +19,16 @@ public sealed class CatalogueTests : IDisposable
         { "rl2", "bandit", ["hidden=8", "trials-per-iteration=8", "minibatches=2", "iterations=5", "episodes=6"] },
         { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=4", "minibatches=2", "iterations=5", "horizon=6", "episodes=2", "update=trpo", "head=8"] },
         { "maml", "navigation-2d", ["hidden=8,8", "meta-batch=2", "trajectories=3", "horizon=6", "iterations=5", "validate-every=2", "validation-tasks=3"] },
+        { "pearl", "sparse-point-robot", ["hidden=8", "encoder-hidden=8", "latent=2", "train-tasks=4", "tasks-per-iteration=2", "initial-steps=10", "steps-prior=10",
+            "steps-posterior=5", "steps-extra-posterior=10", "gradient-steps=3", "meta-batch=2", "batch=8", "context-batch=5", "horizon=5", "iterations=5"] },
+        { "sac", "pendulum", ["hidden=8", "iterations=5", "horizon=10", "learning-starts=10", "batch=8", "envs=2", "episodes-per-iteration=2"] },
     };
 
     [Fact]
     public void Every_algorithm_is_in_the_catalogue_once()
     {
-        Assert.Equal(["rl2", "maml"], MetaLearners.Catalogue.Select(a => a.Name));
-        Assert.Contains("Valid algorithms: rl2, maml", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaLearners.Get("ppo")).Message);
+        Assert.Equal(["rl2", "maml", "pearl", "sac"], MetaLearners.Catalogue.Select(a => a.Name));
+        Assert.Contains("Valid algorithms: rl2, maml, pearl, sac", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaLearners.Get("ppo")).Message);
     }
 
     [Theory]
@@ -72,7 +75,8 @@ public sealed class CatalogueTests : IDisposable
                 var path = Path.Combine(_dir, $"threads{threads}-{algorithm}-{task}.mrla");
                 learner.Save(path);
                 var archive = MetaRL.Engine.IO.TensorArchive.Load(path);
-                var weights = archive.Names.Where(n => n.StartsWith("net.", StringComparison.Ordinal) || n.StartsWith("policy.", StringComparison.Ordinal))
+                var weights = archive.Names.Where(n => n.StartsWith("net.", StringComparison.Ordinal) || n.StartsWith("policy.", StringComparison.Ordinal)
+                        || n.StartsWith("sac.", StringComparison.Ordinal) || n.StartsWith("encoder.", StringComparison.Ordinal))
                     .Select(n => archive.Get<float>(n).ToArray()).ToArray();
                 var options = MetaLearners.Get(algorithm).EvaluationOptions(learner, trials: 6, seed: 2);
                 return (metrics, weights, MetaTest.Run(learner.Agent(), learner.Tasks, options).TrialTotals);
