@@ -310,7 +310,7 @@ internal static class Program
     {
         var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train', or a checkpoint file (.mrla) on its own." };
         var set = SetOption();
-        var trials = new Option<int?>("--trials") { Description = "Held-out trials (default: 1000 for RL² runs, 40 tasks for MAML runs)." };
+        var trials = new Option<int?>("--trials") { Description = "Held-out trials (default: 1000 for RL², PEARL and SAC runs, 40 tasks for MAML runs)." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks.", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var baselines = new Option<bool>("--baselines") { Description = "Also evaluate the task family's baselines on the same tasks." };
@@ -320,7 +320,7 @@ internal static class Program
         };
         var compare = new Option<string[]>("--compare")
         {
-            Description = "RL² only: other runs on the same task family to play the same held-out trials: RL² runs (e.g. memory=false, task-input=true), or MAML runs, whose policy plays every episode with fixed weights (a non-adaptive multi-task policy when trained with inner-steps=0).",
+            Description = "Not for MAML runs: other runs on the same task family to play the same held-out trials: RL², PEARL or SAC runs (e.g. RL² with memory=false, PEARL with latent=0), or MAML runs, whose policy plays every episode with fixed weights (a non-adaptive multi-task policy when trained with inner-steps=0).",
             Arity = ArgumentArity.ZeroOrMore,
             AllowMultipleArgumentsPerToken = true,
         };
@@ -333,12 +333,12 @@ internal static class Program
             var others = p.GetValue(compare) ?? [];
             if (AlgorithmOf(runDir) == "maml")
             {
-                if (others.Length > 0) throw new SettingException("--compare applies to RL² runs; for MAML use --pretrained and --baselines.");
+                if (others.Length > 0) throw new SettingException("--compare applies to RL², PEARL and SAC runs; for MAML use --pretrained and --baselines.");
                 return MamlStepEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), p.GetValue(trials),
                     p.GetValue(seed), p.GetValue(json), p.GetValue(baselines), p.GetValue(pretrained), p.GetValue(outDir));
             }
             if (p.GetValue(pretrained) is not null)
-                throw new SettingException("--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is RL².");
+                throw new SettingException($"--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is {AlgorithmOf(runDir)}.");
             var options = new MetaTestOptions(p.GetValue(trials) ?? 1000, p.GetValue(seed));
             var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out var file, out var described, out var evaluated);
             var agents = new List<IMetaAgent> { evaluated };
@@ -376,7 +376,7 @@ internal static class Program
                     agents.Add(agent);
                 }
             for (int i = 1; i < results.Count; i++) results[i].LeadOfEvaluatedAgent = MetaTestResult.Lead(result, results[i]);
-            string title = $"{tasks.Name}: RL² on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
+            string title = $"{tasks.Name}: {result.Agent} on held-out tasks ({string.Join(", ", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
             if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
             else
             {

@@ -1,4 +1,5 @@
 using MetaRL.Algorithms;
+using MetaRL.Algorithms.Common;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
 
@@ -159,16 +160,21 @@ public sealed class PresetTests
     {
         var docs = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "presets.md"));
         var families = MetaRL.Core.Tasks.TaskRegistry.Families.Select(f => f.Name).ToHashSet();
-        var presets = MetaRL.Algorithms.Rl2.Rl2Config.Presets;
-        Assert.NotEmpty(presets.Entries);
-        foreach (var p in presets.Entries)
+        void Check<T>(Presets presets, MetaRL.Core.Tasks.SettingSchema<T> schema, T defaults) where T : class
         {
-            foreach (var task in p.Tasks) Assert.True(families.Contains(task) || MuJoCoTask(task), $"preset for unknown task '{task}'");
-            MetaRL.Algorithms.Rl2.Rl2Config.Schema.Apply(new MetaRL.Algorithms.Rl2.Rl2Config(), p.Settings, out var rest);
-            Assert.Empty(rest);
-            Assert.StartsWith("docs/presets.md#", p.Measured);
-            Assert.Contains("\n## " + p.Measured["docs/presets.md#".Length..] + "\n", docs);
+            Assert.NotEmpty(presets.Entries);
+            foreach (var p in presets.Entries)
+            {
+                foreach (var task in p.Tasks) Assert.True(families.Contains(task) || MuJoCoTask(task), $"{presets.Algorithm} preset for unknown task '{task}'");
+                schema.Apply(defaults, p.Settings, out var rest);
+                Assert.Empty(rest);
+                Assert.StartsWith("docs/presets.md#", p.Measured);
+                Assert.Contains("\n## " + p.Measured["docs/presets.md#".Length..] + "\n", docs);
+            }
         }
+        Check(MetaRL.Algorithms.Rl2.Rl2Config.Presets, MetaRL.Algorithms.Rl2.Rl2Config.Schema, new MetaRL.Algorithms.Rl2.Rl2Config());
+        Check(MetaRL.Algorithms.Sac.SacConfig.Presets, MetaRL.Algorithms.Sac.SacConfig.Schema, new MetaRL.Algorithms.Sac.SacConfig());
+        Check(MetaRL.Algorithms.Pearl.PearlConfig.Presets, MetaRL.Algorithms.Pearl.PearlConfig.Schema, new MetaRL.Algorithms.Pearl.PearlConfig());
     }
 
     private static bool MuJoCoTask(string name) => name is "cheetah-vel" or "cheetah-dir" or "ant-dir" or "ant-goal" or "hopper-params" or "walker-params" or "arm-payload";

@@ -1,4 +1,5 @@
 using MetaRL.Algorithms.Sac;
+using MetaRL.Core.Learning;
 using MetaRL.Engine;
 using MetaRL.Engine.IO;
 using MetaRL.Engine.Optim;
@@ -113,5 +114,16 @@ public sealed class SacTests
         var other = new ReplayBuffer(3, 1, capacity: 5);
         Assert.Contains("does not fit", Assert.Throws<CheckpointException>(() => other.ReadFrom(archive, "b.", "test")).Message);
         Assert.Contains("lacks", Assert.Throws<CheckpointException>(() => other.ReadFrom(new TensorArchive(), "b.", "test")).Message);
+    }
+
+    /// <summary>The usual figure for pendulum: soft actor-critic above −200 per episode within 20 000 environment steps.</summary>
+    [Fact]
+    public void Sac_swings_the_pendulum_up_within_20000_steps()
+    {
+        var learner = (SacLearner)MetaLearners.Create("sac", "pendulum", new Dictionary<string, string> { ["hidden"] = "64,64" }, seed: 1);
+        learner.Learn();
+        Assert.Equal(20_000, learner.Trainer.TotalSteps);
+        var result = MetaRL.Core.Evaluation.MetaTest.Run(learner.Agent(), learner.Tasks, new MetaRL.Core.Evaluation.MetaTestOptions(Trials: 100, Seed: 1));
+        Assert.True(result.MeanTotalReturn >= -200, $"SAC on pendulum: {result.MeanTotalReturn:F1} per episode after 20 000 steps");
     }
 }
