@@ -86,7 +86,7 @@ public sealed class CliTests : IDisposable
         Assert.True(list.Code == 0, list.Err);
         using var doc = JsonDocument.Parse(list.Out);
         var algorithms = doc.RootElement.GetProperty("algorithms").EnumerateArray().ToArray();
-        Assert.Equal(["rl2", "maml"], algorithms.Select(a => a.GetProperty("name").GetString()));
+        Assert.Equal(["rl2", "maml", "pearl", "sac"], algorithms.Select(a => a.GetProperty("name").GetString()));
         var families = doc.RootElement.GetProperty("taskFamilies").EnumerateArray().ToArray();
         Assert.Contains(families, f => f.GetProperty("name").GetString() == "tabular-mdp");
         int described = 0;
@@ -290,8 +290,8 @@ public sealed class CliTests : IDisposable
         }
         Refused("Unknown task family 'bandits' (did you mean 'bandit'?). Valid task families: " + string.Join(", ", MetaRL.Core.Tasks.TaskRegistry.Families.Select(f => f.Name)) + " (a family of your own assembly needs --tasks-from FILE.dll).",
             "baselines", "bandits");
-        Refused("Unknown algorithm 'ppo'. Valid algorithms: rl2, maml.", "train", "ppo", "bandit", "--out", Path.Combine(_dir, "x"));
-        Refused("Unknown algorithm 'rl3' (did you mean 'rl2'?). Valid algorithms: rl2, maml.", "train", "rl3", "bandit", "--out", Path.Combine(_dir, "x"));
+        Refused("Unknown algorithm 'ppo'. Valid algorithms: rl2, maml, pearl, sac.", "train", "ppo", "bandit", "--out", Path.Combine(_dir, "x"));
+        Refused("Unknown algorithm 'rl3' (did you mean 'rl2'?). Valid algorithms: rl2, maml, pearl, sac.", "train", "rl3", "bandit", "--out", Path.Combine(_dir, "x"));
         Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
         Refused("bandit: unknown setting 'armz' (did you mean 'arms'?); valid keys are bandit: arms, episodes.", "baselines", "bandit", "--set", "armz=3");
         Refused("bandit: setting 'arms' must be an integer, got 'many'.", "baselines", "bandit", "--set", "arms=many");
