@@ -73,6 +73,12 @@ public class HalfCheetahTests
         Assert.Equal(0.5f, f[0]);
         Assert.Throws<ArgumentException>(() => CheetahTask.Direction(0));
         Assert.Throws<SettingException>(() => CheetahVelDistribution.FromSettings(new Dictionary<string, string> { ["speed"] = "3" }));
+        // PEARL's range: v* ~ U[0, 3], reaching above the default's 2.
+        var pearl = CheetahVelDistribution.FromSettings(new Dictionary<string, string> { ["max-velocity"] = "3" });
+        var draws = Enumerable.Range(0, 300).Select(_ => ((CheetahTask)pearl.SampleTask(train, TaskSplit.Test)).Value).ToArray();
+        Assert.All(draws, v => Assert.InRange(v, 0, 3));
+        Assert.True(draws.Max() > 2.5);
+        Assert.Contains("max-velocity", Assert.Throws<SettingException>(() => CheetahVelDistribution.FromSettings(new Dictionary<string, string> { ["max-velocity"] = "0" })).Message);
         using var env = (HalfCheetahEnv)vel.CreateEnv();
         env.SetTask(CheetahTask.Velocity(1));
         var obs = new float[17];
