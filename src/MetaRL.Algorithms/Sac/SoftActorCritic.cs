@@ -173,19 +173,7 @@ public sealed class SoftActorCritic
         double alpha = Alpha, scale = Settings.RewardScale, gamma = Settings.Gamma;
 
         // The critics' target.
-        for (int r = 0; r < n; r++)
-        {
-            batch.Next.AsSpan(r * o, o).CopyTo(w.Policy.Input.Slice(r * pin, o));
-            latent.Slice(r * l, l).CopyTo(w.Policy.Input.Slice(r * pin + o, l));
-        }
-        w.Policy.Forward();
-        SampleSquashed(w, rng, n, fillNoise: true);
-        for (int r = 0; r < n; r++)
-        {
-            w.Policy.Input.Slice(r * pin, pin).CopyTo(w.Q1Target.Input.Slice(r * qin, pin));
-            w.Action.AsSpan(r * a, a).CopyTo(w.Q1Target.Input.Slice(r * qin + pin, a));
-        }
-        w.Q1Target.Input.CopyTo(w.Q2Target.Input);
+        SamplePolicy(w, batch.Next, latent, rng, w.Q1Target, w.Q2Target);
         Twin(w.Q1Target.Forward, w.Q2Target.Forward);
         for (int r = 0; r < n; r++)
         {
@@ -222,19 +210,7 @@ public sealed class SoftActorCritic
         _criticOptimizer.Step();
 
         // Policy, against the critics just updated.
-        for (int r = 0; r < n; r++)
-        {
-            batch.Observations.AsSpan(r * o, o).CopyTo(w.Policy.Input.Slice(r * pin, o));
-            latent.Slice(r * l, l).CopyTo(w.Policy.Input.Slice(r * pin + o, l));
-        }
-        w.Policy.Forward();
-        SampleSquashed(w, rng, n, fillNoise: true);
-        for (int r = 0; r < n; r++)
-        {
-            w.Policy.Input.Slice(r * pin, pin).CopyTo(w.Q1.Input.Slice(r * qin, pin));
-            w.Action.AsSpan(r * a, a).CopyTo(w.Q1.Input.Slice(r * qin + pin, a));
-        }
-        w.Q1.Input.CopyTo(w.Q2.Input);
+        SamplePolicy(w, batch.Observations, latent, rng, w.Q1, w.Q2);
         Twin(w.Q1.Forward, w.Q2.Forward);
         double policyLoss = 0, meanLogProb = 0;
         for (int r = 0; r < n; r++)
@@ -293,13 +269,34 @@ public sealed class SoftActorCritic
     private const float LogStdMin = (float)TanhGaussianPolicy.LogStdMin, LogStdMax = (float)TanhGaussianPolicy.LogStdMax;
     private static readonly float HalfLog2Pi = (float)(0.5 * Math.Log(2 * Math.PI)), Log2 = (float)Math.Log(2);
 
-    /// <summary>Draws the policy's squashed sample and its log-density from the heads of the last policy forward pass.</summary>
-    private void SampleSquashed(FastWorkspace w, Rng rng, int n, bool fillNoise)
+    /// <summary>
+    /// Runs the policy on the rows [observation, latent], draws its squashed sample and log-density (into the workspace),
+    /// and writes the rows [observation, latent, sampled action] into both critics' inputs.
+    /// </summary>
+    private void SamplePolicy(FastWorkspace w, ReadOnlySpan<float> observations, ReadOnlySpan<float> latent, Rng rng, MlpWorkspace first, MlpWorkspace second)
     {
-        int a = ActionSize;
+        int n = w.Rows, o = ObservationSize, l = LatentSize, a = ActionSize, pin = o + l, qin = pin + a;
+        for (int r = 0; r < n; r++)
+        {
+            observations.Slice(r * o, o).CopyTo(w.Policy.Input.Slice(r * pin, o));
+            latent.Slice(r * l, l).CopyTo(w.Policy.Input.Slice(r * pin + o, l));
+        }
+        w.Policy.Forward();
+        SampleSquashed(w, rng);
+        for (int r = 0; r < n; r++)
+        {
+            w.Policy.Input.Slice(r * pin, pin).CopyTo(first.Input.Slice(r * qin, pin));
+            w.Action.AsSpan(r * a, a).CopyTo(first.Input.Slice(r * qin + pin, a));
+        }
+        first.Input.CopyTo(second.Input);
+    }
+
+    /// <summary>Draws the policy's squashed sample and its log-density from the heads of the last policy forward pass.</summary>
+    private void SampleSquashed(FastWorkspace w, Rng rng)
+    {
+        int a = ActionSize, n = w.Rows;
         var heads = w.Policy.Output;
-        if (fillNoise)
-            for (int k = 0; k < n * a; k++) w.Noise[k] = (float)rng.Normal();
+        for (int k = 0; k < n * a; k++) w.Noise[k] = (float)rng.Normal();
         for (int r = 0; r < n; r++)
         {
             float sum = 0;
