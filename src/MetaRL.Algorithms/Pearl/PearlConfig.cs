@@ -19,6 +19,8 @@ public sealed record PearlConfig
     public int[] Hidden { get; init; } = [300, 300, 300];
     public int[] EncoderHidden { get; init; } = [200, 200, 200];
     public bool NextObservationInContext { get; init; }
+    /// <summary>Critics learn from the family's denser training reward where it offers one (true), or from the reward the agent sees.</summary>
+    public bool DenseCriticReward { get; init; } = true;
     public double LearningRate { get; init; } = 3e-4;
     public int MetaBatch { get; init; } = 16;
     public int BatchSize { get; init; } = 256;
@@ -53,6 +55,8 @@ public sealed record PearlConfig
         .Sizes("encoder-hidden", c => c.EncoderHidden, (c, v) => c with { EncoderHidden = v }, allowNone: false, "Hidden layers of the context encoder (ReLU).")
         .Bool("next-obs-in-context", c => c.NextObservationInContext, (c, v) => c with { NextObservationInContext = v }, "The encoder also reads each transition's next observation.")
         .Group("update")
+        .Bool("dense-critic-reward", c => c.DenseCriticReward, (c, v) => c with { DenseCriticReward = v },
+            "Critics learn from the family's denser reward where it offers one (sparse-point-robot's distance); false: from the reward the agent sees.")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate for every network and the temperature.")
         .Int("meta-batch", c => c.MetaBatch, (c, v) => c with { MetaBatch = v }, 1, 100_000, "Tasks per gradient step.")
         .Int("batch", c => c.BatchSize, (c, v) => c with { BatchSize = v }, 1, 1_000_000, "Transitions per task per gradient step.")

@@ -139,6 +139,7 @@ public sealed class PearlTrainer
         collector = new TransitionCollector(Sac, _tasks, _map, buffers, _rng.Split(), random: false, new float[slots * l])
         {
             EpisodeStarting = (slot, _) => DrawLatent(posterior ? _context[taskIndices[slot]] : null, latentRng, slot),
+            TrainingReward = Config.DenseCriticReward,
         };
         void DrawLatent(ReplayBuffer? context, Rng rng, int slot)
         {

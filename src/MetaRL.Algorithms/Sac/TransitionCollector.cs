@@ -45,6 +45,9 @@ internal sealed class TransitionCollector : IAgentSession, IStepResultReader
     /// <summary>The latents the policy sees, [slots × latent size].</summary>
     public float[] Latents { get; }
 
+    /// <summary>Critics learn from the family's <see cref="TaskDistribution.TrainingReward"/> (true, the default) or from the reward the agent sees.</summary>
+    public bool TrainingReward { get; init; } = true;
+
     /// <summary>Called with a slot whose episode is about to start (its first action), so the owner can set its latent.</summary>
     public Action<int, ITask>? EpisodeStarting { get; init; }
 
@@ -96,7 +99,7 @@ internal sealed class TransitionCollector : IAgentSession, IStepResultReader
             var next = nextObservations.Slice(i * _o, _o);
             var unit = _unitActions.AsSpan(i * _a, _a);
             float reward = rewards[i];
-            float critic = _tasks.HasTrainingReward ? (float)_tasks.TrainingReward(_slotTasks[i]!, obs, actions.Slice(i * _a, _a), next, reward) : reward;
+            float critic = TrainingReward && _tasks.HasTrainingReward ? (float)_tasks.TrainingReward(_slotTasks[i]!, obs, actions.Slice(i * _a, _a), next, reward) : reward;
             foreach (var b in _buffers[i]) b.Add(obs, unit, reward, critic, next, _terminated[i]);
             if (episodeEnded[i]) _starting[i] = true;
         }
