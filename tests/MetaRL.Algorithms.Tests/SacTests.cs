@@ -126,4 +126,25 @@ public sealed class SacTests
         var result = MetaRL.Core.Evaluation.MetaTest.Run(learner.Agent(), learner.Tasks, new MetaRL.Core.Evaluation.MetaTestOptions(Trials: 100, Seed: 1));
         Assert.True(result.MeanTotalReturn >= -200, $"SAC on pendulum: {result.MeanTotalReturn:F1} per episode after 20 000 steps");
     }
+
+    [Theory]
+    [InlineData("sac", "pendulum", "hidden=8;learning-starts=10;batch=4;horizon=10;iterations=2")]
+    [InlineData("pearl", "point-robot", "hidden=8;encoder-hidden=8;latent=2;train-tasks=2;tasks-per-iteration=1;initial-steps=5;steps-prior=5;steps-extra-posterior=5;gradient-steps=2;meta-batch=1;batch=4;context-batch=3;horizon=5")]
+    public void A_checkpoint_that_does_not_fit_is_refused_and_changes_nothing(string algorithm, string task, string settings)
+    {
+        var pairs = settings.Split(';').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var learner = MetaLearners.Create(algorithm, task, pairs, seed: 1);
+        learner.RunIteration();
+        var path = Path.Combine(Path.GetTempPath(), $"metarl-{algorithm}-{Guid.NewGuid():N}.mrla");
+        try
+        {
+            learner.Save(path);
+            var wider = MetaLearners.Create(algorithm, task, new Dictionary<string, string>(pairs) { ["hidden"] = "9" }, seed: 2);
+            var before = MetaRL.Core.Evaluation.MetaTest.Run(wider.Agent(), wider.Tasks, new MetaRL.Core.Evaluation.MetaTestOptions(Trials: 4, Seed: 1)).TrialTotals;
+            Assert.Throws<CheckpointException>(() => wider.LoadState(TensorArchive.Load(path)));
+            Assert.Equal(before, MetaRL.Core.Evaluation.MetaTest.Run(wider.Agent(), wider.Tasks, new MetaRL.Core.Evaluation.MetaTestOptions(Trials: 4, Seed: 1)).TrialTotals);
+            Assert.Equal(0, wider.Iteration);
+        }
+        finally { File.Delete(path); }
+    }
 }

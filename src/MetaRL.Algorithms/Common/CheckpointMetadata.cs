@@ -60,10 +60,13 @@ internal static class CheckpointMetadata
     public static Dictionary<string, Tensor<float>> ReadOptimizerState(TensorArchive archive, Optimizer<float> optimizer, string prefix = OptimizerPrefix)
     {
         var state = new Dictionary<string, Tensor<float>>(StringComparer.Ordinal);
-        foreach (var (name, _) in optimizer.State())
+        foreach (var (name, mine) in optimizer.State())
         {
             if (!archive.Contains(prefix + name)) throw new CheckpointException($"The checkpoint lacks optimiser state '{prefix + name}'.");
-            state[name] = archive.Get<float>(prefix + name);
+            var saved = archive.Get<float>(prefix + name);
+            if (!saved.Shape.SequenceEqual(mine.Shape))
+                throw new CheckpointException($"The checkpoint's optimiser state '{prefix + name}' does not fit this network ({saved.Size} numbers for {mine.Size}).");
+            state[name] = saved;
         }
         return state;
     }
