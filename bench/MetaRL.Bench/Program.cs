@@ -218,60 +218,27 @@ internal static class Bench
         float sink = 0;
         var (lanes, t) = level switch
         {
-            SimdLevel.Vector512 => (16, Median(() => sink += PeakLoop<P512, System.Runtime.Intrinsics.Vector512<float>>(sink), seconds)),
-            SimdLevel.Vector256 => (8, Median(() => sink += PeakLoop<P256, System.Runtime.Intrinsics.Vector256<float>>(sink), seconds)),
-            _ => (4, Median(() => sink += PeakLoop<P128, System.Runtime.Intrinsics.Vector128<float>>(sink), seconds)),
+            SimdLevel.Vector512 => (V512<float>.Lanes, Median(() => sink += PeakLoop<V512<float>, System.Runtime.Intrinsics.Vector512<float>>(sink), seconds)),
+            SimdLevel.Vector256 => (V256<float>.Lanes, Median(() => sink += PeakLoop<V256<float>, System.Runtime.Intrinsics.Vector256<float>>(sink), seconds)),
+            _ => (V128<float>.Lanes, Median(() => sink += PeakLoop<V128<float>, System.Runtime.Intrinsics.Vector128<float>>(sink), seconds)),
         };
         GC.KeepAlive(sink);
         return 2.0 * 12 * lanes * PeakReps / t / 1e9;
     }
 
-    // The peak loop once, over the vector width: each width supplies its own create, multiply-add and sum.
-    private interface IPeakVector<TV>
+    // The peak loop once, over the engine's vector operations of each width.
+    private static float PeakLoop<TOps, TV>(float seed) where TOps : struct, IVecOps<TV, float> where TV : struct
     {
-        static abstract TV Create(float value);
-        static abstract TV Fma(TV a, TV b, TV c);
-        static abstract float Sum(TV a, TV b, TV c, TV d);
-    }
-
-    private struct P512 : IPeakVector<System.Runtime.Intrinsics.Vector512<float>>
-    {
-        public static System.Runtime.Intrinsics.Vector512<float> Create(float v) => System.Runtime.Intrinsics.Vector512.Create(v);
-        public static System.Runtime.Intrinsics.Vector512<float> Fma(System.Runtime.Intrinsics.Vector512<float> a, System.Runtime.Intrinsics.Vector512<float> b, System.Runtime.Intrinsics.Vector512<float> c)
-            => System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(a, b, c);
-        public static float Sum(System.Runtime.Intrinsics.Vector512<float> a, System.Runtime.Intrinsics.Vector512<float> b, System.Runtime.Intrinsics.Vector512<float> c, System.Runtime.Intrinsics.Vector512<float> d)
-            => System.Runtime.Intrinsics.Vector512.Sum(a + b + c + d);
-    }
-
-    private struct P256 : IPeakVector<System.Runtime.Intrinsics.Vector256<float>>
-    {
-        public static System.Runtime.Intrinsics.Vector256<float> Create(float v) => System.Runtime.Intrinsics.Vector256.Create(v);
-        public static System.Runtime.Intrinsics.Vector256<float> Fma(System.Runtime.Intrinsics.Vector256<float> a, System.Runtime.Intrinsics.Vector256<float> b, System.Runtime.Intrinsics.Vector256<float> c)
-            => System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a, b, c);
-        public static float Sum(System.Runtime.Intrinsics.Vector256<float> a, System.Runtime.Intrinsics.Vector256<float> b, System.Runtime.Intrinsics.Vector256<float> c, System.Runtime.Intrinsics.Vector256<float> d)
-            => System.Runtime.Intrinsics.Vector256.Sum(a + b + c + d);
-    }
-
-    private struct P128 : IPeakVector<System.Runtime.Intrinsics.Vector128<float>>
-    {
-        public static System.Runtime.Intrinsics.Vector128<float> Create(float v) => System.Runtime.Intrinsics.Vector128.Create(v);
-        public static System.Runtime.Intrinsics.Vector128<float> Fma(System.Runtime.Intrinsics.Vector128<float> a, System.Runtime.Intrinsics.Vector128<float> b, System.Runtime.Intrinsics.Vector128<float> c)
-            => System.Runtime.Intrinsics.Vector128.FusedMultiplyAdd(a, b, c);
-        public static float Sum(System.Runtime.Intrinsics.Vector128<float> a, System.Runtime.Intrinsics.Vector128<float> b, System.Runtime.Intrinsics.Vector128<float> c, System.Runtime.Intrinsics.Vector128<float> d)
-            => System.Runtime.Intrinsics.Vector128.Sum(a + b + c + d);
-    }
-
-    private static float PeakLoop<TP, TV>(float seed) where TP : struct, IPeakVector<TV> where TV : struct
-    {
-        TV x = TP.Create(seed), m = TP.Create(0.999999f), a = TP.Create(1e-7f);
+        TV x = TOps.Splat(seed), m = TOps.Splat(0.999999f), a = TOps.Splat(1e-7f);
         TV c0 = x, c1 = x, c2 = x, c3 = x, c4 = x, c5 = x, c6 = x, c7 = x, c8 = x, c9 = x, c10 = x, c11 = x;
         for (int i = 0; i < PeakReps; i++)
         {
-            c0 = TP.Fma(c0, m, a); c1 = TP.Fma(c1, m, a); c2 = TP.Fma(c2, m, a); c3 = TP.Fma(c3, m, a);
-            c4 = TP.Fma(c4, m, a); c5 = TP.Fma(c5, m, a); c6 = TP.Fma(c6, m, a); c7 = TP.Fma(c7, m, a);
-            c8 = TP.Fma(c8, m, a); c9 = TP.Fma(c9, m, a); c10 = TP.Fma(c10, m, a); c11 = TP.Fma(c11, m, a);
+            c0 = TOps.Fma(c0, m, a); c1 = TOps.Fma(c1, m, a); c2 = TOps.Fma(c2, m, a); c3 = TOps.Fma(c3, m, a);
+            c4 = TOps.Fma(c4, m, a); c5 = TOps.Fma(c5, m, a); c6 = TOps.Fma(c6, m, a); c7 = TOps.Fma(c7, m, a);
+            c8 = TOps.Fma(c8, m, a); c9 = TOps.Fma(c9, m, a); c10 = TOps.Fma(c10, m, a); c11 = TOps.Fma(c11, m, a);
         }
-        return TP.Sum(c0, c1, c2, c3) + TP.Sum(c4, c5, c6, c7) + TP.Sum(c8, c9, c10, c11);
+        return TOps.Sum(TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3))) + TOps.Sum(TOps.Add(TOps.Add(c4, c5), TOps.Add(c6, c7)))
+            + TOps.Sum(TOps.Add(TOps.Add(c8, c9), TOps.Add(c10, c11)));
     }
 
     /// <summary>
