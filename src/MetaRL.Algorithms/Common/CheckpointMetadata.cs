@@ -30,6 +30,17 @@ internal static class CheckpointMetadata
         => archive.Metadata.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v)
             ? v : throw new CheckpointException($"The checkpoint's '{key}' is missing or malformed.");
 
+    public static long ReadLong(TensorArchive archive, string key)
+        => archive.Metadata.TryGetValue(key, out var s) && long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out long v)
+            ? v : throw new CheckpointException($"The checkpoint's '{key}' is missing or malformed.");
+
+    /// <summary>Refuses an archive whose "kind" is not <paramref name="kind"/>: "{source} is not {what} training checkpoint".</summary>
+    public static void RequireKind(TensorArchive archive, string kind, string what, string source = "The checkpoint")
+    {
+        if (!archive.Metadata.TryGetValue("kind", out var found) || found != kind)
+            throw new CheckpointException($"{source} is not {what} training checkpoint (kind '{found ?? "missing"}').");
+    }
+
     public static void WriteDoubles(TensorArchive archive, string key, IEnumerable<double> values)
         => archive.Metadata[key] = string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
 

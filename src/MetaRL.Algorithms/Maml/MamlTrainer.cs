@@ -192,8 +192,7 @@ public sealed class MamlTrainer
     /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     public void Load(TensorArchive archive)
     {
-        if (!archive.Metadata.TryGetValue("kind", out var kind) || kind != "maml-checkpoint")
-            throw new CheckpointException($"The checkpoint is not a MAML training checkpoint (kind '{kind ?? "missing"}').");
+        CheckpointMetadata.RequireKind(archive, "maml-checkpoint", "a MAML");
         var rng = CheckpointMetadata.ReadRngState(archive, "rng");
         var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");

@@ -164,8 +164,7 @@ public sealed class Rl2Trainer
     /// <summary>Restores a checkpoint written by <see cref="Save"/> into this trainer (same configuration); nothing changes if it does not fit.</summary>
     public void Load(TensorArchive archive)
     {
-        if (!archive.Metadata.TryGetValue("kind", out var kind) || kind != "rl2-checkpoint")
-            throw new CheckpointException($"The checkpoint is not an RL² training checkpoint (kind '{kind ?? "missing"}').");
+        CheckpointMetadata.RequireKind(archive, "rl2-checkpoint", "an RL²");
         var rng = CheckpointMetadata.ReadRngState(archive, "rng");
         var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");

@@ -99,11 +99,9 @@ public sealed class SacTrainer
     /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     public void Load(TensorArchive archive, string source = "the checkpoint")
     {
-        if (!archive.Metadata.TryGetValue("kind", out var kind) || kind != "sac-checkpoint")
-            throw new CheckpointException($"{source} is not a SAC training checkpoint (kind '{kind ?? "missing"}').");
+        CheckpointMetadata.RequireKind(archive, "sac-checkpoint", "a SAC", source);
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
-        if (!archive.Metadata.TryGetValue("total-steps", out var stepsText) || !long.TryParse(stepsText, NumberStyles.None, CultureInfo.InvariantCulture, out long steps))
-            throw new CheckpointException($"{source}: 'total-steps' is missing or malformed.");
+        long steps = CheckpointMetadata.ReadLong(archive, "total-steps");
         var rng = CheckpointMetadata.ReadRngState(archive, "rng");
         var taskRng = CheckpointMetadata.ReadRngState(archive, "task-rng");
         var updateRng = CheckpointMetadata.ReadRngState(archive, "update-rng");
