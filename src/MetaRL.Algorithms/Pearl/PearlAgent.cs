@@ -75,7 +75,7 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
                 observations.Slice(i * _o, _o).CopyTo(_input.AsSpan(i * width, _o));
                 _z.AsSpan(i * _l, _l).CopyTo(_input.AsSpan(i * width + _o, _l));
             }
-            _agent.Sac.Act(Tensor.FromArray((float[])_input.Clone(), _batch, width), _rng, _agent.Deterministic, _unit);
+            _agent.Sac.Act(Tensor.FromArray(_input, _batch, width), _rng, _agent.Deterministic, _unit);
             for (int i = 0; i < _batch; i++)
                 if (active[i]) _agent.Map.ToEnv(_unit.AsSpan(i * _a, _a), actions.Slice(i * _a, _a));
         }

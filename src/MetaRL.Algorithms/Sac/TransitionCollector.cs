@@ -78,7 +78,7 @@ internal sealed class TransitionCollector : IAgentSession, IStepResultReader
                 observations.Slice(i * _o, _o).CopyTo(_input.AsSpan(i * width, _o));
                 if (_latent > 0) Latents.AsSpan(i * _latent, _latent).CopyTo(_input.AsSpan(i * width + _o, _latent));
             }
-            _sac.Act(Tensor.FromArray((float[])_input.Clone(), slots, width), _rng, deterministic: false, _unitActions);
+            _sac.Act(Tensor.FromArray(_input, slots, width), _rng, deterministic: false, _unitActions);
         }
         for (int i = 0; i < slots; i++)
             if (active[i]) _map.ToEnv(_unitActions.AsSpan(i * _a, _a), actions.Slice(i * _a, _a));
