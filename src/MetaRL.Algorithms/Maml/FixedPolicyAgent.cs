@@ -14,6 +14,9 @@ public sealed class FixedPolicyAgent(MlpPolicy<float> policy, bool deterministic
 {
     public string Name => name;
 
+    /// <summary>The policy (its own weights act), for exporters.</summary>
+    internal MlpPolicy<float> Policy => policy;
+
     public string ActingRule => deterministic ? "greedy" : "sampled";
 
     public IAgentSession Begin(int batch, TaskDistribution tasks, Rng rng)

@@ -49,6 +49,18 @@ public sealed class MamlAgent : IMetaAgent
 
     public string Name { get; }
 
+    /// <summary>The policy and its meta-trained weights θ₀ (the unadapted policy), for exporters.</summary>
+    internal MlpPolicy<float> Policy => _policy;
+    internal IReadOnlyList<Tensor<float>> InitialWeights => _theta0;
+
+    /// <summary>
+    /// The weights a session of this agent plays slot <paramref name="slot"/> with now: θ₀ until the slot's first round is
+    /// complete, then θ₀ adapted by the gradient steps taken on the slot's trial (copies, for export or inspection).
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="session"/> is not a session of a MAML agent.</exception>
+    public static IReadOnlyList<Tensor<float>> AdaptedWeights(IAgentSession session, int slot = 0)
+        => session is Session s ? s.Weights(slot) : throw new ArgumentException("The session is not a MAML agent's.", nameof(session));
+
     /// <summary>For tests: whether a one-slot, one-lane session (an application's loop) acts allocation-free (the default) or through tensors.</summary>
     internal static bool UseKernel { get; set; } = true;
 
@@ -87,7 +99,7 @@ public sealed class MamlAgent : IMetaAgent
         public bool RoundComplete;   // the round is recorded; adapt before the next action
     }
 
-    private sealed class Session : IAgentSession
+    private sealed class Session : IAgentSession, IPolicyOutputs
     {
         private readonly MamlAgent _agent;
         private readonly MlpPolicy<float> _policy;
@@ -95,6 +107,7 @@ public sealed class MamlAgent : IMetaAgent
         private readonly Slot[] _slots;
         private readonly int[] _episodeOfLane, _stepOfLane;
         private readonly float[][] _input;
+        private readonly float[] _outputs;
         // One slot playing one lane (an application's loop): the policy's layers run on these buffers, allocation-free.
         private readonly float[][]? _layerOutputs;
         private readonly int[] _weightIndex = [], _biasIndex = [];
@@ -108,6 +121,7 @@ public sealed class MamlAgent : IMetaAgent
             _episodeOfLane = new int[batch * lanes];
             _stepOfLane = new int[batch * lanes];
             _input = Enumerable.Range(0, batch).Select(_ => new float[lanes * _obs]).ToArray();
+            _outputs = new float[batch * lanes * _act];
             if (batch == 1 && lanes == 1 && UseKernel)
             {
                 _layerOutputs = _policy.Network.Layers.Select(l => new float[l.OutFeatures]).ToArray();
@@ -122,6 +136,27 @@ public sealed class MamlAgent : IMetaAgent
         }
 
         private int K => _agent.Adaptation.Trajectories;
+
+        public int PolicyOutputSize => _act;
+
+        public ReadOnlySpan<float> PolicyOutput(int row) => _outputs.AsSpan(row * _act, _act);
+
+        /// <summary>The policy's row as <see cref="IPolicyOutputs"/> shows it: logits, or the mean action in the environment's units.</summary>
+        private void KeepOutput(int lane, ReadOnlySpan<float> row)
+        {
+            var destination = _outputs.AsSpan(lane * _act, _act);
+            if (_policy.Discrete) row.CopyTo(destination);
+            else _policy.ToEnvironmentAction(row, destination);
+        }
+
+        /// <summary>The weights slot <paramref name="slot"/> plays with now (θ₀ until its first gradient step), copied.</summary>
+        public Tensor<float>[] Weights(int slot)
+        {
+            var s = _slots[slot];
+            if (s.Weights is null) throw new InvalidOperationException("StartTrial must be called for a slot before its weights exist.");
+            if (s.RoundComplete) Adapt(slot);
+            return s.Weights.Weights.Select(w => w.Detach().Clone()).ToArray();
+        }
 
         public void StartTrial(int slot, ITask task)
         {
@@ -198,6 +233,7 @@ public sealed class MamlAgent : IMetaAgent
             if (_stepOfLane[lane] >= _horizon || _episodeOfLane[lane] * _lanes + lane % _lanes >= K)
                 throw new InvalidOperationException($"'{_agent.Name}' was played past its horizon or its round of {K} episodes without an episode end.");
             int at = Row(lane), width = _policy.Discrete ? 1 : _act;
+            KeepOutput(lane, row);
             observation.CopyTo(s.Round!.Observations.AsSpan(at * _obs, _obs));
             PolicyActions.Sample(_policy, row, logStd, s.Rng, deterministic: false, s.Round.Actions.AsSpan(at * width, width), envAction);
         }

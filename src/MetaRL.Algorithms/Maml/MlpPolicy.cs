@@ -47,6 +47,9 @@ public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPoint
 
     private readonly float[]? _offset, _halfRange;
 
+    /// <summary>The affine map's offset and half-range per coordinate (null without normalised actions), for exporters.</summary>
+    internal (float[] Offset, float[] HalfRange)? ActionMap => _offset is null ? null : (_offset, _halfRange!);
+
     /// <summary>Whether the Gaussian acts in [−1, 1] coordinates mapped onto the action box.</summary>
     public bool NormalizedActions => _offset is not null;
 

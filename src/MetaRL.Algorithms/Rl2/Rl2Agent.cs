@@ -28,7 +28,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
     /// <summary>For tests: whether one-slot sessions act through <see cref="Rl2ActingKernel"/> (the default) or the tensor path.</summary>
     internal static bool UseKernel { get; set; } = true;
 
-    internal sealed class Session(Rl2Network net, TaskDistribution tasks, int batch, Rng rng, bool deterministic) : IAgentSession
+    internal sealed class Session(Rl2Network net, TaskDistribution tasks, int batch, Rng rng, bool deterministic) : IAgentSession, IPolicyOutputs
     {
         private Tensor<float> _state = net.InitialState(batch);
         private readonly bool[] _fresh = Enumerable.Repeat(true, batch).ToArray();
@@ -43,6 +43,12 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
 
         // One slot (an application's loop): the allocation-free acting path, the same to the bit as the tensor path.
         private readonly Rl2ActingKernel? _kernel = batch == 1 && UseKernel ? new Rl2ActingKernel(net) : null;
+
+        private readonly float[] _outputs = new float[batch * net.ActionSize];
+
+        public int PolicyOutputSize => net.ActionSize;
+
+        public ReadOnlySpan<float> PolicyOutput(int row) => batch == 1 && _kernel is not null ? _kernel.Output : _outputs.AsSpan(row * net.ActionSize, net.ActionSize);
 
         /// <summary>The input row slot <paramref name="slot"/> was last given (for tests).</summary>
         internal ReadOnlySpan<float> LastInput(int slot) => _input.AsSpan(slot * net.InputSize, net.InputSize);
@@ -83,6 +89,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
                 if (!active[i]) _state.Data.Slice(i * net.StateSize, net.StateSize).CopyTo(next.Data.Slice(i * net.StateSize, net.StateSize));
             _state = next;
             var policy = net.Policy(net.Features(_state, x));
+            policy.Data.CopyTo(_outputs);
             var logStd = net.LogStd?.ToArray() ?? [];
             for (int i = 0; i < batch; i++)
                 if (active[i])

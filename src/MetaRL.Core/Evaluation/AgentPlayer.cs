@@ -68,6 +68,12 @@ public sealed class AgentPlayer
     }
 
     /// <summary>
+    /// The policy output behind the last <see cref="Act"/> (logits, or the mean action in the environment's units: what an
+    /// exported model gives for the same history), or an empty span for agents that do not show it.
+    /// </summary>
+    public ReadOnlySpan<float> PolicyOutput => _session is IPolicyOutputs outputs ? outputs.PolicyOutput(0) : default;
+
+    /// <summary>
     /// What the last action led to. Returns whether the episode is over: it terminated, it was truncated, or it reached
     /// the family's horizon. The agent's memory carries over into the next episode of the same task.
     /// </summary>

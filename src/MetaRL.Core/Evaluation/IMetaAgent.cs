@@ -73,6 +73,20 @@ public interface IHiddenStateReader
     void SeeHiddenState(ReadOnlySpan<float> states, ReadOnlySpan<bool> active);
 }
 
+/// <summary>
+/// A session that shows the policy output behind its last <see cref="IAgentSession.Act"/>: the numbers an exported model
+/// of the same policy gives for the same history (logits for discrete actions; for continuous actions the mean action
+/// in the environment's units, the action a greedy agent takes before the environment clips it).
+/// </summary>
+public interface IPolicyOutputs
+{
+    /// <summary>Values per row: the number of discrete choices, or of action components.</summary>
+    int PolicyOutputSize { get; }
+
+    /// <summary>Row <paramref name="row"/>'s output from the last <see cref="IAgentSession.Act"/> (valid until the next one).</summary>
+    ReadOnlySpan<float> PolicyOutput(int row);
+}
+
 /// <summary>An agent shown under another name (e.g. the run it came from, when several runs are compared).</summary>
 public sealed class NamedAgent(IMetaAgent agent, string name) : IMetaAgent
 {
