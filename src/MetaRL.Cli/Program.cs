@@ -41,6 +41,8 @@ internal static class Program
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(EvalCommand());
         root.Subcommands.Add(RenderCommand());
+        root.Subcommands.Add(ExportCommand());
+        root.Subcommands.Add(ActCommand());
         root.Subcommands.Add(GlucoseCommand());
         var reference = new Command("reference", "Print the command-line reference as Markdown (docs/cli.md).") { Hidden = true };
         reference.SetAction(_ =>
@@ -413,6 +415,53 @@ internal static class Program
             AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(path)}[/]");
             return 0;
         });
+        return cmd;
+    }
+
+    private static Command ExportCommand()
+    {
+        var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train' (RL² or MAML), or a checkpoint file (.mrla)." };
+        var format = new Option<string>("--format") { Description = "The model format.", DefaultValueFactory = _ => "onnx" };
+        format.AcceptOnlyFromAmong("onnx");
+        var convention = new Option<string>("--convention")
+        {
+            Description = "Input and output names for the runtime that loads the model: godot (Godot RL Agents: obs, state_ins → output, state_outs) or unity (ML-Agents/Sentis: obs_0, recurrent_in → version_number, memory_size, *_actions, recurrent_out).",
+            DefaultValueFactory = _ => "godot",
+        };
+        convention.AcceptOnlyFromAmong("godot", "unity");
+        var outFile = new Option<string?>("--out") { Description = "The .onnx file to write (default: RUN/agent-CONVENTION.onnx)." };
+        var set = SetOption();
+        var adaptTrial = new Option<int?>("--adapt-trial") { Description = "MAML only: export the policy adapted on this held-out trial (1: eval's first) instead of the meta-trained θ₀." };
+        var adaptSteps = new Option<int>("--adapt-steps") { Description = "MAML with --adapt-trial: gradient steps (rounds of the run's trajectories) to adapt by.", DefaultValueFactory = _ => 1 };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks for --adapt-trial, as in eval.", DefaultValueFactory = _ => 1 };
+        adaptTrial.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--adapt-trial must be at least 1."); });
+        adaptSteps.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--adapt-steps must be 1 to 100."); });
+        var cmd = new Command("export", "Write a trained agent's policy as an ONNX model for a game engine or a service (the recurrent state is an input and an output).")
+            { dir, format, convention, outFile, set, adaptTrial, adaptSteps, seed };
+        cmd.SetAction(p =>
+        {
+            if (p.GetResult(adaptSteps) is { Implicit: false } && p.GetValue(adaptTrial) is null) throw new SettingException("--adapt-steps needs --adapt-trial.");
+            Deployment.Export(p.GetValue(dir)!, p.GetValue(convention)!, p.GetValue(outFile), ParseSettings(p.GetValue(set)), p.GetValue(adaptTrial), p.GetValue(adaptSteps),
+                p.GetValue(seed), quiet: false);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command ActCommand()
+    {
+        var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train', or a checkpoint file (.mrla)." };
+        var inputs = new Option<string>("--inputs")
+        {
+            Description = "A CSV with a header: the observation's components in order, then reward and done (the outcome of the action taken on that row), optionally new_trial (1 starts a new task).",
+            Required = true,
+        };
+        var set = SetOption();
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the agent's own random choices (a sampling policy).", DefaultValueFactory = _ => 1 };
+        var outFile = new Option<string?>("--out") { Description = "Write the CSV here instead of to the standard output." };
+        var cmd = new Command("act", "Print a trained agent's outputs and actions for a recorded sequence of observations, rewards and episode ends (what its ONNX export must give).")
+            { dir, inputs, set, seed, outFile };
+        cmd.SetAction(p => Deployment.Act(p.GetValue(dir)!, p.GetValue(inputs)!, ParseSettings(p.GetValue(set)), p.GetValue(seed), p.GetValue(outFile)));
         return cmd;
     }
 

@@ -73,7 +73,7 @@ public sealed class OnnxExportTests
         var (net, tasks, learner) = Build(task, settings);
         foreach (var convention in new[] { OnnxConvention.Godot, OnnxConvention.Unity })
         {
-            using var onnx = new InferenceSession(OnnxExport.Export(learner, convention));
+            using var onnx = new InferenceSession(OnnxExport.Export(learner, convention).Bytes);
             var row = AgentInputRow.Parse(onnx.ModelMetadata.CustomMetadataMap[OnnxExport.RowKey]);
             Assert.Equal(OnnxExport.InputRow(net, tasks).ToString(), row.ToString());
             var player = new AgentPlayer(learner.Agent(), tasks, seed: 4);
@@ -151,7 +151,7 @@ public sealed class OnnxExportTests
             var (net, _, learner) = Build(task, ["hidden=12", "cell=lstm"]);
             int r = OnnxExport.InputRow(net, learner.Tasks).Size, s = net.StateSize, a = net.ActionSize;
 
-            using (var godot = new InferenceSession(OnnxExport.Export(learner, OnnxConvention.Godot)))
+            using (var godot = new InferenceSession(OnnxExport.Export(learner, OnnxConvention.Godot).Bytes))
             {
                 Assert.Equal(["obs", "state_ins"], godot.InputMetadata.Keys.Order());
                 Assert.Equal(["output", "state_outs"], godot.OutputMetadata.Keys.Order());
@@ -162,7 +162,7 @@ public sealed class OnnxExportTests
                 Assert.Equal("batch", godot.InputMetadata["obs"].SymbolicDimensions[0]);
             }
 
-            using var unity = new InferenceSession(OnnxExport.Export(learner, OnnxConvention.Unity));
+            using var unity = new InferenceSession(OnnxExport.Export(learner, OnnxConvention.Unity).Bytes);
             string[] inputs = discrete ? ["action_masks", "obs_0", "recurrent_in"] : ["obs_0", "recurrent_in"];
             string[] outputs = discrete
                 ? ["deterministic_discrete_actions", "discrete_action_output_shape", "discrete_actions", "memory_size", "recurrent_out", "version_number"]
@@ -193,13 +193,13 @@ public sealed class OnnxExportTests
 
         // A memory-less MLP (MAML): Godot's plugin feeds a one-value state placeholder; Unity's model declares memory 0 and no recurrent tensors.
         var maml = MetaLearners.Create("maml", "navigation-2d", new Dictionary<string, string> { ["hidden"] = "8" }, seed: 1);
-        using (var godot = new InferenceSession(OnnxExport.Export(maml, OnnxConvention.Godot)))
+        using (var godot = new InferenceSession(OnnxExport.Export(maml, OnnxConvention.Godot).Bytes))
         {
             Assert.Equal(["obs", "state_ins"], godot.InputMetadata.Keys.Order());
             Assert.Equal([-1], godot.InputMetadata["state_ins"].Dimensions);
             Assert.Equal(["output", "state_outs"], godot.OutputMetadata.Keys.Order());
         }
-        using (var unity = new InferenceSession(OnnxExport.Export(maml, OnnxConvention.Unity)))
+        using (var unity = new InferenceSession(OnnxExport.Export(maml, OnnxConvention.Unity).Bytes))
         {
             Assert.Equal(["obs_0"], unity.InputMetadata.Keys);
             using var results = unity.Run([Value("obs_0", new float[2], 1, 2)]);
@@ -214,7 +214,7 @@ public sealed class OnnxExportTests
         var (_, _, bandit) = Build("bandit", ["hidden=12"]);
         var net = ((Rl2Agent)bandit.Agent()).Network;
         int r = OnnxExport.InputRow(net, bandit.Tasks).Size, s = net.StateSize, a = net.ActionSize;
-        using (var unity = new InferenceSession(OnnxExport.Export(bandit, OnnxConvention.Unity)))
+        using (var unity = new InferenceSession(OnnxExport.Export(bandit, OnnxConvention.Unity).Bytes))
         {
             const int n = 200;
             var mask = new float[n * a];
@@ -230,7 +230,7 @@ public sealed class OnnxExportTests
         }
 
         var (nav, _, navLearner) = Build("navigation-2d", ["hidden=12"]);
-        using var model = new InferenceSession(OnnxExport.Export(navLearner, OnnxConvention.Unity));
+        using var model = new InferenceSession(OnnxExport.Export(navLearner, OnnxConvention.Unity).Bytes);
         const int rows = 4000;
         int width = OnnxExport.InputRow(nav, navLearner.Tasks).Size;
         using var sample = model.Run([Value("obs_0", new float[rows * width], rows, width), Value("recurrent_in", new float[rows * nav.StateSize], rows, 1, nav.StateSize)]);
@@ -274,7 +274,7 @@ public sealed class OnnxExportTests
         for (int round = 0; round < rounds; round++)
         {
             // The weights of this round: θ₀ first, then adapted by each round's gradient step.
-            var bytes = round == 0 ? OnnxExport.Export(learner, OnnxConvention.Godot) : OnnxExport.ExportAdapted(agent, session, OnnxConvention.Godot);
+            var bytes = round == 0 ? OnnxExport.Export(learner, OnnxConvention.Godot).Bytes : OnnxExport.ExportAdapted(agent, session, OnnxConvention.Godot).Bytes;
             using var onnx = new InferenceSession(bytes);
             for (int e = 0; e < agent.Adaptation.Trajectories; e++)
             {

@@ -145,6 +145,34 @@ public sealed class AgentInputRow
         else _step++;
     }
 
+    /// <summary>Where each part of the row sits, e.g. "[0..1] observation | [2..3] previous action (one-hot) | [4] previous reward | …".</summary>
+    public string Describe()
+    {
+        var parts = new System.Collections.Generic.List<string>();
+        int k = 0;
+        void Part(int n, string what)
+        {
+            parts.Add((n == 1 ? $"[{k}] " : $"[{k}..{k + n - 1}] ") + what);
+            k += n;
+        }
+        Part(Observations, "observation");
+        Part(Actions, Discrete ? "previous action (one-hot)" : "previous action");
+        Part(1, "previous reward");
+        Part(1, "previous episode ended");
+        if (TimeInputs)
+        {
+            Part(1, $"episode / {EpisodesPerTrial}");
+            Part(1, $"step / {Horizon}");
+        }
+        if (PreviousObservation)
+        {
+            Part(Observations, "previous observation");
+            Part(1, "has previous");
+        }
+        if (TaskFeatures > 0) Part(TaskFeatures, "task features");
+        return string.Join(" | ", parts);
+    }
+
     /// <summary>The layout as the model's <c>metarl.input_row</c> metadata holds it (key=value pairs separated by ';').</summary>
     public override string ToString() => string.Format(CultureInfo.InvariantCulture,
         "observations={0};actions={1};discrete={2};memory={3};time={4};episodes={5};horizon={6};previous-observation={7};task-features={8};size={9}",

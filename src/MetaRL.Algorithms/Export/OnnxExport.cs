@@ -28,6 +28,26 @@ public enum OnnxConvention
     Unity,
 }
 
+/// <summary>A graph input or output: its name, element type ("float" or "int64") and dimensions ("batch" for the batch).</summary>
+public sealed record OnnxTensor(string Name, string ElementType, IReadOnlyList<string> Dimensions)
+{
+    public override string ToString() => $"{Name} {ElementType}[{string.Join(", ", Dimensions)}]";
+}
+
+/// <summary>An exported model: the file's bytes, its inputs and outputs, and its metadata.</summary>
+public sealed record OnnxModel(byte[] Bytes, IReadOnlyList<OnnxTensor> Inputs, IReadOnlyList<OnnxTensor> Outputs, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Writes the model to <paramref name="path"/> atomically (a temporary file moved into place), creating its folder.</summary>
+    public void Save(string path)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = full + ".tmp";
+        File.WriteAllBytes(temp, Bytes);
+        File.Move(temp, full, overwrite: true);
+    }
+}
+
 /// <summary>
 /// Writes a trained agent's policy as an ONNX model (operator set 13, within what Unity's Sentis loads): RL²'s GRU or
 /// LSTM network with its heads and observation statistics, the recurrent state an explicit input and output so the
@@ -49,7 +69,7 @@ public static class OnnxExport
 
     /// <summary>The learner's current policy as an ONNX model (RL² and MAML, whose unadapted policy θ₀ is written).</summary>
     /// <exception cref="NotSupportedException">The algorithm's policy cannot be exported yet.</exception>
-    public static byte[] Export(IMetaLearner learner, OnnxConvention convention)
+    public static OnnxModel Export(IMetaLearner learner, OnnxConvention convention)
     {
         ArgumentNullException.ThrowIfNull(learner);
         var metadata = new Dictionary<string, string>
@@ -73,21 +93,10 @@ public static class OnnxExport
     /// A MAML agent's policy with the weights it plays <paramref name="slot"/> of <paramref name="session"/> with now: adapted
     /// to that slot's task by the gradient steps its trial has taken so far (θ₀ before the first).
     /// </summary>
-    public static byte[] ExportAdapted(MamlAgent agent, IAgentSession session, OnnxConvention convention, int slot = 0)
+    public static OnnxModel ExportAdapted(MamlAgent agent, IAgentSession session, OnnxConvention convention, int slot = 0)
     {
         ArgumentNullException.ThrowIfNull(agent);
         return Mlp(agent.Policy, MamlAgent.AdaptedWeights(session, slot), convention, new Dictionary<string, string> { ["metarl.algorithm"] = "maml", ["metarl.weights"] = "adapted" });
-    }
-
-    /// <summary>Writes <see cref="Export(IMetaLearner, OnnxConvention)"/> to <paramref name="path"/> atomically (a temporary file moved into place).</summary>
-    public static void Save(IMetaLearner learner, string path, OnnxConvention convention)
-    {
-        var bytes = Export(learner, convention);
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + ".tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, full, overwrite: true);
     }
 
     /// <summary>The input row of an RL² network as an exported model reads it.</summary>
@@ -100,7 +109,7 @@ public static class OnnxExport
     }
 
     /// <summary>An RL² network as an ONNX model in <paramref name="convention"/>.</summary>
-    public static byte[] Rl2(Rl2Network network, TaskDistribution tasks, OnnxConvention convention, IReadOnlyDictionary<string, string>? metadata = null)
+    public static OnnxModel Rl2(Rl2Network network, TaskDistribution tasks, OnnxConvention convention, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var row = InputRow(network, tasks);
         var b = new Builder(convention);
@@ -123,7 +132,7 @@ public static class OnnxExport
     /// A MAML MLP policy evaluated with <paramref name="weights"/> (in the order of its parameters: θ₀, or weights adapted on
     /// a task) as an ONNX model in <paramref name="convention"/>. Its input is the raw observation.
     /// </summary>
-    public static byte[] Mlp(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> weights, OnnxConvention convention, IReadOnlyDictionary<string, string>? metadata = null)
+    public static OnnxModel Mlp(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> weights, OnnxConvention convention, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(weights);
@@ -214,11 +223,11 @@ public static class OnnxExport
             G.Output("deterministic_continuous_actions", ToEnvironment(output), OnnxType.Float, Batch, size);
         }
 
-        public byte[] Model(string name, IReadOnlyDictionary<string, string> meta, string doc)
+        public OnnxModel Model(string name, IReadOnlyDictionary<string, string> meta, string doc)
         {
             var all = new Dictionary<string, string>(meta) { ["metarl.convention"] = convention.ToString().ToLowerInvariant() };
             string version = typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "0";
-            return G.ToModel(name, Opset, version, all, doc);
+            return new OnnxModel(G.ToModel(name, Opset, version, all, doc), G.Inputs.ToArray(), G.Outputs.ToArray(), all);
         }
     }
 

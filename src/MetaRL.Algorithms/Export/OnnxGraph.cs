@@ -81,6 +81,13 @@ internal sealed class OnnxGraph
     private readonly HashSet<string> _names = [];
     private int _next;
 
+    /// <summary>The graph's declared inputs and outputs, in order.</summary>
+    public List<OnnxTensor> Inputs { get; } = [];
+    public List<OnnxTensor> Outputs { get; } = [];
+
+    private static OnnxTensor Describe(string name, OnnxType type, object[] dims)
+        => new(name, type == OnnxType.Float ? "float" : "int64", dims.Select(d => d.ToString()!).ToArray());
+
     /// <summary>A dimension: an int is fixed, a string is symbolic (the batch).</summary>
     public static Action<ProtoWriter> Type(OnnxType type, object[] dims) => t => t.Message(1, tensor =>
     {
@@ -108,6 +115,7 @@ internal sealed class OnnxGraph
     {
         Claim(name);
         _inputs.Add(v => v.String(1, name).Message(2, Type(type, dims)));
+        Inputs.Add(Describe(name, type, dims));
         return name;
     }
 
@@ -116,6 +124,7 @@ internal sealed class OnnxGraph
     {
         Node("Identity", [value], [Claim(name)]);
         _outputs.Add(v => v.String(1, name).Message(2, Type(type, dims)));
+        Outputs.Add(Describe(name, type, dims));
     }
 
     public string Constant(string hint, float[] data, params long[] dims)

@@ -291,8 +291,8 @@ public static class MetaTest
         return Summarise(agent, tasks, taskArray, options, returns, metrics, oracle, lanesPerTrial, oracleAgent);
     }
 
-    // The agents' own random stream of a meta-test with this seed; each batch of trials takes the next split of it.
-    private static Rng AgentStream(ulong seed) => new(seed ^ 0xA6E47UL);
+    /// <summary>The agents' own random stream of a meta-test with <paramref name="seed"/>; each batch of trials takes the next split of it.</summary>
+    public static Rng AgentStream(ulong seed) => new(seed ^ 0xA6E47UL);
 
     /// <summary>The tasks of a meta-test with <paramref name="seed"/>, in trial order (held-out ones by default).</summary>
     public static ITask[] Tasks(TaskDistribution tasks, ulong seed, int count, TaskSplit split = TaskSplit.Test)

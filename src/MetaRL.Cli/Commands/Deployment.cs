@@ -1,0 +1,181 @@
+using System.Globalization;
+using MetaRL.Algorithms.Export;
+using MetaRL.Algorithms.Maml;
+using MetaRL.Algorithms.Rl2;
+using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using Spectre.Console;
+
+namespace MetaRL.Cli.Commands;
+
+/// <summary>Taking a trained agent into an application: ONNX export, and the agent's outputs for a recorded history.</summary>
+internal static class Deployment
+{
+    /// <summary>
+    /// Writes a run's policy as an ONNX model; with <paramref name="adaptTrial"/> (MAML only) the policy adapted by
+    /// <paramref name="adaptSteps"/> gradient steps on that held-out trial (as eval plays it with <paramref name="seed"/>).
+    /// Returns the path written.
+    /// </summary>
+    public static string Export(string run, string convention, string? outFile, Dictionary<string, string> overrides, int? adaptTrial, int adaptSteps, ulong seed,
+        bool quiet)
+    {
+        var learner = EpisodeEvaluation.Load(run, overrides, out var file, out var described);
+        var kind = convention == "unity" ? OnnxConvention.Unity : OnnxConvention.Godot;
+        var path = outFile ?? Path.Combine(Directory.Exists(run) ? run : Path.GetDirectoryName(Path.GetFullPath(run))!, $"agent-{convention}.onnx");
+        if (Directory.Exists(path)) throw new SettingException($"--out '{path}' is a directory; name the .onnx file to write.");
+        OnnxModel model;
+        string weights = "";
+        if (adaptTrial is { } trial)
+        {
+            if (learner.Agent() is not MamlAgent maml)
+                throw new SettingException($"--adapt-trial applies to MAML runs (their policy adapts by gradient steps); this run is {described.Algorithm}, whose memory the caller carries in the recurrent state.");
+            model = OnnxExport.ExportAdapted(maml, Adapt(maml, learner.Tasks, trial, adaptSteps, seed), kind);
+            weights = $", adapted by {adaptSteps} gradient step{(adaptSteps == 1 ? "" : "s")} on held-out trial {trial} (seed {seed})";
+        }
+        else
+        {
+            try { model = OnnxExport.Export(learner, kind); }
+            catch (NotSupportedException e) { throw new SettingException(e.Message); }
+        }
+        model.Save(path);
+        if (quiet) return path;
+        AnsiConsole.MarkupLine($"Exported [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration}{Markup.Escape(weights)})");
+        AnsiConsole.MarkupLine($"  to [blue]{Markup.Escape(path)}[/]: {Markup.Escape(kind == OnnxConvention.Unity ? "Unity ML-Agents (Sentis)" : "Godot RL Agents")} convention, ONNX operator set {OnnxExport.Opset}, {model.Bytes.Length / 1024.0:F1} KB");
+        for (int i = 0; i < model.Inputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "inputs: " : "        ")} {model.Inputs[i]}");
+        for (int i = 0; i < model.Outputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "outputs:" : "        ")} {model.Outputs[i]}");
+        if (model.Metadata.TryGetValue(OnnxExport.RowKey, out var layout))
+            AnsiConsole.WriteLine($"  input row: {AgentInputRow.Parse(layout).Describe()}");
+        else AnsiConsole.WriteLine("  input: the raw observation");
+        AnsiConsole.WriteLine($"  {(model.Metadata[OnnxExport.OutputKey] == "logits" ? "output: logits over the choices" : "output: the mean action in the environment's units")}"
+            + (model.Metadata.TryGetValue(OnnxExport.LogStdKey, out var std) ? $"; log standard deviation {std}" : ""));
+        return path;
+    }
+
+    /// <summary>A MAML session that has played <paramref name="steps"/> rounds of held-out trial <paramref name="trial"/> and adapted after each.</summary>
+    private static IAgentSession Adapt(MamlAgent agent, TaskDistribution tasks, int trial, int steps, ulong seed)
+    {
+        var task = MetaTest.Tasks(tasks, seed, trial)[trial - 1];
+        var env = tasks.CreateEnv();
+        env.SetTask(task);
+        var rng = MetaTest.EnvironmentStream(seed, trial - 1);
+        var session = agent.Begin(1, tasks, MetaTest.AgentStream(seed).Split());
+        session.StartTrial(0, task);
+        var obs = new float[tasks.ObservationSpace.Size];
+        var next = new float[obs.Length];
+        var action = new float[tasks.ActionSpace.Size];
+        var reward = new float[1];
+        var ended = new bool[1];
+        bool[] active = [true];
+        for (int episode = 0; episode < steps * agent.Adaptation.Trajectories; episode++)
+        {
+            env.Reset(rng, obs);
+            for (int t = 0; ; t++)
+            {
+                session.Act(obs, active, action);
+                var r = env.Step(action, rng, next);
+                reward[0] = (float)r.Reward;
+                ended[0] = r.Terminated || r.Truncated || t + 1 >= tasks.Horizon;
+                session.Observe(action, reward, next, ended, active);
+                next.CopyTo(obs, 0);
+                if (ended[0]) break;
+            }
+        }
+        return session;
+    }
+
+    /// <summary>
+    /// Plays a recorded history through a run's agent and writes, per row, the policy output and the action: the numbers an
+    /// exported model of the same policy must give for the same inputs. The CSV has a header; its columns are the
+    /// observation's components in order, then <c>reward</c> and <c>done</c> (the outcome of the action taken on that row),
+    /// and optionally <c>new_trial</c> (1 starts a new task: the agent forgets the previous one).
+    /// </summary>
+    public static int Act(string run, string inputs, Dictionary<string, string> overrides, ulong seed, string? outFile)
+    {
+        if (!File.Exists(inputs)) throw new SettingException($"--inputs: '{inputs}' does not exist.");
+        var learner = EpisodeEvaluation.Load(run, overrides, out _, out _);
+        var tasks = learner.Tasks;
+        using var reader = new StreamReader(inputs);
+        var header = reader.ReadLine()?.Split(',').Select(h => h.Trim()).ToArray()
+            ?? throw new SettingException($"--inputs: '{inputs}' is empty; it needs a header row.");
+        int rewardAt = Array.IndexOf(header, "reward"), doneAt = Array.IndexOf(header, "done"), trialAt = Array.IndexOf(header, "new_trial");
+        if (rewardAt < 0 || doneAt < 0)
+            throw new SettingException($"--inputs: '{inputs}' needs columns 'reward' and 'done' beside the observation's; its header is '{string.Join(",", header)}'.");
+        var observationColumns = Enumerable.Range(0, header.Length).Where(i => i != rewardAt && i != doneAt && i != trialAt).ToArray();
+        int o = tasks.ObservationSpace.Size;
+        if (observationColumns.Length != o)
+            throw new SettingException($"--inputs: '{inputs}' has {observationColumns.Length} observation columns; {tasks.Name} observations have {o}.");
+
+        var player = new AgentPlayer(learner.Agent(), tasks, seed);
+        var obs = new float[o];
+        TextWriter writer = outFile is null ? Console.Out : new StreamWriter(outFile + ".tmp");
+        try
+        {
+            int outputs = -1, actionSize = tasks.ActionSpace.Size, trial = 0, episode = 0, step = 0;
+            bool started = false;
+            int line = 1;
+            for (string? text; (text = reader.ReadLine()) is not null;)
+            {
+                line++;
+                if (text.Trim().Length == 0) continue;
+                var cells = text.Split(',');
+                if (cells.Length != header.Length) throw new SettingException($"{inputs}, line {line}: {cells.Length} values for {header.Length} columns.");
+                float Cell(int column)
+                {
+                    if (!float.TryParse(cells[column], NumberStyles.Float, CultureInfo.InvariantCulture, out float v) || !float.IsFinite(v))
+                        throw new SettingException($"{inputs}, line {line}, column '{header[column]}': '{cells[column].Trim()}' is not a finite number.");
+                    return v;
+                }
+                bool Flag(int column) => Cell(column) switch
+                {
+                    0 => false,
+                    1 => true,
+                    var v => throw new SettingException($"{inputs}, line {line}, column '{header[column]}': {v} is not 0 or 1."),
+                };
+                for (int i = 0; i < o; i++) obs[i] = Cell(observationColumns[i]);
+                float reward = Cell(rewardAt);
+                bool done = Flag(doneAt);
+                if (!started || (trialAt >= 0 && Flag(trialAt)))
+                {
+                    if (started) trial++;
+                    player.Reset();
+                    (started, episode, step) = (true, 0, 0);
+                }
+                var action = player.Act(obs);
+                var output = player.PolicyOutput;
+                if (outputs < 0)
+                {
+                    outputs = output.Length;
+                    var columns = new List<string> { "row", "trial", "episode", "step" };
+                    columns.AddRange(Enumerable.Range(0, outputs).Select(i => $"output_{i}"));
+                    columns.AddRange(Enumerable.Range(0, actionSize).Select(i => $"action_{i}"));
+                    columns.Add("episode_end");
+                    writer.WriteLine(string.Join(",", columns));
+                }
+                var values = new List<string> { (line - 1).ToString(CultureInfo.InvariantCulture), trial.ToString(CultureInfo.InvariantCulture),
+                    episode.ToString(CultureInfo.InvariantCulture), step.ToString(CultureInfo.InvariantCulture) };
+                foreach (var v in output) values.Add(v.ToString("R", CultureInfo.InvariantCulture));
+                foreach (var v in action) values.Add(v.ToString("R", CultureInfo.InvariantCulture));
+                // The agent ends an episode where the row says so, or at the family's horizon, as in training.
+                bool ended = player.Observe(reward, done, false);
+                values.Add(ended ? "1" : "0");
+                writer.WriteLine(string.Join(",", values));
+                if (ended) (episode, step) = (episode + 1, 0);
+                else step++;
+            }
+            if (!started) throw new SettingException($"--inputs: '{inputs}' has no data rows.");
+        }
+        catch when (outFile is not null)
+        {
+            writer.Dispose();
+            File.Delete(outFile + ".tmp"); // a bad row never leaves half a file
+            throw;
+        }
+        if (outFile is not null)
+        {
+            writer.Dispose();
+            File.Move(outFile + ".tmp", outFile, overwrite: true);
+        }
+        return 0;
+    }
+}
