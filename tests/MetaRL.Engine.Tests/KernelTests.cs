@@ -86,6 +86,27 @@ public class KernelTests
     }
 
     [Theory, MemberData(nameof(Levels))]
+    public void A_row_alone_gets_the_same_bits_as_within_a_batch_for_narrow_outputs(SimdLevel level)
+    {
+        // Outputs narrower than a vector (a policy head): one slot acting alone and the slots of a batch agree exactly.
+        int lanes = level switch { SimdLevel.Vector512 => 16, SimdLevel.Vector256 => 8, SimdLevel.Vector128 => 4, _ => int.MaxValue };
+        foreach (var (n, k) in new[] { (2, 128), (1, 33), (5, 300), (3, 17), (7, 4096) })
+        {
+            if (n >= lanes) continue;
+            var rng = new Rng((ulong)(n * 31 + k));
+            const int m = 6;
+            var a = Random(rng, m * k);
+            var b = Random(rng, k * n);
+            var batch = Random(rng, m * n);
+            var alone = (float[])batch.Clone();
+            Gemm.Multiply<float>(level, false, false, m, n, k, a, k, b, n, batch, n, accumulate: true);
+            for (int i = 0; i < m; i++)
+                Gemm.Multiply<float>(level, false, false, 1, n, k, a.AsSpan(i * k, k), k, b, n, alone.AsSpan(i * n, n), n, accumulate: true);
+            Assert.Equal(batch, alone);
+        }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
     public void Gemm_transposes_accumulate_and_leading_dimensions(SimdLevel level)
     {
         foreach (var (m, n, k) in new[] { (1, 385, 33), (33, 7, 138), (7, 33, 385), (64, 6, 384), (138, 2, 7), (2, 138, 1), (385, 17, 5) })

@@ -152,7 +152,7 @@ internal static class GemmCore<TOps, TV, T>
             {
                 // Transpose B (N×K) into K×N so the micro-kernel streams contiguous rows.
                 bt = ArrayPool<T>.Shared.Rent(k * n);
-                Transpose(ref B, ldb, n, k, bt);
+                Transpose(ref B, ldb, n, k, ref bt[0]);
                 B = ref bt[0];
                 ldb = n;
             }
@@ -193,12 +193,12 @@ internal static class GemmCore<TOps, TV, T>
         }
     }
 
-    private static void Transpose(ref T src, int lds, int rows, int cols, T[] dst)
+    private static void Transpose(ref T src, int lds, int rows, int cols, ref T dst)
     {
         for (int r = 0; r < rows; r++)
         {
             ref T s = ref Unsafe.Add(ref src, r * lds);
-            for (int q = 0; q < cols; q++) dst[q * rows + r] = Unsafe.Add(ref s, q);
+            for (int q = 0; q < cols; q++) Unsafe.Add(ref dst, q * rows + r) = Unsafe.Add(ref s, q);
         }
     }
 
@@ -505,36 +505,82 @@ internal static class GemmCore<TOps, TV, T>
     /// </summary>
     private static void DotPath(bool transA, bool transB, int m, int n, int k, ref T A, int lda, ref T B, int ldb, ref T C, int ldc)
     {
+        // A small B (a policy head acting on one row) is transposed on the stack: renting a pooled array costs more than the product.
+        const int StackElements = 4096;
+        if (!transB && !transA && n * k <= StackElements)
+        {
+            Span<T> small = stackalloc T[n * k];
+            Transpose(ref B, ldb, k, n, ref MemoryMarshal.GetReference(small));
+            DotTiles(m, n, k, ref A, lda, ref MemoryMarshal.GetReference(small), k, ref C, ldc);
+            return;
+        }
         T[]? at = null, bt = null;
         try
         {
             if (transA)
             {
                 at = ArrayPool<T>.Shared.Rent(m * k);
-                Transpose(ref A, lda, k, m, at);
+                Transpose(ref A, lda, k, m, ref at[0]);
                 A = ref at[0];
                 lda = k;
             }
             if (!transB)
             {
                 bt = ArrayPool<T>.Shared.Rent(n * k);
-                Transpose(ref B, ldb, k, n, bt);
+                Transpose(ref B, ldb, k, n, ref bt[0]);
                 B = ref bt[0];
                 ldb = k;
             }
-            for (int i = 0; i < m; i += 4)
-            {
-                int mr = Math.Min(4, m - i);
-                for (int j = 0; j < n; j += 3)
-                    DotTile(k, ref Unsafe.Add(ref A, i * lda), lda, mr, ref Unsafe.Add(ref B, j * ldb), ldb, Math.Min(3, n - j),
-                        ref Unsafe.Add(ref C, i * ldc + j), ldc);
-            }
+            DotTiles(m, n, k, ref A, lda, ref B, ldb, ref C, ldc);
         }
         finally
         {
             if (at is not null) ArrayPool<T>.Shared.Return(at);
             if (bt is not null) ArrayPool<T>.Shared.Return(bt);
         }
+    }
+
+    /// <summary>C += A·Bᵀ for A [m, k] and B [n, k], both rows along K, in 4×3 tiles (a single row in 1×3 tiles).</summary>
+    private static void DotTiles(int m, int n, int k, ref T A, int lda, ref T B, int ldb, ref T C, int ldc)
+    {
+        for (int i = 0; i < m; i += 4)
+        {
+            int mr = Math.Min(4, m - i);
+            for (int j = 0; j < n; j += 3)
+            {
+                if (mr == 1) DotRow(k, ref Unsafe.Add(ref A, i * lda), ref Unsafe.Add(ref B, j * ldb), ldb, Math.Min(3, n - j), ref Unsafe.Add(ref C, i * ldc + j));
+                else DotTile(k, ref Unsafe.Add(ref A, i * lda), lda, mr, ref Unsafe.Add(ref B, j * ldb), ldb, Math.Min(3, n - j), ref Unsafe.Add(ref C, i * ldc + j), ldc);
+            }
+        }
+    }
+
+    /// <summary>One row of <see cref="DotTile"/>: the same operations per output, in the same order, without the three rows it would discard.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRow(int k, ref T a, ref T b, int ldb, int nc, ref T c)
+    {
+        ref T b0 = ref b;
+        ref T b1 = ref Unsafe.Add(ref b, (nc > 1 ? 1 : 0) * ldb);
+        ref T b2 = ref Unsafe.Add(ref b, (nc > 2 ? 2 : 0) * ldb);
+        TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero;
+        int l = L, p = 0;
+        for (; p + l <= k; p += l)
+        {
+            TV x = TOps.Load(ref Unsafe.Add(ref a, p));
+            s0 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref b0, p)), s0);
+            s1 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref b1, p)), s1);
+            s2 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref b2, p)), s2);
+        }
+        T t0 = TOps.Sum(s0), t1 = TOps.Sum(s1), t2 = TOps.Sum(s2);
+        for (; p < k; p++)
+        {
+            T x = Unsafe.Add(ref a, p);
+            t0 += x * Unsafe.Add(ref b0, p);
+            t1 += x * Unsafe.Add(ref b1, p);
+            t2 += x * Unsafe.Add(ref b2, p);
+        }
+        c += t0;
+        if (nc > 1) Unsafe.Add(ref c, 1) += t1;
+        if (nc > 2) Unsafe.Add(ref c, 2) += t2;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
