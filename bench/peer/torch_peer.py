@@ -77,19 +77,29 @@ def gru(seconds):
 
 
 def act(seconds):
-    """Batch-1 GRU(10→128) + Linear(128→2) step without gradients, one thread."""
+    """Batch-1 decisions without gradients, one thread, shaped as metarl-bench's act section on navigation-2d:
+    RL²'s GRU over the 6-value input row with a linear head, and MAML's [64, 64] tanh MLP policy."""
     torch.set_num_threads(1)
-    cell = nn.GRUCell(10, 128)
+    cell = nn.GRUCell(6, 128)
     head = nn.Linear(128, 2)
-    x = torch.randn(1, 10)
+    x = torch.randn(1, 6)
     state = [torch.zeros(1, 128)]
 
-    def step():
+    def gru_step():
         with torch.no_grad():
             state[0] = cell(x, state[0])
             head(state[0])
 
-    print(f"Batch-1 GRU(10→128) + Linear(128→2) step, no gradients, 1 thread: {median_seconds(step, seconds) * 1e6:8.2f} µs")
+    mlp = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 2))
+    obs = torch.randn(1, 2)
+
+    def mlp_step():
+        with torch.no_grad():
+            mlp(obs)
+
+    print(f"Batch-1 steps, no gradients, 1 thread, PyTorch {torch.__version__}:")
+    print(f"  GRU(6→128) + Linear(128→2):   {median_seconds(gru_step, seconds) * 1e6:8.2f} µs")
+    print(f"  MLP 2→64→64→2 (tanh):         {median_seconds(mlp_step, seconds) * 1e6:8.2f} µs")
 
 
 class Navigation:
