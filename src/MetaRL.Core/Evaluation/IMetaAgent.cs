@@ -7,6 +7,11 @@ namespace MetaRL.Core.Evaluation;
 /// Anything the meta-test protocol can evaluate: a trained meta-learner, a classic baseline or an oracle.
 /// It plays a batch of trials side by side; each trial is several episodes of one task, and the agent
 /// may keep memory across the episodes of a trial but not across trials.
+/// <para>
+/// Threads: an agent is shared safely. Any number of sessions may be begun from one agent and played on different
+/// threads at once (a service keeps one session per client); each acts exactly as it would alone. A session itself is
+/// for one thread at a time. The agent's weights must not be trained while its sessions play.
+/// </para>
 /// </summary>
 public interface IMetaAgent
 {
