@@ -299,6 +299,50 @@ public sealed class OnnxExportTests
         Assert.NotEqual(theta0, adapted);
     }
 
+    [Theory]
+    [InlineData("pendulum", "hidden=16,16", "true")]
+    [InlineData("navigation-2d", "hidden=12", "false")]
+    public void An_exported_SAC_policy_gives_the_engines_mean_action_over_1000_steps_in_both_conventions(string task, string hidden, string deterministic)
+    {
+        var learner = MetaLearners.Create("sac", task, new Dictionary<string, string> { ["hidden"] = hidden.Split('=')[1], ["deterministic"] = deterministic }, seed: 3);
+        var tasks = learner.Tasks;
+        foreach (var convention in new[] { OnnxConvention.Godot, OnnxConvention.Unity })
+        {
+            using var onnx = new InferenceSession(OnnxExport.Export(learner, convention).Bytes);
+            var player = new AgentPlayer(learner.Agent(), tasks, seed: 4);
+            var env = tasks.CreateEnv();
+            var obs = new float[tasks.ObservationSpace.Size];
+            var rng = new Rng(6);
+            int steps = 0, trial = 0;
+            var heldOut = MetaTest.Tasks(tasks, 1, 50);
+            while (steps < Steps)
+            {
+                var t = heldOut[trial++ % heldOut.Length];
+                env.SetTask(t);
+                player.Reset();
+                env.Reset(rng, obs);
+                for (bool done = false; !done; steps++)
+                {
+                    var action = player.Act(obs).ToArray();
+                    var expected = player.PolicyOutput.ToArray();
+                    var inputs = new List<NamedOnnxValue> { Value(convention == OnnxConvention.Godot ? "obs" : "obs_0", obs.ToArray(), 1, obs.Length) };
+                    if (convention == OnnxConvention.Godot) inputs.Add(Value("state_ins", [0f], 1));
+                    using var results = onnx.Run(inputs);
+                    Close(expected, Floats(results, convention == OnnxConvention.Godot ? "output" : "deterministic_continuous_actions"), $"{convention} step {steps}");
+                    if (deterministic == "true") Close(expected, action, $"step {steps} engine action");
+                    if (convention == OnnxConvention.Unity)
+                    {
+                        var sampled = Floats(results, "continuous_actions");
+                        var box = (MetaRL.Core.Spaces.Box)tasks.ActionSpace;
+                        for (int j = 0; j < sampled.Length; j++) Assert.InRange(sampled[j], box.Low[j], box.High[j]);
+                    }
+                    var r = env.Step(action, rng, obs);
+                    done = player.Observe((float)r.Reward, r.Terminated, r.Truncated, obs);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void The_input_row_helper_writes_what_the_engine_feeds_the_network()
     {

@@ -51,7 +51,8 @@ public sealed record OnnxModel(byte[] Bytes, IReadOnlyList<OnnxTensor> Inputs, I
 /// <summary>
 /// Writes a trained agent's policy as an ONNX model (operator set 13, within what Unity's Sentis loads): RL²'s GRU or
 /// LSTM network with its heads and observation statistics, the recurrent state an explicit input and output so the
-/// caller carries memory across steps; or a MAML MLP policy with any weights (θ₀, or weights adapted on a task). The
+/// caller carries memory across steps; a MAML MLP policy with any weights (θ₀, or weights adapted on a task); or a SAC
+/// policy (tanh-squashed, mapped onto the action box). The
 /// graph is made of elementary operators (MatMul, Add, Sigmoid, Tanh, Slice, Concat, …) in the order the engine
 /// computes, so its outputs match the engine's to rounding. The model's metadata says what it is and, for recurrent
 /// policies, the input row's layout (<see cref="AgentInputRow"/>).
@@ -67,7 +68,7 @@ public static class OnnxExport
     /// <summary>Metadata keys of an exported model.</summary>
     public const string RowKey = "metarl.input_row", OutputKey = "metarl.output", LogStdKey = "metarl.log_std";
 
-    /// <summary>The learner's current policy as an ONNX model (RL² and MAML, whose unadapted policy θ₀ is written).</summary>
+    /// <summary>The learner's current policy as an ONNX model (RL², SAC, and MAML, whose unadapted policy θ₀ is written).</summary>
     /// <exception cref="NotSupportedException">The algorithm's policy cannot be exported yet.</exception>
     public static OnnxModel Export(IMetaLearner learner, OnnxConvention convention)
     {
@@ -84,8 +85,9 @@ public static class OnnxExport
             Rl2Agent rl2 => Rl2(rl2.Network, learner.Tasks, convention, metadata),
             MamlAgent maml => Mlp(maml.Policy, maml.InitialWeights, convention, new Dictionary<string, string>(metadata) { ["metarl.weights"] = "meta-trained (unadapted)" }),
             FixedPolicyAgent fixedPolicy => Mlp(fixedPolicy.Policy, fixedPolicy.Policy.Parameters(), convention, metadata),
+            Sac.SacAgent sac => SquashedGaussian(sac.Sac, sac.Map, convention, metadata),
             var other => throw new NotSupportedException(
-                $"ONNX export covers RL² and MAML policies; '{learner.Algorithm}' ({other.Name}) cannot be exported yet."),
+                $"ONNX export covers RL², MAML and SAC policies; '{learner.Algorithm}' ({other.Name}) cannot be exported yet (PEARL's posterior over its latent would travel as the model's state)."),
         };
     }
 
@@ -156,6 +158,37 @@ public static class OnnxExport
         return b.Model("mlp", meta, $"MLP policy {string.Join("x", layers.Select(l => l.OutFeatures))} over {policy.ObservationSize} observations.");
     }
 
+    /// <summary>
+    /// A soft actor-critic policy (no latent) as an ONNX model: the MLP's mean μ and clamped log σ, the action tanh(μ) (or
+    /// tanh(μ + σ·noise) for Unity's sampled output) mapped onto the action box. Its input is the raw observation.
+    /// </summary>
+    public static OnnxModel SquashedGaussian(Sac.SoftActorCritic sac, Sac.ActionMap map, OnnxConvention convention, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(sac);
+        ArgumentNullException.ThrowIfNull(map);
+        if (sac.LatentSize > 0) throw new NotSupportedException("A policy that reads PEARL's latent cannot be exported yet.");
+        int a = sac.ActionSize;
+        var b = new Builder(convention);
+        var x = b.G.Input(b.ObservationName, OnnxType.Float, Builder.Batch, sac.ObservationSize);
+        b.PlaceholderState();
+        var h = b.G.Mlp(x, sac.Policy.Network);
+        var mean = b.G.Slice(h, 0, a);
+        var logStd = b.G.Op("Clip", b.G.Slice(h, a, 2 * a), b.G.Scalar("log_std_min", (float)Sac.TanhGaussianPolicy.LogStdMin), b.G.Scalar("log_std_max", (float)Sac.TanhGaussianPolicy.LogStdMax));
+        var (low, half) = map.Bounds;
+        // low + (clamp(u, −1, 1) + 1)·half, as ActionMap.ToEnv computes it.
+        string ToBox(string unit) => b.G.Op("Add",
+            b.G.Op("Mul", b.G.Op("Add", b.G.Op("Clip", unit, b.G.Scalar("minus_one", -1), b.G.Scalar("one", 1)), b.G.Scalar("one", 1)), b.G.Constant("half", half, 1, a)),
+            b.G.Constant("low", low, 1, a));
+        var greedy = ToBox(b.G.Op("Tanh", mean));
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            ["metarl.observations"] = sac.ObservationSize.ToString(CultureInfo.InvariantCulture),
+            [OutputKey] = "mean action",
+        };
+        b.SquashedActions(greedy, () => ToBox(b.G.Op("Tanh", b.G.Op("Add", mean, b.G.Op("Mul", b.G.Op("RandomNormalLike", [mean], A("dtype", 1L)), b.G.Op("Exp", logStd))))), a);
+        return b.Model("sac", meta, $"Soft actor-critic policy {string.Join("x", sac.Policy.Network.Layers.Select(l => l.OutFeatures))} over {sac.ObservationSize} observations (tanh-squashed, mapped onto the action box).");
+    }
+
     /// <summary>The inputs and outputs each convention names, around the policy's own graph.</summary>
     private sealed class Builder(OnnxConvention convention)
     {
@@ -163,6 +196,21 @@ public static class OnnxExport
         public readonly OnnxGraph G = new();
         private string? _stateInput;
         private int _stateSize;
+
+        /// <summary>Continuous actions already in the environment's units: the greedy one, and the sampled one built on demand (Unity only).</summary>
+        public void SquashedActions(string greedy, Func<string> sampled, int size)
+        {
+            if (convention == OnnxConvention.Godot)
+            {
+                G.Output("output", greedy, OnnxType.Float, Batch, size);
+                return;
+            }
+            G.Output("version_number", G.Constant("version", [UnityApiVersion], 1), OnnxType.Float, 1);
+            G.Output("memory_size", G.Constant("memory", [_stateSize], 1), OnnxType.Float, 1);
+            G.Output("continuous_actions", sampled(), OnnxType.Float, Batch, size);
+            G.Output("continuous_action_output_shape", G.Constant("action_size", [size], 1), OnnxType.Float, 1);
+            G.Output("deterministic_continuous_actions", greedy, OnnxType.Float, Batch, size);
+        }
 
         public string ObservationName => convention == OnnxConvention.Unity ? "obs_0" : "obs";
 

@@ -12,6 +12,9 @@ public sealed class ActionMap
 
     public int Size => _low.Length;
 
+    /// <summary>The box's lower bounds and half-widths, for exporters.</summary>
+    internal (float[] Low, float[] Half) Bounds => (_low, _half);
+
     /// <summary>The map for <paramref name="tasks"/>' action box; <paramref name="algorithm"/> names the learner in the error for any other action space.</summary>
     public static ActionMap For(TaskDistribution tasks, string algorithm)
     {
