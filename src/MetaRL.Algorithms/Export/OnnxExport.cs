@@ -52,9 +52,8 @@ public sealed record OnnxModel(byte[] Bytes, IReadOnlyList<OnnxTensor> Inputs, I
 /// Writes a trained agent's policy as an ONNX model (operator set 13, within what Unity's Sentis loads): RL²'s GRU or
 /// LSTM network with its heads and observation statistics, the recurrent state an explicit input and output so the
 /// caller carries memory across steps; a MAML MLP policy with any weights (θ₀, or weights adapted on a task); or a SAC
-/// policy (tanh-squashed, mapped onto the action box). The
-/// graph is made of elementary operators (MatMul, Add, Sigmoid, Tanh, Slice, Concat, …) in the order the engine
-/// computes, so its outputs match the engine's to rounding. The model's metadata says what it is and, for recurrent
+/// policy (tanh-squashed, mapped onto the action box). The graph is made of elementary operators (MatMul, Add, Sigmoid,
+/// Tanh, Slice, Concat, …) in the order the engine computes, so its outputs match the engine's to rounding. The model's metadata says what it is and, for recurrent
 /// policies, the input row's layout (<see cref="AgentInputRow"/>).
 /// </summary>
 public static class OnnxExport
