@@ -43,7 +43,7 @@ public sealed class DeploymentTests : IDisposable
         var model = Path.Combine(_dir, "agent.onnx");
         var export = Run("export", run, "--convention", "godot", "--out", model);
         Assert.True(export.Code == 0, export.Err);
-        Assert.Contains("input row: [0..1] observation | [2..3] previous action | [4] previous reward", export.Out);
+        Assert.Contains("input:   [0..1] observation | [2..3] previous action | [4] previous reward", export.Out);
 
         var printed = File.ReadAllLines(actOut);
         Assert.Equal("row,trial,episode,step,output_0,output_1,action_0,action_1,episode_end", printed[0]);

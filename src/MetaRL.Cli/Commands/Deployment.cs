@@ -41,15 +41,38 @@ internal static class Deployment
         model.Save(path);
         if (quiet) return path;
         AnsiConsole.MarkupLine($"Exported [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration}{Markup.Escape(weights)})");
-        AnsiConsole.MarkupLine($"  to [blue]{Markup.Escape(path)}[/]: {Markup.Escape(kind == OnnxConvention.Unity ? "Unity ML-Agents (Sentis)" : "Godot RL Agents")} convention, ONNX operator set {OnnxExport.Opset}, {model.Bytes.Length / 1024.0:F1} KB");
+        AnsiConsole.MarkupLine($"  file:    [blue]{Markup.Escape(path)}[/] ({model.Bytes.Length / 1024.0:F1} KB, ONNX operator set {OnnxExport.Opset})");
+        AnsiConsole.WriteLine($"  for:     {(kind == OnnxConvention.Unity ? "Unity ML-Agents (Sentis)" : "Godot RL Agents")}");
         for (int i = 0; i < model.Inputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "inputs: " : "        ")} {model.Inputs[i]}");
         for (int i = 0; i < model.Outputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "outputs:" : "        ")} {model.Outputs[i]}");
-        if (model.Metadata.TryGetValue(OnnxExport.RowKey, out var layout))
-            AnsiConsole.WriteLine($"  input row: {AgentInputRow.Parse(layout).Describe()}");
-        else AnsiConsole.WriteLine("  input: the raw observation");
-        AnsiConsole.WriteLine($"  {(model.Metadata[OnnxExport.OutputKey] == "logits" ? "output: logits over the choices" : "output: the mean action in the environment's units")}"
-            + (model.Metadata.TryGetValue(OnnxExport.LogStdKey, out var std) ? $"; log standard deviation {std}" : ""));
+        var rowParts = model.Metadata.TryGetValue(OnnxExport.RowKey, out var layout) ? AgentInputRow.Parse(layout).Describe().Split(" | ") : ["the raw observation"];
+        var rowLines = Wrap(rowParts, " | ", 78 - 11).ToArray();
+        for (int i = 0; i < rowLines.Length; i++) AnsiConsole.WriteLine((i == 0 ? "  input:   " : "           ") + rowLines[i]);
+        AnsiConsole.WriteLine($"  output:  {(model.Metadata[OnnxExport.OutputKey] == "logits" ? "logits over the choices" : "the mean action in the environment's units")}");
+        if (model.Metadata.TryGetValue(OnnxExport.LogStdKey, out var std))
+        {
+            int note = std.IndexOf(" (", StringComparison.Ordinal);
+            var values = (note < 0 ? std : std[..note]).Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture).ToString("G4", CultureInfo.InvariantCulture));
+            AnsiConsole.WriteLine($"  log σ:   {string.Join(", ", values)}");
+            if (note >= 0) AnsiConsole.WriteLine($"           {std[(note + 1)..]}");
+        }
         return path;
+    }
+
+    /// <summary>Parts joined by <paramref name="separator"/> into lines of at most <paramref name="width"/> characters (a longer part stands alone).</summary>
+    private static IEnumerable<string> Wrap(IReadOnlyList<string> parts, string separator, int width)
+    {
+        var line = "";
+        foreach (var part in parts)
+        {
+            if (line.Length > 0 && line.Length + separator.Length + part.Length > width)
+            {
+                yield return line + separator.TrimEnd();
+                line = part;
+            }
+            else line = line.Length == 0 ? part : line + separator + part;
+        }
+        if (line.Length > 0) yield return line;
     }
 
     /// <summary>A MAML session that has played <paramref name="steps"/> rounds of held-out trial <paramref name="trial"/> and adapted after each.</summary>
