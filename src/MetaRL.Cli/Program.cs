@@ -420,7 +420,7 @@ internal static class Program
 
     private static Command ExportCommand()
     {
-        var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train' (RL², MAML or SAC), or a checkpoint file (.mrla)." };
+        var dir = new Argument<string>("run") { Description = "A run directory written by 'metarl train' (any algorithm), or a checkpoint file (.mrla)." };
         var format = new Option<string>("--format") { Description = "The model format.", DefaultValueFactory = _ => "onnx" };
         format.AcceptOnlyFromAmong("onnx");
         var convention = new Option<string>("--convention")

@@ -343,6 +343,72 @@ public sealed class OnnxExportTests
         }
     }
 
+    [Theory]
+    [InlineData("point-robot", "false", "2")]
+    [InlineData("sparse-point-robot", "true", "5")]
+    public void An_exported_PEARL_agent_carries_the_posterior_in_its_state_and_acts_as_the_engine_over_1000_steps(string task, string nextObservation, string latent)
+    {
+        var learner = MetaLearners.Create("pearl", task, new Dictionary<string, string>
+        {
+            ["hidden"] = "16,16", ["encoder-hidden"] = "12", ["latent"] = latent, ["train-tasks"] = "4", ["tasks-per-iteration"] = "2",
+            ["next-obs-in-context"] = nextObservation, ["deterministic"] = "true", ["eval-latent"] = "mean",
+        }, seed: 3);
+        var tasks = learner.Tasks;
+        foreach (var convention in new[] { OnnxConvention.Godot, OnnxConvention.Unity })
+        {
+            using var onnx = new InferenceSession(OnnxExport.Export(learner, convention).Bytes);
+            var row = PearlInputRow.Parse(onnx.ModelMetadata.CustomMetadataMap[OnnxExport.RowKey]);
+            Assert.Equal(nextObservation == "true", row.NextObservation);
+            var player = new AgentPlayer(learner.Agent(), tasks, seed: 4);
+            var env = tasks.CreateEnv();
+            var obs = new float[tasks.ObservationSpace.Size];
+            var input = new float[row.Size];
+            var state = new float[row.StateSize];
+            var rng = new Rng(6);
+            int steps = 0, trial = 0;
+            var heldOut = MetaTest.Tasks(tasks, 1, 50);
+            bool latentMoved = false;
+            while (steps < Steps)
+            {
+                var t = heldOut[trial++];
+                env.SetTask(t);
+                player.Reset();
+                row.StartTrial();
+                Array.Clear(state);
+                for (int e = 0; e < tasks.EpisodesPerTrial; e++)
+                {
+                    env.Reset(rng, obs);
+                    for (bool done = false; !done; steps++)
+                    {
+                        row.Write(obs, input);
+                        var action = player.Act(obs).ToArray();
+                        var expected = player.PolicyOutput.ToArray();
+                        var inputs = new List<NamedOnnxValue> { Value(convention == OnnxConvention.Godot ? "obs" : "obs_0", input, 1, row.Size) };
+                        inputs.Add(convention == OnnxConvention.Godot ? Value("state_ins", state, 1, state.Length) : Value("recurrent_in", state, 1, 1, state.Length));
+                        using var results = onnx.Run(inputs);
+                        Close(expected, Floats(results, convention == OnnxConvention.Godot ? "output" : "deterministic_continuous_actions"), $"{convention} step {steps}");
+                        Close(expected, action, $"step {steps} engine action");
+                        state = Floats(results, convention == OnnxConvention.Godot ? "state_outs" : "recurrent_out");
+                        latentMoved |= state.Skip(2 * row.Latent).Any(v => v != 0);
+                        var previous = obs.ToArray();
+                        var r = env.Step(action, rng, obs);
+                        done = player.Observe((float)r.Reward, r.Terminated, r.Truncated, obs);
+                        row.Observe(action, (float)r.Reward, obs, done);
+                    }
+                }
+            }
+            Assert.True(latentMoved, "z never left the prior's mean: the posterior was not exercised");
+
+            // A sampled z: the posterior mean plus its deviation times the row's noise (the prior N(0, 1) before any transition).
+            row.StartTrial();
+            row.Write(new float[row.Observations], input, Enumerable.Repeat(0.75f, row.Latent).ToArray());
+            using var drawn = onnx.Run([Value(convention == OnnxConvention.Godot ? "obs" : "obs_0", input, 1, row.Size),
+                convention == OnnxConvention.Godot ? Value("state_ins", new float[row.StateSize], 1, row.StateSize) : Value("recurrent_in", new float[row.StateSize], 1, 1, row.StateSize)]);
+            var z = Floats(drawn, convention == OnnxConvention.Godot ? "state_outs" : "recurrent_out").Skip(2 * row.Latent);
+            Assert.All(z, v => Assert.Equal(0.75f, v));
+        }
+    }
+
     [Fact]
     public void The_input_row_helper_writes_what_the_engine_feeds_the_network()
     {

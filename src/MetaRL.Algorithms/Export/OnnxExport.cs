@@ -51,8 +51,8 @@ public sealed record OnnxModel(byte[] Bytes, IReadOnlyList<OnnxTensor> Inputs, I
 /// <summary>
 /// Writes a trained agent's policy as an ONNX model (operator set 13, within what Unity's Sentis loads): RL²'s GRU or
 /// LSTM network with its heads and observation statistics, the recurrent state an explicit input and output so the
-/// caller carries memory across steps; a MAML MLP policy with any weights (θ₀, or weights adapted on a task); or a SAC
-/// policy (tanh-squashed, mapped onto the action box). The graph is made of elementary operators (MatMul, Add, Sigmoid,
+/// caller carries memory across steps; a MAML MLP policy with any weights (θ₀, or weights adapted on a task); a SAC
+/// policy (tanh-squashed, mapped onto the action box); or a PEARL agent, its posterior over z the recurrent state. The graph is made of elementary operators (MatMul, Add, Sigmoid,
 /// Tanh, Slice, Concat, …) in the order the engine computes, so its outputs match the engine's to rounding. The model's metadata says what it is and, for recurrent
 /// policies, the input row's layout (<see cref="AgentInputRow"/>).
 /// </summary>
@@ -67,7 +67,7 @@ public static class OnnxExport
     /// <summary>Metadata keys of an exported model.</summary>
     public const string RowKey = "metarl.input_row", OutputKey = "metarl.output", LogStdKey = "metarl.log_std";
 
-    /// <summary>The learner's current policy as an ONNX model (RL², SAC, and MAML, whose unadapted policy θ₀ is written).</summary>
+    /// <summary>The learner's current policy as an ONNX model (RL², PEARL, SAC, and MAML, whose unadapted policy θ₀ is written).</summary>
     /// <exception cref="NotSupportedException">The algorithm's policy cannot be exported yet.</exception>
     public static OnnxModel Export(IMetaLearner learner, OnnxConvention convention)
     {
@@ -85,8 +85,8 @@ public static class OnnxExport
             MamlAgent maml => Mlp(maml.Policy, maml.InitialWeights, convention, new Dictionary<string, string>(metadata) { ["metarl.weights"] = "meta-trained (unadapted)" }),
             FixedPolicyAgent fixedPolicy => Mlp(fixedPolicy.Policy, fixedPolicy.Policy.Parameters(), convention, metadata),
             Sac.SacAgent sac => SquashedGaussian(sac.Sac, sac.Map, convention, metadata),
-            var other => throw new NotSupportedException(
-                $"ONNX export covers RL², MAML and SAC policies; '{learner.Algorithm}' ({other.Name}) cannot be exported yet (PEARL's posterior over its latent would travel as the model's state)."),
+            Pearl.PearlAgent pearl => pearl.Encoder is null ? SquashedGaussian(pearl.Sac, pearl.Map, convention, metadata) : Pearl(pearl, convention, metadata),
+            var other => throw new NotSupportedException($"ONNX export covers RL², MAML, PEARL and SAC policies; '{learner.Algorithm}' ({other.Name}) cannot be exported."),
         };
     }
 
@@ -165,27 +165,98 @@ public static class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(sac);
         ArgumentNullException.ThrowIfNull(map);
-        if (sac.LatentSize > 0) throw new NotSupportedException("A policy that reads PEARL's latent cannot be exported yet.");
-        int a = sac.ActionSize;
+        if (sac.LatentSize > 0) throw new ArgumentException("This policy reads PEARL's latent; export its PearlAgent (the posterior travels as the model's state).", nameof(sac));
         var b = new Builder(convention);
         var x = b.G.Input(b.ObservationName, OnnxType.Float, Builder.Batch, sac.ObservationSize);
         b.PlaceholderState();
-        var h = b.G.Mlp(x, sac.Policy.Network);
-        var mean = b.G.Slice(h, 0, a);
-        var logStd = b.G.Op("Clip", b.G.Slice(h, a, 2 * a), b.G.Scalar("log_std_min", (float)Sac.TanhGaussianPolicy.LogStdMin), b.G.Scalar("log_std_max", (float)Sac.TanhGaussianPolicy.LogStdMax));
-        var (low, half) = map.Bounds;
-        // low + (clamp(u, −1, 1) + 1)·half, as ActionMap.ToEnv computes it.
-        string ToBox(string unit) => b.G.Op("Add",
-            b.G.Op("Mul", b.G.Op("Add", b.G.Op("Clip", unit, b.G.Scalar("minus_one", -1), b.G.Scalar("one", 1)), b.G.Scalar("one", 1)), b.G.Constant("half", half, 1, a)),
-            b.G.Constant("low", low, 1, a));
-        var greedy = ToBox(b.G.Op("Tanh", mean));
+        SquashedPolicy(b, sac, map, x);
         var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
         {
             ["metarl.observations"] = sac.ObservationSize.ToString(CultureInfo.InvariantCulture),
             [OutputKey] = "mean action",
         };
-        b.SquashedActions(greedy, () => ToBox(b.G.Op("Tanh", b.G.Op("Add", mean, b.G.Op("Mul", b.G.Op("RandomNormalLike", [mean], A("dtype", 1L)), b.G.Op("Exp", logStd))))), a);
         return b.Model("sac", meta, $"Soft actor-critic policy {string.Join("x", sac.Policy.Network.Layers.Select(l => l.OutFeatures))} over {sac.ObservationSize} observations (tanh-squashed, mapped onto the action box).");
+    }
+
+    /// <summary>
+    /// A PEARL agent as a recurrent ONNX model: its state is the posterior over z (the sums of the factors' precisions and
+    /// precision-weighted means, then the z in use), and each step first adds the previous transition's factor from the
+    /// context encoder, draws z when an episode starts (the posterior mean plus its standard deviation times the row's
+    /// noise), then acts as the SAC policy on the observation and z. The row is <see cref="PearlInputRow"/>'s.
+    /// </summary>
+    public static OnnxModel Pearl(Pearl.PearlAgent agent, OnnxConvention convention, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        var encoder = agent.Encoder ?? throw new ArgumentException("This PEARL agent has no latent (latent=0): export it as a plain SAC policy.", nameof(agent));
+        var sac = agent.Sac;
+        int o = sac.ObservationSize, a = sac.ActionSize, l = sac.LatentSize;
+        var row = new PearlInputRow(o, a, l, agent.NextObservation);
+        var b = new Builder(convention);
+        var g = b.G;
+        var x = g.Input(b.ObservationName, OnnxType.Float, Builder.Batch, row.Size);
+        var state = b.StateInput(row.StateSize);
+        int k = 0;
+        string Take(int n)
+        {
+            var part = g.Slice(x, k, k + n);
+            k += n;
+            return part;
+        }
+        var obs = Take(o);
+        var previousObs = Take(o);
+        var previousAction = Take(a);
+        var reward = Take(1);
+        var previousNext = agent.NextObservation ? Take(o) : null;
+        var has = Take(1);
+        var start = Take(1);
+        var noise = Take(l);
+
+        // The previous transition as the encoder reads it: the action back in the policy's [−1, 1] coordinates.
+        var (low, half) = agent.Map.Bounds;
+        var unit = g.Op("Sub", g.Op("Div", g.Op("Sub", previousAction, g.Constant("low", low, 1, a)), g.Constant("half", half, 1, a)), g.Scalar("one", 1));
+        string[] transition = previousNext is null ? [previousObs, unit, reward] : [previousObs, unit, reward, previousNext];
+        var factor = g.Mlp(g.Op("Concat", transition, A("axis", 1L)), encoder.Network);
+        var factorMean = g.Slice(factor, 0, l);
+        var variance = g.Op("Max", g.Op("Softplus", g.Slice(factor, l, 2 * l)), g.Scalar("min_variance", (float)Algorithms.Pearl.ContextEncoder.MinVariance));
+        var precision = g.Op("Mul", g.Op("Reciprocal", variance), has); // no transition yet: adds nothing
+        var precisionSum = g.Op("Add", g.Slice(state, 0, l), precision);
+        var weightedSum = g.Op("Add", g.Slice(state, l, 2 * l), g.Op("Mul", precision, factorMean));
+        var previousZ = g.Slice(state, 2 * l, 3 * l);
+
+        // z at an episode's start: N(Σpμ / Σp, 1 / Σp) from the factors so far, the prior N(0, 1) before any.
+        var seen = g.Op("Greater", precisionSum, g.Scalar("zero", 0));
+        var mean = g.Op("Where", seen, g.Op("Div", weightedSum, precisionSum), g.Scalar("prior_mean", 0));
+        var deviation = g.Op("Where", seen, g.Op("Sqrt", g.Op("Reciprocal", precisionSum)), g.Scalar("prior_std", 1));
+        var drawn = g.Op("Add", mean, g.Op("Mul", deviation, noise));
+        var z = g.Op("Where", g.Op("Greater", start, g.Scalar("half", 0.5f)), drawn, previousZ);
+
+        SquashedPolicy(b, sac, agent.Map, g.Op("Concat", [obs, z], A("axis", 1L)));
+        b.StateOutput(g.Op("Concat", [precisionSum, weightedSum, z], A("axis", 1L)), row.StateSize);
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            [RowKey] = row.ToString(),
+            ["metarl.state_size"] = row.StateSize.ToString(CultureInfo.InvariantCulture),
+            [OutputKey] = "mean action",
+            ["metarl.latent"] = agent.LatentRule == Algorithms.Pearl.PearlLatent.Mean ? "evaluated with the posterior mean (noise zeros)" : "evaluated with sampled z (noise standard normal)",
+        };
+        return b.Model("pearl", meta, $"PEARL: the posterior over a {l}-dimensional z as the state, and the SAC policy over {o} observations and z.");
+    }
+
+    /// <summary>The squashed Gaussian policy's outputs from <paramref name="input"/>: greedy tanh(μ), and for Unity tanh(μ + σ·noise), mapped onto the box.</summary>
+    private static void SquashedPolicy(Builder b, Sac.SoftActorCritic sac, Sac.ActionMap map, string input)
+    {
+        int a = sac.ActionSize;
+        var g = b.G;
+        var h = g.Mlp(input, sac.Policy.Network);
+        var mean = g.Slice(h, 0, a);
+        var logStd = g.Op("Clip", g.Slice(h, a, 2 * a), g.Scalar("log_std_min", (float)Sac.TanhGaussianPolicy.LogStdMin), g.Scalar("log_std_max", (float)Sac.TanhGaussianPolicy.LogStdMax));
+        var (low, half) = map.Bounds;
+        // low + (clamp(u, −1, 1) + 1)·half, as ActionMap.ToEnv computes it.
+        string ToBox(string unit) => g.Op("Add",
+            g.Op("Mul", g.Op("Add", g.Op("Clip", unit, g.Scalar("minus_one", -1), g.Scalar("one", 1)), g.Scalar("one", 1)), g.Constant("half", half, 1, a)),
+            g.Constant("low", low, 1, a));
+        b.SquashedActions(ToBox(g.Op("Tanh", mean)),
+            () => ToBox(g.Op("Tanh", g.Op("Add", mean, g.Op("Mul", g.Op("RandomNormalLike", [mean], A("dtype", 1L)), g.Op("Exp", logStd))))), a);
     }
 
     /// <summary>The inputs and outputs each convention names, around the policy's own graph.</summary>

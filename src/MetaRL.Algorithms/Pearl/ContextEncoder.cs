@@ -22,6 +22,9 @@ public sealed class ContextEncoder : Module<float>
     public int TransitionSize { get; }
     public int Latent { get; }
 
+    /// <summary>The MLP giving [μ, pre-softplus variance] per transition, for exporters.</summary>
+    internal Mlp<float> Network => _mlp;
+
     /// <summary>Each transition's factor: means and variances, each [rows, latent].</summary>
     public (Tensor<float> Mean, Tensor<float> Variance) Factors(Tensor<float> transitions)
     {

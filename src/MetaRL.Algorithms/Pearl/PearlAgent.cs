@@ -19,12 +19,13 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
 {
     public string Name => name;
 
-    private SoftActorCritic Sac => sac;
-    private ContextEncoder? Encoder => encoder;
-    private ActionMap Map => map;
-    private bool Deterministic => deterministic;
-    private PearlLatent LatentRule => latentRule;
-    private bool NextObservation => nextObservation;
+    // Also read by the exporter.
+    internal SoftActorCritic Sac => sac;
+    internal ContextEncoder? Encoder => encoder;
+    internal ActionMap Map => map;
+    internal bool Deterministic => deterministic;
+    internal PearlLatent LatentRule => latentRule;
+    internal bool NextObservation => nextObservation;
 
     public string ActingRule => (deterministic ? "mean action" : "sampled") + (encoder is null ? "" : latentRule == PearlLatent.Mean ? ", posterior mean z" : ", sampled z");
 
@@ -35,7 +36,7 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
         return new Session(this, batch, rng);
     }
 
-    private sealed class Session : IAgentSession
+    private sealed class Session : IAgentSession, IPolicyOutputs
     {
         private readonly PearlAgent _agent;
         private readonly Rng _rng;
@@ -43,6 +44,12 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
         private readonly double[] _precision, _weighted;
         private readonly float[] _z, _obs, _unit, _input;
         private readonly bool[] _starting;
+        private float[]? _outputs;
+
+        public int PolicyOutputSize => _a;
+
+        /// <summary>The mean action tanh(μ) with the z in use, in the environment's units.</summary>
+        public ReadOnlySpan<float> PolicyOutput(int row) => _outputs is null ? default : _outputs.AsSpan(row * _a, _a);
 
         public Session(PearlAgent agent, int batch, Rng rng)
         {
@@ -75,9 +82,16 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
                 observations.Slice(i * _o, _o).CopyTo(_input.AsSpan(i * width, _o));
                 _z.AsSpan(i * _l, _l).CopyTo(_input.AsSpan(i * width + _o, _l));
             }
-            _agent.Sac.Act(Tensor.FromArray(_input, _batch, width), _rng, _agent.Deterministic, _unit);
+            var input = Tensor.FromArray(_input, _batch, width);
+            _agent.Sac.Act(input, _rng, _agent.Deterministic, _unit);
             for (int i = 0; i < _batch; i++)
                 if (active[i]) _agent.Map.ToEnv(_unit.AsSpan(i * _a, _a), actions.Slice(i * _a, _a));
+            // The mean action behind a sampled one (one more pass of the policy, drawing nothing from the stream).
+            var mean = _unit;
+            if (!_agent.Deterministic) _agent.Sac.Act(input, _rng, deterministic: true, mean = new float[_unit.Length]);
+            _outputs ??= new float[_batch * _a];
+            for (int i = 0; i < _batch; i++)
+                if (active[i]) _agent.Map.ToEnv(mean.AsSpan(i * _a, _a), _outputs.AsSpan(i * _a, _a));
         }
 
         /// <summary>z for the episode starting in <paramref name="slot"/>: from the prior before any transition, else from the product of the factors seen.</summary>

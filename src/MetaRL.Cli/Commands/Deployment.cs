@@ -45,7 +45,8 @@ internal static class Deployment
         AnsiConsole.WriteLine($"  for:     {(kind == OnnxConvention.Unity ? "Unity ML-Agents (Sentis)" : "Godot RL Agents")}");
         for (int i = 0; i < model.Inputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "inputs: " : "        ")} {model.Inputs[i]}");
         for (int i = 0; i < model.Outputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "outputs:" : "        ")} {model.Outputs[i]}");
-        var rowParts = model.Metadata.TryGetValue(OnnxExport.RowKey, out var layout) ? AgentInputRow.Parse(layout).Describe().Split(" | ") : ["the raw observation"];
+        var rowParts = !model.Metadata.TryGetValue(OnnxExport.RowKey, out var layout) ? ["the raw observation"]
+            : (PearlInputRow.Describes(layout) ? PearlInputRow.Parse(layout).Describe() : AgentInputRow.Parse(layout).Describe()).Split(" | ");
         var rowLines = Wrap(rowParts, " | ", 78 - 11).ToArray();
         for (int i = 0; i < rowLines.Length; i++) AnsiConsole.WriteLine((i == 0 ? "  input:   " : "           ") + rowLines[i]);
         AnsiConsole.WriteLine($"  output:  {(model.Metadata[OnnxExport.OutputKey] == "logits" ? "logits over the choices" : "the mean action in the environment's units")}");
@@ -129,69 +130,74 @@ internal static class Deployment
         if (observationColumns.Length != o)
             throw new SettingException($"--inputs: '{inputs}' has {observationColumns.Length} observation columns; {tasks.Name} observations have {o}.");
 
+        // Every row is read and checked before the agent plays, so a bad row prints nothing.
+        var rows = new List<(float[] Observation, float Reward, bool Done, bool NewTrial)>();
+        int line = 1;
+        for (string? text; (text = reader.ReadLine()) is not null;)
+        {
+            line++;
+            if (text.Trim().Length == 0) continue;
+            var cells = text.Split(',');
+            if (cells.Length != header.Length) throw new SettingException($"{inputs}, line {line}: {cells.Length} values for {header.Length} columns.");
+            float Cell(int column)
+            {
+                if (!float.TryParse(cells[column], NumberStyles.Float, CultureInfo.InvariantCulture, out float v) || !float.IsFinite(v))
+                    throw new SettingException($"{inputs}, line {line}, column '{header[column]}': '{cells[column].Trim()}' is not a finite number.");
+                return v;
+            }
+            bool Flag(int column) => Cell(column) switch
+            {
+                0 => false,
+                1 => true,
+                var v => throw new SettingException($"{inputs}, line {line}, column '{header[column]}': {v} is not 0 or 1."),
+            };
+            rows.Add((observationColumns.Select(Cell).ToArray(), Cell(rewardAt), Flag(doneAt), trialAt >= 0 && Flag(trialAt)));
+        }
+        if (rows.Count == 0) throw new SettingException($"--inputs: '{inputs}' has no data rows.");
+
         var player = new AgentPlayer(learner.Agent(), tasks, seed);
-        var obs = new float[o];
         TextWriter writer = outFile is null ? Console.Out : new StreamWriter(outFile + ".tmp");
         try
         {
-            int outputs = -1, actionSize = tasks.ActionSpace.Size, trial = 0, episode = 0, step = 0;
-            bool started = false;
-            int line = 1;
-            for (string? text; (text = reader.ReadLine()) is not null;)
+            int actionSize = tasks.ActionSpace.Size, trial = 0, episode = 0, step = 0;
+            for (int r = 0; r < rows.Count; r++)
             {
-                line++;
-                if (text.Trim().Length == 0) continue;
-                var cells = text.Split(',');
-                if (cells.Length != header.Length) throw new SettingException($"{inputs}, line {line}: {cells.Length} values for {header.Length} columns.");
-                float Cell(int column)
+                var (obs, reward, done, newTrial) = rows[r];
+                if (r == 0 || newTrial)
                 {
-                    if (!float.TryParse(cells[column], NumberStyles.Float, CultureInfo.InvariantCulture, out float v) || !float.IsFinite(v))
-                        throw new SettingException($"{inputs}, line {line}, column '{header[column]}': '{cells[column].Trim()}' is not a finite number.");
-                    return v;
-                }
-                bool Flag(int column) => Cell(column) switch
-                {
-                    0 => false,
-                    1 => true,
-                    var v => throw new SettingException($"{inputs}, line {line}, column '{header[column]}': {v} is not 0 or 1."),
-                };
-                for (int i = 0; i < o; i++) obs[i] = Cell(observationColumns[i]);
-                float reward = Cell(rewardAt);
-                bool done = Flag(doneAt);
-                if (!started || (trialAt >= 0 && Flag(trialAt)))
-                {
-                    if (started) trial++;
+                    if (r > 0) trial++;
                     player.Reset();
-                    (started, episode, step) = (true, 0, 0);
+                    (episode, step) = (0, 0);
                 }
                 var action = player.Act(obs);
                 var output = player.PolicyOutput;
-                if (outputs < 0)
+                if (r == 0)
                 {
-                    outputs = output.Length;
                     var columns = new List<string> { "row", "trial", "episode", "step" };
-                    columns.AddRange(Enumerable.Range(0, outputs).Select(i => $"output_{i}"));
+                    columns.AddRange(Enumerable.Range(0, output.Length).Select(i => $"output_{i}"));
                     columns.AddRange(Enumerable.Range(0, actionSize).Select(i => $"action_{i}"));
                     columns.Add("episode_end");
                     writer.WriteLine(string.Join(",", columns));
                 }
-                var values = new List<string> { (line - 1).ToString(CultureInfo.InvariantCulture), trial.ToString(CultureInfo.InvariantCulture),
+                var values = new List<string> { (r + 1).ToString(CultureInfo.InvariantCulture), trial.ToString(CultureInfo.InvariantCulture),
                     episode.ToString(CultureInfo.InvariantCulture), step.ToString(CultureInfo.InvariantCulture) };
                 foreach (var v in output) values.Add(v.ToString("R", CultureInfo.InvariantCulture));
                 foreach (var v in action) values.Add(v.ToString("R", CultureInfo.InvariantCulture));
+                // The observation the action led to is the next row's (agents whose context reads it, as PEARL's may, see
+                // the next episode's first observation after an episode's last action: the file has no other).
+                var next = r + 1 < rows.Count && !rows[r + 1].NewTrial ? rows[r + 1].Observation : obs;
                 // The agent ends an episode where the row says so, or at the family's horizon, as in training.
-                bool ended = player.Observe(reward, done, false);
+                bool ended = player.Observe(reward, done, false, next);
                 values.Add(ended ? "1" : "0");
                 writer.WriteLine(string.Join(",", values));
                 if (ended) (episode, step) = (episode + 1, 0);
                 else step++;
             }
-            if (!started) throw new SettingException($"--inputs: '{inputs}' has no data rows.");
         }
         catch when (outFile is not null)
         {
             writer.Dispose();
-            File.Delete(outFile + ".tmp"); // a bad row never leaves half a file
+            File.Delete(outFile + ".tmp");
             throw;
         }
         if (outFile is not null)
