@@ -107,6 +107,30 @@ public class KernelTests
     }
 
     [Theory, MemberData(nameof(Levels))]
+    public void Where_the_engine_says_so_a_transposed_B_gives_the_same_bits(SimdLevel level)
+    {
+        using var forced = Simd.Force(level);
+        int exact = 0;
+        foreach (var (m, n, k) in new[] { (1, 2, 128), (1, 1, 33), (3, 5, 300), (1, 7, 64), (1, 2, 3), (1, 40, 64), (6, 3, 17) })
+        {
+            if (!Gemm.TransposedBIsExact<float>(n, k)) continue;
+            exact++;
+            var rng = new Rng((ulong)(m * 7 + n * 31 + k));
+            var a = Random(rng, m * k);
+            var b = Random(rng, k * n);
+            var bt = new float[n * k];
+            for (int p = 0; p < k; p++)
+                for (int j = 0; j < n; j++) bt[j * k + p] = b[p * n + j];
+            var c = Random(rng, m * n);
+            var ct = (float[])c.Clone();
+            Gemm.Multiply<float>(level, false, false, m, n, k, a, k, b, n, c, n, accumulate: true);
+            Gemm.Multiply<float>(level, false, true, m, n, k, a, k, bt, k, ct, n, accumulate: true);
+            Assert.Equal(c, ct);
+        }
+        Assert.True(exact >= 3, $"{level}: only {exact} shapes were narrow enough to check");
+    }
+
+    [Theory, MemberData(nameof(Levels))]
     public void Gemm_transposes_accumulate_and_leading_dimensions(SimdLevel level)
     {
         foreach (var (m, n, k) in new[] { (1, 385, 33), (33, 7, 138), (7, 33, 385), (64, 6, 384), (138, 2, 7), (2, 138, 1), (385, 17, 5) })

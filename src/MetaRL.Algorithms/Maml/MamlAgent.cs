@@ -110,6 +110,7 @@ public sealed class MamlAgent : IMetaAgent
         private readonly float[] _outputs;
         // One slot playing one lane (an application's loop): the policy's layers run on these buffers, allocation-free.
         private readonly float[][]? _layerOutputs;
+        private readonly TransposedWeight[] _transposed = [];
         private readonly int[] _weightIndex = [], _biasIndex = [];
         private readonly int _logStdIndex = -1;
 
@@ -125,6 +126,7 @@ public sealed class MamlAgent : IMetaAgent
             if (batch == 1 && lanes == 1 && UseKernel)
             {
                 _layerOutputs = _policy.Network.Layers.Select(l => new float[l.OutFeatures]).ToArray();
+                _transposed = _layerOutputs.Select(_ => new TransposedWeight()).ToArray();
                 // Where each layer's weights sit among the policy's parameters (the order FastWeights keeps).
                 var names = _policy.NamedParameters().Select(p => p.Name).ToList();
                 _weightIndex = Enumerable.Range(0, _layerOutputs.Length).Select(i => names.IndexOf($"mlp.{i}.weight")).ToArray();
@@ -253,7 +255,7 @@ public sealed class MamlAgent : IMetaAgent
             for (int i = 0; i < layers.Count; i++)
             {
                 var y = _layerOutputs![i];
-                RowLayers.Linear(x, weights[_weightIndex[i]], weights[_biasIndex[i]], y);
+                RowLayers.Linear(x, weights[_weightIndex[i]], weights[_biasIndex[i]], y, _transposed[i]);
                 RowLayers.Activate(i == layers.Count - 1 ? _policy.Network.Output : _policy.Network.Hidden, y);
                 x = y;
             }

@@ -17,6 +17,9 @@ internal sealed class Rl2ActingKernel
     private readonly Rl2Network _net;
     private readonly float[] _gx, _gh, _a, _b, _r, _z, _n, _newState, _features, _blocks, _gates, _products;
     private readonly float[][] _layers;
+    // Transposed copies of the policy's layers, read where the product is a narrow one (the output layer).
+    private readonly TransposedWeight[] _transposed;
+    private readonly TransposedWeight _linearTransposed = new(), _gateTransposed = new();
     private readonly float[] _zeroState;
 
     public Rl2ActingKernel(Rl2Network net)
@@ -30,6 +33,7 @@ internal sealed class Rl2ActingKernel
         _zeroState = new float[net.StateSize];
         _features = new float[net.FeatureSize];
         _layers = net.PolicyMlp is { } mlp ? mlp.Layers.Select(l => new float[l.OutFeatures]).ToArray() : [];
+        _transposed = _layers.Select(_ => new TransposedWeight()).ToArray();
         int o = net.ObservationSize;
         _blocks = net.PolicyGate is { } gate ? new float[gate.OutFeatures] : [];
         _gates = net.PolicyGate is not null ? new float[o + 1] : [];
@@ -91,10 +95,10 @@ internal sealed class Rl2ActingKernel
         {
             ReadOnlySpan<float> x = _features;
             if (net.PolicyMlp is { } gatedHidden) x = Mlp(x, gatedHidden);
-            RowLayers.Linear(x, gate.Weight, gate.Bias, _blocks);
+            RowLayers.Linear(x, gate.Weight, gate.Bias, _blocks, _gateTransposed);
             Gate();
         }
-        else if (net.PolicyLinear is { } linear) RowLayers.Linear(_features, linear.Weight, linear.Bias, Output);
+        else if (net.PolicyLinear is { } linear) RowLayers.Linear(_features, linear.Weight, linear.Bias, Output, _linearTransposed);
         else Mlp(_features, net.PolicyMlp!).CopyTo(Output);
     }
 
@@ -104,7 +108,7 @@ internal sealed class Rl2ActingKernel
         {
             var layer = mlp.Layers[i];
             var y = _layers[i];
-            RowLayers.Linear(x, layer.Weight, layer.Bias, y);
+            RowLayers.Linear(x, layer.Weight, layer.Bias, y, _transposed[i]);
             RowLayers.Activate(i == mlp.Layers.Count - 1 ? mlp.Output : mlp.Hidden, y);
             x = y;
         }

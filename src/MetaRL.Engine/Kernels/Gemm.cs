@@ -54,6 +54,24 @@ public static class Gemm
         public void Dispose() => t_serial--;
     }
 
+    /// <summary>
+    /// Whether a product of rows by a K×N matrix B (A not transposed) runs as dot products along K at the current SIMD
+    /// level, as it does for few output columns: then B stored transposed (N×K, <c>transB</c>) gives the same bits as B
+    /// as it is, and saves the transposition the call would otherwise make each time. For callers that keep a transposed
+    /// copy of a narrow weight matrix (a policy head acting one row at a time).
+    /// </summary>
+    public static bool TransposedBIsExact<T>(int n, int k) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Simd.Level switch
+        {
+            SimdLevel.Vector512 => Vector512<T>.Count,
+            SimdLevel.Vector256 => Vector256<T>.Count,
+            SimdLevel.Vector128 => Vector128<T>.Count,
+            _ => 0, // the scalar path reads B through strides: the same sums either way
+        };
+        return lanes == 0 || (n < lanes && k >= lanes);
+    }
+
     /// <summary>Products below this many floating-point operations run on one thread.</summary>
     public const long ParallelThresholdFlops = 4_000_000;
 
