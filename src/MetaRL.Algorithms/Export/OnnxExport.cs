@@ -264,8 +264,14 @@ public static class OnnxExport
     {
         public const string Batch = "batch";
         public readonly OnnxGraph G = new();
-        private string? _stateInput;
         private int _stateSize;
+
+        /// <summary>The constants Unity's runtime reads: the API version and the memory size (0 without a recurrent state).</summary>
+        private void UnityConstants()
+        {
+            G.Output("version_number", G.Constant("version", [UnityApiVersion], 1), OnnxType.Float, 1);
+            G.Output("memory_size", G.Constant("memory", [_stateSize], 1), OnnxType.Float, 1);
+        }
 
         /// <summary>Continuous actions already in the environment's units: the greedy one, and the sampled one built on demand (Unity only).</summary>
         public void SquashedActions(string greedy, Func<string> sampled, int size)
@@ -275,8 +281,7 @@ public static class OnnxExport
                 G.Output("output", greedy, OnnxType.Float, Batch, size);
                 return;
             }
-            G.Output("version_number", G.Constant("version", [UnityApiVersion], 1), OnnxType.Float, 1);
-            G.Output("memory_size", G.Constant("memory", [_stateSize], 1), OnnxType.Float, 1);
+            UnityConstants();
             G.Output("continuous_actions", sampled(), OnnxType.Float, Batch, size);
             G.Output("continuous_action_output_shape", G.Constant("action_size", [size], 1), OnnxType.Float, 1);
             G.Output("deterministic_continuous_actions", greedy, OnnxType.Float, Batch, size);
@@ -288,9 +293,8 @@ public static class OnnxExport
         public string StateInput(int size)
         {
             _stateSize = size;
-            if (convention == OnnxConvention.Godot) return _stateInput = G.Input("state_ins", OnnxType.Float, Batch, size);
-            _stateInput = G.Input("recurrent_in", OnnxType.Float, Batch, 1, size);
-            return G.Op("Reshape", _stateInput, G.Int64s("state_shape", -1, size));
+            if (convention == OnnxConvention.Godot) return G.Input("state_ins", OnnxType.Float, Batch, size);
+            return G.Op("Reshape", G.Input("recurrent_in", OnnxType.Float, Batch, 1, size), G.Int64s("state_shape", -1, size));
         }
 
         /// <summary>Godot RL Agents' plugin feeds a one-value state to every model; a memory-less policy passes it through.</summary>
@@ -322,8 +326,7 @@ public static class OnnxExport
                 G.Output("output", discrete ? output : ToEnvironment(output), OnnxType.Float, Batch, size);
                 return;
             }
-            G.Output("version_number", G.Constant("version", [UnityApiVersion], 1), OnnxType.Float, 1);
-            G.Output("memory_size", G.Constant("memory", [_stateSize], 1), OnnxType.Float, 1);
+            UnityConstants();
             if (discrete)
             {
                 // Masked choices get −1e9 added to their logit: never the greedy choice, probability 0 when sampled.
