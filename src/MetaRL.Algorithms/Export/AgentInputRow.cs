@@ -149,13 +149,8 @@ namespace MetaRL.Algorithms.Export
         /// <summary>Where each part of the row sits, e.g. "[0..1] observation | [2..3] previous action (one-hot) | [4] previous reward | …".</summary>
         public string Describe()
         {
-            var parts = new System.Collections.Generic.List<string>();
-            int k = 0;
-            void Part(int n, string what)
-            {
-                parts.Add((n == 1 ? $"[{k}] " : $"[{k}..{k + n - 1}] ") + what);
-                k += n;
-            }
+            var layout = new InputRowLayout();
+            void Part(int n, string what) => layout.Part(n, what);
             Part(Observations, "observation");
             Part(Actions, Discrete ? "previous action (one-hot)" : "previous action");
             Part(1, "previous reward");
@@ -171,7 +166,7 @@ namespace MetaRL.Algorithms.Export
                 Part(1, "has previous");
             }
             if (TaskFeatures > 0) Part(TaskFeatures, "task features");
-            return string.Join(" | ", parts);
+            return layout.ToString();
         }
 
         /// <summary>The layout as the model's <c>metarl.input_row</c> metadata holds it (key=value pairs separated by ';').</summary>
@@ -184,6 +179,35 @@ namespace MetaRL.Algorithms.Export
         public static AgentInputRow Parse(string layout)
         {
             if (layout is null) throw new ArgumentNullException(nameof(layout));
+            var values = InputRowLayout.Values(layout);
+            int Get(string key) => InputRowLayout.Get(values, key);
+            var row = new AgentInputRow(Get("observations"), Get("actions"), Get("discrete") != 0, Get("memory") != 0, Get("time") != 0, Get("episodes"),
+                Get("horizon"), Get("previous-observation") != 0, Get("task-features"));
+            if (values.TryGetValue("size", out int size) && size != row.Size)
+                throw new FormatException($"The input-row layout gives size {size}, but its parts add up to {row.Size}.");
+            return row;
+        }
+    }
+
+    /// <summary>What the input-row helpers share: their layouts' key=integer text, and the description of their parts.</summary>
+    internal sealed class InputRowLayout
+    {
+        private readonly System.Collections.Generic.List<string> _parts = new System.Collections.Generic.List<string>();
+        private int _next;
+
+        /// <summary>The next <paramref name="count"/> values of the row are <paramref name="what"/>.</summary>
+        public void Part(int count, string what)
+        {
+            _parts.Add((count == 1 ? $"[{_next}] " : $"[{_next}..{_next + count - 1}] ") + what);
+            _next += count;
+        }
+
+        public override string ToString() => string.Join(" | ", _parts);
+
+        /// <summary>The key=integer pairs of a layout, separated by ';'.</summary>
+        /// <exception cref="FormatException">A pair is not key=integer.</exception>
+        public static System.Collections.Generic.Dictionary<string, int> Values(string layout)
+        {
             var values = new System.Collections.Generic.Dictionary<string, int>();
             foreach (var part in layout.Split(';'))
             {
@@ -192,12 +216,10 @@ namespace MetaRL.Algorithms.Export
                     throw new FormatException($"'{part}' in the input-row layout is not key=integer.");
                 values[part.Substring(0, eq)] = v;
             }
-            int Get(string key) => values.TryGetValue(key, out int v) ? v : throw new FormatException($"The input-row layout lacks '{key}'.");
-            var row = new AgentInputRow(Get("observations"), Get("actions"), Get("discrete") != 0, Get("memory") != 0, Get("time") != 0, Get("episodes"),
-                Get("horizon"), Get("previous-observation") != 0, Get("task-features"));
-            if (values.TryGetValue("size", out int size) && size != row.Size)
-                throw new FormatException($"The input-row layout gives size {size}, but its parts add up to {row.Size}.");
-            return row;
+            return values;
         }
+
+        public static int Get(System.Collections.Generic.Dictionary<string, int> values, string key)
+            => values.TryGetValue(key, out int v) ? v : throw new FormatException($"The input-row layout lacks '{key}'.");
     }
 }

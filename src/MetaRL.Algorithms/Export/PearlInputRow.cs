@@ -17,8 +17,8 @@ namespace MetaRL.Algorithms.Export
     /// (<see cref="Parse"/>). Call <see cref="StartTrial"/> when the task changes (and reset the state to zeros), never
     /// between its episodes.
     /// <para>
-    /// This file depends on nothing but the base library and is written for C# 9, so it can be copied as it is into a Unity
-    /// or Godot project. Not thread-safe: one instance per agent being played.
+    /// This file and AgentInputRow.cs (whose layout text it shares) depend on nothing but the base library and are written
+    /// for C# 9, so they can be copied as they are into a Unity or Godot project. Not thread-safe: one instance per agent.
     /// </para>
     /// </summary>
     public sealed class PearlInputRow
@@ -107,13 +107,8 @@ namespace MetaRL.Algorithms.Export
         /// <summary>Where each part of the row sits.</summary>
         public string Describe()
         {
-            var parts = new System.Collections.Generic.List<string>();
-            int k = 0;
-            void Part(int n, string what)
-            {
-                parts.Add((n == 1 ? $"[{k}] " : $"[{k}..{k + n - 1}] ") + what);
-                k += n;
-            }
+            var layout = new InputRowLayout();
+            void Part(int n, string what) => layout.Part(n, what);
             Part(Observations, "observation");
             Part(Observations, "previous observation");
             Part(Actions, "previous action");
@@ -122,7 +117,7 @@ namespace MetaRL.Algorithms.Export
             Part(1, "has previous");
             Part(1, "episode start");
             Part(Latent, "noise for z");
-            return string.Join(" | ", parts);
+            return layout.ToString();
         }
 
         /// <summary>The layout as the model's <c>metarl.input_row</c> metadata holds it.</summary>
@@ -137,15 +132,8 @@ namespace MetaRL.Algorithms.Export
         public static PearlInputRow Parse(string layout)
         {
             if (!Describes(layout)) throw new FormatException("Not a PEARL input-row layout (it starts with kind=pearl;).");
-            var values = new System.Collections.Generic.Dictionary<string, int>();
-            foreach (var part in layout.Substring("kind=pearl;".Length).Split(';'))
-            {
-                int eq = part.IndexOf('=');
-                if (eq <= 0 || !int.TryParse(part.Substring(eq + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
-                    throw new FormatException($"'{part}' in the input-row layout is not key=integer.");
-                values[part.Substring(0, eq)] = v;
-            }
-            int Get(string key) => values.TryGetValue(key, out int v) ? v : throw new FormatException($"The input-row layout lacks '{key}'.");
+            var values = InputRowLayout.Values(layout.Substring("kind=pearl;".Length));
+            int Get(string key) => InputRowLayout.Get(values, key);
             var row = new PearlInputRow(Get("observations"), Get("actions"), Get("latent"), Get("next-observation") != 0);
             if (values.TryGetValue("size", out int size) && size != row.Size)
                 throw new FormatException($"The input-row layout gives size {size}, but its parts add up to {row.Size}.");
