@@ -479,35 +479,6 @@ internal static class GemmCore<TOps, TV, T>
         AddTo(ref c, 20 * l, s20); AddTo(ref c, 21 * l, s21); AddTo(ref c, 22 * l, s22); AddTo(ref c, 23 * l, s23);
     }
 
-    /// <summary>12 vectors of columns of one row times B.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowTimes12(int k, ref T a, int aks, ref T row, int ldb, ref T c)
-    {
-        int l = L;
-        TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero;
-        TV s6 = TOps.Zero, s7 = TOps.Zero, s8 = TOps.Zero, s9 = TOps.Zero, s10 = TOps.Zero, s11 = TOps.Zero;
-        for (int p = 0; p < k; p++)
-        {
-            TV x = TOps.Splat(Unsafe.Add(ref a, p * aks));
-            s0 = TOps.Fma(x, TOps.Load(ref row), s0);
-            s1 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, l)), s1);
-            s2 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 2 * l)), s2);
-            s3 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 3 * l)), s3);
-            s4 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 4 * l)), s4);
-            s5 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 5 * l)), s5);
-            s6 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 6 * l)), s6);
-            s7 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 7 * l)), s7);
-            s8 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 8 * l)), s8);
-            s9 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 9 * l)), s9);
-            s10 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 10 * l)), s10);
-            s11 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 11 * l)), s11);
-            row = ref Unsafe.Add(ref row, ldb);
-        }
-        AddTo(ref c, 0, s0); AddTo(ref c, l, s1); AddTo(ref c, 2 * l, s2); AddTo(ref c, 3 * l, s3);
-        AddTo(ref c, 4 * l, s4); AddTo(ref c, 5 * l, s5); AddTo(ref c, 6 * l, s6); AddTo(ref c, 7 * l, s7);
-        AddTo(ref c, 8 * l, s8); AddTo(ref c, 9 * l, s9); AddTo(ref c, 10 * l, s10); AddTo(ref c, 11 * l, s11);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddTo(ref T c, int offset, TV sum)
     {
@@ -517,19 +488,16 @@ internal static class GemmCore<TOps, TV, T>
 
     /// <summary>
     /// One row times a K×N matrix: 8 (then 4) independent vector accumulators stream each row of B, enough chains to
-    /// keep both FMA units busy where 4 would wait on each other's latency; with 32 vector registers (AVX-512), 24 (then
-    /// 12) at once, so B is read in fewer, longer sweeps (a recurrent cell's 3H or 4H gate columns in one or two). Each
-    /// column is summed over p in order whichever loop takes it.
+    /// keep both FMA units busy where 4 would wait on each other's latency; with 32 vector registers (AVX-512), 24 at
+    /// once first, so B is read in fewer, longer sweeps (a GRU(128)'s 384 gate columns in one). Each column is summed
+    /// over p in order whichever loop takes it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowTimesMatrix(int k, int n, ref T a, int aks, ref T B, int ldb, ref T c)
     {
         int l = L, j = 0;
         if (Wide)
-        {
             for (; j + 24 * l <= n; j += 24 * l) RowTimes24(k, ref a, aks, ref Unsafe.Add(ref B, j), ldb, ref Unsafe.Add(ref c, j));
-            for (; j + 12 * l <= n; j += 12 * l) RowTimes12(k, ref a, aks, ref Unsafe.Add(ref B, j), ldb, ref Unsafe.Add(ref c, j));
-        }
         for (; j + 8 * l <= n; j += 8 * l)
         {
             TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
@@ -548,14 +516,8 @@ internal static class GemmCore<TOps, TV, T>
                 row = ref Unsafe.Add(ref row, ldb);
             }
             ref T cj = ref Unsafe.Add(ref c, j);
-            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, l)), s1), ref Unsafe.Add(ref cj, l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 2 * l)), s2), ref Unsafe.Add(ref cj, 2 * l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 3 * l)), s3), ref Unsafe.Add(ref cj, 3 * l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 4 * l)), s4), ref Unsafe.Add(ref cj, 4 * l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 5 * l)), s5), ref Unsafe.Add(ref cj, 5 * l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 6 * l)), s6), ref Unsafe.Add(ref cj, 6 * l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 7 * l)), s7), ref Unsafe.Add(ref cj, 7 * l));
+            AddTo(ref cj, 0, s0); AddTo(ref cj, l, s1); AddTo(ref cj, 2 * l, s2); AddTo(ref cj, 3 * l, s3);
+            AddTo(ref cj, 4 * l, s4); AddTo(ref cj, 5 * l, s5); AddTo(ref cj, 6 * l, s6); AddTo(ref cj, 7 * l, s7);
         }
         for (; j + 4 * l <= n; j += 4 * l)
         {
