@@ -442,7 +442,7 @@ internal static class Program
         {
             if (p.GetResult(adaptSteps) is { Implicit: false } && p.GetValue(adaptTrial) is null) throw new SettingException("--adapt-steps needs --adapt-trial.");
             Deployment.Export(p.GetValue(dir)!, p.GetValue(convention)!, p.GetValue(outFile), ParseSettings(p.GetValue(set)), p.GetValue(adaptTrial), p.GetValue(adaptSteps),
-                p.GetValue(seed), quiet: false);
+                p.GetValue(seed));
             return 0;
         });
         return cmd;

@@ -1,9 +1,7 @@
 using System.Globalization;
 using MetaRL.Algorithms.Export;
 using MetaRL.Algorithms.Maml;
-using MetaRL.Algorithms.Rl2;
 using MetaRL.Core.Evaluation;
-using MetaRL.Core.Learning;
 using MetaRL.Core.Tasks;
 using Spectre.Console;
 
@@ -15,10 +13,9 @@ internal static class Deployment
     /// <summary>
     /// Writes a run's policy as an ONNX model; with <paramref name="adaptTrial"/> (MAML only) the policy adapted by
     /// <paramref name="adaptSteps"/> gradient steps on that held-out trial (as eval plays it with <paramref name="seed"/>).
-    /// Returns the path written.
+    /// Prints what was written (inputs, outputs, the input row) and returns the path.
     /// </summary>
-    public static string Export(string run, string convention, string? outFile, Dictionary<string, string> overrides, int? adaptTrial, int adaptSteps, ulong seed,
-        bool quiet)
+    public static string Export(string run, string convention, string? outFile, Dictionary<string, string> overrides, int? adaptTrial, int adaptSteps, ulong seed)
     {
         var learner = EpisodeEvaluation.Load(run, overrides, out var file, out var described);
         var kind = convention == "unity" ? OnnxConvention.Unity : OnnxConvention.Godot;
@@ -39,7 +36,6 @@ internal static class Deployment
             catch (NotSupportedException e) { throw new SettingException(e.Message); }
         }
         model.Save(path);
-        if (quiet) return path;
         AnsiConsole.MarkupLine($"Exported [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration}{Markup.Escape(weights)})");
         AnsiConsole.MarkupLine($"  file:    [blue]{Markup.Escape(path)}[/] ({model.Bytes.Length / 1024.0:F1} KB, ONNX operator set {OnnxExport.Opset})");
         AnsiConsole.WriteLine($"  for:     {(kind == OnnxConvention.Unity ? "Unity ML-Agents (Sentis)" : "Godot RL Agents")}");
