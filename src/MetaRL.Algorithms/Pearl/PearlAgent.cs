@@ -44,19 +44,19 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
         private readonly double[] _precision, _weighted;
         private readonly float[] _z, _obs, _unit, _input;
         private readonly bool[] _starting;
-        private float[]? _outputs;
+        private readonly float[] _outputs;
 
         public int PolicyOutputSize => _a;
 
         /// <summary>The mean action tanh(μ) with the z in use, in the environment's units.</summary>
-        public ReadOnlySpan<float> PolicyOutput(int row) => _outputs is null ? default : _outputs.AsSpan(row * _a, _a);
+        public ReadOnlySpan<float> PolicyOutput(int row) => _outputs.AsSpan(row * _a, _a);
 
         public Session(PearlAgent agent, int batch, Rng rng)
         {
             (_agent, _batch, _rng) = (agent, batch, rng);
             (_o, _a, _l) = (agent.Sac.ObservationSize, agent.Sac.ActionSize, agent.Sac.LatentSize);
             (_precision, _weighted, _z) = (new double[batch * _l], new double[batch * _l], new float[batch * _l]);
-            (_obs, _unit, _input) = (new float[batch * _o], new float[batch * _a], new float[batch * (_o + _l)]);
+            (_obs, _unit, _input, _outputs) = (new float[batch * _o], new float[batch * _a], new float[batch * (_o + _l)], new float[batch * _a]);
             _starting = new bool[batch];
         }
 
@@ -82,16 +82,7 @@ public sealed class PearlAgent(SoftActorCritic sac, ContextEncoder? encoder, Act
                 observations.Slice(i * _o, _o).CopyTo(_input.AsSpan(i * width, _o));
                 _z.AsSpan(i * _l, _l).CopyTo(_input.AsSpan(i * width + _o, _l));
             }
-            var input = Tensor.FromArray(_input, _batch, width);
-            _agent.Sac.Act(input, _rng, _agent.Deterministic, _unit);
-            for (int i = 0; i < _batch; i++)
-                if (active[i]) _agent.Map.ToEnv(_unit.AsSpan(i * _a, _a), actions.Slice(i * _a, _a));
-            // The mean action behind a sampled one (one more pass of the policy, drawing nothing from the stream).
-            var mean = _unit;
-            if (!_agent.Deterministic) _agent.Sac.Act(input, _rng, deterministic: true, mean = new float[_unit.Length]);
-            _outputs ??= new float[_batch * _a];
-            for (int i = 0; i < _batch; i++)
-                if (active[i]) _agent.Map.ToEnv(mean.AsSpan(i * _a, _a), _outputs.AsSpan(i * _a, _a));
+            SacAgent.Act(_agent.Sac, _agent.Map, Tensor.FromArray(_input, _batch, width), _rng, _agent.Deterministic, _unit, active, actions, _outputs);
         }
 
         /// <summary>z for the episode starting in <paramref name="slot"/>: from the prior before any transition, else from the product of the factors seen.</summary>

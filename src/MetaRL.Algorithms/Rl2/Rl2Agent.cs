@@ -48,7 +48,7 @@ public sealed class Rl2Agent(Rl2Network network, bool deterministic, string? nam
 
         public int PolicyOutputSize => net.ActionSize;
 
-        public ReadOnlySpan<float> PolicyOutput(int row) => batch == 1 && _kernel is not null ? _kernel.Output : _outputs.AsSpan(row * net.ActionSize, net.ActionSize);
+        public ReadOnlySpan<float> PolicyOutput(int row) => _kernel is not null ? _kernel.Output : _outputs.AsSpan(row * net.ActionSize, net.ActionSize);
 
         /// <summary>The input row slot <paramref name="slot"/> was last given (for tests).</summary>
         internal ReadOnlySpan<float> LastInput(int slot) => _input.AsSpan(slot * net.InputSize, net.InputSize);

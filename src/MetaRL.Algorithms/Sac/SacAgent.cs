@@ -26,6 +26,25 @@ public sealed class SacAgent(SoftActorCritic sac, ActionMap map, bool determinis
         return new Session(sac, map, batch, rng, deterministic);
     }
 
+    /// <summary>
+    /// One act of a squashed policy on <paramref name="input"/>: <paramref name="unit"/> gets the policy's [−1, 1] actions,
+    /// <paramref name="actions"/> and <paramref name="outputs"/> the active rows' environment actions and, for
+    /// <see cref="IPolicyOutputs"/>, the mean actions behind them (a second pass of the policy when it samples, drawing
+    /// nothing from <paramref name="rng"/>). Shared with PEARL's agent, whose input also carries z.
+    /// </summary>
+    internal static void Act(SoftActorCritic sac, ActionMap map, Tensor<float> input, Rng rng, bool deterministic, float[] unit,
+        ReadOnlySpan<bool> active, Span<float> actions, Span<float> outputs)
+    {
+        sac.Act(input, rng, deterministic, unit);
+        int a = sac.ActionSize;
+        for (int i = 0; i < active.Length; i++)
+            if (active[i]) map.ToEnv(unit.AsSpan(i * a, a), actions.Slice(i * a, a));
+        var mean = unit;
+        if (!deterministic) sac.Act(input, rng, deterministic: true, mean = new float[unit.Length]);
+        for (int i = 0; i < active.Length; i++)
+            if (active[i]) map.ToEnv(mean.AsSpan(i * a, a), outputs.Slice(i * a, a));
+    }
+
     private sealed class Session(SoftActorCritic sac, ActionMap map, int batch, Rng rng, bool deterministic) : IAgentSession, IPolicyOutputs
     {
         private readonly float[] _unit = new float[batch * sac.ActionSize];
@@ -39,18 +58,7 @@ public sealed class SacAgent(SoftActorCritic sac, ActionMap map, bool determinis
         public void StartTrial(int slot, ITask task) { }
 
         public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
-        {
-            var input = Tensor.FromArray(observations.ToArray(), batch, sac.ObservationSize);
-            sac.Act(input, rng, deterministic, _unit);
-            int a = sac.ActionSize;
-            for (int i = 0; i < batch; i++)
-                if (active[i]) map.ToEnv(_unit.AsSpan(i * a, a), actions.Slice(i * a, a));
-            // The mean action behind a sampled one: one more pass of the policy, drawing nothing from the stream.
-            var mean = _unit;
-            if (!deterministic) sac.Act(input, rng, deterministic: true, mean = new float[_unit.Length]);
-            for (int i = 0; i < batch; i++)
-                if (active[i]) map.ToEnv(mean.AsSpan(i * a, a), _outputs.AsSpan(i * a, a));
-        }
+            => SacAgent.Act(sac, map, Tensor.FromArray(observations.ToArray(), batch, sac.ObservationSize), rng, deterministic, _unit, active, actions, _outputs);
 
         public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active) { }
     }
