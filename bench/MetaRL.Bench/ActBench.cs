@@ -41,8 +41,8 @@ internal static class ActBench
             player.Reset();
             long step = 0;
             int round = agent.EpisodesPerRound * tasks.Horizon;
-            // Whether the next Act starts a round after a complete one: MAML takes its gradient step there.
-            bool Adapts() => round > tasks.Horizon && step > 0 && step % round == 0;
+            // Whether the Act of step s starts a round after a complete one: MAML takes its gradient step there.
+            bool AdaptsAt(long s) => round > tasks.Horizon && s > 0 && s % round == 0;
             void Step()
             {
                 player.Act(observation);
@@ -61,7 +61,7 @@ internal static class ActBench
                 while (watch.Elapsed.TotalSeconds < (w < 0 ? Math.Min(0.3, seconds) : seconds / 2))
                 {
                     bool adapting = false;
-                    for (long i = step; i < step + 100; i++) adapting |= round > tasks.Horizon && i > 0 && i % round == 0;
+                    for (long i = step; i < step + 100; i++) adapting |= AdaptsAt(i);
                     long t0 = Stopwatch.GetTimestamp();
                     for (int i = 0; i < 100; i++) Step();
                     if (adapting) continue;
@@ -77,7 +77,7 @@ internal static class ActBench
             double adaptSeconds = 0;
             for (long i = 0, total = Math.Max(2000, 5L * round); i < total; i++)
             {
-                bool adapts = Adapts();
+                bool adapts = AdaptsAt(step);
                 long before = GC.GetAllocatedBytesForCurrentThread(), t0 = Stopwatch.GetTimestamp();
                 Step();
                 long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
