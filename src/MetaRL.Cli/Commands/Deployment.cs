@@ -76,31 +76,9 @@ internal static class Deployment
     private static IAgentSession Adapt(MamlAgent agent, TaskDistribution tasks, int trial, int steps, ulong seed)
     {
         var task = MetaTest.Tasks(tasks, seed, trial)[trial - 1];
-        var env = tasks.CreateEnv();
-        env.SetTask(task);
-        var rng = MetaTest.EnvironmentStream(seed, trial - 1);
         var session = agent.Begin(1, tasks, MetaTest.AgentStream(seed).Split());
-        session.StartTrial(0, task);
-        var obs = new float[tasks.ObservationSpace.Size];
-        var next = new float[obs.Length];
-        var action = new float[tasks.ActionSpace.Size];
-        var reward = new float[1];
-        var ended = new bool[1];
-        bool[] active = [true];
-        for (int episode = 0; episode < steps * agent.Adaptation.Trajectories; episode++)
-        {
-            env.Reset(rng, obs);
-            for (int t = 0; ; t++)
-            {
-                session.Act(obs, active, action);
-                var r = env.Step(action, rng, next);
-                reward[0] = (float)r.Reward;
-                ended[0] = r.Terminated || r.Truncated || t + 1 >= tasks.Horizon;
-                session.Observe(action, reward, next, ended, active);
-                next.CopyTo(obs, 0);
-                if (ended[0]) break;
-            }
-        }
+        TrialSampler.Play(session, tasks, [task], [MetaTest.EnvironmentStream(seed, trial - 1)],
+            new TrialPlan(steps * agent.Adaptation.Trajectories, AgentName: agent.Name));
         return session;
     }
 
