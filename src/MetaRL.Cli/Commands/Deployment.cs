@@ -17,7 +17,7 @@ internal static class Deployment
     /// </summary>
     public static string Export(string run, string convention, string? outFile, Dictionary<string, string> overrides, int? adaptTrial, int adaptSteps, ulong seed)
     {
-        var learner = EpisodeEvaluation.Load(run, overrides, out var file, out var described);
+        var learner = EpisodeEvaluation.Load(run, overrides, out var file, out var described, "export");
         var kind = convention == "unity" ? OnnxConvention.Unity : OnnxConvention.Godot;
         var path = outFile ?? Path.Combine(Directory.Exists(run) ? run : Path.GetDirectoryName(Path.GetFullPath(run))!, $"agent-{convention}.onnx");
         if (Directory.Exists(path)) throw new SettingException($"--out '{path}' is a directory; name the .onnx file to write.");
@@ -28,7 +28,7 @@ internal static class Deployment
             if (learner.Agent() is not MamlAgent maml)
                 throw new SettingException($"--adapt-trial applies to MAML runs (their policy adapts by gradient steps); this run is {described.Algorithm}, whose memory the caller carries in the recurrent state.");
             model = OnnxExport.ExportAdapted(maml, Adapt(maml, learner.Tasks, trial, adaptSteps, seed), kind);
-            weights = $", adapted by {adaptSteps} gradient step{(adaptSteps == 1 ? "" : "s")} on held-out trial {trial} (seed {seed})";
+            weights = $"adapted by {adaptSteps} gradient step{(adaptSteps == 1 ? "" : "s")} on held-out trial {trial} (seed {seed})";
         }
         else
         {
@@ -36,7 +36,8 @@ internal static class Deployment
             catch (NotSupportedException e) { throw new SettingException(e.Message); }
         }
         model.Save(path);
-        AnsiConsole.MarkupLine($"Exported [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration}{Markup.Escape(weights)})");
+        AnsiConsole.MarkupLine($"Exported [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration})");
+        if (weights.Length > 0) AnsiConsole.WriteLine($"  weights: {weights}");
         AnsiConsole.MarkupLine($"  file:    [blue]{Markup.Escape(path)}[/] ({model.Bytes.Length / 1024.0:F1} KB, ONNX operator set {OnnxExport.Opset})");
         AnsiConsole.WriteLine($"  for:     {(kind == OnnxConvention.Unity ? "Unity ML-Agents (Sentis)" : "Godot RL Agents")}");
         for (int i = 0; i < model.Inputs.Count; i++) AnsiConsole.WriteLine($"  {(i == 0 ? "inputs: " : "        ")} {model.Inputs[i]}");
@@ -91,7 +92,7 @@ internal static class Deployment
     public static int Act(string run, string inputs, Dictionary<string, string> overrides, ulong seed, string? outFile)
     {
         if (!File.Exists(inputs)) throw new SettingException($"--inputs: '{inputs}' does not exist.");
-        var learner = EpisodeEvaluation.Load(run, overrides, out _, out _);
+        var learner = EpisodeEvaluation.Load(run, overrides, out _, out _, "act");
         var tasks = learner.Tasks;
         using var reader = new StreamReader(inputs);
         var header = reader.ReadLine()?.Split(',').Select(h => h.Trim()).ToArray()

@@ -47,12 +47,13 @@ internal static class EpisodeEvaluation
 
     /// <summary>
     /// A run's learner as evaluation loads it: its last checkpoint, or best.mrla with <c>checkpoint=best</c> among
-    /// <paramref name="overrides"/>; the other overrides change task settings.
+    /// <paramref name="overrides"/>; the other overrides change task settings. <paramref name="command"/> names the command in errors.
     /// </summary>
-    public static IMetaLearner Load(string dir, IReadOnlyDictionary<string, string> overrides, out string file, out LearnerCheckpoint.Description described)
+    public static IMetaLearner Load(string dir, IReadOnlyDictionary<string, string> overrides, out string file, out LearnerCheckpoint.Description described,
+        string command = "eval")
     {
         var rest = new Dictionary<string, string>(overrides);
-        var which = new SettingsReader("eval", rest.TryGetValue("checkpoint", out var c) ? new Dictionary<string, string> { ["checkpoint"] = c } : null)
+        var which = new SettingsReader(command, rest.TryGetValue("checkpoint", out var c) ? new Dictionary<string, string> { ["checkpoint"] = c } : null)
             .Choice("checkpoint", "last", "last", "best");
         rest.Remove("checkpoint");
         file = RunDirectory.CheckpointOf(dir, preferBest: which == "best");
