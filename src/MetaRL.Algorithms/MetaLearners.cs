@@ -38,6 +38,14 @@ public abstract class MetaAlgorithm
     public abstract IMetaLearner Create(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, IReadOnlyDictionary<string, string> settings, ulong seed);
 
     /// <summary>
+    /// A worker's side of this algorithm's distributed rollouts (<see cref="Rollouts.RolloutJob"/>): the policy
+    /// <paramref name="policy"/> loaded for <paramref name="tasks"/> under the resolved <paramref name="settings"/>,
+    /// playing pieces of trials. Null (the default) for an algorithm whose learner is not an
+    /// <see cref="Rollouts.IDistributableLearner"/>.
+    /// </summary>
+    public virtual Rollouts.IPiecePlayer? PiecePlayer(TaskDistribution tasks, IReadOnlyDictionary<string, string> settings, byte[] policy) => null;
+
+    /// <summary>
     /// The meta-test this algorithm's agents are scored with by default: <paramref name="trials"/> held-out tasks (the
     /// algorithm's usual count when null) at <paramref name="seed"/>, with the episodes per trial its agent plays (the
     /// family's own by default; MAML's rounds of trajectories, one per gradient step and one before the first).

@@ -182,6 +182,33 @@ public class KernelTests
         }
     }
 
+    /// <summary>
+    /// A row of A·op(B) is the same bits however many rows share the product (one trial alone, or among many): what lets
+    /// rollouts be cut into pieces of any size and played anywhere with the same result. Every SIMD level, shapes drawn
+    /// across every path (one row, narrow, wide, deeper than a depth block).
+    /// </summary>
+    [Fact]
+    public void Gemm_rows_do_not_depend_on_how_many_rows_share_the_product()
+    {
+        var rnd = new Random(7);
+        foreach (var level in Simd.Supported)
+            for (int it = 0; it < 400; it++)
+            {
+                int n = rnd.Next(1, 80), k = rnd.Next(1, 600), m = rnd.Next(2, 30);
+                bool transB = rnd.Next(2) == 0;
+                var a = Enumerable.Range(0, m * k).Select(_ => (float)rnd.NextDouble() - 0.5f).ToArray();
+                var b = Enumerable.Range(0, n * k).Select(_ => (float)rnd.NextDouble() - 0.5f).ToArray();
+                var all = new float[m * n];
+                Gemm.Multiply<float>(level, false, transB, m, n, k, a, k, b, transB ? k : n, all, n, accumulate: false);
+                int few = rnd.Next(1, m);
+                var part = new float[few * n];
+                Gemm.Multiply<float>(level, false, transB, few, n, k, a, k, b, transB ? k : n, part, n, accumulate: false);
+                for (int j = 0; j < part.Length; j++)
+                    Assert.True(BitConverter.SingleToInt32Bits(part[j]) == BitConverter.SingleToInt32Bits(all[j]),
+                        $"{level}: m={few} of {m}, n={n}, k={k}, transB={transB}: element {j} is {part[j]}, {all[j]} among {m} rows");
+            }
+    }
+
     [Fact]
     public void Gemm_rejects_buffers_too_small()
     {

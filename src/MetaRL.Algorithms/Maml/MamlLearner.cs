@@ -1,3 +1,4 @@
+using MetaRL.Algorithms.Rollouts;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
 using MetaRL.Core.Tasks;
@@ -40,16 +41,33 @@ public sealed class MamlAlgorithm : MetaAlgorithm
         MamlConfig.Schema.RefuseUnknown(rest.Keys);
         return new MamlLearner(tasks, taskSettings, config, seed);
     }
+
+    public override IPiecePlayer? PiecePlayer(TaskDistribution tasks, IReadOnlyDictionary<string, string> settings, byte[] policy)
+    {
+        var config = new MamlConfig().With(settings, out var rest);
+        MamlConfig.Schema.RefuseUnknown(rest.Keys);
+        return MamlTrainer.PiecePlayer(tasks, config, policy);
+    }
 }
 
 /// <summary>A <see cref="MamlTrainer"/> as a catalogue learner: metrics, self-describing checkpoints, the agent.</summary>
 public sealed class MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, MamlConfig config, ulong seed)
     : MetaLearnerBase("maml", tasks, taskSettings, config.ToSettings(), seed,
         ["pre_adaptation_return", "post_adaptation_return", "surrogate_improvement", "kl", "line_search_steps", "accepted", "seconds",
-         .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []])
+         .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []]), IDistributableLearner
 {
     /// <summary>The trainer itself, for what only MAML has (its policy, validation tasks, the best score).</summary>
     public MamlTrainer Trainer { get; } = new(tasks, config, seed);
+
+    public IRolloutWorkers? Workers
+    {
+        get => Trainer.Workers;
+        set
+        {
+            Trainer.Workers = value;
+            Trainer.Job = value is null ? null : () => RolloutJob.Create(this, Trainer.PolicyBytes());
+        }
+    }
 
     public MamlConfig Config => Trainer.Config;
     public override int Iteration => Trainer.Iteration;

@@ -30,6 +30,15 @@ internal sealed record MamlTaskData(TrajectoryBatch Train, TrajectoryBatch Valid
         }
         var train = Draw(Train.Steps);
         var valid = Draw(Valid.Steps);
+        return WithCurvatureRows(train, valid);
+    }
+
+    /// <summary>The rows of <see cref="CurvatureRows"/> in each batch (null: all of them).</summary>
+    public (int[] Train, int[] Valid)? CurvatureRowIndices { get; private init; }
+
+    /// <summary>This task with the given rows of each batch as its <see cref="CurvatureRows"/>.</summary>
+    public MamlTaskData WithCurvatureRows(int[] train, int[] valid)
+    {
         static Tensor<float> Rows(Tensor<float> t, int[] rows)
         {
             int width = t.Size / t.Shape[0];
@@ -42,7 +51,76 @@ internal sealed record MamlTaskData(TrajectoryBatch Train, TrajectoryBatch Valid
         return this with
         {
             CurvatureRows = new MamlTaskData(Train.Rows(train), Valid.Rows(valid), Rows(OldOutput, valid), OldLogStd, Rows(OldLogProb, valid)),
+            CurvatureRowIndices = (train, valid),
         };
+    }
+
+    /// <summary>The task's data as bytes for a learner elsewhere (<see cref="Read"/> gives back an equal record).</summary>
+    public byte[] ToBytes()
+    {
+        var w = new Rollouts.BlobWriter();
+        Write(w, Train);
+        Write(w, Valid);
+        Write(w, OldOutput);
+        w.Int(OldLogStd is null ? 0 : 1);
+        if (OldLogStd is not null) Write(w, OldLogStd);
+        Write(w, OldLogProb);
+        w.Int(CurvatureRowIndices is null ? 0 : 1);
+        if (CurvatureRowIndices is { } rows) { w.Ints(rows.Train); w.Ints(rows.Valid); }
+        return w.ToArray();
+    }
+
+    /// <summary>Reads what <see cref="ToBytes"/> wrote for batches of <paramref name="trajectories"/> × <paramref name="horizon"/> steps.</summary>
+    public static MamlTaskData Read(byte[] bytes, int trajectories, int horizon, int obs, int act)
+    {
+        var r = new Rollouts.BlobReader(bytes, "MAML task result");
+        var train = ReadBatch(r, trajectories, horizon, obs, act);
+        var valid = ReadBatch(r, trajectories, horizon, obs, act);
+        var output = ReadTensor(r);
+        var logStd = r.Int() == 1 ? ReadTensor(r) : null;
+        var logProb = ReadTensor(r);
+        var task = new MamlTaskData(train, valid, output, logStd, logProb);
+        if (r.Int() == 1)
+        {
+            var (tr, va) = (r.Ints(), r.Ints());
+            if (tr.Any(i => i < 0 || i >= train.Steps) || va.Any(i => i < 0 || i >= valid.Steps))
+                throw new InvalidDataException("The MAML task result is malformed: a curvature row out of range.");
+            task = task.WithCurvatureRows(tr, va);
+        }
+        r.End();
+        return task;
+    }
+
+    private static void Write(Rollouts.BlobWriter w, TrajectoryBatch b)
+    {
+        w.Floats(b.Observations); w.Floats(b.Actions); w.Floats(b.Rewards); w.Floats(b.Mask); w.Floats(b.Returns); w.Floats(b.Advantages);
+    }
+
+    private static TrajectoryBatch ReadBatch(Rollouts.BlobReader r, int trajectories, int horizon, int obs, int act)
+    {
+        var b = new TrajectoryBatch(trajectories, horizon, obs, act);
+        int n = b.Steps;
+        r.Floats(n * obs, "observations").CopyTo(b.Observations, 0);
+        r.Floats(n * act, "actions").CopyTo(b.Actions, 0);
+        r.Floats(n, "rewards").CopyTo(b.Rewards, 0);
+        r.Floats(n, "mask").CopyTo(b.Mask, 0);
+        r.Floats(n, "returns").CopyTo(b.Returns, 0);
+        r.Floats(n, "advantages").CopyTo(b.Advantages, 0);
+        return b;
+    }
+
+    private static void Write(Rollouts.BlobWriter w, Tensor<float> t)
+    {
+        w.Ints(t.Shape);
+        w.Floats(t.Data);
+    }
+
+    private static Tensor<float> ReadTensor(Rollouts.BlobReader r)
+    {
+        var shape = r.Ints();
+        if (shape.Length is < 1 or > 4 || shape.Any(d => d < 0)) throw new InvalidDataException("The MAML task result is malformed: a tensor's shape.");
+        long size = shape.Aggregate(1L, (a, d) => a * d);
+        return Tensor.FromArray(r.Floats((int)Math.Min(size, int.MaxValue), "a tensor"), shape);
     }
 }
 

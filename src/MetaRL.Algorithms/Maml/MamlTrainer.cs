@@ -6,6 +6,7 @@ using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.IO;
 using MetaRL.Engine.Nn;
+using MetaRL.Algorithms.Rollouts;
 
 namespace MetaRL.Algorithms.Maml;
 
@@ -151,26 +152,92 @@ public sealed class MamlTrainer
     /// </summary>
     private MamlTaskData[] Sample(IReadOnlyList<Tensor<float>> theta)
     {
-        var tasks = Enumerable.Range(0, Config.MetaBatch).Select(_ => _tasks.SampleTask(_taskRng, TaskSplit.Train)).ToArray();
-        var rngs = tasks.Select(_ => _rng.Split()).ToArray();
-        var data = new MamlTaskData[tasks.Length];
-        Parallel.For(0, tasks.Length, Cores, i =>
+        var seeds = new TrialSeed[Config.MetaBatch];
+        for (int i = 0; i < seeds.Length; i++)
         {
-            var envs = _envs[i] ??= new MetaRL.Core.Envs.IEnv[Config.Trajectories];
-            var train = TrajectoryBatch.Sample(Policy, theta, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma, envs);
-            var adapted = MamlMath.Adapt(Policy, theta, train, Config.InnerLearningRate, Config.InnerSteps, createGraph: false);
-            var valid = TrajectoryBatch.Sample(Policy, adapted, _tasks, tasks[i], Config.Trajectories, rngs[i], Config.Gamma, envs);
+            var taskState = _taskRng.GetState();
+            _tasks.SampleTask(_taskRng, TaskSplit.Train);
+            seeds[i] = new TrialSeed(i, taskState, [_rng.Split().GetState()]);
+        }
+        if (Workers is null) return SampleTasks(Policy, theta, _tasks, Config, seeds, _envs);
+        var ranges = TrialSeed.Ranges(seeds.Length, Workers.Pieces).ToArray();
+        var results = Workers.Play(Job!(), ranges.Select(r => TrialSeed.Piece(seeds[r])).ToArray());
+        int obs = _tasks.ObservationSpace.Size, act = _tasks.ActionSpace.Size;
+        return ranges.SelectMany((r, p) =>
+        {
+            var r0 = new Rollouts.BlobReader(results[p], "MAML rollout result");
+            int n = r.GetOffsetAndLength(seeds.Length).Length;
+            if (r0.Count(n) != n) throw new InvalidDataException($"The MAML rollout result is for another piece: {n} tasks expected.");
+            var tasks = new MamlTaskData[n];
+            for (int i = 0; i < n; i++) tasks[i] = MamlTaskData.Read(r0.Bytes(), Config.Trajectories, _tasks.Horizon, obs, act);
+            r0.End();
+            return tasks;
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// For each task <paramref name="seeds"/> name, side by side: trajectories of θ, the inner step on them, trajectories
+    /// of the adapted weights and the sampling policy's outputs on those, all on the task's own stream.
+    /// </summary>
+    private static MamlTaskData[] SampleTasks(MlpPolicy<float> policy, IReadOnlyList<Tensor<float>> theta, TaskDistribution family, MamlConfig config,
+        IReadOnlyList<TrialSeed> seeds, MetaRL.Core.Envs.IEnv[]?[] envCache)
+    {
+        var data = new MamlTaskData[seeds.Count];
+        Parallel.For(0, seeds.Count, Cores, i =>
+        {
+            var task = seeds[i].DrawTask(family);
+            var rng = TrialSeed.Generator(seeds[i].Streams[0]);
+            var envs = envCache[i] ??= new MetaRL.Core.Envs.IEnv[config.Trajectories];
+            var train = TrajectoryBatch.Sample(policy, theta, family, task, config.Trajectories, rng, config.Gamma, envs);
+            var adapted = MamlMath.Adapt(policy, theta, train, config.InnerLearningRate, config.InnerSteps, createGraph: false);
+            var valid = TrajectoryBatch.Sample(policy, adapted, family, task, config.Trajectories, rng, config.Gamma, envs);
             using var _ = GradMode.NoGrad();
             var obs = TrajectoryBatch.ToTensor<float>(valid.Observations, valid.Steps, valid.ObservationSize);
-            var oldOut = Functional.Call(Policy, adapted, () => Policy.Output(obs));
-            var oldStd = Policy.Discrete ? null : Functional.Call(Policy, adapted, () => Policy.LogStd).Detach();
-            var oldLogp = MamlMath.LogProb(Policy, adapted, valid);
+            var oldOut = Functional.Call(policy, adapted, () => policy.Output(obs));
+            var oldStd = policy.Discrete ? null : Functional.Call(policy, adapted, () => policy.LogStd).Detach();
+            var oldLogp = MamlMath.LogProb(policy, adapted, valid);
             // The curvature's rows come last on the task's stream, so the exact default (and PPO, which has no curvature)
             // draws nothing more.
-            var task = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
-            data[i] = Config.Outer == MamlOuter.Trpo ? task.WithCurvatureRows(Config.CurvatureSubsample, rngs[i]) : task;
+            var result = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
+            data[i] = config.Outer == MamlOuter.Trpo ? result.WithCurvatureRows(config.CurvatureSubsample, rng) : result;
         });
         return data;
+    }
+
+    /// <summary>
+    /// Where the meta-batch is sampled (null: here) and the job that tells workers what to sample; the iteration is the
+    /// same either way.
+    /// </summary>
+    internal IRolloutWorkers? Workers { get; set; }
+    internal Func<RolloutJob>? Job { get; set; }
+
+    /// <summary>θ as bytes, for workers (<see cref="PiecePlayer"/> reads them).</summary>
+    internal byte[] PolicyBytes()
+    {
+        var archive = new TensorArchive();
+        Policy.AddTo(archive, "policy.");
+        return archive.ToBytes();
+    }
+
+    /// <summary>A worker's side of a job: θ as <see cref="PolicyBytes"/> wrote it, sampling pieces of meta-batches.</summary>
+    internal static IPiecePlayer PiecePlayer(TaskDistribution tasks, MamlConfig config, byte[] policy)
+    {
+        var net = CreatePolicy(tasks, config, new Rng(1));
+        net.LoadFrom(TensorArchive.Parse(policy, "the MAML policy sent to this worker"), "policy.");
+        return new MamlPieces(net, tasks, config);
+    }
+
+    private sealed class MamlPieces(MlpPolicy<float> policy, TaskDistribution tasks, MamlConfig config) : IPiecePlayer
+    {
+        public byte[] Play(byte[] piece)
+        {
+            var seeds = TrialSeed.ReadPiece(piece);
+            var data = SampleTasks(policy, policy.Parameters(), tasks, config, seeds, new MetaRL.Core.Envs.IEnv[]?[seeds.Length]);
+            var w = new Rollouts.BlobWriter();
+            w.Int(data.Length);
+            foreach (var d in data) w.Bytes(d.ToBytes());
+            return w.ToArray();
+        }
     }
 
     /// <summary>Writes the policy, the iteration, the random streams and (MAML-PPO) the optimiser state atomically.</summary>

@@ -4,6 +4,7 @@ using MetaRL.Core.Learning;
 using MetaRL.Core.Spaces;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
+using MetaRL.Algorithms.Rollouts;
 
 namespace MetaRL.Algorithms.Rl2;
 
@@ -49,13 +50,20 @@ public sealed class Rl2Algorithm : MetaAlgorithm
         Rl2Config.Schema.RefuseUnknown(rest.Keys);
         return new Rl2Learner(tasks, taskSettings, config, seed);
     }
+
+    public override IPiecePlayer? PiecePlayer(TaskDistribution tasks, IReadOnlyDictionary<string, string> settings, byte[] policy)
+    {
+        var config = new Rl2Config().With(settings, out var rest);
+        Rl2Config.Schema.RefuseUnknown(rest.Keys);
+        return Rl2Trainer.PiecePlayer(tasks, config, policy);
+    }
 }
 
 /// <summary>An <see cref="Rl2Trainer"/> as a catalogue learner: metrics, self-describing checkpoints, the agent.</summary>
 public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, Rl2Config config, ulong seed)
     : MetaLearnerBase("rl2", tasks, taskSettings, config.ToSettings(), seed,
         ["steps", "mean_trial_return", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "lr", "seconds", "rollout_seconds",
-         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : [], .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []])
+         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : [], .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []]), IDistributableLearner
 {
     // Rates count what this process did: the clock and the step count start at the first iteration it runs.
     private readonly Stopwatch _watch = new();
@@ -65,6 +73,16 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
 
     /// <summary>The trainer itself, for what only RL² has (its network, its configuration).</summary>
     public Rl2Trainer Trainer { get; } = new(tasks, config, seed);
+
+    public IRolloutWorkers? Workers
+    {
+        get => Trainer.Workers;
+        set
+        {
+            Trainer.Workers = value;
+            Trainer.Job = value is null ? null : () => RolloutJob.Create(this, Trainer.PolicyBytes());
+        }
+    }
 
     public Rl2Config Config => Trainer.Config;
     public override int Iteration => Trainer.Iteration;

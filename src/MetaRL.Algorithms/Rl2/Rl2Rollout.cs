@@ -3,6 +3,7 @@ using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
+using MetaRL.Algorithms.Rollouts;
 
 namespace MetaRL.Algorithms.Rl2;
 
@@ -10,57 +11,190 @@ namespace MetaRL.Algorithms.Rl2;
 internal sealed record Rl2Collected(Rl2Batch Data, double[] TrialReturns, double[] EpisodeMeans, long Steps);
 
 /// <summary>
+/// What playing some trials recorded, before the learner assembles an iteration from it: the batch rows of these
+/// trials ([step, trial] over them alone), the raw observations acted on ([step, trial, observation]; empty without
+/// observation statistics), each trial's return and return per episode, the steps taken.
+/// </summary>
+internal sealed record Rl2TrialRecords(Rl2Batch Data, float[] Observations, double[] TrialReturns, double[] EpisodeReturns, long Steps)
+{
+    public int Trials => TrialReturns.Length;
+
+    public byte[] ToBytes()
+    {
+        var w = new BlobWriter();
+        w.Int(Trials);
+        w.Floats(Data.Inputs); w.Floats(Data.States); w.Floats(Data.Actions); w.Floats(Data.LogProbs); w.Floats(Data.Values);
+        w.Floats(Data.Rewards); w.Floats(Data.Mask); w.Ints(Data.Skipped); w.Floats(Data.TaskFeatures);
+        w.Floats(Observations); w.Doubles(TrialReturns); w.Doubles(EpisodeReturns); w.Long(Steps);
+        return w.ToArray();
+    }
+
+    /// <summary>Reads records of <paramref name="trials"/> trials shaped as <paramref name="shape"/> says; anything else is refused.</summary>
+    public static Rl2TrialRecords Read(byte[] bytes, int trials, Rl2Rollout shape)
+    {
+        var r = new BlobReader(bytes, "RL² rollout result");
+        if (r.Int() != trials) throw new InvalidDataException($"The RL² rollout result is for another piece: {trials} trials expected.");
+        var d = shape.NewBatch(trials);
+        r.Floats(d.Inputs.Length, "inputs").CopyTo(d.Inputs, 0);
+        r.Floats(d.States.Length, "states").CopyTo(d.States, 0);
+        r.Floats(d.Actions.Length, "actions").CopyTo(d.Actions, 0);
+        r.Floats(d.LogProbs.Length, "log-probabilities").CopyTo(d.LogProbs, 0);
+        r.Floats(d.Values.Length, "values").CopyTo(d.Values, 0);
+        r.Floats(d.Rewards.Length, "rewards").CopyTo(d.Rewards, 0);
+        r.Floats(d.Mask.Length, "mask").CopyTo(d.Mask, 0);
+        r.Ints(d.Skipped.Length, "skipped steps").CopyTo(d.Skipped, 0);
+        r.Floats(d.TaskFeatures.Length, "task features").CopyTo(d.TaskFeatures, 0);
+        var obs = r.Floats(shape.RecordsObservations ? shape.Steps * trials * shape.ObservationSize : 0, "observations");
+        var returns = r.Doubles(trials, "trial returns");
+        var episodes = r.Doubles(trials * shape.Episodes, "episode returns");
+        long steps = r.Long();
+        r.End();
+        return new Rl2TrialRecords(d, obs, returns, episodes, steps);
+    }
+}
+
+/// <summary>
 /// RL²'s experience collection (Stable-Baselines3's <c>collect_rollouts</c>): trials on training tasks with the recurrent
 /// state carried across the episodes of a trial, the running reward normalisation, and GAE over the whole trial
 /// (episode ends inside a trial are not terminal: later episodes' rewards belong to the same objective).
-/// Draws tasks from <paramref name="taskRng"/> and environment streams and actions from <paramref name="rng"/>, which the
-/// trainer shares with its update, in that order.
+/// Draws each trial's task from <paramref name="taskRng"/> and its environment and action streams from
+/// <paramref name="rng"/>, which the trainer shares with its update, in that order. A trial depends only on those and on
+/// the network, so trials can be played in any grouping, here or by <see cref="IRolloutWorkers"/>, with the same result.
 /// </summary>
 internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2Config config, Rng rng, Rng taskRng, int taskFeatures)
 {
     private readonly int _T = tasks.EpisodesPerTrial * tasks.Horizon, _obs = tasks.ObservationSpace.Size, _act = tasks.ActionSpace.Size, _F = taskFeatures;
 
-    // For the recorder: the rollout's family, network, settings and shared stream.
+    // For the recorder: the rollout's family, network and settings.
     private TaskDistribution Tasks => tasks;
     private Rl2Network Net => network;
     private Rl2Config Config => config;
-    private Rng Rng => rng;
+
+    /// <summary>Steps of a trial, observation size, episodes per trial, and whether observations are recorded (for the statistics).</summary>
+    public int Steps => _T;
+    public int ObservationSize => _obs;
+    public int Episodes => tasks.EpisodesPerTrial;
+    public bool RecordsObservations => network.ObservationNormalizer is not null;
+
+    /// <summary>An empty batch of <paramref name="b"/> trials.</summary>
+    public Rl2Batch NewBatch(int b) => new(_T, b, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[b * _F] };
 
     /// <summary>
     /// Plays one trial on each of <see cref="Rl2Config.TrialsPerIteration"/> freshly drawn training tasks with the current
-    /// network (actions sampled), then normalises rewards and computes advantages. The observation statistics move only
-    /// after the rollout, so all of its inputs were scaled alike.
+    /// network (actions sampled), here or, with <paramref name="workers"/>, in pieces elsewhere (<paramref name="job"/>
+    /// gives the policy they need); then normalises rewards and computes advantages. The observation statistics move
+    /// only after the rollout, so all of its inputs were scaled alike.
     /// </summary>
-    public Rl2Collected Collect()
+    public Rl2Collected Collect(IRolloutWorkers? workers = null, Func<RolloutJob>? job = null)
     {
-        int B = config.TrialsPerIteration, n = tasks.EpisodesPerTrial;
-        var data = new Rl2Batch(_T, B, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[B * _F] };
-        var trialTasks = new ITask[B];
-        var streams = new Rng[B];
+        int B = config.TrialsPerIteration;
+        var seeds = new TrialSeed[B];
         for (int i = 0; i < B; i++)
         {
-            trialTasks[i] = tasks.SampleTask(taskRng, TaskSplit.Train);
-            if (_F > 0) tasks.WriteTaskFeatures(trialTasks[i], data.TaskFeatures.AsSpan(i * _F, _F));
-            streams[i] = rng.Split();
+            var taskState = taskRng.GetState();
+            tasks.SampleTask(taskRng, TaskSplit.Train);
+            seeds[i] = new TrialSeed(i, taskState, [rng.Split().GetState(), rng.Split().GetState()]);
         }
-        var recorder = new Recorder(this, data, B);
-        TrialSampler.Play(recorder, tasks, trialTasks, streams, new TrialPlan(n, CheckActions: false));
+        Rl2TrialRecords[] parts;
+        Range[] ranges;
+        if (workers is null)
+        {
+            ranges = [0..B];
+            parts = [Play(seeds)];
+        }
+        else
+        {
+            ranges = TrialSeed.Ranges(B, workers.Pieces).ToArray();
+            var results = workers.Play(job!(), ranges.Select(r => TrialSeed.Piece(seeds[r])).ToArray());
+            parts = ranges.Select((r, p) => Rl2TrialRecords.Read(results[p], r.GetOffsetAndLength(B).Length, this)).ToArray();
+        }
+        var (data, observations) = Assemble(parts, ranges, B);
         // The statistics move only between rollouts: this iteration's inputs were all scaled alike.
-        if (recorder.Seen is { } seen) network.ObservationNormalizer!.Update(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen));
+        if (RecordsObservations) network.ObservationNormalizer!.Update(ActedOn(data, observations, B));
         if (config.NormalizeRewards) NormalizeRewards(data, B);
         ComputeAdvantages(data, B);
-        return new Rl2Collected(data, recorder.TrialReturns, recorder.EpisodeSums.Select(s => s / B).ToArray(), recorder.Steps);
+        int n = tasks.EpisodesPerTrial;
+        var trialReturns = parts.SelectMany(p => p.TrialReturns).ToArray();
+        var episodeReturns = parts.SelectMany(p => p.EpisodeReturns).ToArray();
+        var means = new double[n];
+        for (int e = 0; e < n; e++)
+        {
+            double sum = 0;
+            for (int i = 0; i < B; i++) sum += episodeReturns[i * n + e];
+            means[e] = sum / B;
+        }
+        return new Rl2Collected(data, trialReturns, means, parts.Sum(p => p.Steps));
+    }
+
+    /// <summary>Plays the trials <paramref name="seeds"/> name side by side with the network, recording them.</summary>
+    public Rl2TrialRecords Play(IReadOnlyList<TrialSeed> seeds)
+    {
+        int b = seeds.Count;
+        var data = NewBatch(b);
+        var trialTasks = new ITask[b];
+        var streams = new Rng[b];
+        var actionStreams = new Rng[b];
+        for (int i = 0; i < b; i++)
+        {
+            trialTasks[i] = seeds[i].DrawTask(tasks);
+            if (_F > 0) tasks.WriteTaskFeatures(trialTasks[i], data.TaskFeatures.AsSpan(i * _F, _F));
+            streams[i] = TrialSeed.Generator(seeds[i].Streams[0]);
+            actionStreams[i] = TrialSeed.Generator(seeds[i].Streams[1]);
+        }
+        var recorder = new Recorder(this, data, b, actionStreams);
+        TrialSampler.Play(recorder, tasks, trialTasks, streams, new TrialPlan(tasks.EpisodesPerTrial, CheckActions: false));
+        return new Rl2TrialRecords(data, recorder.Observations, recorder.TrialReturns, recorder.EpisodeReturns, recorder.Steps);
+    }
+
+    /// <summary>The iteration's batch from the parts (part p holds trials <paramref name="ranges"/>[p]), and the raw observations alike.</summary>
+    private (Rl2Batch Data, float[] Observations) Assemble(Rl2TrialRecords[] parts, Range[] ranges, int B)
+    {
+        if (parts.Length == 1) return (parts[0].Data, parts[0].Observations);
+        var d = NewBatch(B);
+        var obs = RecordsObservations ? new float[_T * B * _obs] : [];
+        int I = network.InputSize, S = network.StateSize, act = _act, F = _F;
+        for (int p = 0; p < parts.Length; p++)
+        {
+            var s = parts[p].Data;
+            var (at, b) = ranges[p].GetOffsetAndLength(B);
+            Array.Copy(s.TaskFeatures, 0, d.TaskFeatures, at * F, b * F);
+            for (int t = 0; t < _T; t++)
+            {
+                int from = t * b, to = t * B + at;
+                Array.Copy(s.Inputs, from * I, d.Inputs, to * I, b * I);
+                Array.Copy(s.States, from * S, d.States, to * S, b * S);
+                Array.Copy(s.Actions, from * act, d.Actions, to * act, b * act);
+                Array.Copy(s.LogProbs, from, d.LogProbs, to, b);
+                Array.Copy(s.Values, from, d.Values, to, b);
+                Array.Copy(s.Rewards, from, d.Rewards, to, b);
+                Array.Copy(s.Mask, from, d.Mask, to, b);
+                Array.Copy(s.Skipped, from, d.Skipped, to, b);
+                if (obs.Length > 0) Array.Copy(parts[p].Observations, from * _obs, obs, to * _obs, b * _obs);
+            }
+        }
+        return (d, obs);
+    }
+
+    /// <summary>Every observation acted on, step by step and trial by trial, for the observation statistics.</summary>
+    private float[] ActedOn(Rl2Batch d, float[] observations, int B)
+    {
+        var rows = new List<float>(observations.Length);
+        for (int k = 0; k < _T * B; k++)
+            if (d.Mask[k] > 0) rows.AddRange(observations.AsSpan(k * _obs, _obs));
+        return rows.ToArray();
     }
 
     /// <summary>
     /// The training session <see cref="TrialSampler"/> plays: it writes each step's input row (observation, previous
-    /// action, reward and done, trial clock, task features), recurrent state, sampled action, log-probability and value
-    /// into the batch at row t · B + trial, and each outcome's scaled reward and early-termination padding.
+    /// action, reward and done, trial clock, task features), recurrent state, sampled action (from the trial's own
+    /// stream), log-probability and value into the batch at row t · b + trial, and each outcome's scaled reward and
+    /// early-termination padding.
     /// </summary>
     private sealed class Recorder : IAgentSession, IStepResultReader
     {
         private readonly Rl2Rollout _r;
         private readonly Rl2Batch _data;
+        private readonly Rng[] _actionStreams;
         private readonly int _b, _n, _inputSize, _stateSize;
         private readonly float[] _input, _prevObs, _prevAction, _prevReward;
         private readonly bool[] _prevDone;
@@ -70,9 +204,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
         private StepResult[] _results = [];
         private int _t;
 
-        public Recorder(Rl2Rollout rollout, Rl2Batch data, int b)
+        public Recorder(Rl2Rollout rollout, Rl2Batch data, int b, Rng[] actionStreams)
         {
-            (_r, _data, _b) = (rollout, data, b);
+            (_r, _data, _b, _actionStreams) = (rollout, data, b, actionStreams);
             var net = rollout.Net;
             (_n, _inputSize, _stateSize) = (rollout.Tasks.EpisodesPerTrial, net.InputSize, net.StateSize);
             _input = new float[b * _inputSize];
@@ -84,15 +218,16 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             _steps = new int[b];
             _state = net.InitialState(b);
             _taskFeatures = net.CriticTaskFeatures > 0 ? Tensor.FromArray(data.TaskFeatures, b, rollout._F) : null;
-            Seen = net.ObservationNormalizer is null ? null : new List<float>(rollout._T * b * rollout._obs);
+            Observations = rollout.RecordsObservations ? new float[rollout._T * b * rollout._obs] : [];
             TrialReturns = new double[b];
-            EpisodeSums = new double[_n];
+            EpisodeReturns = new double[b * _n];
         }
 
-        /// <summary>Every observation acted on, for the observation statistics (null without normalisation).</summary>
-        public List<float>? Seen { get; }
+        /// <summary>Every observation acted on, [step, trial, observation] (empty without observation statistics).</summary>
+        public float[] Observations { get; }
         public double[] TrialReturns { get; }
-        public double[] EpisodeSums { get; }
+        /// <summary>Each trial's return per episode, [trial, episode].</summary>
+        public double[] EpisodeReturns { get; }
         public long Steps { get; private set; }
 
         public void StartTrial(int slot, ITask task) { }
@@ -102,9 +237,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             var net = _r.Net;
             int obs = _r._obs, act = _r._act, F = _r._F, t = _t;
             using var noGrad = GradMode.NoGrad();
+            if (Observations.Length > 0) observations[..(_b * obs)].CopyTo(Observations.AsSpan(t * _b * obs));
             for (int i = 0; i < _b; i++)
             {
-                if (active[i] && Seen is not null) Seen.AddRange(observations.Slice(i * obs, obs));
                 Rl2Inputs.Write(net, _input.AsSpan(i * _inputSize, _inputSize), observations.Slice(i * obs, obs), _prevAction.AsSpan(i * act, act), _prevReward[i], _prevDone[i], t > 0,
                     new Rl2Inputs.TrialClock(_episode[i], _steps[i], _n, _r.Tasks.Horizon),
                     net.PolicyTaskFeatures > 0 ? _data.TaskFeatures.AsSpan(i * F, F) : default,
@@ -125,7 +260,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 _data.Mask[k] = 1;
                 _data.Values[k] = value.Data[i];
                 var action = actions.Slice(i * act, act);
-                _data.LogProbs[k] = Rl2Inputs.Act(net, policy.Data.Slice(i * net.ActionSize, net.ActionSize), logStd, _r.Rng, false, action);
+                _data.LogProbs[k] = Rl2Inputs.Act(net, policy.Data.Slice(i * net.ActionSize, net.ActionSize), logStd, _actionStreams[i], false, action);
                 action.CopyTo(_data.Actions.AsSpan(k * act, act));
             }
             if (net.ReadsPreviousObservation) observations.CopyTo(_prevObs);
@@ -149,7 +284,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 _steps[i]++;
                 _data.Rewards[k] = (float)(r.Reward * _r.Config.RewardScale);
                 TrialReturns[i] += r.Reward;
-                EpisodeSums[_episode[i]] += r.Reward;
+                EpisodeReturns[i * _n + _episode[i]] += r.Reward;
                 actions.Slice(i * act, act).CopyTo(_prevAction.AsSpan(i * act, act));
                 _prevReward[i] = (float)r.Reward;
                 bool ended = episodeEnded[i];

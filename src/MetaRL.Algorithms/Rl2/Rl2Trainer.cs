@@ -6,6 +6,7 @@ using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.IO;
 using MetaRL.Engine.Optim;
+using MetaRL.Algorithms.Rollouts;
 
 namespace MetaRL.Algorithms.Rl2;
 
@@ -81,6 +82,40 @@ public sealed class Rl2Trainer
             CriticFeatures(tasks, config), config.Memory, config.TaskInput ? TaskFeatures(tasks, "task-input") : 0, config.NormalizeObservations, config.Head,
             config.SkipInput, config.TaskPrediction > 0 ? TaskFeatures(tasks, "task-prediction") : 0, config.PreviousObservation, config.MemoryBias, config.PairInput, config.GatedHead, config.InitialLogStd);
 
+    /// <summary>Task features a batch records per trial: the family's, when the network uses them anywhere; 0 otherwise.</summary>
+    internal static int RecordedTaskFeatures(TaskDistribution tasks, Rl2Network network)
+        => network.CriticTaskFeatures > 0 || network.PolicyTaskFeatures > 0 || network.TaskPredictionFeatures > 0 ? tasks.TaskFeatureSize : 0;
+
+    /// <summary>
+    /// Where the rollouts are played (null: here) and the job that tells workers what to play; the iteration is the same
+    /// either way.
+    /// </summary>
+    internal IRolloutWorkers? Workers { get; set; }
+    internal Func<RolloutJob>? Job { get; set; }
+
+    /// <summary>The network and its observation statistics as bytes, for workers (<see cref="PiecePlayer"/> reads them).</summary>
+    internal byte[] PolicyBytes()
+    {
+        var archive = new TensorArchive();
+        Network.AddTo(archive, "net.");
+        Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
+        return archive.ToBytes();
+    }
+
+    /// <summary>A worker's side of a job: the network <see cref="PolicyBytes"/> wrote, playing pieces of trials.</summary>
+    internal static IPiecePlayer PiecePlayer(TaskDistribution tasks, Rl2Config config, byte[] policy)
+    {
+        var net = LoadNetwork(TensorArchive.Parse(policy, "the RL² policy sent to this worker"), tasks, config);
+        // The streams are never drawn from: every trial's seeds arrive with it.
+        var rollout = new Rl2Rollout(tasks, net, config, new Rng(1), new Rng(2), RecordedTaskFeatures(tasks, net));
+        return new Rl2Pieces(rollout);
+    }
+
+    private sealed class Rl2Pieces(Rl2Rollout rollout) : IPiecePlayer
+    {
+        public byte[] Play(byte[] piece) => rollout.Play(TrialSeed.ReadPiece(piece)).ToBytes();
+    }
+
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)
     {
         _tasks = tasks;
@@ -95,7 +130,7 @@ public sealed class Rl2Trainer
             config.LearningRate, epsilon: 1e-5);
         _rng = new Rng(seed ^ 0x5151_7777UL);
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
-        int taskFeatures = Network.CriticTaskFeatures > 0 || Network.PolicyTaskFeatures > 0 || Network.TaskPredictionFeatures > 0 ? tasks.TaskFeatureSize : 0;
+        int taskFeatures = RecordedTaskFeatures(tasks, Network);
         _objective = new Rl2Objective(Network, config, tasks.EpisodesPerTrial * tasks.Horizon, tasks.ActionSpace.Size, taskFeatures);
         _rollout = new Rl2Rollout(tasks, Network, config, _rng, _taskRng, taskFeatures);
         if (config.Update == Rl2Update.Trpo) _trpo = new Rl2TrpoUpdate(_objective, Optimizer, _policyParameters, _rng);
@@ -125,7 +160,7 @@ public sealed class Rl2Trainer
         Optimizer.LearningRate = Config.LrSchedule == LearningRateSchedule.Linear ? Config.LearningRate * Math.Max(0, 1 - progress) : Config.LearningRate;
         double entropyCoef = Config.EntropyCoef + (Config.EntropyCoefFinal - Config.EntropyCoef) * Math.Min(1, progress);
 
-        var rollout = _rollout.Collect();
+        var rollout = _rollout.Collect(Workers, Job);
         double rolloutSeconds = watch.Elapsed.TotalSeconds;
 
         var u = _trpo is not null ? _trpo.Update(rollout.Data, Iteration + 1) : _ppo!.Update(rollout.Data, entropyCoef, Iteration + 1);

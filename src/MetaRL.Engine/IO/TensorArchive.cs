@@ -98,6 +98,9 @@ public sealed class TensorArchive
         }
     }
 
+    /// <summary>The archive as <see cref="Save"/> writes it (checksum included), for sending; <see cref="Parse"/> reads it back.</summary>
+    public byte[] ToBytes() => Serialise();
+
     private byte[] Serialise()
     {
         using var ms = new MemoryStream();

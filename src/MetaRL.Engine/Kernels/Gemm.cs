@@ -154,7 +154,11 @@ internal static class GemmCore<TOps, TV, T>
         ref T C = ref MemoryMarshal.GetReference(c);
         if (m == 1 && !transB && n >= L)
         {
-            RowTimesMatrix(k, n, ref A, transA ? lda : 1, ref B, ldb, ref C);
+            // In depth blocks of KC, each added to C as the blocked path adds them: a row's result never depends on how
+            // many rows share the product (a batch of one trial equals that trial in a batch of many, bit for bit).
+            int aks = transA ? lda : 1;
+            for (int p0 = 0; p0 < k; p0 += KC)
+                RowTimesMatrix(Math.Min(KC, k - p0), n, ref Unsafe.Add(ref A, p0 * aks), aks, ref Unsafe.Add(ref B, p0 * ldb), ldb, ref C);
             return;
         }
         if (n < L && k >= L)
@@ -538,19 +542,30 @@ internal static class GemmCore<TOps, TV, T>
             TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 2 * l)), s2), ref Unsafe.Add(ref cj, 2 * l));
             TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 3 * l)), s3), ref Unsafe.Add(ref cj, 3 * l));
         }
-        for (; j + l <= n; j += l)
+        // Each column is one chain of FMAs over p, as in every other loop here and in the micro-kernels.
+        for (; j + 2 * l <= n; j += 2 * l)
         {
             TV s0 = TOps.Zero, s1 = TOps.Zero;
             ref T bp = ref Unsafe.Add(ref B, j);
-            int p = 0;
-            for (; p + 1 < k; p += 2)
+            for (int p = 0; p < k; p++)
             {
-                s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
-                s1 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, (p + 1) * aks)), TOps.Load(ref Unsafe.Add(ref bp, (p + 1) * ldb)), s1);
+                TV x = TOps.Splat(Unsafe.Add(ref a, p * aks));
+                ref T row = ref Unsafe.Add(ref bp, p * ldb);
+                s0 = TOps.Fma(x, TOps.Load(ref row), s0);
+                s1 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, l)), s1);
             }
-            if (p < k) s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
             ref T cj = ref Unsafe.Add(ref c, j);
-            TOps.Store(TOps.Add(TOps.Load(ref cj), TOps.Add(s0, s1)), ref cj);
+            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
+            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, l)), s1), ref Unsafe.Add(ref cj, l));
+        }
+        for (; j + l <= n; j += l)
+        {
+            TV s0 = TOps.Zero;
+            ref T bp = ref Unsafe.Add(ref B, j);
+            for (int p = 0; p < k; p++)
+                s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
+            ref T cj = ref Unsafe.Add(ref c, j);
+            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
         }
         if (j < n)
         {
