@@ -50,8 +50,11 @@ public sealed class ClusterWorkers : IRolloutWorkers
     /// <summary>Lines for the log: a worker joining, failing, a piece played again.</summary>
     public event Action<string>? Log;
 
-    /// <summary>Called after each piece's result is in (for tests that stop a worker mid-iteration).</summary>
-    public event Action<int>? PieceDone;
+    /// <summary>Called as a piece is sent to a worker, with the piece and the worker's name (before the call).</summary>
+    public event Action<int, string>? PieceStarted;
+
+    /// <summary>Called after each piece's result is in, with the piece and the worker that played it.</summary>
+    public event Action<int, string>? PieceDone;
 
     /// <summary>The last iteration's round; null before the first.</summary>
     public ClusterRound? LastRound { get; private set; }
@@ -123,6 +126,7 @@ public sealed class ClusterWorkers : IRolloutWorkers
                 if (results[p] is not null) continue;
                 try
                 {
+                    PieceStarted?.Invoke(p, worker.Name);
                     var reply = await Call(grain, header, hasPolicy ? null : job.Policy, pieces[p]);
                     if (reply.NeedsPolicy) reply = await Call(grain, header, job.Policy, pieces[p]);
                     hasPolicy = true;
@@ -136,7 +140,7 @@ public sealed class ClusterWorkers : IRolloutWorkers
                     }
                     if (!first) continue; // played twice (after a timeout): the first result stands
                     shares.AddOrUpdate(worker.Name, (1, reply.Seconds), (_, s) => (s.Pieces + 1, s.Seconds + reply.Seconds));
-                    PieceDone?.Invoke(p);
+                    PieceDone?.Invoke(p, worker.Name);
                 }
                 catch (Exception e) when (IsWorkerFailure(e))
                 {

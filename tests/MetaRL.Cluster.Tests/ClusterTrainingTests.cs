@@ -75,23 +75,24 @@ public sealed class ClusterTrainingTests : IDisposable
     {
         var single = Train(algorithm, task, settings, null, "single");
         await using var cluster = await Cluster(3);
-        var workers = Workers(cluster, perWorker: 3);
+        var workers = new ClusterWorkers(cluster.Client, new ClusterWorkerOptions(3, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30), IsWorker: _ => true));
         await workers.WaitForWorkersAsync(3);
         var log = new List<string>();
         workers.Log += line => { lock (log) log.Add(line); };
         int pieces = 0;
-        Task? kill = null;
-        workers.PieceDone += _ =>
+        string? killed = null;
+        workers.PieceStarted += (_, to) =>
         {
-            // The first piece of iteration 2 is in: kill a worker silo (not the primary, which keeps the membership).
-            if (Interlocked.Increment(ref pieces) == 9 + 1)
-                kill = Task.Run(() => cluster.KillSiloAsync(cluster.Silos[^1]));
+            // Iteration 2 is under way (its pieces are going out, some played already): kill the silo the next piece goes
+            // to, before the call leaves (not the primary, which keeps the membership).
+            if (Interlocked.Increment(ref pieces) <= 9 + 2 || killed is not null || to == cluster.Silos[0].Name) return;
+            killed = to;
+            cluster.KillSiloAsync(cluster.Silos.First(s => s.Name == to)).GetAwaiter().GetResult();
         };
         var distributed = await Task.Run(() => Train(algorithm, task, settings, workers, "killed"));
-        Assert.NotNull(kill);
-        await kill!;
+        Assert.NotNull(killed);
         Assert.True(single.AsSpan().SequenceEqual(distributed), "a worker killed mid-iteration changed the checkpoint");
-        lock (log) Assert.Contains(log, l => l.Contains("played again elsewhere"));
+        lock (log) Assert.Contains(log, l => l.StartsWith($"worker {killed} failed") && l.Contains("played again elsewhere"));
         Assert.Equal(2, workers.Workers.Count);
     }
 }
