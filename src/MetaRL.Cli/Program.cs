@@ -39,6 +39,7 @@ internal static class Program
         root.Subcommands.Add(ListCommand());
         root.Subcommands.Add(BaselinesCommand());
         root.Subcommands.Add(TrainCommand());
+        root.Subcommands.Add(WorkerCommand());
         root.Subcommands.Add(EvalCommand());
         root.Subcommands.Add(RenderCommand());
         root.Subcommands.Add(ExportCommand());
@@ -301,10 +302,43 @@ internal static class Program
         {
             Description = "A JSON file of settings, one object of key: value with the keys of --set (task and algorithm settings); --set overrides it.",
         };
-        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.") { algo, task, set, seed, outDir, resume, every, from, counterpart, force, config };
+        var workers = new Option<int?>("--workers")
+        {
+            Description = "RL² and MAML: play the rollouts on N worker processes started on this machine (a local Orleans cluster); the run is the one a single process trains.",
+        };
+        var cluster = new Option<string?>("--cluster")
+        {
+            Description = "RL² and MAML: play the rollouts on the workers of a cluster: HOST:PORT, this learner's address (workers join with 'metarl worker --cluster HOST:PORT'), or redis://HOST:PORT.",
+        };
+        var workerTimeout = new Option<int>("--worker-timeout")
+        {
+            Description = "With --workers or --cluster: seconds to wait for a piece of an iteration before playing it on another worker.",
+            DefaultValueFactory = _ => 600,
+        };
+        workerTimeout.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--worker-timeout must be at least 1 second."); });
+        var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.")
+            { algo, task, set, seed, outDir, resume, every, from, counterpart, force, config, workers, cluster, workerTimeout };
         cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), SettingsFile.Merge(p.GetValue(config), ParseSettings(p.GetValue(set))),
             p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
-            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart), p.GetValue(force)));
+            p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart), p.GetValue(force),
+            new Training.ClusterChoice(p.GetValue(workers), p.GetValue(cluster), TimeSpan.FromSeconds(p.GetValue(workerTimeout)))));
+        return cmd;
+    }
+
+    private static Command WorkerCommand()
+    {
+        var cluster = new Option<string>("--cluster")
+        {
+            Description = "The cluster to join: the learner's HOST:PORT (as given to 'metarl train --cluster'), or redis://HOST:PORT.",
+            Required = true,
+        };
+        var port = new Option<int>("--port") { Description = "This worker's silo port (0: any free port).", DefaultValueFactory = _ => 0 };
+        var advertise = new Option<string?>("--advertise") { Description = "This machine's IP address as the learner reaches it (default: the one on the route to the learner)." };
+        var threads = new Option<int?>("--threads") { Description = "Threads this worker uses (default: every core, or METARL_THREADS)." };
+        var parent = new Option<int?>("--parent") { Description = "Leave the cluster when this process exits (set by 'train --workers').", Hidden = true };
+        var cmd = new Command("worker", "Join a training cluster as a rollout worker: play pieces of RL² and MAML iterations for 'metarl train --cluster'.")
+            { cluster, port, advertise, threads, parent };
+        cmd.SetAction(p => Workers.Run(p.GetValue(cluster)!, p.GetValue(port), p.GetValue(advertise), p.GetValue(threads), p.GetValue(parent)));
         return cmd;
     }
 

@@ -39,7 +39,7 @@ public sealed class RolloutPieceTests : IDisposable
     public static TheoryData<string, string, string[]> Runs => new()
     {
         // GRU with observation statistics, 7 trials (pieces of unequal size, and of one trial).
-        { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=7", "minibatches=1", "horizon=6", "episodes=2", "normalize-observations=true"] },
+        { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=7", "minibatches=1", "horizon=6", "episodes=2", "normalize-observations=true", "bptt=5"] },
         // LSTM, discrete actions, TRPO, a task-aware critic and task input.
         { "rl2", "bandit", ["hidden=8", "cell=lstm", "trials-per-iteration=5", "update=trpo", "episodes=6", "task-critic=true", "task-input=true"] },
         // Early terminations padded, the previous observation and time inputs.

@@ -20,7 +20,7 @@ public sealed class ClusterTrainingTests : IDisposable
 
     public static TheoryData<string, string, string[]> Runs => new()
     {
-        { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=9", "minibatches=1", "horizon=6", "episodes=2", "normalize-observations=true"] },
+        { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=9", "minibatches=1", "horizon=6", "episodes=2", "normalize-observations=true", "bptt=5"] },
         { "maml", "navigation-2d", ["hidden=8,8", "meta-batch=9", "trajectories=3", "horizon=6", "validate-every=0"] },
     };
 

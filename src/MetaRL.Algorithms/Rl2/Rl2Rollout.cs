@@ -19,14 +19,27 @@ internal sealed record Rl2TrialRecords(Rl2Batch Data, float[] Observations, doub
 {
     public int Trials => TrialReturns.Length;
 
-    public byte[] ToBytes()
+    /// <summary>
+    /// The records as bytes for the learner. Of the recurrent states only those the updates read go (each chunk's first
+    /// step, every <paramref name="chunk"/> steps): the rest are never used, and are most of the batch.
+    /// </summary>
+    public byte[] ToBytes(int steps, int chunk)
     {
         var w = new BlobWriter();
         w.Int(Trials);
-        w.Floats(Data.Inputs); w.Floats(Data.States); w.Floats(Data.Actions); w.Floats(Data.LogProbs); w.Floats(Data.Values);
+        w.Floats(Data.Inputs); w.Floats(ChunkStates(Data.States, steps, chunk, Trials)); w.Floats(Data.Actions); w.Floats(Data.LogProbs); w.Floats(Data.Values);
         w.Floats(Data.Rewards); w.Floats(Data.Mask); w.Ints(Data.Skipped); w.Floats(Data.TaskFeatures);
         w.Floats(Observations); w.Doubles(TrialReturns); w.Doubles(EpisodeReturns); w.Long(Steps);
         return w.ToArray();
+    }
+
+    /// <summary>The states at steps 0, <paramref name="chunk"/>, 2·<paramref name="chunk"/>, … of [steps, trials, S] states.</summary>
+    private static float[] ChunkStates(float[] states, int steps, int chunk, int trials)
+    {
+        int row = states.Length / steps; // trials · S
+        var kept = new float[(steps + chunk - 1) / chunk * row];
+        for (int t0 = 0, i = 0; t0 < steps; t0 += chunk, i++) Array.Copy(states, t0 * row, kept, i * row, row);
+        return kept;
     }
 
     /// <summary>Reads records of <paramref name="trials"/> trials shaped as <paramref name="shape"/> says; anything else is refused.</summary>
@@ -36,7 +49,10 @@ internal sealed record Rl2TrialRecords(Rl2Batch Data, float[] Observations, doub
         if (r.Int() != trials) throw new InvalidDataException($"The RL² rollout result is for another piece: {trials} trials expected.");
         var d = shape.NewBatch(trials);
         r.Floats(d.Inputs.Length, "inputs").CopyTo(d.Inputs, 0);
-        r.Floats(d.States.Length, "states").CopyTo(d.States, 0);
+        int S = d.States.Length / (shape.Steps * trials), chunk = shape.ChunkLength;
+        var states = r.Floats((shape.Steps + chunk - 1) / chunk * trials * S, "states");
+        for (int t0 = 0, i = 0; t0 < shape.Steps; t0 += chunk, i++)
+            Array.Copy(states, i * trials * S, d.States, t0 * trials * S, trials * S);
         r.Floats(d.Actions.Length, "actions").CopyTo(d.Actions, 0);
         r.Floats(d.LogProbs.Length, "log-probabilities").CopyTo(d.LogProbs, 0);
         r.Floats(d.Values.Length, "values").CopyTo(d.Values, 0);
@@ -75,6 +91,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     public int ObservationSize => _obs;
     public int Episodes => tasks.EpisodesPerTrial;
     public bool RecordsObservations => network.ObservationNormalizer is not null;
+
+    /// <summary>Steps per chunk of the updates (<see cref="Rl2Config.Bptt"/>, or the whole trial): they read the recurrent state only at a chunk's first step.</summary>
+    public int ChunkLength => config.Bptt > 0 ? Math.Min(config.Bptt, _T) : _T;
 
     /// <summary>An empty batch of <paramref name="b"/> trials.</summary>
     public Rl2Batch NewBatch(int b) => new(_T, b, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[b * _F] };

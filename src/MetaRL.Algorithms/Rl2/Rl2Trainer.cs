@@ -113,7 +113,7 @@ public sealed class Rl2Trainer
 
     private sealed class Rl2Pieces(Rl2Rollout rollout) : IPiecePlayer
     {
-        public byte[] Play(byte[] piece) => rollout.Play(TrialSeed.ReadPiece(piece)).ToBytes();
+        public byte[] Play(byte[] piece) => rollout.Play(TrialSeed.ReadPiece(piece)).ToBytes(rollout.Steps, rollout.ChunkLength);
     }
 
     public Rl2Trainer(TaskDistribution tasks, Rl2Config config, ulong seed)

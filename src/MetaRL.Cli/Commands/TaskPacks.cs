@@ -11,9 +11,15 @@ namespace MetaRL.Cli.Commands;
 /// </summary>
 internal static class TaskPacks
 {
+    private static readonly List<string> _loaded = [];
+
+    /// <summary>The packs loaded so far, as full paths (local workers load them too).</summary>
+    public static IReadOnlyList<string> Loaded => _loaded;
+
     public static void Load(string path)
     {
         var full = Path.GetFullPath(path);
+        if (!_loaded.Contains(full)) _loaded.Add(full);
         if (!File.Exists(full)) throw new SettingException($"--tasks-from: '{path}' does not exist.");
         Assembly assembly;
         try

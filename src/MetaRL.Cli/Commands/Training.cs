@@ -12,8 +12,14 @@ namespace MetaRL.Cli.Commands;
 /// </summary>
 internal static class Training
 {
+    /// <summary>Where rollouts are played: <paramref name="Local"/> worker processes, or the workers of <paramref name="Cluster"/>; neither: here.</summary>
+    public sealed record ClusterChoice(int? Local, string? Cluster, TimeSpan Timeout)
+    {
+        public bool Any => Local is not null || Cluster is not null;
+    }
+
     public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong? seed, string? outDir, string? resume, int checkpointEvery,
-        string? from = null, string? counterpart = null, bool force = false)
+        string? from = null, string? counterpart = null, bool force = false, ClusterChoice? cluster = null)
     {
         RunDirectory run;
         if (counterpart is not null && from is null)
@@ -47,13 +53,22 @@ internal static class Training
             if (algo is null || task is null) throw new SettingException("train needs an algorithm and a task, e.g. 'metarl train rl2 bandit'.");
             run = RunDirectory.Create(outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), algo, task, settings, seed ?? 1, checkpointEvery);
         }
-        using (run) return Drive(run);
+        using (run)
+        {
+            if (cluster is not { Any: true }) return Drive(run, null);
+            using var workers = Workers.LearnerCluster.Start(run.Learner, cluster.Cluster, cluster.Local, cluster.Timeout, run.Path, TaskPacks.Loaded);
+            workers.Workers.Log += line => AnsiConsole.MarkupLine(line.Contains("failed") ? $"[yellow]{Markup.Escape(line)}[/]" : Markup.Escape(line));
+            var distributable = (MetaRL.Algorithms.Rollouts.IDistributableLearner)run.Learner;
+            distributable.Workers = workers.Workers;
+            try { return Drive(run, workers); }
+            finally { distributable.Workers = null; }
+        }
     }
 
     // The progress line's columns other than the summary and the bar: percentage, elapsed and remaining time, and the gaps.
     private const int SummaryMargin = 4 + 8 + 8 + 4;
 
-    private static int Drive(RunDirectory run)
+    private static int Drive(RunDirectory run, Workers.LearnerCluster? cluster)
     {
         var learner = run.Learner;
         // Ctrl+C (SIGINT) and SIGTERM (`kill`, a batch scheduler's stop) both end the run at the next iteration boundary
@@ -82,7 +97,8 @@ internal static class Training
                     {
                         var report = run.Step();
                         if (report.Warning is { } warning) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
-                        bar.Description = Markup.Escape(ProgressSummary.Fit(report.Summary, AnsiConsole.Profile.Width - SummaryMargin - (barColumn.Width ?? 40)));
+                        string summary = cluster is null ? report.Summary : $"{report.Summary}  {cluster.Record(report.Iteration)}";
+                        bar.Description = Markup.Escape(ProgressSummary.Fit(summary, AnsiConsole.Profile.Width - SummaryMargin - (barColumn.Width ?? 40)));
                         bar.Value = learner.Iteration;
                     }
                     if (Stopping() && learner.Iteration < learner.Iterations) run.Checkpoint();
