@@ -45,6 +45,9 @@ public abstract class MetaAlgorithm
     /// </summary>
     public virtual Rollouts.IPiecePlayer? PiecePlayer(TaskDistribution tasks, IReadOnlyDictionary<string, string> settings, byte[] policy) => null;
 
+    /// <summary>Whether this algorithm's rollouts can be played by workers (its learners are <see cref="Rollouts.IDistributableLearner"/>).</summary>
+    public virtual bool PlaysOnWorkers => false;
+
     /// <summary>
     /// The meta-test this algorithm's agents are scored with by default: <paramref name="trials"/> held-out tasks (the
     /// algorithm's usual count when null) at <paramref name="seed"/>, with the episodes per trial its agent plays (the

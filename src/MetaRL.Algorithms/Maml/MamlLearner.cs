@@ -42,6 +42,8 @@ public sealed class MamlAlgorithm : MetaAlgorithm
         return new MamlLearner(tasks, taskSettings, config, seed);
     }
 
+    public override bool PlaysOnWorkers => true;
+
     public override IPiecePlayer? PiecePlayer(TaskDistribution tasks, IReadOnlyDictionary<string, string> settings, byte[] policy)
     {
         var config = new MamlConfig().With(settings, out var rest);

@@ -51,6 +51,8 @@ public sealed class Rl2Algorithm : MetaAlgorithm
         return new Rl2Learner(tasks, taskSettings, config, seed);
     }
 
+    public override bool PlaysOnWorkers => true;
+
     public override IPiecePlayer? PiecePlayer(TaskDistribution tasks, IReadOnlyDictionary<string, string> settings, byte[] policy)
     {
         var config = new Rl2Config().With(settings, out var rest);

@@ -25,6 +25,8 @@ internal static class Training
         if (counterpart is not null && from is null)
             throw new SettingException("--counterpart builds a run's comparison agent: give the run with --from, e.g. 'metarl train --from runs/my-run --counterpart multi-task'.");
         if (force && resume is null) throw new SettingException("--force applies to --resume only.");
+        // Refused before a run directory is made.
+        if (cluster is { Any: true }) Workers.Check(cluster.Local, cluster.Cluster, algo is null ? null : MetaRL.Algorithms.MetaLearners.Get(algo));
         if (from is not null)
         {
             if (algo is not null || task is not null || resume is not null)

@@ -18,6 +18,16 @@ namespace MetaRL.Cli.Commands;
 /// </summary>
 internal static class Workers
 {
+    /// <summary>Refuses <c>--workers</c>/<c>--cluster</c> given together, out of range, malformed, or for an algorithm that trains in one process.</summary>
+    public static void Check(int? local, string? cluster, MetaRL.Algorithms.MetaAlgorithm? algorithm)
+    {
+        if (cluster is not null && local is not null) throw new SettingException("Give --workers N (local worker processes) or --cluster ADDRESS (a cluster of your own), not both.");
+        if (local is < 1 or > 64) throw new SettingException($"--workers must be in [1, 64], got {local}.");
+        if (cluster is not null) ParseAddress(cluster);
+        if (algorithm is { PlaysOnWorkers: false })
+            throw new SettingException($"{algorithm.Name} trains in one process; --workers and --cluster apply to {string.Join(" and ", MetaRL.Algorithms.MetaLearners.Catalogue.Where(a => a.PlaysOnWorkers).Select(a => a.Name))} runs.");
+    }
+
     /// <summary><c>metarl worker</c>: joins the cluster and plays pieces until stopped (or until <paramref name="parent"/> exits).</summary>
     public static int Run(string cluster, int port, string? advertise, int? threads, int? parent)
     {
@@ -98,10 +108,7 @@ internal static class Workers
         /// </summary>
         public static LearnerCluster Start(IMetaLearner learner, string? cluster, int? local, TimeSpan timeout, string runPath, IReadOnlyList<string> taskPacks)
         {
-            if (learner is not IDistributableLearner)
-                throw new SettingException($"{learner.Algorithm} trains in one process; --workers and --cluster apply to rl2 and maml runs.");
-            if (cluster is not null && local is not null) throw new SettingException("Give --workers N (local worker processes) or --cluster ADDRESS (a cluster of your own), not both.");
-            if (local is < 1 or > 64) throw new SettingException($"--workers must be in [1, 64], got {local}.");
+            Check(local, cluster, MetaRL.Algorithms.MetaLearners.Get(learner.Algorithm));
             var address = cluster is not null ? ParseAddress(cluster) : ClusterAddress.Parse($"127.0.0.1:{FreePort()}");
             IHost host;
             try { host = ClusterHosts.StartLearnerAsync(address, timeout).GetAwaiter().GetResult(); }
