@@ -6,7 +6,7 @@ using MetaRL.Engine.Nn;
 using MetaRL.Engine.Optim;
 
 // Benchmarks: warmed up, median of repeated timed batches.
-// Usage: metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|sac|all] [--seconds S]
+// Usage: metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|sac|cluster|all] [--seconds S]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 double seconds = 1.0;
@@ -18,7 +18,11 @@ double[] subsamples = [1];
 bool verbose = false;
 static int[] ParseList(string text) => text.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 var sections = new HashSet<string>();
-string[] known = ["engine", "act", "envs", "rl2", "rl2-iteration", "maml", "mujoco", "glucose", "arena", "sac", "all"];
+int workers = 2;
+// The cluster section starts this program again as its worker processes.
+if (args is ["cluster-worker", var clusterAddress, var workerThreads, var parentPid])
+    return ClusterBench.Worker(clusterAddress, int.Parse(workerThreads, CultureInfo.InvariantCulture), int.Parse(parentPid, CultureInfo.InvariantCulture));
+string[] known = ["engine", "act", "envs", "rl2", "rl2-iteration", "maml", "mujoco", "glucose", "arena", "sac", "cluster", "all"];
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seconds" && i + 1 < args.Length) seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -27,11 +31,12 @@ for (int i = 0; i < args.Length; i++)
     else if (args[i] == "--meta-batch" && i + 1 < args.Length) metaBatches = ParseList(args[++i]);
     else if (args[i] == "--subsample" && i + 1 < args.Length) subsamples = args[++i].Split(',').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
     else if (args[i] == "--verbose") verbose = true;
+    else if (args[i] == "--workers" && i + 1 < args.Length) workers = int.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] == "--sac-hidden" && i + 1 < args.Length) sacHidden = ParseList(args[++i]);
     else if (args[i] == "--batch" && i + 1 < args.Length) sacBatch = int.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] is "-h" or "--help")
     {
-        Console.WriteLine("metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|sac|all] [--seconds S]");
+        Console.WriteLine("metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|sac|cluster|all] [--seconds S]");
         Console.WriteLine("             [--iterations N] [--hidden 64,128,256] [--meta-batch 10,20,40] [--subsample 1,0.2] [--verbose]   (maml)");
         Console.WriteLine("  engine  GEMM, GRU, LSTM and MLP kernels, single thread (default)");
         Console.WriteLine("  act     batch-1 decisions of RL² and MAML agents: first-step cost, µs per step, bytes allocated per step");
@@ -43,12 +48,13 @@ for (int i = 0; i < args.Length; i++)
         Console.WriteLine("  glucose UVA/Padova patient-days per second per core");
         Console.WriteLine("  sac     soft actor-critic updates per second, plain and with PEARL's latent [--sac-hidden 300,300,300] [--batch 256]");
         Console.WriteLine("  arena   an arena NPC's decision in a game loop (RL² at batch 1) and the world's step, one core");
+        Console.WriteLine("  cluster RL² hopper-params and MAML cheetah-vel iterations here and through worker processes [--workers 2] [--iterations N]: update, rollout, bytes moved");
         return 0;
     }
     else if (known.Contains(args[i])) sections.Add(args[i]);
     else
     {
-        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|sac|all] [--seconds S]");
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: metarl-bench [engine|act|envs|rl2|rl2-iteration|maml|mujoco|glucose|arena|sac|cluster|all] [--seconds S]");
         return 2;
     }
 }
@@ -67,6 +73,7 @@ if (sections.Contains("glucose")) GlucoseBench.Run(seconds);
 if (sections.Contains("arena")) ArenaBench.Run(seconds);
 
 if (sections.Contains("sac")) SacBench.Run(seconds * 5, sacHidden ?? [300, 300, 300], sacBatch);
+if (sections.Contains("cluster")) ClusterBench.Run(iterations ?? 3, workers);
 return 0;
 
 internal static class EngineBench
