@@ -38,6 +38,22 @@ public sealed record ClusterAddress(IPEndPoint? Primary, string? Redis)
     }
 
     public override string ToString() => Redis is not null ? $"redis://{Redis}" : Primary!.ToString();
+
+    /// <summary>The machine members reach to join: the primary silo's, or the Redis server's (the first endpoint of its configuration).</summary>
+    public IPAddress? Peer
+    {
+        get
+        {
+            if (Primary is not null) return Primary.Address;
+            var endpoint = StackExchange.Redis.ConfigurationOptions.Parse(Redis!).EndPoints.FirstOrDefault();
+            return endpoint switch
+            {
+                IPEndPoint ip => ip.Address,
+                DnsEndPoint dns => Dns.GetHostAddresses(dns.Host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork),
+                _ => null,
+            };
+        }
+    }
 }
 
 /// <summary>Silos for the learner and for workers.</summary>
@@ -56,7 +72,7 @@ public static class ClusterHosts
     public static async Task<IHost> StartLearnerAsync(ClusterAddress address, TimeSpan pieceTimeout, CancellationToken cancel = default)
     {
         int silo = address.Primary?.Port ?? FreePort();
-        var advertised = address.Primary?.Address ?? LocalAddressTowards(null);
+        var advertised = address.Primary?.Address ?? LocalAddressTowards(address.Peer);
         return await StartAsync($"metarl-learner-{Environment.MachineName}-{Environment.ProcessId}", address, advertised, silo, pieceTimeout, cancel);
     }
 
@@ -66,7 +82,7 @@ public static class ClusterHosts
     /// </summary>
     public static async Task<IHost> StartWorkerAsync(ClusterAddress address, int port = 0, IPAddress? advertise = null, CancellationToken cancel = default)
     {
-        var ip = advertise ?? LocalAddressTowards(address.Primary?.Address);
+        var ip = advertise ?? LocalAddressTowards(address.Peer);
         return await StartAsync($"{WorkerNamePrefix}-{Environment.MachineName}-{Environment.ProcessId}", address, ip, port == 0 ? FreePort() : port,
             TimeSpan.FromMinutes(30), cancel);
     }

@@ -19,7 +19,7 @@ public sealed record ClusterWorkerOptions(int PiecesPerWorker = 2, TimeSpan? Pie
 }
 
 /// <summary>One worker's share of an iteration.</summary>
-/// <param name="Name">The worker silo's name.</param>
+/// <param name="Name">The worker silo's name (with its address when another worker has the same name).</param>
 /// <param name="Pieces">Pieces it played whose results were used.</param>
 /// <param name="Seconds">Seconds it spent playing them (its own clock).</param>
 public sealed record WorkerShare(string Name, int Pieces, double Seconds);
@@ -111,7 +111,7 @@ public sealed class ClusterWorkers : IRolloutWorkers
         var header = JobHeader.Of(job);
         var results = new byte[]?[pieces.Count];
         var pending = new ConcurrentQueue<int>(Enumerable.Range(0, pieces.Count));
-        var shares = new ConcurrentDictionary<string, (int Pieces, double Seconds)>(StringComparer.Ordinal);
+        var shares = new ConcurrentDictionary<(string Key, string Name), (int Pieces, double Seconds)>();
         var reassigned = new ConcurrentQueue<string>();
         var bytes = new long[2]; // sent, received
         var slow = new HashSet<string>(StringComparer.Ordinal); // timed out this iteration: not given more
@@ -139,7 +139,7 @@ public sealed class ClusterWorkers : IRolloutWorkers
                         if (first) results[p] = reply.Result;
                     }
                     if (!first) continue; // played twice (after a timeout): the first result stands
-                    shares.AddOrUpdate(worker.Name, (1, reply.Seconds), (_, s) => (s.Pieces + 1, s.Seconds + reply.Seconds));
+                    shares.AddOrUpdate(worker, (1, reply.Seconds), (_, s) => (s.Pieces + 1, s.Seconds + reply.Seconds));
                     PieceDone?.Invoke(p, worker.Name);
                 }
                 catch (Exception e) when (IsWorkerFailure(e))
@@ -197,7 +197,9 @@ public sealed class ClusterWorkers : IRolloutWorkers
             if (fatal is not null) throw fatal;
         }
         foreach (var line in reassigned) Log?.Invoke(line);
-        LastRound = new ClusterRound(shares.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => new WorkerShare(s.Key, s.Value.Pieces, s.Value.Seconds)).ToArray(),
+        var named = shares.OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Key, StringComparer.Ordinal).ToArray();
+        LastRound = new ClusterRound(named.Select(s => new WorkerShare(named.Count(o => o.Key.Name == s.Key.Name) > 1 ? $"{s.Key.Name}@{s.Key.Key}" : s.Key.Name,
+                s.Value.Pieces, s.Value.Seconds)).ToArray(),
             reassigned.ToArray(), bytes[0], bytes[1], watch.Elapsed.TotalSeconds);
         return results!;
     }
