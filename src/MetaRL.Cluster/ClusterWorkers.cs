@@ -11,8 +11,11 @@ namespace MetaRL.Cluster;
 /// <param name="PieceTimeout">A piece not back after this long is played again elsewhere (its late result is dropped).</param>
 /// <param name="WaitForWorkers">How long the learner waits for a worker when it has none, before it gives up.</param>
 /// <param name="IsWorker">Which silos are workers (by default, those named metarl-worker…).</param>
-public sealed record ClusterWorkerOptions(int PiecesPerWorker = 2, TimeSpan? PieceTimeout = null, TimeSpan? WaitForWorkers = null, Func<string, bool>? IsWorker = null)
+/// <param name="FailureCooldown">How long a worker whose call failed is left out (unless the membership drops it first).</param>
+public sealed record ClusterWorkerOptions(int PiecesPerWorker = 2, TimeSpan? PieceTimeout = null, TimeSpan? WaitForWorkers = null, Func<string, bool>? IsWorker = null,
+    TimeSpan? FailureCooldown = null)
 {
+    public TimeSpan Cooldown => FailureCooldown ?? TimeSpan.FromSeconds(30);
     public TimeSpan Timeout => PieceTimeout ?? TimeSpan.FromMinutes(10);
     public TimeSpan Wait => WaitForWorkers ?? TimeSpan.FromMinutes(2);
     public bool Worker(string siloName) => IsWorker?.Invoke(siloName) ?? siloName.StartsWith(ClusterHosts.WorkerNamePrefix, StringComparison.Ordinal);
@@ -38,7 +41,9 @@ public sealed class ClusterWorkers : IRolloutWorkers
 {
     private readonly IGrainFactory _grains;
     private readonly ClusterWorkerOptions _options;
-    private readonly HashSet<string> _dead = new(StringComparer.Ordinal);
+    // Workers whose calls failed, and when: left out until the membership drops them or the cooldown passes (a call can
+    // fail for a live worker too, while the cluster reacts to another one's death).
+    private readonly Dictionary<string, DateTime> _failed = new(StringComparer.Ordinal);
     private List<(string Key, string Name)> _live = [];
 
     public ClusterWorkers(IGrainFactory grains, ClusterWorkerOptions? options = null)
@@ -78,6 +83,11 @@ public sealed class ClusterWorkers : IRolloutWorkers
         }
     }
 
+    private bool Failed(string key)
+    {
+        lock (_failed) return _failed.TryGetValue(key, out var at) && DateTime.UtcNow - at < _options.Cooldown;
+    }
+
     private async Task RefreshAsync()
     {
         MembershipEntry[] hosts;
@@ -88,12 +98,12 @@ public sealed class ClusterWorkers : IRolloutWorkers
         catch (Exception e) when (IsWorkerFailure(e))
         {
             // The membership is changing (a silo died with the management grain on it): keep what is known, less the dead.
-            _live = _live.Where(w => !_dead.Contains(w.Key)).ToList();
+            _live = _live.Where(w => !Failed(w.Key)).ToList();
             return;
         }
         var live = hosts.Where(h => h.Status == SiloStatus.Active && _options.Worker(h.SiloName))
             .Select(h => (Key: h.SiloAddress.ToParsableString(), Name: h.SiloName))
-            .Where(h => !_dead.Contains(h.Key))
+            .Where(h => !Failed(h.Key))
             .OrderBy(h => h.Name, StringComparer.Ordinal).ThenBy(h => h.Key, StringComparer.Ordinal).ToList();
         foreach (var w in live.Where(w => !_live.Any(l => l.Key == w.Key))) Log?.Invoke($"worker {w.Name} joined");
         _live = live;
@@ -129,8 +139,13 @@ public sealed class ClusterWorkers : IRolloutWorkers
                     PieceStarted?.Invoke(p, worker.Name);
                     var reply = await Call(grain, header, hasPolicy ? null : job.Policy, pieces[p]);
                     if (reply.NeedsPolicy) reply = await Call(grain, header, job.Policy, pieces[p]);
+                    if (reply.Error is { } error)
+                    {
+                        fatal ??= new InvalidOperationException($"Worker {worker.Name} could not play piece {p + 1} of {pieces.Count}: {error}");
+                        return;
+                    }
                     hasPolicy = true;
-                    if (reply.Result is null) throw new InvalidDataException($"worker {worker.Name} returned no result for piece {p}.");
+                    if (reply.Result is null) throw new InvalidDataException($"worker {worker.Name} returned no result for piece {p + 1}.");
                     Interlocked.Add(ref bytes[1], reply.Result.Length);
                     bool first;
                     lock (results)
@@ -147,11 +162,8 @@ public sealed class ClusterWorkers : IRolloutWorkers
                     pending.Enqueue(p);
                     string why = e is TimeoutException ? $"no answer within {_options.Timeout.TotalSeconds:F0} s" : e.GetType().Name;
                     reassigned.Enqueue($"worker {worker.Name} failed ({why}): piece {p + 1} of {pieces.Count} played again elsewhere");
-                    lock (slow)
-                    {
-                        slow.Add(worker.Key);
-                        if (e is not TimeoutException) _dead.Add(worker.Key);
-                    }
+                    lock (slow) slow.Add(worker.Key);
+                    if (e is not TimeoutException) lock (_failed) _failed[worker.Key] = DateTime.UtcNow;
                     return;
                 }
                 catch (Exception e)

@@ -19,12 +19,16 @@ public sealed record JobHeader(
     public RolloutJob With(byte[] policy) => new(Algorithm, Task, TaskSettings, Settings, PolicyId, policy);
 }
 
-/// <summary>A worker's answer: the piece's result, or a request for the policy it does not have.</summary>
+/// <summary>
+/// A worker's answer: the piece's result, a request for the policy it does not have, or why it could not play the piece
+/// (an error of the piece, not of the worker: any worker would fail alike, so the learner stops).
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PieceReply(
     [property: Id(0)] bool NeedsPolicy,
     [property: Id(1)] byte[]? Result,
-    [property: Id(2)] double Seconds);
+    [property: Id(2)] double Seconds,
+    [property: Id(3)] string? Error = null);
 
 /// <summary>
 /// A rollout worker: one per worker silo (keyed by the silo's address, placed there by <see cref="WorkerPlacement"/>),
@@ -48,20 +52,29 @@ internal sealed class RolloutWorkerGrain : Grain, IRolloutWorkerGrain
 
     public async Task<PieceReply> Play(JobHeader job, byte[]? policy, byte[] data)
     {
-        if (_jobId != job.PolicyId || _player is null)
+        try
         {
-            if (policy is null) return new PieceReply(true, null, 0);
-            var full = job.With(policy);
-            string digest = RolloutJob.Digest(full.Algorithm, full.Task, full.TaskSettings, full.Settings, policy);
-            if (digest != job.PolicyId)
-                throw new InvalidDataException($"The policy received for job {job.PolicyId} does not match its digest ({digest}): it was damaged on the way.");
-            // Off Orleans' scheduler: loading and playing are long computations.
-            _player = await Task.Run(() => RolloutPlayers.Create(full));
-            _jobId = job.PolicyId;
+            if (_jobId != job.PolicyId || _player is null)
+            {
+                if (policy is null) return new PieceReply(true, null, 0);
+                _player = null;
+                var full = job.With(policy);
+                string digest = RolloutJob.Digest(full.Algorithm, full.Task, full.TaskSettings, full.Settings, policy);
+                if (digest != job.PolicyId)
+                    throw new InvalidDataException($"the policy received for job {job.PolicyId} does not match its digest ({digest}): it was damaged on the way.");
+                // Off Orleans' scheduler: loading and playing are long computations.
+                _player = await Task.Run(() => RolloutPlayers.Create(full));
+                _jobId = job.PolicyId;
+            }
+            var watch = Stopwatch.StartNew();
+            var player = _player;
+            var result = await Task.Run(() => player.Play(data));
+            return new PieceReply(false, result, watch.Elapsed.TotalSeconds);
         }
-        var watch = Stopwatch.StartNew();
-        var player = _player;
-        var result = await Task.Run(() => player.Play(data));
-        return new PieceReply(false, result, watch.Elapsed.TotalSeconds);
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Errors travel as text: the learner may not know this exception's type (a task pack's own).
+            return new PieceReply(false, null, 0, $"{e.GetType().Name}: {e.Message}");
+        }
     }
 }

@@ -93,6 +93,28 @@ public sealed class ClusterTrainingTests : IDisposable
         Assert.NotNull(killed);
         Assert.True(single.AsSpan().SequenceEqual(distributed), "a worker killed mid-iteration changed the checkpoint");
         lock (log) Assert.Contains(log, l => l.StartsWith($"worker {killed} failed") && l.Contains("played again elsewhere"));
-        Assert.Equal(2, workers.Workers.Count);
+        Assert.DoesNotContain(killed, workers.Workers);
+    }
+}
+
+/// <summary>A piece that fails the same way on any worker stops the iteration with the worker's message, at once.</summary>
+public sealed class ClusterErrorTests
+{
+    [Fact]
+    public async Task A_job_no_worker_can_play_stops_with_the_reason()
+    {
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) => ClusterHosts.AddWorkerPlacement(silo.Services));
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync();
+        var workers = new ClusterWorkers(cluster.Client, new ClusterWorkerOptions(2, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), IsWorker: _ => true));
+        await workers.WaitForWorkersAsync(2);
+        var job = new RolloutJob("rl2", "no-such-family", new Dictionary<string, string>(), new Dictionary<string, string>(), "", [1, 2, 3]);
+        job = job with { PolicyId = RolloutJob.Digest(job.Algorithm, job.Task, job.TaskSettings, job.Settings, job.Policy) };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => workers.PlayAsync(job, [TrialSeed.Piece([])]));
+        Assert.True(e.Message.Contains("no-such-family"), e.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.Equal(2, workers.Workers.Count); // nobody was taken for dead
     }
 }
