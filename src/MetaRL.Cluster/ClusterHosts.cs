@@ -93,6 +93,8 @@ public static class ClusterHosts
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.SetMinimumLevel(LogLevel.Error);
+        // A start cancelled by Ctrl+C is not an error worth a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.UseOrleans(silo =>
         {
             Configure(silo, name, address, advertised, siloPort);

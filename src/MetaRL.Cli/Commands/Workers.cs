@@ -44,30 +44,47 @@ internal static class Workers
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        IHost host;
-        try { host = ClusterHosts.StartWorkerAsync(address, port, ip, stop.Token).GetAwaiter().GetResult(); }
-        catch (Exception e) when (e is not OperationCanceledException)
+        bool Done() => stop.IsCancellationRequested || (parent is { } pid && !Alive(pid));
+        // With development clustering the learner holds the membership: when it goes, this worker leaves and waits for
+        // the next learner at the same address (a silo that outlived its primary could not join the next one).
+        while (!Done())
         {
-            Console.Error.WriteLine($"error: could not join the cluster at {address}: {e.Message}");
-            return Program.Failure;
-        }
-        var name = host.Services.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().Name;
-        Console.WriteLine($"{name} joined the cluster at {address} ({MetaRL.Core.Compute.MaxThreads} thread{(MetaRL.Core.Compute.MaxThreads == 1 ? "" : "s")}); playing rollout pieces until stopped.");
-        try
-        {
-            while (!stop.IsCancellationRequested)
+            IHost host;
+            try { host = ClusterHosts.StartWorkerAsync(address, port, ip, stop.Token).GetAwaiter().GetResult(); }
+            catch (OperationCanceledException) { break; }
+            catch (Exception e)
             {
-                if (parent is { } pid && !Alive(pid)) break;
-                stop.Token.WaitHandle.WaitOne(1000);
+                Console.Error.WriteLine($"could not join the cluster at {address}: {e.Message}; trying again in 5 s.");
+                stop.Token.WaitHandle.WaitOne(5000);
+                continue;
             }
-        }
-        finally
-        {
+            var name = host.Services.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().Name;
+            Console.WriteLine($"{name} joined the cluster at {address} ({MetaRL.Core.Compute.MaxThreads} thread{(MetaRL.Core.Compute.MaxThreads == 1 ? "" : "s")}); playing rollout pieces until stopped.");
+            bool learnerGone = false;
+            int unreachable = 0;
+            while (!Done())
+            {
+                stop.Token.WaitHandle.WaitOne(500);
+                if (address.Primary is { } primary) unreachable = Reachable(primary) ? 0 : unreachable + 1;
+                if (unreachable >= 2) { learnerGone = true; break; }
+            }
             try { host.StopAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult(); } catch (Exception) { }
             host.Dispose();
+            if (!learnerGone) { Console.WriteLine($"{name} left the cluster."); break; }
+            Console.WriteLine($"The learner at {address} has gone; {name} left the cluster and waits for the next learner there.");
         }
-        Console.WriteLine($"{name} left the cluster.");
         return 0;
+    }
+
+    private static bool Reachable(System.Net.IPEndPoint endpoint)
+    {
+        try
+        {
+            using var c = new System.Net.Sockets.TcpClient();
+            return c.ConnectAsync(endpoint.Address, endpoint.Port).Wait(1000) && c.Connected;
+        }
+        catch (AggregateException) { return false; }
+        catch (System.Net.Sockets.SocketException) { return false; }
     }
 
     private static bool Alive(int pid)
@@ -127,7 +144,12 @@ internal static class Workers
                     AnsiConsole.MarkupLine($"Started {n} local worker process{(n == 1 ? "" : "es")} ({threads} thread{(threads == 1 ? "" : "s")} each; logs in worker-N.log); cluster at {address}.");
                 }
                 else AnsiConsole.MarkupLine($"Waiting for workers at {Markup.Escape(address.ToString())} ('metarl worker --cluster {Markup.Escape(address.ToString())}' on each machine).");
-                int joined = workers.WaitForWorkersAsync(local ?? 1).GetAwaiter().GetResult();
+                int joined;
+                try { joined = workers.WaitForWorkersAsync(local ?? 1).GetAwaiter().GetResult(); }
+                catch (TimeoutException e)
+                {
+                    throw new InvalidOperationException($"{e.Message} {(local is null ? $"Start them with 'metarl worker --cluster {address}'." : $"See {Path.Combine(runPath, "worker-1.log")}.")}");
+                }
                 AnsiConsole.MarkupLine($"{joined} worker{(joined == 1 ? "" : "s")} in the cluster: {Markup.Escape(string.Join(", ", workers.Workers))}.");
                 return lc;
             }
