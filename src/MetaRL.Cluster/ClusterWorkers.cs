@@ -157,6 +157,10 @@ public sealed class ClusterWorkers : IRolloutWorkers
                     shares.AddOrUpdate(worker, (1, reply.Seconds), (_, s) => (s.Pieces + 1, s.Seconds + reply.Seconds));
                     PieceDone?.Invoke(p, worker.Name);
                 }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    return;
+                }
                 catch (Exception e) when (IsWorkerFailure(e))
                 {
                     pending.Enqueue(p);
@@ -179,7 +183,9 @@ public sealed class ClusterWorkers : IRolloutWorkers
         {
             Interlocked.Add(ref bytes[0], piece.Length + (policy?.Length ?? 0));
             var call = grain.Play(h, policy, piece);
-            var done = await Task.WhenAny(call, Task.Delay(_options.Timeout, cancel));
+            using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            var done = await Task.WhenAny(call, Task.Delay(_options.Timeout, timer.Token));
+            timer.Cancel(); // the timer's work is done either way
             if (done != call)
             {
                 _ = call.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
