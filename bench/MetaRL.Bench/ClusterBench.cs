@@ -53,7 +53,7 @@ internal static class ClusterBench
         var (hereTotal, hereRollout) = Iterate(here, iterations, null);
 
         // Through worker processes.
-        var address = ClusterAddress.Parse($"127.0.0.1:{FreePort()}");
+        var address = ClusterAddress.Parse($"127.0.0.1:{ClusterHosts.FreePort()}");
         using var host = ClusterHosts.StartLearnerAsync(address, TimeSpan.FromMinutes(10)).GetAwaiter().GetResult();
         var cluster = new ClusterWorkers(host.Services.GetRequiredService<IGrainFactory>());
         var children = new List<Process>();
@@ -142,10 +142,4 @@ internal static class ClusterBench
         return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

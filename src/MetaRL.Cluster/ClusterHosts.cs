@@ -128,7 +128,8 @@ public static class ClusterHosts
     public static void AddWorkerPlacement(IServiceCollection services)
         => services.AddPlacementDirector<WorkerPlacement, WorkerPlacementDirector>();
 
-    private static int FreePort()
+    /// <summary>A TCP port free on this machine now (for a silo of a local cluster).</summary>
+    public static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -126,7 +126,7 @@ internal static class Workers
         public static LearnerCluster Start(IMetaLearner learner, string? cluster, int? local, TimeSpan timeout, string runPath, IReadOnlyList<string> taskPacks)
         {
             Check(local, cluster, MetaRL.Algorithms.MetaLearners.Get(learner.Algorithm));
-            var address = cluster is not null ? ParseAddress(cluster) : ClusterAddress.Parse($"127.0.0.1:{FreePort()}");
+            var address = cluster is not null ? ParseAddress(cluster) : ClusterAddress.Parse($"127.0.0.1:{ClusterHosts.FreePort()}");
             IHost host;
             try { host = ClusterHosts.StartLearnerAsync(address, timeout).GetAwaiter().GetResult(); }
             catch (Exception e) when (e is not SettingException)
@@ -201,12 +201,6 @@ internal static class Workers
             return p;
         }
 
-        private static int FreePort()
-        {
-            using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            l.Start();
-            return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        }
 
         public void Dispose()
         {
