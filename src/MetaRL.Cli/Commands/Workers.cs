@@ -135,6 +135,7 @@ internal static class Workers
             }
             var workers = new ClusterWorkers(host.Services.GetRequiredService<IGrainFactory>(), new ClusterWorkerOptions(PieceTimeout: timeout));
             var lc = new LearnerCluster(host, address, workers, runPath);
+            lc.ForgetIterationsAfter(learner.Iteration);
             try
             {
                 if (local is { } n)
@@ -158,6 +159,16 @@ internal static class Workers
                 lc.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>After a resume: workers.csv keeps the rows of the iterations the checkpoint holds (the later ones are trained again).</summary>
+        private void ForgetIterationsAfter(int iteration)
+        {
+            if (CsvPath is not { } csv || !File.Exists(csv)) return;
+            var lines = File.ReadAllLines(csv);
+            var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
+                int.TryParse(l.Split(',')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i <= iteration)).ToArray();
+            if (kept.Length != lines.Length) File.WriteAllLines(csv, kept);
         }
 
         /// <summary>Appends the last iteration's round to workers.csv and returns the progress line's part about the workers.</summary>
