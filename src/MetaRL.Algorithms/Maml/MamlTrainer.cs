@@ -227,12 +227,24 @@ public sealed class MamlTrainer
         return new MamlPieces(net, tasks, config);
     }
 
+    // A worker's environments, kept from piece to piece and iteration to iteration as the trainer keeps its own (a
+    // simulator is costly to create; an environment plays whatever task it is given), per family and settings.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentBag<MetaRL.Core.Envs.IEnv[]>> WorkerEnvs = new();
+
     private sealed class MamlPieces(MlpPolicy<float> policy, TaskDistribution tasks, MamlConfig config) : IPiecePlayer
     {
         public byte[] Play(byte[] piece)
         {
             var seeds = TrialSeed.ReadPiece(piece);
-            var data = SampleTasks(policy, policy.Parameters(), tasks, config, seeds, new MetaRL.Core.Envs.IEnv[]?[seeds.Length]);
+            var pool = WorkerEnvs.GetOrAdd($"{config.Trajectories}\n{tasks.Name}\n{string.Join("\n", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}", _ => []);
+            var envs = new MetaRL.Core.Envs.IEnv[]?[seeds.Length];
+            for (int i = 0; i < envs.Length; i++) envs[i] = pool.TryTake(out var kept) ? kept : null;
+            MamlTaskData[] data;
+            try { data = SampleTasks(policy, policy.Parameters(), tasks, config, seeds, envs); }
+            finally
+            {
+                foreach (var e in envs) if (e is not null) pool.Add(e);
+            }
             var w = new Rollouts.BlobWriter();
             w.Int(data.Length);
             foreach (var d in data) w.Bytes(d.ToBytes());
