@@ -77,12 +77,12 @@ public sealed class ClusterHostTests : IDisposable
     }
 
     [Fact]
-    public Task Development_clustering_with_the_learner_as_primary() => TrainThrough(ClusterAddress.Parse($"127.0.0.1:{FreePort()}"));
+    public Task Development_clustering_with_the_learner_as_primary() => TrainThrough(ClusterAddress.Parse($"127.0.0.1:{ClusterHosts.FreePort()}"));
 
     [RedisFact]
     public async Task Membership_in_redis()
     {
-        int port = FreePort();
+        int port = ClusterHosts.FreePort();
         using var redis = Process.Start(new ProcessStartInfo(RedisFactAttribute.Server, ["--port", port.ToString(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
             { RedirectStandardOutput = true, UseShellExecute = false })!;
         try
@@ -119,12 +119,5 @@ public sealed class ClusterHostTests : IDisposable
             return true;
         }
         catch (SocketException) { return false; }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

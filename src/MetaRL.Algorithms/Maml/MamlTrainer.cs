@@ -152,21 +152,14 @@ public sealed class MamlTrainer
     /// </summary>
     private MamlTaskData[] Sample(IReadOnlyList<Tensor<float>> theta)
     {
-        var seeds = new TrialSeed[Config.MetaBatch];
-        for (int i = 0; i < seeds.Length; i++)
-        {
-            var taskState = _taskRng.GetState();
-            _tasks.SampleTask(_taskRng, TaskSplit.Train);
-            seeds[i] = new TrialSeed(i, taskState, [_rng.Split().GetState()]);
-        }
+        // Each task's one stream: its batches, the inner step's data and the curvature rows.
+        var seeds = TrialSeed.Draw(Config.MetaBatch, _tasks, _taskRng, _rng, streams: 1);
         if (Workers is null) return SampleTasks(Policy, theta, _tasks, Config, seeds, _envs);
-        var ranges = TrialSeed.Ranges(seeds.Length, Workers.Pieces).ToArray();
-        var results = Workers.Play(Job!(), ranges.Select(r => TrialSeed.Piece(seeds[r])).ToArray());
         int obs = _tasks.ObservationSpace.Size, act = _tasks.ActionSpace.Size;
-        return ranges.SelectMany((r, p) =>
+        return Workers.PlayPieces(Job!(), seeds).SelectMany(played =>
         {
-            var r0 = new Rollouts.BlobReader(results[p], "MAML rollout result");
-            int n = r.GetOffsetAndLength(seeds.Length).Length;
+            var r0 = new Rollouts.BlobReader(played.Result, "MAML rollout result");
+            int n = played.Trials.GetOffsetAndLength(seeds.Length).Length;
             if (r0.Count(n) != n) throw new InvalidDataException($"The MAML rollout result is for another piece: {n} tasks expected.");
             var tasks = new MamlTaskData[n];
             for (int i = 0; i < n; i++) tasks[i] = MamlTaskData.Read(r0.Bytes(), Config.Trajectories, _tasks.Horizon, obs, act);

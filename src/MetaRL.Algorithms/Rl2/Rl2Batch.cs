@@ -60,7 +60,7 @@ internal sealed class Rl2Objective(Rl2Network network, Rl2Config config, int tri
     /// </summary>
     public int Shards { get; set; } = 2;
 
-    private int ChunkLength => Config.Bptt > 0 ? Math.Min(Config.Bptt, T) : T;
+    private int ChunkLength => Config.ChunkLength(T);
 
     /// <summary>The chunks an update over <paramref name="trials"/> walks through, in time order.</summary>
     public IEnumerable<Rl2Chunk> Chunks(Rl2Batch data, int[] trials)

@@ -122,6 +122,9 @@ public sealed record Rl2Config
     public double MaxGradNorm { get; init; } = 0.5;
     /// <summary>Truncated BPTT length in steps; 0 back-propagates through whole trials.</summary>
     public int Bptt { get; init; }
+
+    /// <summary>Steps per chunk the updates cut a trial of <paramref name="trialSteps"/> steps into (<see cref="Bptt"/>, or the whole trial).</summary>
+    public int ChunkLength(int trialSteps) => Bptt > 0 ? Math.Min(Bptt, trialSteps) : trialSteps;
     /// <summary>Rewards are multiplied by this before learning (not in reports).</summary>
     public double RewardScale { get; init; } = 1.0;
     /// <summary>

@@ -93,7 +93,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     public bool RecordsObservations => network.ObservationNormalizer is not null;
 
     /// <summary>Steps per chunk of the updates (<see cref="Rl2Config.Bptt"/>, or the whole trial): they read the recurrent state only at a chunk's first step.</summary>
-    public int ChunkLength => config.Bptt > 0 ? Math.Min(config.Bptt, _T) : _T;
+    public int ChunkLength => config.ChunkLength(_T);
 
     /// <summary>An empty batch of <paramref name="b"/> trials.</summary>
     public Rl2Batch NewBatch(int b) => new(_T, b, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[b * _F] };
@@ -107,13 +107,8 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     public Rl2Collected Collect(IRolloutWorkers? workers = null, Func<RolloutJob>? job = null)
     {
         int B = config.TrialsPerIteration;
-        var seeds = new TrialSeed[B];
-        for (int i = 0; i < B; i++)
-        {
-            var taskState = taskRng.GetState();
-            tasks.SampleTask(taskRng, TaskSplit.Train);
-            seeds[i] = new TrialSeed(i, taskState, [rng.Split().GetState(), rng.Split().GetState()]);
-        }
+        // Each trial's environment stream, then its action stream.
+        var seeds = TrialSeed.Draw(B, tasks, taskRng, rng, streams: 2);
         Rl2TrialRecords[] parts;
         Range[] ranges;
         if (workers is null)
@@ -123,9 +118,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
         }
         else
         {
-            ranges = TrialSeed.Ranges(B, workers.Pieces).ToArray();
-            var results = workers.Play(job!(), ranges.Select(r => TrialSeed.Piece(seeds[r])).ToArray());
-            parts = ranges.Select((r, p) => Rl2TrialRecords.Read(results[p], r.GetOffsetAndLength(B).Length, this)).ToArray();
+            var played = workers.PlayPieces(job!(), seeds);
+            ranges = played.Select(p => p.Trials).ToArray();
+            parts = played.Select(p => Rl2TrialRecords.Read(p.Result, p.Trials.GetOffsetAndLength(B).Length, this)).ToArray();
         }
         var (data, observations) = Assemble(parts, ranges, B);
         // The statistics move only between rollouts: this iteration's inputs were all scaled alike.
@@ -197,10 +192,12 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     /// <summary>Every observation acted on, step by step and trial by trial, for the observation statistics.</summary>
     private float[] ActedOn(Rl2Batch d, float[] observations, int B)
     {
-        var rows = new List<float>(observations.Length);
-        for (int k = 0; k < _T * B; k++)
-            if (d.Mask[k] > 0) rows.AddRange(observations.AsSpan(k * _obs, _obs));
-        return rows.ToArray();
+        int acted = 0;
+        for (int k = 0; k < _T * B; k++) if (d.Mask[k] > 0) acted++;
+        var rows = new float[acted * _obs];
+        for (int k = 0, at = 0; k < _T * B; k++)
+            if (d.Mask[k] > 0) observations.AsSpan(k * _obs, _obs).CopyTo(rows.AsSpan(at++ * _obs));
+        return rows;
     }
 
     /// <summary>

@@ -74,6 +74,24 @@ public interface IPiecePlayer
 /// <param name="Streams">The trial's streams' states (environment, actions, … as the algorithm uses them).</param>
 public sealed record TrialSeed(int Index, ulong[] Task, ulong[][] Streams)
 {
+    /// <summary>
+    /// The seeds of <paramref name="count"/> trials, in order: each one's task generator state (then the task drawn from
+    /// <paramref name="taskRng"/>, to move it on) and <paramref name="streams"/> streams split from <paramref name="rng"/>.
+    /// </summary>
+    public static TrialSeed[] Draw(int count, TaskDistribution tasks, Rng taskRng, Rng rng, int streams)
+    {
+        var seeds = new TrialSeed[count];
+        for (int i = 0; i < count; i++)
+        {
+            var taskState = taskRng.GetState();
+            tasks.SampleTask(taskRng, TaskSplit.Train);
+            var own = new ulong[streams][];
+            for (int k = 0; k < streams; k++) own[k] = rng.Split().GetState();
+            seeds[i] = new TrialSeed(i, taskState, own);
+        }
+        return seeds;
+    }
+
     /// <summary>Draws the task from a copy of <see cref="Task"/>.</summary>
     public ITask DrawTask(TaskDistribution tasks) => tasks.SampleTask(Generator(Task), TaskSplit.Train);
 
@@ -123,6 +141,23 @@ public sealed record TrialSeed(int Index, ulong[] Task, ulong[][] Streams)
     {
         pieces = Math.Clamp(pieces, 1, Math.Max(1, count));
         for (int p = 0; p < pieces; p++) yield return new Range(count * p / pieces, count * (p + 1) / pieces);
+    }
+}
+
+/// <summary>How a learner hands its trials to <see cref="IRolloutWorkers"/>.</summary>
+public static class RolloutPieces
+{
+    /// <summary>
+    /// Cuts <paramref name="seeds"/> into <see cref="IRolloutWorkers.Pieces"/> contiguous pieces, has them played, and
+    /// returns each piece's trials (a range of <paramref name="seeds"/>) with its result, in order.
+    /// </summary>
+    public static (Range Trials, byte[] Result)[] PlayPieces(this IRolloutWorkers workers, RolloutJob job, TrialSeed[] seeds)
+    {
+        ArgumentNullException.ThrowIfNull(workers);
+        var ranges = TrialSeed.Ranges(seeds.Length, workers.Pieces).ToArray();
+        var results = workers.Play(job, ranges.Select(r => TrialSeed.Piece(seeds[r])).ToArray());
+        if (results.Count != ranges.Length) throw new InvalidDataException($"{ranges.Length} pieces were sent and {results.Count} results came back.");
+        return ranges.Select((r, p) => (r, results[p])).ToArray();
     }
 }
 

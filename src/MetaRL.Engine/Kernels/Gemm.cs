@@ -537,10 +537,7 @@ internal static class GemmCore<TOps, TV, T>
                 s3 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, 3 * l)), s3);
             }
             ref T cj = ref Unsafe.Add(ref c, j);
-            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, l)), s1), ref Unsafe.Add(ref cj, l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 2 * l)), s2), ref Unsafe.Add(ref cj, 2 * l));
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, 3 * l)), s3), ref Unsafe.Add(ref cj, 3 * l));
+            AddTo(ref cj, 0, s0); AddTo(ref cj, l, s1); AddTo(ref cj, 2 * l, s2); AddTo(ref cj, 3 * l, s3);
         }
         // Each column is one chain of FMAs over p, as in every other loop here and in the micro-kernels.
         for (; j + 2 * l <= n; j += 2 * l)
@@ -555,8 +552,7 @@ internal static class GemmCore<TOps, TV, T>
                 s1 = TOps.Fma(x, TOps.Load(ref Unsafe.Add(ref row, l)), s1);
             }
             ref T cj = ref Unsafe.Add(ref c, j);
-            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
-            TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref cj, l)), s1), ref Unsafe.Add(ref cj, l));
+            AddTo(ref cj, 0, s0); AddTo(ref cj, l, s1);
         }
         for (; j + l <= n; j += l)
         {
@@ -564,8 +560,7 @@ internal static class GemmCore<TOps, TV, T>
             ref T bp = ref Unsafe.Add(ref B, j);
             for (int p = 0; p < k; p++)
                 s0 = TOps.Fma(TOps.Splat(Unsafe.Add(ref a, p * aks)), TOps.Load(ref Unsafe.Add(ref bp, p * ldb)), s0);
-            ref T cj = ref Unsafe.Add(ref c, j);
-            TOps.Store(TOps.Add(TOps.Load(ref cj), s0), ref cj);
+            AddTo(ref c, j, s0);
         }
         if (j < n)
         {
