@@ -142,7 +142,8 @@ internal static class Workers
                 {
                     int threads = Math.Max(1, Environment.ProcessorCount / n);
                     for (int i = 1; i <= n; i++) lc._children.Add(StartLocalWorker(address, threads, Path.Combine(runPath, $"worker-{i}.log"), taskPacks));
-                    AnsiConsole.MarkupLine($"Started {n} local worker process{(n == 1 ? "" : "es")} ({threads} thread{(threads == 1 ? "" : "s")} each; logs in worker-N.log); cluster at {address}.");
+                    // Within 80 columns for any loopback port.
+                    AnsiConsole.MarkupLine($"Started {n} worker{(n == 1 ? "" : "s")}, {threads} thread{(threads == 1 ? "" : "s")} each, cluster {address} (logs: worker-N.log).");
                 }
                 else AnsiConsole.MarkupLine($"Waiting for workers at {Markup.Escape(address.ToString())} ('metarl worker --cluster {Markup.Escape(address.ToString())}' on each machine).");
                 int joined;
