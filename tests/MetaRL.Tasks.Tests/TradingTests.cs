@@ -165,6 +165,83 @@ public sealed class TradingTests : IDisposable
         Assert.Equal([0f, 0f, 0f], obs[2..]);
     }
 
+    /// <summary>An env whose log-returns are a fixed list times a level: the same market, calmer or wilder.</summary>
+    private sealed class Scaled(TradingRules rules, double[] returns, double level) : TradingEnv<RegimeMarket>(rules, regimes: false)
+    {
+        private int _day;
+
+        protected override void StartMarket(Rng rng, Span<double> history)
+        {
+            for (int i = 0; i < history.Length; i++) history[i] = level * returns[i];
+            _day = history.Length;
+        }
+
+        protected override double NextReturn(Rng rng) => level * returns[_day++];
+    }
+
+    [Fact]
+    public void Normalized_returns_read_the_same_on_a_calm_and_a_wild_market_of_the_same_shape()
+    {
+        var rules = new TradingRules(Window: 3, Cost: 0, Levels: 3, Days: 4, Episodes: 2, NormalizeReturns: true);
+        double[] returns = [0.01, -0.02, 0.005, 0.015, -0.01, 0.02, 0.0, -0.005, 0.01, 0.01, 0.02];
+        float[][] Play(double level)
+        {
+            IEnv env = new Scaled(rules, returns, level);
+            env.SetTask(TwoRegimes());
+            var rng = new Rng(1);
+            var seen = new List<float[]>();
+            var obs = new float[rules.Window + 4];
+            for (int episode = 0; episode < 2; episode++)
+            {
+                env.Reset(rng, obs);
+                seen.Add((float[])obs.Clone());
+                for (int t = 0; t < 4; t++)
+                {
+                    env.Step(t % 2 == 0 ? 2 : 0, rng, obs);
+                    seen.Add((float[])obs.Clone());
+                }
+            }
+            return [.. seen];
+        }
+        var calm = Play(0.5);
+        var wild = Play(2);
+        Assert.Equal(rules.Window + 4, rules.ObservationSpace.Size);
+        for (int t = 0; t < calm.Length; t++)
+        {
+            // Returns (in units of the volatility so far), position and time alike; the P&L nearly (it compounds simple
+            // returns, which do not scale exactly with the log-returns); the volatility itself differs by ln 4.
+            int w = rules.Window;
+            for (int i = 0; i < w + 3; i++)
+                Assert.True(Math.Abs(calm[t][i] - wild[t][i]) < (i == w + 1 ? 0.05 : 1e-4) * (1 + Math.Abs(calm[t][i])), $"observation {t}, element {i}: {calm[t][i]} vs {wild[t][i]}");
+            Assert.Equal(Math.Log(4), wild[t][^1] - calm[t][^1], 4);
+        }
+        // The first observation: the window over the root mean square of the window.
+        double rms = Math.Sqrt(returns[..3].Sum(r => r * r) / 3);
+        Assert.Equal((float)(0.01 / rms), calm[0][0], 4);
+        Assert.Equal((float)Math.Log(0.5 * rms / TradingRules.ReferenceVolatility), calm[0][^1], 4);
+        // Each observation is read back into the env's log-returns through the unit it shows.
+        Assert.Equal(0.5 * -0.02, calm[0][1] / rules.ReturnUnit(calm[0]), 6);
+    }
+
+    [Fact]
+    public void The_rule_based_baselines_trade_alike_on_normalized_and_fixed_observations()
+    {
+        foreach (var held in new[] { "prior", "wider" })
+        {
+            double[] Returns(string normalize)
+            {
+                var tasks = (RegimeTradingTasks)TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["episodes"] = "2", ["held-out"] = held, ["normalize-returns"] = normalize });
+                var options = new MetaTestOptions(Trials: 40, Seed: 4, PlayOracle: false);
+                var model = new RegimeFilterModel(tasks.FilterPrior, count: 100);
+                IMetaAgent[] agents = [TradingBaselines.Fixed("buy-and-hold", tasks.Rules, 1), TradingBaselines.Filter(tasks.Rules, model, 5), TradingBaselines.Oracle(tasks.Rules, 5)];
+                return [.. agents.Select(a => MetaTest.Run(a, tasks, options).MeanTotalReturn)];
+            }
+            var fixedUnits = Returns("false");
+            var normalized = Returns("true");
+            for (int i = 0; i < fixedUnits.Length; i++) Assert.Equal(fixedUnits[i], normalized[i], 6);
+        }
+    }
+
     /// <summary>An env whose regime and returns are scripted, to check the reaction measure.</summary>
     private sealed class Scripted(TradingRules rules, int[] regimes) : TradingEnv<RegimeMarket>(rules, regimes: true)
     {

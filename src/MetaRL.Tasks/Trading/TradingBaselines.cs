@@ -136,13 +136,14 @@ public static class TradingBaselines
         public float Act(ReadOnlySpan<float> observation)
         {
             int w = Rules.Window;
+            double unit = Rules.ReturnUnit(observation);
             // The first observation of a trial shows the window before it; a new episode's first shows the last day again.
             if (_fresh)
             {
-                for (int i = 0; i < w; i++) Add(observation[i] / TradingRules.ReturnScale);
+                for (int i = 0; i < w; i++) Add(observation[i] / unit);
                 _fresh = false;
             }
-            else if (!_episodeStart) Add(observation[w - 1] / TradingRules.ReturnScale);
+            else if (!_episodeStart) Add(observation[w - 1] / unit);
             _episodeStart = false;
             return Rules.ActionFor(Target(observation[w]));
         }

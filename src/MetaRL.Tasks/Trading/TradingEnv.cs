@@ -17,10 +17,19 @@ namespace MetaRL.Tasks.Trading;
 /// <param name="Days">Trading days in an episode.</param>
 /// <param name="Episodes">Episodes in a trial; the market goes on from one to the next.</param>
 /// <param name="RiskPenalty">κ in the reward P&amp;L − κ·P&amp;L² (0: the P&amp;L alone).</param>
-public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Levels = 5, int Days = 250, int Episodes = 4, double RiskPenalty = 0)
+/// <param name="NormalizeReturns">
+/// Show returns and the unrealised P&amp;L in units of the market's own daily volatility (the root mean square of every
+/// log-return the trial has shown, its first window included) instead of fixed units, and add that volatility as a
+/// last observation: a calm market and a wild one with the same shape then look alike to the agent.
+/// </param>
+public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Levels = 5, int Days = 250, int Episodes = 4, double RiskPenalty = 0,
+    bool NormalizeReturns = false)
 {
     /// <summary>Observed log-returns are multiplied by this (a 2 % day reads 1) and clipped to ±<see cref="ReturnClip"/>.</summary>
     public const double ReturnScale = 50, ReturnClip = 20;
+
+    /// <summary>The daily volatility that fixed units read as 1 (1 / <see cref="ReturnScale"/>).</summary>
+    public const double ReferenceVolatility = 1 / ReturnScale;
 
     /// <summary>The unrealised P&amp;L (a fraction of capital) is multiplied by this in the observation (10 % reads 1) and clipped to ±<see cref="ReturnClip"/>.</summary>
     public const double PnlScale = 10;
@@ -28,7 +37,14 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     /// <summary>A regime switch the position has not answered within this many days counts this many (see <see cref="TradingEnv{TTask}"/>).</summary>
     public const int ReactionCap = 60;
 
-    public Space ObservationSpace => new Box((float)-ReturnClip, (float)ReturnClip, Window + 3);
+    public Space ObservationSpace => new Box((float)-ReturnClip, (float)ReturnClip, Window + (NormalizeReturns ? 4 : 3));
+
+    /// <summary>
+    /// What an observed return or P&amp;L is multiplied by: <see cref="ReturnScale"/>, or with <see cref="NormalizeReturns"/>
+    /// 1 / the volatility the observation shows in its last element (the inverse of what the env applied).
+    /// </summary>
+    public double ReturnUnit(ReadOnlySpan<float> observation) =>
+        NormalizeReturns ? 1 / (ReferenceVolatility * Math.Exp(observation[Window + 3])) : ReturnScale;
 
     public Space ActionSpace => Levels == 0 ? new Box(-1, 1, 1) : new Discrete(Levels);
 
@@ -57,11 +73,12 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         int days = r.Int("days", 250, 5, 100_000);
         int episodes = r.Int("episodes", defaultEpisodes, 1, 1000);
         double risk = r.Double("risk-penalty", 0, 0, 1e6);
+        bool normalize = r.Bool("normalize-returns", false);
         int levels;
         if (positions == "continuous") levels = 0;
         else if (!int.TryParse(positions, NumberStyles.None, CultureInfo.InvariantCulture, out levels) || levels < 2 || levels > 101)
             throw new SettingException($"{r.Owner}: setting 'positions' must be 'continuous' or a number of evenly spaced positions in [-1, 1] from 2 to 101; got '{positions}'.");
-        return new TradingRules(window, cost, levels, days, episodes, risk);
+        return new TradingRules(window, cost, levels, days, episodes, risk, normalize);
     }
 
     /// <summary>The shared settings with their current values, for <c>metarl list</c>.</summary>
@@ -73,6 +90,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         new("days", Days.ToString(CultureInfo.InvariantCulture), "trading days in an episode"),
         new("episodes", Episodes.ToString(CultureInfo.InvariantCulture), "episodes in a trial; the market goes on from one to the next"),
         new("risk-penalty", RiskPenalty.ToString("R", CultureInfo.InvariantCulture), "κ in the reward P&L − κ·P&L² (P&L as a fraction of capital; 0: none)"),
+        new("normalize-returns", NormalizeReturns ? "true" : "false", "show returns and P&L in units of the market's own daily volatility so far in the trial (and that volatility, as ln(σ/2 %)), not fixed units"),
     ];
 
     /// <summary>The measures of a trading episode, in the order <see cref="TradingEnv{TTask}"/> writes them.</summary>
@@ -118,6 +136,8 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
     private double _position, _equity, _peak, _drawdown, _turnover, _sum, _sumSq, _openEquity, _price;
     private int _switchDay = -1, _direction;
     private double _reference;
+    private double _squares; // sum of the squared log-returns the trial has shown
+    private int _shown;
 
     public TradingRules Rules => rules;
 
@@ -145,6 +165,8 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
         {
             StartMarket(rng, _window);
             _newTrial = false;
+            (_squares, _shown) = (0, _window.Length);
+            foreach (double h in _window) _squares += h * h;
         }
         (_day, _position, _equity, _peak, _drawdown, _turnover, _sum, _sumSq, _openEquity, _price) = (0, 0, 1, 1, 0, 0, 0, 0, 1, 1);
         (_switchDay, _direction, _reference) = (-1, 0, 0);
@@ -173,6 +195,7 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
         (_position, _turnover, _sum, _sumSq) = (target, _turnover + traded, _sum + pnl, _sumSq + pnl * pnl);
         Array.Copy(_window, 1, _window, 0, _window.Length - 1);
         _window[^1] = r;
+        (_squares, _shown) = (_squares + r * r, _shown + 1);
         _day++;
         if (regimes && Regime != before && before >= 0)
         {
@@ -235,10 +258,19 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
 
     private void Observe(Span<float> o)
     {
-        for (int i = 0; i < _window.Length; i++) o[i] = (float)Math.Clamp(_window[i] * TradingRules.ReturnScale, -TradingRules.ReturnClip, TradingRules.ReturnClip);
+        double unit = TradingRules.ReturnScale;
         int w = _window.Length;
+        if (rules.NormalizeReturns)
+        {
+            // A market that never moved (a flat price series) reads as the reference volatility.
+            double volatility = _squares > 0 ? Math.Sqrt(_squares / _shown) : TradingRules.ReferenceVolatility;
+            float shown = (float)Math.Clamp(Math.Log(volatility / TradingRules.ReferenceVolatility), -TradingRules.ReturnClip, TradingRules.ReturnClip);
+            o[w + 3] = shown;
+            unit = 1 / (TradingRules.ReferenceVolatility * Math.Exp(shown)); // what a reader of the observation inverts
+        }
+        for (int i = 0; i < w; i++) o[i] = (float)Math.Clamp(_window[i] * unit, -TradingRules.ReturnClip, TradingRules.ReturnClip);
         o[w] = (float)_position;
-        o[w + 1] = _position == 0 ? 0 : (float)Math.Clamp((_equity / _openEquity - 1) * TradingRules.PnlScale, -TradingRules.ReturnClip, TradingRules.ReturnClip);
+        o[w + 1] = _position == 0 ? 0 : (float)Math.Clamp((_equity / _openEquity - 1) * TradingRules.PnlScale * unit / TradingRules.ReturnScale, -TradingRules.ReturnClip, TradingRules.ReturnClip);
         o[w + 2] = (float)_day / rules.Days;
     }
 }
