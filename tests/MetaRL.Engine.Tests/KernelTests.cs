@@ -90,7 +90,7 @@ public class KernelTests
     {
         // Outputs narrower than a vector (a policy head): one slot acting alone and the slots of a batch agree exactly.
         int lanes = level switch { SimdLevel.Vector512 => 16, SimdLevel.Vector256 => 8, SimdLevel.Vector128 => 4, _ => int.MaxValue };
-        foreach (var (n, k) in new[] { (2, 128), (1, 33), (5, 300), (3, 17), (7, 4096) })
+        foreach (var (n, k) in new[] { (2, 128), (1, 33), (5, 300), (3, 17), (7, 4096), (6, 384), (13, 77) })
         {
             if (n >= lanes) continue;
             var rng = new Rng((ulong)(n * 31 + k));

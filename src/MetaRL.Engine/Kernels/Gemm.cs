@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MetaRL.Engine.Kernels;
 
@@ -217,10 +218,36 @@ internal static class GemmCore<TOps, TV, T>
 
     private static void Transpose(ref T src, int lds, int rows, int cols, ref T dst)
     {
+        if (typeof(T) == typeof(float) && Avx2.IsSupported && rows >= 8 && (long)7 * lds <= int.MaxValue)
+        {
+            GatherTranspose(ref Unsafe.As<T, float>(ref src), lds, rows, cols, ref Unsafe.As<T, float>(ref dst));
+            return;
+        }
         for (int r = 0; r < rows; r++)
         {
             ref T s = ref Unsafe.Add(ref src, r * lds);
             for (int q = 0; q < cols; q++) Unsafe.Add(ref dst, q * rows + r) = Unsafe.Add(ref s, q);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Transpose"/> for float: eight rows of a column at once by one gather, so a narrow weight matrix (a few
+    /// columns, hundreds of rows) is turned in a fraction of the scalar loop's time. An exact copy: no result changes.
+    /// </summary>
+    private static unsafe void GatherTranspose(ref float src, int lds, int rows, int cols, ref float dst)
+    {
+        var index = Vector256.Create(0, lds, 2 * lds, 3 * lds, 4 * lds, 5 * lds, 6 * lds, 7 * lds);
+        int full = rows & ~7;
+        fixed (float* s0 = &src, d0 = &dst)
+        {
+            for (int q = 0; q < cols; q++)
+            {
+                float* s = s0 + q, d = d0 + (nint)q * rows;
+                int r = 0;
+                for (; r < full; r += 8, s += 8L * lds)
+                    Avx2.GatherVector256(s, index, 4).Store(d + r);
+                for (; r < rows; r++, s += lds) d[r] = *s;
+            }
         }
     }
 
@@ -578,7 +605,7 @@ internal static class GemmCore<TOps, TV, T>
 
     /// <summary>
     /// Few output columns: each output is a dot product along K, vectorised along K,
-    /// computed in 4×3 tiles (12 independent accumulators).
+    /// computed in 4×6 tiles (24 accumulators) where AVX-512 has the registers, else 4×3 (12).
     /// </summary>
     private static void DotPath(bool transA, bool transB, int m, int n, int k, ref T A, int lda, ref T B, int ldb, ref T C, int ldc)
     {
@@ -617,13 +644,17 @@ internal static class GemmCore<TOps, TV, T>
         }
     }
 
-    /// <summary>C += A·Bᵀ for A [m, k] and B [n, k], both rows along K, in 4×3 tiles (a single row in 1×3 tiles).</summary>
+    /// <summary>C += A·Bᵀ for A [m, k] and B [n, k], both rows along K, in 4×6 or 4×3 tiles (a single row in 1×3 tiles).</summary>
     private static void DotTiles(int m, int n, int k, ref T A, int lda, ref T B, int ldb, ref T C, int ldc)
     {
         for (int i = 0; i < m; i += 4)
         {
             int mr = Math.Min(4, m - i);
-            for (int j = 0; j < n; j += 3)
+            int j0 = 0;
+            if (Wide && mr > 1)
+                for (; j0 + 6 <= n; j0 += 6)
+                    DotTile6(k, ref Unsafe.Add(ref A, i * lda), lda, mr, ref Unsafe.Add(ref B, j0 * ldb), ldb, ref Unsafe.Add(ref C, i * ldc + j0), ldc);
+            for (int j = j0; j < n; j += 3)
             {
                 if (mr == 1) DotRow(k, ref Unsafe.Add(ref A, i * lda), ref Unsafe.Add(ref B, j * ldb), ldb, Math.Min(3, n - j), ref Unsafe.Add(ref C, i * ldc + j));
                 else DotTile(k, ref Unsafe.Add(ref A, i * lda), lda, mr, ref Unsafe.Add(ref B, j * ldb), ldb, Math.Min(3, n - j), ref Unsafe.Add(ref C, i * ldc + j), ldc);
@@ -658,6 +689,60 @@ internal static class GemmCore<TOps, TV, T>
         c += t0;
         if (nc > 1) Unsafe.Add(ref c, 1) += t1;
         if (nc > 2) Unsafe.Add(ref c, 2) += t2;
+    }
+
+    /// <summary>
+    /// <see cref="DotTile"/> for 4 rows × 6 columns where 32 vector registers hold 24 accumulators (AVX-512): A's rows are
+    /// read once for six columns instead of twice for three. Each output is computed as in <see cref="DotTile"/> and
+    /// <see cref="DotRow"/> (one chain of FMAs along K, the vector summed by <c>Sum</c>, then the tail in order), so
+    /// which tile takes a row or a column never changes its bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotTile6(int k, ref T a, int lda, int mr, ref T b, int ldb, ref T c, int ldc)
+    {
+        ref T a0 = ref a;
+        ref T a1 = ref Unsafe.Add(ref a, lda);
+        ref T a2 = ref Unsafe.Add(ref a, (mr > 2 ? 2 : 0) * lda);
+        ref T a3 = ref Unsafe.Add(ref a, (mr > 3 ? 3 : 0) * lda);
+        ref T b0 = ref b;
+        ref T b1 = ref Unsafe.Add(ref b, ldb);
+        ref T b2 = ref Unsafe.Add(ref b, 2 * ldb);
+        ref T b3 = ref Unsafe.Add(ref b, 3 * ldb);
+        ref T b4 = ref Unsafe.Add(ref b, 4 * ldb);
+        ref T b5 = ref Unsafe.Add(ref b, 5 * ldb);
+        TV s00 = TOps.Zero, s01 = TOps.Zero, s02 = TOps.Zero, s03 = TOps.Zero, s04 = TOps.Zero, s05 = TOps.Zero;
+        TV s10 = TOps.Zero, s11 = TOps.Zero, s12 = TOps.Zero, s13 = TOps.Zero, s14 = TOps.Zero, s15 = TOps.Zero;
+        TV s20 = TOps.Zero, s21 = TOps.Zero, s22 = TOps.Zero, s23 = TOps.Zero, s24 = TOps.Zero, s25 = TOps.Zero;
+        TV s30 = TOps.Zero, s31 = TOps.Zero, s32 = TOps.Zero, s33 = TOps.Zero, s34 = TOps.Zero, s35 = TOps.Zero;
+        int l = L, p = 0;
+        for (; p + l <= k; p += l)
+        {
+            TV y0 = TOps.Load(ref Unsafe.Add(ref b0, p)), y1 = TOps.Load(ref Unsafe.Add(ref b1, p)), y2 = TOps.Load(ref Unsafe.Add(ref b2, p));
+            TV y3 = TOps.Load(ref Unsafe.Add(ref b3, p)), y4 = TOps.Load(ref Unsafe.Add(ref b4, p)), y5 = TOps.Load(ref Unsafe.Add(ref b5, p));
+            TV x = TOps.Load(ref Unsafe.Add(ref a0, p));
+            s00 = TOps.Fma(x, y0, s00); s01 = TOps.Fma(x, y1, s01); s02 = TOps.Fma(x, y2, s02); s03 = TOps.Fma(x, y3, s03); s04 = TOps.Fma(x, y4, s04); s05 = TOps.Fma(x, y5, s05);
+            x = TOps.Load(ref Unsafe.Add(ref a1, p));
+            s10 = TOps.Fma(x, y0, s10); s11 = TOps.Fma(x, y1, s11); s12 = TOps.Fma(x, y2, s12); s13 = TOps.Fma(x, y3, s13); s14 = TOps.Fma(x, y4, s14); s15 = TOps.Fma(x, y5, s15);
+            x = TOps.Load(ref Unsafe.Add(ref a2, p));
+            s20 = TOps.Fma(x, y0, s20); s21 = TOps.Fma(x, y1, s21); s22 = TOps.Fma(x, y2, s22); s23 = TOps.Fma(x, y3, s23); s24 = TOps.Fma(x, y4, s24); s25 = TOps.Fma(x, y5, s25);
+            x = TOps.Load(ref Unsafe.Add(ref a3, p));
+            s30 = TOps.Fma(x, y0, s30); s31 = TOps.Fma(x, y1, s31); s32 = TOps.Fma(x, y2, s32); s33 = TOps.Fma(x, y3, s33); s34 = TOps.Fma(x, y4, s34); s35 = TOps.Fma(x, y5, s35);
+        }
+        Span<T> sums = [TOps.Sum(s00), TOps.Sum(s01), TOps.Sum(s02), TOps.Sum(s03), TOps.Sum(s04), TOps.Sum(s05),
+                        TOps.Sum(s10), TOps.Sum(s11), TOps.Sum(s12), TOps.Sum(s13), TOps.Sum(s14), TOps.Sum(s15),
+                        TOps.Sum(s20), TOps.Sum(s21), TOps.Sum(s22), TOps.Sum(s23), TOps.Sum(s24), TOps.Sum(s25),
+                        TOps.Sum(s30), TOps.Sum(s31), TOps.Sum(s32), TOps.Sum(s33), TOps.Sum(s34), TOps.Sum(s35)];
+        for (int r = 0; r < mr; r++)
+        {
+            ref T ar = ref Unsafe.Add(ref a, r * lda);
+            for (int q = 0; q < 6; q++)
+            {
+                ref T bq = ref Unsafe.Add(ref b, q * ldb);
+                T t = sums[r * 6 + q];
+                for (int pp = p; pp < k; pp++) t += Unsafe.Add(ref ar, pp) * Unsafe.Add(ref bq, pp);
+                Unsafe.Add(ref c, r * ldc + q) += t;
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -103,6 +103,7 @@ internal interface IVecOps<TV, T> where TV : struct where T : unmanaged
     static abstract TV Sqrt(TV a);
     static abstract TV GreaterThanZeroMask(TV a, TV b); // b where a > 0 else 0
     static abstract TV Exp(TV a);
+    /// <summary>The sum of the lanes, halving: the upper half added to the lower until one lane is left (the same order at every call).</summary>
     static abstract T Sum(TV value);
 }
 
@@ -127,7 +128,7 @@ internal struct V512<T> : IVecOps<Vector512<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Max(Vector512<T> a, Vector512<T> b) => Vector512.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Sqrt(Vector512<T> a) => Vector512.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> GreaterThanZeroMask(Vector512<T> a, Vector512<T> b) => Vector512.GreaterThan(a, Vector512<T>.Zero) & b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector512<T> v) => Vector512.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector512<T> v) => V256<T>.Sum(v.GetLower() + v.GetUpper());
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Exp(Vector512<T> a)
     {
@@ -158,7 +159,7 @@ internal struct V256<T> : IVecOps<Vector256<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Max(Vector256<T> a, Vector256<T> b) => Vector256.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Sqrt(Vector256<T> a) => Vector256.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> GreaterThanZeroMask(Vector256<T> a, Vector256<T> b) => Vector256.GreaterThan(a, Vector256<T>.Zero) & b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector256<T> v) => Vector256.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector256<T> v) => V128<T>.Sum(v.GetLower() + v.GetUpper());
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Exp(Vector256<T> a)
     {
@@ -193,7 +194,20 @@ internal struct V128<T> : IVecOps<Vector128<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Max(Vector128<T> a, Vector128<T> b) => Vector128.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Sqrt(Vector128<T> a) => Vector128.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> GreaterThanZeroMask(Vector128<T> a, Vector128<T> b) => Vector128.GreaterThan(a, Vector128<T>.Zero) & b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(Vector128<T> v) => Vector128.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Sum(Vector128<T> v)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            var f = v.AsSingle();
+            var h = f + Vector128.Shuffle(f, Vector128.Create(2, 3, 2, 3));
+            return (T)(object)(h.ToScalar() + h.GetElement(1));
+        }
+        if (typeof(T) == typeof(double)) return (T)(object)(v.AsDouble().ToScalar() + v.AsDouble().GetElement(1));
+        T sum = T.Zero;
+        for (int i = 0; i < Vector128<T>.Count; i++) sum += v.GetElement(i);
+        return sum;
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<T> Exp(Vector128<T> a)
     {
