@@ -74,9 +74,9 @@ internal static class ClusterBench
             var rounds = new List<ClusterRound>();
             var (thereTotal, thereRollout) = Iterate(there, iterations, () => rounds.Add(cluster.LastRound!));
             var measured = rounds.Skip(1).ToArray();
-            double busy = Median(measured.Select(r => r.Workers.Sum(w => w.Seconds)));
-            double slowest = Median(measured.Select(r => r.Workers.Max(w => w.Seconds)));
-            double sent = Median(measured.Select(r => (double)r.BytesSent)) / 1e6, received = Median(measured.Select(r => (double)r.BytesReceived)) / 1e6;
+            double busy = Bench.Median(measured.Select(r => r.Workers.Sum(w => w.Seconds)));
+            double slowest = Bench.Median(measured.Select(r => r.Workers.Max(w => w.Seconds)));
+            double sent = Bench.Median(measured.Select(r => (double)r.BytesSent)) / 1e6, received = Bench.Median(measured.Select(r => (double)r.BytesReceived)) / 1e6;
             int pieces = measured[0].Workers.Sum(w => w.Pieces);
             Console.WriteLine(label);
             Console.WriteLine($"  in this process          iteration {hereTotal,7:F2} s   rollout {hereRollout,6:F2} s   update {hereTotal - hereRollout,6:F2} s");
@@ -116,7 +116,7 @@ internal static class ClusterBench
             totals.Add(total);
             rollouts.Add(sampling);
         }
-        return (Median(totals), Median(rollouts));
+        return (Bench.Median(totals), Bench.Median(rollouts));
     }
 
     private static bool SameCheckpoint(IMetaLearner a, IMetaLearner b)
@@ -136,10 +136,5 @@ internal static class ClusterBench
         }
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
 
 }

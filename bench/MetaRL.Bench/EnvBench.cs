@@ -139,8 +139,7 @@ internal static class MamlBench
                         Console.WriteLine($"    iteration {s.Iteration,3}: {s.Seconds,6:F3} s (sampling {s.SamplingSeconds:F3}, step {s.StepSeconds:F3}, line search {s.LineSearchSeconds:F3}), pre {s.PreAdaptationReturn,8:F2}, post {s.PostAdaptationReturn,8:F2}, kl {s.Kl:F4}, line search {s.LineSearchSteps} {(s.Accepted ? "accepted" : "rejected")}");
                 }
                 var kept = stats.Skip(1).ToList();
-                static double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length == 0 ? double.NaN : a[a.Length / 2]; }
-                Console.WriteLine($"{hidden,8}{metaBatch,12}{subsample,16:P0}{Median(kept.Select(s => s.Seconds)),14:F3}{Median(kept.Select(s => s.SamplingSeconds)),13:F3}{Median(kept.Select(s => s.StepSeconds)),10:F3}{Median(kept.Select(s => s.LineSearchSeconds)),16:F3}{Median(allocated.Skip(1)),17:F1}");
+                Console.WriteLine($"{hidden,8}{metaBatch,12}{subsample,16:P0}{Bench.Median(kept.Select(s => s.Seconds)),14:F3}{Bench.Median(kept.Select(s => s.SamplingSeconds)),13:F3}{Bench.Median(kept.Select(s => s.StepSeconds)),10:F3}{Bench.Median(kept.Select(s => s.LineSearchSeconds)),16:F3}{Bench.Median(allocated.Skip(1)),17:F1}");
             }
         Console.WriteLine();
         CurvatureProducts(hiddenSizes, defaults);

@@ -43,11 +43,10 @@ internal static partial class MuJoCoBench
     {
         const int envCount = 32, steps = 400, rounds = 5;
         Console.WriteLine($"Batched stepping: {name}, {envCount} tasks × {steps} steps, EnvBatchStepper");
-        var results = new Dictionary<StepParallelism, (double Rate, float[] Obs)>();
+        var rates = new Dictionary<StepParallelism, List<double>> { [StepParallelism.Never] = [], [StepParallelism.Always] = [] };
+        var finals = new Dictionary<StepParallelism, float[]>();
         foreach (var mode in new[] { StepParallelism.Never, StepParallelism.Always, StepParallelism.Never, StepParallelism.Always })
         {
-            double best = 0;
-            float[] final = [];
             for (int round = 0; round < rounds; round++)
             {
                 var taskRng = new MetaRL.Engine.Rng(7);
@@ -74,16 +73,14 @@ internal static partial class MuJoCoBench
                     for (int i = 0; i < envCount; i++)
                         if (stepper.Results[i].Done) envs[i].Reset(rngs[i], o.AsSpan(i * obs, obs));
                 }
-                best = Math.Max(best, envCount * steps / watch.Elapsed.TotalSeconds);
-                final = o;
+                rates[mode].Add(envCount * steps / watch.Elapsed.TotalSeconds);
+                finals[mode] = o;
             }
-            results[mode] = (Math.Max(best, results.TryGetValue(mode, out var r) ? r.Rate : 0), final);
         }
-        var one = results[StepParallelism.Never];
-        var all = results[StepParallelism.Always];
-        Console.WriteLine($"  one thread:                   {one.Rate,12:N0} env steps/s (best of {2 * rounds})");
-        Console.WriteLine($"  {Environment.ProcessorCount} cores:                      {all.Rate,12:N0} env steps/s (best of {2 * rounds}), ×{all.Rate / one.Rate:F2}");
-        Console.WriteLine($"  same observations after {steps} steps: {(one.Obs.AsSpan().SequenceEqual(all.Obs) ? "yes" : "NO")}");
+        double one = Bench.Median(rates[StepParallelism.Never]), all = Bench.Median(rates[StepParallelism.Always]);
+        Console.WriteLine($"  one thread:                   {one,12:N0} env steps/s (median of {2 * rounds})");
+        Console.WriteLine($"  {Environment.ProcessorCount} cores:                      {all,12:N0} env steps/s (median of {2 * rounds}), ×{all / one:F2}");
+        Console.WriteLine($"  same observations after {steps} steps: {(finals[StepParallelism.Never].AsSpan().SequenceEqual(finals[StepParallelism.Always]) ? "yes" : "NO")}");
         Console.WriteLine();
     }
 
@@ -96,8 +93,9 @@ internal static partial class MuJoCoBench
         var file = Path.Combine(Path.GetTempPath(), $"metarl-bench-{Environment.ProcessId}.xml");
         File.WriteAllText(file, xml);
         // This machine's speed drifts by tens of percent from second to second, so the two are measured in
-        // alternation, round by round, and each keeps its best round.
-        double ours = 0, reference = 0;
+        // alternation, round by round, and each reports its median round.
+        var ours = new List<double>();
+        var reference = new List<double>();
         bool haveReference = true;
         try
         {
@@ -107,7 +105,7 @@ internal static partial class MuJoCoBench
                 var watch = Stopwatch.StartNew();
                 var zero = new double[model.Nu];
                 for (int i = 0; i < steps; i++) sim.Step(zero);
-                ours = Math.Max(ours, steps / watch.Elapsed.TotalSeconds);
+                ours.Add(steps / watch.Elapsed.TotalSeconds);
                 if (!haveReference) continue;
                 try
                 {
@@ -119,17 +117,19 @@ internal static partial class MuJoCoBench
                     string output = p.StandardOutput.ReadToEnd();
                     p.WaitForExit();
                     var m = StepsPerSecond().Match(output);
-                    if (m.Success) reference = Math.Max(reference, double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+                    if (m.Success) reference.Add(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
                 }
                 catch (System.ComponentModel.Win32Exception) { haveReference = false; }
             }
         }
         finally { File.Delete(file); }
-        Console.WriteLine($"  MetaRL (MjSimulation.Step per step): {ours,12:N0} steps/s (best of {rounds})");
-        if (haveReference && reference > 0)
+        double oursMedian = Bench.Median(ours);
+        Console.WriteLine($"  MetaRL (MjSimulation.Step per step): {oursMedian,12:N0} steps/s (median of {rounds})");
+        if (haveReference && reference.Count > 0)
         {
-            Console.WriteLine($"  mujoco-testspeed (same model):       {reference,12:N0} steps/s (best of {rounds}, alternating)");
-            Console.WriteLine($"  ratio: {ours / reference:P1}");
+            double referenceMedian = Bench.Median(reference);
+            Console.WriteLine($"  mujoco-testspeed (same model):       {referenceMedian,12:N0} steps/s (median of {reference.Count}, alternating)");
+            Console.WriteLine($"  ratio: {oursMedian / referenceMedian:P1}");
         }
         else Console.WriteLine("  mujoco-testspeed not found (apt-get install libmujoco-samples): no reference figure.");
         Console.WriteLine();

@@ -309,7 +309,13 @@ internal static class Bench
             for (int i = 0; i < reps; i++) action();
             samples.Add(sw.Elapsed.TotalSeconds / reps);
         }
-        samples.Sort();
-        return samples[samples.Count / 2];
+        return Median(samples);
+    }
+
+    /// <summary>The median of some measurements (the mean of the middle two for an even count; NaN for none).</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 }
