@@ -90,7 +90,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         new("days", Days.ToString(CultureInfo.InvariantCulture), "trading days in an episode"),
         new("episodes", Episodes.ToString(CultureInfo.InvariantCulture), "episodes in a trial; the market goes on from one to the next"),
         new("risk-penalty", RiskPenalty.ToString("R", CultureInfo.InvariantCulture), "κ in the reward P&L − κ·P&L² (P&L as a fraction of capital; 0: none)"),
-        new("normalize-returns", NormalizeReturns ? "true" : "false", "show returns and P&L in units of the market's own daily volatility so far in the trial (and that volatility, as ln(σ/2 %)), not fixed units"),
+        new("normalize-returns", NormalizeReturns ? "true" : "false", "returns and P&L in units of the market's own volatility so far in the trial (itself shown as ln(σ/2 %)), not fixed units"),
     ];
 
     /// <summary>The measures of a trading episode, in the order <see cref="TradingEnv{TTask}"/> writes them.</summary>
