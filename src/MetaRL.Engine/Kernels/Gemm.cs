@@ -607,6 +607,7 @@ internal static class GemmCore<TOps, TV, T>
     /// Few output columns: each output is a dot product along K, vectorised along K,
     /// computed in 4×6 tiles (24 accumulators) where AVX-512 has the registers, else 4×3 (12).
     /// </summary>
+    [SkipLocalsInit] // the stack copy of B is written whole before it is read
     private static void DotPath(bool transA, bool transB, int m, int n, int k, ref T A, int lda, ref T B, int ldb, ref T C, int ldc)
     {
         // A small B (a policy head acting on one row) is transposed on the stack: renting a pooled array costs more than the product.
