@@ -43,8 +43,10 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     /// What an observed return or P&amp;L is multiplied by: <see cref="ReturnScale"/>, or with <see cref="NormalizeReturns"/>
     /// 1 / the volatility the observation shows in its last element (the inverse of what the env applied).
     /// </summary>
-    public double ReturnUnit(ReadOnlySpan<float> observation) =>
-        NormalizeReturns ? 1 / (ReferenceVolatility * Math.Exp(observation[Window + 3])) : ReturnScale;
+    public double ReturnUnit(ReadOnlySpan<float> observation) => NormalizeReturns ? UnitOf(observation[Window + 3]) : ReturnScale;
+
+    /// <summary>The multiplier of returns for a volatility shown as ln(σ / <see cref="ReferenceVolatility"/>).</summary>
+    internal static double UnitOf(float shownVolatility) => 1 / (ReferenceVolatility * Math.Exp(shownVolatility));
 
     public Space ActionSpace => Levels == 0 ? new Box(-1, 1, 1) : new Discrete(Levels);
 
@@ -266,7 +268,7 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
             double volatility = _squares > 0 ? Math.Sqrt(_squares / _shown) : TradingRules.ReferenceVolatility;
             float shown = (float)Math.Clamp(Math.Log(volatility / TradingRules.ReferenceVolatility), -TradingRules.ReturnClip, TradingRules.ReturnClip);
             o[w + 3] = shown;
-            unit = 1 / (TradingRules.ReferenceVolatility * Math.Exp(shown)); // what a reader of the observation inverts
+            unit = TradingRules.UnitOf(shown); // from the value shown, so a reader of the observation inverts it exactly
         }
         for (int i = 0; i < w; i++) o[i] = (float)Math.Clamp(_window[i] * unit, -TradingRules.ReturnClip, TradingRules.ReturnClip);
         o[w] = (float)_position;
