@@ -135,6 +135,4 @@ internal static class ClusterBench
             File.Delete(pb);
         }
     }
-
-
 }

@@ -213,7 +213,6 @@ internal static class Workers
             return p;
         }
 
-
         public void Dispose()
         {
             try { _host.StopAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult(); } catch (Exception) { }
