@@ -5,6 +5,7 @@ using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.Optim;
+using MetaRL.Tasks.Navigation;
 
 namespace MetaRL.Algorithms.Tests;
 
@@ -131,4 +132,54 @@ public sealed class PearlTests
             Assert.Throws<SettingException>(() => MetaLearners.Create("pearl", "point-robot", new Dictionary<string, string> { ["train-tasks"] = "4", ["tasks-per-iteration"] = "9" })).Message);
         Assert.Contains("continuous box", Assert.Throws<SettingException>(() => MetaLearners.Create("sac", "tabular-mdp")).Message);
     }
+
+    [Fact]
+    public void Shaped_critic_rewards_add_the_discounted_change_of_potential_and_telescope_over_an_episode()
+    {
+        var tasks = new PointRobotTasks(sparse: true, episodes: 2);
+        const double gamma = 0.9;
+        var sac = new SoftActorCritic(2, 2, 0, new SacSettings([8], Gamma: gamma), new Rng(3));
+        var goal = (GoalTask)tasks.Goals(TaskSplit.Train)[0];
+        var buffer = new ReplayBuffer(2, 2, 100);
+        var collector = new TransitionCollector(sac, tasks, ActionMap.For(tasks, "pearl"), [[buffer]], new Rng(4), random: true)
+        {
+            TrainingReward = false,
+            ShapingDiscount = gamma,
+        };
+        TrialSampler.Play(collector, tasks, [goal], [new Rng(5)], new TrialPlan(2, CheckActions: false));
+        Assert.Equal(2 * tasks.Horizon, buffer.Count);
+
+        int n = buffer.Count;
+        var (obs, act, rew, critic, next, term) = (new float[n * 2], new float[n * 2], new float[n], new float[n], new float[n * 2], new float[n]);
+        buffer.Sample(new Rng(6), n, obs, act, rew, critic, next, term);
+        double Phi(float[] xs, int i) => -PointRobotEnv.Distance(goal, xs[2 * i], xs[2 * i + 1]);
+        for (int i = 0; i < n; i++)
+            Assert.Equal(rew[i] + gamma * Phi(next, i) - Phi(obs, i), critic[i], 5);
+
+        // In the order played (the archive keeps the ring's slots, here in the order added): per episode,
+        // Σ γᵗ F_t = γᵀ Φ(s_T) − Φ(s_0), the shaping's whole effect on a return.
+        var archive = new MetaRL.Engine.IO.TensorArchive();
+        buffer.WriteTo(archive, "b.");
+        var o = archive.Get<float>("b.observations").Data.ToArray();
+        var nx = archive.Get<float>("b.next").Data.ToArray();
+        var sc = archive.Get<float>("b.scalars").Data.ToArray();
+        for (int e = 0; e < 2; e++)
+        {
+            double shaping = 0, discount = 1;
+            int first = e * tasks.Horizon, last = first + tasks.Horizon - 1;
+            for (int t = first; t <= last; t++)
+            {
+                shaping += discount * (sc[3 * t + 1] - sc[3 * t]);
+                discount *= gamma;
+            }
+            Assert.Equal(0f, o[2 * first]);
+            Assert.Equal(0f, o[2 * first + 1]);
+            Assert.Equal(discount * Phi(nx, last) - Phi(o, first), shaping, 4);
+        }
+    }
+
+    [Fact]
+    public void Critic_shaping_is_refused_on_a_family_without_a_potential()
+        => Assert.Contains("'critic-shaping' needs a family with a shaping potential; 'navigation-2d' has none",
+            Assert.Throws<SettingException>(() => MetaLearners.Create("pearl", "navigation-2d", new Dictionary<string, string> { ["critic-shaping"] = "true", ["train-tasks"] = "2", ["tasks-per-iteration"] = "1" })).Message);
 }

@@ -21,6 +21,8 @@ public sealed record PearlConfig
     public bool NextObservationInContext { get; init; }
     /// <summary>Critics learn from the family's denser training reward where it offers one (true), or from the reward the agent sees.</summary>
     public bool DenseCriticReward { get; init; } = true;
+    /// <summary>Critics' rewards get the family's potential-based shaping γΦ(s′) − Φ(s).</summary>
+    public bool CriticShaping { get; init; }
     public double LearningRate { get; init; } = 3e-4;
     public int MetaBatch { get; init; } = 16;
     public int BatchSize { get; init; } = 256;
@@ -57,6 +59,8 @@ public sealed record PearlConfig
         .Group("update")
         .Bool("dense-critic-reward", c => c.DenseCriticReward, (c, v) => c with { DenseCriticReward = v },
             "Critics learn from the family's denser reward where it offers one (sparse-point-robot's distance); false: from the reward the agent sees.")
+        .Bool("critic-shaping", c => c.CriticShaping, (c, v) => c with { CriticShaping = v },
+            "Add potential-based shaping γΦ(s′) − Φ(s) to the critics' reward (the family's potential, e.g. minus the distance to the goal): the best action in every state stays the same.")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate for every network and the temperature.")
         .Int("meta-batch", c => c.MetaBatch, (c, v) => c with { MetaBatch = v }, 1, 100_000, "Tasks per gradient step.")
         .Int("batch", c => c.BatchSize, (c, v) => c with { BatchSize = v }, 1, 1_000_000, "Transitions per task per gradient step.")

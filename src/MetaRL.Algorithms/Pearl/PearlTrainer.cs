@@ -44,6 +44,8 @@ public sealed class PearlTrainer
         _tasks = tasks;
         Config = config;
         _map = ActionMap.For(tasks, "pearl");
+        if (config.CriticShaping && !tasks.HasPotential)
+            throw new SettingException($"pearl: 'critic-shaping' needs a family with a shaping potential; '{tasks.Name}' has none.");
         int o = tasks.ObservationSpace.Size, a = tasks.ActionSpace.Size, l = config.Latent;
         var root = new Rng(seed);
         Sac = new SoftActorCritic(o, a, l, config.Update, root.Split());
@@ -140,6 +142,7 @@ public sealed class PearlTrainer
         {
             EpisodeStarting = (slot, _) => DrawLatent(posterior ? _context[taskIndices[slot]] : null, latentRng, slot),
             TrainingReward = Config.DenseCriticReward,
+            ShapingDiscount = Config.CriticShaping ? Config.Gamma : null,
         };
         void DrawLatent(ReplayBuffer? context, Rng rng, int slot)
         {

@@ -48,6 +48,12 @@ internal sealed class TransitionCollector : IAgentSession, IStepResultReader
     /// <summary>Critics learn from the family's <see cref="TaskDistribution.TrainingReward"/> (true, the default) or from the reward the agent sees.</summary>
     public bool TrainingReward { get; init; } = true;
 
+    /// <summary>
+    /// With a discount γ: the critics' reward also gets γΦ(s′) − Φ(s), the family's <see cref="TaskDistribution.Potential"/>
+    /// (Φ of a terminal next state counts as 0); null: no shaping.
+    /// </summary>
+    public double? ShapingDiscount { get; init; }
+
     /// <summary>Called with a slot whose episode is about to start (its first action), so the owner can set its latent.</summary>
     public Action<int, ITask>? EpisodeStarting { get; init; }
 
@@ -99,8 +105,11 @@ internal sealed class TransitionCollector : IAgentSession, IStepResultReader
             var next = nextObservations.Slice(i * _o, _o);
             var unit = _unitActions.AsSpan(i * _a, _a);
             float reward = rewards[i];
-            float critic = TrainingReward && _tasks.HasTrainingReward ? (float)_tasks.TrainingReward(_slotTasks[i]!, obs, actions.Slice(i * _a, _a), next, reward) : reward;
-            foreach (var b in _buffers[i]) b.Add(obs, unit, reward, critic, next, _terminated[i]);
+            var task = _slotTasks[i]!;
+            double critic = TrainingReward && _tasks.HasTrainingReward ? _tasks.TrainingReward(task, obs, actions.Slice(i * _a, _a), next, reward) : reward;
+            if (ShapingDiscount is double gamma)
+                critic += (_terminated[i] ? 0 : gamma * _tasks.Potential(task, next)) - _tasks.Potential(task, obs);
+            foreach (var b in _buffers[i]) b.Add(obs, unit, reward, (float)critic, next, _terminated[i]);
             if (episodeEnded[i]) _starting[i] = true;
         }
     }

@@ -117,6 +117,16 @@ public abstract class TaskDistribution
     public virtual double TrainingReward(ITask task, ReadOnlySpan<float> observation, ReadOnlySpan<float> action, ReadOnlySpan<float> nextObservation, double reward)
         => reward;
 
+    /// <summary>Whether the family offers a shaping potential over observations (<see cref="Potential"/>). False by default.</summary>
+    public virtual bool HasPotential => false;
+
+    /// <summary>
+    /// A shaping potential Φ of an observation of <paramref name="task"/> (Ng, Harada and Russell 1999): critics may learn
+    /// from r + γΦ(s′) − Φ(s) instead of r, which moves every state's value by −Φ(s) and so leaves the best action in it
+    /// unchanged, also when the agent does not know the task. 0 by default. Like task features, for training aids only.
+    /// </summary>
+    public virtual double Potential(ITask task, ReadOnlySpan<float> observation) => 0;
+
     /// <summary>
     /// The measures a practitioner of the family's field reads besides the return (time in range for a dosing protocol,
     /// Sharpe ratio for a trading rule), in the order each environment writes them through

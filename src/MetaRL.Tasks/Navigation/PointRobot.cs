@@ -137,6 +137,11 @@ public sealed class PointRobotTasks : TaskDistribution
     public override double TrainingReward(ITask task, ReadOnlySpan<float> observation, ReadOnlySpan<float> action, ReadOnlySpan<float> nextObservation, double reward)
         => Sparse ? -PointRobotEnv.Distance((GoalTask)task, nextObservation[0], nextObservation[1]) : reward;
 
+    public override bool HasPotential => true;
+
+    /// <summary>Minus the distance from the observed position to the goal.</summary>
+    public override double Potential(ITask task, ReadOnlySpan<float> observation) => -PointRobotEnv.Distance((GoalTask)task, observation[0], observation[1]);
+
     public override IReadOnlyList<EpisodeMetric> EpisodeMetrics { get; } =
         [new("successRate", "success", "the share of episodes that came within the goal radius of the goal", "F3")];
 
