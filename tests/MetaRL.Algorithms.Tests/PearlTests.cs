@@ -47,6 +47,27 @@ public sealed class PearlTests
         Assert.Equal(0.5 * (1 + 1 - 1 - 0) + 0.5 * (0.5 - 1 - Math.Log(0.5)), kl.ToDouble(), 5);
     }
 
+    [Fact]
+    public void A_shorter_context_counts_only_its_first_transitions()
+    {
+        var encoder = new ContextEncoder(4, 3, [8], new Rng(1));
+        var rows = Tensor.RandN<float>(new Rng(2), 1, 10, 4);
+        using var _ = GradMode.NoGrad();
+        var (mean, variance) = encoder.Posterior(rows, 2, 5, [2, 5]);
+        var (firstMean, firstVariance) = encoder.Posterior(Tensor.FromArray(rows.Data[..8].ToArray(), 2, 4), 1, 2);
+        var (secondMean, secondVariance) = encoder.Posterior(Tensor.FromArray(rows.Data[20..].ToArray(), 5, 4), 1, 5);
+        for (int j = 0; j < 3; j++)
+        {
+            Assert.Equal(firstMean.Data[j], mean.Data[j], 5);
+            Assert.Equal(firstVariance.Data[j], variance.Data[j], 5);
+            Assert.Equal(secondMean.Data[j], mean.Data[3 + j], 5);
+            Assert.Equal(secondVariance.Data[j], variance.Data[3 + j], 5);
+        }
+        Assert.Throws<ArgumentException>(() => encoder.Posterior(rows, 2, 5, [0, 5]));
+        Assert.Contains("'context-batch-min' (300) cannot exceed 'context-batch' (100)",
+            Assert.Throws<SettingException>(() => MetaLearners.Create("pearl", "point-robot", new Dictionary<string, string> { ["context-batch-min"] = "300", ["context-batch"] = "100" })).Message);
+    }
+
     /// <summary>The trainer's split (fast update, then the encoder's backward from the latent's gradient) equals one graph through encoder and critics.</summary>
     [Fact]
     public void The_encoder_learns_from_the_critics_as_through_one_graph()

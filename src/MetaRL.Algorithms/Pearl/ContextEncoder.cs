@@ -34,12 +34,21 @@ public sealed class ContextEncoder : Module<float>
 
     /// <summary>
     /// The posterior of each of <paramref name="tasks"/> groups of <paramref name="perTask"/> consecutive transitions:
-    /// means and variances, each [tasks, latent].
+    /// means and variances, each [tasks, latent]. With <paramref name="used"/>, only the first <c>used[t]</c> transitions
+    /// of group t count (at least one each).
     /// </summary>
-    public (Tensor<float> Mean, Tensor<float> Variance) Posterior(Tensor<float> transitions, int tasks, int perTask)
+    public (Tensor<float> Mean, Tensor<float> Variance) Posterior(Tensor<float> transitions, int tasks, int perTask, int[]? used = null)
     {
         var (mean, variance) = Factors(transitions);
         var precision = Ops.Reshape(Ops.Div(Tensor.Scalar<float>(1), variance), tasks, perTask, Latent);
+        if (used is not null)
+        {
+            if (used.Length != tasks || used.Any(u => u < 1 || u > perTask))
+                throw new ArgumentException($"Each of the {tasks} groups uses between 1 and {perTask} transitions.", nameof(used));
+            var mask = new float[tasks * perTask * Latent];
+            for (int t = 0; t < tasks; t++) mask.AsSpan(t * perTask * Latent, used[t] * Latent).Fill(1);
+            precision = precision * Tensor.FromArray(mask, tasks, perTask, Latent);
+        }
         var weighted = Ops.Reshape(mean, tasks, perTask, Latent) * precision;
         var postVariance = Ops.Div(Tensor.Scalar<float>(1), Ops.Sum(precision, 1));
         return (postVariance * Ops.Sum(weighted, 1), postVariance);

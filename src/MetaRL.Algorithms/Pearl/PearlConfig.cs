@@ -27,6 +27,8 @@ public sealed record PearlConfig
     public int MetaBatch { get; init; } = 16;
     public int BatchSize { get; init; } = 256;
     public int ContextBatch { get; init; } = 100;
+    /// <summary>With a value below <see cref="ContextBatch"/>: each task's context in a gradient step holds a number of transitions drawn uniformly from here to ContextBatch.</summary>
+    public int ContextBatchMin { get; init; }
     public double KlWeight { get; init; } = 0.1;
     public double Gamma { get; init; } = 0.99;
     public double Tau { get; init; } = 0.005;
@@ -65,6 +67,8 @@ public sealed record PearlConfig
         .Int("meta-batch", c => c.MetaBatch, (c, v) => c with { MetaBatch = v }, 1, 100_000, "Tasks per gradient step.")
         .Int("batch", c => c.BatchSize, (c, v) => c with { BatchSize = v }, 1, 1_000_000, "Transitions per task per gradient step.")
         .Int("context-batch", c => c.ContextBatch, (c, v) => c with { ContextBatch = v }, 1, 1_000_000, "Transitions of recent data the encoder reads per task per gradient step.")
+        .Int("context-batch-min", c => c.ContextBatchMin, (c, v) => c with { ContextBatchMin = v }, 0, 1_000_000,
+            "0: every context holds context-batch transitions; otherwise each task's context per gradient step holds a number drawn uniformly from this to context-batch, so the encoder and critics also learn the broader posteriors of a trial's first episodes.")
         .Double("kl-weight", c => c.KlWeight, (c, v) => c with { KlWeight = v }, 0, 1e6, "Weight of the posterior's KL divergence from the prior N(0, I) in the encoder's loss.")
         .Double("gamma", c => c.Gamma, (c, v) => c with { Gamma = v }, 0, 1, "Discount factor.")
         .Double("tau", c => c.Tau, (c, v) => c with { Tau = v }, 0, 1, "Polyak factor of the target critics.")
@@ -96,6 +100,8 @@ public sealed record PearlConfig
         var c = Schema.Apply(this, settings, out rest);
         if (c.TasksPerIteration > c.TrainTasks)
             throw new SettingException($"pearl: 'tasks-per-iteration' ({c.TasksPerIteration}) cannot exceed 'train-tasks' ({c.TrainTasks}).");
+        if (c.ContextBatchMin > c.ContextBatch)
+            throw new SettingException($"pearl: 'context-batch-min' ({c.ContextBatchMin}) cannot exceed 'context-batch' ({c.ContextBatch}).");
         if (c.StepsPrior + c.StepsPosterior == 0 && c.Latent > 0)
             throw new SettingException("pearl: 'steps-prior' and 'steps-posterior' are both 0, so no task's encoder buffer would ever hold context.");
         return c;

@@ -211,7 +211,14 @@ public sealed class PearlTrainer
             _context[tasks[t]].Sample(_updateRng, cb, _contextObs.AsSpan(t * cb * o, cb * o), _contextActions.AsSpan(t * cb * a, cb * a),
                 _contextRewards.AsSpan(t * cb, cb), [], _contextNext.AsSpan(Config.NextObservationInContext ? t * cb * o : 0, Config.NextObservationInContext ? cb * o : 0), []);
         WriteContextRows(_contextObs, _contextActions, _contextRewards, _contextNext, tasks.Length * cb, _contextRows);
-        var (mean, variance) = Encoder.Posterior(Tensor.FromArray(_contextRows, tasks.Length * cb, Encoder.TransitionSize), tasks.Length, cb);
+        // Contexts of varied sizes (when set): the rows are drawn independently, so the first k of a task's are k random ones.
+        int[]? used = null;
+        if (c.ContextBatchMin is > 0 and var min && min < cb)
+        {
+            used = new int[tasks.Length];
+            for (int t = 0; t < used.Length; t++) used[t] = min + _updateRng.NextInt(cb - min + 1);
+        }
+        var (mean, variance) = Encoder.Posterior(Tensor.FromArray(_contextRows, tasks.Length * cb, Encoder.TransitionSize), tasks.Length, cb, used);
         var noise = Tensor.RandN<float>(_updateRng, 1.0, tasks.Length, l);
         var z = mean + Ops.Sqrt(variance) * noise;
         var kl = c.KlWeight * ContextEncoder.KlFromPrior(mean, variance);
