@@ -21,7 +21,7 @@ public sealed class CatalogueTests : IDisposable
         { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=4", "minibatches=2", "iterations=5", "horizon=6", "episodes=2", "update=trpo", "head=8"] },
         { "maml", "navigation-2d", ["hidden=8,8", "meta-batch=2", "trajectories=3", "horizon=6", "iterations=5", "validate-every=2", "validation-tasks=3"] },
         { "pearl", "sparse-point-robot", ["hidden=8", "encoder-hidden=8", "latent=2", "train-tasks=4", "tasks-per-iteration=2", "initial-steps=10", "steps-prior=10",
-            "steps-posterior=5", "steps-extra-posterior=10", "gradient-steps=3", "meta-batch=2", "batch=8", "context-batch=5", "horizon=5", "iterations=5"] },
+            "steps-posterior=5", "steps-extra-posterior=10", "gradient-steps=3", "meta-batch=2", "batch=8", "context-batch=5", "context-batch-min=2", "horizon=5", "iterations=5"] },
         { "sac", "pendulum", ["hidden=8", "iterations=5", "horizon=10", "learning-starts=10", "batch=8", "envs=2", "episodes-per-iteration=2"] },
     };
 

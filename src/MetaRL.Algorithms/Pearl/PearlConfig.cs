@@ -101,7 +101,7 @@ public sealed record PearlConfig
         if (c.TasksPerIteration > c.TrainTasks)
             throw new SettingException($"pearl: 'tasks-per-iteration' ({c.TasksPerIteration}) cannot exceed 'train-tasks' ({c.TrainTasks}).");
         if (c.ContextBatchMin > c.ContextBatch)
-            throw new SettingException($"pearl: 'context-batch-min' ({c.ContextBatchMin}) cannot exceed 'context-batch' ({c.ContextBatch}).");
+            throw new SettingException($"pearl: 'context-batch-min' ({c.ContextBatchMin}) cannot exceed 'context-batch' ({c.ContextBatch}); set it too (0 for contexts of one size).");
         if (c.StepsPrior + c.StepsPosterior == 0 && c.Latent > 0)
             throw new SettingException("pearl: 'steps-prior' and 'steps-posterior' are both 0, so no task's encoder buffer would ever hold context.");
         return c;
