@@ -135,7 +135,7 @@ public sealed class PointRobotTasks : TaskDistribution
 
     /// <summary>Minus the distance to the goal after the move (the dense reward of <c>point-robot</c>).</summary>
     public override double TrainingReward(ITask task, ReadOnlySpan<float> observation, ReadOnlySpan<float> action, ReadOnlySpan<float> nextObservation, double reward)
-        => Sparse ? -PointRobotEnv.Distance((GoalTask)task, nextObservation[0], nextObservation[1]) : reward;
+        => Sparse ? Potential(task, nextObservation) : reward;
 
     public override bool HasPotential => true;
 
