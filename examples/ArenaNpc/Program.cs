@@ -25,7 +25,7 @@ var opponent = style.Create(style.Draw(rng, false));
 
 var npc = new AgentPlayer(learner.Agent(), tasks); // one NPC's memory; Reset() when it meets a new player
 var world = new ArenaRound(tasks.Horizon);
-var seen = new float[ArenaEnv.ObservationSize];
+var seen = new float[tasks.ObservationSpace.Size]; // with loadouts it also says which one the NPC carries
 long decisions = 0, ticks = 0, first = 0;
 npc.Reset();
 for (int r = 1; r <= tasks.EpisodesPerTrial; r++)
@@ -39,12 +39,14 @@ for (int r = 1; r <= tasks.EpisodesPerTrial; r++)
         // The first decision also compiles the code; it is reported apart.
         if (decisions++ == 0) first = Stopwatch.GetTimestamp() - start;
         else ticks += Stopwatch.GetTimestamp() - start;
-        double balance = world.Advance(ArenaEnv.NpcMove(world, action), opponent.Decide(world, rng), rng);
+        // With loadouts (a run trained with loadouts=true) the round's first decision picks the NPC's kit.
+        double balance = world.Advance(ArenaEnv.NpcMove(world, action, tasks.Loadouts), opponent.Decide(world, rng), rng);
         var outcome = ArenaEnv.Outcome(world, balance);
         npc.Observe((float)outcome.Reward, outcome.Terminated, outcome.Truncated);
     }
     string result = world.Outcome switch { 1 => "won", 0 => "lost", _ => "drawn" };
-    Console.WriteLine($"round {r} against '{style.Name}': {result} after {world.Step * ArenaRules.Dt:F1} s, NPC health {world.Npc.Health:F0}, player health {world.Player.Health:F0}");
+    string kit = tasks.Loadouts ? $" with the {world.Loadout.ToString().ToLowerInvariant()} loadout" : "";
+    Console.WriteLine($"round {r} against '{style.Name}'{kit}: {result} after {world.Step * ArenaRules.Dt:F1} s, NPC health {world.Npc.Health:F0}, player health {world.Player.Health:F0}");
 }
 Console.WriteLine($"{decisions} decisions: the first {1e3 * first / Stopwatch.Frequency:F1} ms (it compiles the code), the others {1e6 * ticks / Stopwatch.Frequency / (decisions - 1):F1} µs each on average");
 return 0;

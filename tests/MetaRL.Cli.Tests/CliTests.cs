@@ -711,8 +711,9 @@ public sealed class CliTests : IDisposable
     public void Render_draws_an_arena_round_as_a_png_strip_and_names_what_it_cannot_draw()
     {
         var run = Path.Combine(_dir, "arena");
+        // With loadouts: the observation carries the NPC's kit, and the strip's title names it.
         var train = Run("train", "rl2", "arena", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "round-seconds=3",
-            "--out", run);
+            "--set", "loadouts=true", "--out", run);
         Assert.True(train.Code == 0, train.Err);
         var strip = Path.Combine(_dir, "round.png");
         var render = Run("render", run, "--task", "arena", "--round", "2", "--frames", "6", "--out", strip);

@@ -133,6 +133,75 @@ public sealed class ArenaTests
     }
 
     [Fact]
+    public void With_loadouts_the_first_decision_of_a_round_picks_the_loadout_and_nothing_later_changes_it()
+    {
+        var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" });
+        Assert.Equal(ArenaEnv.LoadoutObservationSize, tasks.ObservationSpace.Size);
+        Assert.Equal(ArenaEnv.ObservationSize, new ArenaTasks().ObservationSpace.Size);
+        var env = (ArenaEnv)tasks.CreateEnv();
+        var rng = new Rng(6);
+        var obs = new float[ArenaEnv.LoadoutObservationSize];
+        env.SetTask(Player("kite"));
+        foreach (var (attackPart, loadout) in new[] { (0, ArenaLoadout.Standard), (1, ArenaLoadout.Shield), (2, ArenaLoadout.Rifle) })
+        {
+            env.Reset(rng, obs);
+            Assert.Equal([0f, 0f], obs[16..]);
+            var start = env.Round.Npc.Position;
+            env.Step([1 * 3 + attackPart], rng, obs); // toward the player, with the attack part picking the loadout
+            Assert.Equal(loadout, env.Round.Loadout);
+            Assert.Equal(ArenaAttack.None, env.Round.NpcAttack); // the first decision picks, it does not attack
+            Assert.Equal([loadout == ArenaLoadout.Shield ? 1f : 0f, loadout == ArenaLoadout.Rifle ? 1f : 0f], obs[16..]);
+            Assert.Equal(env.Round.Npc.Speed * ArenaRules.Dt, (env.Round.Npc.Position - start).Length, 9); // at the loadout's speed
+            env.Step([1 * 3 + 2], rng, obs); // a later shot is a shot (when the loadout has a gun), not a new loadout
+            Assert.Equal(loadout, env.Round.Loadout);
+            Assert.Equal(loadout == ArenaLoadout.Shield ? ArenaAttack.None : ArenaAttack.Shot, env.Round.NpcAttack);
+        }
+        Assert.Throws<InvalidOperationException>(() => env.Round.Advance(new ArenaMove(default, ArenaAttack.None, ArenaLoadout.Rifle), default, rng));
+        // Without loadouts the first decision attacks as any other and the NPC keeps the standard kit.
+        var plain = new ArenaEnv(200);
+        var plainObs = new float[ArenaEnv.ObservationSize];
+        plain.SetTask(Player("rush"));
+        plain.Reset(rng, plainObs);
+        Assert.Null(ArenaEnv.NpcMove(plain.Round, 2).Loadout);
+        Assert.Equal(ArenaAttack.Shot, ArenaEnv.NpcMove(plain.Round, 2).Attack);
+        plain.Step([2], rng, plainObs);
+        Assert.Equal(ArenaLoadout.Standard, plain.Round.Loadout);
+        Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "yes" }));
+    }
+
+    [Fact]
+    public void A_shield_blocks_half_of_a_shot_and_has_no_gun_and_a_rifle_has_no_strike()
+    {
+        static Fighter At(Vec p, ArenaLoadout loadout)
+        {
+            var f = Fighter.Standard(p);
+            f.Equip(loadout);
+            return f;
+        }
+        var rng = new Rng(7);
+        var shieldDamage = new HashSet<double>();
+        var standardDamage = new HashSet<double>();
+        for (int i = 0; i < 200; i++)
+        {
+            var shooter = At(new Vec(0, -7), ArenaLoadout.Standard);
+            shieldDamage.Add(ArenaRules.Attack(ref shooter, At(new Vec(0, -5), ArenaLoadout.Shield), ArenaAttack.Shot, rng));
+            shooter.ShotCooldown = 0;
+            standardDamage.Add(ArenaRules.Attack(ref shooter, At(new Vec(0, -5), ArenaLoadout.Standard), ArenaAttack.Shot, rng));
+        }
+        Assert.Equal([0, ArenaRules.ShotDamage / 2], shieldDamage.Order());
+        Assert.Equal([0, ArenaRules.ShotDamage], standardDamage.Order());
+        var shield = At(new Vec(0, -7), ArenaLoadout.Shield);
+        var rifle = At(new Vec(0, -7), ArenaLoadout.Rifle);
+        var target = At(new Vec(0, -6), ArenaLoadout.Standard);
+        Assert.Equal(25, ArenaRules.Attack(ref shield, target, ArenaAttack.Melee, rng));
+        for (int i = 0; i < 50; i++) Assert.Equal(0, ArenaRules.Attack(ref shield, target, ArenaAttack.Shot, rng));
+        Assert.Equal(0, shield.ShotCooldown); // a gun it does not have is never fired
+        Assert.Equal(0, ArenaRules.Attack(ref rifle, target, ArenaAttack.Melee, rng));
+        Assert.Equal(0, rifle.MeleeCooldown);
+        Assert.Equal(14, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, target, ArenaAttack.Shot, rng); }).Max());
+    }
+
+    [Fact]
     public void The_hand_written_npc_beats_a_random_one()
     {
         var tasks = new ArenaTasks();

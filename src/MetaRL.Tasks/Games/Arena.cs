@@ -24,21 +24,51 @@ public readonly record struct Vec(double X, double Y)
 public enum ArenaAttack { None = 0, Melee = 1, Shot = 2 }
 
 /// <summary>
+/// The NPC's equipment for a round when the game has loadouts (<c>loadouts=true</c>), picked by its first decision of the
+/// round. <see cref="Standard"/>: strike 20, shot 10, 4 m/s. <see cref="Shield"/>: sword and shield, strike 25, no gun,
+/// 4.2 m/s, shots against it do half damage. <see cref="Rifle"/>: no strike, a marksman's shot of 14 (aim 0.8), 3.8 m/s.
+/// None is best against every player: the shield closes on shooters and loses to a brawler it cannot shoot; so the NPC
+/// that has learnt the player in one round can pick the counter at the start of the next.
+/// </summary>
+public enum ArenaLoadout { Standard = 0, Shield = 1, Rifle = 2 }
+
+/// <summary>
 /// One fighter's state: where it is, how it last moved, its health, its weapons' cooldowns (steps left) and its strengths:
-/// the damage of its melee strike and its aim (0: a shot's chance falls with range; 1: it does not).
+/// the damage of its melee strike and of its shot (0: it has no such weapon), its aim (0: a shot's chance falls with range;
+/// 1: it does not), its top speed (the NPC's; a scripted player moves at its style's speed) and the share of a shot's
+/// damage it blocks (a shield's 0.5).
 /// </summary>
 public struct Fighter
 {
     public Vec Position, Velocity;
-    public double Health, MeleeDamage, Aim;
+    public double Health, MeleeDamage, ShotDamage, Aim, Speed, ShotBlocked;
     public int MeleeCooldown, ShotCooldown;
+
+    /// <summary>A fighter at <paramref name="position"/> with full health and the standard loadout.</summary>
+    public static Fighter Standard(Vec position)
+    {
+        var f = new Fighter { Position = position, Health = ArenaRules.MaxHealth };
+        f.Equip(ArenaLoadout.Standard);
+        return f;
+    }
+
+    /// <summary>Gives this fighter <paramref name="loadout"/>'s strike, shot, aim, speed and protection.</summary>
+    public void Equip(ArenaLoadout loadout)
+        => (MeleeDamage, ShotDamage, Aim, Speed, ShotBlocked) = loadout switch
+        {
+            ArenaLoadout.Standard => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 0.0),
+            ArenaLoadout.Shield => (25.0, 0.0, 0.0, 4.2, 0.5),
+            ArenaLoadout.Rifle => (0.0, 14.0, 0.8, 3.8, 0.0),
+            _ => throw new ArgumentOutOfRangeException(nameof(loadout), loadout, "arena: unknown loadout."),
+        };
 }
 
 /// <summary>
 /// The rules of <c>arena</c>: a square room 16 m across with two round pillars that block movement and shots, two
 /// fighters of 100 health at 10 decisions per second, a melee strike (1.5 m, 0.8 s cooldown; 20 damage for the NPC, a
 /// player's style may hit harder) and a shot (10 m, needs a clear line, 10 damage, 0.6 s cooldown) that hits less often
-/// at range (unless the shooter's aim is good) and against a target moving across the line of fire. The NPC moves at 4 m/s.
+/// at range (unless the shooter's aim is good) and against a target moving across the line of fire. The NPC moves at 4 m/s
+/// with the standard loadout (<see cref="ArenaLoadout"/>).
 /// </summary>
 public static class ArenaRules
 {
@@ -93,21 +123,21 @@ public static class ArenaRules
     /// <summary>
     /// Makes <paramref name="attacker"/>'s attack on <paramref name="target"/> if its weapon is ready: a melee strike hits
     /// within reach, a shot within range along a clear line with <see cref="HitChance"/>. Returns the damage done; a
-    /// weapon tried goes on cooldown whether or not it hits (a swing or shot is spent).
+    /// weapon tried goes on cooldown whether or not it hits (a swing or shot is spent); a weapon the attacker lacks does nothing.
     /// </summary>
     public static double Attack(ref Fighter attacker, in Fighter target, ArenaAttack attack, Rng rng)
     {
         var distance = (target.Position - attacker.Position).Length;
         switch (attack)
         {
-            case ArenaAttack.Melee when attacker.MeleeCooldown == 0:
+            case ArenaAttack.Melee when attacker.MeleeCooldown == 0 && attacker.MeleeDamage > 0:
                 attacker.MeleeCooldown = MeleeCooldownSteps;
                 return distance <= MeleeRange ? attacker.MeleeDamage : 0;
-            case ArenaAttack.Shot when attacker.ShotCooldown == 0:
+            case ArenaAttack.Shot when attacker.ShotCooldown == 0 && attacker.ShotDamage > 0:
                 attacker.ShotCooldown = ShotCooldownSteps;
                 // The chance is drawn whether or not the shot can land, so a round's random stream does not depend on the geometry.
                 bool hit = rng.NextDouble() < HitChance(attacker, target);
-                return hit && distance <= ShotRange && LineOfSight(attacker.Position, target.Position) ? ShotDamage : 0;
+                return hit && distance <= ShotRange && LineOfSight(attacker.Position, target.Position) ? attacker.ShotDamage * (1 - target.ShotBlocked) : 0;
             default:
                 return 0;
         }
@@ -121,12 +151,16 @@ public static class ArenaRules
     }
 }
 
-/// <summary>What a fighter decides in a step: a velocity (m/s) and an attack.</summary>
-public readonly record struct ArenaMove(Vec Velocity, ArenaAttack Attack);
+/// <summary>
+/// What a fighter decides in a step: a velocity (m/s) and an attack; the NPC's first decision of a round also picks its
+/// loadout (null keeps the standard one).
+/// </summary>
+public readonly record struct ArenaMove(Vec Velocity, ArenaAttack Attack, ArenaLoadout? Loadout = null);
 
 /// <summary>
 /// One round of <c>arena</c>: the NPC and the player start on opposite sides of the room, each step both decide on the
-/// state at its start (the player seeing the NPC as it was its reaction time ago), attacks land, then both move. The round
+/// state at its start (the player seeing the NPC as it was its reaction time ago), attacks land, then both move. The NPC's
+/// first move of the round equips its loadout (<see cref="ArenaMove.Loadout"/>; a loadout later in the round is refused). The round
 /// ends when a fighter falls or after <see cref="Steps"/> steps; then the one with more health left wins (equal: a draw).
 /// </summary>
 public sealed class ArenaRound(int steps)
@@ -143,6 +177,10 @@ public sealed class ArenaRound(int steps)
 
     /// <summary>The attacks made in the last step (a weapon still cooling down makes none), and whether they hit.</summary>
     public ArenaAttack PlayerAttack { get; private set; }
+
+    /// <summary>The NPC's loadout this round (standard until its first move picks one).</summary>
+    public ArenaLoadout Loadout { get; private set; }
+
     public ArenaAttack NpcAttack { get; private set; }
     public bool PlayerHit { get; private set; }
     public bool NpcHit { get; private set; }
@@ -155,8 +193,9 @@ public sealed class ArenaRound(int steps)
     /// <summary>A new round: the NPC on the left, the player (with its style's strike and aim) on the right.</summary>
     public void Start(Rng rng, double playerMeleeDamage = ArenaRules.MeleeDamage, double playerAim = 0)
     {
-        Npc = new Fighter { Position = new(-6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth, MeleeDamage = ArenaRules.MeleeDamage };
-        Player = new Fighter { Position = new(6, rng.Uniform(-5, 5)), Health = ArenaRules.MaxHealth, MeleeDamage = playerMeleeDamage, Aim = playerAim };
+        Npc = Fighter.Standard(new(-6, rng.Uniform(-5, 5)));
+        Player = Fighter.Standard(new(6, rng.Uniform(-5, 5)));
+        (Player.MeleeDamage, Player.Aim, Loadout) = (playerMeleeDamage, playerAim, ArenaLoadout.Standard);
         (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false);
         Array.Fill(_npcTrail, Npc.Position);
     }
@@ -167,6 +206,12 @@ public sealed class ArenaRound(int steps)
     /// <summary>Plays one step; returns the damage the NPC dealt minus the damage it took.</summary>
     public double Advance(ArenaMove npc, ArenaMove player, Rng rng)
     {
+        if (npc.Loadout is { } loadout)
+        {
+            if (Step != 0) throw new InvalidOperationException("arena: the NPC picks its loadout with its first move of a round, not later.");
+            Npc.Equip(loadout);
+            Loadout = loadout;
+        }
         (NpcAttack, PlayerAttack) = (Made(Npc, npc.Attack), Made(Player, player.Attack));
         double dealt = ArenaRules.Attack(ref Npc, Player, npc.Attack, rng);
         double taken = ArenaRules.Attack(ref Player, Npc, player.Attack, rng);
@@ -178,7 +223,7 @@ public sealed class ArenaRound(int steps)
         (Dealt, Taken) = (Dealt + dealt, Taken + taken);
         ArenaRules.Cool(ref Npc);
         ArenaRules.Cool(ref Player);
-        ArenaRules.Move(ref Npc, Clamp(npc.Velocity, ArenaRules.NpcSpeed));
+        ArenaRules.Move(ref Npc, Clamp(npc.Velocity, Npc.Speed));
         ArenaRules.Move(ref Player, player.Velocity);
         Step++;
         _npcTrail[Step % 16] = Npc.Position;
@@ -186,7 +231,12 @@ public sealed class ArenaRound(int steps)
     }
 
     private static ArenaAttack Made(in Fighter f, ArenaAttack attack)
-        => attack switch { ArenaAttack.Melee when f.MeleeCooldown == 0 => attack, ArenaAttack.Shot when f.ShotCooldown == 0 => attack, _ => ArenaAttack.None };
+        => attack switch
+        {
+            ArenaAttack.Melee when f.MeleeCooldown == 0 && f.MeleeDamage > 0 => attack,
+            ArenaAttack.Shot when f.ShotCooldown == 0 && f.ShotDamage > 0 => attack,
+            _ => ArenaAttack.None,
+        };
 
     private static Vec Clamp(Vec v, double max) => v.Length > max ? max * v.Unit : v;
 }

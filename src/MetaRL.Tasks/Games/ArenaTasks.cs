@@ -28,17 +28,22 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
 /// melee, shot). Reward: the damage the NPC deals minus the damage it takes, per 100 health, and ±1 for winning or
 /// losing the round. Observation (16): the NPC's position, the player's offset and distance, whether the line between
 /// them is clear, both healths, the NPC's two cooldowns, the player's velocity, what the player did last step (struck,
-/// shot, hit) and the time in the round.
+/// shot, hit) and the time in the round; with loadouts (18) also whether the NPC carries the shield or the rifle, and the
+/// round's first action picks the loadout (<see cref="NpcMove"/>).
 /// </summary>
-public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
+public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer>
 {
-    public const int ObservationSize = 16, Moves = 9, Actions = Moves * 3;
+    /// <summary>The observation's size without loadouts; with them two more values say which one the NPC carries.</summary>
+    public const int ObservationSize = 16, LoadoutObservationSize = 18, Moves = 9, Actions = Moves * 3;
 
     private readonly ArenaRound _round = new(steps);
     private ArenaPlayerStyle? _player;
 
-    public override Space ObservationSpace { get; } = new Box(-2, 2, ObservationSize);
+    public override Space ObservationSpace { get; } = new Box(-2, 2, loadouts ? LoadoutObservationSize : ObservationSize);
     public override Space ActionSpace { get; } = new Discrete(Actions);
+
+    /// <summary>Whether the NPC's first decision of a round picks its loadout (<see cref="NpcMove"/>).</summary>
+    public bool Loadouts => loadouts;
 
     /// <summary>The round being played (for rendering and examples).</summary>
     public ArenaRound Round => _round;
@@ -56,7 +61,7 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
         ActionSpace.Validate(action);
         if (_player is null || _round.Over) throw new InvalidOperationException("arena: reset before stepping, and after a round is over.");
         var player = _player.Decide(_round, rng);
-        double balance = _round.Advance(NpcMove(_round, (int)action[0]), player, rng);
+        double balance = _round.Advance(NpcMove(_round, (int)action[0], loadouts), player, rng);
         Observe(_round, observation);
         return Outcome(_round, balance);
     }
@@ -84,9 +89,15 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
         values[2] = _round.Player.Health;
     }
 
-    /// <summary>Action <paramref name="action"/> as the NPC's velocity and attack.</summary>
-    public static ArenaMove NpcMove(ArenaRound round, int action)
+    /// <summary>
+    /// Action <paramref name="action"/> as the NPC's velocity (at its speed) and attack. With <paramref name="loadouts"/>
+    /// the round's first decision picks the loadout instead of attacking (the fighters start out of each other's reach):
+    /// its attack part none, melee or shot picks <see cref="ArenaLoadout.Standard"/>, <see cref="ArenaLoadout.Shield"/> or
+    /// <see cref="ArenaLoadout.Rifle"/>.
+    /// </summary>
+    public static ArenaMove NpcMove(ArenaRound round, int action, bool loadouts = false)
     {
+        if ((uint)action >= Actions) throw new ArgumentOutOfRangeException(nameof(action), action, $"arena: an action is 0 to {Actions - 1}.");
         var u = (round.Player.Position - round.Npc.Position).Unit;
         var l = u.Left;
         var dir = (action / 3) switch
@@ -94,10 +105,17 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
             0 => default, 1 => u, 2 => -1 * u, 3 => l, 4 => -1 * l,
             5 => (u + l).Unit, 6 => (u - l).Unit, 7 => (l - u).Unit, _ => (-1 * (u + l)).Unit,
         };
-        return new(ArenaRules.NpcSpeed * dir, (ArenaAttack)(action % 3));
+        if (!loadouts || round.Step != 0) return new(round.Npc.Speed * dir, (ArenaAttack)(action % 3));
+        var picked = (ArenaLoadout)(action % 3);
+        var equipped = default(Fighter);
+        equipped.Equip(picked);
+        return new(equipped.Speed * dir, ArenaAttack.None, picked);
     }
 
-    /// <summary>Writes the NPC's observation of <paramref name="r"/> (the layout <see cref="ArenaEnv"/> describes).</summary>
+    /// <summary>
+    /// Writes the NPC's observation of <paramref name="r"/> (the layout <see cref="ArenaEnv"/> describes), into
+    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (shield, rifle).
+    /// </summary>
     public static void Observe(ArenaRound r, Span<float> o)
     {
         var offset = r.Player.Position - r.Npc.Position;
@@ -117,6 +135,9 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
         o[13] = r.PlayerAttack == ArenaAttack.Shot ? 1 : 0;
         o[14] = r.PlayerHit ? 1 : 0;
         o[15] = (float)r.Step / r.Steps;
+        if (o.Length < LoadoutObservationSize) return;
+        o[16] = r.Loadout == ArenaLoadout.Shield ? 1 : 0;
+        o[17] = r.Loadout == ArenaLoadout.Rifle ? 1 : 0;
     }
 }
 
@@ -124,22 +145,25 @@ public sealed class ArenaEnv(int steps) : Env<ArenaPlayer>
 /// <c>arena</c>: an NPC against a scripted player in a small real-time duel (<see cref="ArenaRules"/>), 10 decisions a
 /// second; the player's style (<see cref="ArenaStyles"/>) and its speed, aggression and reaction time are hidden per task.
 /// A trial is <c>rounds</c> rounds against the same player: the NPC should work out the style in the first and counter it
-/// in the next. Held-out tasks are the styles never trained on and the training styles with unseen parameters.
+/// in the next; with <c>loadouts</c> it also picks its kit at the start of each round (<see cref="ArenaLoadout"/>), the
+/// choice that the first round's knowledge pays for. Held-out tasks are the styles never trained on and the training styles with unseen parameters.
 /// </summary>
 public sealed class ArenaTasks : TaskDistribution
 {
     private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"];
     private readonly int _rounds, _steps;
+    private readonly bool _loadouts;
     private readonly string _heldOut;
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
-    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null)
+    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false)
     {
         if (rounds < 1) throw new SettingException($"arena: 'rounds' must be at least 1, got {rounds}.");
         if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"arena: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
         _steps = (int)Math.Round(roundSeconds / ArenaRules.Dt);
         if (_steps < 10) throw new SettingException($"arena: 'round-seconds' must be at least 1, got {roundSeconds.ToString(CultureInfo.InvariantCulture)}.");
-        (_rounds, _heldOut, Style) = (rounds, heldOut, style);
+        (_rounds, _heldOut, Style, _loadouts) = (rounds, heldOut, style, loadouts);
+        ObservationSpace = new Box(-2, 2, loadouts ? ArenaEnv.LoadoutObservationSize : ArenaEnv.ObservationSize);
         var trainingStyles = ArenaStyles.All.Where(s => !s.HeldOut).ToArray();
         if (style is null || style == "all") Style = null;
         else
@@ -159,8 +183,9 @@ public sealed class ArenaTasks : TaskDistribution
         double seconds = r.Double("round-seconds", 20, 1, 3600);
         string heldOut = r.Choice("held-out", "both", HeldOutChoices);
         string style = r.Choice("style", "all", ["all", .. ArenaStyles.All.Where(s => !s.HeldOut).Select(s => s.Name)]);
+        bool loadouts = r.Bool("loadouts", false);
         r.EnsureAllUsed();
-        return new ArenaTasks(rounds, seconds, heldOut, style);
+        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts);
     }
 
     /// <summary>The one training style the tasks are restricted to (a per-style oracle's training), or null for all.</summary>
@@ -172,7 +197,7 @@ public sealed class ArenaTasks : TaskDistribution
     public override string EpisodeName => "round";
     public override int Horizon => _steps;
     public override int EpisodesPerTrial => _rounds;
-    public override Space ObservationSpace { get; } = new Box(-2, 2, ArenaEnv.ObservationSize);
+    public override Space ObservationSpace { get; }
     public override Space ActionSpace { get; } = new Discrete(ArenaEnv.Actions);
 
     public override ITask SampleTask(Rng rng, TaskSplit split)
@@ -181,7 +206,10 @@ public sealed class ArenaTasks : TaskDistribution
         return new ArenaPlayer(style, parameters, unseen);
     }
 
-    public override IEnv CreateEnv() => new ArenaEnv(_steps);
+    public override IEnv CreateEnv() => new ArenaEnv(_steps, _loadouts);
+
+    /// <summary>Whether the NPC picks a loadout at the start of each round (<see cref="ArenaLoadout"/>).</summary>
+    public bool Loadouts => _loadouts;
 
     public override IReadOnlyList<EpisodeMetric> EpisodeMetrics { get; } =
     [
@@ -219,6 +247,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
+        new("loadouts", _loadouts ? "true" : "false", "the NPC's first decision of each round picks its loadout: standard, shield (no gun, shots do half) or rifle (no strike)"),
     ];
 }
 
