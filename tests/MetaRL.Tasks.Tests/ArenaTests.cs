@@ -199,6 +199,38 @@ public sealed class ArenaTests
         Assert.Equal(0, ArenaRules.Attack(ref rifle, target, ArenaAttack.Melee, rng));
         Assert.Equal(0, rifle.MeleeCooldown);
         Assert.Equal(14, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, target, ArenaAttack.Shot, rng); }).Max());
+        // A player guarded against strikes takes 30 % of one and all of a shot; guarded against shots, the reverse.
+        var parrying = At(new Vec(0, -6), ArenaLoadout.Standard);
+        parrying.Guard(ArenaGuard.Strikes);
+        var plated = At(new Vec(0, -6), ArenaLoadout.Standard);
+        plated.Guard(ArenaGuard.Shots);
+        shield.MeleeCooldown = 0;
+        Assert.Equal(25 * 0.3, ArenaRules.Attack(ref shield, parrying, ArenaAttack.Melee, rng), 9);
+        shield.MeleeCooldown = 0;
+        Assert.Equal(25, ArenaRules.Attack(ref shield, plated, ArenaAttack.Melee, rng), 9);
+        Assert.Equal(14 * 0.3, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, plated, ArenaAttack.Shot, rng); }).Max(), 9);
+        Assert.Equal(14, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, parrying, ArenaAttack.Shot, rng); }).Max(), 9);
+    }
+
+    [Fact]
+    public void The_loadout_game_guards_half_its_players_against_shots_and_half_against_strikes_and_the_plain_game_none()
+    {
+        var rng = new Rng(8);
+        var loadout = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" });
+        var guards = Enumerable.Range(0, 400).Select(_ => ((ArenaPlayer)loadout.SampleTask(rng, TaskSplit.Test)).Guard).ToArray();
+        Assert.InRange(guards.Count(g => g == ArenaGuard.Shots), 160, 240);
+        Assert.Equal(400, guards.Count(g => g is ArenaGuard.Shots or ArenaGuard.Strikes));
+        Assert.All(Enumerable.Range(0, 50), _ => Assert.Equal(ArenaGuard.None, ((ArenaPlayer)new ArenaTasks().SampleTask(rng, TaskSplit.Train)).Guard));
+        // The env puts the task's guard on the player every round.
+        var env = (ArenaEnv)loadout.CreateEnv();
+        var obs = new float[loadout.ObservationSpace.Size];
+        env.SetTask(Player("rush") with { Guard = ArenaGuard.Strikes });
+        for (int r = 0; r < 2; r++)
+        {
+            env.Reset(rng, obs);
+            Assert.Equal((0, 0.7), (env.Round.Player.ShotBlocked, env.Round.Player.StrikeBlocked));
+            Assert.Equal(0, env.Round.Npc.StrikeBlocked);
+        }
     }
 
     [Fact]

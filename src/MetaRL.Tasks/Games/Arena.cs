@@ -33,15 +33,22 @@ public enum ArenaAttack { None = 0, Melee = 1, Shot = 2 }
 public enum ArenaLoadout { Standard = 0, Shield = 1, Rifle = 2 }
 
 /// <summary>
+/// What a player of the loadout game (<c>loadouts=true</c>) is armoured against, drawn per task and hidden from the NPC:
+/// <see cref="Shots"/> (plate: a shot does 30 % of its damage) or <see cref="Strikes"/> (a parrying blade: a strike does
+/// 30 %). The NPC finds out by hitting the player, and the loadout that counters it is the other weapon's.
+/// </summary>
+public enum ArenaGuard { None = 0, Shots = 1, Strikes = 2 }
+
+/// <summary>
 /// One fighter's state: where it is, how it last moved, its health, its weapons' cooldowns (steps left) and its strengths:
 /// the damage of its melee strike and of its shot (0: it has no such weapon), its aim (0: a shot's chance falls with range;
-/// 1: it does not), its top speed (the NPC's; a scripted player moves at its style's speed) and the share of a shot's
-/// damage it blocks (a shield's 0.5).
+/// 1: it does not), its top speed (the NPC's; a scripted player moves at its style's speed) and the shares of a shot's
+/// and of a strike's damage it blocks (a shield's 0.5 of a shot; a guarded player's 0.7, <see cref="ArenaGuard"/>).
 /// </summary>
 public struct Fighter
 {
     public Vec Position, Velocity;
-    public double Health, MeleeDamage, ShotDamage, Aim, Speed, ShotBlocked;
+    public double Health, MeleeDamage, ShotDamage, Aim, Speed, ShotBlocked, StrikeBlocked;
     public int MeleeCooldown, ShotCooldown;
 
     /// <summary>A fighter at <paramref name="position"/> with full health and the standard loadout.</summary>
@@ -51,6 +58,16 @@ public struct Fighter
         f.Equip(ArenaLoadout.Standard);
         return f;
     }
+
+    /// <summary>Gives this fighter <paramref name="guard"/>'s protection (the loadout game's players).</summary>
+    public void Guard(ArenaGuard guard)
+        => (ShotBlocked, StrikeBlocked) = guard switch
+        {
+            ArenaGuard.None => (0.0, 0.0),
+            ArenaGuard.Shots => (0.7, 0.0),
+            ArenaGuard.Strikes => (0.0, 0.7),
+            _ => throw new ArgumentOutOfRangeException(nameof(guard), guard, "arena: unknown guard."),
+        };
 
     /// <summary>Gives this fighter <paramref name="loadout"/>'s strike, shot, aim, speed and protection.</summary>
     public void Equip(ArenaLoadout loadout)
@@ -132,7 +149,7 @@ public static class ArenaRules
         {
             case ArenaAttack.Melee when attacker.MeleeCooldown == 0 && attacker.MeleeDamage > 0:
                 attacker.MeleeCooldown = MeleeCooldownSteps;
-                return distance <= MeleeRange ? attacker.MeleeDamage : 0;
+                return distance <= MeleeRange ? attacker.MeleeDamage * (1 - target.StrikeBlocked) : 0;
             case ArenaAttack.Shot when attacker.ShotCooldown == 0 && attacker.ShotDamage > 0:
                 attacker.ShotCooldown = ShotCooldownSteps;
                 // The chance is drawn whether or not the shot can land, so a round's random stream does not depend on the geometry.

@@ -8,9 +8,10 @@ using MetaRL.Engine;
 
 namespace MetaRL.Tasks.Games;
 
-/// <summary>A task of <c>arena</c>: one scripted player, its style and parameters hidden from the NPC.</summary>
+/// <summary>A task of <c>arena</c>: one scripted player, its style, parameters and (in the loadout game) guard hidden from the NPC.</summary>
 /// <param name="UnseenParameters">Its parameters come from the held-out ranges.</param>
-public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool UnseenParameters) : ITask
+/// <param name="Guard">What it is armoured against (the loadout game; <see cref="ArenaGuard.None"/> otherwise).</param>
+public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool UnseenParameters, ArenaGuard Guard = ArenaGuard.None) : ITask
 {
     public string Label => Style.Name;
 
@@ -19,6 +20,7 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
         [
             KeyValuePair.Create("style", (double)ArenaStyles.All.ToList().IndexOf(Style)), KeyValuePair.Create("speed", Parameters[0]),
             KeyValuePair.Create("aggression", Parameters[1]), KeyValuePair.Create("reaction", Parameters[2]),
+            .. Guard == ArenaGuard.None ? (KeyValuePair<string, double>[])[] : [KeyValuePair.Create("guard", (double)Guard)],
         ];
 }
 
@@ -48,11 +50,14 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
     /// <summary>The round being played (for rendering and examples).</summary>
     public ArenaRound Round => _round;
 
-    protected override void OnTaskSet(ArenaPlayer task) => _player = task.Style.Create(task.Parameters);
+    private ArenaGuard _guard;
+
+    protected override void OnTaskSet(ArenaPlayer task) => (_player, _guard) = (task.Style.Create(task.Parameters), task.Guard);
 
     public override void Reset(Rng rng, Span<float> observation)
     {
         _player!.Start(_round, rng);
+        _round.Player.Guard(_guard);
         Observe(_round, observation);
     }
 
@@ -203,7 +208,10 @@ public sealed class ArenaTasks : TaskDistribution
     public override ITask SampleTask(Rng rng, TaskSplit split)
     {
         var (style, parameters, unseen) = _population.Sample(rng, split);
-        return new ArenaPlayer(style, parameters, unseen);
+        // The loadout game's players are armoured against shots or strikes, half each (drawn only there, so the plain
+        // game's tasks are as before).
+        var guard = _loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Shots : ArenaGuard.Strikes) : ArenaGuard.None;
+        return new ArenaPlayer(style, parameters, unseen, guard);
     }
 
     public override IEnv CreateEnv() => new ArenaEnv(_steps, _loadouts);
@@ -247,7 +255,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
-        new("loadouts", _loadouts ? "true" : "false", "the NPC's first decision of each round picks its loadout: standard, shield (no gun, shots do half) or rifle (no strike)"),
+        new("loadouts", _loadouts ? "true" : "false", "the loadout game: each player is armoured against shots or strikes (hidden), and the NPC's first decision of a round picks standard, shield (no gun, shots do half) or rifle (no strike)"),
     ];
 }
 
