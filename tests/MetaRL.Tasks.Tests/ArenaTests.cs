@@ -155,7 +155,12 @@ public sealed class ArenaTests
             env.Step([1 * 3 + 2], rng, obs); // a later shot is a shot (when the loadout has a gun), not a new loadout
             Assert.Equal(loadout, env.Round.Loadout);
             Assert.Equal(loadout == ArenaLoadout.Shield ? ArenaAttack.None : ArenaAttack.Shot, env.Round.NpcAttack);
+            var metrics = new double[tasks.EpisodeMetrics.Count];
+            env.WriteEpisodeMetrics(metrics);
+            Assert.Equal([loadout == ArenaLoadout.Shield ? 1.0 : 0, loadout == ArenaLoadout.Rifle ? 1.0 : 0], metrics[2..]);
         }
+        Assert.Equal(["winRate", "damageRatio", "shield", "rifle"], tasks.EpisodeMetrics.Select(m => m.Key));
+        Assert.Equal(["winRate", "damageRatio"], new ArenaTasks().EpisodeMetrics.Select(m => m.Key));
         Assert.Throws<InvalidOperationException>(() => env.Round.Advance(new ArenaMove(default, ArenaAttack.None, ArenaLoadout.Rifle), default, rng));
         // Without loadouts the first decision attacks as any other and the NPC keeps the standard kit.
         var plain = new ArenaEnv(200);

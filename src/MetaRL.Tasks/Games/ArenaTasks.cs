@@ -80,11 +80,17 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
         return new StepResult(reward + round.Outcome * 2 - 1, Terminated: fell, Truncated: !fell);
     }
 
-    /// <summary>The round's outcome for the NPC (1 won, 0.5 drawn, 0 lost) and its share of the damage dealt (0.5 when none was).</summary>
+    /// <summary>
+    /// The round's outcome for the NPC (1 won, 0.5 drawn, 0 lost) and its share of the damage dealt (0.5 when none was);
+    /// with loadouts also whether it carried the shield and whether the rifle (1 or 0).
+    /// </summary>
     public override void WriteEpisodeMetrics(Span<double> metrics)
     {
         metrics[0] = _round.Outcome;
         metrics[1] = _round.Dealt + _round.Taken > 0 ? _round.Dealt / (_round.Dealt + _round.Taken) : 0.5;
+        if (!loadouts) return;
+        metrics[2] = _round.Loadout == ArenaLoadout.Shield ? 1 : 0;
+        metrics[3] = _round.Loadout == ArenaLoadout.Rifle ? 1 : 0;
     }
 
     public override void WriteTrace(Span<double> values)
@@ -219,10 +225,19 @@ public sealed class ArenaTasks : TaskDistribution
     /// <summary>Whether the NPC picks a loadout at the start of each round (<see cref="ArenaLoadout"/>).</summary>
     public bool Loadouts => _loadouts;
 
-    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics { get; } =
+    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics => _loadouts ? LoadoutMetrics : PlainMetrics;
+
+    private static readonly EpisodeMetric[] PlainMetrics =
     [
         new("winRate", "win rate", "rounds won (a draw counts half)", "F3"),
         new("damageRatio", "damage ratio", "the NPC's share of the damage dealt in the round (0.5 when none was)", "F3"),
+    ];
+
+    private static readonly EpisodeMetric[] LoadoutMetrics =
+    [
+        .. PlainMetrics,
+        new("shield", "shield", "rounds the NPC played with the shield", "F3"),
+        new("rifle", "rifle", "rounds the NPC played with the rifle (the rest: standard)", "F3"),
     ];
 
     public override string GroupName => "style";
