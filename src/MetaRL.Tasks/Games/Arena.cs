@@ -27,8 +27,8 @@ public enum ArenaAttack { None = 0, Melee = 1, Shot = 2 }
 /// The NPC's equipment for a round when the game has loadouts (<c>loadouts=true</c>), picked by its first decision of the
 /// round. <see cref="Standard"/>: strike 20, shot 10, 4 m/s. <see cref="Shield"/>: sword and shield, strike 25, no gun,
 /// 4.2 m/s, shots against it do half damage. <see cref="Rifle"/>: no strike, a marksman's shot of 14 (aim 0.8), 3.8 m/s.
-/// None is best against every player: the shield closes on shooters and loses to a brawler it cannot shoot; so the NPC
-/// that has learnt the player in one round can pick the counter at the start of the next.
+/// Against a player armoured against shots the shield is the weapon, against one that parries strikes the rifle
+/// (<see cref="ArenaGuard"/>); the NPC that has hit the player in one round can bring the counter to the next.
 /// </summary>
 public enum ArenaLoadout { Standard = 0, Shield = 1, Rifle = 2 }
 
