@@ -41,7 +41,10 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
     private readonly ArenaRound _round = new(steps);
     private ArenaPlayerStyle? _player;
 
-    public override Space ObservationSpace { get; } = new Box(-2, 2, loadouts ? LoadoutObservationSize : ObservationSize);
+    public override Space ObservationSpace { get; } = new Box(-2, 2, ObservationSizeOf(loadouts));
+
+    /// <summary>How many values the observation has, with or without loadouts.</summary>
+    public static int ObservationSizeOf(bool loadouts) => loadouts ? LoadoutObservationSize : ObservationSize;
     public override Space ActionSpace { get; } = new Discrete(Actions);
 
     /// <summary>Whether the NPC's first decision of a round picks its loadout (<see cref="NpcMove"/>).</summary>
@@ -163,7 +166,6 @@ public sealed class ArenaTasks : TaskDistribution
 {
     private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"];
     private readonly int _rounds, _steps;
-    private readonly bool _loadouts;
     private readonly string _heldOut;
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
@@ -173,8 +175,8 @@ public sealed class ArenaTasks : TaskDistribution
         if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"arena: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
         _steps = (int)Math.Round(roundSeconds / ArenaRules.Dt);
         if (_steps < 10) throw new SettingException($"arena: 'round-seconds' must be at least 1, got {roundSeconds.ToString(CultureInfo.InvariantCulture)}.");
-        (_rounds, _heldOut, Style, _loadouts) = (rounds, heldOut, style, loadouts);
-        ObservationSpace = new Box(-2, 2, loadouts ? ArenaEnv.LoadoutObservationSize : ArenaEnv.ObservationSize);
+        (_rounds, _heldOut, Style, Loadouts) = (rounds, heldOut, style, loadouts);
+        ObservationSpace = new Box(-2, 2, ArenaEnv.ObservationSizeOf(loadouts));
         var trainingStyles = ArenaStyles.All.Where(s => !s.HeldOut).ToArray();
         if (style is null || style == "all") Style = null;
         else
@@ -216,16 +218,16 @@ public sealed class ArenaTasks : TaskDistribution
         var (style, parameters, unseen) = _population.Sample(rng, split);
         // The loadout game's players are armoured against shots or strikes, half each (drawn only there, so the plain
         // game's tasks are as before).
-        var guard = _loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Shots : ArenaGuard.Strikes) : ArenaGuard.None;
+        var guard = Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Shots : ArenaGuard.Strikes) : ArenaGuard.None;
         return new ArenaPlayer(style, parameters, unseen, guard);
     }
 
-    public override IEnv CreateEnv() => new ArenaEnv(_steps, _loadouts);
+    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts);
 
     /// <summary>Whether the NPC picks a loadout at the start of each round (<see cref="ArenaLoadout"/>).</summary>
-    public bool Loadouts => _loadouts;
+    public bool Loadouts { get; }
 
-    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics => _loadouts ? LoadoutMetrics : PlainMetrics;
+    public override IReadOnlyList<EpisodeMetric> EpisodeMetrics => Loadouts ? LoadoutMetrics : PlainMetrics;
 
     private static readonly EpisodeMetric[] PlainMetrics =
     [
@@ -270,7 +272,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
-        new("loadouts", _loadouts ? "true" : "false", "the loadout game: each player is armoured against shots or strikes (hidden), and the NPC's first decision of a round picks standard, shield (no gun, shots do half) or rifle (no strike)"),
+        new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player is armoured against shots or strikes (hidden), and the NPC's first decision of a round picks standard, shield (no gun, shots do half) or rifle (no strike)"),
     ];
 }
 
