@@ -75,8 +75,11 @@ internal static class Render
                 shots);
         }).ToArray();
         string result = outcome == 1 ? "won" : outcome == 0 ? "lost" : "drawn";
-        string parameters = string.Join(", ", task.Describe().Skip(1).Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G3}")));
-        string kit = env.Loadouts ? $", the NPC with the {env.Round.Loadout.ToString().ToLowerInvariant()} loadout" : "";
+        // The guard is a kind, not a number: named after the parameters.
+        string parameters = string.Join(", ", task.Describe().Skip(1).Where(kv => kv.Key != "guard")
+            .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G3}"))
+            .Concat(task.Guard == ArenaGuard.None ? [] : [$"guards {task.Guard.ToString().ToLowerInvariant()}"]));
+        string kit = env.Loadouts ? $", NPC: {env.Round.Loadout.ToString().ToLowerInvariant()}" : "";
         string title = $"{agent.Name} vs {tasks.GroupOf(task)} ({parameters}): round {shown} of {rounds}{kit}, {result}";
         var path = output ?? Path.Combine(Directory.Exists(runDir) ? runDir : Path.GetDirectoryName(Path.GetFullPath(runDir))!, $"render-trial{trial}-round{shown}.png");
         Plots.Strip(path, title, 2 * h, 2 * h, scenes, columns: Math.Min(4, scenes.Length));
