@@ -239,6 +239,50 @@ public sealed class ArenaTests
     }
 
     [Fact]
+    public void Training_rounds_of_the_loadout_game_sometimes_get_a_random_loadout_and_held_out_rounds_never()
+    {
+        var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["loadout-exploration"] = "0.6" });
+        var rng = new Rng(9);
+        var training = (ArenaPlayer)tasks.SampleTask(rng, TaskSplit.Train);
+        Assert.Equal(0.6, training.LoadoutExploration);
+        Assert.Equal(0, ((ArenaPlayer)tasks.SampleTask(rng, TaskSplit.Test)).LoadoutExploration);
+        Assert.Equal(0, ((ArenaPlayer)new ArenaTasks().SampleTask(rng, TaskSplit.Train)).LoadoutExploration); // the plain game has no loadouts
+        Assert.Equal(ArenaTasks.DefaultLoadoutExploration, ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" }).LoadoutExploration);
+
+        // Always picking the shield: a training player overrides the pick in about 0.6 × 2/3 of its rounds, evenly over
+        // the other kits; a held-out one never does, and neither does a plain-game env given an exploring task.
+        int Shields(ArenaEnv env, ArenaPlayer player, int rounds, int[] kits)
+        {
+            env.SetTask(player);
+            var obs = new float[ArenaEnv.LoadoutObservationSize];
+            int shields = 0;
+            for (int r = 0; r < rounds; r++)
+            {
+                env.Reset(rng, obs);
+                env.Step([1 * 3 + 1], rng, obs);
+                kits[(int)env.Round.Loadout]++;
+                Assert.Equal([env.Round.Loadout == ArenaLoadout.Shield ? 1f : 0f, env.Round.Loadout == ArenaLoadout.Rifle ? 1f : 0f], obs[16..]); // it sees what it got
+                if (env.Round.Loadout == ArenaLoadout.Shield) shields++;
+            }
+            return shields;
+        }
+        var kits = new int[3];
+        int kept = Shields((ArenaEnv)tasks.CreateEnv(), training, 3000, kits);
+        Assert.InRange(kept, 3000 * 0.55, 3000 * 0.65);
+        Assert.InRange(kits[0] - kits[2], -150, 150);
+        Assert.Equal(1000, Shields((ArenaEnv)tasks.CreateEnv(), training with { LoadoutExploration = 0 }, 1000, new int[3]));
+        var plain = new ArenaEnv(200);
+        plain.SetTask(training);
+        var plainObs = new float[ArenaEnv.ObservationSize];
+        plain.Reset(rng, plainObs);
+        plain.Step([1 * 3 + 1], rng, plainObs);
+        Assert.Equal(ArenaLoadout.Standard, plain.Round.Loadout);
+
+        foreach (var bad in new[] { "-0.1", "1.5", "often" })
+            Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["loadout-exploration"] = bad }));
+    }
+
+    [Fact]
     public void The_hand_written_npc_beats_a_random_one()
     {
         var tasks = new ArenaTasks();

@@ -11,7 +11,11 @@ namespace MetaRL.Tasks.Games;
 /// <summary>A task of <c>arena</c>: one scripted player, its style, parameters and (in the loadout game) guard hidden from the NPC.</summary>
 /// <param name="UnseenParameters">Its parameters come from the held-out ranges.</param>
 /// <param name="Guard">What it is armoured against (the loadout game; <see cref="ArenaGuard.None"/> otherwise).</param>
-public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool UnseenParameters, ArenaGuard Guard = ArenaGuard.None) : ITask
+/// <param name="LoadoutExploration">
+/// The share of rounds whose loadout is drawn at random in place of the NPC's pick: the loadout game's training tasks
+/// only, so that a learner plays every kit often enough to learn how to win with it; 0 for held-out tasks.
+/// </param>
+public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool UnseenParameters, ArenaGuard Guard = ArenaGuard.None, double LoadoutExploration = 0) : ITask
 {
     public string Label => Style.Name;
 
@@ -54,8 +58,10 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
     public ArenaRound Round => _round;
 
     private ArenaGuard _guard;
+    private double _exploration;
 
-    protected override void OnTaskSet(ArenaPlayer task) => (_player, _guard) = (task.Style.Create(task.Parameters), task.Guard);
+    protected override void OnTaskSet(ArenaPlayer task)
+        => (_player, _guard, _exploration) = (task.Style.Create(task.Parameters), task.Guard, loadouts ? task.LoadoutExploration : 0);
 
     public override void Reset(Rng rng, Span<float> observation)
     {
@@ -68,8 +74,11 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
     {
         ActionSpace.Validate(action);
         if (_player is null || _round.Over) throw new InvalidOperationException("arena: reset before stepping, and after a round is over.");
+        int npc = (int)action[0];
+        // A training round's kit may be drawn at random instead (ArenaPlayer.LoadoutExploration); the NPC sees which it got.
+        if (_round.Step == 0 && _exploration > 0 && rng.NextDouble() < _exploration) npc = npc / 3 * 3 + rng.NextInt(3);
         var player = _player.Decide(_round, rng);
-        double balance = _round.Advance(NpcMove(_round, (int)action[0], loadouts), player, rng);
+        double balance = _round.Advance(NpcMove(_round, npc, loadouts), player, rng);
         Observe(_round, observation);
         return Outcome(_round, balance);
     }
@@ -169,8 +178,10 @@ public sealed class ArenaTasks : TaskDistribution
     private readonly string _heldOut;
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
-    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false)
+    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false, double loadoutExploration = DefaultLoadoutExploration)
     {
+        if (!(loadoutExploration is >= 0 and <= 1)) throw new SettingException($"arena: 'loadout-exploration' must be from 0 to 1, got {loadoutExploration.ToString(CultureInfo.InvariantCulture)}.");
+        LoadoutExploration = loadoutExploration;
         if (rounds < 1) throw new SettingException($"arena: 'rounds' must be at least 1, got {rounds}.");
         if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"arena: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
         _steps = (int)Math.Round(roundSeconds / ArenaRules.Dt);
@@ -197,8 +208,9 @@ public sealed class ArenaTasks : TaskDistribution
         string heldOut = r.Choice("held-out", "both", HeldOutChoices);
         string style = r.Choice("style", "all", ["all", .. ArenaStyles.All.Where(s => !s.HeldOut).Select(s => s.Name)]);
         bool loadouts = r.Bool("loadouts", false);
+        double exploration = r.Double("loadout-exploration", DefaultLoadoutExploration, 0, 1);
         r.EnsureAllUsed();
-        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts);
+        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration);
     }
 
     /// <summary>The one training style the tasks are restricted to (a per-style oracle's training), or null for all.</summary>
@@ -219,13 +231,23 @@ public sealed class ArenaTasks : TaskDistribution
         // The loadout game's players are armoured against shots or strikes, half each (drawn only there, so the plain
         // game's tasks are as before).
         var guard = Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Shots : ArenaGuard.Strikes) : ArenaGuard.None;
-        return new ArenaPlayer(style, parameters, unseen, guard);
+        return new ArenaPlayer(style, parameters, unseen, guard, Loadouts && split == TaskSplit.Train ? LoadoutExploration : 0);
     }
 
     public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts);
 
     /// <summary>Whether the NPC picks a loadout at the start of each round (<see cref="ArenaLoadout"/>).</summary>
     public bool Loadouts { get; }
+
+    /// <summary>
+    /// In the loadout game, the share of the training tasks' rounds whose loadout is drawn at random in place of the
+    /// NPC's pick (<see cref="ArenaPlayer.LoadoutExploration"/>). Without it a learner settles on the kit its early, clumsy
+    /// play does best with and never learns to win with the others, so it has nothing to switch to once it knows the player.
+    /// </summary>
+    public double LoadoutExploration { get; }
+
+    /// <summary>The default <see cref="LoadoutExploration"/>.</summary>
+    public const double DefaultLoadoutExploration = 0.3;
 
     public override IReadOnlyList<EpisodeMetric> EpisodeMetrics => Loadouts ? LoadoutMetrics : PlainMetrics;
 
@@ -273,6 +295,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
         new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player is armoured against shots or strikes (hidden), and the NPC's first decision of a round picks standard, shield (no gun, shots do half) or rifle (no strike)"),
+        new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner learns to win with every kit (held-out rounds: never)"),
     ];
 }
 
