@@ -1,6 +1,7 @@
 using MetaRL.Core.Spaces;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
+using MetaRL.Engine.Nn;
 using MetaRL.Algorithms.Common;
 using MetaRL.Algorithms.Maml;
 using MetaRL.Tasks.Navigation;
@@ -21,6 +22,28 @@ public class MamlTests
             b.Advantages[i] = (float)rng.Normal();
         }
         return b;
+    }
+
+    [Theory]
+    [InlineData(Activation.Tanh, false)]
+    [InlineData(Activation.Relu, false)]
+    [InlineData(Activation.Sigmoid, true)]
+    public void The_samplers_buffered_forward_pass_gives_the_autodiff_outputs_bit_for_bit(Activation activation, bool discrete)
+    {
+        var rng = new Rng(12);
+        Space actions = discrete ? new Discrete(5) : new Box(-1, 1, 3);
+        var policy = new MlpPolicy<float>(new Box(-1, 1, 7), actions, [33, 17], rng, activation);
+        // Other weights than the policy's own, as the sampler passes adapted ones.
+        var weights = policy.Parameters().Select(p => Tensor.FromArray(p.Data.ToArray().Select(x => x + (float)rng.Normal(0, 0.1)).ToArray(), p.Shape.ToArray())).ToArray();
+        var forward = new MlpPolicyForward<float>(policy, 20);
+        for (int round = 0; round < 3; round++)
+        {
+            var obs = Enumerable.Range(0, 20 * 7).Select(_ => (float)rng.Normal()).ToArray();
+            float[] expected;
+            using (GradMode.NoGrad()) expected = Functional.Call(policy, weights, () => policy.Output(Tensor.FromArray(obs, 20, 7))).ToArray();
+            Assert.Equal(expected, forward.Output(weights, obs).ToArray());
+        }
+        Assert.Throws<ArgumentException>(() => forward.Output(weights, new float[19 * 7]));
     }
 
     [Fact]

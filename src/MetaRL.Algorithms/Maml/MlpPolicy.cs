@@ -1,6 +1,7 @@
 using System.Numerics;
 using MetaRL.Core.Spaces;
 using MetaRL.Engine;
+using MetaRL.Engine.Kernels;
 using MetaRL.Engine.Nn;
 
 namespace MetaRL.Algorithms.Maml;
@@ -84,6 +85,60 @@ public sealed class MlpPolicy<T> : Module<T> where T : unmanaged, IFloatingPoint
     /// <summary>KL(old ‖ this) per row [N], from the old policy's outputs (and log-std) held fixed.</summary>
     public Tensor<T> KlFrom(Tensor<T> observations, Tensor<T> oldOutput, Tensor<T>? oldLogStd) =>
         PolicyDistributions.Kl(Discrete, oldOutput, oldLogStd, Output(observations), Discrete ? null : LogStd);
+}
+
+/// <summary>
+/// An <see cref="MlpPolicy{T}"/>'s outputs for batches of a fixed number of rows, written to buffers kept here: the
+/// kernels of the autodiff forward pass (<see cref="Ops.Linear{T}"/> and the activations) called in the same order on
+/// the same lengths, so the numbers are the same, without the tensors and the parameter swap. For samplers that run the
+/// policy at every step.
+/// </summary>
+internal sealed class MlpPolicyForward<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Mlp<T> _net;
+    private readonly int _rows;
+    private readonly int[] _dims, _weightIndex, _biasIndex;
+    private readonly T[][] _outputs;
+
+    public MlpPolicyForward(MlpPolicy<T> policy, int rows)
+    {
+        _net = policy.Network;
+        _rows = rows;
+        var names = policy.NamedParameters().Select(p => p.Name).ToList();
+        int layers = _net.Layers.Count;
+        _dims = [policy.ObservationSize, .. _net.Layers.Select(l => l.OutFeatures)];
+        _weightIndex = Enumerable.Range(0, layers).Select(l => names.IndexOf($"mlp.{l}.weight")).ToArray();
+        _biasIndex = Enumerable.Range(0, layers).Select(l => _net.Layers[l].Bias is null ? -1 : names.IndexOf($"mlp.{l}.bias")).ToArray();
+        if (_weightIndex.Contains(-1)) throw new ArgumentException("The policy's network has no parameters mlp.{l}.weight.", nameof(policy));
+        _outputs = _dims.Skip(1).Select(d => new T[rows * d]).ToArray();
+    }
+
+    /// <summary>The logits or means [rows, A] for <paramref name="observations"/> [rows, O] under <paramref name="parameters"/> (in the policy's order).</summary>
+    public ReadOnlySpan<T> Output(IReadOnlyList<Tensor<T>> parameters, ReadOnlySpan<T> observations)
+    {
+        if (observations.Length != _rows * _dims[0]) throw new ArgumentException($"Expected {_rows} rows of {_dims[0]} observations, got {observations.Length} values.", nameof(observations));
+        ReadOnlySpan<T> x = observations;
+        for (int l = 0; l < _outputs.Length; l++)
+        {
+            int din = _dims[l], dout = _dims[l + 1];
+            var y = _outputs[l];
+            bool bias = _biasIndex[l] >= 0;
+            if (bias)
+            {
+                var b = parameters[_biasIndex[l]].Data;
+                for (int i = 0; i < _rows; i++) b.CopyTo(y.AsSpan(i * dout, dout));
+            }
+            Gemm.Multiply<T>(false, false, _rows, dout, din, x, Math.Max(1, din), parameters[_weightIndex[l]].Data, Math.Max(1, dout), y, Math.Max(1, dout), accumulate: bias);
+            switch (l == _outputs.Length - 1 ? _net.Output : _net.Hidden)
+            {
+                case Activation.Tanh: System.Numerics.Tensors.TensorPrimitives.Tanh<T>(y, y); break;
+                case Activation.Sigmoid: System.Numerics.Tensors.TensorPrimitives.Sigmoid<T>(y, y); break;
+                case Activation.Relu: Elementwise.Relu<T>(y, y); break;
+            }
+            x = y;
+        }
+        return x;
+    }
 }
 
 /// <summary>Drawing an action from one row of an <see cref="MlpPolicy{T}"/>'s output: one implementation for every MAML sampler and agent.</summary>

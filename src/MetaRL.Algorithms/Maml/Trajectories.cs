@@ -136,17 +136,14 @@ public sealed class TrajectoryBatch
     {
         private readonly float[] _logStd = policy.Discrete ? [] : Functional.Call(policy, parameters, () => policy.LogStd).ToArray();
         private readonly int[] _step = new int[batch.Trajectories];
+        private readonly MlpPolicyForward<float> _forward = new(policy, batch.Trajectories);
 
         public void StartTrial(int slot, ITask task) { }
 
         public void Act(ReadOnlySpan<float> observations, ReadOnlySpan<bool> active, Span<float> actions)
         {
             int K = batch.Trajectories, O = batch.ObservationSize, A = batch.ActionSize;
-            var obs = observations.ToArray();
-            Tensor<float> output;
-            using (GradMode.NoGrad())
-                output = Functional.Call(policy, parameters, () => policy.Output(Tensor.FromArray(obs, K, O)));
-            var o = output.Data;
+            var o = _forward.Output(parameters, observations);
             for (int k = 0; k < K; k++)
             {
                 if (!active[k]) continue;
