@@ -6,6 +6,7 @@ using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
 using MetaRL.Engine.IO;
 using MetaRL.Engine.Nn;
+using MetaRL.Algorithms.Common;
 using MetaRL.Algorithms.Rollouts;
 
 namespace MetaRL.Algorithms.Maml;
@@ -185,10 +186,12 @@ public sealed class MamlTrainer
             var adapted = MamlMath.Adapt(policy, theta, train, config.InnerLearningRate, config.InnerSteps, createGraph: false);
             var valid = TrajectoryBatch.Sample(policy, adapted, family, task, config.Trajectories, rng, config.Gamma, envs);
             using var _ = GradMode.NoGrad();
-            var obs = TrajectoryBatch.ToTensor<float>(valid.Observations, valid.Steps, valid.ObservationSize);
-            var oldOut = Functional.Call(policy, adapted, () => policy.Output(obs));
+            // The sampling policy's outputs and log-probabilities on its own steps: one forward pass (the autodiff pass's
+            // numbers, MlpPolicyForward) serves both.
+            var oldOut = Tensor.FromArray(new MlpPolicyForward<float>(policy, valid.Steps).Output(adapted, valid.Observations).ToArray(), valid.Steps, policy.ActionSize);
             var oldStd = policy.Discrete ? null : Functional.Call(policy, adapted, () => policy.LogStd).Detach();
-            var oldLogp = MamlMath.LogProb(policy, adapted, valid);
+            var oldLogp = PolicyDistributions.LogProb(policy.Discrete, oldOut, oldStd,
+                TrajectoryBatch.ToTensor<float>(valid.Actions, valid.Steps, valid.ActionSize), policy.Discrete ? valid.ActionIndices() : null);
             // The curvature's rows come last on the task's stream, so the exact default (and PPO, which has no curvature)
             // draws nothing more.
             var result = new MamlTaskData(train, valid, oldOut.Detach(), oldStd, oldLogp.Detach());
