@@ -22,6 +22,8 @@ if (learner.Tasks is not ArenaTasks tasks)
 var rng = new Rng(7);
 var style = ArenaStyles.Get(args.Length > 1 ? args[1] : "kite");
 var opponent = style.Create(style.Draw(rng, false));
+// In the loadout game the player also wears armour against one kind of damage, the same every round, hidden from the NPC.
+var armour = tasks.Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Kinetic : ArenaGuard.Energy) : ArenaGuard.None;
 
 var npc = new AgentPlayer(learner.Agent(), tasks); // one NPC's memory; Reset() when it meets a new player
 var world = new ArenaRound(tasks.Horizon);
@@ -31,6 +33,7 @@ npc.Reset();
 for (int r = 1; r <= tasks.EpisodesPerTrial; r++)
 {
     opponent.Start(world, rng); // the player's style sets its own strengths
+    world.Player.Guard(armour);
     while (!world.Over)
     {
         ArenaEnv.Observe(world, seen);
@@ -45,7 +48,7 @@ for (int r = 1; r <= tasks.EpisodesPerTrial; r++)
         npc.Observe((float)outcome.Reward, outcome.Terminated, outcome.Truncated);
     }
     string result = world.Outcome switch { 1 => "won", 0 => "lost", _ => "drawn" };
-    string kit = tasks.Loadouts ? $" with the {world.Loadout.ToString().ToLowerInvariant()} loadout" : "";
+    string kit = tasks.Loadouts ? $" ({armour.ToString().ToLowerInvariant()} armour) with the {world.Loadout.ToString().ToLowerInvariant()} kit" : "";
     Console.WriteLine($"round {r} against '{style.Name}'{kit}: {result} after {world.Step * ArenaRules.Dt:F1} s, NPC health {world.Npc.Health:F0}, player health {world.Player.Health:F0}");
 }
 Console.WriteLine($"{decisions} decisions: the first {1e3 * first / Stopwatch.Frequency:F1} ms (it compiles the code), the others {1e6 * ticks / Stopwatch.Frequency / (decisions - 1):F1} µs each on average");

@@ -142,7 +142,7 @@ public sealed class ArenaTests
         var rng = new Rng(6);
         var obs = new float[ArenaEnv.LoadoutObservationSize];
         env.SetTask(Player("kite"));
-        foreach (var (attackPart, loadout) in new[] { (0, ArenaLoadout.Standard), (1, ArenaLoadout.Shield), (2, ArenaLoadout.Rifle) })
+        foreach (var (attackPart, loadout) in new[] { (0, ArenaLoadout.Standard), (1, ArenaLoadout.Kinetic), (2, ArenaLoadout.Energy) })
         {
             env.Reset(rng, obs);
             Assert.Equal([0f, 0f], obs[16..]);
@@ -150,18 +150,19 @@ public sealed class ArenaTests
             env.Step([1 * 3 + attackPart], rng, obs); // toward the player, with the attack part picking the loadout
             Assert.Equal(loadout, env.Round.Loadout);
             Assert.Equal(ArenaAttack.None, env.Round.NpcAttack); // the first decision picks, it does not attack
-            Assert.Equal([loadout == ArenaLoadout.Shield ? 1f : 0f, loadout == ArenaLoadout.Rifle ? 1f : 0f], obs[16..]);
+            Assert.Equal([loadout == ArenaLoadout.Kinetic ? 1f : 0f, loadout == ArenaLoadout.Energy ? 1f : 0f], obs[16..]);
+            Assert.Equal(loadout == ArenaLoadout.Standard ? 0.5 : loadout == ArenaLoadout.Kinetic ? 1 : 0, env.Round.Npc.KineticShare);
             Assert.Equal(env.Round.Npc.Speed * ArenaRules.Dt, (env.Round.Npc.Position - start).Length, 9); // at the loadout's speed
-            env.Step([1 * 3 + 2], rng, obs); // a later shot is a shot (when the loadout has a gun), not a new loadout
+            env.Step([1 * 3 + 2], rng, obs); // a later shot is a shot, not a new loadout
             Assert.Equal(loadout, env.Round.Loadout);
-            Assert.Equal(loadout == ArenaLoadout.Shield ? ArenaAttack.None : ArenaAttack.Shot, env.Round.NpcAttack);
+            Assert.Equal(ArenaAttack.Shot, env.Round.NpcAttack);
             var metrics = new double[tasks.EpisodeMetrics.Count];
             env.WriteEpisodeMetrics(metrics);
-            Assert.Equal([loadout == ArenaLoadout.Shield ? 1.0 : 0, loadout == ArenaLoadout.Rifle ? 1.0 : 0], metrics[2..]);
+            Assert.Equal([loadout == ArenaLoadout.Kinetic ? 1.0 : 0, loadout == ArenaLoadout.Energy ? 1.0 : 0], metrics[2..]);
         }
-        Assert.Equal(["winRate", "damageRatio", "shield", "rifle"], tasks.EpisodeMetrics.Select(m => m.Key));
+        Assert.Equal(["winRate", "damageRatio", "kinetic", "energy"], tasks.EpisodeMetrics.Select(m => m.Key));
         Assert.Equal(["winRate", "damageRatio"], new ArenaTasks().EpisodeMetrics.Select(m => m.Key));
-        Assert.Throws<InvalidOperationException>(() => env.Round.Advance(new ArenaMove(default, ArenaAttack.None, ArenaLoadout.Rifle), default, rng));
+        Assert.Throws<InvalidOperationException>(() => env.Round.Advance(new ArenaMove(default, ArenaAttack.None, ArenaLoadout.Energy), default, rng));
         // Without loadouts the first decision attacks as any other and the NPC keeps the standard kit.
         var plain = new ArenaEnv(200);
         var plainObs = new float[ArenaEnv.ObservationSize];
@@ -175,66 +176,69 @@ public sealed class ArenaTests
     }
 
     [Fact]
-    public void A_shield_blocks_half_of_a_shot_and_has_no_gun_and_a_rifle_has_no_strike()
+    public void A_kit_sets_the_kind_of_damage_and_armour_absorbs_most_of_its_own_kind()
     {
-        static Fighter At(Vec p, ArenaLoadout loadout)
+        static Fighter At(Vec p, ArenaLoadout loadout, ArenaGuard armour = ArenaGuard.None)
         {
             var f = Fighter.Standard(p);
             f.Equip(loadout);
+            f.Guard(armour);
             return f;
         }
         var rng = new Rng(7);
-        var shieldDamage = new HashSet<double>();
-        var standardDamage = new HashSet<double>();
-        for (int i = 0; i < 200; i++)
+        // The strike's and the shot's damage (the shot's best of 50 tries: some miss) of each kit against each armour.
+        double Strike(ArenaLoadout kit, ArenaGuard armour)
         {
-            var shooter = At(new Vec(0, -7), ArenaLoadout.Standard);
-            shieldDamage.Add(ArenaRules.Attack(ref shooter, At(new Vec(0, -5), ArenaLoadout.Shield), ArenaAttack.Shot, rng));
-            shooter.ShotCooldown = 0;
-            standardDamage.Add(ArenaRules.Attack(ref shooter, At(new Vec(0, -5), ArenaLoadout.Standard), ArenaAttack.Shot, rng));
+            var npc = At(new Vec(0, -7), kit);
+            return ArenaRules.Attack(ref npc, At(new Vec(0, -6), ArenaLoadout.Standard, armour), ArenaAttack.Melee, rng);
         }
-        Assert.Equal([0, ArenaRules.ShotDamage / 2], shieldDamage.Order());
-        Assert.Equal([0, ArenaRules.ShotDamage], standardDamage.Order());
-        var shield = At(new Vec(0, -7), ArenaLoadout.Shield);
-        var rifle = At(new Vec(0, -7), ArenaLoadout.Rifle);
-        var target = At(new Vec(0, -6), ArenaLoadout.Standard);
-        Assert.Equal(25, ArenaRules.Attack(ref shield, target, ArenaAttack.Melee, rng));
-        for (int i = 0; i < 50; i++) Assert.Equal(0, ArenaRules.Attack(ref shield, target, ArenaAttack.Shot, rng));
-        Assert.Equal(0, shield.ShotCooldown); // a gun it does not have is never fired
-        Assert.Equal(0, ArenaRules.Attack(ref rifle, target, ArenaAttack.Melee, rng));
-        Assert.Equal(0, rifle.MeleeCooldown);
-        Assert.Equal(14, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, target, ArenaAttack.Shot, rng); }).Max());
-        // A player guarded against strikes takes 30 % of one and all of a shot; guarded against shots, the reverse.
-        var parrying = At(new Vec(0, -6), ArenaLoadout.Standard);
-        parrying.Guard(ArenaGuard.Strikes);
-        var plated = At(new Vec(0, -6), ArenaLoadout.Standard);
-        plated.Guard(ArenaGuard.Shots);
-        shield.MeleeCooldown = 0;
-        Assert.Equal(25 * 0.3, ArenaRules.Attack(ref shield, parrying, ArenaAttack.Melee, rng), 9);
-        shield.MeleeCooldown = 0;
-        Assert.Equal(25, ArenaRules.Attack(ref shield, plated, ArenaAttack.Melee, rng), 9);
-        Assert.Equal(14 * 0.3, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, plated, ArenaAttack.Shot, rng); }).Max(), 9);
-        Assert.Equal(14, Enumerable.Range(0, 50).Select(_ => { rifle.ShotCooldown = 0; return ArenaRules.Attack(ref rifle, parrying, ArenaAttack.Shot, rng); }).Max(), 9);
+        double Shot(ArenaLoadout kit, ArenaGuard armour)
+            => Enumerable.Range(0, 50).Max(_ =>
+            {
+                var npc = At(new Vec(0, -7), kit);
+                return ArenaRules.Attack(ref npc, At(new Vec(0, -5), ArenaLoadout.Standard, armour), ArenaAttack.Shot, rng);
+            });
+        var expected = new Dictionary<(ArenaLoadout, ArenaGuard), double>
+        {
+            [(ArenaLoadout.Standard, ArenaGuard.None)] = 1, [(ArenaLoadout.Standard, ArenaGuard.Kinetic)] = 0.65, [(ArenaLoadout.Standard, ArenaGuard.Energy)] = 0.65,
+            [(ArenaLoadout.Kinetic, ArenaGuard.None)] = 1, [(ArenaLoadout.Kinetic, ArenaGuard.Kinetic)] = 0.3, [(ArenaLoadout.Kinetic, ArenaGuard.Energy)] = 1,
+            [(ArenaLoadout.Energy, ArenaGuard.None)] = 1, [(ArenaLoadout.Energy, ArenaGuard.Kinetic)] = 1, [(ArenaLoadout.Energy, ArenaGuard.Energy)] = 0.3,
+        };
+        foreach (var ((kit, armour), share) in expected)
+        {
+            Assert.Equal(ArenaRules.MeleeDamage * share, Strike(kit, armour), 9);
+            Assert.Equal(ArenaRules.ShotDamage * share, Shot(kit, armour), 9);
+        }
+        // The kits differ in nothing else, and the NPC (no armour) takes a player's hits in full.
+        Assert.All(new[] { ArenaLoadout.Kinetic, ArenaLoadout.Energy }, kit =>
+        {
+            var (a, b) = (At(default, kit), At(default, ArenaLoadout.Standard));
+            Assert.Equal((b.MeleeDamage, b.ShotDamage, b.Aim, b.Speed), (a.MeleeDamage, a.ShotDamage, a.Aim, a.Speed));
+        });
+        var player = At(new Vec(0, -7), ArenaLoadout.Standard, ArenaGuard.Kinetic);
+        Assert.Equal(ArenaRules.MeleeDamage, ArenaRules.Attack(ref player, At(new Vec(0, -6), ArenaLoadout.Energy), ArenaAttack.Melee, rng));
+        Assert.Throws<ArgumentOutOfRangeException>(() => player.Guard((ArenaGuard)7));
+        Assert.Throws<ArgumentOutOfRangeException>(() => player.Equip((ArenaLoadout)3));
     }
 
     [Fact]
-    public void The_loadout_game_guards_half_its_players_against_shots_and_half_against_strikes_and_the_plain_game_none()
+    public void The_loadout_game_armours_half_its_players_against_kinetic_damage_and_half_against_energy_and_the_plain_game_none()
     {
         var rng = new Rng(8);
         var loadout = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" });
         var guards = Enumerable.Range(0, 400).Select(_ => ((ArenaPlayer)loadout.SampleTask(rng, TaskSplit.Test)).Guard).ToArray();
-        Assert.InRange(guards.Count(g => g == ArenaGuard.Shots), 160, 240);
-        Assert.Equal(400, guards.Count(g => g is ArenaGuard.Shots or ArenaGuard.Strikes));
+        Assert.InRange(guards.Count(g => g == ArenaGuard.Kinetic), 160, 240);
+        Assert.Equal(400, guards.Count(g => g is ArenaGuard.Kinetic or ArenaGuard.Energy));
         Assert.All(Enumerable.Range(0, 50), _ => Assert.Equal(ArenaGuard.None, ((ArenaPlayer)new ArenaTasks().SampleTask(rng, TaskSplit.Train)).Guard));
-        // The env puts the task's guard on the player every round.
+        // The env puts the task's armour on the player every round, and none on the NPC.
         var env = (ArenaEnv)loadout.CreateEnv();
         var obs = new float[loadout.ObservationSpace.Size];
-        env.SetTask(Player("rush") with { Guard = ArenaGuard.Strikes });
+        env.SetTask(Player("rush") with { Guard = ArenaGuard.Energy });
         for (int r = 0; r < 2; r++)
         {
             env.Reset(rng, obs);
-            Assert.Equal((0, 0.7), (env.Round.Player.ShotBlocked, env.Round.Player.StrikeBlocked));
-            Assert.Equal(0, env.Round.Npc.StrikeBlocked);
+            Assert.Equal((0, 0.7), (env.Round.Player.KineticAbsorbed, env.Round.Player.EnergyAbsorbed));
+            Assert.Equal((0, 0), (env.Round.Npc.KineticAbsorbed, env.Round.Npc.EnergyAbsorbed));
         }
     }
 
@@ -249,28 +253,28 @@ public sealed class ArenaTests
         Assert.Equal(0, ((ArenaPlayer)new ArenaTasks().SampleTask(rng, TaskSplit.Train)).LoadoutExploration); // the plain game has no loadouts
         Assert.Equal(ArenaTasks.DefaultLoadoutExploration, ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" }).LoadoutExploration);
 
-        // Always picking the shield: a training player overrides the pick in about 0.6 × 2/3 of its rounds, evenly over
+        // Always picking the kinetic kit: a training player overrides the pick in about 0.6 × 2/3 of its rounds, evenly over
         // the other kits; a held-out one never does, and neither does a plain-game env given an exploring task.
-        int Shields(ArenaEnv env, ArenaPlayer player, int rounds, int[] kits)
+        int Kinetic(ArenaEnv env, ArenaPlayer player, int rounds, int[] kits)
         {
             env.SetTask(player);
             var obs = new float[ArenaEnv.LoadoutObservationSize];
-            int shields = 0;
+            int kinetic = 0;
             for (int r = 0; r < rounds; r++)
             {
                 env.Reset(rng, obs);
                 env.Step([1 * 3 + 1], rng, obs);
                 kits[(int)env.Round.Loadout]++;
-                Assert.Equal([env.Round.Loadout == ArenaLoadout.Shield ? 1f : 0f, env.Round.Loadout == ArenaLoadout.Rifle ? 1f : 0f], obs[16..]); // it sees what it got
-                if (env.Round.Loadout == ArenaLoadout.Shield) shields++;
+                Assert.Equal([env.Round.Loadout == ArenaLoadout.Kinetic ? 1f : 0f, env.Round.Loadout == ArenaLoadout.Energy ? 1f : 0f], obs[16..]); // it sees what it got
+                if (env.Round.Loadout == ArenaLoadout.Kinetic) kinetic++;
             }
-            return shields;
+            return kinetic;
         }
         var kits = new int[3];
-        int kept = Shields((ArenaEnv)tasks.CreateEnv(), training, 3000, kits);
+        int kept = Kinetic((ArenaEnv)tasks.CreateEnv(), training, 3000, kits);
         Assert.InRange(kept, 3000 * 0.55, 3000 * 0.65);
         Assert.InRange(kits[0] - kits[2], -150, 150);
-        Assert.Equal(1000, Shields((ArenaEnv)tasks.CreateEnv(), training with { LoadoutExploration = 0 }, 1000, new int[3]));
+        Assert.Equal(1000, Kinetic((ArenaEnv)tasks.CreateEnv(), training with { LoadoutExploration = 0 }, 1000, new int[3]));
         var plain = new ArenaEnv(200);
         plain.SetTask(training);
         var plainObs = new float[ArenaEnv.ObservationSize];

@@ -78,7 +78,7 @@ internal static class Render
         // The guard is a kind, not a number: named after the parameters.
         string parameters = string.Join(", ", task.Describe().Skip(1).Where(kv => kv.Key != "guard")
             .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:G3}"))
-            .Concat(task.Guard == ArenaGuard.None ? [] : [$"guards {task.Guard.ToString().ToLowerInvariant()}"]));
+            .Concat(task.Guard == ArenaGuard.None ? [] : [$"{task.Guard.ToString().ToLowerInvariant()} armour"]));
         string kit = env.Loadouts ? $", NPC: {env.Round.Loadout.ToString().ToLowerInvariant()}" : "";
         string title = $"{agent.Name} vs {tasks.GroupOf(task)} ({parameters}): round {shown} of {rounds}{kit}, {result}";
         var path = output ?? Path.Combine(Directory.Exists(runDir) ? runDir : Path.GetDirectoryName(Path.GetFullPath(runDir))!, $"render-trial{trial}-round{shown}.png");

@@ -24,31 +24,34 @@ public readonly record struct Vec(double X, double Y)
 public enum ArenaAttack { None = 0, Melee = 1, Shot = 2 }
 
 /// <summary>
-/// The NPC's equipment for a round when the game has loadouts (<c>loadouts=true</c>), picked by its first decision of the
-/// round. <see cref="Standard"/>: strike 20, shot 10, 4 m/s. <see cref="Shield"/>: sword and shield, strike 25, no gun,
-/// 4.2 m/s, shots against it do half damage. <see cref="Rifle"/>: no strike, a marksman's shot of 14 (aim 0.8), 3.8 m/s.
-/// Against a player armoured against shots the shield is the weapon, against one that parries strikes the rifle
-/// (<see cref="ArenaGuard"/>); the NPC that has hit the player in one round can bring the counter to the next.
+/// The NPC's kit for a round when the game has loadouts (<c>loadouts=true</c>), picked by its first decision of the
+/// round: the kind of damage its strike and its shot do. <see cref="Standard"/>: half kinetic, half energy;
+/// <see cref="Kinetic"/>: all kinetic; <see cref="Energy"/>: all energy. The weapons, their damage and the NPC's speed
+/// are the same whatever the kit; what changes is how much of the damage the player's armour absorbs
+/// (<see cref="ArenaGuard"/>).
 /// </summary>
-public enum ArenaLoadout { Standard = 0, Shield = 1, Rifle = 2 }
+public enum ArenaLoadout { Standard = 0, Kinetic = 1, Energy = 2 }
 
 /// <summary>
-/// What a player of the loadout game (<c>loadouts=true</c>) is armoured against, drawn per task and hidden from the NPC:
-/// <see cref="Shots"/> (plate: a shot does 30 % of its damage) or <see cref="Strikes"/> (a parrying blade: a strike does
-/// 30 %). The NPC finds out by hitting the player, and the loadout that counters it is the other weapon's.
+/// The armour of a player of the loadout game (<c>loadouts=true</c>), drawn per task and hidden from the NPC:
+/// <see cref="Kinetic"/> absorbs 70 % of kinetic damage, <see cref="Energy"/> 70 % of energy damage. So a standard kit
+/// does 65 % of its damage against either, a typed kit 100 % against the other armour and 30 % against its own. Only the
+/// damage of a hit shows which, and only when the hit was typed: an NPC that probes with a typed kit in one round knows
+/// what to bring to the next.
 /// </summary>
-public enum ArenaGuard { None = 0, Shots = 1, Strikes = 2 }
+public enum ArenaGuard { None = 0, Kinetic = 1, Energy = 2 }
 
 /// <summary>
 /// One fighter's state: where it is, how it last moved, its health, its weapons' cooldowns (steps left) and its strengths:
 /// the damage of its melee strike and of its shot (0: it has no such weapon), its aim (0: a shot's chance falls with range;
-/// 1: it does not), its top speed (the NPC's; a scripted player moves at its style's speed) and the shares of a shot's
-/// and of a strike's damage it blocks (a shield's 0.5 of a shot; a guarded player's 0.7, <see cref="ArenaGuard"/>).
+/// 1: it does not), its top speed (the NPC's; a scripted player moves at its style's speed), the kinetic share of the
+/// damage it does (<see cref="ArenaLoadout"/>) and the shares of kinetic and of energy damage its armour absorbs
+/// (<see cref="ArenaGuard"/>).
 /// </summary>
 public struct Fighter
 {
     public Vec Position, Velocity;
-    public double Health, MeleeDamage, ShotDamage, Aim, Speed, ShotBlocked, StrikeBlocked;
+    public double Health, MeleeDamage, ShotDamage, Aim, Speed, KineticShare, KineticAbsorbed, EnergyAbsorbed;
     public int MeleeCooldown, ShotCooldown;
 
     /// <summary>A fighter at <paramref name="position"/> with full health and the standard loadout.</summary>
@@ -59,25 +62,29 @@ public struct Fighter
         return f;
     }
 
-    /// <summary>Gives this fighter <paramref name="guard"/>'s protection (the loadout game's players).</summary>
+    /// <summary>Gives this fighter <paramref name="guard"/>'s armour (the loadout game's players).</summary>
     public void Guard(ArenaGuard guard)
-        => (ShotBlocked, StrikeBlocked) = guard switch
+        => (KineticAbsorbed, EnergyAbsorbed) = guard switch
         {
             ArenaGuard.None => (0.0, 0.0),
-            ArenaGuard.Shots => (0.7, 0.0),
-            ArenaGuard.Strikes => (0.0, 0.7),
+            ArenaGuard.Kinetic => (0.7, 0.0),
+            ArenaGuard.Energy => (0.0, 0.7),
             _ => throw new ArgumentOutOfRangeException(nameof(guard), guard, "arena: unknown guard."),
         };
 
-    /// <summary>Gives this fighter <paramref name="loadout"/>'s strike, shot, aim, speed and protection.</summary>
+    /// <summary>Gives this fighter <paramref name="loadout"/>'s weapons, speed and kind of damage.</summary>
     public void Equip(ArenaLoadout loadout)
-        => (MeleeDamage, ShotDamage, Aim, Speed, ShotBlocked) = loadout switch
+        => (MeleeDamage, ShotDamage, Aim, Speed, KineticShare) = loadout switch
         {
-            ArenaLoadout.Standard => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 0.0),
-            ArenaLoadout.Shield => (25.0, 0.0, 0.0, 4.2, 0.5),
-            ArenaLoadout.Rifle => (0.0, 14.0, 0.8, 3.8, 0.0),
+            ArenaLoadout.Standard => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 0.5),
+            ArenaLoadout.Kinetic => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 1.0),
+            ArenaLoadout.Energy => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 0.0),
             _ => throw new ArgumentOutOfRangeException(nameof(loadout), loadout, "arena: unknown loadout."),
         };
+
+    /// <summary>The share of <paramref name="attacker"/>'s damage that gets through this fighter's armour (1 without armour).</summary>
+    public readonly double Through(in Fighter attacker)
+        => 1 - attacker.KineticShare * KineticAbsorbed - (1 - attacker.KineticShare) * EnergyAbsorbed;
 }
 
 /// <summary>
@@ -149,12 +156,12 @@ public static class ArenaRules
         {
             case ArenaAttack.Melee when attacker.MeleeCooldown == 0 && attacker.MeleeDamage > 0:
                 attacker.MeleeCooldown = MeleeCooldownSteps;
-                return distance <= MeleeRange ? attacker.MeleeDamage * (1 - target.StrikeBlocked) : 0;
+                return distance <= MeleeRange ? attacker.MeleeDamage * target.Through(attacker) : 0;
             case ArenaAttack.Shot when attacker.ShotCooldown == 0 && attacker.ShotDamage > 0:
                 attacker.ShotCooldown = ShotCooldownSteps;
                 // The chance is drawn whether or not the shot can land, so a round's random stream does not depend on the geometry.
                 bool hit = rng.NextDouble() < HitChance(attacker, target);
-                return hit && distance <= ShotRange && LineOfSight(attacker.Position, target.Position) ? attacker.ShotDamage * (1 - target.ShotBlocked) : 0;
+                return hit && distance <= ShotRange && LineOfSight(attacker.Position, target.Position) ? attacker.ShotDamage * target.Through(attacker) : 0;
             default:
                 return 0;
         }

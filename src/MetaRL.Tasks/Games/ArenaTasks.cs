@@ -8,12 +8,12 @@ using MetaRL.Engine;
 
 namespace MetaRL.Tasks.Games;
 
-/// <summary>A task of <c>arena</c>: one scripted player, its style, parameters and (in the loadout game) guard hidden from the NPC.</summary>
+/// <summary>A task of <c>arena</c>: one scripted player, its style, parameters and (in the loadout game) armour hidden from the NPC.</summary>
 /// <param name="UnseenParameters">Its parameters come from the held-out ranges.</param>
 /// <param name="Guard">What it is armoured against (the loadout game; <see cref="ArenaGuard.None"/> otherwise).</param>
 /// <param name="LoadoutExploration">
 /// The share of rounds whose loadout is drawn at random in place of the NPC's pick: the loadout game's training tasks
-/// only, so that a learner plays every kit often enough to learn how to win with it; 0 for held-out tasks.
+/// only, so that a learner sees what every kit does against every armour; 0 for held-out tasks.
 /// </param>
 public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool UnseenParameters, ArenaGuard Guard = ArenaGuard.None, double LoadoutExploration = 0) : ITask
 {
@@ -34,7 +34,7 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
 /// melee, shot). Reward: the damage the NPC deals minus the damage it takes, per 100 health, and ±1 for winning or
 /// losing the round. Observation (16): the NPC's position, the player's offset and distance, whether the line between
 /// them is clear, both healths, the NPC's two cooldowns, the player's velocity, what the player did last step (struck,
-/// shot, hit) and the time in the round; with loadouts (18) also whether the NPC carries the shield or the rifle, and the
+/// shot, hit) and the time in the round; with loadouts (18) also whether the NPC carries the kinetic or the energy kit, and the
 /// round's first action picks the loadout (<see cref="NpcMove"/>).
 /// </summary>
 public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer>
@@ -94,15 +94,15 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
 
     /// <summary>
     /// The round's outcome for the NPC (1 won, 0.5 drawn, 0 lost) and its share of the damage dealt (0.5 when none was);
-    /// with loadouts also whether it carried the shield and whether the rifle (1 or 0).
+    /// with loadouts also whether it carried the kinetic kit and whether the energy kit (1 or 0).
     /// </summary>
     public override void WriteEpisodeMetrics(Span<double> metrics)
     {
         metrics[0] = _round.Outcome;
         metrics[1] = _round.Dealt + _round.Taken > 0 ? _round.Dealt / (_round.Dealt + _round.Taken) : 0.5;
         if (!loadouts) return;
-        metrics[2] = _round.Loadout == ArenaLoadout.Shield ? 1 : 0;
-        metrics[3] = _round.Loadout == ArenaLoadout.Rifle ? 1 : 0;
+        metrics[2] = _round.Loadout == ArenaLoadout.Kinetic ? 1 : 0;
+        metrics[3] = _round.Loadout == ArenaLoadout.Energy ? 1 : 0;
     }
 
     public override void WriteTrace(Span<double> values)
@@ -115,8 +115,8 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
     /// <summary>
     /// Action <paramref name="action"/> as the NPC's velocity (at its speed) and attack. With <paramref name="loadouts"/>
     /// the round's first decision picks the loadout instead of attacking (the fighters start out of each other's reach):
-    /// its attack part none, melee or shot picks <see cref="ArenaLoadout.Standard"/>, <see cref="ArenaLoadout.Shield"/> or
-    /// <see cref="ArenaLoadout.Rifle"/>.
+    /// its attack part none, melee or shot picks <see cref="ArenaLoadout.Standard"/>, <see cref="ArenaLoadout.Kinetic"/> or
+    /// <see cref="ArenaLoadout.Energy"/>.
     /// </summary>
     public static ArenaMove NpcMove(ArenaRound round, int action, bool loadouts = false)
     {
@@ -137,7 +137,7 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
 
     /// <summary>
     /// Writes the NPC's observation of <paramref name="r"/> (the layout <see cref="ArenaEnv"/> describes), into
-    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (shield, rifle).
+    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (kinetic, energy).
     /// </summary>
     public static void Observe(ArenaRound r, Span<float> o)
     {
@@ -159,8 +159,8 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
         o[14] = r.PlayerHit ? 1 : 0;
         o[15] = (float)r.Step / r.Steps;
         if (o.Length < LoadoutObservationSize) return;
-        o[16] = r.Loadout == ArenaLoadout.Shield ? 1 : 0;
-        o[17] = r.Loadout == ArenaLoadout.Rifle ? 1 : 0;
+        o[16] = r.Loadout == ArenaLoadout.Kinetic ? 1 : 0;
+        o[17] = r.Loadout == ArenaLoadout.Energy ? 1 : 0;
     }
 }
 
@@ -228,9 +228,9 @@ public sealed class ArenaTasks : TaskDistribution
     public override ITask SampleTask(Rng rng, TaskSplit split)
     {
         var (style, parameters, unseen) = _population.Sample(rng, split);
-        // The loadout game's players are armoured against shots or strikes, half each (drawn only there, so the plain
+        // The loadout game's players are armoured against kinetic or energy damage, half each (drawn only there, so the plain
         // game's tasks are as before).
-        var guard = Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Shots : ArenaGuard.Strikes) : ArenaGuard.None;
+        var guard = Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Kinetic : ArenaGuard.Energy) : ArenaGuard.None;
         return new ArenaPlayer(style, parameters, unseen, guard, Loadouts && split == TaskSplit.Train ? LoadoutExploration : 0);
     }
 
@@ -241,8 +241,8 @@ public sealed class ArenaTasks : TaskDistribution
 
     /// <summary>
     /// In the loadout game, the share of the training tasks' rounds whose loadout is drawn at random in place of the
-    /// NPC's pick (<see cref="ArenaPlayer.LoadoutExploration"/>). Without it a learner settles on the kit its early, clumsy
-    /// play does best with and never learns to win with the others, so it has nothing to switch to once it knows the player.
+    /// NPC's pick (<see cref="ArenaPlayer.LoadoutExploration"/>). Without it a learner can settle on one kit before it has
+    /// seen what the others do against each armour, and then has no reason to probe with one or to switch.
     /// </summary>
     public double LoadoutExploration { get; }
 
@@ -260,8 +260,8 @@ public sealed class ArenaTasks : TaskDistribution
     private static readonly EpisodeMetric[] LoadoutMetrics =
     [
         .. PlainMetrics,
-        new("shield", "shield", "rounds the NPC played with the shield", "F3"),
-        new("rifle", "rifle", "rounds the NPC played with the rifle (the rest: standard)", "F3"),
+        new("kinetic", "kinetic", "rounds the NPC played with the kinetic kit", "F3"),
+        new("energy", "energy", "rounds the NPC played with the energy kit (the rest: standard)", "F3"),
     ];
 
     public override string GroupName => "style";
@@ -294,8 +294,8 @@ public sealed class ArenaTasks : TaskDistribution
         new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
-        new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player is armoured against shots or strikes (hidden), and the NPC's first decision of a round picks standard, shield (no gun, shots do half) or rifle (no strike)"),
-        new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner learns to win with every kit (held-out rounds: never)"),
+        new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player's armour absorbs most of kinetic or of energy damage (hidden), and the NPC's first decision of a round picks the kind of damage it does: standard (half each), kinetic or energy"),
+        new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
     ];
 }
 
