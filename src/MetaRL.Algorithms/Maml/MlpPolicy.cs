@@ -109,7 +109,7 @@ internal sealed class MlpPolicyForward<T> where T : unmanaged, IFloatingPointIee
         _dims = [policy.ObservationSize, .. _net.Layers.Select(l => l.OutFeatures)];
         _weightIndex = Enumerable.Range(0, layers).Select(l => names.IndexOf($"mlp.{l}.weight")).ToArray();
         _biasIndex = Enumerable.Range(0, layers).Select(l => _net.Layers[l].Bias is null ? -1 : names.IndexOf($"mlp.{l}.bias")).ToArray();
-        if (_weightIndex.Contains(-1)) throw new ArgumentException("The policy's network has no parameters mlp.{l}.weight.", nameof(policy));
+        if (_weightIndex.Contains(-1)) throw new ArgumentException("The policy's network lacks a layer's weight (a parameter mlp.<layer>.weight).", nameof(policy));
         _outputs = _dims.Skip(1).Select(d => new T[rows * d]).ToArray();
     }
 
