@@ -209,12 +209,6 @@ public sealed class ArenaRound(int steps)
     public bool PlayerHit { get; private set; }
     public bool NpcHit { get; private set; }
 
-    /// <summary>
-    /// The share of its damage that the NPC's hit in the last step did (the damage number a game shows on a hit, over the
-    /// weapon's damage): 1 against an unarmoured player, less through armour (<see cref="Fighter.Through"/>); 0 without a hit.
-    /// </summary>
-    public double NpcHitShare { get; private set; }
-
     public bool Over => Step >= steps || Npc.Health <= 0 || Player.Health <= 0;
 
     /// <summary>The NPC's result: 1 a win, 0.5 a draw, 0 a loss (when <see cref="Over"/>).</summary>
@@ -226,7 +220,7 @@ public sealed class ArenaRound(int steps)
         Npc = Fighter.Standard(new(-6, rng.Uniform(-5, 5)));
         Player = Fighter.Standard(new(6, rng.Uniform(-5, 5)));
         (Player.MeleeDamage, Player.Aim, Loadout) = (playerMeleeDamage, playerAim, ArenaLoadout.Standard);
-        (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit, NpcHitShare) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false, 0);
+        (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false);
         Array.Fill(_npcTrail, Npc.Position);
     }
 
@@ -246,7 +240,6 @@ public sealed class ArenaRound(int steps)
         double dealt = ArenaRules.Attack(ref Npc, Player, npc.Attack, rng);
         double taken = ArenaRules.Attack(ref Player, Npc, player.Attack, rng);
         (NpcHit, PlayerHit) = (dealt > 0, taken > 0);
-        NpcHitShare = NpcHit ? Player.Through(Npc) : 0;
         dealt = Math.Min(dealt, Math.Max(Player.Health, 0));
         taken = Math.Min(taken, Math.Max(Npc.Health, 0));
         Player.Health -= dealt;

@@ -34,14 +34,13 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
 /// melee, shot). Reward: the damage the NPC deals minus the damage it takes, per 100 health, and ±1 for winning or
 /// losing the round. Observation (16): the NPC's position, the player's offset and distance, whether the line between
 /// them is clear, both healths, the NPC's two cooldowns, the player's velocity, what the player did last step (struck,
-/// shot, hit) and the time in the round; with loadouts (19) also whether the NPC carries the kinetic or the energy kit and the
-/// share of its damage its last step's hit did (0 without one; <see cref="ArenaRound.NpcHitShare"/>), and the round's
-/// first action picks the loadout (<see cref="NpcMove"/>).
+/// shot, hit) and the time in the round; with loadouts (18) also whether the NPC carries the kinetic or the energy kit, and the
+/// round's first action picks the loadout (<see cref="NpcMove"/>).
 /// </summary>
 public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer>
 {
     /// <summary>The observation's size without loadouts; with them two more values say which one the NPC carries.</summary>
-    public const int ObservationSize = 16, LoadoutObservationSize = 19, Moves = 9, Actions = Moves * 3;
+    public const int ObservationSize = 16, LoadoutObservationSize = 18, Moves = 9, Actions = Moves * 3;
 
     private readonly ArenaRound _round = new(steps);
     private ArenaPlayerStyle? _player;
@@ -138,7 +137,7 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
 
     /// <summary>
     /// Writes the NPC's observation of <paramref name="r"/> (the layout <see cref="ArenaEnv"/> describes), into
-    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (kinetic, energy) and the share of its damage the NPC's last hit did.
+    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (kinetic, energy).
     /// </summary>
     public static void Observe(ArenaRound r, Span<float> o)
     {
@@ -162,7 +161,6 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
         if (o.Length < LoadoutObservationSize) return;
         o[16] = r.Loadout == ArenaLoadout.Kinetic ? 1 : 0;
         o[17] = r.Loadout == ArenaLoadout.Energy ? 1 : 0;
-        o[18] = (float)r.NpcHitShare;
     }
 }
 
