@@ -72,15 +72,18 @@ public struct Fighter
             _ => throw new ArgumentOutOfRangeException(nameof(guard), guard, "arena: unknown guard."),
         };
 
-    /// <summary>Gives this fighter <paramref name="loadout"/>'s weapons, speed and kind of damage.</summary>
+    /// <summary>Gives this fighter the NPC's weapons and speed (the same in every kit) and <paramref name="loadout"/>'s kind of damage.</summary>
     public void Equip(ArenaLoadout loadout)
-        => (MeleeDamage, ShotDamage, Aim, Speed, KineticShare) = loadout switch
+    {
+        KineticShare = loadout switch
         {
-            ArenaLoadout.Standard => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 0.5),
-            ArenaLoadout.Kinetic => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 1.0),
-            ArenaLoadout.Energy => (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed, 0.0),
+            ArenaLoadout.Standard => 0.5,
+            ArenaLoadout.Kinetic => 1.0,
+            ArenaLoadout.Energy => 0.0,
             _ => throw new ArgumentOutOfRangeException(nameof(loadout), loadout, "arena: unknown loadout."),
         };
+        (MeleeDamage, ShotDamage, Aim, Speed) = (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed);
+    }
 
     /// <summary>The share of <paramref name="attacker"/>'s damage that gets through this fighter's armour (1 without armour).</summary>
     public readonly double Through(in Fighter attacker)
