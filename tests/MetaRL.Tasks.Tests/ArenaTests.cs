@@ -112,20 +112,33 @@ public sealed class ArenaTests
     }
 
     [Fact]
-    public void Training_never_meets_held_out_styles_or_parameters_and_the_style_setting_keeps_one()
+    public void Training_never_meets_held_out_styles_or_parameters_between_or_beyond_and_the_style_setting_keeps_one()
     {
         var tasks = new ArenaTasks();
         var rng = new Rng(5);
-        for (int i = 0; i < 400; i++)
-        {
-            var t = (ArenaPlayer)tasks.SampleTask(rng, TaskSplit.Train);
-            Assert.False(t.Style.HeldOut || t.UnseenParameters);
-            Assert.InRange(t.Parameters[0], 3.2, 4.0);
-        }
+        var train = Enumerable.Range(0, 400).Select(_ => (ArenaPlayer)tasks.SampleTask(rng, TaskSplit.Train)).ToArray();
+        Assert.All(train, t => Assert.False(t.Style.HeldOut || t.UnseenParameters));
         var test = Enumerable.Range(0, 400).Select(_ => (ArenaPlayer)tasks.SampleTask(rng, TaskSplit.Test)).ToArray();
         Assert.All(test, t => Assert.True(t.Style.HeldOut ^ t.UnseenParameters));
-        Assert.All(test.Where(t => t.UnseenParameters), t => Assert.InRange(t.Parameters[0], 4.0, 4.4));
         Assert.Equal(["bait", "mixture"], test.Where(t => t.Style.HeldOut).Select(t => t.Style.Name).Distinct().Order());
+        // Between (the default): unseen speed, aggression and reaction all lie in a band the training players never take,
+        // with training players on both sides of it.
+        Assert.All(train, t => Assert.True(t.Parameters[0] is (>= 3.2 and <= 3.6) or (>= 4.0 and <= 4.4)));
+        Assert.All(train, t => Assert.True(t.Parameters[1] is (>= 0.3 and <= 0.5) or (>= 0.7 and <= 0.9)));
+        Assert.All(train, t => Assert.Contains(t.Parameters[2], new[] { 1.0, 2, 5, 6 }));
+        Assert.Contains(train, t => t.Parameters[0] < 3.6);
+        Assert.Contains(train, t => t.Parameters[0] > 4.0);
+        var unseen = test.Where(t => t.UnseenParameters).ToArray();
+        Assert.All(unseen, t => Assert.InRange(t.Parameters[0], 3.6, 4.0));
+        Assert.All(unseen, t => Assert.InRange(t.Parameters[1], 0.5, 0.7));
+        Assert.All(unseen, t => Assert.Contains(t.Parameters[2], new[] { 3.0, 4 }));
+        // Beyond: unseen players are faster, fire less and react more slowly than any training player.
+        var beyond = ArenaTasks.FromSettings(new Dictionary<string, string> { ["unseen-parameters"] = "beyond" });
+        Assert.All(Enumerable.Range(0, 200), _ => Assert.InRange(((ArenaPlayer)beyond.SampleTask(rng, TaskSplit.Train)).Parameters[0], 3.2, 4.0));
+        var beyondTest = Enumerable.Range(0, 400).Select(_ => (ArenaPlayer)beyond.SampleTask(rng, TaskSplit.Test)).Where(t => t.UnseenParameters).ToArray();
+        Assert.NotEmpty(beyondTest);
+        Assert.All(beyondTest, t => Assert.True(t.Parameters[0] >= 4.0 && t.Parameters[1] <= 0.5 && t.Parameters[2] >= 4));
+        Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["unseen-parameters"] = "outside" }));
         var rush = ArenaTasks.FromSettings(new Dictionary<string, string> { ["style"] = "rush" });
         Assert.All(Enumerable.Range(0, 50), _ => Assert.Equal("rush", ((ArenaPlayer)rush.SampleTask(rng, TaskSplit.Test)).Style.Name));
         Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["style"] = "bait" }));

@@ -172,19 +172,45 @@ internal sealed class Mixture(double[] p, ArenaPlayerStyle first, ArenaPlayerSty
     public override ArenaMove Decide(ArenaRound round, Rng rng) => (round.Step / (int)Parameters[3] % 2 == 0 ? first : second).Decide(round, rng);
 }
 
+/// <summary>
+/// Where the held-out players' common parameters (speed, aggression, reaction time) lie against the training players'.
+/// <see cref="Between"/>: a band inside the training envelope on every axis, never trained on (as held-out goals and
+/// velocities are in the meta-RL literature); <see cref="Beyond"/>: past the training ranges, faster, less aggressive and
+/// slower to react than any training player (an extrapolation).
+/// </summary>
+public enum ArenaParameterSplit { Between = 0, Beyond = 1 }
+
 /// <summary>A style of the scripted player: its name, what it does, whether it is held out of training, its parameters' draw and its controller.</summary>
-public sealed record ArenaStyle(string Name, string Description, bool HeldOut, Func<Rng, bool, double[]> Draw, Func<double[], ArenaPlayerStyle> Create);
+/// <param name="DrawWith">Draws a player's parameters: from the unseen ranges or the training ones, of a split.</param>
+public sealed record ArenaStyle(string Name, string Description, bool HeldOut, Func<Rng, bool, ArenaParameterSplit, double[]> DrawWith, Func<double[], ArenaPlayerStyle> Create)
+{
+    /// <summary>A player's parameters: speed, aggression, reaction time, then the style's own; from the unseen ranges of <paramref name="split"/> or from its training ranges.</summary>
+    public double[] Draw(Rng rng, bool unseen, ArenaParameterSplit split = ArenaParameterSplit.Between) => DrawWith(rng, unseen, split);
+}
 
 /// <summary>The player styles of <c>arena</c>.</summary>
 public static class ArenaStyles
 {
-    // Common parameters: training players move at 3.2–4.0 m/s, take 50–90 % of their ready aimed shots and react in
-    // 1–3 steps; unseen ones move at 4.0–4.4 m/s, fire 30–50 % and react in 4–6 steps.
-    private static double[] Common(Rng r, bool unseen)
-        => unseen ? [r.Uniform(4.0, 4.4), r.Uniform(0.3, 0.5), 4 + r.NextInt(3)] : [r.Uniform(3.2, 4.0), r.Uniform(0.5, 0.9), 1 + r.NextInt(3)];
+    // Common parameters (speed m/s, aggression, reaction steps). Between: training players move at 3.2–3.6 or 4.0–4.4 m/s,
+    // take 30–50 % or 70–90 % of their ready aimed shots and react in 1, 2, 5 or 6 steps; unseen ones move at 3.6–4.0
+    // m/s, fire 50–70 % and react in 3 or 4 steps. Beyond: training players move at 3.2–4.0 m/s, fire 50–90 % and react
+    // in 1–3 steps; unseen ones move at 4.0–4.4 m/s, fire 30–50 % and react in 4–6 steps.
+    private static double[] Common(Rng r, bool unseen, ArenaParameterSplit split) => (split, unseen) switch
+    {
+        (ArenaParameterSplit.Between, false) => [Either(r, 3.2, 3.6, 4.0, 4.4), Either(r, 0.3, 0.5, 0.7, 0.9), (double)Pick(r, 1, 2, 5, 6)],
+        (ArenaParameterSplit.Between, true) => [r.Uniform(3.6, 4.0), r.Uniform(0.5, 0.7), 3 + r.NextInt(2)],
+        (ArenaParameterSplit.Beyond, false) => [r.Uniform(3.2, 4.0), r.Uniform(0.5, 0.9), 1 + r.NextInt(3)],
+        (ArenaParameterSplit.Beyond, true) => [r.Uniform(4.0, 4.4), r.Uniform(0.3, 0.5), 4 + r.NextInt(3)],
+        _ => throw new ArgumentOutOfRangeException(nameof(split), split, "arena: unknown parameter split."),
+    };
+
+    // Uniform on [a, b] or on [c, d] (ranges of equal width), half each.
+    private static double Either(Rng r, double a, double b, double c, double d) => r.NextInt(2) == 0 ? r.Uniform(a, b) : r.Uniform(c, d);
+
+    private static int Pick(Rng r, params int[] values) => values[r.NextInt(values.Length)];
 
     private static ArenaStyle Style(string name, string description, bool heldOut, Func<double[], ArenaPlayerStyle> create, Func<Rng, bool, double[]>? own = null)
-        => new(name, description, heldOut, (r, u) => [.. Common(r, u), .. own?.Invoke(r, u) ?? []], create);
+        => new(name, description, heldOut, (r, u, split) => [.. Common(r, u, split), .. own?.Invoke(r, u) ?? []], create);
 
     private static readonly ArenaStyle[] Training =
     [
@@ -202,10 +228,10 @@ public static class ArenaStyles
         Style("bait", "shoots from range (6–8 m), runs from the NPC's approach and strikes as hard as a brawler once cornered", true,
             p => new Baiter(p), (r, _) => [r.Uniform(6, 8)]),
         new("mixture", "two of the training styles, switching every 3–6 s", true,
-            (r, u) =>
+            (r, u, split) =>
             {
                 int a = r.NextInt(4), b = (a + 1 + r.NextInt(3)) % 4;
-                return [.. Common(r, u), 30 + r.NextInt(31), a, b, .. Training[a].Draw(r, u)[3..], .. Training[b].Draw(r, u)[3..]];
+                return [.. Common(r, u, split), 30 + r.NextInt(31), a, b, .. Training[a].Draw(r, u, split)[3..], .. Training[b].Draw(r, u, split)[3..]];
             },
             p =>
             {

@@ -173,13 +173,16 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
 /// </summary>
 public sealed class ArenaTasks : TaskDistribution
 {
-    private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"];
+    private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"], SplitChoices = ["between", "beyond"];
     private readonly int _rounds, _steps;
     private readonly string _heldOut;
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
-    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false, double loadoutExploration = DefaultLoadoutExploration)
+    public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false, double loadoutExploration = DefaultLoadoutExploration,
+        ArenaParameterSplit split = ArenaParameterSplit.Between)
     {
+        if (!Enum.IsDefined(split)) throw new SettingException($"arena: 'unseen-parameters' must be one of {string.Join(", ", SplitChoices)}, got {split}.");
+        Split = split;
         if (!(loadoutExploration is >= 0 and <= 1)) throw new SettingException($"arena: 'loadout-exploration' must be from 0 to 1, got {loadoutExploration.ToString(CultureInfo.InvariantCulture)}.");
         LoadoutExploration = loadoutExploration;
         if (rounds < 1) throw new SettingException($"arena: 'rounds' must be at least 1, got {rounds}.");
@@ -197,7 +200,7 @@ public sealed class ArenaTasks : TaskDistribution
             trainingStyles = [chosen];
         }
         // Restricted to one style (a per-style oracle), the held-out tasks are that style with unseen parameters.
-        _population = new(trainingStyles, [.. HeldOutStyles], Style is null ? heldOut : "parameters", "styles", (s, rng, unseen) => s.Draw(rng, unseen));
+        _population = new(trainingStyles, [.. HeldOutStyles], Style is null ? heldOut : "parameters", "styles", (s, rng, unseen) => s.Draw(rng, unseen, split));
     }
 
     public static ArenaTasks FromSettings(IReadOnlyDictionary<string, string>? values)
@@ -209,9 +212,13 @@ public sealed class ArenaTasks : TaskDistribution
         string style = r.Choice("style", "all", ["all", .. ArenaStyles.All.Where(s => !s.HeldOut).Select(s => s.Name)]);
         bool loadouts = r.Bool("loadouts", false);
         double exploration = r.Double("loadout-exploration", DefaultLoadoutExploration, 0, 1);
+        var split = r.Choice("unseen-parameters", "between", SplitChoices) == "beyond" ? ArenaParameterSplit.Beyond : ArenaParameterSplit.Between;
         r.EnsureAllUsed();
-        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration);
+        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split);
     }
+
+    /// <summary>Where the held-out players' speed, aggression and reaction time lie against the training players' (<see cref="ArenaParameterSplit"/>).</summary>
+    public ArenaParameterSplit Split { get; }
 
     /// <summary>The one training style the tasks are restricted to (a per-style oracle's training), or null for all.</summary>
     public string? Style { get; }
@@ -293,6 +300,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("rounds", _rounds.ToString(CultureInfo.InvariantCulture), "rounds against the same player in a trial (episodes)"),
         new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
+        new("unseen-parameters", Split == ArenaParameterSplit.Beyond ? "beyond" : "between", "where held-out players' speed, aggression and reaction time lie: between (a band inside the training ranges, never trained on) or beyond (faster, less aggressive and slower to react than any training player)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
         new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player's armour absorbs most of kinetic or of energy damage (hidden), and the NPC's first decision of a round picks the kind of damage it does: standard (half each), kinetic or energy"),
         new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
