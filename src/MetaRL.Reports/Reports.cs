@@ -379,6 +379,30 @@ public static class EvaluationReport
     }
 
     /// <summary>
+    /// Whether each agent gets better as the trial goes on: its return and each of the family's metrics in every later
+    /// episode minus the same trial's first (<see cref="MetaTestResult.GainOverFirst"/>), a row per agent and episode.
+    /// </summary>
+    /// <exception cref="ArgumentException">A result carries no gains (a trial of one episode).</exception>
+    public static ReportTable GainTable(IReadOnlyList<MetaTestResult> results, IReadOnlyList<EpisodeMetric> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (results.Count == 0) throw new ArgumentException("No results.", nameof(results));
+        var first = results[0];
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results)
+        {
+            var (gain, ci) = r.GainOverFirst is { } g ? (g, r.GainOverFirstCi95!)
+                : throw new ArgumentException($"'{r.Agent}' carries no gains over its first {r.EpisodeName} (a trial of one {r.EpisodeName}).", nameof(results));
+            for (int e = 1; e < r.EpisodesPerTrial; e++)
+                rows.Add([new ReportCell(r.Agent), new ReportCell($"{e + 1} − 1"), Signed(gain[MetaTestResult.ReturnKey][e], ci[MetaTestResult.ReturnKey][e], r.Trials, 2),
+                    .. metrics.Select(m => gain.TryGetValue(m.Key, out var v) ? Signed(v[e], ci[m.Key][e], r.Trials, Decimals(m.Format)) : new ReportCell("n/a"))]);
+        }
+        return new ReportTable($"each agent's {first.EpisodeName} k minus its {first.EpisodeName} 1, paired over the same tasks",
+            ["agent", first.EpisodeName, "return", .. metrics.Select(m => m.Label)], rows, "mean difference ± 95% CI; positive = better later in the trial");
+    }
+
+    /// <summary>
     /// The evaluated agent's lead in each of the family's metrics in the trial's last episode (a Sharpe ratio, a time in
     /// range), paired trial by trial against each other agent (<see cref="PairedLead.LastEpisodeMetrics"/>).
     /// </summary>

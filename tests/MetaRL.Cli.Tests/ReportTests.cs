@@ -49,8 +49,10 @@ public sealed class ReportTests : IDisposable
     public void Metrics_groups_and_the_lead_per_episode_have_tables_of_their_own()
     {
         var metric = new MetaRL.Core.Tasks.EpisodeMetric("timeInRange", "TIR %", "time in range", "F1");
-        MetaTestResult WithMetrics(string name, double[][] returns, double[] tir) => new()
+        MetaTestResult WithMetrics(string name, double[][] returns, double[] tir, bool gains = false) => new()
         {
+            GainOverFirst = gains ? new() { ["return"] = [0, 3], ["timeInRange"] = [0, 12.26] } : null,
+            GainOverFirstCi95 = gains ? new() { ["return"] = [0, 1.5], ["timeInRange"] = [0, 20] } : null,
             Agent = name, Task = "t", Trials = returns.Length, EpisodesPerTrial = 2, Seed = 1, EpisodeName = "day",
             EpisodeReturns = [returns.Average(t => t[0]), returns.Average(t => t[1])], EpisodeCi95 = [0, 0],
             MeanTotalReturn = returns.Average(t => t.Sum()), Ci95 = 0, TrialTotals = returns.Select(t => t.Sum()).ToArray(), TrialEpisodeReturns = returns,
@@ -78,6 +80,11 @@ public sealed class ReportTests : IDisposable
         Assert.Equal(["agent", "day 1", "day 2"], lead.Columns);
         Assert.Equal(["pid", "-1.0 ± 0.0", "+2.0 ± 2.0"], lead.Rows[0].Select(c => c.Text));
         Assert.Equal(1, lead.Rows[0][2].Lead);
+        var gains = EvaluationReport.GainTable([WithMetrics("rl2", [[1, 3], [1, 5]], [70, 82.26], gains: true)], [metric]);
+        Assert.Equal(["agent", "day", "return", "TIR %"], gains.Columns);
+        Assert.Equal(["rl2", "2 − 1", "+3.00 ± 1.50", "+12.3 ± 20.0"], gains.Rows.Single().Select(c => c.Text));
+        Assert.Equal([1, 0], gains.Rows[0].Skip(2).Select(c => c.Lead));
+        Assert.Throws<ArgumentException>(() => EvaluationReport.GainTable([rl2], [metric]));
         EvaluationReport.WriteAll(_dir, "dosing", [rl2, pid], "dosing", [metric]);
         Assert.Contains("\"rl2\",2,timeInRange,82.26,0", File.ReadAllLines(Path.Combine(_dir, "dosing.csv")));
         Assert.Contains("\"adult\",\"rl2\",2,return,2,0", File.ReadAllLines(Path.Combine(_dir, "dosing.csv")));

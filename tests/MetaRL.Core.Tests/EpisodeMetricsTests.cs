@@ -94,6 +94,31 @@ public sealed class EpisodeMetricsTests
     }
 
     [Fact]
+    public void The_gain_over_the_first_episode_pairs_each_later_episode_with_the_same_trials_first()
+    {
+        var tasks = new MeteredCoinTasks(unmeasuredLeft: true);
+        var random = MetaTest.Run(new RandomAgent(), tasks, new MetaTestOptions(Trials: 40, Seed: 3, Batch: 7));
+        var gain = random.GainOverFirst!;
+        Assert.Equal(["return", "rightShare"], gain.Keys.Order());
+        Assert.Equal(0, gain["return"][0]);
+        for (int e = 1; e < 3; e++)
+        {
+            Assert.Equal(random.TrialEpisodeReturns.Average(r => r[e] - r[0]), gain["return"][e], 9);
+            // Only the trials that measured the metric (right-paying coins) count.
+            var measured = random.TrialEpisodeMetrics.Where(m => !double.IsNaN(m[0])).ToArray();
+            Assert.True(measured.Length is > 5 and < 40);
+            Assert.Equal(measured.Average(m => m[e] - m[0]), gain["rightShare"][e], 9);
+            Assert.True(random.GainOverFirstCi95!["rightShare"][e] > 0);
+        }
+        // The oracle plays every episode alike: no gain, with no spread.
+        var oracle = MetaTest.Run(new CoinOracle(), tasks, new MetaTestOptions(Trials: 40, Seed: 3));
+        Assert.Equal([0.0, 0, 0], oracle.GainOverFirst!["return"]);
+        Assert.Equal([0.0, 0, 0], oracle.GainOverFirstCi95!["return"]);
+        Assert.Contains("\"gainOverFirst\"", oracle.ToJson());
+        Assert.Null(MetaTest.Run(new CoinOracle(), new MeteredCoinTasks(episodes: 1), new MetaTestOptions(Trials: 5)).GainOverFirst);
+    }
+
+    [Fact]
     public void A_family_without_metrics_or_groups_reports_neither()
     {
         var result = MetaTest.Run(new CoinOracle(), new CoinTasks(), new MetaTestOptions(Trials: 5));

@@ -21,7 +21,7 @@ internal static class Report
 
     /// <summary>
     /// What the main table leaves out, where it applies: the evaluated agent's lead per episode (trials of 2–10 episodes),
-    /// the family's metrics per episode of the trial, and every group of tasks (cohort) apart in the trial's last episode.
+    /// the family's metrics per episode of the trial, each agent's gain over its first episode, and every group of tasks (cohort) apart in the trial's last episode.
     /// </summary>
     public static void PrintDetails(IReadOnlyList<MetaTestResult> results, TaskDistribution tasks)
     {
@@ -36,6 +36,8 @@ internal static class Report
             if (results.Count > 1 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.LastEpisodeMetrics is not null))
                 Print(EvaluationReport.MetricLeadTable(results, metrics));
         }
+        if (first.EpisodesPerTrial is > 1 and <= 10 && results.All(r => r.GainOverFirst is not null))
+            Print(EvaluationReport.GainTable(results, metrics));
         if (results.All(r => r.Groups is { Count: > 1 }))
         {
             Print(EvaluationReport.GroupTable(results, metrics, first.EpisodesPerTrial - 1, $"{tasks.Name}: each {first.GroupName} apart"));

@@ -193,6 +193,19 @@ public sealed class MetaTestResult
     /// <summary>Half-width of the 95% confidence interval of each entry of <see cref="Metrics"/>.</summary>
     public Dictionary<string, double[]>? MetricsCi95 { get; init; }
 
+    /// <summary>
+    /// Whether the agent gets better as the trial goes on: each episode's return (key <c>return</c>) and each of the
+    /// family's metrics minus the same trial's first episode, paired trial by trial (trials that could not measure a
+    /// metric in either episode left out); the first entry is 0. Null for a trial of one episode.
+    /// </summary>
+    public Dictionary<string, double[]>? GainOverFirst { get; init; }
+
+    /// <summary>Half-width of the 95% confidence interval of each entry of <see cref="GainOverFirst"/>.</summary>
+    public Dictionary<string, double[]>? GainOverFirstCi95 { get; init; }
+
+    /// <summary>The key of the return in <see cref="GainOverFirst"/>.</summary>
+    public const string ReturnKey = "return";
+
     /// <summary>Each metric of each episode of each trial, [trial][episode · m + metric] in the family's order, for analyses per trial (a metric paired across agents).</summary>
     [JsonIgnore]
     public double[][] TrialEpisodeMetrics { get; init; } = [];
@@ -380,6 +393,7 @@ public static class MetaTest
         double? oracleTotal = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null;
         var (metricMean, metricCi) = MetricSummary(tasks, metrics, Enumerable.Range(0, trials).ToArray(), n);
         var groups = GroupSummaries(tasks, trialTasks, returns, metrics, n);
+        var (gain, gainCi) = n > 1 ? GainSummary(tasks, returns, metrics) : (null, null);
         return new MetaTestResult
         {
             Agent = agent.Name,
@@ -403,6 +417,8 @@ public static class MetaTest
             Metrics = metricMean,
             MetricsCi95 = metricCi,
             TrialEpisodeMetrics = tasks.EpisodeMetrics.Count > 0 ? metrics : [],
+            GainOverFirst = gain,
+            GainOverFirstCi95 = gainCi,
             GroupName = groups is null ? null : tasks.GroupName,
             Groups = groups,
         };
@@ -427,6 +443,33 @@ public static class MetaTest
                 (mu[e], half[e]) = MeanCi(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(column));
             }
             (mean[declared[m].Key], ci[declared[m].Key]) = (mu, half);
+        }
+        return (mean, ci);
+    }
+
+    // Each episode's return and metrics minus the first episode's, trial by trial (MetaTestResult.GainOverFirst).
+    private static (Dictionary<string, double[]>, Dictionary<string, double[]>) GainSummary(TaskDistribution tasks, double[][] returns, double[][] metrics)
+    {
+        int trials = returns.Length, n = returns[0].Length, m = tasks.EpisodeMetrics.Count;
+        var (mean, ci) = (new Dictionary<string, double[]>(), new Dictionary<string, double[]>());
+        var column = new List<double>(trials);
+        void Add(string key, Func<int, int, double> value)
+        {
+            var (mu, half) = (new double[n], new double[n]);
+            for (int e = 1; e < n; e++)
+            {
+                column.Clear();
+                for (int t = 0; t < trials; t++)
+                    if (value(t, e) - value(t, 0) is var d && !double.IsNaN(d)) column.Add(d);
+                (mu[e], half[e]) = MeanCi(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(column));
+            }
+            (mean[key], ci[key]) = (mu, half);
+        }
+        Add(MetaTestResult.ReturnKey, (t, e) => returns[t][e]);
+        for (int k = 0; k < m; k++)
+        {
+            int metric = k;
+            Add(tasks.EpisodeMetrics[k].Key, (t, e) => metrics[t][e * m + metric]);
         }
         return (mean, ci);
     }
