@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using MetaRL.Algorithms;
-using MetaRL.Algorithms.Runs;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
 using MetaRL.Core.Tasks;
@@ -28,7 +27,7 @@ public sealed record AgentDescription(string Algorithm, string Task, string Agen
 public static class AgentServer
 {
     /// <summary>A run directory's last checkpoint, or a checkpoint file, loaded for serving.</summary>
-    public static IMetaLearner Load(string runOrCheckpoint) => MetaLearners.Load(RunDirectory.CheckpointOf(runOrCheckpoint, preferBest: false));
+    public static IMetaLearner Load(string runOrCheckpoint) => MetaLearners.Load(runOrCheckpoint);
 
     /// <summary>The web application serving <paramref name="learner"/>'s agent on <paramref name="urls"/> (port 0: any free port).</summary>
     public static WebApplication Build(IMetaLearner learner, params string[] urls)

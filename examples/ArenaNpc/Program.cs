@@ -1,19 +1,31 @@
 // A game loop with a trained arena NPC: the game owns the world (an ArenaRound) and, ten times a second, shows the NPC
 // what it sees and asks for its decision through the agent API. Three rounds against one scripted player: the NPC keeps
 // its memory across them, so it can work out the player's style in the first and counter it in the next.
-// Run: dotnet run -c Release --project examples/ArenaNpc -- runs/arena/checkpoint.mrla [style]
+// Run: dotnet run -c Release --project examples/ArenaNpc -- runs/arena [style]   (a run directory or a checkpoint file)
 using System.Diagnostics;
 using MetaRL.Algorithms;
 using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
 using MetaRL.Engine;
+using MetaRL.Engine.IO;
 using MetaRL.Tasks.Games;
 
 if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: ArenaNpc CHECKPOINT.mrla [style: rush, kite, camp, flank, bait, mixture]");
+    Console.Error.WriteLine("usage: ArenaNpc RUN-DIRECTORY|CHECKPOINT.mrla [style: rush, kite, camp, flank, bait, mixture]");
     return 2;
 }
-var learner = MetaLearners.Load(args[0]);
+IMetaLearner learner;
+try
+{
+    learner = MetaLearners.Load(args[0]);
+}
+catch (Exception e) when (e is CheckpointException or SettingException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
 if (learner.Tasks is not ArenaTasks tasks)
 {
     Console.Error.WriteLine($"{args[0]} was trained on {learner.Tasks.Name}, not arena.");

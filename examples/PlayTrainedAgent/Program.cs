@@ -1,9 +1,26 @@
 // Plays a trained agent on held-out tasks step by step, as an application would (same mean as `metarl eval CKPT --trials 200`).
-// Run: dotnet run --project examples/PlayTrainedAgent -- runs/my-run/checkpoint.mrla
+// Run: dotnet run --project examples/PlayTrainedAgent -- runs/my-run (or a checkpoint file: runs/my-run/checkpoint.mrla)
 using MetaRL.Algorithms;
 using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
 
-var learner = MetaLearners.Load(args[0]);
+if (args.Length != 1)
+{
+    Console.Error.WriteLine("usage: PlayTrainedAgent RUN-DIRECTORY|CHECKPOINT.mrla");
+    return 2;
+}
+IMetaLearner learner;
+try
+{
+    learner = MetaLearners.Load(args[0]);
+}
+catch (Exception e) when (e is CheckpointException or SettingException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
 var tasks = learner.Tasks;
 var player = new AgentPlayer(learner.Agent(), tasks);
 var env = tasks.CreateEnv();
@@ -27,3 +44,4 @@ for (int t = 0; t < heldOut.Length; t++)
     }
 }
 Console.WriteLine($"{learner.Algorithm} on {tasks.Name}: mean total return {total / heldOut.Length:F4} over {heldOut.Length} held-out tasks");
+return 0;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using MetaRL.Algorithms.Maml;
 using MetaRL.Algorithms.Pearl;
 using MetaRL.Algorithms.Rl2;
+using MetaRL.Algorithms.Runs;
 using MetaRL.Algorithms.Sac;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
@@ -129,8 +130,18 @@ public static class MetaLearners
         SettingKeys.RefuseUnknown(given, other, ($"task {family.Name}", described.Select(d => d.Key).ToArray()));
     }
 
-    /// <summary>Rebuilds the learner a checkpoint was written by, in the state it was saved in; the file alone is enough.</summary>
-    public static IMetaLearner Load(string checkpointPath) => Load(TensorArchive.Load(checkpointPath), checkpointPath);
+    /// <summary>
+    /// Rebuilds the learner a checkpoint was written by, in the state it was saved in; the file alone is enough. Given a
+    /// run directory, its last checkpoint (<c>checkpoint.mrla</c>).
+    /// </summary>
+    /// <exception cref="CheckpointException">The file cannot be read or is not a MetaRL checkpoint.</exception>
+    /// <exception cref="SettingException">The directory is not a run directory, or holds no checkpoint yet.</exception>
+    public static IMetaLearner Load(string checkpointPath)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointPath);
+        var file = Directory.Exists(checkpointPath) ? RunDirectory.CheckpointOf(checkpointPath, preferBest: false) : checkpointPath;
+        return Load(TensorArchive.Load(file), file);
+    }
 
     /// <summary>As <see cref="Load(string)"/>, from an archive already read; <paramref name="source"/> names it in errors.</summary>
     public static IMetaLearner Load(TensorArchive archive, string source = "the checkpoint")

@@ -272,6 +272,9 @@ public sealed class CounterpartTests : IDisposable
                    Settings("hidden=8", "head=6", "skip-input=true", "trials-per-iteration=8", "minibatches=2", "iterations=1", "task-prediction=0.5", "episodes=4"), seed: 5))
             run.Learner.Save(run.CheckpointPath);
         var original = MetaLearners.Load(Path.Combine(source, "checkpoint.mrla"));
+        // A run directory loads as its last checkpoint; a directory that is not a run is refused by name.
+        Assert.Equal(original.Settings, MetaLearners.Load(source).Settings);
+        Assert.Contains(_dir, Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaLearners.Load(_dir)).Message);
 
         using var multi = MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "multi"), source, "multi-task", new Dictionary<string, string>(), seed: null);
         var changed = original.Settings.Where(kv => multi.Learner.Settings[kv.Key] != kv.Value).Select(kv => kv.Key).Order().ToArray();
