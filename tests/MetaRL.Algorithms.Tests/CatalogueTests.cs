@@ -189,6 +189,12 @@ public sealed class PresetTests
         // dependent-bandit's own default is 100 pulls: the long-trial preset.
         Assert.Equal(0.95, MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("dependent-bandit").GaeLambda);
         Assert.Equal(256, MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("tabular-mdp").Hidden);
+        // A condition on a value: arena's loadout game has its own preset (a longer horizon), the plain game the other.
+        var loadouts = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "true" });
+        var plain = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena");
+        Assert.Equal((0.998, 0), (loadouts.Gamma, loadouts.Bptt));
+        Assert.Equal((0.99, 100), (plain.Gamma, plain.Bptt));
+        Assert.Equal(plain.ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }).ToSettings());
         Assert.Equal(new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("no-preset-family").ToSettings());
     }
 
@@ -198,6 +204,8 @@ public sealed class PresetTests
         using var bad = new MemoryStream("{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"bandit\"],\"settings\":{\"hidden\":128}}]}"u8.ToArray());
         var e = Assert.Throws<InvalidDataException>(() => MetaRL.Algorithms.Common.Presets.Parse(bad, "rl2", "bad.json"));
         Assert.Contains("bad.json", e.Message);
+        using var both = new MemoryStream("{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"arena\"],\"when\":{\"loadouts\":{\"is\":\"true\",\"min\":1}},\"settings\":{},\"measured\":\"m\"}]}"u8.ToArray());
+        Assert.Contains("condition 'loadouts'", Assert.Throws<InvalidDataException>(() => MetaRL.Algorithms.Common.Presets.Parse(both, "rl2", "both.json")).Message);
     }
 }
 

@@ -8,14 +8,18 @@ namespace MetaRL.Algorithms.Common;
 /// <summary>
 /// Per-task defaults of an algorithm, kept as data (an embedded <c>Presets/NAME.json</c>, in the manner of
 /// rl-baselines3-zoo's hyperparameter files): each preset names the tasks it serves, an optional condition on the task
-/// settings (<c>"when": { "episodes": { "min": 50 } }</c>), the algorithm settings it sets, and the measurement that chose
-/// them. The first preset that fits is used; the user's settings override it.
+/// settings (a range, <c>"when": { "episodes": { "min": 50 } }</c>, or a value, <c>"when": { "loadouts": { "is": "true" } }</c>),
+/// the algorithm settings it sets, and the measurement that chose them. The first preset that fits is used; the user's
+/// settings override it.
 /// </summary>
 public sealed class Presets
 {
     /// <summary>One preset: the tasks, the condition, the settings and where its measurement is written up.</summary>
-    public sealed record Preset(IReadOnlyList<string> Tasks, IReadOnlyDictionary<string, (double? Min, double? Max)> When,
+    public sealed record Preset(IReadOnlyList<string> Tasks, IReadOnlyDictionary<string, Condition> When,
         IReadOnlyDictionary<string, string> Settings, string Measured);
+
+    /// <summary>A condition on one task setting: a number within [<see cref="Min"/>, <see cref="Max"/>] (either may be open), or exactly <see cref="Is"/>.</summary>
+    public sealed record Condition(double? Min = null, double? Max = null, string? Is = null);
 
     private Presets(string algorithm, IReadOnlyList<Preset> entries) => (Algorithm, Entries) = (algorithm, entries);
 
@@ -28,11 +32,13 @@ public sealed class Presets
     public Preset? For(string task, IReadOnlyDictionary<string, string>? taskSettings, Func<string, string?> familyDefaults)
         => Entries.FirstOrDefault(p => p.Tasks.Contains(task) && p.When.All(w => Holds(w.Key, w.Value, taskSettings, familyDefaults)));
 
-    private static bool Holds(string key, (double? Min, double? Max) range, IReadOnlyDictionary<string, string>? given, Func<string, string?> defaults)
+    private static bool Holds(string key, Condition condition, IReadOnlyDictionary<string, string>? given, Func<string, string?> defaults)
     {
         string? text = given is not null && given.TryGetValue(key, out var g) ? g : defaults(key);
-        if (text is null || !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return false;
-        return (range.Min is not { } min || v >= min) && (range.Max is not { } max || v <= max);
+        if (text is null) return false;
+        if (condition.Is is { } value) return string.Equals(text.Trim(), value, StringComparison.OrdinalIgnoreCase);
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return false;
+        return (condition.Min is not { } min || v >= min) && (condition.Max is not { } max || v <= max);
     }
 
     /// <summary>
@@ -75,10 +81,16 @@ public sealed class Presets
             foreach (var p in root.GetProperty("presets").EnumerateArray())
             {
                 var tasks = p.GetProperty("tasks").EnumerateArray().Select(t => t.GetString() ?? throw new InvalidDataException("a task name is null")).ToArray();
-                var when = new Dictionary<string, (double?, double?)>(StringComparer.Ordinal);
+                var when = new Dictionary<string, Condition>(StringComparer.Ordinal);
                 if (p.TryGetProperty("when", out var w))
                     foreach (var c in w.EnumerateObject())
-                        when[c.Name] = (c.Value.TryGetProperty("min", out var lo) ? lo.GetDouble() : null, c.Value.TryGetProperty("max", out var hi) ? hi.GetDouble() : null);
+                    {
+                        var condition = new Condition(c.Value.TryGetProperty("min", out var lo) ? lo.GetDouble() : null, c.Value.TryGetProperty("max", out var hi) ? hi.GetDouble() : null,
+                            c.Value.TryGetProperty("is", out var exactly) ? exactly.GetString() ?? throw new InvalidDataException($"condition '{c.Name}' is null") : null);
+                        if (condition is { Min: null, Max: null, Is: null } || (condition.Is is not null && (condition.Min ?? condition.Max) is not null))
+                            throw new InvalidDataException($"condition '{c.Name}' needs min and/or max, or is");
+                        when[c.Name] = condition;
+                    }
                 var settings = p.GetProperty("settings").EnumerateObject()
                     .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"setting '{s.Name}' is not a string"), StringComparer.Ordinal);
                 string measured = p.GetProperty("measured").GetString() ?? "";
