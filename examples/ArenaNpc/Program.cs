@@ -32,7 +32,12 @@ if (learner.Tasks is not ArenaTasks tasks)
     return 2;
 }
 var rng = new Rng(7);
-var style = ArenaStyles.Get(args.Length > 1 ? args[1] : "kite");
+string styleName = args.Length > 1 ? args[1] : "kite";
+if (ArenaStyles.All.FirstOrDefault(s => s.Name == styleName) is not { } style)
+{
+    Console.Error.WriteLine($"error: no player style '{styleName}'; the styles are {string.Join(", ", ArenaStyles.All.Select(s => s.Name))}.");
+    return 2;
+}
 var opponent = style.Create(style.Draw(rng, false));
 // In the loadout game the player also wears armour against one kind of damage, the same every round, hidden from the NPC.
 var armour = tasks.Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Kinetic : ArenaGuard.Energy) : ArenaGuard.None;
