@@ -173,6 +173,7 @@ public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer
 /// </summary>
 public sealed class ArenaTasks : TaskDistribution
 {
+    // The 'unseen-parameters' choices, indexed by ArenaParameterSplit.
     private static readonly string[] HeldOutChoices = ["both", "styles", "parameters"], SplitChoices = ["between", "beyond"];
     private readonly int _rounds, _steps;
     private readonly string _heldOut;
@@ -212,7 +213,7 @@ public sealed class ArenaTasks : TaskDistribution
         string style = r.Choice("style", "all", ["all", .. ArenaStyles.All.Where(s => !s.HeldOut).Select(s => s.Name)]);
         bool loadouts = r.Bool("loadouts", false);
         double exploration = r.Double("loadout-exploration", DefaultLoadoutExploration, 0, 1);
-        var split = r.Choice("unseen-parameters", "between", SplitChoices) == "beyond" ? ArenaParameterSplit.Beyond : ArenaParameterSplit.Between;
+        var split = (ArenaParameterSplit)Array.IndexOf(SplitChoices, r.Choice("unseen-parameters", SplitChoices[0], SplitChoices));
         r.EnsureAllUsed();
         return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split);
     }
@@ -300,7 +301,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("rounds", _rounds.ToString(CultureInfo.InvariantCulture), "rounds against the same player in a trial (episodes)"),
         new("round-seconds", (_steps * ArenaRules.Dt).ToString(CultureInfo.InvariantCulture), "the longest a round lasts, in seconds (10 decisions a second)"),
         new("held-out", _heldOut, "held-out tasks: unseen styles, training styles with unseen parameters, or both (half each)"),
-        new("unseen-parameters", Split == ArenaParameterSplit.Beyond ? "beyond" : "between", "where held-out players' speed, aggression and reaction time lie: between (a band inside the training ranges, never trained on) or beyond (faster, less aggressive and slower to react than any training player)"),
+        new("unseen-parameters", SplitChoices[(int)Split], "where held-out players' speed, aggression and reaction time lie: between (a band inside the training ranges, never trained on) or beyond (faster, less aggressive and slower to react than any training player)"),
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
         new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player's armour absorbs most of kinetic or of energy damage (hidden), and the NPC's first decision of a round picks the kind of damage it does: standard (half each), kinetic or energy"),
         new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
