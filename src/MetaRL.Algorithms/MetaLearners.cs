@@ -26,6 +26,9 @@ public abstract class MetaAlgorithm
     /// <summary>Every setting of the algorithm with its general default (per-task defaults come from <see cref="Resolve"/>).</summary>
     public abstract IReadOnlyList<SettingDescription> Settings { get; }
 
+    /// <summary>The algorithm's per-task defaults (what <see cref="Resolve"/> applies before the user's settings), or null when it has none.</summary>
+    public virtual Common.Presets? Presets => null;
+
     /// <summary>Every setting key of the algorithm.</summary>
     public IReadOnlyList<string> Keys => Settings.Select(s => s.Key).ToArray();
 

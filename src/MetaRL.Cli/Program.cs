@@ -187,6 +187,15 @@ internal static class Program
                     }
                 }
                 AnsiConsole.Write(algos);
+                if (a.Presets?.Conditional.ToArray() is { Length: > 0 } conditional)
+                {
+                    var when = new Table().Title($"{a.Name}: per-task defaults under a task setting (they replace the task's defaults above)");
+                    when.AddColumns("tasks", "when", "settings", "measured");
+                    foreach (var preset in conditional)
+                        when.AddRow(Markup.Escape(string.Join(", ", preset.Tasks)), Markup.Escape(string.Join(", ", preset.When.Select(w => w.Value.Describe(w.Key)))),
+                            Markup.Escape(string.Join(", ", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))), Markup.Escape(preset.Measured));
+                    AnsiConsole.Write(when);
+                }
             }
             return 0;
         });
@@ -224,6 +233,13 @@ internal static class Program
                     ["description"] = a.Description,
                     ["settings"] = new System.Text.Json.Nodes.JsonArray(a.Settings.Select(s => (System.Text.Json.Nodes.JsonNode?)Setting(s)).ToArray()),
                     ["taskDefaults"] = taskDefaults,
+                    ["conditionalDefaults"] = new System.Text.Json.Nodes.JsonArray((a.Presets?.Conditional ?? []).Select(p => (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["tasks"] = new System.Text.Json.Nodes.JsonArray(p.Tasks.Select(t => (System.Text.Json.Nodes.JsonNode?)t).ToArray()),
+                        ["when"] = new System.Text.Json.Nodes.JsonArray(p.When.Select(w => (System.Text.Json.Nodes.JsonNode?)w.Value.Describe(w.Key)).ToArray()),
+                        ["settings"] = new System.Text.Json.Nodes.JsonObject(p.Settings.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                        ["measured"] = p.Measured,
+                    }).ToArray()),
                 };
             }).ToArray()),
             ["taskFamilies"] = new System.Text.Json.Nodes.JsonArray(list.Select(f =>

@@ -196,6 +196,12 @@ public sealed class PresetTests
         Assert.Equal((0.99, 100), (plain.Gamma, plain.Bptt));
         Assert.Equal(plain.ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }).ToSettings());
         Assert.Equal(new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("no-preset-family").ToSettings());
+        // The catalogue entry offers the same presets, and names each condition as a person writes it.
+        Assert.Same(MetaRL.Algorithms.Rl2.Rl2Config.Presets, MetaLearners.Get("rl2").Presets);
+        Assert.Null(MetaLearners.Get("maml").Presets);
+        Assert.Equal(["episodes ≥ 50", "loadouts=true"], MetaLearners.Get("rl2").Presets!.Conditional.SelectMany(p => p.When.Select(w => w.Value.Describe(w.Key))));
+        Assert.Equal("0.5 ≤ x ≤ 2", new MetaRL.Algorithms.Common.Presets.Condition(0.5, 2).Describe("x"));
+        Assert.Equal("x ≤ 3", new MetaRL.Algorithms.Common.Presets.Condition(Max: 3).Describe("x"));
     }
 
     [Fact]

@@ -104,6 +104,13 @@ public sealed class CliTests : IDisposable
         Assert.True(described >= 63 + 2 * families.Length, $"{described} settings described");
         // Per-task defaults are listed where they differ from the general ones.
         Assert.Equal("256", algorithms[0].GetProperty("taskDefaults").GetProperty("tabular-mdp").GetProperty("hidden").GetString());
+        // Those that hold only under a task setting are listed with their condition: no family's defaults reach them.
+        var conditional = algorithms[0].GetProperty("conditionalDefaults").EnumerateArray().ToArray();
+        var loadouts = Assert.Single(conditional, p => p.GetProperty("tasks").EnumerateArray().Any(t => t.GetString() == "arena"));
+        Assert.Equal(["loadouts=true"], loadouts.GetProperty("when").EnumerateArray().Select(w => w.GetString()));
+        Assert.Equal("0.998", loadouts.GetProperty("settings").GetProperty("gamma").GetString());
+        Assert.Contains(conditional, p => p.GetProperty("when").EnumerateArray().Any(w => w.GetString() == "episodes ≥ 50"));
+        Assert.Equal(0, algorithms[1].GetProperty("conditionalDefaults").GetArrayLength());
     }
 
     [Fact]

@@ -19,13 +19,28 @@ public sealed class Presets
         IReadOnlyDictionary<string, string> Settings, string Measured);
 
     /// <summary>A condition on one task setting: a number within [<see cref="Min"/>, <see cref="Max"/>] (either may be open), or exactly <see cref="Is"/>.</summary>
-    public sealed record Condition(double? Min = null, double? Max = null, string? Is = null);
+    public sealed record Condition(double? Min = null, double? Max = null, string? Is = null)
+    {
+        /// <summary>The condition on <paramref name="key"/> as a person writes it: <c>loadouts=true</c>, <c>episodes ≥ 50</c>, <c>1 ≤ x ≤ 3</c>.</summary>
+        public string Describe(string key) => (Is, Min, Max) switch
+        {
+            ({ } value, _, _) => $"{key}={value}",
+            (null, { } lo, { } hi) => $"{Number(lo)} ≤ {key} ≤ {Number(hi)}",
+            (null, { } lo, null) => $"{key} ≥ {Number(lo)}",
+            _ => $"{key} ≤ {Number(Max ?? 0)}",
+        };
+
+        private static string Number(double v) => v.ToString(CultureInfo.InvariantCulture);
+    }
 
     private Presets(string algorithm, IReadOnlyList<Preset> entries) => (Algorithm, Entries) = (algorithm, entries);
 
     public string Algorithm { get; }
 
     public IReadOnlyList<Preset> Entries { get; }
+
+    /// <summary>The presets that apply only under a task setting (a <c>when</c>), which a listing by task name alone never meets.</summary>
+    public IEnumerable<Preset> Conditional => Entries.Where(p => p.When.Count > 0);
 
     /// <summary>The preset for <paramref name="task"/> under <paramref name="taskSettings"/> (the user's settings), or null when the general defaults apply.</summary>
     /// <param name="familyDefaults">The family's own defaults, asked for only when a condition names a key the user did not give.</param>

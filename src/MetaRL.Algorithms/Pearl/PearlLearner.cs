@@ -15,6 +15,8 @@ public sealed class PearlAlgorithm : MetaAlgorithm
 
     public override IReadOnlyList<SettingDescription> Settings => PearlConfig.Schema.Describe(new PearlConfig());
 
+    public override Common.Presets Presets => PearlConfig.Presets;
+
     public override IReadOnlyList<string> EvaluationKeys => ["deterministic", "eval-latent"];
 
     public override IReadOnlyList<string> CapacityKeys => ["hidden"];

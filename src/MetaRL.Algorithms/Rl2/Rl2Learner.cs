@@ -17,6 +17,8 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 
     public override IReadOnlyList<SettingDescription> Settings => Rl2Config.Schema.Describe(new Rl2Config());
 
+    public override Common.Presets Presets => Rl2Config.Presets;
+
     public override IReadOnlyList<string> EvaluationKeys => ["deterministic"];
 
     public override IReadOnlyList<string> Counterparts => ["multi-task", "oracle"];

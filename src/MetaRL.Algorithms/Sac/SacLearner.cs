@@ -15,6 +15,8 @@ public sealed class SacAlgorithm : MetaAlgorithm
 
     public override IReadOnlyList<SettingDescription> Settings => SacConfig.Schema.Describe(new SacConfig());
 
+    public override Common.Presets Presets => SacConfig.Presets;
+
     public override IReadOnlyList<string> EvaluationKeys => ["deterministic"];
 
     public override IReadOnlyList<string> CapacityKeys => ["hidden"];

@@ -45,7 +45,7 @@ internal static class Reference
         md.AppendLine();
         md.AppendLine("## Algorithm settings");
         md.AppendLine();
-        md.AppendLine("Given as `--set key=value` (or in a `--config` file) to `metarl train`. The default is the general one; `metarl list ALGORITHM` also shows each task family's preset where it differs (docs/presets.md).");
+        md.AppendLine("Given as `--set key=value` (or in a `--config` file) to `metarl train`. The default is the general one; `metarl list ALGORITHM` also shows each task family's preset where it differs, and the presets that hold only under a task setting with their condition (docs/presets.md).");
         foreach (var a in MetaLearners.Catalogue)
         {
             md.AppendLine();
