@@ -9,6 +9,7 @@ using MetaRL.Reports;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine.IO;
 using MetaRL.Core.Evaluation;
+using MetaRL.Core.Learning;
 using MetaRL.Tasks;
 using Spectre.Console;
 
@@ -392,11 +393,21 @@ internal static class Program
             if (p.GetValue(pretrained) is not null)
                 throw new SettingException($"--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is {AlgorithmOf(runDir)}.");
             var options = new MetaTestOptions(p.GetValue(trials) ?? 1000, p.GetValue(seed));
-            var result = EpisodeEvaluation.Evaluate(runDir, ParseSettings(p.GetValue(set)), options, out var tasks, out bool deterministic, out var file, out var described, out var evaluated);
+            var learner = EpisodeEvaluation.Load(runDir, ParseSettings(p.GetValue(set)), out var file, out var described);
+            string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
+            // Every compared run is loaded and checked before any is played, so a mismatch costs no evaluation.
+            var compared = new Dictionary<string, (IMetaLearner Learner, LearnerCheckpoint.Description Described)>();
+            foreach (var other in others.Where(o => AlgorithmOf(o) != "maml"))
+            {
+                var otherLearner = EpisodeEvaluation.Load(other, ParseSettings(p.GetValue(set)), out _, out var otherDescribed);
+                if (otherLearner.Tasks.Name != learner.Tasks.Name || Describe(otherLearner.Tasks) != Describe(learner.Tasks))
+                    throw new SettingException(CompareMismatch(other, otherLearner.Tasks, learner.Tasks));
+                compared[other] = (otherLearner, otherDescribed);
+            }
+            var result = EpisodeEvaluation.Evaluate(learner, runDir, options, out var tasks, out bool deterministic, out var evaluated);
             var agents = new List<IMetaAgent> { evaluated };
             if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration})");
             var results = new List<MetaTestResult> { result };
-            string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             foreach (var other in others)
             {
                 if (AlgorithmOf(other) == "maml")
@@ -407,9 +418,8 @@ internal static class Program
                     agents.Add(fixedAgent);
                     continue;
                 }
-                var r = EpisodeEvaluation.Evaluate(other, ParseSettings(p.GetValue(set)), options, out var otherTasks, out _, out _, out var otherDescribed, out var otherAgent, labelWithRun: true);
-                if (otherTasks.Name != tasks.Name || Describe(otherTasks) != Describe(tasks))
-                    throw new SettingException($"--compare '{other}' plays {otherTasks.Name} ({Describe(otherTasks)}); this run plays {tasks.Name} ({Describe(tasks)}).");
+                var (otherLearner, otherDescribed) = compared[other];
+                var r = EpisodeEvaluation.Evaluate(otherLearner, other, options, out _, out _, out var otherAgent, labelWithRun: true);
                 if (CapacityDifference(described, otherDescribed) is { } unlike)
                 {
                     // A smaller or differently shaped baseline makes a lead look larger than the adaptation earns.
@@ -444,6 +454,21 @@ internal static class Program
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Why run <paramref name="other"/> cannot be compared on this run's tasks; where only task settings differ, the
+    /// <c>--set</c> that puts both on the same tasks (a per-style oracle against the all-style run: <c>--set style=kite</c>).
+    /// </summary>
+    private static string CompareMismatch(string other, TaskDistribution theirs, TaskDistribution ours)
+    {
+        string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
+        string text = $"--compare '{other}' plays {theirs.Name} ({Describe(theirs)}); this run plays {ours.Name} ({Describe(ours)}).";
+        if (theirs.Name != ours.Name) return text;
+        var mine = ours.Settings.ToDictionary(s => s.Key, s => s.Default);
+        var differing = theirs.Settings.Where(s => !mine.TryGetValue(s.Key, out var v) || v != s.Default).ToArray();
+        return differing.Length == 0 ? text
+            : text + $" To play both on the same tasks, evaluate with {string.Join(" ", differing.Select(s => $"--set {s.Key}={s.Default}"))}.";
     }
 
     private static Command RenderCommand()

@@ -654,6 +654,11 @@ public sealed class CliTests : IDisposable
         var refused = Run("eval", run, "--trials", "30", "--compare", flat, otherTask); // several runs after one --compare
         Assert.NotEqual(0, refused.Code);
         Assert.Contains("episodes=5", refused.Err);
+        // Refused before anything was played, with the settings that put both runs on the same tasks; those work.
+        Assert.DoesNotContain("Evaluating", refused.Out);
+        Assert.Contains("To play both on the same tasks, evaluate with --set episodes=5.", refused.Err);
+        var sameTasks = Run("eval", run, "--trials", "10", "--set", "episodes=5", "--compare", otherTask);
+        Assert.True(sameTasks.Code == 0, sameTasks.Err);
 
         // An existing run directory is never overwritten.
         var again = Run("train", "rl2", "bandit", "--out", run);

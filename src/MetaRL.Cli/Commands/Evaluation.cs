@@ -36,8 +36,12 @@ internal static class EpisodeEvaluation
     /// <summary>As above; <paramref name="agent"/> is the agent that played (for traces of its play).</summary>
     public static MetaTestResult Evaluate(string dir, Dictionary<string, string> overrides, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
         out string file, out LearnerCheckpoint.Description described, out IMetaAgent agent, bool labelWithRun = false)
+        => Evaluate(Load(dir, overrides, out file, out described), dir, options, out tasks, out deterministic, out agent, labelWithRun);
+
+    /// <summary>Meta-tests a learner loaded from run <paramref name="dir"/> (by <see cref="Load"/>).</summary>
+    public static MetaTestResult Evaluate(IMetaLearner learner, string dir, MetaTestOptions options, out TaskDistribution tasks, out bool deterministic,
+        out IMetaAgent agent, bool labelWithRun = false)
     {
-        var learner = Load(dir, overrides, out file, out described);
         tasks = learner.Tasks;
         agent = learner.Agent();
         deterministic = !learner.Settings.TryGetValue("deterministic", out var d) || d == "true";
