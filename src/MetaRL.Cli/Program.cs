@@ -191,10 +191,10 @@ internal static class Program
                 if (a.Presets?.Conditional.ToArray() is { Length: > 0 } conditional)
                 {
                     var when = new Table().Title($"{a.Name}: per-task defaults under a task setting (they replace the task's defaults above)");
-                    when.AddColumns("tasks", "when", "settings", "measured");
+                    when.AddColumn(new TableColumn("tasks").NoWrap()).AddColumn(new TableColumn("when").NoWrap()).AddColumn("settings, then the measurement behind them");
                     foreach (var preset in conditional)
-                        when.AddRow(Markup.Escape(string.Join(", ", preset.Tasks)), Markup.Escape(string.Join(", ", preset.When.Select(w => w.Value.Describe(w.Key)))),
-                            Markup.Escape(string.Join(", ", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))), Markup.Escape(preset.Measured));
+                        when.AddRow(Markup.Escape(string.Join("\n", preset.Tasks)), Markup.Escape(string.Join("\n", preset.When.Select(w => w.Value.Describe(w.Key)))),
+                            Markup.Escape(string.Join("\n", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))) + $"\n[dim]{Markup.Escape(preset.Measured)}[/]");
                     AnsiConsole.Write(when);
                 }
             }
