@@ -394,14 +394,12 @@ internal static class Program
                 throw new SettingException($"--pretrained applies to MAML runs (a multi-task policy fine-tuned by gradient steps); this run is {AlgorithmOf(runDir)}.");
             var options = new MetaTestOptions(p.GetValue(trials) ?? 1000, p.GetValue(seed));
             var learner = EpisodeEvaluation.Load(runDir, ParseSettings(p.GetValue(set)), out var file, out var described);
-            string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
             // Every compared run is loaded and checked before any is played, so a mismatch costs no evaluation.
             var compared = new Dictionary<string, (IMetaLearner Learner, LearnerCheckpoint.Description Described)>();
             foreach (var other in others.Where(o => AlgorithmOf(o) != "maml"))
             {
                 var otherLearner = EpisodeEvaluation.Load(other, ParseSettings(p.GetValue(set)), out _, out var otherDescribed);
-                if (otherLearner.Tasks.Name != learner.Tasks.Name || Describe(otherLearner.Tasks) != Describe(learner.Tasks))
-                    throw new SettingException(CompareMismatch(other, otherLearner.Tasks, learner.Tasks));
+                if (CompareMismatch(other, otherLearner.Tasks, learner.Tasks) is { } mismatch) throw new SettingException(mismatch);
                 compared[other] = (otherLearner, otherDescribed);
             }
             var result = EpisodeEvaluation.Evaluate(learner, runDir, options, out var tasks, out bool deterministic, out var evaluated);
@@ -457,12 +455,14 @@ internal static class Program
     }
 
     /// <summary>
-    /// Why run <paramref name="other"/> cannot be compared on this run's tasks; where only task settings differ, the
-    /// <c>--set</c> that puts both on the same tasks (a per-style oracle against the all-style run: <c>--set style=kite</c>).
+    /// Null when run <paramref name="other"/> plays the same tasks as this run; otherwise why it cannot be compared and,
+    /// where only task settings differ, the <c>--set</c> that puts both on the same tasks (a per-style oracle against
+    /// the all-style run: <c>--set style=kite</c>).
     /// </summary>
-    private static string CompareMismatch(string other, TaskDistribution theirs, TaskDistribution ours)
+    private static string? CompareMismatch(string other, TaskDistribution theirs, TaskDistribution ours)
     {
         string Describe(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
+        if (theirs.Name == ours.Name && Describe(theirs) == Describe(ours)) return null;
         string text = $"--compare '{other}' plays {theirs.Name} ({Describe(theirs)}); this run plays {ours.Name} ({Describe(ours)}).";
         if (theirs.Name != ours.Name) return text;
         var mine = ours.Settings.ToDictionary(s => s.Key, s => s.Default);
