@@ -402,9 +402,9 @@ internal static class Program
                 if (CompareMismatch(other, otherLearner.Tasks, learner.Tasks) is { } mismatch) throw new SettingException(mismatch);
                 compared[other] = (otherLearner, otherDescribed);
             }
+            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration})");
             var result = EpisodeEvaluation.Evaluate(learner, runDir, options, out var tasks, out bool deterministic, out var evaluated);
             var agents = new List<IMetaAgent> { evaluated };
-            if (!p.GetValue(json)) AnsiConsole.MarkupLine($"Evaluating [blue]{Markup.Escape(file)}[/] (iteration {described.Iteration})");
             var results = new List<MetaTestResult> { result };
             foreach (var other in others)
             {
