@@ -32,10 +32,14 @@ if (learner.Tasks is not ArenaTasks tasks)
     return 2;
 }
 var rng = new Rng(7);
-string styleName = args.Length > 1 ? args[1] : "kite";
-if (ArenaStyles.All.FirstOrDefault(s => s.Name == styleName) is not { } style)
+ArenaStyle style;
+try
 {
-    Console.Error.WriteLine($"error: no player style '{styleName}'; the styles are {string.Join(", ", ArenaStyles.All.Select(s => s.Name))}.");
+    style = ArenaStyles.Get(args.Length > 1 ? args[1] : "kite");
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
 var opponent = style.Create(style.Draw(rng, false));

@@ -245,5 +245,7 @@ public static class ArenaStyles
     private static int OwnCount(int style) => Training[style].Draw(new Rng(0), false).Length - 3;
 
     /// <summary>The style named <paramref name="name"/>.</summary>
-    public static ArenaStyle Get(string name) => All.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"Unknown player style '{name}'.", nameof(name));
+    /// <exception cref="ArgumentException">No style has that name; the message lists the styles.</exception>
+    public static ArenaStyle Get(string name) => All.FirstOrDefault(s => s.Name == name)
+        ?? throw new ArgumentException($"no player style '{name}'; the styles are {string.Join(", ", All.Select(s => s.Name))}.");
 }
