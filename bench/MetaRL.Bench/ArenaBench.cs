@@ -60,7 +60,7 @@ internal static class ArenaBench
             _npc = new AgentPlayer(agent, tasks);
             var style = ArenaStyles.Get("kite");
             _player = style.Create(style.Draw(_rng, false));
-            _world = new ArenaRound(tasks.Horizon);
+            _world = tasks.CreateRound();
             _npc.Reset();
             Start();
         }

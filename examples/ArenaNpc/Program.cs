@@ -47,7 +47,7 @@ var opponent = style.Create(style.Draw(rng, false));
 var armour = tasks.Loadouts ? (rng.NextInt(2) == 0 ? ArenaGuard.Kinetic : ArenaGuard.Energy) : ArenaGuard.None;
 
 var npc = new AgentPlayer(learner.Agent(), tasks); // one NPC's memory; Reset() when it meets a new player
-var world = new ArenaRound(tasks.Horizon);
+var world = tasks.CreateRound();
 var seen = new float[tasks.ObservationSpace.Size]; // with loadouts it also says which one the NPC carries
 long decisions = 0, ticks = 0, first = 0;
 npc.Reset();

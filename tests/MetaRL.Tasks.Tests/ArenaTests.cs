@@ -300,6 +300,57 @@ public sealed class ArenaTests
     }
 
     [Fact]
+    public void A_weaker_standard_kit_puts_that_share_of_its_damage_through_either_armour_and_leaves_typed_kits_as_they_are()
+    {
+        var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5" });
+        Assert.Equal(0.5, tasks.StandardDamage);
+        Assert.Equal(ArenaRules.StandardThrough, ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" }).StandardDamage);
+        Assert.Contains(tasks.Settings, s => s.Key == "standard-damage" && s.Default == "0.5");
+        var rng = new Rng(10);
+        // A strike at point blank with each kit, the round played by the env as a training run plays it.
+        double Struck(ArenaLoadout kit, ArenaGuard armour)
+        {
+            var env = (ArenaEnv)tasks.CreateEnv();
+            env.SetTask(Player("camp") with { Guard = armour });
+            env.Reset(rng, new float[tasks.ObservationSpace.Size]);
+            env.Step([(int)kit], rng, new float[tasks.ObservationSpace.Size]); // stay, pick the kit
+            var npc = env.Round.Npc;
+            npc.Position = env.Round.Player.Position + new Vec(1, 0);
+            return ArenaRules.Attack(ref npc, env.Round.Player, ArenaAttack.Melee, rng);
+        }
+        foreach (var armour in new[] { ArenaGuard.Kinetic, ArenaGuard.Energy })
+        {
+            Assert.Equal(ArenaRules.MeleeDamage * 0.5, Struck(ArenaLoadout.Standard, armour), 9);
+            Assert.Equal(ArenaRules.MeleeDamage * (armour == ArenaGuard.Kinetic ? 0.3 : 1), Struck(ArenaLoadout.Kinetic, armour), 9);
+            Assert.Equal(ArenaRules.MeleeDamage * (armour == ArenaGuard.Energy ? 0.3 : 1), Struck(ArenaLoadout.Energy, armour), 9);
+        }
+        Assert.Equal(0.5, tasks.CreateRound().StandardDamage);
+        // The plain game has no armour for the rule to act on; out-of-range shares are refused.
+        var refused = Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["standard-damage"] = "0.5" }));
+        Assert.Contains("loadouts=true", refused.Message);
+        foreach (var bad in new[] { "0", "1.2", "-0.5", "half" })
+            Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = bad }));
+    }
+
+    [Fact]
+    public void The_hand_written_npc_takes_a_typed_kit_at_random_each_round_only_where_the_standard_kit_is_weaker()
+    {
+        var options = new MetaTestOptions(300, 11);
+        IReadOnlyList<double> Kit(string key, Dictionary<string, string> settings)
+            => MetaTest.Run(ArenaStateMachine.Agent, ArenaTasks.FromSettings(settings), options).Metrics![key];
+        var weaker = new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5" };
+        var kinetic = Kit("kinetic", weaker);
+        var energy = Kit("energy", weaker);
+        for (int round = 0; round < 3; round++)
+        {
+            Assert.Equal(1, kinetic[round] + energy[round], 9); // never the standard kit
+            Assert.InRange(kinetic[round], 0.4, 0.6);
+        }
+        var standard = new Dictionary<string, string> { ["loadouts"] = "true" };
+        Assert.All(Kit("kinetic", standard).Concat(Kit("energy", standard)), share => Assert.Equal(0, share));
+    }
+
+    [Fact]
     public void The_hand_written_npc_beats_a_random_one()
     {
         var tasks = new ArenaTasks();

@@ -72,8 +72,12 @@ public struct Fighter
             _ => throw new ArgumentOutOfRangeException(nameof(guard), guard, "arena: unknown guard."),
         };
 
-    /// <summary>Gives this fighter the NPC's weapons and speed (the same in every kit) and <paramref name="loadout"/>'s kind of damage.</summary>
-    public void Equip(ArenaLoadout loadout)
+    /// <summary>
+    /// Gives this fighter the NPC's weapons and speed (the same in every kit) and <paramref name="loadout"/>'s kind of damage.
+    /// The standard kit's hits are scaled so that <paramref name="standardDamage"/> of their damage gets through either
+    /// armour (<see cref="ArenaRules.StandardThrough"/>, half kinetic and half energy, leaves them as they are).
+    /// </summary>
+    public void Equip(ArenaLoadout loadout, double standardDamage = ArenaRules.StandardThrough)
     {
         KineticShare = loadout switch
         {
@@ -82,7 +86,8 @@ public struct Fighter
             ArenaLoadout.Energy => 0.0,
             _ => throw new ArgumentOutOfRangeException(nameof(loadout), loadout, "arena: unknown loadout."),
         };
-        (MeleeDamage, ShotDamage, Aim, Speed) = (ArenaRules.MeleeDamage, ArenaRules.ShotDamage, 0.0, ArenaRules.NpcSpeed);
+        double scale = loadout == ArenaLoadout.Standard ? standardDamage / ArenaRules.StandardThrough : 1;
+        (MeleeDamage, ShotDamage, Aim, Speed) = (ArenaRules.MeleeDamage * scale, ArenaRules.ShotDamage * scale, 0.0, ArenaRules.NpcSpeed);
     }
 
     /// <summary>The share of <paramref name="attacker"/>'s damage that gets through this fighter's armour (1 without armour).</summary>
@@ -102,6 +107,12 @@ public static class ArenaRules
     public const double HalfSize = 8, FighterRadius = 0.3, Dt = 0.1, NpcSpeed = 4, MaxHealth = 100;
     public const double MeleeRange = 1.5, MeleeDamage = 20, ShotRange = 10, ShotDamage = 10;
     public const int MeleeCooldownSteps = 8, ShotCooldownSteps = 6;
+
+    /// <summary>
+    /// The share of a standard kit's damage (half kinetic, half energy) that gets through either armour of the loadout
+    /// game, each absorbing 70 % of one kind: 1 − ½ · 0.7. A typed kit puts through 1 or 0.3, on average the same.
+    /// </summary>
+    public const double StandardThrough = 0.65;
 
     /// <summary>The pillars: centre and radius.</summary>
     public static readonly (Vec Centre, double Radius)[] Pillars = [(new(-3, 2.5), 1.2), (new(3, -2.5), 1.2)];
@@ -190,11 +201,16 @@ public readonly record struct ArenaMove(Vec Velocity, ArenaAttack Attack, ArenaL
 /// first move of the round equips its loadout (<see cref="ArenaMove.Loadout"/>; a loadout later in the round is refused). The round
 /// ends when a fighter falls or after <see cref="Steps"/> steps; then the one with more health left wins (equal: a draw).
 /// </summary>
-public sealed class ArenaRound(int steps)
+/// <param name="steps">The longest a round lasts, in steps.</param>
+/// <param name="standardDamage">The share of the NPC's standard kit's damage that gets through the player's armour (<see cref="Fighter.Equip"/>).</param>
+public sealed class ArenaRound(int steps, double standardDamage = ArenaRules.StandardThrough)
 {
     private readonly Vec[] _npcTrail = new Vec[16];
 
     public int Steps => steps;
+
+    /// <summary>The share of the standard kit's damage that gets through the player's armour.</summary>
+    public double StandardDamage => standardDamage;
     public Fighter Npc, Player;
     public int Step { get; private set; }
 
@@ -236,7 +252,7 @@ public sealed class ArenaRound(int steps)
         if (npc.Loadout is { } loadout)
         {
             if (Step != 0) throw new InvalidOperationException("arena: the NPC picks its loadout with its first move of a round, not later.");
-            Npc.Equip(loadout);
+            Npc.Equip(loadout, standardDamage);
             Loadout = loadout;
         }
         (NpcAttack, PlayerAttack) = (Made(Npc, npc.Attack), Made(Player, player.Attack));

@@ -37,12 +37,12 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
 /// shot, hit) and the time in the round; with loadouts (18) also whether the NPC carries the kinetic or the energy kit, and the
 /// round's first action picks the loadout (<see cref="NpcMove"/>).
 /// </summary>
-public sealed class ArenaEnv(int steps, bool loadouts = false) : Env<ArenaPlayer>
+public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDamage = ArenaRules.StandardThrough) : Env<ArenaPlayer>
 {
     /// <summary>The observation's size without loadouts; with them two more values say which one the NPC carries.</summary>
     public const int ObservationSize = 16, LoadoutObservationSize = 18, Moves = 9, Actions = Moves * 3;
 
-    private readonly ArenaRound _round = new(steps);
+    private readonly ArenaRound _round = new(steps, standardDamage);
     private ArenaPlayerStyle? _player;
 
     public override Space ObservationSpace { get; } = new Box(-2, 2, ObservationSizeOf(loadouts));
@@ -180,8 +180,12 @@ public sealed class ArenaTasks : TaskDistribution
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
     public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false, double loadoutExploration = DefaultLoadoutExploration,
-        ArenaParameterSplit split = ArenaParameterSplit.Between)
+        ArenaParameterSplit split = ArenaParameterSplit.Between, double standardDamage = ArenaRules.StandardThrough)
     {
+        if (!(standardDamage is >= 0.05 and <= 1)) throw new SettingException($"arena: 'standard-damage' must be from 0.05 to 1, got {standardDamage.ToString(CultureInfo.InvariantCulture)}.");
+        if (!loadouts && standardDamage != ArenaRules.StandardThrough)
+            throw new SettingException("arena: 'standard-damage' is a rule of the loadout game; set loadouts=true with it.");
+        StandardDamage = standardDamage;
         if (!Enum.IsDefined(split)) throw new SettingException($"arena: 'unseen-parameters' must be one of {string.Join(", ", SplitChoices)}, got {split}.");
         Split = split;
         if (!(loadoutExploration is >= 0 and <= 1)) throw new SettingException($"arena: 'loadout-exploration' must be from 0 to 1, got {loadoutExploration.ToString(CultureInfo.InvariantCulture)}.");
@@ -214,8 +218,9 @@ public sealed class ArenaTasks : TaskDistribution
         bool loadouts = r.Bool("loadouts", false);
         double exploration = r.Double("loadout-exploration", DefaultLoadoutExploration, 0, 1);
         var split = (ArenaParameterSplit)Array.IndexOf(SplitChoices, r.Choice("unseen-parameters", SplitChoices[0], SplitChoices));
+        double standardDamage = r.Double("standard-damage", ArenaRules.StandardThrough, 0.05, 1);
         r.EnsureAllUsed();
-        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split);
+        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split, standardDamage);
     }
 
     /// <summary>Where the held-out players' speed, aggression and reaction time lie against the training players' (<see cref="ArenaParameterSplit"/>).</summary>
@@ -242,7 +247,10 @@ public sealed class ArenaTasks : TaskDistribution
         return new ArenaPlayer(style, parameters, unseen, guard, Loadouts && split == TaskSplit.Train ? LoadoutExploration : 0);
     }
 
-    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts);
+    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts, StandardDamage);
+
+    /// <summary>A round of this family's rules, for a game loop that plays it itself (the NPC's side is <see cref="ArenaEnv"/>'s static methods).</summary>
+    public ArenaRound CreateRound() => new(_steps, StandardDamage);
 
     /// <summary>Whether the NPC picks a loadout at the start of each round (<see cref="ArenaLoadout"/>).</summary>
     public bool Loadouts { get; }
@@ -253,6 +261,13 @@ public sealed class ArenaTasks : TaskDistribution
     /// seen what the others do against each armour, and then has no reason to probe with one or to switch.
     /// </summary>
     public double LoadoutExploration { get; }
+
+    /// <summary>
+    /// In the loadout game, the share of the standard kit's damage that gets through either armour: by default
+    /// <see cref="ArenaRules.StandardThrough"/> (0.65, a typed kit's average), lower to make a typed kit the better gamble
+    /// in a round whose armour the NPC does not know yet, so that probing pays for itself.
+    /// </summary>
+    public double StandardDamage { get; }
 
     /// <summary>The default <see cref="LoadoutExploration"/>.</summary>
     public const double DefaultLoadoutExploration = 0.3;
@@ -305,18 +320,26 @@ public sealed class ArenaTasks : TaskDistribution
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
         new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player's armour absorbs most of kinetic or of energy damage (hidden), and the NPC's first decision of a round picks the kind of damage it does: standard (half each), kinetic or energy"),
         new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
+        new("standard-damage", StandardDamage.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of the standard kit's damage that gets through either armour (0.65: half kinetic, half energy, as a typed kit's 1 or 0.3 on average; lower makes probing with a typed kit pay); the hand-written NPC takes a typed kit at random when it is lower"),
     ];
 }
 
 /// <summary>
 /// The hand-written NPC of <c>arena</c>, the usual game-AI state machine: retreat and shoot when health is below 30 %,
-/// otherwise chase the player, shooting when a shot is ready and clear, striking in melee when within reach.
+/// otherwise chase the player, shooting when a shot is ready and clear, striking in melee when within reach. In the
+/// loadout game it takes the standard kit, or, where the standard kit does less than a typed kit does on average
+/// (<see cref="ArenaTasks.StandardDamage"/> below <see cref="ArenaRules.StandardThrough"/>), a typed kit drawn at random
+/// each round: what a designer who cannot see the armour would give it.
 /// </summary>
-public sealed class ArenaStateMachine : IStrategy
+/// <param name="kits">Draws the typed kit of each round, or null to keep the standard kit.</param>
+public sealed class ArenaStateMachine(Rng? kits = null) : IStrategy
 {
-    public static StrategyAgent Agent { get; } = new("hand-written NPC", (_, _) => new ArenaStateMachine());
+    public static StrategyAgent Agent { get; } = new("hand-written NPC",
+        (tasks, rng) => new ArenaStateMachine(tasks is ArenaTasks { Loadouts: true } t && t.StandardDamage < ArenaRules.StandardThrough ? rng : null));
 
-    public void Reset() { }
+    private bool _roundStart = true;
+
+    public void Reset() => _roundStart = true;
 
     public void Act(ReadOnlySpan<float> o, Span<float> action)
     {
@@ -325,8 +348,11 @@ public sealed class ArenaStateMachine : IStrategy
         bool canShoot = shotReady && clear && distance <= ArenaRules.ShotRange, canStrike = meleeReady && distance <= ArenaRules.MeleeRange;
         int move = o[6] < 0.3 ? 2 : distance > 1.0 ? 1 : 0;
         var attack = o[6] >= 0.3 && canStrike ? ArenaAttack.Melee : canShoot ? ArenaAttack.Shot : ArenaAttack.None;
+        // A round's first decision picks the kit by its attack part (ArenaEnv.NpcMove): melee kinetic, shot energy.
+        if (_roundStart && kits is not null) attack = kits.NextInt(2) == 0 ? ArenaAttack.Melee : ArenaAttack.Shot;
+        _roundStart = false;
         action[0] = move * 3 + (int)attack;
     }
 
-    public void Observe(float reward, bool episodeEnded) { }
+    public void Observe(float reward, bool episodeEnded) => _roundStart |= episodeEnded;
 }
