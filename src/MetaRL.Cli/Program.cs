@@ -273,7 +273,7 @@ internal static class Program
             var agents = family.Baselines(dist, options.Seed);
             foreach (var agent in agents)
                 results.Add(MetaTest.Run(agent, dist, options));
-            string title = $"{dist.Name}: baselines ({SettingsText(dist)})";
+            string title = $"{dist.Name}: baselines ({dist.SettingsText()})";
             if (p.GetValue(json)) Console.WriteLine(MetaTestResult.ToJson(results));
             else
             {
@@ -436,7 +436,7 @@ internal static class Program
                     agents.Add(agent);
                 }
             for (int i = 1; i < results.Count; i++) results[i].LeadOfEvaluatedAgent = MetaTestResult.Lead(result, results[i]);
-            string title = $"{tasks.Name}: {result.Agent} on held-out tasks ({SettingsText(tasks)})";
+            string title = $"{tasks.Name}: {result.Agent} on held-out tasks ({tasks.SettingsText()})";
             if (p.GetValue(json)) Console.WriteLine(results.Count == 1 ? result.ToJson() : MetaTestResult.ToJson(results));
             else
             {
@@ -454,9 +454,6 @@ internal static class Program
         return cmd;
     }
 
-    /// <summary>A task distribution's settings as the reports title it: <c>key=value, …</c>.</summary>
-    private static string SettingsText(TaskDistribution d) => string.Join(", ", d.Settings.Select(s => $"{s.Key}={s.Default}"));
-
     /// <summary>
     /// Null when run <paramref name="other"/> plays the same tasks as this run; otherwise why it cannot be compared and,
     /// where only task settings differ, the <c>--set</c> that puts both on the same tasks (a per-style oracle against
@@ -464,8 +461,8 @@ internal static class Program
     /// </summary>
     private static string? CompareMismatch(string other, TaskDistribution theirs, TaskDistribution ours)
     {
-        if (theirs.Name == ours.Name && SettingsText(theirs) == SettingsText(ours)) return null;
-        string text = $"--compare '{other}' plays {theirs.Name} ({SettingsText(theirs)}); this run plays {ours.Name} ({SettingsText(ours)}).";
+        if (theirs.Name == ours.Name && theirs.SettingsText() == ours.SettingsText()) return null;
+        string text = $"--compare '{other}' plays {theirs.Name} ({theirs.SettingsText()}); this run plays {ours.Name} ({ours.SettingsText()}).";
         if (theirs.Name != ours.Name) return text;
         var mine = ours.Settings.ToDictionary(s => s.Key, s => s.Default);
         var differing = theirs.Settings.Where(s => !mine.TryGetValue(s.Key, out var v) || v != s.Default).ToArray();

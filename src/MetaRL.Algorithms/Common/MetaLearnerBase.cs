@@ -30,5 +30,5 @@ public abstract class MetaLearnerBase(string algorithm, TaskDistribution tasks, 
     protected abstract void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata);
 
     /// <summary>The family and its settings, for <see cref="Description"/>.</summary>
-    protected string Family => $"{Tasks.Name} ({string.Join(", ", Tasks.Settings.Select(s => $"{s.Key}={s.Default}"))})";
+    protected string Family => $"{Tasks.Name} ({Tasks.SettingsText()})";
 }

@@ -232,7 +232,7 @@ public sealed class MamlTrainer
         public byte[] Play(byte[] piece)
         {
             var seeds = TrialSeed.ReadPiece(piece);
-            var pool = WorkerEnvs.GetOrAdd($"{config.Trajectories}\n{tasks.Name}\n{string.Join("\n", tasks.Settings.Select(s => $"{s.Key}={s.Default}"))}", _ => []);
+            var pool = WorkerEnvs.GetOrAdd($"{config.Trajectories}\n{tasks.Name}\n{tasks.SettingsText("\n")}", _ => []);
             var envs = new MetaRL.Core.Envs.IEnv[]?[seeds.Length];
             for (int i = 0; i < envs.Length; i++) envs[i] = pool.TryTake(out var kept) ? kept : null;
             MamlTaskData[] data;

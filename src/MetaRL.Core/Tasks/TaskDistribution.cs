@@ -158,6 +158,9 @@ public abstract class TaskDistribution
     /// <summary>The family's settings and their current values.</summary>
     public abstract IReadOnlyList<SettingInfo> Settings { get; }
 
+    /// <summary>The settings' current values as <c>key=value</c>, joined by <paramref name="separator"/>: how titles and comparisons name a family's tasks.</summary>
+    public string SettingsText(string separator = ", ") => string.Join(separator, Settings.Select(s => $"{s.Key}={s.Default}"));
+
     /// <summary>A fresh generator for <paramref name="split"/> derived from <paramref name="seed"/>; train and test streams never overlap.</summary>
     public static Rng TaskStream(ulong seed, TaskSplit split)
         => new(seed * 0x9E3779B97F4A7C15UL + (split == TaskSplit.Train ? 0x1234_5678UL : 0xDEAD_BEEF_CAFEUL));
