@@ -333,6 +333,41 @@ public sealed class ArenaTests
     }
 
     [Fact]
+    public void Damage_numbers_show_the_share_of_a_hit_that_got_through_in_the_step_it_lands_and_nothing_else()
+    {
+        var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5", ["damage-numbers"] = "true" });
+        Assert.Equal(ArenaEnv.DamageNumberObservationSize, tasks.ObservationSpace.Size);
+        Assert.Equal(ArenaEnv.LoadoutObservationSize, ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" }).ObservationSpace.Size);
+        var rng = new Rng(12);
+        var obs = new float[tasks.ObservationSpace.Size];
+        foreach (var (kit, armour, share) in new[] { (ArenaLoadout.Kinetic, ArenaGuard.Energy, 1.0), (ArenaLoadout.Kinetic, ArenaGuard.Kinetic, 0.3), (ArenaLoadout.Standard, ArenaGuard.Kinetic, 0.5) })
+        {
+            var env = (ArenaEnv)tasks.CreateEnv();
+            env.SetTask(Player("camp") with { Guard = armour });
+            env.Reset(rng, obs);
+            env.Step([(int)kit], rng, obs); // stay, pick the kit
+            Assert.Equal(0, obs[18]);
+            // Walk up to the player (it hides; the NPC goes round), strike when within reach, and read the number of the step that hit.
+            bool struck = false;
+            for (int t = 0; t < 150 && !env.Round.Over && !struck; t++)
+            {
+                bool reach = (env.Round.Player.Position - env.Round.Npc.Position).Length <= ArenaRules.MeleeRange && env.Round.Npc.MeleeCooldown == 0;
+                env.Step([reach ? 1 : 1 * 3], rng, obs);
+                if (reach) struck = true;
+                else Assert.True(obs[18] == 0 || env.Round.NpcHit);
+            }
+            Assert.True(struck, $"the NPC never reached the {armour} camper");
+            Assert.True(env.Round.NpcHit);
+            Assert.Equal(share, obs[18], 5);
+            Assert.Equal(share, env.Round.NpcHitShare, 9);
+            env.Step([0], rng, obs); // stay, no attack
+            Assert.Equal(0, obs[18]);
+        }
+        var refused = Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["damage-numbers"] = "true" }));
+        Assert.Contains("loadouts=true", refused.Message);
+    }
+
+    [Fact]
     public void The_hand_written_npc_takes_a_typed_kit_at_random_each_round_only_where_the_standard_kit_is_weaker()
     {
         var options = new MetaTestOptions(300, 11);

@@ -228,6 +228,12 @@ public sealed class ArenaRound(int steps, double standardDamage = ArenaRules.Sta
     public bool PlayerHit { get; private set; }
     public bool NpcHit { get; private set; }
 
+    /// <summary>
+    /// The share of its weapon's damage the NPC's attack of the last step did (0 when it missed or made none): 1, 0.3 or
+    /// the standard kit's share against an armoured player; the number a game shows on a hit.
+    /// </summary>
+    public double NpcHitShare { get; private set; }
+
     public bool Over => Step >= steps || Npc.Health <= 0 || Player.Health <= 0;
 
     /// <summary>The NPC's result: 1 a win, 0.5 a draw, 0 a loss (when <see cref="Over"/>).</summary>
@@ -239,7 +245,7 @@ public sealed class ArenaRound(int steps, double standardDamage = ArenaRules.Sta
         Npc = Fighter.Standard(new(-6, rng.Uniform(-5, 5)));
         Player = Fighter.Standard(new(6, rng.Uniform(-5, 5)));
         (Player.MeleeDamage, Player.Aim, Loadout) = (playerMeleeDamage, playerAim, ArenaLoadout.Standard);
-        (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false);
+        (Step, Dealt, Taken, PlayerAttack, NpcAttack, PlayerHit, NpcHit, NpcHitShare) = (0, 0, 0, ArenaAttack.None, ArenaAttack.None, false, false, 0);
         Array.Fill(_npcTrail, Npc.Position);
     }
 
@@ -259,6 +265,7 @@ public sealed class ArenaRound(int steps, double standardDamage = ArenaRules.Sta
         double dealt = ArenaRules.Attack(ref Npc, Player, npc.Attack, rng);
         double taken = ArenaRules.Attack(ref Player, Npc, player.Attack, rng);
         (NpcHit, PlayerHit) = (dealt > 0, taken > 0);
+        NpcHitShare = dealt > 0 ? dealt / (npc.Attack == ArenaAttack.Melee ? ArenaRules.MeleeDamage : ArenaRules.ShotDamage) : 0;
         dealt = Math.Min(dealt, Math.Max(Player.Health, 0));
         taken = Math.Min(taken, Math.Max(Npc.Health, 0));
         Player.Health -= dealt;

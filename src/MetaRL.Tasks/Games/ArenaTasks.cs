@@ -35,20 +35,25 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
 /// losing the round. Observation (16): the NPC's position, the player's offset and distance, whether the line between
 /// them is clear, both healths, the NPC's two cooldowns, the player's velocity, what the player did last step (struck,
 /// shot, hit) and the time in the round; with loadouts (18) also whether the NPC carries the kinetic or the energy kit, and the
-/// round's first action picks the loadout (<see cref="NpcMove"/>).
+/// round's first action picks the loadout (<see cref="NpcMove"/>); with <paramref name="damageNumbers"/> (19) also the share
+/// of its weapon's damage the NPC's last attack did (<see cref="ArenaRound.NpcHitShare"/>).
 /// </summary>
-public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDamage = ArenaRules.StandardThrough) : Env<ArenaPlayer>
+public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDamage = ArenaRules.StandardThrough, bool damageNumbers = false) : Env<ArenaPlayer>
 {
-    /// <summary>The observation's size without loadouts; with them two more values say which one the NPC carries.</summary>
-    public const int ObservationSize = 16, LoadoutObservationSize = 18, Moves = 9, Actions = Moves * 3;
+    /// <summary>
+    /// The observation's size without loadouts; with them two more values say which one the NPC carries, and with damage
+    /// numbers one more the share of its damage the NPC's last hit did.
+    /// </summary>
+    public const int ObservationSize = 16, LoadoutObservationSize = 18, DamageNumberObservationSize = 19, Moves = 9, Actions = Moves * 3;
 
     private readonly ArenaRound _round = new(steps, standardDamage);
     private ArenaPlayerStyle? _player;
 
-    public override Space ObservationSpace { get; } = new Box(-2, 2, ObservationSizeOf(loadouts));
+    public override Space ObservationSpace { get; } = new Box(-2, 2, ObservationSizeOf(loadouts, damageNumbers));
 
-    /// <summary>How many values the observation has, with or without loadouts.</summary>
-    public static int ObservationSizeOf(bool loadouts) => loadouts ? LoadoutObservationSize : ObservationSize;
+    /// <summary>How many values the observation has, with or without loadouts and damage numbers (which need loadouts).</summary>
+    public static int ObservationSizeOf(bool loadouts, bool damageNumbers = false)
+        => !loadouts ? ObservationSize : damageNumbers ? DamageNumberObservationSize : LoadoutObservationSize;
     public override Space ActionSpace { get; } = new Discrete(Actions);
 
     /// <summary>Whether the NPC's first decision of a round picks its loadout (<see cref="NpcMove"/>).</summary>
@@ -137,7 +142,8 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
 
     /// <summary>
     /// Writes the NPC's observation of <paramref name="r"/> (the layout <see cref="ArenaEnv"/> describes), into
-    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (kinetic, energy).
+    /// <see cref="ObservationSize"/> values, or <see cref="LoadoutObservationSize"/> with the loadout's two flags (kinetic, energy),
+    /// or <see cref="DamageNumberObservationSize"/> with the share of its damage the NPC's last hit did too.
     /// </summary>
     public static void Observe(ArenaRound r, Span<float> o)
     {
@@ -161,6 +167,8 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
         if (o.Length < LoadoutObservationSize) return;
         o[16] = r.Loadout == ArenaLoadout.Kinetic ? 1 : 0;
         o[17] = r.Loadout == ArenaLoadout.Energy ? 1 : 0;
+        if (o.Length < DamageNumberObservationSize) return;
+        o[18] = (float)r.NpcHitShare;
     }
 }
 
@@ -180,8 +188,10 @@ public sealed class ArenaTasks : TaskDistribution
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
     public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false, double loadoutExploration = DefaultLoadoutExploration,
-        ArenaParameterSplit split = ArenaParameterSplit.Between, double standardDamage = ArenaRules.StandardThrough)
+        ArenaParameterSplit split = ArenaParameterSplit.Between, double standardDamage = ArenaRules.StandardThrough, bool damageNumbers = false)
     {
+        if (damageNumbers && !loadouts) throw new SettingException("arena: 'damage-numbers' shows what the loadout game's armour let through; set loadouts=true with it.");
+        DamageNumbers = damageNumbers;
         if (!(standardDamage is >= 0.05 and <= 1)) throw new SettingException($"arena: 'standard-damage' must be from 0.05 to 1, got {standardDamage.ToString(CultureInfo.InvariantCulture)}.");
         if (!loadouts && standardDamage != ArenaRules.StandardThrough)
             throw new SettingException("arena: 'standard-damage' is a rule of the loadout game; set loadouts=true with it.");
@@ -195,7 +205,7 @@ public sealed class ArenaTasks : TaskDistribution
         _steps = (int)Math.Round(roundSeconds / ArenaRules.Dt);
         if (_steps < 10) throw new SettingException($"arena: 'round-seconds' must be at least 1, got {roundSeconds.ToString(CultureInfo.InvariantCulture)}.");
         (_rounds, _heldOut, Style, Loadouts) = (rounds, heldOut, style, loadouts);
-        ObservationSpace = new Box(-2, 2, ArenaEnv.ObservationSizeOf(loadouts));
+        ObservationSpace = new Box(-2, 2, ArenaEnv.ObservationSizeOf(loadouts, damageNumbers));
         var trainingStyles = ArenaStyles.All.Where(s => !s.HeldOut).ToArray();
         if (style is null || style == "all") Style = null;
         else
@@ -219,8 +229,9 @@ public sealed class ArenaTasks : TaskDistribution
         double exploration = r.Double("loadout-exploration", DefaultLoadoutExploration, 0, 1);
         var split = (ArenaParameterSplit)Array.IndexOf(SplitChoices, r.Choice("unseen-parameters", SplitChoices[0], SplitChoices));
         double standardDamage = r.Double("standard-damage", ArenaRules.StandardThrough, 0.05, 1);
+        bool damageNumbers = r.Bool("damage-numbers", false);
         r.EnsureAllUsed();
-        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split, standardDamage);
+        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split, standardDamage, damageNumbers);
     }
 
     /// <summary>Where the held-out players' speed, aggression and reaction time lie against the training players' (<see cref="ArenaParameterSplit"/>).</summary>
@@ -247,7 +258,7 @@ public sealed class ArenaTasks : TaskDistribution
         return new ArenaPlayer(style, parameters, unseen, guard, Loadouts && split == TaskSplit.Train ? LoadoutExploration : 0);
     }
 
-    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts, StandardDamage);
+    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts, StandardDamage, DamageNumbers);
 
     /// <summary>A round of this family's rules, for a game loop that plays it itself (the NPC's side is <see cref="ArenaEnv"/>'s static methods).</summary>
     public ArenaRound CreateRound() => new(_steps, StandardDamage);
@@ -268,6 +279,13 @@ public sealed class ArenaTasks : TaskDistribution
     /// in a round whose armour the NPC does not know yet, so that probing pays for itself.
     /// </summary>
     public double StandardDamage { get; }
+
+    /// <summary>
+    /// In the loadout game, whether the observation also shows the share of its weapon's damage the NPC's last attack did
+    /// (<see cref="ArenaRound.NpcHitShare"/>, in the step it lands): the number a game shows on a hit, which tells a typed
+    /// kit's armour from one hit instead of from the player's health.
+    /// </summary>
+    public bool DamageNumbers { get; }
 
     /// <summary>The default <see cref="LoadoutExploration"/>.</summary>
     public const double DefaultLoadoutExploration = 0.3;
@@ -321,6 +339,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player's armour absorbs most of kinetic or of energy damage (hidden), and the NPC's first decision of a round picks the kind of damage it does: standard (half each), kinetic or energy"),
         new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
         new("standard-damage", StandardDamage.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of the standard kit's damage that gets through either armour (0.65: half kinetic, half energy, as a typed kit's 1 or 0.3 on average; lower makes probing with a typed kit pay); the hand-written NPC takes a typed kit at random when it is lower"),
+        new("damage-numbers", DamageNumbers ? "true" : "false", "in the loadout game, the observation also shows the share of its weapon's damage the NPC's last attack did, in the step it lands (1, 0.3 or the standard kit's share; 0 for a miss): the number a game shows on a hit"),
     ];
 }
 
