@@ -371,18 +371,20 @@ public sealed class ArenaTests
     public void The_hand_written_npc_takes_a_typed_kit_at_random_each_round_only_where_the_standard_kit_is_weaker()
     {
         var options = new MetaTestOptions(300, 11);
-        IReadOnlyList<double> Kit(string key, Dictionary<string, string> settings)
-            => MetaTest.Run(ArenaStateMachine.Agent, ArenaTasks.FromSettings(settings), options).Metrics![key];
-        var weaker = new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5" };
-        var kinetic = Kit("kinetic", weaker);
-        var energy = Kit("energy", weaker);
+        // The share of rounds played with the kinetic and with the energy kit, per round of the trial.
+        (IReadOnlyList<double> Kinetic, IReadOnlyList<double> Energy) Kits(Dictionary<string, string> settings)
+        {
+            var metrics = MetaTest.Run(ArenaStateMachine.Agent, ArenaTasks.FromSettings(settings), options).Metrics!;
+            return (metrics["kinetic"], metrics["energy"]);
+        }
+        var (kinetic, energy) = Kits(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5" });
         for (int round = 0; round < 3; round++)
         {
             Assert.Equal(1, kinetic[round] + energy[round], 9); // never the standard kit
             Assert.InRange(kinetic[round], 0.4, 0.6);
         }
-        var standard = new Dictionary<string, string> { ["loadouts"] = "true" };
-        Assert.All(Kit("kinetic", standard).Concat(Kit("energy", standard)), share => Assert.Equal(0, share));
+        var standard = Kits(new Dictionary<string, string> { ["loadouts"] = "true" });
+        Assert.All(standard.Kinetic.Concat(standard.Energy), share => Assert.Equal(0, share));
     }
 
     [Fact]

@@ -356,9 +356,7 @@ public sealed class ArenaStateMachine(Rng? kits = null) : IStrategy
     public static StrategyAgent Agent { get; } = new("hand-written NPC",
         (tasks, rng) => new ArenaStateMachine(tasks is ArenaTasks { Loadouts: true } t && t.StandardDamage < ArenaRules.StandardThrough ? rng : null));
 
-    private bool _roundStart = true;
-
-    public void Reset() => _roundStart = true;
+    public void Reset() { }
 
     public void Act(ReadOnlySpan<float> o, Span<float> action)
     {
@@ -367,11 +365,10 @@ public sealed class ArenaStateMachine(Rng? kits = null) : IStrategy
         bool canShoot = shotReady && clear && distance <= ArenaRules.ShotRange, canStrike = meleeReady && distance <= ArenaRules.MeleeRange;
         int move = o[6] < 0.3 ? 2 : distance > 1.0 ? 1 : 0;
         var attack = o[6] >= 0.3 && canStrike ? ArenaAttack.Melee : canShoot ? ArenaAttack.Shot : ArenaAttack.None;
-        // A round's first decision picks the kit by its attack part (ArenaEnv.NpcMove): melee kinetic, shot energy.
-        if (_roundStart && kits is not null) attack = kits.NextInt(2) == 0 ? ArenaAttack.Melee : ArenaAttack.Shot;
-        _roundStart = false;
+        // A round's first decision (its time reads 0) picks the kit by its attack part, as ArenaEnv.NpcMove reads it.
+        if (o[15] == 0 && kits is not null) attack = (ArenaAttack)(kits.NextInt(2) == 0 ? ArenaLoadout.Kinetic : ArenaLoadout.Energy);
         action[0] = move * 3 + (int)attack;
     }
 
-    public void Observe(float reward, bool episodeEnded) => _roundStart |= episodeEnded;
+    public void Observe(float reward, bool episodeEnded) { }
 }
