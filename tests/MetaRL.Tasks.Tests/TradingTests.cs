@@ -224,6 +224,55 @@ public sealed class TradingTests : IDisposable
     }
 
     [Fact]
+    public void Volatility_features_are_the_log_root_mean_square_of_the_latest_days_in_the_units_returns_are_shown_in()
+    {
+        double[] returns = [0.01, -0.02, 0.005, 0.015, -0.01, 0.02, 0.0, -0.005, 0.01, 0.01, 0.02, -0.03, 0.0, 0.004, 0.01, -0.01];
+        foreach (bool normalize in new[] { false, true })
+        {
+            var rules = new TradingRules(Window: 8, Cost: 0, Levels: 3, Days: 6, Episodes: 1, NormalizeReturns: normalize, VolatilityFeatures: true);
+            int w = rules.Window, first = w + (normalize ? 4 : 3);
+            Assert.Equal(first + 3, rules.ObservationSpace.Size);
+            IEnv env = new Scaled(rules, returns, 1), plain = new Scaled(rules with { VolatilityFeatures = false }, returns, 1);
+            env.SetTask(TwoRegimes());
+            plain.SetTask(TwoRegimes());
+            var rng = new Rng(1);
+            var obs = new float[rules.ObservationSpace.Size];
+            var plainObs = new float[first];
+            env.Reset(rng, obs);
+            plain.Reset(rng, plainObs);
+            for (int day = 0; ; day++)
+            {
+                // The window ends at return w + day − 1; spans of 5, 8 (10 capped at the window) and 8 days.
+                double unit = rules.ReturnUnit(obs);
+                int[] spans = [5, 8, 8];
+                for (int k = 0; k < 3; k++)
+                {
+                    var last = returns[(w + day - spans[k])..(w + day)];
+                    double rms = Math.Sqrt(last.Sum(r => r * r) / spans[k]);
+                    Assert.Equal((float)Math.Log(rms * unit), obs[first + k], 4);
+                }
+                // Everything before the features is what the rules without them show.
+                Assert.Equal(plainObs, obs[..first]);
+                if (day == 6) break;
+                env.Step(day % 3, rng, obs);
+                plain.Step(day % 3, rng, plainObs);
+            }
+        }
+        // A price that does not move reads as the floor, not as minus infinity.
+        var flat = new TradingRules(Window: 5, Cost: 0, Levels: 3, Days: 2, Episodes: 1, VolatilityFeatures: true);
+        IEnv still = new Scaled(flat, new double[10], 1);
+        still.SetTask(TwoRegimes());
+        var o = new float[flat.ObservationSpace.Size];
+        still.Reset(new Rng(1), o);
+        Assert.Equal((float)Math.Log(TradingRules.VolatilityFloor), o[^1], 5);
+        // The setting is read and listed by name, and a value other than true or false is refused.
+        var tasks = (RegimeTradingTasks)TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["volatility-features"] = "true" });
+        Assert.Equal(20 + 3 + 3, tasks.ObservationSpace.Size);
+        var e = Assert.ThrowsAny<SettingException>(() => TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["volatility-features"] = "maybe" }));
+        Assert.Contains("volatility-features", e.Message);
+    }
+
+    [Fact]
     public void The_rule_based_baselines_trade_alike_on_normalized_and_fixed_observations()
     {
         foreach (var held in new[] { "prior", "wider" })

@@ -22,8 +22,13 @@ namespace MetaRL.Tasks.Trading;
 /// log-return the trial has shown, its first window included) instead of fixed units, and add that volatility as a
 /// last observation: a calm market and a wild one with the same shape then look alike to the agent.
 /// </param>
+/// <param name="VolatilityFeatures">
+/// Add, after everything else, the realised volatility of the last 5, 10 and <see cref="Window"/> days (each capped at the
+/// window) as ln of their root mean square in the units the returns are shown in: what a regime's volatility looks like
+/// lately, which a network fed the returns alone has to learn to square.
+/// </param>
 public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Levels = 5, int Days = 250, int Episodes = 4, double RiskPenalty = 0,
-    bool NormalizeReturns = false)
+    bool NormalizeReturns = false, bool VolatilityFeatures = false)
 {
     /// <summary>Observed log-returns are multiplied by this (a 2 % day reads 1) and clipped to ±<see cref="ReturnClip"/>.</summary>
     public const double ReturnScale = 50, ReturnClip = 20;
@@ -37,7 +42,10 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     /// <summary>A regime switch the position has not answered within this many days counts this many (see <see cref="TradingEnv{TTask}"/>).</summary>
     public const int ReactionCap = 60;
 
-    public Space ObservationSpace => new Box((float)-ReturnClip, (float)ReturnClip, Window + (NormalizeReturns ? 4 : 3));
+    /// <summary>A realised volatility of exactly zero (a price that did not move) reads as ln of this.</summary>
+    public const double VolatilityFloor = 1e-3;
+
+    public Space ObservationSpace => new Box((float)-ReturnClip, (float)ReturnClip, Window + (NormalizeReturns ? 4 : 3) + (VolatilityFeatures ? 3 : 0));
 
     /// <summary>
     /// What an observed return or P&amp;L is multiplied by: <see cref="ReturnScale"/>, or with <see cref="NormalizeReturns"/>
@@ -76,11 +84,12 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         int episodes = r.Int("episodes", defaultEpisodes, 1, 1000);
         double risk = r.Double("risk-penalty", 0, 0, 1e6);
         bool normalize = r.Bool("normalize-returns", false);
+        bool volatility = r.Bool("volatility-features", false);
         int levels;
         if (positions == "continuous") levels = 0;
         else if (!int.TryParse(positions, NumberStyles.None, CultureInfo.InvariantCulture, out levels) || levels < 2 || levels > 101)
             throw new SettingException($"{r.Owner}: setting 'positions' must be 'continuous' or a number of evenly spaced positions in [-1, 1] from 2 to 101; got '{positions}'.");
-        return new TradingRules(window, cost, levels, days, episodes, risk, normalize);
+        return new TradingRules(window, cost, levels, days, episodes, risk, normalize, volatility);
     }
 
     /// <summary>The shared settings with their current values, for <c>metarl list</c>.</summary>
@@ -93,6 +102,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         new("episodes", Episodes.ToString(CultureInfo.InvariantCulture), "episodes in a trial; the market goes on from one to the next"),
         new("risk-penalty", RiskPenalty.ToString("R", CultureInfo.InvariantCulture), "κ in the reward P&L − κ·P&L² (P&L as a fraction of capital; 0: none)"),
         new("normalize-returns", NormalizeReturns ? "true" : "false", "returns and P&L in units of the market's own volatility so far in the trial (itself shown as ln(σ/2 %)), not fixed units"),
+        new("volatility-features", VolatilityFeatures ? "true" : "false", "add the realised volatility of the last 5, 10 and window days, as ln of their root mean square in the units returns are shown in"),
     ];
 
     /// <summary>The measures of a trading episode, in the order <see cref="TradingEnv{TTask}"/> writes them.</summary>
@@ -274,5 +284,17 @@ public abstract class TradingEnv<TTask>(TradingRules rules, bool regimes) : Env<
         o[w] = (float)_position;
         o[w + 1] = _position == 0 ? 0 : (float)Math.Clamp((_equity / _openEquity - 1) * TradingRules.PnlScale * unit / TradingRules.ReturnScale, -TradingRules.ReturnClip, TradingRules.ReturnClip);
         o[w + 2] = (float)_day / rules.Days;
+        if (rules.VolatilityFeatures)
+        {
+            int at = w + (rules.NormalizeReturns ? 4 : 3);
+            ReadOnlySpan<int> spans = [Math.Min(5, w), Math.Min(10, w), w];
+            foreach (int span in spans)
+            {
+                double squares = 0;
+                for (int i = w - span; i < w; i++) squares += _window[i] * _window[i];
+                double rms = Math.Sqrt(squares / span) * unit;
+                o[at++] = (float)Math.Clamp(Math.Log(Math.Max(rms, TradingRules.VolatilityFloor)), -TradingRules.ReturnClip, TradingRules.ReturnClip);
+            }
+        }
     }
 }
