@@ -314,6 +314,11 @@ internal static class Program
         {
             Description = "With --from: train the run's comparison agent with the same network and heads: multi-task (cannot adapt) or oracle (told the task).",
         };
+        var weights = new Option<bool>("--weights")
+        {
+            Description = "With --from: start from that run's network weights (a warm start; the optimiser, schedules and iterations start afresh), "
+                + "e.g. a run of one player style trained on with --set style=all; settings that change the networks' shapes cannot change.",
+        };
         var force = new Option<bool>("--force") { Description = "With --resume: continue even though metrics.csv is missing (its history starts afresh)." };
         var config = new Option<string?>("--config")
         {
@@ -334,11 +339,11 @@ internal static class Program
         };
         workerTimeout.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--worker-timeout must be at least 1 second."); });
         var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.")
-            { algo, task, set, seed, outDir, resume, every, from, counterpart, force, config, workers, cluster, workerTimeout };
+            { algo, task, set, seed, outDir, resume, every, from, counterpart, weights, force, config, workers, cluster, workerTimeout };
         cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), SettingsFile.Merge(p.GetValue(config), ParseSettings(p.GetValue(set))),
             p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
             p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart), p.GetValue(force),
-            new Training.ClusterChoice(p.GetValue(workers), p.GetValue(cluster), TimeSpan.FromSeconds(p.GetValue(workerTimeout)))));
+            new Training.ClusterChoice(p.GetValue(workers), p.GetValue(cluster), TimeSpan.FromSeconds(p.GetValue(workerTimeout))), p.GetValue(weights)));
         return cmd;
     }
 

@@ -63,6 +63,54 @@ public sealed class CatalogueTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Small))]
+    public void A_warm_start_takes_a_runs_weights_and_nothing_else_and_refuses_networks_of_another_shape(string algorithm, string task, string[] settings)
+    {
+        var source = Path.Combine(_dir, $"source-{algorithm}-{task}");
+        using (var run = MetaRL.Algorithms.Runs.RunDirectory.Create(source, algorithm, task, Settings(settings), seed: 7))
+        {
+            run.Learner.Learn(iterations: 2);
+            run.Checkpoint();
+        }
+        static Dictionary<string, float[]> Weights(IMetaLearner learner, string path)
+        {
+            learner.Save(path);
+            var archive = MetaRL.Engine.IO.TensorArchive.Load(path);
+            return archive.Names.Where(n => new[] { "net.", "policy.", "sac.", "encoder." }.Any(p => n.StartsWith(p, StringComparison.Ordinal)) && !n.Contains("optim", StringComparison.Ordinal))
+                .ToDictionary(n => n, n => archive.Get<float>(n).ToArray());
+        }
+        var trained = MetaLearners.Load(source);
+        var trainedWeights = Weights(trained, Path.Combine(_dir, "trained.mrla"));
+        Assert.NotEmpty(trainedWeights);
+
+        var warmPath = Path.Combine(_dir, $"warm-{algorithm}-{task}");
+        using (var warm = MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(warmPath, source, null, Settings(["iterations=4"]), seed: 8, weights: true))
+        {
+            // The weights, and with them the play; not the iteration, the schedule's length or the seed.
+            Assert.Equal((0, 4, 8UL), (warm.Learner.Iteration, warm.Learner.Iterations, warm.Learner.Seed));
+            Assert.Equal(trainedWeights, Weights(warm.Learner, Path.Combine(_dir, "warm.mrla")));
+            var options = MetaLearners.Get(algorithm).EvaluationOptions(trained, trials: 12, seed: 3) with { Batch = 5 };
+            Assert.Equal(MetaTest.Run(trained.Agent(), trained.Tasks, options).TrialTotals, MetaTest.Run(warm.Learner.Agent(), warm.Learner.Tasks, options).TrialTotals);
+            // A learner of the same settings and seed without the weights starts elsewhere; the warm one trains on.
+            var fresh = MetaLearners.Create(algorithm, task, Settings([.. settings.Where(x => !x.StartsWith("iterations=", StringComparison.Ordinal)), "iterations=4"]), seed: 8);
+            Assert.NotEqual(trainedWeights, Weights(fresh, Path.Combine(_dir, "fresh.mrla")));
+            Assert.Equal(1, warm.Step().Iteration);
+        }
+
+        // Networks of another shape are refused by name, before anything is written; so is a counterpart from the weights.
+        var wider = Path.Combine(_dir, $"wider-{algorithm}-{task}");
+        var e = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() =>
+            MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(wider, source, null, Settings([algorithm == "maml" ? "hidden=6,6" : "hidden=6"]), seed: null, weights: true));
+        Assert.Contains("Cannot start from the weights", e.Message);
+        Assert.Contains("shape", e.Message);
+        Assert.False(Directory.Exists(wider));
+        if (MetaLearners.Get(algorithm).Counterparts.Count > 0)
+            Assert.Contains("not both", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() =>
+                MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(wider, source, MetaLearners.Get(algorithm).Counterparts[0], new Dictionary<string, string>(), null, weights: true)).Message);
+        Assert.False(Directory.Exists(wider));
+    }
+
+    [Theory]
+    [MemberData(nameof(Small))]
     public void A_seed_gives_the_same_run_on_one_thread_as_on_every_core(string algorithm, string task, string[] settings)
     {
         (double[][] Metrics, float[][] Weights, double[] Eval) RunWith(int threads)

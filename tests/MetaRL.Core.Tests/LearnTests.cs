@@ -23,6 +23,7 @@ public class LearnTests
         public IMetaAgent Agent() => new RandomAgent();
         public void Save(string path) => throw new NotSupportedException();
         public void LoadState(TensorArchive archive) => throw new NotSupportedException();
+        public void LoadWeights(TensorArchive archive, string source) => throw new NotSupportedException();
     }
 
     [Fact]

@@ -23,6 +23,8 @@ public abstract class MetaLearnerBase(string algorithm, TaskDistribution tasks, 
     public abstract IMetaAgent Agent();
     public abstract void LoadState(TensorArchive archive);
 
+    public abstract void LoadWeights(TensorArchive archive, string source);
+
     /// <summary>Writes the checkpoint, the learner's description among its metadata.</summary>
     public void Save(string path) => SaveCheckpoint(path, LearnerCheckpoint.Metadata(this));
 

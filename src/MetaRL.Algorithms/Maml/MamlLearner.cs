@@ -109,4 +109,6 @@ public sealed class MamlLearner(TaskDistribution tasks, IReadOnlyDictionary<stri
     protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata);
 
     public override void LoadState(TensorArchive archive) => Trainer.Load(archive);
+
+    public override void LoadWeights(TensorArchive archive, string source) => Trainer.LoadWeights(archive, source);
 }

@@ -265,6 +265,16 @@ public sealed class MamlTrainer
     }
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
+    /// <summary>A warm start: the policy of another MAML checkpoint of the same shape; the optimiser, iteration and random streams stay this trainer's.</summary>
+    public void LoadWeights(TensorArchive archive, string source)
+    {
+        CheckpointMetadata.RequireKind(archive, "maml-checkpoint", "a MAML", source);
+        var probe = CreatePolicy(_tasks, Config, new Rng(1));
+        try { probe.LoadFrom(archive, "policy."); }
+        catch (Exception e) { throw new CheckpointException($"{source}: its policy does not fit this run's ({e.Message.TrimEnd('.')}).", e); }
+        Policy.LoadFrom(archive, "policy.");
+    }
+
     public void Load(TensorArchive archive)
     {
         CheckpointMetadata.RequireKind(archive, "maml-checkpoint", "a MAML");

@@ -257,6 +257,25 @@ public sealed class PearlTrainer
     }
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
+    /// <summary>
+    /// A warm start: the actor-critic (networks, targets, temperature) and the context encoder of another PEARL checkpoint
+    /// of the same shapes; the replay buffers, optimisers, iteration and random streams stay this trainer's.
+    /// </summary>
+    public void LoadWeights(TensorArchive archive, string source)
+    {
+        CheckpointMetadata.RequireKind(archive, "pearl-checkpoint", "a PEARL", source);
+        var restore = Sac.ReadFrom(archive, "sac.", source, weightsOnly: true);
+        ContextEncoder? probe = null;
+        if (Encoder is not null)
+        {
+            probe = new ContextEncoder(Encoder.TransitionSize, Encoder.Latent, Config.EncoderHidden, new Rng(1));
+            try { probe.LoadFrom(archive, "encoder."); }
+            catch (Exception e) when (e is not CheckpointException) { throw new CheckpointException($"{source}: the context encoder does not fit ({e.Message}).", e); }
+        }
+        restore();
+        if (probe is not null) Encoder!.CopyParametersFrom(probe);
+    }
+
     public void Load(TensorArchive archive, string source = "the checkpoint")
     {
         CheckpointMetadata.RequireKind(archive, "pearl-checkpoint", "a PEARL", source);

@@ -162,4 +162,6 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
         Trainer.Load(archive);
         Best.Apply(best);
     }
+
+    public override void LoadWeights(TensorArchive archive, string source) => Trainer.LoadWeights(archive, source);
 }

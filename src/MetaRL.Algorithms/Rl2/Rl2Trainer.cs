@@ -224,6 +224,29 @@ public sealed class Rl2Trainer
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
     }
 
+    /// <summary>
+    /// Starts from the network of another RL² checkpoint of the same shapes (a warm start): its weights, its observation
+    /// statistics and its running return statistics; the optimiser, iteration and random streams stay this trainer's.
+    /// </summary>
+    public void LoadWeights(TensorArchive archive, string source)
+    {
+        CheckpointMetadata.RequireKind(archive, "rl2-checkpoint", "an RL²", source);
+        var stats = (archive.Metadata.TryGetValue("return-stats", out var rs) ? rs : throw new CheckpointException($"{source} lacks 'return-stats'."))
+            .Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) ? x
+                : throw new CheckpointException($"{source}: 'return-stats' is malformed.")).ToArray();
+        if (stats.Length != 3) throw new CheckpointException($"{source}: 'return-stats' is malformed.");
+        var probe = CreateNetwork(_tasks, Config, new Rng(1));
+        try
+        {
+            probe.LoadFrom(archive, "net.");
+            probe.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
+        }
+        catch (Exception e) { throw new CheckpointException($"{source}: its network does not fit this run's ({e.Message.TrimEnd('.')}).", e); }
+        Network.LoadFrom(archive, "net.");
+        Network.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
+        _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
+    }
+
     /// <summary>Loads only the network from a checkpoint (for evaluation).</summary>
     public static Rl2Network LoadNetwork(TensorArchive archive, TaskDistribution tasks, Rl2Config config)
     {

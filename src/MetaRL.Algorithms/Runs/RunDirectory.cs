@@ -66,9 +66,15 @@ public sealed class RunDirectory : IDisposable
     /// Settings are validated before anything is written.
     /// </summary>
     public static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery = 50)
+        => Create(path, algorithm, task, settings, seed, checkpointEvery, prepare: null);
+
+    // As above; prepare, when given, acts on the new learner before anything is written (and may refuse it).
+    private static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery,
+        Action<IMetaLearner>? prepare)
     {
         CheckInterval(checkpointEvery);
         var learner = MetaLearners.Create(algorithm, task, settings, seed);
+        prepare?.Invoke(learner);
         if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
         CreateDirectory(path);
@@ -83,18 +89,35 @@ public sealed class RunDirectory : IDisposable
     /// Starts a new run in <paramref name="path"/> with the algorithm, task, task settings, resolved settings and seed of
     /// the run (or checkpoint file) <paramref name="from"/>: as its <paramref name="counterpart"/> when given (e.g. its
     /// non-adaptive "multi-task" twin, see <see cref="MetaAlgorithm.Counterpart"/>), then with <paramref name="overrides"/>.
+    /// With <paramref name="weights"/> the new run starts from the networks of that run's last checkpoint (a warm start, see
+    /// <see cref="IMetaLearner.LoadWeights"/>): the overrides may then change any setting that keeps the networks' shapes,
+    /// e.g. train a run of one player style on every style; its optimiser, schedules and iteration count start afresh.
     /// </summary>
+    /// <exception cref="SettingException">A counterpart with <paramref name="weights"/>, or networks that do not fit (nothing is written).</exception>
     public static RunDirectory CreateFrom(string path, string from, string? counterpart, IReadOnlyDictionary<string, string> overrides, ulong? seed,
-        int checkpointEvery = 50)
+        int checkpointEvery = 50, bool weights = false)
     {
+        if (weights && counterpart is not null)
+            throw new SettingException("A counterpart is trained from scratch as the run's comparison agent; it cannot start from the run's weights (give --counterpart or --weights, not both).");
         var file = CheckpointOf(from, preferBest: false);
-        var d = LearnerCheckpoint.Read(TensorArchive.Load(file), file);
+        var archive = TensorArchive.Load(file);
+        var d = LearnerCheckpoint.Read(archive, file);
         var algorithm = MetaLearners.Get(d.Algorithm);
         IReadOnlyDictionary<string, string> settings = new Dictionary<string, string>(d.TaskSettings.Concat(d.Settings).ToDictionary(), StringComparer.Ordinal);
         if (counterpart is not null) settings = algorithm.Counterpart(counterpart, settings);
         var merged = new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal);
         foreach (var (k, v) in overrides) merged[k] = v;
-        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery);
+        Action<IMetaLearner>? prepare = null;
+        if (weights)
+            prepare = learner =>
+            {
+                try { learner.LoadWeights(archive, file); }
+                catch (CheckpointException e)
+                {
+                    throw new SettingException($"Cannot start from the weights of '{from}': {e.Message.TrimEnd('.')}. Settings that change the networks' shapes (the observation, the actions, the layers) cannot change with --weights.");
+                }
+            };
+        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery, prepare);
     }
 
     /// <summary>

@@ -60,4 +60,6 @@ public sealed class SacLearner(TaskDistribution tasks, IReadOnlyDictionary<strin
     protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata);
 
     public override void LoadState(TensorArchive archive) => Trainer.Load(archive);
+
+    public override void LoadWeights(TensorArchive archive, string source) => Trainer.LoadWeights(archive, source);
 }

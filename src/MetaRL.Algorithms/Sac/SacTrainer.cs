@@ -97,6 +97,13 @@ public sealed class SacTrainer
     }
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
+    /// <summary>A warm start: the networks, targets and temperature of another SAC checkpoint of the same shapes; nothing else.</summary>
+    public void LoadWeights(TensorArchive archive, string source)
+    {
+        CheckpointMetadata.RequireKind(archive, "sac-checkpoint", "a SAC", source);
+        Sac.ReadFrom(archive, "sac.", source, weightsOnly: true)();
+    }
+
     public void Load(TensorArchive archive, string source = "the checkpoint")
     {
         CheckpointMetadata.RequireKind(archive, "sac-checkpoint", "a SAC", source);

@@ -400,9 +400,10 @@ public sealed class SoftActorCritic
 
     /// <summary>
     /// Checks that <see cref="WriteTo"/>'s entries fit these networks (the caller's probe of the same shape reads them
-    /// first) and returns the restore to apply once everything else has been checked.
+    /// first) and returns the restore to apply once everything else has been checked. With <paramref name="weightsOnly"/>
+    /// the networks, their targets and the temperature are restored and the optimisers keep their own state (a warm start).
     /// </summary>
-    public Action ReadFrom(TensorArchive archive, string prefix, string source)
+    public Action ReadFrom(TensorArchive archive, string prefix, string source, bool weightsOnly = false)
     {
         var probe = new SoftActorCritic(ObservationSize, ActionSize, LatentSize, Settings, new Rng(1));
         try
@@ -417,6 +418,16 @@ public sealed class SoftActorCritic
         if (!archive.Contains(prefix + "log-alpha") || archive.Get<float>(prefix + "log-alpha").Size != 1)
             throw new CheckpointException($"{source} lacks the temperature '{prefix}log-alpha'.");
         var logAlpha = archive.Get<float>(prefix + "log-alpha").Data[0];
+        if (weightsOnly)
+            return () =>
+            {
+                Policy.CopyParametersFrom(probe.Policy);
+                Q1.CopyParametersFrom(probe.Q1);
+                Q2.CopyParametersFrom(probe.Q2);
+                Q1Target.CopyParametersFrom(probe.Q1Target);
+                Q2Target.CopyParametersFrom(probe.Q2Target);
+                LogAlpha.Data[0] = logAlpha;
+            };
         var policyState = CheckpointMetadata.ReadOptimizerState(archive, _policyOptimizer, prefix + "policy-optim.");
         var criticState = CheckpointMetadata.ReadOptimizerState(archive, _criticOptimizer, prefix + "critic-optim.");
         var alphaState = CheckpointMetadata.ReadOptimizerState(archive, _alphaOptimizer, prefix + "alpha-optim.");

@@ -19,11 +19,13 @@ internal static class Training
     }
 
     public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong? seed, string? outDir, string? resume, int checkpointEvery,
-        string? from = null, string? counterpart = null, bool force = false, ClusterChoice? cluster = null)
+        string? from = null, string? counterpart = null, bool force = false, ClusterChoice? cluster = null, bool weights = false)
     {
         RunDirectory run;
         if (counterpart is not null && from is null)
             throw new SettingException("--counterpart builds a run's comparison agent: give the run with --from, e.g. 'metarl train --from runs/my-run --counterpart multi-task'.");
+        if (weights && from is null)
+            throw new SettingException("--weights starts a new run from another run's network: give the run with --from, e.g. 'metarl train --from runs/arena-kite --weights --set style=all'.");
         if (force && resume is null) throw new SettingException("--force applies to --resume only.");
         // Refused before a run directory is made.
         if (cluster is { Any: true }) Workers.Check(cluster.Local, cluster.Cluster, algo is null ? null : MetaRL.Algorithms.MetaLearners.Get(algo));
@@ -31,9 +33,9 @@ internal static class Training
         {
             if (algo is not null || task is not null || resume is not null)
                 throw new SettingException("--from takes the algorithm and task of the run it names; do not give them, or --resume, with it.");
-            string path = outDir ?? Path.TrimEndingDirectorySeparator(from) + "-" + (counterpart ?? "again");
-            run = RunDirectory.CreateFrom(path, from, counterpart, settings, seed, checkpointEvery);
-            AnsiConsole.MarkupLine($"From [blue]{Markup.Escape(from)}[/]{(counterpart is null ? "" : $", its {Markup.Escape(counterpart)} counterpart")}.");
+            string path = outDir ?? Path.TrimEndingDirectorySeparator(from) + "-" + (counterpart ?? (weights ? "warm" : "again"));
+            run = RunDirectory.CreateFrom(path, from, counterpart, settings, seed, checkpointEvery, weights);
+            AnsiConsole.MarkupLine($"From [blue]{Markup.Escape(from)}[/]{(counterpart is null ? "" : $", its {Markup.Escape(counterpart)} counterpart")}{(weights ? ", starting from its weights" : "")}.");
         }
         else if (resume is not null)
         {

@@ -62,6 +62,14 @@ public interface IMetaLearner
 
     /// <summary>Restores the training state of a checkpoint this learner's algorithm wrote with the same settings; nothing changes if it does not fit.</summary>
     void LoadState(TensorArchive archive);
+
+    /// <summary>
+    /// Starts from the networks of a checkpoint of the same algorithm whose networks have this learner's shapes (a warm
+    /// start): the weights and what they are read with (e.g. observation statistics), not the optimiser, the iteration or
+    /// the random streams. Nothing changes if they do not fit.
+    /// </summary>
+    /// <exception cref="CheckpointException">The checkpoint's networks are missing or do not fit.</exception>
+    void LoadWeights(TensorArchive archive, string source);
 }
 
 /// <summary>Training loops over any <see cref="IMetaLearner"/>.</summary>
