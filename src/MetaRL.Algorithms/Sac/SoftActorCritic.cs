@@ -418,20 +418,7 @@ public sealed class SoftActorCritic
         if (!archive.Contains(prefix + "log-alpha") || archive.Get<float>(prefix + "log-alpha").Size != 1)
             throw new CheckpointException($"{source} lacks the temperature '{prefix}log-alpha'.");
         var logAlpha = archive.Get<float>(prefix + "log-alpha").Data[0];
-        if (weightsOnly)
-            return () =>
-            {
-                Policy.CopyParametersFrom(probe.Policy);
-                Q1.CopyParametersFrom(probe.Q1);
-                Q2.CopyParametersFrom(probe.Q2);
-                Q1Target.CopyParametersFrom(probe.Q1Target);
-                Q2Target.CopyParametersFrom(probe.Q2Target);
-                LogAlpha.Data[0] = logAlpha;
-            };
-        var policyState = CheckpointMetadata.ReadOptimizerState(archive, _policyOptimizer, prefix + "policy-optim.");
-        var criticState = CheckpointMetadata.ReadOptimizerState(archive, _criticOptimizer, prefix + "critic-optim.");
-        var alphaState = CheckpointMetadata.ReadOptimizerState(archive, _alphaOptimizer, prefix + "alpha-optim.");
-        return () =>
+        void CopyWeights()
         {
             Policy.CopyParametersFrom(probe.Policy);
             Q1.CopyParametersFrom(probe.Q1);
@@ -439,6 +426,14 @@ public sealed class SoftActorCritic
             Q1Target.CopyParametersFrom(probe.Q1Target);
             Q2Target.CopyParametersFrom(probe.Q2Target);
             LogAlpha.Data[0] = logAlpha;
+        }
+        if (weightsOnly) return CopyWeights;
+        var policyState = CheckpointMetadata.ReadOptimizerState(archive, _policyOptimizer, prefix + "policy-optim.");
+        var criticState = CheckpointMetadata.ReadOptimizerState(archive, _criticOptimizer, prefix + "critic-optim.");
+        var alphaState = CheckpointMetadata.ReadOptimizerState(archive, _alphaOptimizer, prefix + "alpha-optim.");
+        return () =>
+        {
+            CopyWeights();
             _policyOptimizer.LoadState(policyState);
             _criticOptimizer.LoadState(criticState);
             _alphaOptimizer.LoadState(alphaState);
