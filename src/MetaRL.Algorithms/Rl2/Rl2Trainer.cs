@@ -205,10 +205,7 @@ public sealed class Rl2Trainer
         int iteration = CheckpointMetadata.ReadInt(archive, "iteration");
         long steps = archive.Metadata.TryGetValue("total-steps", out var ts) && long.TryParse(ts, NumberStyles.None, CultureInfo.InvariantCulture, out long tv)
             ? tv : throw new CheckpointException("The checkpoint's 'total-steps' is missing or malformed.");
-        var stats = (archive.Metadata.TryGetValue("return-stats", out var rs) ? rs : throw new CheckpointException("The checkpoint lacks 'return-stats'."))
-            .Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) ? x
-                : throw new CheckpointException("The checkpoint's 'return-stats' is malformed.")).ToArray();
-        if (stats.Length != 3) throw new CheckpointException("The checkpoint's 'return-stats' is malformed.");
+        var stats = ReadReturnStatistics(archive, "The checkpoint");
         var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
         // Validate the network before touching anything (LoadFrom checks every name and shape first).
         var probe = CreateNetwork(_tasks, Config, new Rng(1));
@@ -224,6 +221,15 @@ public sealed class Rl2Trainer
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
     }
 
+    // The running statistics of returns a checkpoint carries: count, mean and the sum of squared deviations.
+    private static double[] ReadReturnStatistics(TensorArchive archive, string source)
+    {
+        var stats = (archive.Metadata.TryGetValue("return-stats", out var rs) ? rs : throw new CheckpointException($"{source} lacks 'return-stats'."))
+            .Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) ? x
+                : throw new CheckpointException($"{source}'s 'return-stats' is malformed.")).ToArray();
+        return stats.Length == 3 ? stats : throw new CheckpointException($"{source}'s 'return-stats' is malformed.");
+    }
+
     /// <summary>
     /// Starts from the network of another RL² checkpoint of the same shapes (a warm start): its weights, its observation
     /// statistics and its running return statistics; the optimiser, iteration and random streams stay this trainer's.
@@ -231,10 +237,7 @@ public sealed class Rl2Trainer
     public void LoadWeights(TensorArchive archive, string source)
     {
         CheckpointMetadata.RequireKind(archive, "rl2-checkpoint", "an RL²", source);
-        var stats = (archive.Metadata.TryGetValue("return-stats", out var rs) ? rs : throw new CheckpointException($"{source} lacks 'return-stats'."))
-            .Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x) ? x
-                : throw new CheckpointException($"{source}: 'return-stats' is malformed.")).ToArray();
-        if (stats.Length != 3) throw new CheckpointException($"{source}: 'return-stats' is malformed.");
+        var stats = ReadReturnStatistics(archive, source);
         var probe = CreateNetwork(_tasks, Config, new Rng(1));
         try
         {
