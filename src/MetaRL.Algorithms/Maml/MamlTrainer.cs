@@ -264,7 +264,6 @@ public sealed class MamlTrainer
         archive.Save(path);
     }
 
-    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     /// <summary>A warm start: the policy of another MAML checkpoint of the same shape; the optimiser, iteration and random streams stay this trainer's.</summary>
     public void LoadWeights(TensorArchive archive, string source)
     {
@@ -275,6 +274,7 @@ public sealed class MamlTrainer
         Policy.LoadFrom(archive, "policy.");
     }
 
+    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     public void Load(TensorArchive archive)
     {
         CheckpointMetadata.RequireKind(archive, "maml-checkpoint", "a MAML");

@@ -256,7 +256,6 @@ public sealed class PearlTrainer
         archive.Save(path);
     }
 
-    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     /// <summary>
     /// A warm start: the actor-critic (networks, targets, temperature) and the context encoder of another PEARL checkpoint
     /// of the same shapes; the replay buffers, optimisers, iteration and random streams stay this trainer's.
@@ -276,6 +275,7 @@ public sealed class PearlTrainer
         if (probe is not null) Encoder!.CopyParametersFrom(probe);
     }
 
+    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     public void Load(TensorArchive archive, string source = "the checkpoint")
     {
         CheckpointMetadata.RequireKind(archive, "pearl-checkpoint", "a PEARL", source);

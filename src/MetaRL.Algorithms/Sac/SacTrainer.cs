@@ -96,7 +96,6 @@ public sealed class SacTrainer
         archive.Save(path);
     }
 
-    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     /// <summary>A warm start: the networks, targets and temperature of another SAC checkpoint of the same shapes; nothing else.</summary>
     public void LoadWeights(TensorArchive archive, string source)
     {
@@ -104,6 +103,7 @@ public sealed class SacTrainer
         Sac.ReadFrom(archive, "sac.", source, weightsOnly: true)();
     }
 
+    /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
     public void Load(TensorArchive archive, string source = "the checkpoint")
     {
         CheckpointMetadata.RequireKind(archive, "sac-checkpoint", "a SAC", source);
