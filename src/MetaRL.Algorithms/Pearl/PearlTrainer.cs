@@ -264,15 +264,20 @@ public sealed class PearlTrainer
     {
         CheckpointMetadata.RequireKind(archive, "pearl-checkpoint", "a PEARL", source);
         var restore = Sac.ReadFrom(archive, "sac.", source, weightsOnly: true);
-        ContextEncoder? probe = null;
-        if (Encoder is not null)
-        {
-            probe = new ContextEncoder(Encoder.TransitionSize, Encoder.Latent, Config.EncoderHidden, new Rng(1));
-            try { probe.LoadFrom(archive, "encoder."); }
-            catch (Exception e) when (e is not CheckpointException) { throw new CheckpointException($"{source}: the context encoder does not fit ({e.Message}).", e); }
-        }
+        var copyEncoder = ReadEncoder(archive, source);
         restore();
-        if (probe is not null) Encoder!.CopyParametersFrom(probe);
+        copyEncoder?.Invoke();
+    }
+
+    // Checks that the checkpoint's context encoder fits this trainer's (on a probe) and returns the copy into it, to apply
+    // once everything else has been checked; null without an encoder (latent 0).
+    private Action? ReadEncoder(TensorArchive archive, string source)
+    {
+        if (Encoder is null) return null;
+        var probe = new ContextEncoder(Encoder.TransitionSize, Encoder.Latent, Config.EncoderHidden, new Rng(1));
+        try { probe.LoadFrom(archive, "encoder."); }
+        catch (Exception e) when (e is not CheckpointException) { throw new CheckpointException($"{source}: the context encoder does not fit ({e.Message}).", e); }
+        return () => Encoder.CopyParametersFrom(probe);
     }
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/>; nothing changes if it does not fit.</summary>
@@ -284,13 +289,10 @@ public sealed class PearlTrainer
         var rng = CheckpointMetadata.ReadRngState(archive, "rng");
         var updateRng = CheckpointMetadata.ReadRngState(archive, "update-rng");
         var restore = new List<Action> { Sac.ReadFrom(archive, "sac.", source) };
-        if (Encoder is not null)
+        if (ReadEncoder(archive, source) is { } copyEncoder)
         {
-            var probe = new ContextEncoder(Encoder.TransitionSize, Encoder.Latent, Config.EncoderHidden, new Rng(1));
-            try { probe.LoadFrom(archive, "encoder."); }
-            catch (Exception e) when (e is not CheckpointException) { throw new CheckpointException($"{source}: the context encoder does not fit ({e.Message}).", e); }
             var state = CheckpointMetadata.ReadOptimizerState(archive, _encoderOptimizer!, "encoder-optim.");
-            restore.Add(() => { Encoder.CopyParametersFrom(probe); _encoderOptimizer!.LoadState(state); });
+            restore.Add(() => { copyEncoder(); _encoderOptimizer!.LoadState(state); });
         }
         for (int t = 0; t < _pool.Length; t++)
         {

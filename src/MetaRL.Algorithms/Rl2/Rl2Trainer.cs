@@ -207,18 +207,27 @@ public sealed class Rl2Trainer
             ? tv : throw new CheckpointException("The checkpoint's 'total-steps' is missing or malformed.");
         var stats = ReadReturnStatistics(archive, "The checkpoint");
         var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
-        // Validate the network before touching anything (LoadFrom checks every name and shape first).
-        var probe = CreateNetwork(_tasks, Config, new Rng(1));
-        probe.LoadFrom(archive, "net.");
-        probe.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
-        Network.LoadFrom(archive, "net.");
-        Network.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
+        ReadNetwork(archive)();
         Optimizer.LoadState(optimState);
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
         Iteration = iteration;
         TotalSteps = steps;
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
+    }
+
+    // Checks that the checkpoint's network and observation statistics fit this trainer's (LoadFrom checks every name and
+    // shape first, on a probe) and returns the copy into them, to apply once everything else has been checked.
+    private Action ReadNetwork(TensorArchive archive)
+    {
+        var probe = CreateNetwork(_tasks, Config, new Rng(1));
+        probe.LoadFrom(archive, "net.");
+        probe.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
+        return () =>
+        {
+            Network.LoadFrom(archive, "net.");
+            Network.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
+        };
     }
 
     // The running statistics of returns a checkpoint carries: count, mean and the sum of squared deviations.
@@ -238,15 +247,10 @@ public sealed class Rl2Trainer
     {
         CheckpointMetadata.RequireKind(archive, "rl2-checkpoint", "an RL²", source);
         var stats = ReadReturnStatistics(archive, source);
-        var probe = CreateNetwork(_tasks, Config, new Rng(1));
-        try
-        {
-            probe.LoadFrom(archive, "net.");
-            probe.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
-        }
+        Action copyNetwork;
+        try { copyNetwork = ReadNetwork(archive); }
         catch (Exception e) { throw new CheckpointException($"{source}: its network does not fit this run's ({e.Message.TrimEnd('.')}).", e); }
-        Network.LoadFrom(archive, "net.");
-        Network.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
+        copyNetwork();
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
     }
 
