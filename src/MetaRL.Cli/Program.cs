@@ -56,7 +56,7 @@ internal static class Program
         // Errors are reported as one line: the parser's own report is the command's whole help, and the library's own
         // exception handler would print a stack trace.
         var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+        if (parse.Errors.Count > 0 || MisplacedOption(parse) is not null)
         {
             Console.Error.WriteLine($"error: {UsageError(parse)}");
             return UsageOrInput;
@@ -98,7 +98,7 @@ internal static class Program
     {
         var command = parse.CommandResult.Command;
         string help = command is RootCommand ? "metarl --help" : $"metarl {command.Name} --help";
-        if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-')) is { } option)
+        if ((parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-')) ?? MisplacedOption(parse)) is { } option)
         {
             var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
             return $"unknown option '{option}'{SettingKeys.Suggestion(option, names)}; see '{help}'.";
@@ -110,6 +110,14 @@ internal static class Program
         string first = string.Join(" ", parse.Errors[0].Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         return $"{first.TrimEnd('.')}; see '{help}'.";
     }
+
+    /// <summary>
+    /// A mistyped option written before a positional argument, which the parser takes for that argument's value
+    /// ('metarl train --from RUN --weigths' reads '--weigths' as the algorithm); null when there is none.
+    /// </summary>
+    private static string? MisplacedOption(ParseResult parse)
+        => parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>().SelectMany(a => a.Tokens)
+            .Select(t => t.Value).FirstOrDefault(v => v.StartsWith("--", StringComparison.Ordinal));
 
     /// <summary>Parses repeated "key=value" settings.</summary>
     internal static Dictionary<string, string> ParseSettings(IEnumerable<string>? pairs)

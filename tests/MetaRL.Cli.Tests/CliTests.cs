@@ -332,6 +332,17 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, flag.Code);
         Assert.Equal("error: unknown option '--trals' (did you mean '--trials'?); see 'metarl eval --help'.", Assert.Single(flag.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Assert.Equal("", flag.Out);
+        // Also before a positional argument, where the parser would take it for the argument itself.
+        foreach (var (args, expected) in new[]
+                 {
+                     (new[] { "eval", "--trals", "10", run }, "error: unknown option '--trals' (did you mean '--trials'?); see 'metarl eval --help'."),
+                     (new[] { "train", "--from", run, "--weigths" }, "error: unknown option '--weigths' (did you mean '--weights'?); see 'metarl train --help'."),
+                 })
+        {
+            var early = Run(args);
+            Assert.Equal(2, early.Code);
+            Assert.Equal(expected, Assert.Single(early.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        }
         var command = Run("trian", "rl2", "bandit");
         Assert.Equal(2, command.Code);
         Assert.Equal("error: unknown command 'trian' (did you mean 'train'?); see 'metarl --help'.", Assert.Single(command.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
