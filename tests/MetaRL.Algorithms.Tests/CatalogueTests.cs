@@ -94,7 +94,22 @@ public sealed class CatalogueTests : IDisposable
             var fresh = MetaLearners.Create(algorithm, task, Settings([.. settings.Where(x => !x.StartsWith("iterations=", StringComparison.Ordinal)), "iterations=4"]), seed: 8);
             Assert.NotEqual(trainedWeights, Weights(fresh, Path.Combine(_dir, "fresh.mrla")));
             Assert.Equal(1, warm.Step().Iteration);
+            warm.Checkpoint();
         }
+        // config.json says where the run started, and a resume that rewrites it keeps that.
+        static System.Text.Json.Nodes.JsonNode? Origin(string run)
+            => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(run, "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey];
+        var sourceCheckpoint = Path.GetFullPath(Path.Combine(source, "checkpoint.mrla"));
+        var origin = Origin(warmPath)!;
+        Assert.Equal((sourceCheckpoint, 2, true, null), ((string?)origin["checkpoint"], (int)origin["iteration"]!, (bool)origin["weights"]!, origin["counterpart"]));
+        // The checksum is the checkpoint's own: its last 32 bytes, the SHA-256 of what comes before them.
+        var bytes = File.ReadAllBytes(sourceCheckpoint);
+        Assert.Equal(Convert.ToHexStringLower(bytes[^32..]), (string?)origin["checksum"]);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes[..^32])), (string?)origin["checksum"]);
+        using (var resumed = MetaRL.Algorithms.Runs.RunDirectory.Resume(warmPath, iterations: 6))
+            Assert.Equal(6, resumed.Learner.Iterations);
+        Assert.Equal(origin.ToJsonString(), Origin(warmPath)!.ToJsonString());
+        Assert.Null(Origin(source));
 
         // Networks of another shape are refused by name, before anything is written; so is a counterpart from the weights.
         var wider = Path.Combine(_dir, $"wider-{algorithm}-{task}");
@@ -346,6 +361,8 @@ public sealed class CounterpartTests : IDisposable
         using var oracle = MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "oracle"), source, "oracle", Settings("iterations=2"), seed: 9);
         Assert.Equal(["iterations", "task-input"], original.Settings.Where(kv => oracle.Learner.Settings[kv.Key] != kv.Value).Select(kv => kv.Key).Order().ToArray());
         Assert.Equal(9UL, oracle.Learner.Seed);
+        var origin = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "oracle", "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey]!;
+        Assert.Equal(("oracle", false), ((string?)origin["counterpart"], (bool)origin["weights"]!));
 
         var unknown = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() =>
             MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(Path.Combine(_dir, "x"), source, "teacher", new Dictionary<string, string>(), null));

@@ -32,6 +32,9 @@ public sealed class SerializationTests : IDisposable
             Assert.Equal(pa.ToArray(), pb.ToArray());
         Assert.Equal([1.5, -2.5], loaded.Get<double>("extra").ToArray());
         Assert.Equal([1.5f, -2.5f], loaded.Get<float>("extra").ToArray()); // precision conversion on read
+        // The checksum read is the file's last 32 bytes; an archive built in memory has none yet.
+        Assert.Null(archive.Checksum);
+        Assert.Equal(Convert.ToHexStringLower(File.ReadAllBytes(PathOf("a.mrla"))[^32..]), loaded.Checksum);
     }
 
     [Fact]

@@ -66,11 +66,12 @@ public sealed class RunDirectory : IDisposable
     /// Settings are validated before anything is written.
     /// </summary>
     public static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery = 50)
-        => Create(path, algorithm, task, settings, seed, checkpointEvery, prepare: null);
+        => Create(path, algorithm, task, settings, seed, checkpointEvery, prepare: null, origin: null);
 
-    // As above; prepare, when given, acts on the new learner before anything is written (and may refuse it).
+    // As above; prepare, when given, acts on the new learner before anything is written (and may refuse it); origin, when
+    // given, is config.json's record of the run this one was made from.
     private static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery,
-        Action<IMetaLearner>? prepare)
+        Action<IMetaLearner>? prepare, JsonObject? origin)
     {
         CheckInterval(checkpointEvery);
         var learner = MetaLearners.Create(algorithm, task, settings, seed);
@@ -80,7 +81,7 @@ public sealed class RunDirectory : IDisposable
         CreateDirectory(path);
         return Locked(path, runLock =>
         {
-            WriteConfig(path, learner);
+            WriteConfig(path, learner, origin);
             return new RunDirectory(path, learner, checkpointEvery, runLock);
         });
     }
@@ -92,6 +93,8 @@ public sealed class RunDirectory : IDisposable
     /// With <paramref name="weights"/> the new run starts from the networks of that run's last checkpoint (a warm start, see
     /// <see cref="IMetaLearner.LoadWeights"/>): the overrides may then change any setting that keeps the networks' shapes,
     /// e.g. train a run of one player style on every style; its optimiser, schedules and iteration count start afresh.
+    /// The new run's <c>config.json</c> records where it started (<see cref="OriginKey"/>: the checkpoint, its iteration
+    /// and checksum, the counterpart, whether the weights were taken), and keeps that record when the run is resumed.
     /// </summary>
     /// <exception cref="SettingException">A counterpart with <paramref name="weights"/>, or networks that do not fit (nothing is written).</exception>
     public static RunDirectory CreateFrom(string path, string from, string? counterpart, IReadOnlyDictionary<string, string> overrides, ulong? seed,
@@ -117,8 +120,19 @@ public sealed class RunDirectory : IDisposable
                     throw new SettingException($"Cannot start from the weights of '{from}': {e.Message.TrimEnd('.')}. Settings that change the networks' shapes (the observation, the actions, the layers) cannot change with --weights.");
                 }
             };
-        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery, prepare);
+        var origin = new JsonObject
+        {
+            ["checkpoint"] = System.IO.Path.GetFullPath(file),
+            ["iteration"] = d.Iteration,
+            ["checksum"] = archive.Checksum,
+            ["weights"] = weights,
+        };
+        if (counterpart is not null) origin["counterpart"] = counterpart;
+        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery, prepare, origin);
     }
+
+    /// <summary>The key of <c>config.json</c> recording the run a run was made from with <see cref="CreateFrom"/> (absent otherwise).</summary>
+    public const string OriginKey = "startedFrom";
 
     /// <summary>
     /// Reopens a run at its last checkpoint; <paramref name="iterations"/>, when given, sets a new total (not below the
@@ -148,7 +162,7 @@ public sealed class RunDirectory : IDisposable
         }
         var learner = MetaLearners.Create(d, settings);
         learner.LoadState(archive);
-        if (iterations is not null) WriteConfig(path, learner);
+        if (iterations is not null) WriteConfig(path, learner, ReadOrigin(path));
         TrimMetrics(System.IO.Path.Combine(path, MetricsFile), learner.Iteration);
         return new RunDirectory(path, learner, checkpointEvery, runLock);
     }
@@ -292,7 +306,7 @@ public sealed class RunDirectory : IDisposable
         File.Move(tmp, path, overwrite: true);
     }
 
-    private static void WriteConfig(string dir, IMetaLearner learner)
+    private static void WriteConfig(string dir, IMetaLearner learner, JsonObject? origin)
     {
         static JsonObject Json(IReadOnlyDictionary<string, string> d)
         {
@@ -309,11 +323,16 @@ public sealed class RunDirectory : IDisposable
             ["taskSettings"] = Json(learner.TaskSettings),
             ["algorithmSettings"] = Json(learner.Settings),
         };
+        if (origin is not null) o[OriginKey] = origin;
         var path = System.IO.Path.Combine(dir, ConfigFile);
         var tmp = path + ".tmp";
         File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         File.Move(tmp, path, overwrite: true);
     }
+
+    /// <summary>The record of the run <paramref name="dir"/> was made from (<see cref="OriginKey"/>), or null for a run made afresh.</summary>
+    private static JsonObject? ReadOrigin(string dir)
+        => JsonNode.Parse(File.ReadAllText(System.IO.Path.Combine(dir, ConfigFile)))![OriginKey] is JsonObject origin ? origin.DeepClone().AsObject() : null;
 
     /// <summary>Checks that <paramref name="dir"/> is a run directory of this version; returns its algorithm and task.</summary>
     public static (string Algorithm, string Task) ReadConfig(string dir)

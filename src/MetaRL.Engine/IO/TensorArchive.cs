@@ -33,6 +33,12 @@ public sealed class TensorArchive
     /// <summary>Free-form string metadata (configuration, counters).</summary>
     public Dictionary<string, string> Metadata { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The SHA-256 of the stored archive's body (its last 32 bytes, lower-case hex) when it was read from bytes, which
+    /// names the exact content read; null for an archive built in memory.
+    /// </summary>
+    public string? Checksum { get; private set; }
+
     /// <summary>The tensor names, in the order they were added or stored.</summary>
     public IReadOnlyList<string> Names => _order;
 
@@ -172,7 +178,7 @@ public sealed class TensorArchive
         if (!hash.SequenceEqual(bytes[^32..]))
             throw new CheckpointException($"'{source}' is damaged: its checksum does not match (truncated or corrupted file).");
 
-        var archive = new TensorArchive();
+        var archive = new TensorArchive { Checksum = Convert.ToHexStringLower(hash) };
         var r = new Reader(body, source) { Position = 8 };
         int metaCount = r.Count("metadata entries");
         for (int i = 0; i < metaCount; i++)
