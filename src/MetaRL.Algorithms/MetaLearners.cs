@@ -119,7 +119,23 @@ public static class MetaLearners
         var family = TaskRegistry.Get(task);
         var resolved = algo.Resolve(task, settings ?? new Dictionary<string, string>(), out var taskSettings);
         RefuseUnknown(family, taskSettings.Keys, (algo.Name, algo.Keys.ToArray()));
-        return algo.Create(family.Create(taskSettings), taskSettings, resolved, seed);
+        var tasks = family.Create(taskSettings);
+        return algo.Create(tasks, WithChangedDefaults(family, tasks, taskSettings), resolved, seed);
+    }
+
+    /// <summary>
+    /// <paramref name="given"/> with the value <paramref name="tasks"/> uses for each setting whose default has changed
+    /// (<see cref="TaskFamilyInfo.EarlierDefaults"/>), so that the run's checkpoints record it.
+    /// </summary>
+    private static IReadOnlyDictionary<string, string> WithChangedDefaults(TaskFamilyInfo family, TaskDistribution tasks, IReadOnlyDictionary<string, string> given)
+    {
+        var missing = family.EarlierDefaults.Keys.Where(k => !given.ContainsKey(k)).ToArray();
+        if (missing.Length == 0) return given;
+        var all = new Dictionary<string, string>(given.ToDictionary(), StringComparer.Ordinal);
+        foreach (var key in missing)
+            all[key] = tasks.Settings.FirstOrDefault(s => s.Key == key)?.Default
+                ?? throw new InvalidOperationException($"Task family {family.Name} names '{key}' among its changed defaults but has no such setting.");
+        return all;
     }
 
     /// <summary>
@@ -201,8 +217,12 @@ public static class LearnerCheckpoint
             throw new CheckpointException($"{source}: 'seed' is malformed.");
         if (!int.TryParse(Get("iteration"), NumberStyles.None, CultureInfo.InvariantCulture, out int iteration))
             throw new CheckpointException($"{source}: 'iteration' is malformed.");
-        return new Description(Get("algorithm"), Get("task"), FromJson(Get("task-settings"), source, "task-settings"), FromJson(Get("settings"), source, "settings"),
-            seed, iteration);
+        string task = Get("task");
+        var taskSettings = FromJson(Get("task-settings"), source, "task-settings");
+        // A setting whose default changed after this checkpoint was written is read with the default it was trained with.
+        if (TaskRegistry.Families.FirstOrDefault(f => f.Name == task) is { } family)
+            foreach (var (key, earlier) in family.EarlierDefaults) taskSettings.TryAdd(key, earlier);
+        return new Description(Get("algorithm"), task, taskSettings, FromJson(Get("settings"), source, "settings"), seed, iteration);
     }
 
     /// <summary>Settings as a JSON object of strings, keys in ordinal order.</summary>

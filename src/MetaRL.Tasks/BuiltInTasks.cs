@@ -42,8 +42,8 @@ public sealed class BuiltInTasks : ITaskPack
             GlucoseInsulinTasks.FromSettings, (tasks, seed) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), PidAgent.Tune((GlucoseInsulinTasks)tasks, seed),
                 BasalBolusAgent.OwnTherapy(), new RandomAgent()]),
         new("regime-trading", "trading a market whose regimes (bull, bear, crisis), their drifts, volatilities and switching are hidden; a trial is trading years of one market",
-            RegimeTradingTasks.FromSettings, TradingBaselines.For),
+            RegimeTradingTasks.FromSettings, TradingBaselines.For) { EarlierDefaults = TradingRules.EarlierDefaults },
         new("price-history", "trading the user's own daily prices (CSV files): a task is one asset from one day on; training trials trade before the cut, held-out ones after it",
-            PriceHistoryTasks.FromSettings, TradingBaselines.For),
+            PriceHistoryTasks.FromSettings, TradingBaselines.For) { EarlierDefaults = TradingRules.EarlierDefaults },
     ];
 }

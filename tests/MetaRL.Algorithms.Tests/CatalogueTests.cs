@@ -374,3 +374,50 @@ public sealed class CounterpartTests : IDisposable
             .Where(kv => new MetaRL.Algorithms.Maml.MamlConfig().ToSettings()[kv.Key] != kv.Value).Select(kv => kv.Key));
     }
 }
+
+public sealed class ChangedDefaultTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-defaults-" + Guid.NewGuid().ToString("N"));
+
+    public ChangedDefaultTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static readonly Dictionary<string, string> Tiny = new() { ["hidden"] = "8", ["trials-per-iteration"] = "4", ["minibatches"] = "2", ["days"] = "20", ["episodes"] = "2" };
+
+    [Fact]
+    public void A_run_records_the_settings_whose_default_changed_and_a_checkpoint_from_before_the_change_reads_with_the_earlier_default()
+    {
+        var family = MetaRL.Core.Tasks.TaskRegistry.Get("regime-trading");
+        Assert.Equal(["normalize-returns", "volatility-features"], family.EarlierDefaults.Keys.Order());
+
+        // A new run holds the current defaults explicitly, in its settings and so in its checkpoints.
+        var fresh = MetaLearners.Create("rl2", "regime-trading", Tiny);
+        Assert.Equal(("true", "true"), (fresh.TaskSettings["normalize-returns"], fresh.TaskSettings["volatility-features"]));
+        Assert.Equal(20 + 4 + 3, fresh.Tasks.ObservationSpace.Size);
+        var given = MetaLearners.Create("rl2", "regime-trading", new Dictionary<string, string>(Tiny) { ["volatility-features"] = "false" });
+        Assert.Equal(("true", "false"), (given.TaskSettings["normalize-returns"], given.TaskSettings["volatility-features"]));
+
+        // A checkpoint written before the change names neither (its network reads the plain observation of 23).
+        var old = MetaLearners.Create("rl2", "regime-trading", new Dictionary<string, string>(Tiny) { ["normalize-returns"] = "false", ["volatility-features"] = "false" });
+        old.RunIteration();
+        var path = Path.Combine(_dir, "old.mrla");
+        old.Save(path);
+        var archive = MetaRL.Engine.IO.TensorArchive.Load(path);
+        archive.Metadata["task-settings"] = LearnerCheckpoint.ToJson(old.TaskSettings.Where(kv => !family.EarlierDefaults.ContainsKey(kv.Key)).ToDictionary());
+        archive.Save(path);
+        Assert.DoesNotContain("normalize-returns", MetaRL.Engine.IO.TensorArchive.Load(path).Metadata["task-settings"]);
+
+        // It loads, evaluates and resumes as trained: the earlier defaults, the old observation, the same play.
+        var loaded = MetaLearners.Load(path);
+        Assert.Equal(("false", "false"), (loaded.TaskSettings["normalize-returns"], loaded.TaskSettings["volatility-features"]));
+        Assert.Equal(20 + 3, loaded.Tasks.ObservationSpace.Size);
+        var options = new MetaRL.Core.Evaluation.MetaTestOptions(6, 2);
+        Assert.Equal(MetaTest.Run(old.Agent(), old.Tasks, options).TrialTotals, MetaTest.Run(loaded.Agent(), loaded.Tasks, options).TrialTotals);
+        var forEvaluation = MetaLearners.Get("rl2").LoadForEvaluation(MetaRL.Engine.IO.TensorArchive.Load(path), new Dictionary<string, string> { ["episodes"] = "3" }, path);
+        Assert.Equal(20 + 3, forEvaluation.Tasks.ObservationSpace.Size);
+        // Saved again, it says so explicitly.
+        loaded.Save(path);
+        Assert.Contains("\"normalize-returns\":\"false\"", MetaRL.Engine.IO.TensorArchive.Load(path).Metadata["task-settings"]);
+    }
+}

@@ -117,7 +117,7 @@ public sealed class TradingTests : IDisposable
     {
         // Window 2, then four traded days: +10 %, −10 %, +10 %, 0 %.
         var closes = new[] { 100, 100, 100, 110, 99, 108.9, 108.9 };
-        var rules = new TradingRules(Window: 2, Cost: 0.01, Levels: 3, Days: 4, Episodes: 1);
+        var rules = new TradingRules(Window: 2, Cost: 0.01, Levels: 3, Days: 4, Episodes: 1, NormalizeReturns: false, VolatilityFeatures: false);
         var env = EnvOn("a.csv", closes, rules);
         var obs = new float[rules.Window + 3];
         var rng = new Rng(1);
@@ -151,7 +151,7 @@ public sealed class TradingTests : IDisposable
     public void The_unrealised_pnl_is_the_positions_gain_since_it_was_taken_and_a_new_episode_starts_flat_on_the_same_market()
     {
         var closes = new[] { 100.0, 100, 100, 110, 121, 121, 121 };
-        var env = EnvOn("b.csv", closes, new TradingRules(Window: 2, Cost: 0, Levels: 3, Days: 2, Episodes: 2));
+        var env = EnvOn("b.csv", closes, new TradingRules(Window: 2, Cost: 0, Levels: 3, Days: 2, Episodes: 2, NormalizeReturns: false, VolatilityFeatures: false));
         var obs = new float[5];
         var rng = new Rng(1);
         env.Reset(rng, obs);
@@ -182,7 +182,7 @@ public sealed class TradingTests : IDisposable
     [Fact]
     public void Normalized_returns_read_the_same_on_a_calm_and_a_wild_market_of_the_same_shape()
     {
-        var rules = new TradingRules(Window: 3, Cost: 0, Levels: 3, Days: 4, Episodes: 2, NormalizeReturns: true);
+        var rules = new TradingRules(Window: 3, Cost: 0, Levels: 3, Days: 4, Episodes: 2, NormalizeReturns: true, VolatilityFeatures: false);
         double[] returns = [0.01, -0.02, 0.005, 0.015, -0.01, 0.02, 0.0, -0.005, 0.01, 0.01, 0.02];
         float[][] Play(double level)
         {
@@ -259,15 +259,18 @@ public sealed class TradingTests : IDisposable
             }
         }
         // A price that does not move reads as the floor, not as minus infinity.
-        var flat = new TradingRules(Window: 5, Cost: 0, Levels: 3, Days: 2, Episodes: 1, VolatilityFeatures: true);
+        var flat = new TradingRules(Window: 5, Cost: 0, Levels: 3, Days: 2, Episodes: 1, NormalizeReturns: false, VolatilityFeatures: true);
         IEnv still = new Scaled(flat, new double[10], 1);
         still.SetTask(TwoRegimes());
         var o = new float[flat.ObservationSpace.Size];
         still.Reset(new Rng(1), o);
         Assert.Equal((float)Math.Log(TradingRules.VolatilityFloor), o[^1], 5);
         // The setting is read and listed by name, and a value other than true or false is refused.
-        var tasks = (RegimeTradingTasks)TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["volatility-features"] = "true" });
+        var tasks = (RegimeTradingTasks)TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["normalize-returns"] = "false", ["volatility-features"] = "true" });
         Assert.Equal(20 + 3 + 3, tasks.ObservationSpace.Size);
+        // Both are the family's defaults: returns in the market's own units, then the realised volatilities.
+        Assert.Equal(20 + 4 + 3, TaskRegistry.Create("regime-trading").ObservationSpace.Size);
+        Assert.Equal(20 + 3, TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["normalize-returns"] = "false", ["volatility-features"] = "false" }).ObservationSpace.Size);
         var e = Assert.ThrowsAny<SettingException>(() => TaskRegistry.Create("regime-trading", new Dictionary<string, string> { ["volatility-features"] = "maybe" }));
         Assert.Contains("volatility-features", e.Message);
     }
@@ -309,7 +312,7 @@ public sealed class TradingTests : IDisposable
     [Fact]
     public void The_reaction_to_a_switch_counts_the_days_until_the_position_moves_toward_the_new_regime()
     {
-        var rules = new TradingRules(Window: 2, Cost: 0, Levels: 3, Days: 12, Episodes: 1);
+        var rules = new TradingRules(Window: 2, Cost: 0, Levels: 3, Days: 12, Episodes: 1, NormalizeReturns: false, VolatilityFeatures: false);
         // Bear from day 2 (answered 3 days later), bull from day 7 (never answered: the cap).
         int[] regimes = [0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0];
         int[] actions = [2, 2, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0];

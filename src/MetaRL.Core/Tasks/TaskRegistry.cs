@@ -8,7 +8,17 @@ public sealed record TaskFamilyInfo(
     string Name,
     string Description,
     Func<IReadOnlyDictionary<string, string>?, TaskDistribution> Create,
-    Func<TaskDistribution, ulong, IReadOnlyList<IMetaAgent>> Baselines);
+    Func<TaskDistribution, ulong, IReadOnlyList<IMetaAgent>> Baselines)
+{
+    /// <summary>
+    /// The settings whose default has changed, each with the default it had before its first change. A learner records
+    /// these settings' values explicitly (the current default when not given), so a run keeps the tasks it was trained on;
+    /// a checkpoint that does not record one was written before the change and is read with the earlier default. A
+    /// setting joins this list in the version that changes its default, never later: runs made with its default before
+    /// then do not record it either.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> EarlierDefaults { get; init; } = new Dictionary<string, string>();
+}
 
 /// <summary>Task families shipped together in one assembly (MetaRL.Tasks, MetaRL.MuJoCo or a user's own).</summary>
 public interface ITaskPack

@@ -28,7 +28,7 @@ namespace MetaRL.Tasks.Trading;
 /// lately, which a network fed the returns alone has to learn to square.
 /// </param>
 public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Levels = 5, int Days = 250, int Episodes = 4, double RiskPenalty = 0,
-    bool NormalizeReturns = false, bool VolatilityFeatures = false)
+    bool NormalizeReturns = true, bool VolatilityFeatures = true)
 {
     /// <summary>Observed log-returns are multiplied by this (a 2 % day reads 1) and clipped to ±<see cref="ReturnClip"/>.</summary>
     public const double ReturnScale = 50, ReturnClip = 20;
@@ -74,6 +74,16 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     /// <summary>The positions an agent may hold: the levels, or null for any in [−1, 1].</summary>
     public double[]? AllowedPositions => Levels == 0 ? null : Enumerable.Range(0, Levels).Select(LevelPosition).ToArray();
 
+    /// <summary>
+    /// The defaults of the observation before the measured recommendation became the default: returns in fixed units,
+    /// no realised volatilities. Runs whose checkpoints do not record these settings were trained so.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> EarlierDefaults { get; } = new Dictionary<string, string>
+    {
+        ["normalize-returns"] = "false",
+        ["volatility-features"] = "false",
+    };
+
     /// <summary>Reads the shared settings through the family's reader (which names the family in errors).</summary>
     public static TradingRules Read(SettingsReader r, int defaultEpisodes = 4)
     {
@@ -83,8 +93,8 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         int days = r.Int("days", 250, 5, 100_000);
         int episodes = r.Int("episodes", defaultEpisodes, 1, 1000);
         double risk = r.Double("risk-penalty", 0, 0, 1e6);
-        bool normalize = r.Bool("normalize-returns", false);
-        bool volatility = r.Bool("volatility-features", false);
+        bool normalize = r.Bool("normalize-returns", true);
+        bool volatility = r.Bool("volatility-features", true);
         int levels;
         if (positions == "continuous") levels = 0;
         else if (!int.TryParse(positions, NumberStyles.None, CultureInfo.InvariantCulture, out levels) || levels < 2 || levels > 101)
