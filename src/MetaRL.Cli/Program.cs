@@ -202,7 +202,9 @@ internal static class Program
                     when.AddColumn(new TableColumn("tasks").NoWrap()).AddColumn(new TableColumn("when").NoWrap()).AddColumn("settings, then the measurement behind them");
                     foreach (var preset in conditional)
                         when.AddRow(Markup.Escape(string.Join("\n", preset.Tasks)), Markup.Escape(string.Join("\n", preset.When.Select(w => w.Value.Describe(w.Key)))),
-                            Markup.Escape(string.Join("\n", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))) + $"\n[dim]{Markup.Escape(preset.Measured)}[/]");
+                            string.Concat(preset.Stages.Select((st, i) => $"[bold]stage {i + 1}[/] {Markup.Escape(st.Describe())}\n"))
+                            + (preset.Stages.Count > 0 ? $"[bold]stage {preset.Stages.Count + 1}[/], from stage {preset.Stages.Count}'s weights:\n" : "")
+                            + Markup.Escape(string.Join("\n", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))) + $"\n[dim]{Markup.Escape(preset.Measured)}[/]");
                     AnsiConsole.Write(when);
                 }
             }
@@ -247,6 +249,12 @@ internal static class Program
                         ["tasks"] = new System.Text.Json.Nodes.JsonArray(p.Tasks.Select(t => (System.Text.Json.Nodes.JsonNode?)t).ToArray()),
                         ["when"] = new System.Text.Json.Nodes.JsonArray(p.When.Select(w => (System.Text.Json.Nodes.JsonNode?)w.Value.Describe(w.Key)).ToArray()),
                         ["settings"] = new System.Text.Json.Nodes.JsonObject(p.Settings.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                        ["stages"] = new System.Text.Json.Nodes.JsonArray(p.Stages.Select(st => (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["name"] = st.Name,
+                            ["about"] = st.About,
+                            ["settings"] = new System.Text.Json.Nodes.JsonObject(st.Settings.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                        }).ToArray()),
                         ["measured"] = p.Measured,
                     }).ToArray()),
                 };
@@ -328,6 +336,10 @@ internal static class Program
                 + "e.g. a run of one player style trained on with --set style=all; settings that change the networks' shapes cannot change.",
         };
         var force = new Option<bool>("--force") { Description = "With --resume: continue even though metrics.csv is missing (its history starts afresh)." };
+        var noStages = new Option<bool>("--no-stages")
+        {
+            Description = "Where the task's preset trains in stages (a curriculum: runs of their own first, the run from the last one's weights; 'metarl list' shows them), train the run alone from scratch.",
+        };
         var config = new Option<string?>("--config")
         {
             Description = "A JSON file of settings, one object of key: value with the keys of --set (task and algorithm settings); --set overrides it.",
@@ -347,11 +359,11 @@ internal static class Program
         };
         workerTimeout.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--worker-timeout must be at least 1 second."); });
         var cmd = new Command("train", "Meta-train an algorithm on a task family into a run directory.")
-            { algo, task, set, seed, outDir, resume, every, from, counterpart, weights, force, config, workers, cluster, workerTimeout };
+            { algo, task, set, seed, outDir, resume, every, from, counterpart, weights, force, noStages, config, workers, cluster, workerTimeout };
         cmd.SetAction(p => Training.Train(p.GetValue(algo), p.GetValue(task), SettingsFile.Merge(p.GetValue(config), ParseSettings(p.GetValue(set))),
             p.GetResult(seed) is { Implicit: false } ? p.GetValue(seed) : null,
             p.GetValue(outDir), p.GetValue(resume), p.GetValue(every), p.GetValue(from), p.GetValue(counterpart), p.GetValue(force),
-            new Training.ClusterChoice(p.GetValue(workers), p.GetValue(cluster), TimeSpan.FromSeconds(p.GetValue(workerTimeout))), p.GetValue(weights)));
+            new Training.ClusterChoice(p.GetValue(workers), p.GetValue(cluster), TimeSpan.FromSeconds(p.GetValue(workerTimeout))), p.GetValue(weights), p.GetValue(noStages)));
         return cmd;
     }
 

@@ -37,7 +37,7 @@ public sealed class BuiltInTasks : ITaskPack
         new("rps-bots", "repeated rock–paper–scissors against a population of opponent strategies (unseen kinds and unseen parameters held out)",
             RpsBotsTasks.FromSettings, RpsBaselines.For),
         new("arena", "an NPC against a scripted player in a small real-time duel: the player's style (rushing, kiting, camping, flanking; baiting and mixtures held out) is hidden; a trial is rounds against one player",
-            ArenaTasks.FromSettings, (_, _) => [new RandomAgent(), ArenaStateMachine.Agent]),
+            ArenaTasks.FromSettings, (_, _) => [new RandomAgent(), ArenaStateMachine.Agent]) { EarlierDefaults = ArenaTasks.EarlierDefaults },
         new("glucose-insulin", "personalised insulin dosing on the UVA/Padova virtual patients: each patient's physiology is hidden; a trial is days of one patient",
             GlucoseInsulinTasks.FromSettings, (tasks, seed) => [BasalBolusAgent.BasalOnly(), BasalBolusAgent.CohortAverage(), PidAgent.Tune((GlucoseInsulinTasks)tasks, seed),
                 BasalBolusAgent.OwnTherapy(), new RandomAgent()]),

@@ -231,6 +231,13 @@ public sealed class PresetTests
                 foreach (var task in p.Tasks) Assert.True(families.Contains(task) || MuJoCoTask(task), $"{presets.Algorithm} preset for unknown task '{task}'");
                 schema.Apply(defaults, p.Settings, out var rest);
                 Assert.Empty(rest);
+                // A stage's settings are the family's or the algorithm's, and its networks hand on to the run's.
+                foreach (var task in p.Tasks.Where(t => p.Stages.Count > 0))
+                    using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(Path.Combine(Path.GetTempPath(), "metarl-preset-" + Guid.NewGuid().ToString("N")), presets.Algorithm, task, new Dictionary<string, string>(), 1, p.Stages, p.Measured))
+                    {
+                        Assert.Equal(p.Stages.Count, staged.Stages.Count);
+                        Directory.Delete(staged.Path, true);
+                    }
                 Assert.StartsWith("docs/presets.md#", p.Measured);
                 Assert.Contains("\n## " + p.Measured["docs/presets.md#".Length..] + "\n", docs);
             }
@@ -253,16 +260,17 @@ public sealed class PresetTests
         Assert.Equal(0.95, MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("dependent-bandit").GaeLambda);
         Assert.Equal(256, MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("tabular-mdp").Hidden);
         // A condition on a value: arena's loadout game has its own preset (a longer horizon), the plain game the other.
-        var loadouts = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "true" });
-        var plain = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena");
+        // The loadout game is the family's default (so 'style=kite' meets the loadout preset without saying loadouts=true).
+        var loadouts = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["style"] = "kite" });
+        var plain = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" });
         Assert.Equal((0.998, 0), (loadouts.Gamma, loadouts.Bptt));
         Assert.Equal((0.99, 100), (plain.Gamma, plain.Bptt));
-        Assert.Equal(plain.ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }).ToSettings());
+        Assert.Equal(loadouts.ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena").ToSettings());
         Assert.Equal(new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("no-preset-family").ToSettings());
         // The catalogue entry offers the same presets, and names each condition as a person writes it.
         Assert.Same(MetaRL.Algorithms.Rl2.Rl2Config.Presets, MetaLearners.Get("rl2").Presets);
         Assert.Null(MetaLearners.Get("maml").Presets);
-        Assert.Equal(["episodes ≥ 50", "loadouts=true"], MetaLearners.Get("rl2").Presets!.Conditional.SelectMany(p => p.When.Select(w => w.Value.Describe(w.Key))));
+        Assert.Equal(["episodes ≥ 50", "loadouts=true", "style=all", "loadouts=true"], MetaLearners.Get("rl2").Presets!.Conditional.SelectMany(p => p.When.Select(w => w.Value.Describe(w.Key))));
         Assert.Equal("0.5 ≤ x ≤ 2", new MetaRL.Algorithms.Common.Presets.Condition(0.5, 2).Describe("x"));
         Assert.Equal("x ≤ 3", new MetaRL.Algorithms.Common.Presets.Condition(Max: 3).Describe("x"));
     }
@@ -419,5 +427,165 @@ public sealed class ChangedDefaultTests : IDisposable
         // Saved again, it says so explicitly.
         loaded.Save(path);
         Assert.Contains("\"normalize-returns\":\"false\"", MetaRL.Engine.IO.TensorArchive.Load(path).Metadata["task-settings"]);
+    }
+}
+
+public sealed class StagedRunTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-stages-" + Guid.NewGuid().ToString("N"));
+
+    public StagedRunTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static readonly Dictionary<string, string> Run = new() { ["hidden"] = "8", ["trials-per-iteration"] = "8", ["minibatches"] = "2", ["iterations"] = "3", ["episodes"] = "6" };
+
+    private static readonly Presets.Stage[] Short = [new("short", "short trials first", new Dictionary<string, string> { ["episodes"] = "4", ["iterations"] = "2" })];
+
+    // Trains every stage left, as 'metarl train' does; stopAfter, when given, stops after that many iterations in all (as a kill would: no checkpoint).
+    private static void TrainAll(MetaRL.Algorithms.Runs.StagedRun staged, int? stopAfter = null)
+    {
+        int steps = 0;
+        while (staged.Next() is var (run, _))
+            using (run)
+                while (run.Learner.Iteration < run.Learner.Iterations)
+                {
+                    if (steps++ == stopAfter) return;
+                    run.Step();
+                }
+    }
+
+    // A run's metrics without the columns that time it.
+    private static string[] Metrics(string run)
+        => File.ReadAllLines(Path.Combine(run, "metrics.csv")).Select(l => string.Join(',', l.Split(',').Where((_, i) => i is not (10 or 11)))).ToArray();
+
+    [Fact]
+    public void A_staged_run_is_the_runs_a_person_would_chain_by_hand_and_resumes_in_any_stage_exactly()
+    {
+        var path = Path.Combine(_dir, "staged");
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "bandit", Run, seed: 5, Short))
+        {
+            Assert.Equal(2, staged.Count);
+            // Until its last stage has a checkpoint, the run is no run to evaluate: the message names the stages.
+            TrainAll(staged, stopAfter: 1);
+            var e = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.RunDirectory.CheckpointOf(path, preferBest: false));
+            Assert.Contains("trains in stages", e.Message);
+            Assert.Contains("stage-1-short", e.Message);
+            // A second process cannot open the plan while this one holds it.
+            Assert.Contains("in use", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Open(path)).Message);
+            TrainAll(staged);
+        }
+        Assert.Equal("3", MetaLearners.Load(path).Settings["iterations"]);
+
+        // By hand: the first stage as a run of its own, then the run from its weights with the run's own settings.
+        var first = Path.Combine(_dir, "first");
+        using (var run = MetaRL.Algorithms.Runs.RunDirectory.Create(first, "rl2", "bandit", new Dictionary<string, string>(Run) { ["episodes"] = "4", ["iterations"] = "2" }, seed: 5))
+            while (run.Learner.Iteration < run.Learner.Iterations) run.Step();
+        var second = Path.Combine(_dir, "second");
+        using (var run = MetaRL.Algorithms.Runs.RunDirectory.CreateFrom(second, first, null, new Dictionary<string, string> { ["episodes"] = "6", ["iterations"] = "3" }, null, weights: true))
+            while (run.Learner.Iteration < run.Learner.Iterations) run.Step();
+        Assert.Equal(Metrics(Path.Combine(path, "stage-1-short")), Metrics(first));
+        Assert.Equal(Metrics(path), Metrics(second));
+        var options = new MetaTestOptions(10, 3);
+        var staged3 = MetaLearners.Load(path);
+        Assert.Equal(MetaTest.Run(MetaLearners.Load(second).Agent(), staged3.Tasks, options).TrialTotals, MetaTest.Run(staged3.Agent(), staged3.Tasks, options).TrialTotals);
+        // The run says where it started: the first stage's last checkpoint, its weights.
+        var origin = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(path, "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey]!;
+        Assert.Equal((Path.GetFullPath(Path.Combine(path, "stage-1-short", "checkpoint.mrla")), 2, true),
+            ((string?)origin["checkpoint"], (int)origin["iteration"]!, (bool)origin["weights"]!));
+
+        // Killed in the first stage after a checkpoint, and again in the last before its first: the same run in the end.
+        var killed = Path.Combine(_dir, "killed");
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(killed, "rl2", "bandit", Run, seed: 5, Short))
+        {
+            var (run, number) = staged.Next()!.Value;
+            using (run) { run.Step(); run.Checkpoint(); run.Step(); }
+            Assert.Equal(1, number);
+        }
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Open(killed)) TrainAll(staged, stopAfter: 2);
+        Assert.True(File.Exists(Path.Combine(killed, "config.json")));
+        Assert.False(File.Exists(Path.Combine(killed, "checkpoint.mrla")));
+        Assert.True(MetaRL.Algorithms.Runs.StagedRun.InEarlierStage(killed));
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Open(killed))
+        {
+            TrainAll(staged);
+            Assert.Null(staged.Next());
+        }
+        Assert.False(MetaRL.Algorithms.Runs.StagedRun.InEarlierStage(killed));
+        Assert.Equal(Metrics(path), Metrics(killed));
+        Assert.Equal(Metrics(Path.Combine(path, "stage-1-short")), Metrics(Path.Combine(killed, "stage-1-short")));
+    }
+
+    [Fact]
+    public void A_stage_that_cannot_train_or_cannot_hand_on_its_weights_is_refused_before_anything_is_written()
+    {
+        var path = Path.Combine(_dir, "bad");
+        Presets.Stage Stage(string key, string value) => new("bad", "", new Dictionary<string, string> { [key] = value, ["iterations"] = "2" });
+        var unknown = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "bandit", Run, 5, [Stage("episodez", "4")]));
+        Assert.Contains("Stage 1 (bad)", unknown.Message);
+        Assert.Contains("episodes", unknown.Message);
+        var shape = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "bandit", Run, 5, [Stage("arms", "7")]));
+        Assert.Contains("cannot start from the weights of stage 1 (bad)", shape.Message);
+        Assert.False(Directory.Exists(path));
+        Directory.CreateDirectory(path);
+        File.WriteAllText(Path.Combine(path, "x"), "");
+        Assert.Contains("not empty", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "bandit", Run, 5, Short)).Message);
+        // A damaged plan is named.
+        var damaged = Path.Combine(_dir, "damaged");
+        Directory.CreateDirectory(damaged);
+        File.WriteAllText(Path.Combine(damaged, MetaRL.Algorithms.Runs.StagedRun.PlanFile), "{\"format\": 1, \"stages\": []}");
+        Assert.Contains("damaged", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Open(damaged)).Message);
+    }
+
+    [Fact]
+    public void The_arena_preset_trains_a_marksmen_oracle_first_and_only_for_the_all_style_loadout_game()
+    {
+        var presets = MetaRL.Algorithms.Rl2.Rl2Config.Presets;
+        var stage = Assert.Single(presets.StagesFor("arena", new Dictionary<string, string>()));
+        Assert.Equal(("marksmen", "kite", "0.65", "3000"), (stage.Name, stage.Settings["style"], stage.Settings["standard-damage"], stage.Settings["iterations"]));
+        Assert.Empty(presets.StagesFor("arena", new Dictionary<string, string> { ["style"] = "kite" }));
+        Assert.Empty(presets.StagesFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }));
+        Assert.Empty(presets.StagesFor("bandit", new Dictionary<string, string>()));
+        // Planned, the stage trains the run's algorithm settings with its own changes; the run keeps the family's defaults.
+        var path = Path.Combine(_dir, "arena");
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "arena", new Dictionary<string, string>(), 1)!)
+        {
+            var planned = Assert.Single(staged.Stages);
+            var run = MetaLearners.Create("rl2", "arena");
+            Assert.Equal(run.Settings.Where(kv => kv.Key != "iterations"), MetaLearners.Create("rl2", "arena", planned.Settings).Settings.Where(kv => kv.Key != "iterations"));
+            Assert.Equal(("kite", "3000"), (planned.Settings["style"], planned.Settings["iterations"]));
+            Assert.Equal(("all", "true", "0.5", "1500"), (run.TaskSettings.GetValueOrDefault("style", "all"), run.TaskSettings["loadouts"], run.TaskSettings["standard-damage"], run.Settings["iterations"]));
+        }
+        // Planning trains nothing: the plan alone is written.
+        Assert.Empty(Directory.GetDirectories(path));
+        Assert.True(MetaRL.Algorithms.Runs.StagedRun.IsStaged(path));
+    }
+}
+
+public sealed class ArenaDefaultTests
+{
+    [Fact]
+    public void Arena_defaults_to_the_loadout_game_and_reads_a_checkpoint_from_before_as_the_plain_game()
+    {
+        var family = MetaRL.Core.Tasks.TaskRegistry.Get("arena");
+        var fresh = MetaLearners.Create("rl2", "arena", new Dictionary<string, string> { ["hidden"] = "8" });
+        Assert.Equal(("true", "0.5"), (fresh.TaskSettings["loadouts"], fresh.TaskSettings["standard-damage"]));
+        Assert.Equal(MetaRL.Tasks.Games.ArenaEnv.LoadoutObservationSize, fresh.Tasks.ObservationSpace.Size);
+        // The plain game records the even split, which is the only standard damage it accepts.
+        var plain = MetaLearners.Create("rl2", "arena", new Dictionary<string, string> { ["hidden"] = "8", ["loadouts"] = "false" });
+        Assert.Equal(("false", "0.65"), (plain.TaskSettings["loadouts"], plain.TaskSettings["standard-damage"]));
+        // A checkpoint that names neither was trained in the plain game.
+        var path = Path.Combine(Path.GetTempPath(), "metarl-arena-" + Guid.NewGuid().ToString("N") + ".mrla");
+        try
+        {
+            plain.Save(path);
+            var saved = MetaRL.Engine.IO.TensorArchive.Load(path);
+            saved.Metadata["task-settings"] = LearnerCheckpoint.ToJson(plain.TaskSettings.Where(kv => !family.EarlierDefaults.ContainsKey(kv.Key)).ToDictionary());
+            saved.Save(path);
+            var loaded = MetaLearners.Load(path);
+            Assert.Equal(("false", "0.65"), (loaded.TaskSettings["loadouts"], loaded.TaskSettings["standard-damage"]));
+            Assert.Equal(MetaRL.Tasks.Games.ArenaEnv.ObservationSize, loaded.Tasks.ObservationSpace.Size);
+        }
+        finally { File.Delete(path); }
     }
 }

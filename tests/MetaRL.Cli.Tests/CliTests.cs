@@ -106,8 +106,15 @@ public sealed class CliTests : IDisposable
         Assert.Equal("256", algorithms[0].GetProperty("taskDefaults").GetProperty("tabular-mdp").GetProperty("hidden").GetString());
         // Those that hold only under a task setting are listed with their condition: no family's defaults reach them.
         var conditional = algorithms[0].GetProperty("conditionalDefaults").EnumerateArray().ToArray();
-        var loadouts = Assert.Single(conditional, p => p.GetProperty("tasks").EnumerateArray().Any(t => t.GetString() == "arena"));
+        var arena = conditional.Where(p => p.GetProperty("tasks").EnumerateArray().Any(t => t.GetString() == "arena")).ToArray();
+        Assert.Equal(2, arena.Length);
+        // The family's default (every style) trains in stages, a marksmen oracle first; one style alone does not.
+        Assert.Equal(["loadouts=true", "style=all"], arena[0].GetProperty("when").EnumerateArray().Select(w => w.GetString()));
+        Assert.Equal("marksmen", arena[0].GetProperty("stages")[0].GetProperty("name").GetString());
+        Assert.Equal("kite", arena[0].GetProperty("stages")[0].GetProperty("settings").GetProperty("style").GetString());
+        var loadouts = arena[1];
         Assert.Equal(["loadouts=true"], loadouts.GetProperty("when").EnumerateArray().Select(w => w.GetString()));
+        Assert.Equal(0, loadouts.GetProperty("stages").GetArrayLength());
         Assert.Equal("0.998", loadouts.GetProperty("settings").GetProperty("gamma").GetString());
         Assert.Contains(conditional, p => p.GetProperty("when").EnumerateArray().Any(w => w.GetString() == "episodes ≥ 50"));
         Assert.Equal(0, algorithms[1].GetProperty("conditionalDefaults").GetArrayLength());
@@ -734,10 +741,16 @@ public sealed class CliTests : IDisposable
     public void Render_draws_an_arena_round_as_a_png_strip_and_names_what_it_cannot_draw()
     {
         var run = Path.Combine(_dir, "arena");
-        // With loadouts: the observation carries the NPC's kit, and the strip's title names it.
+        // With loadouts: the observation carries the NPC's kit, and the strip's title names it. The family's preset trains
+        // in stages (a marksmen oracle of 3000 iterations first); --no-stages trains the run alone.
         var train = Run("train", "rl2", "arena", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "round-seconds=3",
-            "--set", "loadouts=true", "--out", run);
+            "--set", "loadouts=true", "--no-stages", "--out", run);
         Assert.True(train.Code == 0, train.Err);
+        Assert.DoesNotContain("stage", train.Out);
+        Assert.False(File.Exists(Path.Combine(run, "stages.json")));
+        var noStagesResume = Run("train", "--resume", run, "--no-stages");
+        Assert.Equal(2, noStagesResume.Code);
+        Assert.Contains("--no-stages applies to a new run", noStagesResume.Err);
         var strip = Path.Combine(_dir, "round.png");
         var render = Run("render", run, "--task", "arena", "--round", "2", "--frames", "6", "--out", strip);
         Assert.True(render.Code == 0, render.Err);

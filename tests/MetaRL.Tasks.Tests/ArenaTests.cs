@@ -304,7 +304,10 @@ public sealed class ArenaTests
     {
         var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5" });
         Assert.Equal(0.5, tasks.StandardDamage);
-        Assert.Equal(ArenaRules.StandardThrough, ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" }).StandardDamage);
+        // 0.5 is the loadout game's default (the family's default game); the plain game's share is the even split.
+        Assert.Equal(ArenaTasks.DefaultStandardDamage, ArenaTasks.FromSettings(new Dictionary<string, string>()).StandardDamage);
+        Assert.Equal(ArenaRules.StandardThrough, ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "false" }).StandardDamage);
+        Assert.Equal(ArenaRules.StandardThrough, ArenaTasks.FromSettings(new Dictionary<string, string> { ["standard-damage"] = "0.65" }).StandardDamage);
         Assert.Contains(tasks.Settings, s => s.Key == "standard-damage" && s.Default == "0.5");
         var rng = new Rng(10);
         // A strike at point blank with each kit, the round played by the env as a training run plays it.
@@ -326,7 +329,7 @@ public sealed class ArenaTests
         }
         Assert.Equal(0.5, tasks.CreateRound().StandardDamage);
         // The plain game has no armour for the rule to act on; out-of-range shares are refused.
-        var refused = Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["standard-damage"] = "0.5" }));
+        var refused = Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "false", ["standard-damage"] = "0.5" }));
         Assert.Contains("loadouts=true", refused.Message);
         foreach (var bad in new[] { "0", "1.2", "-0.5", "half" })
             Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = bad }));
@@ -363,7 +366,7 @@ public sealed class ArenaTests
             env.Step([0], rng, obs); // stay, no attack
             Assert.Equal(0, obs[18]);
         }
-        var refused = Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["damage-numbers"] = "true" }));
+        var refused = Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "false", ["damage-numbers"] = "true" }));
         Assert.Contains("loadouts=true", refused.Message);
     }
 
@@ -383,7 +386,7 @@ public sealed class ArenaTests
             Assert.Equal(1, kinetic[round] + energy[round], 9); // never the standard kit
             Assert.InRange(kinetic[round], 0.4, 0.6);
         }
-        var standard = Kits(new Dictionary<string, string> { ["loadouts"] = "true" });
+        var standard = Kits(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.65" });
         Assert.All(standard.Kinetic.Concat(standard.Energy), share => Assert.Equal(0, share));
     }
 

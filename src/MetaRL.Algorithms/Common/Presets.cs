@@ -10,13 +10,30 @@ namespace MetaRL.Algorithms.Common;
 /// rl-baselines3-zoo's hyperparameter files): each preset names the tasks it serves, an optional condition on the task
 /// settings (a range, <c>"when": { "episodes": { "min": 50 } }</c>, or a value, <c>"when": { "loadouts": { "is": "true" } }</c>),
 /// the algorithm settings it sets, and the measurement that chose them. The first preset that fits is used; the user's
-/// settings override it.
+/// settings override it. A preset may also train in <c>stages</c> (a curriculum): runs of their own before the run, each
+/// with its own settings (task or algorithm, <c>iterations</c> among them), the next starting from the weights of the one
+/// before, the run itself from the last (see <see cref="Runs.StagedRun"/>).
 /// </summary>
 public sealed class Presets
 {
     /// <summary>One preset: the tasks, the condition, the settings and where its measurement is written up.</summary>
     public sealed record Preset(IReadOnlyList<string> Tasks, IReadOnlyDictionary<string, Condition> When,
-        IReadOnlyDictionary<string, string> Settings, string Measured);
+        IReadOnlyDictionary<string, string> Settings, string Measured)
+    {
+        /// <summary>The runs trained before this one, in order (empty for most presets); the run starts from the last one's weights.</summary>
+        public IReadOnlyList<Stage> Stages { get; init; } = [];
+    }
+
+    /// <summary>
+    /// A run trained before the preset's own: a <see cref="Name"/> (one word, for its directory and the progress line),
+    /// what it is <see cref="About"/>, and the <see cref="Settings"/> (task or algorithm keys, <c>iterations</c> among them)
+    /// that it sets over the run's.
+    /// </summary>
+    public sealed record Stage(string Name, string About, IReadOnlyDictionary<string, string> Settings)
+    {
+        /// <summary>The stage as a person reads it: <c>marksmen (style=kite, iterations=3000): a marksmen-only oracle</c>.</summary>
+        public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}";
+    }
 
     /// <summary>A condition on one task setting: a number within [<see cref="Min"/>, <see cref="Max"/>] (either may be open), or exactly <see cref="Is"/>.</summary>
     public sealed record Condition(double? Min = null, double? Max = null, string? Is = null)
@@ -46,6 +63,12 @@ public sealed class Presets
     /// <param name="familyDefaults">The family's own defaults, asked for only when a condition names a key the user did not give.</param>
     public Preset? For(string task, IReadOnlyDictionary<string, string>? taskSettings, Func<string, string?> familyDefaults)
         => Entries.FirstOrDefault(p => p.Tasks.Contains(task) && p.When.All(w => Holds(w.Key, w.Value, taskSettings, familyDefaults)));
+
+    /// <summary>The stages the preset for <paramref name="task"/> under <paramref name="settings"/> trains before the run (none when no preset, or one without stages, fits).</summary>
+    public IReadOnlyList<Stage> StagesFor(string task, IReadOnlyDictionary<string, string>? settings) => For(task, settings)?.Stages ?? [];
+
+    /// <summary>The preset for <paramref name="task"/> under <paramref name="settings"/> (the user's), the family's defaults filling the keys a condition names; null when none fits.</summary>
+    public Preset? For(string task, IReadOnlyDictionary<string, string>? settings) => For(task, settings, key => FamilyDefault(task, key));
 
     private static bool Holds(string key, Condition condition, IReadOnlyDictionary<string, string>? given, Func<string, string?> defaults)
     {
@@ -110,7 +133,20 @@ public sealed class Presets
                     .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"setting '{s.Name}' is not a string"), StringComparer.Ordinal);
                 string measured = p.GetProperty("measured").GetString() ?? "";
                 if (tasks.Length == 0 || measured.Length == 0) throw new InvalidDataException("a preset needs tasks and the measurement that chose it");
-                entries.Add(new Preset(tasks, when, settings, measured));
+                var stages = new List<Stage>();
+                if (p.TryGetProperty("stages", out var st))
+                    foreach (var stage in st.EnumerateArray())
+                    {
+                        string name = stage.GetProperty("name").GetString() ?? "";
+                        if (!System.Text.RegularExpressions.Regex.IsMatch(name, "^[a-z][a-z0-9-]*$"))
+                            throw new InvalidDataException($"stage name '{name}' must be a lower-case word (it names a directory)");
+                        var set = stage.GetProperty("settings").EnumerateObject()
+                            .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"stage '{name}': setting '{s.Name}' is not a string"), StringComparer.Ordinal);
+                        if (!set.ContainsKey("iterations")) throw new InvalidDataException($"stage '{name}' must say how many iterations it trains");
+                        stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set));
+                    }
+                if (stages.Select(s => s.Name).Distinct().Count() != stages.Count) throw new InvalidDataException("two stages of a preset share a name");
+                entries.Add(new Preset(tasks, when, settings, measured) { Stages = stages });
             }
             return new Presets(algorithm, entries);
         }

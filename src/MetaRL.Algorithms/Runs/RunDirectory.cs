@@ -70,13 +70,14 @@ public sealed class RunDirectory : IDisposable
 
     // As above; prepare, when given, acts on the new learner before anything is written (and may refuse it); origin, when
     // given, is config.json's record of the run this one was made from.
+    // A staged run's last stage is created in the directory that holds the stages before it.
     private static RunDirectory Create(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed, int checkpointEvery,
-        Action<IMetaLearner>? prepare, JsonObject? origin)
+        Action<IMetaLearner>? prepare, JsonObject? origin, bool besideStages = false)
     {
         CheckInterval(checkpointEvery);
         var learner = MetaLearners.Create(algorithm, task, settings, seed);
         prepare?.Invoke(learner);
-        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
+        if (besideStages ? File.Exists(System.IO.Path.Combine(path, ConfigFile)) : Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
         CreateDirectory(path);
         return Locked(path, runLock =>
@@ -110,26 +111,43 @@ public sealed class RunDirectory : IDisposable
         if (counterpart is not null) settings = algorithm.Counterpart(counterpart, settings);
         var merged = new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal);
         foreach (var (k, v) in overrides) merged[k] = v;
-        Action<IMetaLearner>? prepare = null;
-        if (weights)
-            prepare = learner =>
-            {
-                try { learner.LoadWeights(archive, file); }
-                catch (CheckpointException e)
-                {
-                    throw new SettingException($"Cannot start from the weights of '{from}': {e.Message.TrimEnd('.')}. Settings that change the networks' shapes (the observation, the actions, the layers) cannot change with --weights.");
-                }
-            };
-        var origin = new JsonObject
-        {
-            ["checkpoint"] = System.IO.Path.GetFullPath(file),
-            ["iteration"] = d.Iteration,
-            ["checksum"] = archive.Checksum,
-            ["weights"] = weights,
-        };
+        var origin = Origin(file, archive, d.Iteration, weights);
         if (counterpart is not null) origin["counterpart"] = counterpart;
-        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery, prepare, origin);
+        return Create(path, d.Algorithm, d.Task, merged, seed ?? d.Seed, checkpointEvery, weights ? WeightsOf(archive, file, from) : null, origin);
     }
+
+    /// <summary>
+    /// Starts a stage of a <see cref="StagedRun"/> in <paramref name="path"/>: a new run, from the network weights of the
+    /// checkpoint <paramref name="weightsFrom"/> (the stage before) when given, recorded in config.json as by
+    /// <see cref="CreateFrom"/>. The last stage, <paramref name="besideStages"/>, is made in the directory of the stages before it.
+    /// </summary>
+    internal static RunDirectory CreateStage(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed,
+        int checkpointEvery, string? weightsFrom, bool besideStages)
+    {
+        if (weightsFrom is null) return Create(path, algorithm, task, settings, seed, checkpointEvery, null, null, besideStages);
+        var archive = TensorArchive.Load(weightsFrom);
+        int iteration = LearnerCheckpoint.Read(archive, weightsFrom).Iteration;
+        return Create(path, algorithm, task, settings, seed, checkpointEvery, WeightsOf(archive, weightsFrom, weightsFrom), Origin(weightsFrom, archive, iteration, weights: true), besideStages);
+    }
+
+    // Loads a checkpoint's networks into a new learner, or says which setting cannot change with them.
+    private static Action<IMetaLearner> WeightsOf(TensorArchive archive, string file, string from) => learner =>
+    {
+        try { learner.LoadWeights(archive, file); }
+        catch (CheckpointException e)
+        {
+            throw new SettingException($"Cannot start from the weights of '{from}': {e.Message.TrimEnd('.')}. Settings that change the networks' shapes (the observation, the actions, the layers) cannot change with --weights.");
+        }
+    };
+
+    // config.json's record of the checkpoint a run was made from (OriginKey).
+    private static JsonObject Origin(string file, TensorArchive archive, int iteration, bool weights) => new()
+    {
+        ["checkpoint"] = System.IO.Path.GetFullPath(file),
+        ["iteration"] = iteration,
+        ["checksum"] = archive.Checksum,
+        ["weights"] = weights,
+    };
 
     /// <summary>The key of <c>config.json</c> recording the run a run was made from with <see cref="CreateFrom"/> (absent otherwise).</summary>
     public const string OriginKey = "startedFrom";
@@ -339,6 +357,7 @@ public sealed class RunDirectory : IDisposable
     {
         var path = System.IO.Path.Combine(dir, ConfigFile);
         if (!Directory.Exists(dir)) throw new SettingException($"Run directory '{dir}' does not exist.");
+        if (!File.Exists(path) && StagedRun.IsStaged(dir)) throw new SettingException(StagedRun.NotYetMessage(dir));
         if (!File.Exists(path)) throw new SettingException($"'{dir}' is not a run directory: it has no {ConfigFile}.");
         try
         {

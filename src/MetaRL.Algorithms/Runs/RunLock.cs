@@ -23,11 +23,12 @@ internal sealed class RunLock : IDisposable
     }
 
     /// <summary>Takes the lock of <paramref name="directory"/> (which must exist), or throws naming the process that holds it.</summary>
+    /// <param name="lockFile">The lock's file: <see cref="LockFile"/> for a run; a staged run's plan has its own (<see cref="StagedRun"/>).</param>
     /// <exception cref="SettingException">Another process holds the lock.</exception>
-    public static RunLock Acquire(string directory)
+    public static RunLock Acquire(string directory, string lockFile = LockFile)
     {
-        var path = Path.Combine(directory, LockFile);
-        var owner = Path.Combine(directory, OwnerFile);
+        var path = Path.Combine(directory, lockFile);
+        var owner = Path.Combine(directory, lockFile + ".pid");
         FileStream handle;
         try
         {

@@ -19,9 +19,11 @@ internal static class Training
     }
 
     public static int Train(string? algo, string? task, Dictionary<string, string> settings, ulong? seed, string? outDir, string? resume, int checkpointEvery,
-        string? from = null, string? counterpart = null, bool force = false, ClusterChoice? cluster = null, bool weights = false)
+        string? from = null, string? counterpart = null, bool force = false, ClusterChoice? cluster = null, bool weights = false, bool noStages = false)
     {
         RunDirectory run;
+        if (noStages && (resume is not null || from is not null))
+            throw new SettingException("--no-stages applies to a new run of an algorithm and a task (a staged run's plan is kept when it resumes).");
         if (counterpart is not null && from is null)
             throw new SettingException("--counterpart builds a run's comparison agent: give the run with --from, e.g. 'metarl train --from runs/my-run --counterpart multi-task'.");
         if (weights && from is null)
@@ -49,22 +51,59 @@ internal static class Training
                 var reader = new SettingsReader("train --resume", settings);
                 iterations = reader.Int("iterations", 0, 1, 10_000_000);
             }
+            if (StagedRun.InEarlierStage(resume))
+            {
+                if (iterations is not null || force)
+                    throw new SettingException($"'{resume}' is still training the stages before its own; resume it without --set iterations or --force, and once its last stage has begun, resume that with them.");
+                using var staged = StagedRun.Open(resume);
+                AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(resume)}[/], trained in {staged.Count} stages.");
+                return TrainStages(staged, checkpointEvery, cluster);
+            }
             run = RunDirectory.Resume(resume, iterations, checkpointEvery, force);
             AnsiConsole.MarkupLine($"Resuming [blue]{Markup.Escape(resume)}[/] at iteration {run.Learner.Iteration} of {run.Learner.Iterations}.");
         }
         else
         {
             if (algo is null || task is null) throw new SettingException("train needs an algorithm and a task, e.g. 'metarl train rl2 bandit'.");
-            run = RunDirectory.Create(outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), algo, task, settings, seed ?? 1, checkpointEvery);
+            string path = outDir ?? Path.Combine("runs", $"{algo}-{task}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+            if (!noStages && StagedRun.Plan(path, algo, task, settings, seed ?? 1) is { } staged)
+                using (staged)
+                {
+                    AnsiConsole.MarkupLine($"The preset trains this in {staged.Count} stages ({Markup.Escape(staged.Measured)}); --no-stages trains the last alone:");
+                    foreach (var stage in staged.Stages)
+                        AnsiConsole.MarkupLine($"  {stage.Number}. [bold]{Markup.Escape(stage.Name)}[/]: {Markup.Escape(stage.About)} ({Markup.Escape(stage.DescribeChanges())}) → {Markup.Escape(Path.Combine(path, stage.Directory))}");
+                    AnsiConsole.MarkupLine($"  {staged.Count}. the run itself, from the weights of stage {staged.Stages.Count} → {Markup.Escape(path)}");
+                    return TrainStages(staged, checkpointEvery, cluster);
+                }
+            run = RunDirectory.Create(path, algo, task, settings, seed ?? 1, checkpointEvery);
         }
+        return Run(run, cluster, run.Path);
+    }
+
+    /// <summary>Trains every stage of <paramref name="staged"/> not yet finished, in order; stops (with its code) when one is interrupted.</summary>
+    private static int TrainStages(StagedRun staged, int checkpointEvery, ClusterChoice? cluster)
+    {
+        while (staged.Next(checkpointEvery) is var (run, number))
+        {
+            string name = number < staged.Count ? staged.Stages[number - 1].Name : "the run itself";
+            AnsiConsole.MarkupLine($"[bold]Stage {number} of {staged.Count}[/]: {Markup.Escape(name)}");
+            int code = Run(run, cluster, staged.Path);
+            if (code != 0) return code;
+        }
+        return 0;
+    }
+
+    // Drives one run to its end (or an interrupt) here or on workers; resumePath is what the user resumes after an interrupt.
+    private static int Run(RunDirectory run, ClusterChoice? cluster, string resumePath)
+    {
         using (run)
         {
-            if (cluster is not { Any: true }) return Drive(run, null);
+            if (cluster is not { Any: true }) return Drive(run, null, resumePath);
             using var workers = Workers.LearnerCluster.Start(run.Learner, cluster.Cluster, cluster.Local, cluster.Timeout, run.Path, TaskPacks.Loaded);
             workers.Workers.Log += line => AnsiConsole.MarkupLine(line.Contains("failed") ? $"[yellow]{Markup.Escape(line)}[/]" : Markup.Escape(line));
             var distributable = (MetaRL.Algorithms.Rollouts.IDistributableLearner)run.Learner;
             distributable.Workers = workers.Workers;
-            try { return Drive(run, workers); }
+            try { return Drive(run, workers, resumePath); }
             finally { distributable.Workers = null; }
         }
     }
@@ -72,7 +111,7 @@ internal static class Training
     // The progress line's columns other than the summary and the bar: percentage, elapsed and remaining time, and the gaps.
     private const int SummaryMargin = 4 + 8 + 8 + 4;
 
-    private static int Drive(RunDirectory run, Workers.LearnerCluster? cluster)
+    private static int Drive(RunDirectory run, Workers.LearnerCluster? cluster, string resumePath)
     {
         var learner = run.Learner;
         // Ctrl+C (SIGINT) and SIGTERM (`kill`, a batch scheduler's stop) both end the run at the next iteration boundary
@@ -110,7 +149,7 @@ internal static class Training
             // A signal that lands after the last iteration is too late to interrupt anything: the run is complete.
             if (Stopping() && learner.Iteration < learner.Iterations)
             {
-                AnsiConsole.MarkupLine($"Interrupted ({(stopCode == 143 ? "SIGTERM" : "Ctrl+C")}): checkpoint written at iteration {learner.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(run.Path)}[/].");
+                AnsiConsole.MarkupLine($"Interrupted ({(stopCode == 143 ? "SIGTERM" : "Ctrl+C")}): checkpoint written at iteration {learner.Iteration}. Continue with [blue]metarl train --resume {Markup.Escape(resumePath)}[/].");
                 return stopCode;
             }
             int trained = learner.Iteration - first;

@@ -178,6 +178,8 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
 /// A trial is <c>rounds</c> rounds against the same player: the NPC should work out the style in the first and counter it
 /// in the next; with <c>loadouts</c> it also picks its kit at the start of each round (<see cref="ArenaLoadout"/>), the
 /// choice that the first round's knowledge pays for. Held-out tasks are the styles never trained on and the training styles with unseen parameters.
+/// The family's settings default to the loadout game (<c>loadouts=true</c>, <c>standard-damage</c> <see cref="DefaultStandardDamage"/>);
+/// this constructor's to the plain game.
 /// </summary>
 public sealed class ArenaTasks : TaskDistribution
 {
@@ -225,10 +227,11 @@ public sealed class ArenaTasks : TaskDistribution
         double seconds = r.Double("round-seconds", 20, 1, 3600);
         string heldOut = r.Choice("held-out", "both", HeldOutChoices);
         string style = r.Choice("style", "all", ["all", .. ArenaStyles.All.Where(s => !s.HeldOut).Select(s => s.Name)]);
-        bool loadouts = r.Bool("loadouts", false);
+        bool loadouts = r.Bool("loadouts", true);
         double exploration = r.Double("loadout-exploration", DefaultLoadoutExploration, 0, 1);
         var split = (ArenaParameterSplit)Array.IndexOf(SplitChoices, r.Choice("unseen-parameters", SplitChoices[0], SplitChoices));
-        double standardDamage = r.Double("standard-damage", ArenaRules.StandardThrough, 0.05, 1);
+        // The plain game has no kits, so its standard damage is the even split; the loadout game's default makes a probe pay.
+        double standardDamage = r.Double("standard-damage", loadouts ? DefaultStandardDamage : ArenaRules.StandardThrough, 0.05, 1);
         bool damageNumbers = r.Bool("damage-numbers", false);
         r.EnsureAllUsed();
         return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split, standardDamage, damageNumbers);
@@ -290,6 +293,19 @@ public sealed class ArenaTasks : TaskDistribution
     /// <summary>The default <see cref="LoadoutExploration"/>.</summary>
     public const double DefaultLoadoutExploration = 0.3;
 
+    /// <summary>The loadout game's default share of the standard kit's damage that gets through (the family's <c>standard-damage</c>): below the even split, so a probe with a typed kit pays.</summary>
+    public const double DefaultStandardDamage = 0.5;
+
+    /// <summary>
+    /// The family's defaults before the loadout game with a weaker standard kit became the default (the game the issue's
+    /// figures were reached in): the plain game. Runs whose checkpoints do not record these settings were trained so.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> EarlierDefaults { get; } = new Dictionary<string, string>
+    {
+        ["loadouts"] = "false",
+        ["standard-damage"] = "0.65",
+    };
+
     public override IReadOnlyList<EpisodeMetric> EpisodeMetrics => Loadouts ? LoadoutMetrics : PlainMetrics;
 
     private static readonly EpisodeMetric[] PlainMetrics =
@@ -338,7 +354,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("style", Style ?? "all", "train and test against one training style only (a per-style oracle), or all"),
         new("loadouts", Loadouts ? "true" : "false", "the loadout game: each player's armour absorbs most of kinetic or of energy damage (hidden), and the NPC's first decision of a round picks the kind of damage it does: standard (half each), kinetic or energy"),
         new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
-        new("standard-damage", StandardDamage.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of the standard kit's damage that gets through either armour (0.65: half kinetic, half energy, as a typed kit's 1 or 0.3 on average; lower makes probing with a typed kit pay); the hand-written NPC takes a typed kit at random when it is lower"),
+        new("standard-damage", StandardDamage.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of the standard kit's damage that gets through either armour (0.65 is as a typed kit's 1 or 0.3 on average; the default 0.5 makes probing with a typed kit pay; the plain game: 0.65, no kits); the hand-written NPC takes a typed kit at random when it is below 0.65"),
         new("damage-numbers", DamageNumbers ? "true" : "false", "in the loadout game, the observation also shows the share of its weapon's damage the NPC's last attack did, in the step it lands (1, 0.3 or the standard kit's share; 0 for a miss): the number a game shows on a hit"),
     ];
 }

@@ -1,0 +1,237 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MetaRL.Algorithms.Common;
+using MetaRL.Core.Learning;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine.IO;
+
+namespace MetaRL.Algorithms.Runs;
+
+/// <summary>
+/// A run trained in stages, as a preset's curriculum asks (<see cref="Presets.Preset.Stages"/>): each stage before the
+/// last is a run of its own in a sub-directory (<c>stage-1-NAME</c>, …), trained from scratch (the first) or from the
+/// weights of the stage before; the last stage is the run itself, in the run's directory, started from the weights of the
+/// stage before it (as <c>metarl train --from STAGE --weights</c> would: a new optimiser, schedules and iteration count).
+/// <c>stages.json</c> keeps the plan, so an interrupted run resumes in the stage where it stopped. Once the last stage has
+/// begun, the directory is an ordinary run (evaluate it, resume it, build its counterpart); its <c>config.json</c> records
+/// the stage it started from.
+/// </summary>
+public sealed class StagedRun : IDisposable
+{
+    /// <summary>The plan's file in the run's directory.</summary>
+    public const string PlanFile = "stages.json";
+
+    // Held while the plan is open, so that two processes never train the same staged run (each stage also locks its own directory).
+    private const string PlanLockFile = "stages.lock";
+
+    private RunLock? _lock;
+
+    private const int PlanFormat = 1;
+
+    /// <summary>
+    /// One stage before the run's own: its name, what it is about, the settings it changes from the run's, and its full
+    /// settings (the run's algorithm and task settings, then its changes over them); <see cref="Directory"/> is relative to the run's.
+    /// </summary>
+    public sealed record Stage(int Number, string Name, string About, IReadOnlyDictionary<string, string> Changes, IReadOnlyDictionary<string, string> Settings, string Directory)
+    {
+        /// <summary>The changes as a person reads them: <c>style=kite, iterations=3000</c>.</summary>
+        public string DescribeChanges() => string.Join(", ", Changes.Select(kv => $"{kv.Key}={kv.Value}"));
+    }
+
+    private StagedRun(string path, string algorithm, string task, ulong seed, IReadOnlyDictionary<string, string> settings, IReadOnlyList<Stage> stages, string measured)
+        => (Path, Algorithm, Task, Seed, Settings, Stages, Measured) = (path, algorithm, task, seed, settings, stages, measured);
+
+    public string Path { get; }
+
+    public string Algorithm { get; }
+
+    public string Task { get; }
+
+    public ulong Seed { get; }
+
+    /// <summary>The run's own settings: the last stage's, as given (the preset fills the rest).</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; }
+
+    /// <summary>The stages trained before the run's own, in order.</summary>
+    public IReadOnlyList<Stage> Stages { get; }
+
+    /// <summary>Where the preset's measurement is written up.</summary>
+    public string Measured { get; }
+
+    /// <summary>How many stages in all, the run's own included.</summary>
+    public int Count => Stages.Count + 1;
+
+    /// <summary>Whether <paramref name="path"/> holds a staged run's plan.</summary>
+    public static bool IsStaged(string path) => File.Exists(System.IO.Path.Combine(path, PlanFile));
+
+    /// <summary>Whether the staged run in <paramref name="path"/> has yet to reach a checkpoint of its last stage (so resuming it goes through the plan).</summary>
+    public static bool InEarlierStage(string path) => IsStaged(path) && !File.Exists(System.IO.Path.Combine(path, RunDirectory.CheckpointFile));
+
+    /// <summary>What a command that needs the run's own checkpoint says of a staged run that has not reached it.</summary>
+    internal static string NotYetMessage(string path)
+    {
+        var stages = System.IO.Directory.GetDirectories(path, "stage-*").Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        return $"'{path}' trains in stages and has not reached its last one yet: the stages so far are runs of their own "
+            + $"({(stages.Length == 0 ? "none begun" : string.Join(", ", stages.Select(s => System.IO.Path.Combine(path, s!))))}); evaluate one of those, or finish the run with 'metarl train --resume {path}'.";
+    }
+
+    /// <summary>
+    /// The staged run <paramref name="algorithm"/>'s preset for <paramref name="task"/> under <paramref name="settings"/>
+    /// asks for, planned in <paramref name="path"/> (new or empty: <c>stages.json</c> is written, nothing is trained yet);
+    /// null when that preset has no stages. Every stage's settings are checked first: nothing is written for a bad one.
+    /// </summary>
+    public static StagedRun? Plan(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed)
+    {
+        var algo = MetaLearners.Get(algorithm);
+        var preset = algo.Presets?.StagesFor(task, settings);
+        if (preset is null || preset.Count == 0) return null;
+        string measured = algo.Presets!.For(task, settings)?.Measured ?? "";
+        return Plan(path, algorithm, task, settings, seed, preset, measured);
+    }
+
+    /// <summary>As <see cref="Plan(string, string, string, IReadOnlyDictionary{string, string}, ulong)"/>, with the <paramref name="stages"/> given.</summary>
+    public static StagedRun Plan(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed,
+        IReadOnlyList<Presets.Stage> stages, string measured = "")
+    {
+        if (stages.Count == 0) throw new ArgumentException("A staged run needs a stage before its own.", nameof(stages));
+        var algo = MetaLearners.Get(algorithm);
+        // Every stage trains the run's networks with the run's algorithm settings (its preset's, then the user's), so that
+        // each can start from the weights of the one before; a stage changes only what it names.
+        var algorithmSettings = algo.Resolve(task, settings, out var taskSettings);
+        var planned = stages.Select((s, i) =>
+        {
+            var merged = new Dictionary<string, string>(algorithmSettings.ToDictionary(), StringComparer.Ordinal);
+            foreach (var (k, v) in taskSettings) merged[k] = v;
+            foreach (var (k, v) in s.Settings) merged[k] = v;
+            return new Stage(i + 1, s.Name, s.About, s.Settings, merged, $"stage-{i + 1}-{s.Name}");
+        }).ToArray();
+        // Each stage's learner is built (and dropped) now, so that a bad setting is refused before anything is written;
+        // the last stage must take the weights of the one before, so its networks' shapes must match.
+        var last = MetaLearners.Create(algorithm, task, settings, seed);
+        foreach (var stage in planned)
+        {
+            IMetaLearner learner;
+            try { learner = MetaLearners.Create(algorithm, task, stage.Settings, seed); }
+            catch (SettingException e) { throw new SettingException($"Stage {stage.Number} ({stage.Name}) of the preset: {e.Message}"); }
+            var file = System.IO.Path.GetTempFileName();
+            try
+            {
+                learner.Save(file);
+                last.LoadWeights(TensorArchive.Load(file), $"stage {stage.Number} ({stage.Name})");
+            }
+            catch (CheckpointException e)
+            {
+                throw new SettingException($"The run cannot start from the weights of stage {stage.Number} ({stage.Name}): {e.Message.TrimEnd('.')}. Settings that change the networks' shapes cannot differ between stages.");
+            }
+            finally { File.Delete(file); }
+        }
+        if (System.IO.Directory.Exists(path) && System.IO.Directory.EnumerateFileSystemEntries(path).Any())
+            throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
+        System.IO.Directory.CreateDirectory(path);
+        var run = new StagedRun(path, algorithm, task, seed, new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal), planned, measured)
+        {
+            _lock = RunLock.Acquire(path, PlanLockFile),
+        };
+        run.WritePlan();
+        return run;
+    }
+
+    /// <summary>Reopens the plan of the staged run in <paramref name="path"/>, holding it until disposed.</summary>
+    /// <exception cref="SettingException">No plan, a damaged one, or another process holds it.</exception>
+    public static StagedRun Open(string path)
+    {
+        var run = Read(path);
+        run._lock = RunLock.Acquire(path, PlanLockFile);
+        return run;
+    }
+
+    public void Dispose() => _lock?.Dispose();
+
+    private static StagedRun Read(string path)
+    {
+        var file = System.IO.Path.Combine(path, PlanFile);
+        if (!File.Exists(file)) throw new SettingException($"'{path}' is not a staged run: it has no {PlanFile}.");
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+            if ((int?)o["format"] != PlanFormat) throw new FormatException($"format {(int?)o["format"]}, this version reads {PlanFormat}");
+            static Dictionary<string, string> Strings(JsonNode? node)
+                => node!.AsObject().ToDictionary(kv => kv.Key, kv => (string?)kv.Value ?? throw new FormatException($"'{kv.Key}' is null"), StringComparer.Ordinal);
+            var stages = o["stages"]!.AsArray().Select((n, i) => new Stage(i + 1, (string)n!["name"]!, (string?)n["about"] ?? "", Strings(n["changes"]), Strings(n["settings"]), (string)n["directory"]!)).ToArray();
+            if (stages.Length == 0 || stages.Any(s => s.Directory.Contains('/') || s.Directory.Contains('\\') || s.Directory.StartsWith('.')))
+                throw new FormatException("its stages are missing or name a directory outside the run");
+            return new StagedRun(path, (string)o["algorithm"]!, (string)o["task"]!,
+                ulong.Parse((string)o["seed"]!, NumberStyles.None, CultureInfo.InvariantCulture), Strings(o["settings"]), stages, (string?)o["measured"] ?? "");
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or NullReferenceException or OverflowException)
+        {
+            throw new SettingException($"{file} is damaged: {e.Message}");
+        }
+    }
+
+    private void WritePlan()
+    {
+        static JsonObject Json(IReadOnlyDictionary<string, string> d)
+        {
+            var o = new JsonObject();
+            foreach (var (k, v) in d.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v;
+            return o;
+        }
+        var plan = new JsonObject
+        {
+            ["format"] = PlanFormat,
+            ["algorithm"] = Algorithm,
+            ["task"] = Task,
+            ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+            ["settings"] = Json(Settings),
+            ["measured"] = Measured,
+            ["stages"] = new JsonArray(Stages.Select(s => (JsonNode?)new JsonObject
+            {
+                ["name"] = s.Name,
+                ["about"] = s.About,
+                ["directory"] = s.Directory,
+                ["changes"] = Json(s.Changes),
+                ["settings"] = Json(s.Settings),
+            }).ToArray()),
+        };
+        var file = System.IO.Path.Combine(Path, PlanFile);
+        File.WriteAllText(file + ".tmp", plan.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(file + ".tmp", file, overwrite: true);
+    }
+
+    /// <summary>
+    /// Opens the stage to train next, with its number (1 to <see cref="Count"/>): a stage begun and not finished resumes at
+    /// its checkpoint; the next one is created (from the weights of the one before). Null when every stage is finished. A
+    /// stage that had written no checkpoint yet (killed within its first checkpoint interval) starts again.
+    /// </summary>
+    public (RunDirectory Run, int Number)? Next(int checkpointEvery = 50)
+    {
+        string? previous = null;
+        foreach (var stage in Stages)
+        {
+            var dir = System.IO.Path.Combine(Path, stage.Directory);
+            var checkpoint = System.IO.Path.Combine(dir, RunDirectory.CheckpointFile);
+            if (File.Exists(checkpoint))
+            {
+                if (!Finished(checkpoint)) return (RunDirectory.Resume(dir, checkpointEvery: checkpointEvery), stage.Number);
+                previous = checkpoint;
+                continue;
+            }
+            if (System.IO.Directory.Exists(dir)) System.IO.Directory.Delete(dir, recursive: true);
+            return (RunDirectory.CreateStage(dir, Algorithm, Task, stage.Settings, Seed, checkpointEvery, previous, besideStages: false), stage.Number);
+        }
+        var own = System.IO.Path.Combine(Path, RunDirectory.CheckpointFile);
+        if (File.Exists(own))
+            return Finished(own) ? null : (RunDirectory.Resume(Path, checkpointEvery: checkpointEvery), Count);
+        // The last stage had written no checkpoint: what it had written goes, the stages before it stay.
+        foreach (var f in System.IO.Directory.GetFiles(Path).Where(f => System.IO.Path.GetFileName(f) is not (PlanFile or PlanLockFile or PlanLockFile + ".pid"))) File.Delete(f);
+        return (RunDirectory.CreateStage(Path, Algorithm, Task, Settings, Seed, checkpointEvery, previous, besideStages: true), Count);
+    }
+
+    private static bool Finished(string checkpoint)
+    {
+        var d = LearnerCheckpoint.Read(TensorArchive.Load(checkpoint), checkpoint);
+        return d.Settings.TryGetValue("iterations", out var n) && int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out int total) && d.Iteration >= total;
+    }
+}
