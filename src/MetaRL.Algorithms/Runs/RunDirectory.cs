@@ -324,14 +324,24 @@ public sealed class RunDirectory : IDisposable
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>Settings as a JSON object, keys in ordinal order (as config.json and a staged run's plan hold them).</summary>
+    internal static JsonObject Json(IReadOnlyDictionary<string, string> settings)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in settings.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v;
+        return o;
+    }
+
+    /// <summary>Writes <paramref name="o"/> to <paramref name="path"/> indented, through a temporary file, so a reader never meets half a file.</summary>
+    internal static void WriteJson(string path, JsonObject o)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(tmp, path, overwrite: true);
+    }
+
     private static void WriteConfig(string dir, IMetaLearner learner, JsonObject? origin)
     {
-        static JsonObject Json(IReadOnlyDictionary<string, string> d)
-        {
-            var o = new JsonObject();
-            foreach (var (k, v) in d.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v;
-            return o;
-        }
         var o = new JsonObject
         {
             ["format"] = ConfigFormat,
@@ -342,10 +352,7 @@ public sealed class RunDirectory : IDisposable
             ["algorithmSettings"] = Json(learner.Settings),
         };
         if (origin is not null) o[OriginKey] = origin;
-        var path = System.IO.Path.Combine(dir, ConfigFile);
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(tmp, path, overwrite: true);
+        WriteJson(System.IO.Path.Combine(dir, ConfigFile), o);
     }
 
     /// <summary>The record of the run <paramref name="dir"/> was made from (<see cref="OriginKey"/>), or null for a run made afresh.</summary>

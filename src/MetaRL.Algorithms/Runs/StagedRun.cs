@@ -172,12 +172,7 @@ public sealed class StagedRun : IDisposable
 
     private void WritePlan()
     {
-        static JsonObject Json(IReadOnlyDictionary<string, string> d)
-        {
-            var o = new JsonObject();
-            foreach (var (k, v) in d.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[k] = v;
-            return o;
-        }
+        static JsonObject Json(IReadOnlyDictionary<string, string> d) => RunDirectory.Json(d);
         var plan = new JsonObject
         {
             ["format"] = PlanFormat,
@@ -195,9 +190,7 @@ public sealed class StagedRun : IDisposable
                 ["settings"] = Json(s.Settings),
             }).ToArray()),
         };
-        var file = System.IO.Path.Combine(Path, PlanFile);
-        File.WriteAllText(file + ".tmp", plan.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(file + ".tmp", file, overwrite: true);
+        RunDirectory.WriteJson(System.IO.Path.Combine(Path, PlanFile), plan);
     }
 
     /// <summary>
