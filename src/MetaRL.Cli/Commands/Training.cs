@@ -89,9 +89,18 @@ internal static class Training
             AnsiConsole.MarkupLine($"[bold]Stage {number} of {staged.Count}[/]: {Markup.Escape(name)}");
             int code = Run(run, cluster, staged.Path);
             if (code != 0) return code;
+            // A signal that came as a stage ended stops the run before the next stage rather than being lost.
+            if (LastStop != 0 && number < staged.Count)
+            {
+                AnsiConsole.MarkupLine($"Interrupted ({(LastStop == 143 ? "SIGTERM" : "Ctrl+C")}) as stage {number} ended. Continue with [blue]metarl train --resume {Markup.Escape(staged.Path)}[/].");
+                return LastStop;
+            }
         }
         return 0;
     }
+
+    // The signal (its exit code) that the last driven run received, 0 for none.
+    private static int LastStop;
 
     // Drives one run to its end (or an interrupt) here or on workers; resumePath is what the user resumes after an interrupt.
     private static int Run(RunDirectory run, ClusterChoice? cluster, string resumePath)
@@ -158,6 +167,7 @@ internal static class Training
         }
         finally
         {
+            LastStop = Volatile.Read(ref stopCode);
             Console.CancelKeyPress -= onCancel;
         }
         return 0;
