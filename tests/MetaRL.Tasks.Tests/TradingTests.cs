@@ -18,6 +18,28 @@ public sealed class TradingTests : IDisposable
         => new([0.0005, -0.001], [0.008, 0.02], [stayBull, 1 - stayBull, 1 - stayBear, stayBear], double.PositiveInfinity, 0, 0, false);
 
     [Fact]
+    public void A_switching_spread_scales_each_markets_switching_by_one_factor_and_leaves_the_plain_prior_as_it_was()
+    {
+        // The monthly probability of leaving the bull regime, recovered from the daily matrix.
+        static double LeaveBull(RegimeMarket m) => 1 - Math.Pow(1 - (1 - m.P(0, 0)), MarketPrior.DaysPerMonth);
+        var plain = Enumerable.Range(0, 3000).Select(i => new MarketPrior().Draw(new Rng((ulong)i), wide: false)).ToArray();
+        var same = Enumerable.Range(0, 3000).Select(i => new MarketPrior(SwitchingSpread: 1).Draw(new Rng((ulong)i), wide: false)).ToArray();
+        Assert.Equal(plain.Select(m => m.Switching), same.Select(m => m.Switching));
+        var spread = Enumerable.Range(0, 3000).Select(i => new MarketPrior(SwitchingSpread: 2).Draw(new Rng((ulong)i), wide: false)).ToArray();
+        // Two-regime markets: leave bull is U[0.02, 0.08] a month (× 1.1 for the crisis share with three), then × [1/2, 2].
+        var two = spread.Where(m => m.Regimes == 2).Select(LeaveBull).ToArray();
+        Assert.All(plain.Where(m => m.Regimes == 2).Select(LeaveBull), p => Assert.InRange(p, 0.02 - 1e-9, 0.08 + 1e-9));
+        Assert.All(two, p => Assert.InRange(p, 0.01 - 1e-9, 0.16 + 1e-9));
+        Assert.InRange(two.Count(p => p < 0.02), 100, 600);
+        Assert.InRange(two.Count(p => p > 0.08), 100, 600);
+        // The wide prior is the same with or without the spread: three times the rates.
+        Assert.Equal(new MarketPrior().Draw(new Rng(9), wide: true).Switching, new MarketPrior(SwitchingSpread: 2).Draw(new Rng(9), wide: true).Switching);
+        Assert.Equal(2, RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["switching-spread"] = "2" }).Prior.SwitchingSpread);
+        foreach (var bad in new[] { "0.5", "11", "wide" })
+            Assert.Throws<SettingException>(() => RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["switching-spread"] = bad }));
+    }
+
+    [Fact]
     public void The_prior_is_Hardys_two_regime_fit_rescaled_to_days_and_its_markets_are_valid()
     {
         var rng = new Rng(5);

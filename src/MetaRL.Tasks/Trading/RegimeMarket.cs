@@ -143,6 +143,10 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
 /// <param name="Regimes">2, 3, or 0 for either (half each).</param>
 /// <param name="FatTails">Student-t innovations with 3.5–10 degrees of freedom instead of normal ones.</param>
 /// <param name="Clustering">A GARCH(1,1) volatility multiplier within each regime (α 0.03–0.10, α + β 0.90–0.97).</param>
+/// <param name="SwitchingSpread">
+/// s ≥ 1: every switching probability of a market from this prior is multiplied by one factor, log-uniform on [1/s, s],
+/// so that how long a regime lasts differs from market to market (1: Hardy's rates as drawn). The wide prior keeps its ×3.
+/// </param>
 /// <remarks>
 /// Centred on Hardy (2001)'s two-regime lognormal fit to monthly S&amp;P 500 returns: bull μ = 0.012, σ = 0.035; bear
 /// μ = −0.016, σ = 0.078; leaving bull 0.04 and bear 0.21 per month. Rescaled to 21 trading days a month: drift μ/21,
@@ -152,7 +156,7 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
 /// short crisis (our own addition): a much higher volatility, a steep negative drift, entered mostly from the bear regime.
 /// The wide prior (held-out=wider) draws the level from higher up and switches three times as often.
 /// </remarks>
-public sealed record MarketPrior(int Regimes = 0, bool FatTails = false, bool Clustering = false)
+public sealed record MarketPrior(int Regimes = 0, bool FatTails = false, bool Clustering = false, double SwitchingSpread = 1)
 {
     /// <summary>Trading days per month, the rescaling from Hardy's monthly figures.</summary>
     public const double DaysPerMonth = 21;
@@ -162,7 +166,8 @@ public sealed record MarketPrior(int Regimes = 0, bool FatTails = false, bool Cl
     {
         int k = Regimes != 0 ? Regimes : rng.NextDouble() < 0.5 ? 2 : 3;
         double level = Math.Exp(wide ? rng.Uniform(Math.Log(1.0), Math.Log(3.0)) : rng.Uniform(Math.Log(0.5), Math.Log(2.0)));
-        double speed = wide ? 3 : 1;
+        // No draw for the plain prior, so its markets stay those drawn before the spread existed.
+        double speed = wide ? 3 : SwitchingSpread > 1 ? Math.Exp(rng.Uniform(-Math.Log(SwitchingSpread), Math.Log(SwitchingSpread))) : 1;
         // Monthly figures, then rescaled.
         double bullMu = rng.Normal(0.012, 0.004), bearMu = rng.Normal(-0.016, 0.008);
         double bullSigma = 0.035 * Math.Exp(rng.Normal(0, 0.1)), bearSigma = bullSigma * rng.Uniform(1.6, 3.0);

@@ -45,6 +45,8 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         Prior = prior ?? new MarketPrior();
         if (!HeldOutChoices.Contains(heldOut)) throw new SettingException($"regime-trading: 'held-out' must be one of {string.Join(", ", HeldOutChoices)}, got '{heldOut}'.");
         if (Prior.Regimes is not (0 or 2 or 3)) throw new SettingException($"regime-trading: a market has 2 or 3 regimes (0: either), got {Prior.Regimes}.");
+        if (!(Prior.SwitchingSpread is >= 1 and <= 10))
+            throw new SettingException($"regime-trading: 'switching-spread' must be from 1 to 10, got {Prior.SwitchingSpread.ToString(CultureInfo.InvariantCulture)}.");
         _heldOut = heldOut;
         _oracle = new(() => TradingBaselines.TunedOracle(this, OracleTuningSeed));
     }
@@ -57,8 +59,9 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         bool student = r.Choice("tails", "normal", TailChoices) == "student";
         bool clustering = r.Bool("clustering", false);
         string heldOut = r.Choice("held-out", "prior", HeldOutChoices);
+        double spread = r.Double("switching-spread", 1, 1, 10);
         r.EnsureAllUsed();
-        return new RegimeTradingTasks(rules, new MarketPrior(regimes == "both" ? 0 : int.Parse(regimes, CultureInfo.InvariantCulture), student, clustering), heldOut);
+        return new RegimeTradingTasks(rules, new MarketPrior(regimes == "both" ? 0 : int.Parse(regimes, CultureInfo.InvariantCulture), student, clustering, spread), heldOut);
     }
 
     /// <summary>The seed of the training markets the oracle's risk aversion is chosen on.</summary>
@@ -125,5 +128,6 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         new("tails", Prior.FatTails ? "student" : "normal", "daily shocks: normal, or Student-t with 3.5-10 degrees of freedom drawn per market"),
         new("clustering", Prior.Clustering ? "true" : "false", "volatility clustering within a regime: a GARCH(1,1) multiplier drawn per market"),
         new("held-out", _heldOut, "held-out markets: from the training prior, or a wider one (higher volatility, switching three times as fast)"),
+        new("switching-spread", Prior.SwitchingSpread.ToString(CultureInfo.InvariantCulture), "s: the prior's switching probabilities times one factor per market, log-uniform on [1/s, s] (1: Hardy's rates as drawn; the wider held-out prior keeps its three times)"),
     ];
 }
