@@ -206,7 +206,7 @@ public sealed class RunDirectory : IDisposable
     }
 
     /// <summary>Creates a run directory, saying in one line why the operating system refused (a read-only or virtual file system, no permission).</summary>
-    private static void CreateDirectory(string path)
+    internal static void CreateDirectory(string path)
     {
         try
         {

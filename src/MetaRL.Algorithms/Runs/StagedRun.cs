@@ -128,7 +128,7 @@ public sealed class StagedRun : IDisposable
         }
         if (System.IO.Directory.Exists(path) && System.IO.Directory.EnumerateFileSystemEntries(path).Any())
             throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
-        System.IO.Directory.CreateDirectory(path);
+        RunDirectory.CreateDirectory(path);
         var run = new StagedRun(path, algorithm, task, seed, new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal), planned, measured)
         {
             _lock = RunLock.Acquire(path, PlanLockFile),
