@@ -283,6 +283,14 @@ public sealed class PresetTests
         Assert.Contains("bad.json", e.Message);
         using var both = new MemoryStream("{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"arena\"],\"when\":{\"loadouts\":{\"is\":\"true\",\"min\":1}},\"settings\":{},\"measured\":\"m\"}]}"u8.ToArray());
         Assert.Contains("condition 'loadouts'", Assert.Throws<InvalidDataException>(() => MetaRL.Algorithms.Common.Presets.Parse(both, "rl2", "both.json")).Message);
+        // A stage names a directory and says how long it trains.
+        static string Staged(string stage) => "{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"arena\"],\"stages\":[" + stage + "],\"settings\":{},\"measured\":\"m\"}]}";
+        string Refusal(string stage) => Assert.Throws<InvalidDataException>(() => MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Staged(stage))), "rl2", "s.json")).Message;
+        Assert.Contains("iterations", Refusal("{\"name\":\"a\",\"about\":\"\",\"settings\":{\"style\":\"kite\"}}"));
+        Assert.Contains("lower-case word", Refusal("{\"name\":\"../up\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"}}"));
+        Assert.Contains("share a name", Refusal("{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"}},{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"3\"}}"));
+        var parsed = MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Staged("{\"name\":\"a\",\"about\":\"first\",\"settings\":{\"iterations\":\"2\"}}"))), "rl2", "s.json");
+        Assert.Equal("a (iterations=2): first", Assert.Single(parsed.Entries[0].Stages).Describe());
     }
 }
 
