@@ -225,6 +225,8 @@ internal static class Program
             o["description"] = s.Description;
             return o;
         }
+        static System.Text.Json.Nodes.JsonObject Strings(IReadOnlyDictionary<string, string> d)
+            => new(d.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value)));
         var list = families.ToArray();
         var root = new System.Text.Json.Nodes.JsonObject
         {
@@ -248,12 +250,12 @@ internal static class Program
                     {
                         ["tasks"] = new System.Text.Json.Nodes.JsonArray(p.Tasks.Select(t => (System.Text.Json.Nodes.JsonNode?)t).ToArray()),
                         ["when"] = new System.Text.Json.Nodes.JsonArray(p.When.Select(w => (System.Text.Json.Nodes.JsonNode?)w.Value.Describe(w.Key)).ToArray()),
-                        ["settings"] = new System.Text.Json.Nodes.JsonObject(p.Settings.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                        ["settings"] = Strings(p.Settings),
                         ["stages"] = new System.Text.Json.Nodes.JsonArray(p.Stages.Select(st => (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonObject
                         {
                             ["name"] = st.Name,
                             ["about"] = st.About,
-                            ["settings"] = new System.Text.Json.Nodes.JsonObject(st.Settings.Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                            ["settings"] = Strings(st.Settings),
                         }).ToArray()),
                         ["measured"] = p.Measured,
                     }).ToArray()),

@@ -83,11 +83,8 @@ public sealed class StagedRun : IDisposable
     /// </summary>
     public static StagedRun? Plan(string path, string algorithm, string task, IReadOnlyDictionary<string, string> settings, ulong seed)
     {
-        var algo = MetaLearners.Get(algorithm);
-        var preset = algo.Presets?.StagesFor(task, settings);
-        if (preset is null || preset.Count == 0) return null;
-        string measured = algo.Presets!.For(task, settings)?.Measured ?? "";
-        return Plan(path, algorithm, task, settings, seed, preset, measured);
+        var preset = MetaLearners.Get(algorithm).Presets?.For(task, settings);
+        return preset is { Stages.Count: > 0 } ? Plan(path, algorithm, task, settings, seed, preset.Stages, preset.Measured) : null;
     }
 
     /// <summary>As <see cref="Plan(string, string, string, IReadOnlyDictionary{string, string}, ulong)"/>, with the <paramref name="stages"/> given.</summary>
@@ -172,22 +169,21 @@ public sealed class StagedRun : IDisposable
 
     private void WritePlan()
     {
-        static JsonObject Json(IReadOnlyDictionary<string, string> d) => RunDirectory.Json(d);
         var plan = new JsonObject
         {
             ["format"] = PlanFormat,
             ["algorithm"] = Algorithm,
             ["task"] = Task,
             ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
-            ["settings"] = Json(Settings),
+            ["settings"] = RunDirectory.Json(Settings),
             ["measured"] = Measured,
             ["stages"] = new JsonArray(Stages.Select(s => (JsonNode?)new JsonObject
             {
                 ["name"] = s.Name,
                 ["about"] = s.About,
                 ["directory"] = s.Directory,
-                ["changes"] = Json(s.Changes),
-                ["settings"] = Json(s.Settings),
+                ["changes"] = RunDirectory.Json(s.Changes),
+                ["settings"] = RunDirectory.Json(s.Settings),
             }).ToArray()),
         };
         RunDirectory.WriteJson(System.IO.Path.Combine(Path, PlanFile), plan);
