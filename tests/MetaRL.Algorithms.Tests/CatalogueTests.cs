@@ -405,17 +405,17 @@ public sealed class ChangedDefaultTests : IDisposable
     public void A_run_records_the_settings_whose_default_changed_and_a_checkpoint_from_before_the_change_reads_with_the_earlier_default()
     {
         var family = MetaRL.Core.Tasks.TaskRegistry.Get("regime-trading");
-        Assert.Equal(["normalize-returns", "volatility-features"], family.EarlierDefaults.Keys.Order());
+        Assert.Equal(["normalize-returns", "risk-penalty", "volatility-features"], family.EarlierDefaults.Keys.Order());
 
         // A new run holds the current defaults explicitly, in its settings and so in its checkpoints.
         var fresh = MetaLearners.Create("rl2", "regime-trading", Tiny);
-        Assert.Equal(("true", "true"), (fresh.TaskSettings["normalize-returns"], fresh.TaskSettings["volatility-features"]));
+        Assert.Equal(("true", "true", "2.5"), (fresh.TaskSettings["normalize-returns"], fresh.TaskSettings["volatility-features"], fresh.TaskSettings["risk-penalty"]));
         Assert.Equal(20 + 4 + 3, fresh.Tasks.ObservationSpace.Size);
         var given = MetaLearners.Create("rl2", "regime-trading", new Dictionary<string, string>(Tiny) { ["volatility-features"] = "false" });
         Assert.Equal(("true", "false"), (given.TaskSettings["normalize-returns"], given.TaskSettings["volatility-features"]));
 
-        // A checkpoint written before the change names neither (its network reads the plain observation of 23).
-        var old = MetaLearners.Create("rl2", "regime-trading", new Dictionary<string, string>(Tiny) { ["normalize-returns"] = "false", ["volatility-features"] = "false" });
+        // A checkpoint written before the changes names none of them (its network reads the plain observation of 23, its reward was the P&L alone).
+        var old = MetaLearners.Create("rl2", "regime-trading", new Dictionary<string, string>(Tiny) { ["normalize-returns"] = "false", ["volatility-features"] = "false", ["risk-penalty"] = "0" });
         old.RunIteration();
         var path = Path.Combine(_dir, "old.mrla");
         old.Save(path);
@@ -424,9 +424,9 @@ public sealed class ChangedDefaultTests : IDisposable
         archive.Save(path);
         Assert.DoesNotContain("normalize-returns", MetaRL.Engine.IO.TensorArchive.Load(path).Metadata["task-settings"]);
 
-        // It loads, evaluates and resumes as trained: the earlier defaults, the old observation, the same play.
+        // It loads, evaluates and resumes as trained: the earlier defaults, the old observation and reward, the same play and returns.
         var loaded = MetaLearners.Load(path);
-        Assert.Equal(("false", "false"), (loaded.TaskSettings["normalize-returns"], loaded.TaskSettings["volatility-features"]));
+        Assert.Equal(("false", "false", "0"), (loaded.TaskSettings["normalize-returns"], loaded.TaskSettings["volatility-features"], loaded.TaskSettings["risk-penalty"]));
         Assert.Equal(20 + 3, loaded.Tasks.ObservationSpace.Size);
         var options = new MetaRL.Core.Evaluation.MetaTestOptions(6, 2);
         Assert.Equal(MetaTest.Run(old.Agent(), old.Tasks, options).TrialTotals, MetaTest.Run(loaded.Agent(), loaded.Tasks, options).TrialTotals);

@@ -134,13 +134,15 @@ public sealed class TradingTests : IDisposable
         return env;
     }
 
-    [Fact]
-    public void The_reward_is_the_position_times_the_next_return_net_of_costs_and_the_metrics_follow_from_the_days()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(TradingRules.DefaultRiskPenalty)]
+    public void The_reward_is_the_position_times_the_next_return_net_of_costs_less_the_risk_penalty_and_the_metrics_follow_from_the_days(double kappa)
     {
         // Window 2, then four traded days: +10 %, −10 %, +10 %, 0 %.
         var closes = new[] { 100, 100, 100, 110, 99, 108.9, 108.9 };
-        var rules = new TradingRules(Window: 2, Cost: 0.01, Levels: 3, Days: 4, Episodes: 1, NormalizeReturns: false, VolatilityFeatures: false);
-        var env = EnvOn("a.csv", closes, rules);
+        var rules = new TradingRules(Window: 2, Cost: 0.01, Levels: 3, Days: 4, Episodes: 1, RiskPenalty: kappa, NormalizeReturns: false, VolatilityFeatures: false);
+        var env = EnvOn($"a{kappa}.csv", closes, rules);
         var obs = new float[rules.Window + 3];
         var rng = new Rng(1);
         env.Reset(rng, obs);
@@ -152,7 +154,8 @@ public sealed class TradingTests : IDisposable
         for (int t = 0; t < 4; t++)
         {
             var step = env.Step(actions[t], rng, obs);
-            Assert.Equal(100 * expected[t], step.Reward, 9);
+            // The penalty is on the reward only: the metrics below are of the P&L.
+            Assert.Equal(100 * (expected[t] - kappa * expected[t] * expected[t]), step.Reward, 9);
             Assert.Equal(t == 3, step.Truncated);
             Assert.Equal((float)(Math.Log(closes[t + 3] / closes[t + 2]) * TradingRules.ReturnScale), obs[1], 4);
             Assert.Equal(actions[t] - 1, obs[2]);

@@ -16,7 +16,11 @@ namespace MetaRL.Tasks.Trading;
 /// <param name="Levels">Positions evenly spaced in [−1, 1] the agent chooses from (a discrete action); 0 for any position in [−1, 1] (a continuous action).</param>
 /// <param name="Days">Trading days in an episode.</param>
 /// <param name="Episodes">Episodes in a trial; the market goes on from one to the next.</param>
-/// <param name="RiskPenalty">κ in the reward P&amp;L − κ·P&amp;L² (0: the P&amp;L alone).</param>
+/// <param name="RiskPenalty">
+/// κ in the reward P&amp;L − κ·P&amp;L² (0: the P&amp;L alone). Its expectation is mean − κ·(variance + mean²) of the day's
+/// P&amp;L, the mean–variance trade-off the regime filter and the oracle make with risk aversion λ = 2κ; the default
+/// <see cref="DefaultRiskPenalty"/> is half the λ the filter was tuned to on regime-trading's training markets.
+/// </param>
 /// <param name="NormalizeReturns">
 /// Show returns and the unrealised P&amp;L in units of the market's own daily volatility (the root mean square of every
 /// log-return the trial has shown, its first window included) instead of fixed units, and add that volatility as a
@@ -27,9 +31,12 @@ namespace MetaRL.Tasks.Trading;
 /// window) as ln of their root mean square in the units the returns are shown in: what a regime's volatility looks like
 /// lately, which a network fed the returns alone has to learn to square.
 /// </param>
-public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Levels = 5, int Days = 250, int Episodes = 4, double RiskPenalty = 0,
+public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Levels = 5, int Days = 250, int Episodes = 4, double RiskPenalty = TradingRules.DefaultRiskPenalty,
     bool NormalizeReturns = true, bool VolatilityFeatures = true)
 {
+    /// <summary>κ when none is given: half the regime filter's risk aversion λ = 5 (chosen on training markets), so that an agent is paid as the filter judges.</summary>
+    public const double DefaultRiskPenalty = 2.5;
+
     /// <summary>Observed log-returns are multiplied by this (a 2 % day reads 1) and clipped to ±<see cref="ReturnClip"/>.</summary>
     public const double ReturnScale = 50, ReturnClip = 20;
 
@@ -75,13 +82,14 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
     public double[]? AllowedPositions => Levels == 0 ? null : Enumerable.Range(0, Levels).Select(LevelPosition).ToArray();
 
     /// <summary>
-    /// The defaults of the observation before the measured recommendation became the default: returns in fixed units,
-    /// no realised volatilities. Runs whose checkpoints do not record these settings were trained so.
+    /// The defaults before the measured recommendations became the defaults: returns in fixed units, no realised
+    /// volatilities, the P&amp;L alone as the reward. Runs whose checkpoints do not record these settings were trained so.
     /// </summary>
     public static IReadOnlyDictionary<string, string> EarlierDefaults { get; } = new Dictionary<string, string>
     {
         ["normalize-returns"] = "false",
         ["volatility-features"] = "false",
+        ["risk-penalty"] = "0",
     };
 
     /// <summary>Reads the shared settings through the family's reader (which names the family in errors).</summary>
@@ -92,7 +100,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         string positions = r.Text("positions", "5");
         int days = r.Int("days", 250, 5, 100_000);
         int episodes = r.Int("episodes", defaultEpisodes, 1, 1000);
-        double risk = r.Double("risk-penalty", 0, 0, 1e6);
+        double risk = r.Double("risk-penalty", DefaultRiskPenalty, 0, 1e6);
         bool normalize = r.Bool("normalize-returns", true);
         bool volatility = r.Bool("volatility-features", true);
         int levels;
@@ -110,7 +118,7 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         new("positions", Levels == 0 ? "continuous" : Levels.ToString(CultureInfo.InvariantCulture), "positions the agent chooses from: a number of levels evenly spaced in [-1, 1], or continuous"),
         new("days", Days.ToString(CultureInfo.InvariantCulture), "trading days in an episode"),
         new("episodes", Episodes.ToString(CultureInfo.InvariantCulture), "episodes in a trial; the market goes on from one to the next"),
-        new("risk-penalty", RiskPenalty.ToString("R", CultureInfo.InvariantCulture), "κ in the reward P&L − κ·P&L² (P&L as a fraction of capital; 0: none)"),
+        new("risk-penalty", RiskPenalty.ToString("R", CultureInfo.InvariantCulture), "κ in the reward P&L − κ·P&L² (P&L as a fraction of capital; 0: none; 2.5: the regime filter's risk aversion λ = 5)"),
         new("normalize-returns", NormalizeReturns ? "true" : "false", "returns and P&L in units of the market's own volatility so far in the trial (itself shown as ln(σ/2 %)), not fixed units"),
         new("volatility-features", VolatilityFeatures ? "true" : "false", "add the realised volatility of the last 5, 10 and window days, as ln of their root mean square in the units returns are shown in"),
     ];
