@@ -549,11 +549,12 @@ public sealed class StagedRunTests : IDisposable
     public void The_arena_preset_trains_a_marksmen_oracle_first_and_only_for_the_all_style_loadout_game()
     {
         var presets = MetaRL.Algorithms.Rl2.Rl2Config.Presets;
-        var stage = Assert.Single(presets.StagesFor("arena", new Dictionary<string, string>()));
+        IReadOnlyList<MetaRL.Algorithms.Common.Presets.Stage> StagesFor(string task, Dictionary<string, string> settings) => presets.For(task, settings)?.Stages ?? [];
+        var stage = Assert.Single(StagesFor("arena", new Dictionary<string, string>()));
         Assert.Equal(("marksmen", "kite", "0.65", "3000"), (stage.Name, stage.Settings["style"], stage.Settings["standard-damage"], stage.Settings["iterations"]));
-        Assert.Empty(presets.StagesFor("arena", new Dictionary<string, string> { ["style"] = "kite" }));
-        Assert.Empty(presets.StagesFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }));
-        Assert.Empty(presets.StagesFor("bandit", new Dictionary<string, string>()));
+        Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["style"] = "kite" }));
+        Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }));
+        Assert.Empty(StagesFor("bandit", new Dictionary<string, string>()));
         // Planned, the stage trains the run's algorithm settings with its own changes; the run keeps the family's defaults.
         var path = Path.Combine(_dir, "arena");
         using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "arena", new Dictionary<string, string>(), 1)!)

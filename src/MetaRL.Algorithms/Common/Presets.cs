@@ -64,9 +64,6 @@ public sealed class Presets
     public Preset? For(string task, IReadOnlyDictionary<string, string>? taskSettings, Func<string, string?> familyDefaults)
         => Entries.FirstOrDefault(p => p.Tasks.Contains(task) && p.When.All(w => Holds(w.Key, w.Value, taskSettings, familyDefaults)));
 
-    /// <summary>The stages the preset for <paramref name="task"/> under <paramref name="settings"/> trains before the run (none when no preset, or one without stages, fits).</summary>
-    public IReadOnlyList<Stage> StagesFor(string task, IReadOnlyDictionary<string, string>? settings) => For(task, settings)?.Stages ?? [];
-
     /// <summary>The preset for <paramref name="task"/> under <paramref name="settings"/> (the user's), the family's defaults filling the keys a condition names; null when none fits.</summary>
     public Preset? For(string task, IReadOnlyDictionary<string, string>? settings) => For(task, settings, key => FamilyDefault(task, key));
 
