@@ -900,6 +900,74 @@ public sealed class Rl2Tests : IDisposable
         Assert.Equal("true", new Rl2Config().ToSettings()["pad-terminated"]);
     }
 
+    /// <summary>A one-step bandit whose environment always plays arm 1, whatever it is given, and counts the steps it replaced.</summary>
+    private sealed class ForcedFamily : TaskDistribution
+    {
+        public int Replaced;
+        public override string Name => "forced";
+        public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
+        public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
+        public override int Horizon => 1;
+        public override int EpisodesPerTrial => 3;
+        public override IReadOnlyList<SettingInfo> Settings => [];
+        public override ITask SampleTask(MetaRL.Engine.Rng rng, TaskSplit split) => new NoTask();
+        public override MetaRL.Core.Envs.IEnv CreateEnv() => new ForcedEnv(this);
+    }
+
+    private sealed class ForcedEnv(ForcedFamily family) : MetaRL.Core.Envs.Env<NoTask>
+    {
+        private bool _replaced;
+        public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
+        public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
+        public override void Reset(MetaRL.Engine.Rng rng, Span<float> observation) => observation[0] = 0;
+        public override MetaRL.Core.Envs.StepResult Step(ReadOnlySpan<float> action, MetaRL.Engine.Rng rng, Span<float> observation)
+        {
+            _replaced = action[0] != 1;
+            if (_replaced) Interlocked.Increment(ref family.Replaced);
+            observation[0] = 0;
+            return new(1, Terminated: false, Truncated: false);
+        }
+        public override bool WritePlayedAction(Span<float> action)
+        {
+            if (!_replaced) return false;
+            action[0] = 1;
+            return true;
+        }
+    }
+
+    [Fact]
+    public void A_step_the_environment_played_with_another_action_is_learnt_as_that_action_with_its_probability_under_the_acting_policy()
+    {
+        var d = new ForcedFamily();
+        var cfg = Small with { TrialsPerIteration = 16 };
+        var net = Rl2Trainer.CreateNetwork(d, cfg, new MetaRL.Engine.Rng(3));
+        var data = new Rl2Rollout(d, net, cfg, new MetaRL.Engine.Rng(1), new MetaRL.Engine.Rng(2), 0).Collect().Data;
+        Assert.InRange(d.Replaced, 5, 43); // the untrained policy samples arm 0 about half of the 48 steps
+
+        // Every step is recorded as arm 1 (what was played), and its log-probability is the acting policy's for arm 1, as
+        // the update recomputes it from the recorded input and state (so its first ratio is 1).
+        int S = net.StateSize, I = net.InputSize, rows = 0;
+        for (int k = 0; k < data.Mask.Length; k++)
+        {
+            if (data.Mask[k] == 0) continue;
+            rows++;
+            Assert.Equal(1f, data.Actions[k]);
+            var x = MetaRL.Engine.Tensor.FromArray(data.Inputs.AsSpan(k * I, I).ToArray(), 1, I);
+            var state = net.Step(x, MetaRL.Engine.Tensor.FromArray(data.States.AsSpan(k * S, S).ToArray(), 1, S));
+            var logits = net.Policy(net.Features(state, x)).ToArray();
+            double arm1 = logits[1] - Math.Log(Math.Exp(logits[0]) + Math.Exp(logits[1]));
+            Assert.Equal(arm1, data.LogProbs[k], 4);
+        }
+        Assert.Equal(48, rows);
+
+        // MAML's trajectories record the arm played too (its update reads their log-probabilities from the recorded actions).
+        int before = d.Replaced;
+        var policy = new MetaRL.Algorithms.Maml.MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new MetaRL.Engine.Rng(4));
+        var batch = MetaRL.Algorithms.Maml.TrajectoryBatch.Sample(policy, policy.Parameters(), d, new NoTask(), 40, new MetaRL.Engine.Rng(5), 0.99);
+        Assert.InRange(d.Replaced - before, 5, 35);
+        Assert.All(batch.Actions, a => Assert.Equal(1f, a));
+    }
+
     private sealed class NoFeatures : TaskDistribution
     {
         private readonly BernoulliBanditDistribution _inner = new(2, 3);

@@ -279,6 +279,12 @@ public sealed class ArenaTests
                 env.Step([1 * 3 + 1], rng, obs);
                 kits[(int)env.Round.Loadout]++;
                 Assert.Equal([env.Round.Loadout == ArenaLoadout.Kinetic ? 1f : 0f, env.Round.Loadout == ArenaLoadout.Energy ? 1f : 0f], obs[16..]); // it sees what it got
+                // and a learner is told the action that picks the kit drawn (the move kept); later steps play what they are given
+                var played = new float[1];
+                Assert.Equal(env.Round.Loadout != ArenaLoadout.Kinetic, env.WritePlayedAction(played));
+                if (env.Round.Loadout != ArenaLoadout.Kinetic) Assert.Equal(1 * 3 + (int)env.Round.Loadout, played[0]);
+                env.Step([1 * 3 + 1], rng, obs);
+                Assert.False(env.WritePlayedAction(played));
                 if (env.Round.Loadout == ArenaLoadout.Kinetic) kinetic++;
             }
             return kinetic;

@@ -164,6 +164,8 @@ public sealed class TrajectoryBatch
             {
                 if (!active[k]) continue;
                 int i = k * batch.Horizon + _step[k]++;
+                // A discrete step the environment played with another action (IEnv.WritePlayedAction) is learnt as that action's.
+                if (policy.Discrete) batch.Actions[i] = actions[k];
                 batch.Rewards[i] = rewards[k];
                 batch.Mask[i] = 1;
             }

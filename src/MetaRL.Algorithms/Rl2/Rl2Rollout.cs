@@ -212,7 +212,8 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
         private readonly Rl2Batch _data;
         private readonly Rng[] _actionStreams;
         private readonly int _b, _n, _inputSize, _stateSize;
-        private readonly float[] _input, _prevObs, _prevAction, _prevReward;
+        private readonly float[] _input, _prevObs, _prevAction, _prevReward, _policyRows;
+        private float[] _logStd = [];
         private readonly bool[] _prevDone;
         private readonly int[] _episode, _steps;
         private readonly Tensor<float>? _taskFeatures;
@@ -228,6 +229,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             _input = new float[b * _inputSize];
             _prevObs = net.ReadsPreviousObservation ? new float[b * rollout._obs] : [];
             _prevAction = new float[b * rollout._act];
+            _policyRows = new float[b * net.ActionSize];
             _prevReward = new float[b];
             _prevDone = new bool[b];
             _episode = new int[b];
@@ -268,7 +270,8 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             var features = net.Features(_state, x);
             var policy = net.Policy(features);
             var value = net.Value(features, _taskFeatures);
-            var logStd = net.LogStd?.ToArray() ?? [];
+            var logStd = _logStd = net.LogStd?.ToArray() ?? [];
+            policy.Data[..(_b * net.ActionSize)].CopyTo(_policyRows);
             for (int i = 0; i < _b; i++)
             {
                 if (!active[i]) continue;
@@ -296,6 +299,15 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 if (!active[i]) continue;
                 int k = t * _b + i;
                 var r = _results[i];
+                // An environment that played another action than the one sampled (IEnv.WritePlayedAction): the step is
+                // learnt as the played action's, with its probability under the policy that acted.
+                var played = actions.Slice(i * act, act);
+                if (!played.SequenceEqual(_data.Actions.AsSpan(k * act, act)))
+                {
+                    played.CopyTo(_data.Actions.AsSpan(k * act, act));
+                    int size = _r.Net.ActionSize;
+                    _data.LogProbs[k] = Rl2Inputs.LogProb(_r.Net, _policyRows.AsSpan(i * size, size), _logStd, played);
+                }
                 Steps++;
                 _steps[i]++;
                 _data.Rewards[k] = (float)(r.Reward * _r.Config.RewardScale);

@@ -48,6 +48,15 @@ public interface IEnv
 
     /// <summary>Writes this step's values of <see cref="TaskDistribution.TraceChannels"/>, for plots of one episode. Nothing by default.</summary>
     void WriteTrace(Span<double> values) { }
+
+    /// <summary>
+    /// After a step that played an action drawn in place of the one it was given, independently of it (a training task's
+    /// forced exploration), writes the action it played into <paramref name="action"/> and returns true; returns false,
+    /// writing nothing, when it played the one given (always, by default). <see cref="Evaluation.TrialSampler"/> hands
+    /// sessions the played action, so that a learner credits the outcome to the action that caused it. A replacement that
+    /// depends on the action given is the environment's dynamics, not to be reported: the learner's choice caused it.
+    /// </summary>
+    bool WritePlayedAction(Span<float> action) => false;
 }
 
 /// <summary>
@@ -99,6 +108,9 @@ public abstract class Env<TTask> : IEnv where TTask : class, ITask
 
     /// <inheritdoc cref="IEnv.WriteTrace"/>
     public virtual void WriteTrace(Span<double> values) { }
+
+    /// <inheritdoc cref="IEnv.WritePlayedAction"/>
+    public virtual bool WritePlayedAction(Span<float> action) => false;
 }
 
 /// <summary>Gymnasium-style helpers.</summary>

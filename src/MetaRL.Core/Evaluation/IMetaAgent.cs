@@ -61,7 +61,9 @@ public interface IAgentSession
     /// <summary>
     /// The outcome of the actions just taken: rewards, the observations they led to (for an episode that ended,
     /// its final observation) and whether the episode ended (terminated or truncated) in each slot. After an
-    /// episode ends the next <see cref="Act"/> sees the first observation of the next episode.
+    /// episode ends the next <see cref="Act"/> sees the first observation of the next episode. <paramref name="actions"/>
+    /// are the ones played: those <see cref="Act"/> wrote, except where the environment played another
+    /// (<see cref="Envs.IEnv.WritePlayedAction"/>).
     /// </summary>
     void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active);
 }

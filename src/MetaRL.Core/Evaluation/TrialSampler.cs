@@ -110,6 +110,8 @@ public static class TrialSampler
             for (int l = 0; l < lanes; l++)
             {
                 if (!active[l]) { ended[l] = false; rewards[l] = 0; continue; }
+                // The session learns from what was played, when the environment played another action than it was given.
+                lane[l].WritePlayedAction(actions.AsSpan(l * actSize, actSize));
                 var r = stepper.Results[l];
                 steps[l]++;
                 rewards[l] = (float)r.Reward;

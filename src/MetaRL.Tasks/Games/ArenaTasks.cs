@@ -64,12 +64,14 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
 
     private ArenaGuard _guard;
     private double _exploration;
+    private int _played = -1; // the action the last step played in place of the one given (-1: the one given)
 
     protected override void OnTaskSet(ArenaPlayer task)
         => (_player, _guard, _exploration) = (task.Style.Create(task.Parameters), task.Guard, loadouts ? task.LoadoutExploration : 0);
 
     public override void Reset(Rng rng, Span<float> observation)
     {
+        _played = -1;
         _player!.Start(_round, rng);
         _round.Player.Guard(_guard);
         Observe(_round, observation);
@@ -80,12 +82,26 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
         ActionSpace.Validate(action);
         if (_player is null || _round.Over) throw new InvalidOperationException("arena: reset before stepping, and after a round is over.");
         int npc = (int)action[0];
-        // A training round's kit may be drawn at random instead (ArenaPlayer.LoadoutExploration); the NPC sees which it got.
-        if (_round.Step == 0 && _exploration > 0 && rng.NextDouble() < _exploration) npc = npc / 3 * 3 + rng.NextInt(3);
+        // A training round's kit may be drawn at random instead (ArenaPlayer.LoadoutExploration); the NPC sees which it got,
+        // and a learner is told the action played (WritePlayedAction), so that the round's outcome counts for the kit drawn.
+        _played = -1;
+        if (_round.Step == 0 && _exploration > 0 && rng.NextDouble() < _exploration)
+        {
+            int drawn = npc / 3 * 3 + rng.NextInt(3);
+            if (drawn != npc) (npc, _played) = (drawn, drawn);
+        }
         var player = _player.Decide(_round, rng);
         double balance = _round.Advance(NpcMove(_round, npc, loadouts), player, rng);
         Observe(_round, observation);
         return Outcome(_round, balance);
+    }
+
+    /// <summary>After a training round's first step whose kit was drawn at random, the action that picks the kit drawn (its move unchanged).</summary>
+    public override bool WritePlayedAction(Span<float> action)
+    {
+        if (_played < 0) return false;
+        action[0] = _played;
+        return true;
     }
 
     /// <summary>The NPC's reward for a step that changed the health balance by <paramref name="balance"/>, and whether the round ended (a fall, or the time).</summary>
