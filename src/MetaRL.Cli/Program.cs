@@ -100,8 +100,14 @@ internal static class Program
         string help = command is RootCommand ? "metarl --help" : $"metarl {command.Name} --help";
         if ((parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-')) ?? MisplacedOption(parse)) is { } option)
         {
+            bool takesSettings = command.Options.Any(o => o.Name == "--set");
+            if (takesSettings && AsSetting(parse, option, near: false) is { } set)
+                return $"unknown option '{option}': '{set.Key}' is a setting, given as '--set {set.Key}={set.Value}'; see '{help}'.";
             var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
-            return $"unknown option '{option}'{SettingKeys.Suggestion(option, names)}; see '{help}'.";
+            string suggestion = SettingKeys.Suggestion(option, names);
+            if (suggestion.Length == 0 && takesSettings && AsSetting(parse, option, near: true) is { } slip)
+                suggestion = $" (did you mean '--set {slip.Key}={slip.Value}'?)";
+            return $"unknown option '{option}'{suggestion}; see '{help}'.";
         }
         if (command is RootCommand && parse.UnmatchedTokens.FirstOrDefault() is { } word)
         {
@@ -109,6 +115,28 @@ internal static class Program
         }
         string first = string.Join(" ", parse.Errors[0].Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         return $"{first.TrimEnd('.')}; see '{help}'.";
+    }
+
+    /// <summary>
+    /// An option named after a setting of an algorithm or a task family ('--iterations 100', '--risk-penalty=2'), or with
+    /// <paramref name="near"/> after one by a slip ('--itrations'), as the setting and its value (VALUE when none follows);
+    /// null when the option names no setting.
+    /// </summary>
+    private static (string Key, string Value)? AsSetting(ParseResult parse, string option, bool near)
+    {
+        string word = option.TrimStart('-'), value = "VALUE";
+        if (word.IndexOf('=') is > 0 and var eq) (word, value) = (word[..eq], word[(eq + 1)..]);
+        var keys = MetaLearners.Catalogue.SelectMany(a => a.Keys)
+            .Concat(TaskRegistry.Families.SelectMany(f => TaskRegistry.DescribeSettings(f, out _)?.Select(d => d.Key) ?? []));
+        string? key = near ? SettingKeys.Nearest(word, keys) : keys.Contains(word) ? word : null;
+        if (key is null) return null;
+        if (value == "VALUE")
+        {
+            var tokens = parse.Tokens.Select(t => t.Value).ToList();
+            int at = tokens.IndexOf(option);
+            if (at >= 0 && at + 1 < tokens.Count && !tokens[at + 1].StartsWith("--", StringComparison.Ordinal)) value = tokens[at + 1];
+        }
+        return (key, value);
     }
 
     /// <summary>

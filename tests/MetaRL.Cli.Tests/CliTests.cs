@@ -344,6 +344,12 @@ public sealed class CliTests : IDisposable
                  {
                      (new[] { "eval", "--trals", "10", run }, "error: unknown option '--trals' (did you mean '--trials'?); see 'metarl eval --help'."),
                      (new[] { "train", "--from", run, "--weigths" }, "error: unknown option '--weigths' (did you mean '--weights'?); see 'metarl train --help'."),
+                     // A setting written as an option (a task's or an algorithm's, with its value, or by a slip) is shown as --set.
+                     (new[] { "train", "rl2", "regime-trading", "--risk-penalty", "2" }, "error: unknown option '--risk-penalty': 'risk-penalty' is a setting, given as '--set risk-penalty=2'; see 'metarl train --help'."),
+                     (new[] { "eval", run, "--arms=3" }, "error: unknown option '--arms=3': 'arms' is a setting, given as '--set arms=3'; see 'metarl eval --help'."),
+                     (new[] { "train", "rl2", "bandit", "--hidden" }, "error: unknown option '--hidden': 'hidden' is a setting, given as '--set hidden=VALUE'; see 'metarl train --help'."),
+                     (new[] { "train", "rl2", "bandit", "--itrations", "5" }, "error: unknown option '--itrations' (did you mean '--set iterations=5'?); see 'metarl train --help'."),
+                     (new[] { "list", "--hidden" }, "error: unknown option '--hidden'; see 'metarl list --help'."), // list takes no settings
                  })
         {
             var early = Run(args);
