@@ -968,6 +968,27 @@ public sealed class Rl2Tests : IDisposable
         Assert.All(batch.Actions, a => Assert.Equal(1f, a));
     }
 
+    [Fact]
+    public void The_surrogate_bounds_the_term_and_the_gradient_of_an_action_the_acting_policy_all_but_never_took()
+    {
+        // An ordinary step inside the clip, one past it, and an action the acting policy gave e^-80 (an environment
+        // played it in place of the sampled one) whose probability has since risen to e^-10, with a negative and a
+        // positive advantage: its ratio e^70 would make r·A overflow; the term is 3·A (dual clip) or (1 + ε)·A, flat.
+        float[] old = [-1f, -1f, -80f, -80f], adv = [0.5f, 2f, -1.5f, 1f];
+        var newLogp = MetaRL.Engine.Tensor.Parameter(MetaRL.Engine.Tensor.FromArray(new[] { -0.95f, -0.5f, -10f, -10f }, 4));
+        var (term, ratio) = Rl2PpoUpdate.Surrogate(newLogp, old, adv, 4, 0.2);
+        var t = term.ToArray();
+        Assert.Equal(Math.Exp(0.05) * 0.5, t[0], 5);
+        Assert.Equal(1.2 * 2, t[1], 5);
+        Assert.Equal(Rl2PpoUpdate.DualClip * -1.5, t[2], 5);
+        Assert.Equal(1.2 * 1, t[3], 5);
+        var g = MetaRL.Engine.Autodiff.Autograd.Grad([MetaRL.Engine.Ops.Sum(term)], [newLogp])[0]!.ToArray();
+        Assert.Equal(Math.Exp(0.05) * 0.5, g[0], 5); // d(r·A)/d log π = r·A
+        Assert.Equal([0f, 0f, 0f], g[1..]);
+        Assert.All(ratio.ToArray(), r => Assert.True(float.IsFinite(r)));
+        Assert.Equal(Math.Exp(Rl2PpoUpdate.MaxLogRatio), ratio.ToArray()[2], 0.01 * Math.Exp(Rl2PpoUpdate.MaxLogRatio));
+    }
+
     private sealed class NoFeatures : TaskDistribution
     {
         private readonly BernoulliBanditDistribution _inner = new(2, 3);
