@@ -943,6 +943,7 @@ public sealed class Rl2Tests : IDisposable
         var net = Rl2Trainer.CreateNetwork(d, cfg, new MetaRL.Engine.Rng(3));
         var data = new Rl2Rollout(d, net, cfg, new MetaRL.Engine.Rng(1), new MetaRL.Engine.Rng(2), 0).Collect().Data;
         Assert.InRange(d.Replaced, 5, 43); // the untrained policy samples arm 0 about half of the 48 steps
+        Assert.Equal(d.Replaced, data.Replaced.Count(r => r == 1)); // marked, so that the KL estimate leaves them out
 
         // Every step is recorded as arm 1 (what was played), and its log-probability is the acting policy's for arm 1, as
         // the update recomputes it from the recorded input and state (so its first ratio is 1).

@@ -17,6 +17,7 @@ internal sealed class Rl2Batch(int T, int B, int I, int S, int act)
     public readonly float[] Rewards = new float[T * B];
     public readonly float[] Mask = new float[T * B];
     public readonly int[] Skipped = new int[T * B];         // steps an early termination forfeits (see PadTerminated)
+    public readonly byte[] Replaced = new byte[T * B];      // 1: the environment played another action than the one sampled
     public readonly float[] Advantages = new float[T * B];
     public readonly float[] Returns = new float[T * B];
     public float[] TaskFeatures = [];                      // [B, F] for a task-aware critic or a task-knowing oracle
@@ -33,6 +34,7 @@ internal sealed class Rl2Chunk(int len, int mb, int I, int S, int act, int F)
     public readonly float[] Advantages = new float[len * mb];
     public readonly float[] Returns = new float[len * mb];
     public readonly float[] Mask = new float[len * mb];
+    public readonly byte[] Replaced = new byte[len * mb];
     public readonly float[] TaskFeatures = new float[len * mb * F];
     public double Valid;
 }
@@ -85,6 +87,7 @@ internal sealed class Rl2Objective(Rl2Network network, Rl2Config config, int tri
                 c.Advantages[dst] = data.Advantages[src];
                 c.Returns[dst] = data.Returns[src];
                 c.Mask[dst] = data.Mask[src];
+                c.Replaced[dst] = data.Replaced[src];
                 c.Valid += c.Mask[dst];
                 if (F > 0) data.TaskFeatures.AsSpan(b * F, F).CopyTo(c.TaskFeatures.AsSpan(dst * F, F));
             }

@@ -135,9 +135,11 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                 if (taskLoss is not null) sums[p, 5] += taskLoss.ToScalar();
                 var lr = ratio.ToArray();
                 var nl = newLogp.ToArray();
+                // The KL estimate and the clip fraction read the steps the acting policy sampled: an action the environment
+                // played in its place is no sample of it, and one it all but never takes would swamp the estimate.
                 for (int j = 0; j < N; j++)
                 {
-                    if (mask[j] == 0) continue;
+                    if (mask[j] == 0 || c.Replaced[j] != 0) continue;
                     double logRatio = nl[j] - oldLogp[j];
                     sums[p, 3] += (Math.Exp(logRatio) - 1 - logRatio) / validTotal;
                     if (Math.Abs(lr[j] - 1) > o.Config.ClipRange) sums[p, 4] += 1 / validTotal;

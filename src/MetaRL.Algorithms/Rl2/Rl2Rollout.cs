@@ -28,7 +28,7 @@ internal sealed record Rl2TrialRecords(Rl2Batch Data, float[] Observations, doub
         var w = new BlobWriter();
         w.Int(Trials);
         w.Floats(Data.Inputs); w.Floats(ChunkStates(Data.States, steps, chunk, Trials)); w.Floats(Data.Actions); w.Floats(Data.LogProbs); w.Floats(Data.Values);
-        w.Floats(Data.Rewards); w.Floats(Data.Mask); w.Ints(Data.Skipped); w.Floats(Data.TaskFeatures);
+        w.Floats(Data.Rewards); w.Floats(Data.Mask); w.Ints(Data.Skipped); w.Bytes(Data.Replaced); w.Floats(Data.TaskFeatures);
         w.Floats(Observations); w.Doubles(TrialReturns); w.Doubles(EpisodeReturns); w.Long(Steps);
         return w.ToArray();
     }
@@ -59,6 +59,7 @@ internal sealed record Rl2TrialRecords(Rl2Batch Data, float[] Observations, doub
         r.Floats(d.Rewards.Length, "rewards").CopyTo(d.Rewards, 0);
         r.Floats(d.Mask.Length, "mask").CopyTo(d.Mask, 0);
         r.Ints(d.Skipped.Length, "skipped steps").CopyTo(d.Skipped, 0);
+        r.Bytes(d.Replaced.Length, "replaced actions").CopyTo(d.Replaced, 0);
         r.Floats(d.TaskFeatures.Length, "task features").CopyTo(d.TaskFeatures, 0);
         var obs = r.Floats(shape.RecordsObservations ? shape.Steps * trials * shape.ObservationSize : 0, "observations");
         var returns = r.Doubles(trials, "trial returns");
@@ -183,6 +184,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 Array.Copy(s.Rewards, from, d.Rewards, to, b);
                 Array.Copy(s.Mask, from, d.Mask, to, b);
                 Array.Copy(s.Skipped, from, d.Skipped, to, b);
+                Array.Copy(s.Replaced, from, d.Replaced, to, b);
                 if (obs.Length > 0) Array.Copy(parts[p].Observations, from * _obs, obs, to * _obs, b * _obs);
             }
         }
@@ -305,6 +307,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 if (!played.SequenceEqual(_data.Actions.AsSpan(k * act, act)))
                 {
                     played.CopyTo(_data.Actions.AsSpan(k * act, act));
+                    _data.Replaced[k] = 1;
                     int size = _r.Net.ActionSize;
                     _data.LogProbs[k] = Rl2Inputs.LogProb(_r.Net, _policyRows.AsSpan(i * size, size), _logStd, played);
                 }

@@ -62,6 +62,7 @@ public sealed class BlobReader(byte[] data, string what)
     /// <summary>Reads an array that must have <paramref name="length"/> elements.</summary>
     public float[] Floats(int length, string name) => Check(Floats(), length, name);
     public int[] Ints(int length, string name) => Check(Ints(), length, name);
+    public byte[] Bytes(int length, string name) => Check(Bytes(), length, name);
     public double[] Doubles(int length, string name) => Check(Doubles(), length, name);
 
     private T[] Check<T>(T[] array, int length, string name)
