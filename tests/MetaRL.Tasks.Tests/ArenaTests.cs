@@ -258,7 +258,7 @@ public sealed class ArenaTests
     [Fact]
     public void Training_rounds_of_the_loadout_game_sometimes_get_a_random_loadout_and_held_out_rounds_never()
     {
-        var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["loadout-exploration"] = "0.6" });
+        var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["loadout-exploration"] = "0.6", ["credit-drawn-kit"] = "true" });
         var rng = new Rng(9);
         var training = (ArenaPlayer)tasks.SampleTask(rng, TaskSplit.Train);
         Assert.Equal(0.6, training.LoadoutExploration);
@@ -294,6 +294,20 @@ public sealed class ArenaTests
         Assert.InRange(kept, 3000 * 0.55, 3000 * 0.65);
         Assert.InRange(kits[0] - kits[2], -150, 150);
         Assert.Equal(1000, Kinetic((ArenaEnv)tasks.CreateEnv(), training with { LoadoutExploration = 0 }, 1000, new int[3]));
+        // By default the learner is not told: the draw replaces its pick and the round counts for the pick.
+        var silent = (ArenaEnv)ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadout-exploration"] = "1" }).CreateEnv();
+        silent.SetTask(training with { LoadoutExploration = 1 });
+        var silentObs = new float[ArenaEnv.LoadoutObservationSize];
+        int replaced = 0;
+        for (int r = 0; r < 60; r++)
+        {
+            silent.Reset(rng, silentObs);
+            silent.Step([1 * 3 + 1], rng, silentObs);
+            if (silent.Round.Loadout != ArenaLoadout.Kinetic) replaced++;
+            Assert.False(silent.WritePlayedAction(new float[1]));
+        }
+        Assert.InRange(replaced, 20, 60);
+        Assert.Throws<SettingException>(() => ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "false", ["credit-drawn-kit"] = "true" }));
         var plain = new ArenaEnv(200);
         plain.SetTask(training);
         var plainObs = new float[ArenaEnv.ObservationSize];

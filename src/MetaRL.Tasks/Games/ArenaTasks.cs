@@ -38,7 +38,7 @@ public sealed record ArenaPlayer(ArenaStyle Style, double[] Parameters, bool Uns
 /// round's first action picks the loadout (<see cref="NpcMove"/>); with <paramref name="damageNumbers"/> (19) also the share
 /// of its weapon's damage the NPC's last attack did (<see cref="ArenaRound.NpcHitShare"/>).
 /// </summary>
-public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDamage = ArenaRules.StandardThrough, bool damageNumbers = false) : Env<ArenaPlayer>
+public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDamage = ArenaRules.StandardThrough, bool damageNumbers = false, bool creditDrawnKit = false) : Env<ArenaPlayer>
 {
     /// <summary>
     /// The observation's size without loadouts; with them two more values say which one the NPC carries, and with damage
@@ -83,12 +83,12 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
         if (_player is null || _round.Over) throw new InvalidOperationException("arena: reset before stepping, and after a round is over.");
         int npc = (int)action[0];
         // A training round's kit may be drawn at random instead (ArenaPlayer.LoadoutExploration); the NPC sees which it got,
-        // and a learner is told the action played (WritePlayedAction), so that the round's outcome counts for the kit drawn.
+        // and with creditDrawnKit a learner is told the action played (WritePlayedAction), so that the round counts for the kit drawn.
         _played = -1;
         if (_round.Step == 0 && _exploration > 0 && rng.NextDouble() < _exploration)
         {
             int drawn = npc / 3 * 3 + rng.NextInt(3);
-            if (drawn != npc) (npc, _played) = (drawn, drawn);
+            if (drawn != npc) (npc, _played) = (drawn, creditDrawnKit ? drawn : -1);
         }
         var player = _player.Decide(_round, rng);
         double balance = _round.Advance(NpcMove(_round, npc, loadouts), player, rng);
@@ -96,7 +96,10 @@ public sealed class ArenaEnv(int steps, bool loadouts = false, double standardDa
         return Outcome(_round, balance);
     }
 
-    /// <summary>After a training round's first step whose kit was drawn at random, the action that picks the kit drawn (its move unchanged).</summary>
+    /// <summary>
+    /// With <c>credit-drawn-kit</c>, after a training round's first step whose kit was drawn at random, the action that picks
+    /// the kit drawn (its move unchanged); otherwise the learner is left to credit the round to the kit it picked.
+    /// </summary>
     public override bool WritePlayedAction(Span<float> action)
     {
         if (_played < 0) return false;
@@ -206,8 +209,10 @@ public sealed class ArenaTasks : TaskDistribution
     private readonly HeldOutPopulation<ArenaStyle> _population;
 
     public ArenaTasks(int rounds = 3, double roundSeconds = 20, string heldOut = "both", string? style = null, bool loadouts = false, double loadoutExploration = DefaultLoadoutExploration,
-        ArenaParameterSplit split = ArenaParameterSplit.Between, double standardDamage = ArenaRules.StandardThrough, bool damageNumbers = false)
+        ArenaParameterSplit split = ArenaParameterSplit.Between, double standardDamage = ArenaRules.StandardThrough, bool damageNumbers = false, bool creditDrawnKit = false)
     {
+        if (creditDrawnKit && !loadouts) throw new SettingException("arena: 'credit-drawn-kit' is about the loadout game's drawn kits; set loadouts=true with it.");
+        CreditDrawnKit = creditDrawnKit;
         if (damageNumbers && !loadouts) throw new SettingException("arena: 'damage-numbers' shows what the loadout game's armour let through; set loadouts=true with it.");
         DamageNumbers = damageNumbers;
         if (!(standardDamage is >= 0.05 and <= 1)) throw new SettingException($"arena: 'standard-damage' must be from 0.05 to 1, got {standardDamage.ToString(CultureInfo.InvariantCulture)}.");
@@ -249,8 +254,9 @@ public sealed class ArenaTasks : TaskDistribution
         // The plain game has no kits, so its standard damage is the even split; the loadout game's default makes a probe pay.
         double standardDamage = r.Double("standard-damage", loadouts ? DefaultStandardDamage : ArenaRules.StandardThrough, 0.05, 1);
         bool damageNumbers = r.Bool("damage-numbers", false);
+        bool creditDrawnKit = r.Bool("credit-drawn-kit", false);
         r.EnsureAllUsed();
-        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split, standardDamage, damageNumbers);
+        return new ArenaTasks(rounds, seconds, heldOut, style, loadouts, exploration, split, standardDamage, damageNumbers, creditDrawnKit);
     }
 
     /// <summary>Where the held-out players' speed, aggression and reaction time lie against the training players' (<see cref="ArenaParameterSplit"/>).</summary>
@@ -277,7 +283,7 @@ public sealed class ArenaTasks : TaskDistribution
         return new ArenaPlayer(style, parameters, unseen, guard, Loadouts && split == TaskSplit.Train ? LoadoutExploration : 0);
     }
 
-    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts, StandardDamage, DamageNumbers);
+    public override IEnv CreateEnv() => new ArenaEnv(_steps, Loadouts, StandardDamage, DamageNumbers, CreditDrawnKit);
 
     /// <summary>A round of this family's rules, for a game loop that plays it itself (the NPC's side is <see cref="ArenaEnv"/>'s static methods).</summary>
     public ArenaRound CreateRound() => new(_steps, StandardDamage);
@@ -291,6 +297,12 @@ public sealed class ArenaTasks : TaskDistribution
     /// seen what the others do against each armour, and then has no reason to probe with one or to switch.
     /// </summary>
     public double LoadoutExploration { get; }
+
+    /// <summary>
+    /// Whether a learner is told the action that picks a kit drawn by <see cref="LoadoutExploration"/> (<see cref="IEnv.WritePlayedAction"/>),
+    /// and so credits the round to the kit it fought with, not the one it had picked.
+    /// </summary>
+    public bool CreditDrawnKit { get; }
 
     /// <summary>
     /// In the loadout game, the share of the standard kit's damage that gets through either armour: by default
@@ -372,6 +384,7 @@ public sealed class ArenaTasks : TaskDistribution
         new("loadout-exploration", LoadoutExploration.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of training rounds whose loadout is drawn at random instead of picked, so that the learner sees what every kit does against every armour (held-out rounds: never)"),
         new("standard-damage", StandardDamage.ToString(CultureInfo.InvariantCulture), "in the loadout game, the share of the standard kit's damage that gets through either armour (0.65 is as a typed kit's 1 or 0.3 on average; the default 0.5 makes probing with a typed kit pay; the plain game: 0.65, no kits); the hand-written NPC takes a typed kit at random when it is below 0.65"),
         new("damage-numbers", DamageNumbers ? "true" : "false", "in the loadout game, the observation also shows the share of its weapon's damage the NPC's last attack did, in the step it lands (1, 0.3 or the standard kit's share; 0 for a miss): the number a game shows on a hit"),
+        new("credit-drawn-kit", CreditDrawnKit ? "true" : "false", "in the loadout game's training rounds whose kit was drawn (loadout-exploration), the learner learns the round as the pick of the kit drawn; by default as the pick it made, which the draw replaced"),
     ];
 }
 
