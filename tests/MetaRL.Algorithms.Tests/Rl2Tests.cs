@@ -859,16 +859,19 @@ public sealed class Rl2Tests : IDisposable
     /// the last step (and quitting only there) earns 5 to 5.5 per episode, quitting at once 1.5; under a short discount
     /// horizon quitting the first episode at once looks better unless the forfeited steps are counted (pad-terminated).
     /// </summary>
-    private sealed class ShortcutFamily : TaskDistribution
+    private static TwoActionFamily ShortcutFamily() => new("shortcut", 5, 2, () => new ShortcutEnv());
+
+    /// <summary>A family of one task, one-number observations and two actions, played in <paramref name="env"/>'s environments.</summary>
+    private sealed class TwoActionFamily(string name, int horizon, int episodes, Func<MetaRL.Core.Envs.IEnv> env) : TaskDistribution
     {
-        public override string Name => "shortcut";
+        public override string Name => name;
         public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
         public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
-        public override int Horizon => 5;
-        public override int EpisodesPerTrial => 2;
+        public override int Horizon => horizon;
+        public override int EpisodesPerTrial => episodes;
         public override IReadOnlyList<SettingInfo> Settings => [];
         public override ITask SampleTask(MetaRL.Engine.Rng rng, TaskSplit split) => new NoTask();
-        public override MetaRL.Core.Envs.IEnv CreateEnv() => new ShortcutEnv();
+        public override MetaRL.Core.Envs.IEnv CreateEnv() => env();
     }
 
     private sealed class ShortcutEnv : MetaRL.Core.Envs.Env<NoTask>
@@ -890,7 +893,7 @@ public sealed class Rl2Tests : IDisposable
     {
         // γ = 0.5: without padding, quitting at once is worth 1.5 + 0.5·(next episode) against staying's ≈ 2, so the
         // learnt policy quits; with padding the next episode lies 5 discounted steps away and staying wins.
-        var d = new ShortcutFamily();
+        var d = ShortcutFamily();
         var cfg = Small with { Gamma = 0.5, GaeLambda = 0.95, Iterations = 60, TrialsPerIteration = 32, LearningRate = 1e-2, EntropyCoef = 0, PadTerminated = pad };
         var t = new Rl2Trainer(d, cfg, 3);
         for (int i = 0; i < cfg.Iterations; i++) t.RunIteration();
@@ -900,21 +903,14 @@ public sealed class Rl2Tests : IDisposable
         Assert.Equal("true", new Rl2Config().ToSettings()["pad-terminated"]);
     }
 
-    /// <summary>A one-step bandit whose environment always plays arm 1, whatever it is given, and counts the steps it replaced.</summary>
-    private sealed class ForcedFamily : TaskDistribution
+    /// <summary>How many steps the <see cref="ForcedEnv"/>s of a family replaced.</summary>
+    private sealed class ReplacedCount
     {
         public int Replaced;
-        public override string Name => "forced";
-        public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
-        public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
-        public override int Horizon => 1;
-        public override int EpisodesPerTrial => 3;
-        public override IReadOnlyList<SettingInfo> Settings => [];
-        public override ITask SampleTask(MetaRL.Engine.Rng rng, TaskSplit split) => new NoTask();
-        public override MetaRL.Core.Envs.IEnv CreateEnv() => new ForcedEnv(this);
     }
 
-    private sealed class ForcedEnv(ForcedFamily family) : MetaRL.Core.Envs.Env<NoTask>
+    /// <summary>A one-step bandit's environment that always plays arm 1, whatever it is given, and counts the steps it replaced.</summary>
+    private sealed class ForcedEnv(ReplacedCount family) : MetaRL.Core.Envs.Env<NoTask>
     {
         private bool _replaced;
         public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
@@ -938,12 +934,13 @@ public sealed class Rl2Tests : IDisposable
     [Fact]
     public void A_step_the_environment_played_with_another_action_is_learnt_as_that_action_with_its_probability_under_the_acting_policy()
     {
-        var d = new ForcedFamily();
+        var count = new ReplacedCount();
+        var d = new TwoActionFamily("forced", 1, 3, () => new ForcedEnv(count));
         var cfg = Small with { TrialsPerIteration = 16 };
         var net = Rl2Trainer.CreateNetwork(d, cfg, new MetaRL.Engine.Rng(3));
         var data = new Rl2Rollout(d, net, cfg, new MetaRL.Engine.Rng(1), new MetaRL.Engine.Rng(2), 0).Collect().Data;
-        Assert.InRange(d.Replaced, 5, 43); // the untrained policy samples arm 0 about half of the 48 steps
-        Assert.Equal(d.Replaced, data.Replaced.Count(r => r == 1)); // marked, so that the KL estimate leaves them out
+        Assert.InRange(count.Replaced, 5, 43); // the untrained policy samples arm 0 about half of the 48 steps
+        Assert.Equal(count.Replaced, data.Replaced.Count(r => r == 1)); // marked, so that the KL estimate leaves them out
 
         // Every step is recorded as arm 1 (what was played), and its log-probability is the acting policy's for arm 1, as
         // the update recomputes it from the recorded input and state (so its first ratio is 1).
@@ -962,10 +959,10 @@ public sealed class Rl2Tests : IDisposable
         Assert.Equal(48, rows);
 
         // MAML's trajectories record the arm played too (its update reads their log-probabilities from the recorded actions).
-        int before = d.Replaced;
+        int before = count.Replaced;
         var policy = new MetaRL.Algorithms.Maml.MlpPolicy<float>(d.ObservationSpace, d.ActionSpace, [8], new MetaRL.Engine.Rng(4));
         var batch = MetaRL.Algorithms.Maml.TrajectoryBatch.Sample(policy, policy.Parameters(), d, new NoTask(), 40, new MetaRL.Engine.Rng(5), 0.99);
-        Assert.InRange(d.Replaced - before, 5, 35);
+        Assert.InRange(count.Replaced - before, 5, 35);
         Assert.All(batch.Actions, a => Assert.Equal(1f, a));
     }
 
