@@ -86,29 +86,6 @@ internal static class Rl2Inputs
         else observation.CopyTo(destination);
     }
 
-    /// <summary>
-    /// The log-probability of <paramref name="action"/> under the policy <paramref name="policyRow"/> (logits, or the mean
-    /// with <paramref name="logStd"/>), as <see cref="Act"/> returns it for the action it samples.
-    /// </summary>
-    public static float LogProb(Rl2Network net, ReadOnlySpan<float> policyRow, ReadOnlySpan<float> logStd, ReadOnlySpan<float> action)
-    {
-        if (net.Discrete)
-        {
-            float max = float.NegativeInfinity;
-            foreach (var l in policyRow) max = Math.Max(max, l);
-            double sum = 0;
-            foreach (var l in policyRow) sum += Math.Exp(l - max);
-            return (float)(policyRow[(int)action[0]] - (max + Math.Log(sum)));
-        }
-        double logp = 0;
-        for (int j = 0; j < policyRow.Length; j++)
-        {
-            double z = (action[j] - policyRow[j]) / Math.Exp(logStd[j]);
-            logp += -0.5 * z * z - logStd[j] - 0.5 * Math.Log(2 * Math.PI);
-        }
-        return (float)logp;
-    }
-
     /// <summary>Chooses an action for one row of policy output and returns its log-probability.</summary>
     public static float Act(Rl2Network net, ReadOnlySpan<float> policyRow, ReadOnlySpan<float> logStd, Rng rng, bool deterministic, Span<float> action)
     {

@@ -3,6 +3,7 @@ using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.Autodiff;
+using MetaRL.Algorithms.Common;
 using MetaRL.Algorithms.Rollouts;
 
 namespace MetaRL.Algorithms.Rl2;
@@ -215,7 +216,6 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
         private readonly Rng[] _actionStreams;
         private readonly int _b, _n, _inputSize, _stateSize;
         private readonly float[] _input, _prevObs, _prevAction, _prevReward, _policyRows;
-        private float[] _logStd = [];
         private readonly bool[] _prevDone;
         private readonly int[] _episode, _steps;
         private readonly Tensor<float>? _taskFeatures;
@@ -272,7 +272,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             var features = net.Features(_state, x);
             var policy = net.Policy(features);
             var value = net.Value(features, _taskFeatures);
-            var logStd = _logStd = net.LogStd?.ToArray() ?? [];
+            var logStd = net.LogStd?.ToArray() ?? [];
             policy.Data[..(_b * net.ActionSize)].CopyTo(_policyRows);
             for (int i = 0; i < _b; i++)
             {
@@ -293,6 +293,19 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             results.CopyTo(_results);
         }
 
+        /// <summary>The log-probability of <paramref name="action"/> under the policy that acted in slot <paramref name="i"/> this step, as the update computes it.</summary>
+        private float LogProb(int i, ReadOnlySpan<float> action)
+        {
+            var net = _r.Net;
+            int size = net.ActionSize;
+            using var noGrad = GradMode.NoGrad();
+            var row = Tensor.FromArray(_policyRows.AsSpan(i * size, size).ToArray(), 1, size);
+            var logp = net.Discrete
+                ? PolicyDistributions.LogProb(true, row, null, null, [(int)action[0]])
+                : PolicyDistributions.LogProb(false, row, net.LogStd, Tensor.FromArray(action.ToArray(), 1, action.Length), null);
+            return logp.ToArray()[0];
+        }
+
         public void Observe(ReadOnlySpan<float> actions, ReadOnlySpan<float> rewards, ReadOnlySpan<float> nextObservations, ReadOnlySpan<bool> episodeEnded, ReadOnlySpan<bool> active)
         {
             int act = _r._act, t = _t, horizon = _r.Tasks.Horizon;
@@ -308,8 +321,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 {
                     played.CopyTo(_data.Actions.AsSpan(k * act, act));
                     _data.Replaced[k] = 1;
-                    int size = _r.Net.ActionSize;
-                    _data.LogProbs[k] = Rl2Inputs.LogProb(_r.Net, _policyRows.AsSpan(i * size, size), _logStd, played);
+                    _data.LogProbs[k] = LogProb(i, played);
                 }
                 Steps++;
                 _steps[i]++;
