@@ -217,6 +217,37 @@ public class MamlTests
     }
 
     [Fact]
+    public void The_outer_surrogates_bound_an_action_the_acting_policy_all_but_never_took()
+    {
+        // MAML's PPO and TRPO outer objectives read the ratio of the adapted policy to the one that acted. Rows 0 and 1
+        // had probability e^-70 under the acting policy (an environment played them in place of the sampled action):
+        // their ratio is read as e^20, and PPO's term is 3·A for a negative advantage, (1 + ε)·A for a positive one.
+        var rng = new Rng(3);
+        var policy = new MlpPolicy<double>(new Box(-1, 1, 3), new Discrete(4), [8], rng);
+        var b = FakeBatch(rng, 2, 5, 3, 1);
+        for (int i = 0; i < b.Steps; i++) b.Actions[i] = i % 4;
+        b.Advantages[0] = -1.5f;
+        b.Advantages[1] = 2f;
+        var theta = policy.Parameters();
+        double[] logp;
+        using (GradMode.NoGrad()) logp = MamlMath.LogProb(policy, theta, b).ToArray();
+        var old = logp.Select((l, i) => i < 2 ? l - 70 : l - 0.05).ToArray();
+        var oldT = Tensor.FromArray(old, b.Steps);
+        double ppo = 0, trpo = 0;
+        for (int i = 0; i < b.Steps; i++)
+        {
+            double a = b.Advantages[i], r = i < 2 ? Math.Exp(20) : Math.Exp(0.05);
+            ppo += i == 0 ? 3 * a : Math.Min(r * a, Math.Clamp(r, 0.8, 1.2) * a);
+            trpo += r * a;
+        }
+        var clipped = MamlMath.ClippedSurrogate(policy, theta, b, oldT, 0.2);
+        Assert.Equal(ppo / b.Steps, clipped.ToScalar(), 9);
+        Assert.Equal(trpo / b.Steps, MamlMath.Surrogate(policy, theta, b, oldT).ToScalar(), 6);
+        var g = Autograd.Grad([clipped], theta);
+        Assert.All(g, t => Assert.All(t!.Data.ToArray(), x => Assert.True(double.IsFinite(x))));
+    }
+
+    [Fact]
     public void Hand_derived_inner_gradient_surrogate_and_kl_equal_autodiff_in_double()
     {
         var rng = new Rng(12);
@@ -240,6 +271,7 @@ public class MamlTests
         // The surrogate and its gradient, with an old policy that differs (ratios away from 1), and the mean KL from it.
         int n = valid.Steps;
         var oldLogProb = Enumerable.Range(0, n).Select(_ => (float)rng.Normal(-2, 0.3)).ToArray();
+        oldLogProb[0] = 40; // a ratio below e^-20, which both paths bound (the value then differs by ~1e-9 from the unbounded one)
         var oldOutput = Enumerable.Range(0, n * 2).Select(_ => (float)rng.Normal(0, 0.5)).ToArray();
         float[] oldLogStd = [-0.3f, 0.2f];
         var oldLogProbT = Tensor.FromArray(oldLogProb.Select(x => (double)x).ToArray(), n);

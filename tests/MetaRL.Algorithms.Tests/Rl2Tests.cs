@@ -978,13 +978,13 @@ public sealed class Rl2Tests : IDisposable
         var t = term.ToArray();
         Assert.Equal(Math.Exp(0.05) * 0.5, t[0], 5);
         Assert.Equal(1.2 * 2, t[1], 5);
-        Assert.Equal(Rl2PpoUpdate.DualClip * -1.5, t[2], 5);
+        Assert.Equal(MetaRL.Algorithms.Common.RatioBounds.DualClip * -1.5, t[2], 5);
         Assert.Equal(1.2 * 1, t[3], 5);
         var g = MetaRL.Engine.Autodiff.Autograd.Grad([MetaRL.Engine.Ops.Sum(term)], [newLogp])[0]!.ToArray();
         Assert.Equal(Math.Exp(0.05) * 0.5, g[0], 5); // d(r·A)/d log π = r·A
         Assert.Equal([0f, 0f, 0f], g[1..]);
         Assert.All(ratio.ToArray(), r => Assert.True(float.IsFinite(r)));
-        Assert.Equal(Math.Exp(Rl2PpoUpdate.MaxLogRatio), ratio.ToArray()[2], 0.01 * Math.Exp(Rl2PpoUpdate.MaxLogRatio));
+        Assert.Equal(Math.Exp(MetaRL.Algorithms.Common.RatioBounds.MaxLogRatio), ratio.ToArray()[2], 0.01 * Math.Exp(MetaRL.Algorithms.Common.RatioBounds.MaxLogRatio));
     }
 
     private sealed class NoFeatures : TaskDistribution

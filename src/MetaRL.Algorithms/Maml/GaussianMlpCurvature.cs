@@ -1,4 +1,5 @@
 using System.Numerics;
+using MetaRL.Algorithms.Common;
 using MetaRL.Engine;
 using MetaRL.Engine.Kernels;
 using MetaRL.Engine.Nn;
@@ -295,9 +296,10 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
     }
 
     /// <summary>
-    /// The TRPO surrogate S = Σ mask·exp(log π − log π_old)·A / Σ mask of the loaded batch <paramref name="b"/> at the
-    /// loaded point, and (<paramref name="withGradient"/>) its gradient: ∂S/∂μ = w z/σ and ∂S/∂log σ = w (z² − 1) per row,
-    /// w = exp(log π − log π_old)·A / Σ mask, back-propagated through the network.
+    /// The TRPO surrogate S = Σ mask·r·A / Σ mask of the loaded batch <paramref name="b"/> at the loaded point, and
+    /// (<paramref name="withGradient"/>) its gradient: ∂S/∂μ = w z/σ and ∂S/∂log σ = w (z² − 1) per row, w = r·A / Σ mask,
+    /// back-propagated through the network; r = exp(log π − log π_old) is bounded as <see cref="RatioBounds"/> says (no
+    /// gradient past the bound), as in <c>MamlMath.Surrogate</c>.
     /// </summary>
     public (double Value, Tensor<T>[]? Gradient) Surrogate(TrajectoryBatch b, ReadOnlySpan<float> oldLogProb, bool withGradient)
     {
@@ -307,9 +309,10 @@ internal sealed class GaussianMlpCurvature<T> where T : unmanaged, IFloatingPoin
         Span<T> z = stackalloc T[_actions];
         for (int r = 0; r < _n; r++)
         {
-            double w = Math.Exp(LogProb(r, z) - oldLogProb[r]) * b.Advantages[r] / valid; // advantages are zero on masked steps
+            double logRatio = LogProb(r, z) - oldLogProb[r];
+            double w = RatioBounds.Ratio(logRatio) * b.Advantages[r] / valid; // advantages are zero on masked steps
             value += w;
-            if (result is null) continue;
+            if (result is null || !RatioBounds.InBounds(logRatio)) continue;
             T wt = T.CreateChecked(w);
             for (int j = 0; j < _actions; j++)
             {

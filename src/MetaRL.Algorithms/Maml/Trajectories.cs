@@ -215,22 +215,22 @@ public static class MamlMath
         return fast.Weights.ToArray();
     }
 
-    /// <summary>The TRPO surrogate Σ mask·exp(log π − log π_old)·A / Σ mask on post-adaptation trajectories.</summary>
+    /// <summary>The TRPO surrogate Σ mask·r·A / Σ mask on post-adaptation trajectories, r = exp(log π − log π_old) bounded as <see cref="RatioBounds"/> says.</summary>
     public static Tensor<T> Surrogate<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldLogProb)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var ratio = Ops.Exp(LogProb(policy, adapted, b) - oldLogProb);
+        var ratio = RatioBounds.Ratio(LogProb(policy, adapted, b) - oldLogProb);
         var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps); // zero on masked steps
         return Ops.Sum(ratio * weight) / Math.Max(1, b.Mask.Sum());
     }
 
-    /// <summary>PPO's clipped surrogate Σ mask·min(rA, clip(r, 1 ± ε)A) / Σ mask, r = exp(log π − log π_old).</summary>
+    /// <summary>PPO's clipped surrogate Σ mask·min(rA, clip(r, 1 ± ε)A) / Σ mask, r = exp(log π − log π_old), with <see cref="RatioBounds"/>' bounds.</summary>
     public static Tensor<T> ClippedSurrogate<T>(MlpPolicy<T> policy, IReadOnlyList<Tensor<T>> adapted, TrajectoryBatch b, Tensor<T> oldLogProb, double clip)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var ratio = Ops.Exp(LogProb(policy, adapted, b) - oldLogProb);
+        var ratio = RatioBounds.Ratio(LogProb(policy, adapted, b) - oldLogProb);
         var weight = TrajectoryBatch.ToTensor<T>(b.Advantages, b.Steps); // zero on masked steps
-        return Ops.Sum(Ops.Minimum(ratio * weight, Ops.Clamp(ratio, 1 - clip, 1 + clip) * weight)) / Math.Max(1, b.Mask.Sum());
+        return Ops.Sum(RatioBounds.ClippedTerms(ratio, weight, clip)) / Math.Max(1, b.Mask.Sum());
     }
 
     /// <summary>Mean KL(π_old ‖ π_adapted) over the valid steps.</summary>

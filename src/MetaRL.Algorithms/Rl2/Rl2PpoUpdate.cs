@@ -55,28 +55,15 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
         return new Rl2UpdateStats(pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u, taskLoss / u);
     }
 
-    /// <summary>The dual clip's bound on a negative advantage's term, in multiples of the advantage (Ye et al. 2020 use 3).</summary>
-    internal const double DualClip = 3;
-
-    /// <summary>The largest log-ratio of new to old probability the surrogate reads (e^20: far past both clips).</summary>
-    internal const double MaxLogRatio = 20;
-
     /// <summary>
     /// The clipped surrogate term of each of the first <paramref name="n"/> steps and its probability ratio, from the new
-    /// log-probabilities, the acting policy's (<paramref name="oldLogProbs"/>) and the advantages. An action the acting policy all but never takes (one the
-    /// environment played in place of the sampled one, <c>IEnv.WritePlayedAction</c>) can see its ratio soar once the
-    /// policy moves: the log-ratio is bounded by <see cref="MaxLogRatio"/> before exp, and a negative advantage's term is
-    /// bounded below by <see cref="DualClip"/> · A (dual clipping, Ye et al. 2020), so such a step's gradient stays bounded.
-    /// For actions the policy samples, neither bound is met in practice.
+    /// log-probabilities, the acting policy's (<paramref name="oldLogProbs"/>) and the advantages; the ratio and the term
+    /// are bounded as <see cref="RatioBounds"/> says (a step the environment played in place of the sampled one).
     /// </summary>
     internal static (Tensor<float> Surrogate, Tensor<float> Ratio) Surrogate(Tensor<float> newLogProbs, float[] oldLogProbs, float[] advantages, int n, double clipRange)
     {
-        var floor = new float[n];
-        for (int j = 0; j < n; j++) floor[j] = advantages[j] < 0 ? (float)(DualClip * advantages[j]) : float.MinValue;
-        var adv = Tensor.FromArray(advantages, n);
-        var ratio = Ops.Exp(Ops.Clamp(newLogProbs - Tensor.FromArray(oldLogProbs, n), -MaxLogRatio, MaxLogRatio));
-        var clipped = Ops.Minimum(ratio * adv, Ops.Clamp(ratio, 1 - clipRange, 1 + clipRange) * adv);
-        return (Ops.Maximum(clipped, Tensor.FromArray(floor, n)), ratio);
+        var ratio = RatioBounds.Ratio(newLogProbs - Tensor.FromArray(oldLogProbs, n));
+        return (RatioBounds.ClippedTerms(ratio, Tensor.FromArray(advantages, n), clipRange), ratio);
     }
 
     /// <summary>

@@ -53,7 +53,7 @@ internal sealed class Rl2TrpoUpdate(Rl2Objective o, Adam<float> optimizer, IRead
                 var policy = o.Network.Policy(features);
                 var (logp, h) = o.LogProbAndEntropy(policy, c.Actions, c.N);
                 var mask = Tensor.FromArray(c.Mask, c.N);
-                var s = Ops.Sum(Ops.Exp(logp - Tensor.FromArray(c.OldLogProbs, c.N)) * Tensor.FromArray(c.Advantages, c.N) * mask);
+                var s = Ops.Sum(RatioBounds.Ratio(logp - Tensor.FromArray(c.OldLogProbs, c.N)) * Tensor.FromArray(c.Advantages, c.N) * mask);
                 var k = Ops.Sum(o.KlFromOld(oldOutputs[i], oldLogStd, policy) * mask);
                 var e = Ops.Sum(h * mask);
                 sum = sum is null ? s : sum + s;
