@@ -284,6 +284,7 @@ internal static class Program
                             ["name"] = st.Name,
                             ["about"] = st.About,
                             ["settings"] = Strings(st.Settings),
+                            ["handOver"] = st.HandsOverBest ? "best" : "last",
                         }).ToArray()),
                         ["measured"] = p.Measured,
                     }).ToArray()),

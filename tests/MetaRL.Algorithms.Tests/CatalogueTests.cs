@@ -265,7 +265,10 @@ public sealed class PresetTests
         var plain = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" });
         Assert.Equal((0.998, 0), (loadouts.Gamma, loadouts.Bptt));
         Assert.Equal((0.99, 100), (plain.Gamma, plain.Bptt));
-        Assert.Equal(loadouts.ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena").ToSettings());
+        // The all-style run (trained in stages) differs from one style's only in its entropy bonus.
+        var all = MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("arena");
+        Assert.Equal((0.01, 0.03), (loadouts.EntropyCoef, all.EntropyCoef));
+        Assert.Equal(loadouts.ToSettings().Where(kv => kv.Key != "entropy-coef"), all.ToSettings().Where(kv => kv.Key != "entropy-coef"));
         Assert.Equal(new MetaRL.Algorithms.Rl2.Rl2Config().ToSettings(), MetaRL.Algorithms.Rl2.Rl2Config.DefaultsFor("no-preset-family").ToSettings());
         // The catalogue entry offers the same presets, and names each condition as a person writes it.
         Assert.Same(MetaRL.Algorithms.Rl2.Rl2Config.Presets, MetaLearners.Get("rl2").Presets);
@@ -289,8 +292,12 @@ public sealed class PresetTests
         Assert.Contains("iterations", Refusal("{\"name\":\"a\",\"about\":\"\",\"settings\":{\"style\":\"kite\"}}"));
         Assert.Contains("lower-case word", Refusal("{\"name\":\"../up\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"}}"));
         Assert.Contains("share a name", Refusal("{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"}},{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"3\"}}"));
+        Assert.Contains("handOver is 'last' or 'best', not 'first'", Refusal("{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"},\"handOver\":\"first\"}"));
         var parsed = MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Staged("{\"name\":\"a\",\"about\":\"first\",\"settings\":{\"iterations\":\"2\"}}"))), "rl2", "s.json");
         Assert.Equal("a (iterations=2): first", Assert.Single(parsed.Entries[0].Stages).Describe());
+        Assert.False(parsed.Entries[0].Stages[0].HandsOverBest);
+        var best = MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Staged("{\"name\":\"a\",\"about\":\"first\",\"settings\":{\"iterations\":\"2\"},\"handOver\":\"best\"}"))), "rl2", "s.json");
+        Assert.Equal("a (iterations=2): first; the next stage starts from its best policy by validation", Assert.Single(best.Entries[0].Stages).Describe());
     }
 }
 
@@ -525,6 +532,29 @@ public sealed class StagedRunTests : IDisposable
     }
 
     [Fact]
+    public void A_stage_that_hands_over_its_best_policy_starts_the_next_from_best_mrla()
+    {
+        // Validated after every iteration, the stage keeps a best policy; the run starts from it (and says so), the plan
+        // read back keeps the choice, and without a best policy (validation off) the last checkpoint is handed over.
+        var settings = new Dictionary<string, string> { ["episodes"] = "4", ["iterations"] = "3", ["validate-every"] = "1", ["validation-trials"] = "8" };
+        Presets.Stage[] best = [new("short", "short trials first", settings, HandsOverBest: true)];
+        var path = Path.Combine(_dir, "best");
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "bandit", Run, seed: 5, best)) TrainAll(staged);
+        var stageDir = Path.Combine(path, "stage-1-short");
+        var origin = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(path, "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey]!;
+        Assert.Equal(Path.GetFullPath(Path.Combine(stageDir, "best.mrla")), (string?)origin["checkpoint"]);
+        Assert.Equal(MetaRL.Engine.IO.TensorArchive.Load(Path.Combine(stageDir, "best.mrla")).Checksum, (string?)origin["checksum"]);
+        Assert.NotEqual(MetaRL.Engine.IO.TensorArchive.Load(Path.Combine(stageDir, "checkpoint.mrla")).Checksum, (string?)origin["checksum"]);
+        using (var reopened = MetaRL.Algorithms.Runs.StagedRun.Open(path)) Assert.True(Assert.Single(reopened.Stages).HandsOverBest);
+
+        var unvalidated = Path.Combine(_dir, "unvalidated");
+        Presets.Stage[] off = [new("short", "", new Dictionary<string, string>(settings) { ["validate-every"] = "0" }, HandsOverBest: true)];
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(unvalidated, "rl2", "bandit", Run, seed: 5, off)) TrainAll(staged);
+        origin = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(unvalidated, "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey]!;
+        Assert.Equal(Path.GetFullPath(Path.Combine(unvalidated, "stage-1-short", "checkpoint.mrla")), (string?)origin["checkpoint"]);
+    }
+
+    [Fact]
     public void A_stage_that_cannot_train_or_cannot_hand_on_its_weights_is_refused_before_anything_is_written()
     {
         var path = Path.Combine(_dir, "bad");
@@ -552,6 +582,8 @@ public sealed class StagedRunTests : IDisposable
         IReadOnlyList<MetaRL.Algorithms.Common.Presets.Stage> StagesFor(string task, Dictionary<string, string> settings) => presets.For(task, settings)?.Stages ?? [];
         var stage = Assert.Single(StagesFor("arena", new Dictionary<string, string>()));
         Assert.Equal(("marksmen", "kite", "0.65", "3000"), (stage.Name, stage.Settings["style"], stage.Settings["standard-damage"], stage.Settings["iterations"]));
+        // The oracle learns its drawn kits as picked, with the general entropy bonus, and hands its best policy on.
+        Assert.Equal(("true", "0.01", true), (stage.Settings["credit-drawn-kit"], stage.Settings["entropy-coef"], stage.HandsOverBest));
         Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["style"] = "kite" }));
         Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }));
         Assert.Empty(StagesFor("bandit", new Dictionary<string, string>()));
@@ -561,8 +593,11 @@ public sealed class StagedRunTests : IDisposable
         {
             var planned = Assert.Single(staged.Stages);
             var run = MetaLearners.Create("rl2", "arena");
-            Assert.Equal(run.Settings.Where(kv => kv.Key != "iterations"), MetaLearners.Create("rl2", "arena", planned.Settings).Settings.Where(kv => kv.Key != "iterations"));
-            Assert.Equal(("kite", "3000"), (planned.Settings["style"], planned.Settings["iterations"]));
+            var oracle = MetaLearners.Create("rl2", "arena", planned.Settings);
+            Assert.Equal(run.Settings.Where(kv => kv.Key is not ("iterations" or "entropy-coef")), oracle.Settings.Where(kv => kv.Key is not ("iterations" or "entropy-coef")));
+            Assert.Equal(("kite", "3000", "0.01", "true"), (planned.Settings["style"], planned.Settings["iterations"], oracle.Settings["entropy-coef"], oracle.TaskSettings["credit-drawn-kit"]));
+            Assert.Equal(("0.03", "false"), (run.Settings["entropy-coef"], run.TaskSettings.GetValueOrDefault("credit-drawn-kit", "false")));
+            Assert.True(planned.HandsOverBest);
             Assert.Equal(("all", "true", "0.5", "1500"), (run.TaskSettings.GetValueOrDefault("style", "all"), run.TaskSettings["loadouts"], run.TaskSettings["standard-damage"], run.Settings["iterations"]));
         }
         // Planning trains nothing: the plan alone is written.

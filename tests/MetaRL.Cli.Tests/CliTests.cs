@@ -112,6 +112,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(["loadouts=true", "style=all"], arena[0].GetProperty("when").EnumerateArray().Select(w => w.GetString()));
         Assert.Equal("marksmen", arena[0].GetProperty("stages")[0].GetProperty("name").GetString());
         Assert.Equal("kite", arena[0].GetProperty("stages")[0].GetProperty("settings").GetProperty("style").GetString());
+        Assert.Equal("best", arena[0].GetProperty("stages")[0].GetProperty("handOver").GetString());
         var loadouts = arena[1];
         Assert.Equal(["loadouts=true"], loadouts.GetProperty("when").EnumerateArray().Select(w => w.GetString()));
         Assert.Equal(0, loadouts.GetProperty("stages").GetArrayLength());

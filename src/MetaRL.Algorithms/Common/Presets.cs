@@ -26,13 +26,15 @@ public sealed class Presets
 
     /// <summary>
     /// A run trained before the preset's own: a <see cref="Name"/> (one word, for its directory and the progress line),
-    /// what it is <see cref="About"/>, and the <see cref="Settings"/> (task or algorithm keys, <c>iterations</c> among them)
-    /// that it sets over the run's.
+    /// what it is <see cref="About"/>, the <see cref="Settings"/> (task or algorithm keys, <c>iterations</c> among them)
+    /// that it sets over the run's, and whether the next stage starts from its best policy by validation
+    /// (<c>"handOver": "best"</c>: <c>best.mrla</c>, its last checkpoint when it kept none) rather than its last checkpoint
+    /// (<c>"last"</c>, the default).
     /// </summary>
-    public sealed record Stage(string Name, string About, IReadOnlyDictionary<string, string> Settings)
+    public sealed record Stage(string Name, string About, IReadOnlyDictionary<string, string> Settings, bool HandsOverBest = false)
     {
         /// <summary>The stage as a person reads it: <c>marksmen (style=kite, iterations=3000): a marksmen-only oracle</c>.</summary>
-        public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}";
+        public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}{(HandsOverBest ? "; the next stage starts from its best policy by validation" : "")}";
     }
 
     /// <summary>A condition on one task setting: a number within [<see cref="Min"/>, <see cref="Max"/>] (either may be open), or exactly <see cref="Is"/>.</summary>
@@ -140,7 +142,13 @@ public sealed class Presets
                         var set = stage.GetProperty("settings").EnumerateObject()
                             .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"stage '{name}': setting '{s.Name}' is not a string"), StringComparer.Ordinal);
                         if (!set.ContainsKey("iterations")) throw new InvalidDataException($"stage '{name}' must say how many iterations it trains");
-                        stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set));
+                        bool best = !stage.TryGetProperty("handOver", out var hand) ? false : hand.GetString() switch
+                        {
+                            "best" => true,
+                            "last" => false,
+                            var other => throw new InvalidDataException($"stage '{name}': handOver is 'last' or 'best', not '{other}'"),
+                        };
+                        stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set, best));
                     }
                 if (stages.Select(s => s.Name).Distinct().Count() != stages.Count) throw new InvalidDataException("two stages of a preset share a name");
                 entries.Add(new Preset(tasks, when, settings, measured) { Stages = stages });

@@ -13,6 +13,8 @@ namespace MetaRL.Algorithms.Runs;
 /// last is a run of its own in a sub-directory (<c>stage-1-NAME</c>, …), trained from scratch (the first) or from the
 /// weights of the stage before; the last stage is the run itself, in the run's directory, started from the weights of the
 /// stage before it (as <c>metarl train --from STAGE --weights</c> would: a new optimiser, schedules and iteration count).
+/// A stage's weights are those of its last checkpoint, or of its best policy by validation when the preset says so
+/// (<see cref="Stage.HandsOverBest"/>).
 /// <c>stages.json</c> keeps the plan, so an interrupted run resumes in the stage where it stopped. Once the last stage has
 /// begun, the directory is an ordinary run (evaluate it, resume it, build its counterpart); its <c>config.json</c> records
 /// the stage it started from.
@@ -32,9 +34,20 @@ public sealed class StagedRun : IDisposable
     /// <summary>
     /// One stage before the run's own: its name, what it is about, the settings it changes from the run's, and its full
     /// settings (the run's algorithm and task settings, then its changes over them); <see cref="Directory"/> is relative to the run's.
+    /// The next stage starts from its <c>best.mrla</c> when <see cref="HandsOverBest"/> (its last checkpoint when it kept
+    /// no best policy), else from its last checkpoint.
     /// </summary>
-    public sealed record Stage(int Number, string Name, string About, IReadOnlyDictionary<string, string> Changes, IReadOnlyDictionary<string, string> Settings, string Directory)
+    public sealed record Stage(int Number, string Name, string About, IReadOnlyDictionary<string, string> Changes, IReadOnlyDictionary<string, string> Settings, string Directory,
+        bool HandsOverBest = false)
     {
+        /// <summary>The checkpoint of this stage, in the run <paramref name="runPath"/>, that the next stage starts from.</summary>
+        public string HandOver(string runPath)
+        {
+            string dir = System.IO.Path.Combine(runPath, Directory);
+            string best = System.IO.Path.Combine(dir, RunDirectory.BestCheckpointFile);
+            return HandsOverBest && File.Exists(best) ? best : System.IO.Path.Combine(dir, RunDirectory.CheckpointFile);
+        }
+
         /// <summary>The changes as a person reads them: <c>style=kite, iterations=3000</c>.</summary>
         public string DescribeChanges() => string.Join(", ", Changes.Select(kv => $"{kv.Key}={kv.Value}"));
     }
@@ -101,7 +114,7 @@ public sealed class StagedRun : IDisposable
             var merged = new Dictionary<string, string>(algorithmSettings.ToDictionary(), StringComparer.Ordinal);
             foreach (var (k, v) in taskSettings) merged[k] = v;
             foreach (var (k, v) in s.Settings) merged[k] = v;
-            return new Stage(i + 1, s.Name, s.About, s.Settings, merged, $"stage-{i + 1}-{s.Name}");
+            return new Stage(i + 1, s.Name, s.About, s.Settings, merged, $"stage-{i + 1}-{s.Name}", s.HandsOverBest);
         }).ToArray();
         // Each stage's learner is built (and dropped) now, so that a bad setting is refused before anything is written;
         // the last stage must take the weights of the one before, so its networks' shapes must match.
@@ -155,7 +168,8 @@ public sealed class StagedRun : IDisposable
             if ((int?)o["format"] != PlanFormat) throw new FormatException($"format {(int?)o["format"]}, this version reads {PlanFormat}");
             static Dictionary<string, string> Strings(JsonNode? node)
                 => node!.AsObject().ToDictionary(kv => kv.Key, kv => (string?)kv.Value ?? throw new FormatException($"'{kv.Key}' is null"), StringComparer.Ordinal);
-            var stages = o["stages"]!.AsArray().Select((n, i) => new Stage(i + 1, (string)n!["name"]!, (string?)n["about"] ?? "", Strings(n["changes"]), Strings(n["settings"]), (string)n["directory"]!)).ToArray();
+            var stages = o["stages"]!.AsArray().Select((n, i) => new Stage(i + 1, (string)n!["name"]!, (string?)n["about"] ?? "", Strings(n["changes"]), Strings(n["settings"]), (string)n["directory"]!,
+                (string?)n["handOver"] switch { null or "last" => false, "best" => true, var other => throw new FormatException($"stage {i + 1}'s handOver is '{other}', not 'last' or 'best'") })).ToArray();
             if (stages.Length == 0 || stages.Any(s => s.Directory.Contains('/') || s.Directory.Contains('\\') || s.Directory.StartsWith('.')))
                 throw new FormatException("its stages are missing or name a directory outside the run");
             return new StagedRun(path, (string)o["algorithm"]!, (string)o["task"]!,
@@ -184,6 +198,7 @@ public sealed class StagedRun : IDisposable
                 ["directory"] = s.Directory,
                 ["changes"] = RunDirectory.Json(s.Changes),
                 ["settings"] = RunDirectory.Json(s.Settings),
+                ["handOver"] = s.HandsOverBest ? "best" : "last",
             }).ToArray()),
         };
         RunDirectory.WriteJson(System.IO.Path.Combine(Path, PlanFile), plan);
@@ -191,7 +206,7 @@ public sealed class StagedRun : IDisposable
 
     /// <summary>
     /// Opens the stage to train next, with its number (1 to <see cref="Count"/>): a stage begun and not finished resumes at
-    /// its checkpoint; the next one is created (from the weights of the one before). Null when every stage is finished. A
+    /// its checkpoint; the next one is created (from the weights the one before hands over). Null when every stage is finished. A
     /// stage that had written no checkpoint yet (killed within its first checkpoint interval) starts again.
     /// </summary>
     public (RunDirectory Run, int Number)? Next(int checkpointEvery = 50)
@@ -204,7 +219,7 @@ public sealed class StagedRun : IDisposable
             if (File.Exists(checkpoint))
             {
                 if (!Finished(checkpoint)) return (RunDirectory.Resume(dir, checkpointEvery: checkpointEvery), stage.Number);
-                previous = checkpoint;
+                previous = stage.HandOver(Path);
                 continue;
             }
             if (System.IO.Directory.Exists(dir)) System.IO.Directory.Delete(dir, recursive: true);
