@@ -231,7 +231,7 @@ internal static class Program
                     foreach (var preset in conditional)
                         when.AddRow(Markup.Escape(string.Join("\n", preset.Tasks)), Markup.Escape(string.Join("\n", preset.When.Select(w => w.Value.Describe(w.Key)))),
                             string.Concat(preset.Stages.Select((st, i) => $"[bold]stage {i + 1}[/] {Markup.Escape(st.Describe())}\n"))
-                            + (preset.Stages.Count > 0 ? $"[bold]stage {preset.Stages.Count + 1}[/], from stage {preset.Stages.Count}'s weights:\n" : "")
+                            + (preset.Stages.Count > 0 ? $"[bold]stage {preset.Stages.Count + 1}[/], from stage {preset.Stages.Count}'s {(preset.Stages[^1].HandsOverBest ? "best policy" : "weights")}:\n" : "")
                             + Markup.Escape(string.Join("\n", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))) + $"\n[dim]{Markup.Escape(preset.Measured)}[/]");
                     AnsiConsole.Write(when);
                 }
