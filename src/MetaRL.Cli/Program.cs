@@ -284,7 +284,7 @@ internal static class Program
                             ["name"] = st.Name,
                             ["about"] = st.About,
                             ["settings"] = Strings(st.Settings),
-                            ["handOver"] = st.HandsOverBest ? "best" : "last",
+                            ["handOver"] = MetaRL.Algorithms.Common.Presets.Stage.HandOverName(st.HandsOverBest),
                         }).ToArray()),
                         ["measured"] = p.Measured,
                     }).ToArray()),

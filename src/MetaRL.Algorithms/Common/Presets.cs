@@ -35,6 +35,18 @@ public sealed class Presets
     {
         /// <summary>The stage as a person reads it: <c>marksmen (style=kite, iterations=3000): a marksmen-only oracle</c>.</summary>
         public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}{(HandsOverBest ? "; the next stage starts from its best policy by validation" : "")}";
+
+        /// <summary>How a preset and a staged run's plan write <see cref="HandsOverBest"/>: <c>"best"</c> or <c>"last"</c>.</summary>
+        public static string HandOverName(bool best) => best ? "best" : "last";
+
+        /// <summary>Reads what <see cref="HandOverName"/> writes (absent: <c>"last"</c>); <paramref name="stage"/> names the stage in the error.</summary>
+        /// <exception cref="FormatException">Any other value.</exception>
+        public static bool ReadHandOver(string? value, string stage) => value switch
+        {
+            null or "last" => false,
+            "best" => true,
+            _ => throw new FormatException($"{stage}: handOver is 'last' or 'best', not '{value}'"),
+        };
     }
 
     /// <summary>A condition on one task setting: a number within [<see cref="Min"/>, <see cref="Max"/>] (either may be open), or exactly <see cref="Is"/>.</summary>
@@ -142,12 +154,7 @@ public sealed class Presets
                         var set = stage.GetProperty("settings").EnumerateObject()
                             .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"stage '{name}': setting '{s.Name}' is not a string"), StringComparer.Ordinal);
                         if (!set.ContainsKey("iterations")) throw new InvalidDataException($"stage '{name}' must say how many iterations it trains");
-                        bool best = !stage.TryGetProperty("handOver", out var hand) ? false : hand.GetString() switch
-                        {
-                            "best" => true,
-                            "last" => false,
-                            var other => throw new InvalidDataException($"stage '{name}': handOver is 'last' or 'best', not '{other}'"),
-                        };
+                        bool best = stage.TryGetProperty("handOver", out var hand) && Stage.ReadHandOver(hand.GetString() ?? "null", $"stage '{name}'");
                         stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set, best));
                     }
                 if (stages.Select(s => s.Name).Distinct().Count() != stages.Count) throw new InvalidDataException("two stages of a preset share a name");

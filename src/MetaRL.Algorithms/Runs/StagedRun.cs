@@ -169,7 +169,7 @@ public sealed class StagedRun : IDisposable
             static Dictionary<string, string> Strings(JsonNode? node)
                 => node!.AsObject().ToDictionary(kv => kv.Key, kv => (string?)kv.Value ?? throw new FormatException($"'{kv.Key}' is null"), StringComparer.Ordinal);
             var stages = o["stages"]!.AsArray().Select((n, i) => new Stage(i + 1, (string)n!["name"]!, (string?)n["about"] ?? "", Strings(n["changes"]), Strings(n["settings"]), (string)n["directory"]!,
-                (string?)n["handOver"] switch { null or "last" => false, "best" => true, var other => throw new FormatException($"stage {i + 1}'s handOver is '{other}', not 'last' or 'best'") })).ToArray();
+                Presets.Stage.ReadHandOver((string?)n["handOver"], $"stage {i + 1}"))).ToArray();
             if (stages.Length == 0 || stages.Any(s => s.Directory.Contains('/') || s.Directory.Contains('\\') || s.Directory.StartsWith('.')))
                 throw new FormatException("its stages are missing or name a directory outside the run");
             return new StagedRun(path, (string)o["algorithm"]!, (string)o["task"]!,
@@ -198,7 +198,7 @@ public sealed class StagedRun : IDisposable
                 ["directory"] = s.Directory,
                 ["changes"] = RunDirectory.Json(s.Changes),
                 ["settings"] = RunDirectory.Json(s.Settings),
-                ["handOver"] = s.HandsOverBest ? "best" : "last",
+                ["handOver"] = Presets.Stage.HandOverName(s.HandsOverBest),
             }).ToArray()),
         };
         RunDirectory.WriteJson(System.IO.Path.Combine(Path, PlanFile), plan);
