@@ -20,10 +20,25 @@ internal static class Program
     /// <summary>Exit codes: 0 done, 1 a failure while running, 2 a usage or input error, 130 Ctrl+C, 143 SIGTERM.</summary>
     internal const int Failure = 1, UsageOrInput = 2;
 
+    /// <summary>
+    /// How wide tables are drawn when standard output is not the terminal. <c>COLUMNS</c>, when set to a width, wins.
+    /// Piped to a program at a terminal (<c>metarl list | less</c>), standard error still is the terminal and gives
+    /// its width; with no terminal at all (CI logs, files) tables are not wrapped at the 80 columns .NET assumes.
+    /// </summary>
+    private static int RedirectedWidth()
+    {
+        if (int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var columns) && columns >= 40) return columns;
+        if (!Console.IsErrorRedirected)
+        {
+            try { if (Console.WindowWidth >= 40) return Console.WindowWidth; }
+            catch (IOException) { }
+        }
+        return 200;
+    }
+
     private static int Main(string[] args)
     {
-        // Piped output (CI logs, files) has no terminal width; do not wrap tables at 80 columns.
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = RedirectedWidth();
         var verbose = new Option<bool>("--verbose")
         {
             Description = "On an error, also print its stack trace (as does the environment variable METARL_VERBOSE=1).",

@@ -12,10 +12,14 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    internal static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args) => RunWith(new Dictionary<string, string?>(), args);
+
+    /// <summary>Runs the CLI with <paramref name="environment"/> set (a null value removes the variable).</summary>
+    internal static (int Code, string Out, string Err) RunWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "metarl.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -77,6 +81,21 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, refused.Code);
         Assert.Contains("checkpoint format 1", refused.Err);
         Assert.Equal(bytes, File.ReadAllBytes(ckpt));
+    }
+
+    [Fact]
+    public void Piped_tables_fit_the_width_columns_gives_and_are_not_wrapped_at_80_without_a_terminal()
+    {
+        // Both streams are pipes here: no terminal to ask, so only COLUMNS narrows the tables.
+        var narrow = RunWith(new Dictionary<string, string?> { ["COLUMNS"] = "90" }, "list", "regime-trading");
+        Assert.True(narrow.Code == 0, narrow.Err);
+        var lines = narrow.Out.Split('\n');
+        Assert.All(lines, l => Assert.True(l.Length <= 90, $"{l.Length} columns: {l}"));
+        Assert.Contains(lines, l => l.Length > 80);
+
+        var wide = RunWith(new Dictionary<string, string?> { ["COLUMNS"] = null }, "list", "regime-trading");
+        Assert.True(wide.Code == 0, wide.Err);
+        Assert.Contains(wide.Out.Split('\n'), l => l.Length > 150);
     }
 
     [Fact]

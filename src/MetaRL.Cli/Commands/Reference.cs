@@ -23,6 +23,8 @@ internal static class Reference
         md.AppendLine("Exit codes: 0 done; 1 a failure while running (training diverged, a simulator error, a full disk); 2 a usage or input error");
         md.AppendLine("(an unknown command, option, setting or value; a damaged or missing file); 130 stopped by Ctrl+C and 143 by SIGTERM, after writing a checkpoint.");
         md.AppendLine("Errors are one line on stderr, `error: …`; `--verbose` or `METARL_VERBOSE=1` adds the stack trace.");
+        md.AppendLine("Tables fit the terminal. Piped (`metarl list | less`) they take the width in `COLUMNS` when it is set, else the");
+        md.AppendLine("terminal's that stderr still shows, else (no terminal: CI logs, files) 200 columns.");
         md.AppendLine();
         md.AppendLine("Options of every command:");
         md.AppendLine();
