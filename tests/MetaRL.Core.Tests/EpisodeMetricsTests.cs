@@ -94,6 +94,40 @@ public sealed class EpisodeMetricsTests
     }
 
     [Fact]
+    public void A_lead_pairs_the_return_and_each_metric_per_episode_over_each_groups_trials_alone()
+    {
+        var tasks = new MeteredCoinTasks(unmeasuredLeft: true);
+        var options = new MetaTestOptions(Trials: 40, Seed: 3, Batch: 7);
+        var (oracle, random) = (MetaTest.Run(new CoinOracle(), tasks, options), MetaTest.Run(new RandomAgent(), tasks, options));
+        var groups = MetaTestResult.Lead(oracle, random).Groups!;
+        Assert.Equal(["left", "right"], groups.Select(g => g.Name));
+        var arms = MetaTest.Tasks(tasks, 3, 40).Select(t => ((CoinTasks.Coin)t).PayingArm).ToArray();
+        for (int arm = 0; arm < 2; arm++)
+        {
+            var members = Enumerable.Range(0, 40).Where(t => arms[t] == arm).ToArray();
+            var g = groups[arm];
+            Assert.Equal(members.Length, g.Trials);
+            for (int e = 0; e < 3; e++)
+            {
+                // The oracle earns every pull (4 an episode); the lead is 4 minus the random agent's return on these trials only.
+                Assert.Equal(members.Average(t => 4 - random.TrialEpisodeReturns[t][e]), g.PerEpisode[e], 9);
+                Assert.True(g.PerEpisodeCi95[e] > 0);
+            }
+        }
+        // Left-paying coins measured no share: NaN there; right-paying ones pair 100 % with the random agent's share.
+        Assert.All(groups[0].Metrics!["rightShare"], v => Assert.True(double.IsNaN(v)));
+        var right = Enumerable.Range(0, 40).Where(t => arms[t] == 1).ToArray();
+        for (int e = 0; e < 3; e++)
+            Assert.Equal(right.Average(t => 100 - random.TrialEpisodeMetrics[t][e]), groups[1].Metrics!["rightShare"][e], 9);
+        random.LeadOfEvaluatedAgent = MetaTestResult.Lead(oracle, random);
+        using var json = System.Text.Json.JsonDocument.Parse(random.ToJson());
+        var written = json.RootElement.GetProperty("leadOfEvaluatedAgent").GetProperty("groups")[1];
+        Assert.Equal("right", written.GetProperty("name").GetString());
+        Assert.Equal(3, written.GetProperty("metricsCi95").GetProperty("rightShare").GetArrayLength());
+        Assert.Null(MetaTestResult.Lead(MetaTest.Run(new CoinOracle(), new CoinTasks(), options), MetaTest.Run(new RandomAgent(), new CoinTasks(), options)).Groups);
+    }
+
+    [Fact]
     public void The_gain_over_the_first_episode_pairs_each_later_episode_with_the_same_trials_first()
     {
         var tasks = new MeteredCoinTasks(unmeasuredLeft: true);

@@ -45,12 +45,25 @@ public sealed record PairedLead(double Mean, double Ci95)
     /// </summary>
     public Dictionary<string, double[]>? LastEpisodeMetrics { get; init; }
 
+    /// <summary>
+    /// The same over each group's trials alone (<see cref="MetaTestResult.Groups"/>: a style, an opponent, a cohort), in
+    /// the groups' order; null when the family has no groups.
+    /// </summary>
+    public IReadOnlyList<GroupLead>? Groups { get; init; }
+
     /// <summary>The round at which each agent's mean return is highest, and the first's there minus the other's there.</summary>
     public int? BestStep { get; init; }
     public int? OtherBestStep { get; init; }
     public double? BestVsBest { get; init; }
     public double? BestVsBestCi95 { get; init; }
 }
+
+/// <summary>
+/// One agent's lead over another on one group's trials alone, paired trial by trial: the return and each of the family's
+/// metrics per episode of the trial (trials where either could not measure a metric left out), with 95% CI half-widths.
+/// </summary>
+public sealed record GroupLead(string Name, int Trials, double[] PerEpisode, double[] PerEpisodeCi95,
+    Dictionary<string, double[]>? Metrics, Dictionary<string, double[]>? MetricsCi95);
 
 /// <summary>
 /// What one agent scored in the meta-test protocol: the return per episode of a trial (its adaptation curve), the
@@ -130,9 +143,10 @@ public sealed class MetaTestResult
                 (perEpisode[e], perEpisodeCi[e]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => first.TrialEpisodeReturns[t][e] - other.TrialEpisodeReturns[t][e]).ToArray());
         }
         var metricLeads = MetricLeads(first, other);
+        var groupLeads = GroupLeads(first, other);
         if (first.StepReturns is null || other.StepReturns is null || first.StepReturns.Length != other.StepReturns.Length
             || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
-            return new PairedLead(mean, ci) { PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, LastEpisodeMetrics = metricLeads };
+            return new PairedLead(mean, ci) { PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, LastEpisodeMetrics = metricLeads, Groups = groupLeads };
         int steps = first.StepReturns.Length;
         var a = first.StepReturnsPerTrial();
         var b = other.StepReturnsPerTrial();
@@ -145,8 +159,50 @@ public sealed class MetaTestResult
         return new PairedLead(mean, ci)
         {
             PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
-            LastEpisodeMetrics = metricLeads,
+            LastEpisodeMetrics = metricLeads, Groups = groupLeads,
         };
+    }
+
+    // The return and each metric per episode, paired over each group's trials (both agents played the same tasks, so
+    // the groups match trial by trial).
+    private static GroupLead[]? GroupLeads(MetaTestResult first, MetaTestResult other)
+    {
+        if (first.Groups is null || first.TrialGroups.Length != first.Trials || !first.TrialGroups.SequenceEqual(other.TrialGroups)
+            || first.EpisodesPerTrial != other.EpisodesPerTrial || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
+            return null;
+        int n = first.EpisodesPerTrial;
+        var keys = first.Metrics?.Keys.ToArray() ?? [];
+        bool withMetrics = keys.Length > 0 && other.Metrics is not null && keys.SequenceEqual(other.Metrics.Keys)
+            && first.TrialEpisodeMetrics.Length == first.Trials && other.TrialEpisodeMetrics.Length == other.Trials;
+        var result = new List<GroupLead>();
+        var column = new List<double>();
+        foreach (var group in first.Groups)
+        {
+            var members = Enumerable.Range(0, first.Trials).Where(t => first.TrialGroups[t] == group.Name).ToArray();
+            var (lead, leadCi) = (new double[n], new double[n]);
+            for (int e = 0; e < n; e++)
+                (lead[e], leadCi[e]) = MetaTest.MeanCi(members.Select(t => first.TrialEpisodeReturns[t][e] - other.TrialEpisodeReturns[t][e]).ToArray());
+            Dictionary<string, double[]>? metrics = null, metricsCi = null;
+            if (withMetrics)
+            {
+                (metrics, metricsCi) = ([], []);
+                for (int k = 0; k < keys.Length; k++)
+                {
+                    var (mu, half) = (new double[n], new double[n]);
+                    for (int e = 0; e < n; e++)
+                    {
+                        column.Clear();
+                        foreach (int t in members)
+                            if (first.TrialEpisodeMetrics[t][e * keys.Length + k] - other.TrialEpisodeMetrics[t][e * keys.Length + k] is var d && !double.IsNaN(d))
+                                column.Add(d);
+                        (mu[e], half[e]) = MetaTest.MeanCi(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(column));
+                    }
+                    (metrics[keys[k]], metricsCi[keys[k]]) = (mu, half);
+                }
+            }
+            result.Add(new GroupLead(group.Name, members.Length, lead, leadCi, metrics, metricsCi));
+        }
+        return result.ToArray();
     }
 
     // Each metric's paired difference in the last episode, over the trials where both measured it.
@@ -215,6 +271,10 @@ public sealed class MetaTestResult
 
     /// <summary>The same figures over each group's trials alone (a cohort of patients), groups in name order; null without groups.</summary>
     public IReadOnlyList<GroupResult>? Groups { get; init; }
+
+    /// <summary>Each trial's group name, in trial order (for comparisons per group); empty when the family has no groups.</summary>
+    [JsonIgnore]
+    public string?[] TrialGroups { get; init; } = [];
 
     /// <summary>Extra per-agent details (tuned constants, training figures, MAML's step size after the first).</summary>
     public Dictionary<string, string> Details { get; init; } = [];
@@ -421,6 +481,7 @@ public static class MetaTest
             GainOverFirstCi95 = gainCi,
             GroupName = groups is null ? null : tasks.GroupName,
             Groups = groups,
+            TrialGroups = groups is null ? [] : trialTasks.Select(tasks.GroupOf).ToArray(),
         };
     }
 
