@@ -30,7 +30,7 @@ internal static class Program
         if (int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var columns) && columns >= 40) return columns;
         if (!Console.IsErrorRedirected)
         {
-            try { if (Console.WindowWidth >= 40) return Console.WindowWidth; }
+            try { if (Console.WindowWidth is var terminal and >= 40) return terminal; }
             catch (IOException) { }
         }
         return 200;

@@ -174,35 +174,16 @@ public sealed class MetaTestResult
         var keys = first.Metrics?.Keys.ToArray() ?? [];
         bool withMetrics = keys.Length > 0 && other.Metrics is not null && keys.SequenceEqual(other.Metrics.Keys)
             && first.TrialEpisodeMetrics.Length == first.Trials && other.TrialEpisodeMetrics.Length == other.Trials;
-        var result = new List<GroupLead>();
-        var column = new List<double>();
-        foreach (var group in first.Groups)
+        // Trial by trial, the first's return and metrics minus the other's; a metric either could not measure stays NaN.
+        var returns = Enumerable.Range(0, first.Trials).Select(t => Difference(first.TrialEpisodeReturns[t], other.TrialEpisodeReturns[t])).ToArray();
+        var metrics = withMetrics ? Enumerable.Range(0, first.Trials).Select(t => Difference(first.TrialEpisodeMetrics[t], other.TrialEpisodeMetrics[t])).ToArray() : [];
+        return first.Groups.Select(group =>
         {
-            var members = Enumerable.Range(0, first.Trials).Where(t => first.TrialGroups[t] == group.Name).ToArray();
-            var (lead, leadCi) = (new double[n], new double[n]);
-            for (int e = 0; e < n; e++)
-                (lead[e], leadCi[e]) = MetaTest.MeanCi(members.Select(t => first.TrialEpisodeReturns[t][e] - other.TrialEpisodeReturns[t][e]).ToArray());
-            Dictionary<string, double[]>? metrics = null, metricsCi = null;
-            if (withMetrics)
-            {
-                (metrics, metricsCi) = ([], []);
-                for (int k = 0; k < keys.Length; k++)
-                {
-                    var (mu, half) = (new double[n], new double[n]);
-                    for (int e = 0; e < n; e++)
-                    {
-                        column.Clear();
-                        foreach (int t in members)
-                            if (first.TrialEpisodeMetrics[t][e * keys.Length + k] - other.TrialEpisodeMetrics[t][e * keys.Length + k] is var d && !double.IsNaN(d))
-                                column.Add(d);
-                        (mu[e], half[e]) = MetaTest.MeanCi(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(column));
-                    }
-                    (metrics[keys[k]], metricsCi[keys[k]]) = (mu, half);
-                }
-            }
-            result.Add(new GroupLead(group.Name, members.Length, lead, leadCi, metrics, metricsCi));
-        }
-        return result.ToArray();
+            var summary = MetaTest.GroupSummary(group.Name, withMetrics ? keys : [], returns, metrics, first.TrialGroups, n);
+            return new GroupLead(group.Name, summary.Trials, summary.EpisodeReturns, summary.EpisodeCi95, summary.Metrics, summary.MetricsCi95);
+        }).ToArray();
+
+        static double[] Difference(double[] a, double[] b) => a.Zip(b, (x, y) => x - y).ToArray();
     }
 
     // Each metric's paired difference in the last episode, over the trials where both measured it.
@@ -451,8 +432,11 @@ public static class MetaTest
         }
         var (total, totalCi) = MeanCi(totals);
         double? oracleTotal = oracle.All(o => o.HasValue) ? oracle.Average(o => o!.Value) : null;
-        var (metricMean, metricCi) = MetricSummary(tasks, metrics, Enumerable.Range(0, trials).ToArray(), n);
-        var groups = GroupSummaries(tasks, trialTasks, returns, metrics, n);
+        var metricKeys = tasks.EpisodeMetrics.Select(m => m.Key).ToArray();
+        var (metricMean, metricCi) = MetricSummary(metricKeys, metrics, Enumerable.Range(0, trials).ToArray(), n);
+        string?[] groupOf = tasks.GroupName is null ? [] : trialTasks.Select(tasks.GroupOf).ToArray();
+        GroupResult[]? groups = tasks.GroupName is null ? null
+            : groupOf.OfType<string>().Distinct().Order(StringComparer.Ordinal).Select(name => GroupSummary(name, metricKeys, returns, metrics, groupOf, n)).ToArray();
         var (gain, gainCi) = n > 1 ? GainSummary(tasks, returns, metrics) : (null, null);
         return new MetaTestResult
         {
@@ -481,14 +465,13 @@ public static class MetaTest
             GainOverFirstCi95 = gainCi,
             GroupName = groups is null ? null : tasks.GroupName,
             Groups = groups,
-            TrialGroups = groups is null ? [] : trialTasks.Select(tasks.GroupOf).ToArray(),
+            TrialGroups = groupOf,
         };
     }
 
     // Per metric key, the mean and CI over the given trials in each episode (over those that measured it; NaN if none did).
-    private static (Dictionary<string, double[]>?, Dictionary<string, double[]>?) MetricSummary(TaskDistribution tasks, double[][] metrics, int[] trials, int episodes)
+    private static (Dictionary<string, double[]>?, Dictionary<string, double[]>?) MetricSummary(IReadOnlyList<string> declared, double[][] metrics, int[] trials, int episodes)
     {
-        var declared = tasks.EpisodeMetrics;
         if (declared.Count == 0) return (null, null);
         var (mean, ci) = (new Dictionary<string, double[]>(), new Dictionary<string, double[]>());
         var column = new List<double>(trials.Length);
@@ -503,7 +486,7 @@ public static class MetaTest
                     if (metrics[t][e * declared.Count + m] is var v && !double.IsNaN(v)) column.Add(v);
                 (mu[e], half[e]) = MeanCi(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(column));
             }
-            (mean[declared[m].Key], ci[declared[m].Key]) = (mu, half);
+            (mean[declared[m]], ci[declared[m]]) = (mu, half);
         }
         return (mean, ci);
     }
@@ -535,22 +518,15 @@ public static class MetaTest
         return (mean, ci);
     }
 
-    // Each group's trials summarised alone, groups in name order.
-    private static GroupResult[]? GroupSummaries(TaskDistribution tasks, ITask[] trialTasks, double[][] returns, double[][] metrics, int episodes)
+    // One group's trials (those whose entry of groupOf is its name) summarised alone: return and metrics per episode.
+    internal static GroupResult GroupSummary(string name, IReadOnlyList<string> metricKeys, double[][] returns, double[][] metrics, string?[] groupOf, int episodes)
     {
-        if (tasks.GroupName is null) return null;
-        var names = trialTasks.Select(tasks.GroupOf).ToArray();
-        var result = new List<GroupResult>();
-        foreach (var name in names.OfType<string>().Distinct().Order(StringComparer.Ordinal))
-        {
-            var members = Enumerable.Range(0, trialTasks.Length).Where(t => names[t] == name).ToArray();
-            var (mean, ci) = (new double[episodes], new double[episodes]);
-            for (int e = 0; e < episodes; e++) (mean[e], ci[e]) = MeanCi(members.Select(t => returns[t][e]).ToArray());
-            var (total, totalCi) = MeanCi(members.Select(t => returns[t].Sum()).ToArray());
-            var (mm, mc) = MetricSummary(tasks, metrics, members, episodes);
-            result.Add(new GroupResult(name, members.Length, mean, ci, total, totalCi, mm, mc));
-        }
-        return result.ToArray();
+        var members = Enumerable.Range(0, groupOf.Length).Where(t => groupOf[t] == name).ToArray();
+        var (mean, ci) = (new double[episodes], new double[episodes]);
+        for (int e = 0; e < episodes; e++) (mean[e], ci[e]) = MeanCi(members.Select(t => returns[t][e]).ToArray());
+        var (total, totalCi) = MeanCi(members.Select(t => returns[t].Sum()).ToArray());
+        var (mm, mc) = MetricSummary(metricKeys, metrics, members, episodes);
+        return new GroupResult(name, members.Length, mean, ci, total, totalCi, mm, mc);
     }
 
     /// <summary>The mean and the half-width of its normal-approximation 95% confidence interval.</summary>
