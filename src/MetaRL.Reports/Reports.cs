@@ -423,6 +423,42 @@ public static class EvaluationReport
             ["agent", .. metrics.Select(m => m.Label)], rows, "mean difference ± 95% CI; positive = higher");
     }
 
+    /// <summary>
+    /// The evaluated agent's lead over each other agent on each group's trials alone (each style, opponent, cohort), paired
+    /// trial by trial (<see cref="PairedLead.Groups"/>), in <paramref name="metric"/> (a family's first metric is its
+    /// headline: win rate, time in range, Sharpe ratio) or, when null, the return: a row per group and later episode of the
+    /// trial (each from the second where a trial has up to four, else the last), a column per other agent.
+    /// </summary>
+    /// <exception cref="ArgumentException">Fewer than two results, or a compared result carries no group leads.</exception>
+    public static ReportTable GroupLeadTable(IReadOnlyList<MetaTestResult> results, EpisodeMetric? metric)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
+        var first = results[0];
+        var others = results.Skip(1).Select(r => (r.Agent, r.Trials, Groups: r.LeadOfEvaluatedAgent?.Groups
+            ?? throw new ArgumentException($"'{r.Agent}' carries no lead per {first.GroupName ?? "group"} (MetaTestResult.Lead).", nameof(results)))).ToArray();
+        int n = first.EpisodesPerTrial;
+        int[] shown = n == 1 ? [0] : n <= 4 ? Enumerable.Range(1, n - 1).ToArray() : [n - 1];
+        int decimals = metric is null ? 2 : Decimals(metric.Format);
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var name in others[0].Groups.Select(g => g.Name))
+            foreach (int e in shown)
+                rows.Add([new ReportCell(e == shown[0] ? name : ""), new ReportCell((e + 1).ToString(CultureInfo.InvariantCulture)),
+                    .. others.Select(o => o.Groups.FirstOrDefault(g => g.Name == name) is { } g ? Cell(g, e) : new ReportCell("n/a"))]);
+        string group = first.GroupName ?? "group";
+        string measure = metric?.Label ?? "return";
+        return new ReportTable($"{first.Agent} minus each other agent in {measure}, each {group} apart, paired over its trials",
+            [group, first.EpisodeName, .. others.Select(o => o.Agent)], rows,
+            $"mean difference ± 95% CI over the {group}'s trials; positive = {first.Agent} higher") { Series = (2, others.Length) };
+
+        ReportCell Cell(GroupLead g, int e)
+        {
+            var (mean, ci) = metric is null ? (g.PerEpisode[e], g.PerEpisodeCi95[e])
+                : g.Metrics is not null && g.Metrics.TryGetValue(metric.Key, out var v) ? (v[e], g.MetricsCi95![metric.Key][e]) : (double.NaN, double.NaN);
+            return double.IsNaN(mean) ? new ReportCell("n/a") : Signed(mean, ci, g.Trials, decimals);
+        }
+    }
+
     // The decimals of a .NET numeric format such as "F2".
     private static int Decimals(string format) => format.Length > 1 && int.TryParse(format.AsSpan(1), out int d) ? d : 2;
 

@@ -92,6 +92,44 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void The_lead_on_each_group_apart_is_a_row_per_group_and_later_episode_in_the_headline_metric()
+    {
+        var metric = new MetaRL.Core.Tasks.EpisodeMetric("winRate", "win rate", "rounds won", "F3");
+        string[] groupOf = ["rush", "rush", "kite"];
+        // Three trials of three rounds; win rate per round as the metric (one value per round, one metric).
+        MetaTestResult Played(string name, double[][] wins) => new()
+        {
+            Agent = name, Task = "arena", Trials = 3, EpisodesPerTrial = 3, Seed = 1, EpisodeName = "round", GroupName = "style",
+            EpisodeReturns = [0, 0, 0], EpisodeCi95 = [0, 0, 0], MeanTotalReturn = 0, Ci95 = 0, TrialTotals = [0, 0, 0],
+            TrialEpisodeReturns = wins.Select(t => t.Select(w => double.IsNaN(w) ? 0 : w).ToArray()).ToArray(), TrialEpisodeMetrics = wins, TrialGroups = groupOf,
+            Metrics = new() { ["winRate"] = [0, 0, 0] }, MetricsCi95 = new() { ["winRate"] = [0, 0, 0] },
+            Groups = [new GroupResult("kite", 1, [0, 0, 0], [0, 0, 0], 0, 0, null, null), new GroupResult("rush", 2, [0, 0, 0], [0, 0, 0], 0, 0, null, null)],
+        };
+        var rl2 = Played("RL²", [[0, 1, 1], [1, 1, 0.5], [0, 1, double.NaN]]);
+        var npc = Played("NPC", [[1, 0, 0], [0, 1, 1], [0, 0, 0]]);
+        var mt = Played("multi-task", [[0, 0, 1], [0, 0, 1], [1, 1, 1]]);
+        npc.LeadOfEvaluatedAgent = MetaTestResult.Lead(rl2, npc);
+        mt.LeadOfEvaluatedAgent = MetaTestResult.Lead(rl2, mt);
+        var table = EvaluationReport.GroupLeadTable([rl2, npc, mt], metric);
+        Assert.Equal(["style", "round", "NPC", "multi-task"], table.Columns);
+        // Rounds 2 and 3 of three, paired over each style's trials alone; the style's name on its first row; one trial
+        // has no interval; a round where the metric was never measured reads n/a.
+        Assert.Equal(
+            [["kite", "2", "+1.000 ± n/a", "0.000 ± n/a"], ["", "3", "n/a", "n/a"],
+             ["rush", "2", "+0.500 ± 0.980", "+1.000 ± 0.000"], ["", "3", "+0.250 ± 1.470", "-0.250 ± 0.490"]],
+            table.Rows.Select(r => r.Select(c => c.Text).ToArray()));
+        Assert.Equal([0, 1], table.Rows[2].Skip(2).Select(c => c.Lead)); // coloured only where the interval clears zero
+        Assert.Equal([0, 0], table.Rows[3].Skip(2).Select(c => c.Lead));
+        // Without a metric, the return's lead (here the win, with the unmeasured round as 0).
+        var byReturn = EvaluationReport.GroupLeadTable([rl2, npc, mt], null);
+        Assert.Equal(["", "3", "0.00 ± n/a", "-1.00 ± n/a"], byReturn.Rows[1].Select(c => c.Text));
+        Assert.Equal("+0.50 ± 0.98", byReturn.Rows[2][2].Text);
+        // A compared agent without group leads (a family without groups) cannot be tabled.
+        var plain = Played("random", [[0, 0, 0], [0, 0, 0], [0, 0, 0]]);
+        Assert.Contains("'random' carries no lead per style", Assert.Throws<ArgumentException>(() => EvaluationReport.GroupLeadTable([rl2, plain], metric)).Message);
+    }
+
+    [Fact]
     public void Agents_playing_rounds_are_reported_per_step_in_the_table_csv_and_plot()
     {
         var maml = Result("maml", [[1, 1, 3, 3], [2, 2, 4, 4]], perRound: 2);

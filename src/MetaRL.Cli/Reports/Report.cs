@@ -21,7 +21,8 @@ internal static class Report
 
     /// <summary>
     /// What the main table leaves out, where it applies: the evaluated agent's lead per episode (trials of 2–10 episodes),
-    /// the family's metrics per episode of the trial, each agent's gain over its first episode, and every group of tasks (cohort) apart in the trial's last episode.
+    /// the family's metrics per episode of the trial, each agent's gain over its first episode, every group of tasks (cohort) apart in the trial's last episode,
+    /// and the evaluated agent's lead on each group apart in the family's headline metric.
     /// </summary>
     public static void PrintDetails(IReadOnlyList<MetaTestResult> results, TaskDistribution tasks)
     {
@@ -42,6 +43,8 @@ internal static class Report
         {
             Print(EvaluationReport.GroupTable(results, metrics, first.EpisodesPerTrial - 1, $"{tasks.Name}: each {first.GroupName} apart"));
             Print(EvaluationReport.WorstGroupTable(results, metrics, $"{tasks.Name}: each agent's worst {first.GroupName}"));
+            if (results.Count > 1 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.Groups is not null))
+                Print(EvaluationReport.GroupLeadTable(results, metrics.Count > 0 ? metrics[0] : null));
         }
     }
 
