@@ -435,7 +435,7 @@ public static class EvaluationReport
         ArgumentNullException.ThrowIfNull(results);
         if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
         var first = results[0];
-        var others = results.Skip(1).Select(r => (r.Agent, r.Trials, Groups: r.LeadOfEvaluatedAgent?.Groups
+        var others = results.Skip(1).Select(r => (r.Agent, Groups: r.LeadOfEvaluatedAgent?.Groups
             ?? throw new ArgumentException($"'{r.Agent}' carries no lead per {first.GroupName ?? "group"} (MetaTestResult.Lead).", nameof(results)))).ToArray();
         int n = first.EpisodesPerTrial;
         int[] shown = n == 1 ? [0] : n <= 4 ? Enumerable.Range(1, n - 1).ToArray() : [n - 1];
