@@ -124,7 +124,7 @@ public sealed class ReportTests : IDisposable
         var byReturn = EvaluationReport.GroupLeadTable([rl2, npc, mt], null);
         Assert.Equal(["", "3", "0.00 ± n/a", "-1.00 ± n/a"], byReturn.Rows[1].Select(c => c.Text));
         Assert.Equal("+0.50 ± 0.98", byReturn.Rows[2][2].Text);
-        // A compared agent without group leads (a family without groups) cannot be tabled.
+        // A compared agent carrying no group leads (none computed, or a family without groups) cannot be tabled.
         var plain = Played("random", [[0, 0, 0], [0, 0, 0], [0, 0, 0]]);
         Assert.Contains("'random' carries no lead per style", Assert.Throws<ArgumentException>(() => EvaluationReport.GroupLeadTable([rl2, plain], metric)).Message);
     }
