@@ -17,12 +17,14 @@ public class SettingKeysTests
         => Assert.Null(SettingKeys.Nearest("learning-rate", ["iterations", "hidden", "arms"]));
 
     [Fact]
-    public void An_unknown_key_is_refused_with_every_owners_keys_and_the_suggestion()
+    public void A_slip_is_refused_with_its_suggestion_and_any_other_unknown_key_with_every_owners_keys()
     {
-        var e = Assert.Throws<SettingException>(() => SettingKeys.RefuseUnknown(["arms", "itrations"],
-            ("rl2", ["iterations", "hidden"]), ("task bandit", ["arms", "episodes"])));
-        Assert.Equal("unknown setting 'itrations' (did you mean 'iterations'?); valid keys are rl2: hidden, iterations; task bandit: arms, episodes.", e.Message);
-        SettingKeys.RefuseUnknown(["arms", "hidden"], ("rl2", ["iterations", "hidden"]), ("task bandit", ["arms", "episodes"]));
+        (string, IReadOnlyCollection<string>)[] owners = [("rl2", ["iterations", "hidden"]), ("task bandit", ["arms", "episodes"])];
+        var slip = Assert.Throws<SettingException>(() => SettingKeys.RefuseUnknown(["arms", "itrations"], owners));
+        Assert.Equal("unknown setting 'itrations' (did you mean 'iterations'?).", slip.Message);
+        var far = Assert.Throws<SettingException>(() => SettingKeys.RefuseUnknown(["itrations", "learning-rate"], owners));
+        Assert.Equal("unknown settings 'itrations' (did you mean 'iterations'?), 'learning-rate'; valid keys are rl2: hidden, iterations; task bandit: arms, episodes.", far.Message);
+        SettingKeys.RefuseUnknown(["arms", "hidden"], owners);
     }
 
     [Fact]

@@ -28,8 +28,8 @@ public static class SettingKeys
 
     /// <summary>
     /// Throws a <see cref="SettingException"/> when <paramref name="given"/> holds a key that none of <paramref name="owners"/>
-    /// reads: the message names each such key with the nearest valid one and lists every owner's keys (e.g. the
-    /// algorithm's and the task family's), so a slip is told apart from a key given to the wrong owner.
+    /// reads: the message names each such key with the nearest valid one, and when a key is no slip of a valid one, lists
+    /// every owner's keys (e.g. the algorithm's and the task family's) so that a key given to the wrong owner is seen as such.
     /// </summary>
     public static void RefuseUnknown(IEnumerable<string> given, params (string Owner, IReadOnlyCollection<string> Keys)[] owners)
     {
@@ -40,15 +40,22 @@ public static class SettingKeys
         throw new SettingException(UnknownMessage(unknown, owners));
     }
 
-    /// <summary>"unknown setting 'x' (did you mean 'y'?); valid keys: A: …; B: …" for <paramref name="unknown"/> keys.</summary>
+    /// <summary>
+    /// "unknown setting 'x' (did you mean 'y'?)." when every one of <paramref name="unknown"/> is a slip of a valid key;
+    /// otherwise "unknown setting 'x'; valid keys are A: …; B: …" (a key far from every valid one may belong elsewhere,
+    /// so the lists say what each owner reads).
+    /// </summary>
     public static string UnknownMessage(IReadOnlyList<string> unknown, params (string Owner, IReadOnlyCollection<string> Keys)[] owners)
     {
         var all = owners.SelectMany(o => o.Keys).ToArray();
-        var named = unknown.Select(k => $"'{k}'{Suggestion(k, all)}");
+        var suggestions = unknown.Select(k => Suggestion(k, all)).ToArray();
+        var named = unknown.Select((k, i) => $"'{k}'{suggestions[i]}");
+        string head = $"unknown setting{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", named)}";
+        if (suggestions.All(s => s.Length > 0)) return head + ".";
         var lists = owners.Where(o => o.Keys.Count > 0)
             .Select(o => $"{o.Owner}: {string.Join(", ", o.Keys.Order(StringComparer.Ordinal))}");
         string valid = owners.All(o => o.Keys.Count == 0) ? "there are no settings" : "valid keys are " + string.Join("; ", lists);
-        return $"unknown setting{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", named)}; {valid}.";
+        return $"{head}; {valid}.";
     }
 
     private static int Distance(string a, string b)
