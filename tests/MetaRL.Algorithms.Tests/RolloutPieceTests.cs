@@ -42,6 +42,8 @@ public sealed class RolloutPieceTests : IDisposable
         { "rl2", "navigation-2d", ["hidden=8", "trials-per-iteration=7", "minibatches=1", "horizon=6", "episodes=2", "normalize-observations=true", "bptt=5"] },
         // LSTM, discrete actions, TRPO, a task-aware critic and task input.
         { "rl2", "bandit", ["hidden=8", "cell=lstm", "trials-per-iteration=5", "update=trpo", "episodes=6", "task-critic=true", "task-input=true"] },
+        // Prioritised task sampling: from the second iteration some trials are drawn for the worst opponent kinds.
+        { "rl2", "rps-bots", ["hidden=8", "trials-per-iteration=7", "minibatches=1", "throws=10", "episode-throws=5", "task-priority=0.8"] },
         // Early terminations padded, the previous observation and time inputs.
         { "rl2", "tabular-mdp", ["hidden=8", "trials-per-iteration=6", "minibatches=2", "previous-observation=true", "time-input=true"] },
         { "maml", "navigation-2d", ["hidden=8,8", "meta-batch=5", "trajectories=3", "horizon=6", "validate-every=0"] },

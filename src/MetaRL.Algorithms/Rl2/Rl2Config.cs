@@ -122,6 +122,12 @@ public sealed record Rl2Config
     public double MaxGradNorm { get; init; } = 0.5;
     /// <summary>Truncated BPTT length in steps; 0 back-propagates through whole trials.</summary>
     public int Bptt { get; init; }
+    /// <summary>
+    /// The share of each iteration's trials drawn for the groups of tasks (<see cref="TaskDistribution.GroupOf"/>) the
+    /// policy currently does worst on, by a moving average of their returns (see <see cref="Rollouts.GroupPriority"/>);
+    /// 0 draws every task as the family does. Needs a family whose tasks form groups.
+    /// </summary>
+    public double TaskPriority { get; init; }
 
     /// <summary>Steps per chunk the updates cut a trial of <paramref name="trialSteps"/> steps into (<see cref="Bptt"/>, or the whole trial).</summary>
     public int ChunkLength(int trialSteps) => Bptt > 0 ? Math.Min(Bptt, trialSteps) : trialSteps;
@@ -188,6 +194,7 @@ public sealed record Rl2Config
         .Double("ls-backtrack", c => c.LineSearchBacktrack, (c, v) => c with { LineSearchBacktrack = v }, 1e-3, 0.999, "TRPO: the factor each backtracking step applies.")
         .Group("training")
         .Int("trials-per-iteration", c => c.TrialsPerIteration, (c, v) => c with { TrialsPerIteration = v }, 1, 1_000_000, "Trials (tasks) collected per iteration.")
+        .Double("task-priority", c => c.TaskPriority, (c, v) => c with { TaskPriority = v }, 0, 1, "Share of each iteration's trials drawn for the groups of tasks (arena's styles, rps-bots' kinds) with the lowest moving-average return, the worst most (0: as the family draws).")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate (PPO: the whole network; TRPO: the value head).")
         .Enum("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, "linear decays the learning rate to zero over training; constant keeps it.")
         .Group("returns and advantages")

@@ -97,6 +97,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     /// <summary>Steps per chunk of the updates (<see cref="Rl2Config.Bptt"/>, or the whole trial): they read the recurrent state only at a chunk's first step.</summary>
     public int ChunkLength => config.ChunkLength(_T);
 
+    /// <summary>Draws a share of each iteration's trials for the groups of tasks doing worst (<see cref="Rl2Config.TaskPriority"/>); null: none.</summary>
+    public GroupPriority? Priority { get; init; }
+
     /// <summary>An empty batch of <paramref name="b"/> trials.</summary>
     public Rl2Batch NewBatch(int b) => new(_T, b, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[b * _F] };
 
@@ -110,7 +113,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     {
         int B = config.TrialsPerIteration;
         // Each trial's environment stream, then its action stream.
-        var seeds = TrialSeed.Draw(B, tasks, taskRng, rng, streams: 2);
+        var seeds = TrialSeed.Draw(B, tasks, taskRng, rng, streams: 2, Priority);
         Rl2TrialRecords[] parts;
         Range[] ranges;
         if (workers is null)
@@ -131,6 +134,7 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
         ComputeAdvantages(data, B);
         int n = tasks.EpisodesPerTrial;
         var trialReturns = parts.SelectMany(p => p.TrialReturns).ToArray();
+        if (Priority is { Share: > 0 }) Priority.Observe(seeds.Select(s => tasks.GroupOf(s.DrawTask(tasks))).ToArray(), trialReturns);
         var episodeReturns = parts.SelectMany(p => p.EpisodeReturns).ToArray();
         var means = new double[n];
         for (int e = 0; e < n; e++)

@@ -132,7 +132,10 @@ public sealed class Rl2Trainer
         _taskRng = TaskDistribution.TaskStream(seed, TaskSplit.Train);
         int taskFeatures = RecordedTaskFeatures(tasks, Network);
         _objective = new Rl2Objective(Network, config, tasks.EpisodesPerTrial * tasks.Horizon, tasks.ActionSpace.Size, taskFeatures);
-        _rollout = new Rl2Rollout(tasks, Network, config, _rng, _taskRng, taskFeatures);
+        _rollout = new Rl2Rollout(tasks, Network, config, _rng, _taskRng, taskFeatures)
+        {
+            Priority = config.TaskPriority > 0 ? new GroupPriority(tasks, config.TaskPriority, "rl2") : null,
+        };
         if (config.Update == Rl2Update.Trpo) _trpo = new Rl2TrpoUpdate(_objective, Optimizer, _policyParameters, _rng);
         else _ppo = new Rl2PpoUpdate(_objective, Optimizer, _rng);
     }
@@ -175,6 +178,7 @@ public sealed class Rl2Trainer
     // ------------------------------------------------------------------ checkpoints
 
     private const string ObservationStatisticsPrefix = "obs-norm.";
+    private const string GroupPriorityKey = "group-priority";
 
     /// <summary>Writes everything needed to resume bit-identically (network, optimiser, counters, random streams), atomically.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string> metadata, Action<TensorArchive>? addMore = null)
@@ -189,6 +193,7 @@ public sealed class Rl2Trainer
         CheckpointMetadata.WriteRng(archive, "task-rng", _taskRng);
         var (count, mean, m2) = _rollout.ReturnStatistics;
         archive.Metadata["return-stats"] = string.Join(',', new[] { count, mean, m2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        if (_rollout.Priority is { } priority) archive.Metadata[GroupPriorityKey] = priority.Format();
         Network.AddTo(archive, "net.");
         Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
         CheckpointMetadata.WriteOptimizer(archive, Optimizer);
@@ -206,6 +211,9 @@ public sealed class Rl2Trainer
         long steps = archive.Metadata.TryGetValue("total-steps", out var ts) && long.TryParse(ts, NumberStyles.None, CultureInfo.InvariantCulture, out long tv)
             ? tv : throw new CheckpointException("The checkpoint's 'total-steps' is missing or malformed.");
         var stats = ReadReturnStatistics(archive, "The checkpoint");
+        var scores = _rollout.Priority is null ? null
+            : GroupPriority.Parse(archive.Metadata.TryGetValue(GroupPriorityKey, out var gp) ? gp
+                : throw new CheckpointException($"The checkpoint lacks '{GroupPriorityKey}' (its run did not train with task-priority, this one does)."), "The checkpoint");
         var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
         ReadNetwork(archive)();
         Optimizer.LoadState(optimState);
@@ -214,6 +222,7 @@ public sealed class Rl2Trainer
         Iteration = iteration;
         TotalSteps = steps;
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
+        if (scores is not null) _rollout.Priority!.Restore(scores);
     }
 
     // Checks that the checkpoint's network and observation statistics fit this trainer's (LoadFrom checks every name and

@@ -78,13 +78,24 @@ public sealed record TrialSeed(int Index, ulong[] Task, ulong[][] Streams)
     /// The seeds of <paramref name="count"/> trials, in order: each one's task generator state (then the task drawn from
     /// <paramref name="taskRng"/>, to move it on) and <paramref name="streams"/> streams split from <paramref name="rng"/>.
     /// </summary>
-    public static TrialSeed[] Draw(int count, TaskDistribution tasks, Rng taskRng, Rng rng, int streams)
+    public static TrialSeed[] Draw(int count, TaskDistribution tasks, Rng taskRng, Rng rng, int streams) => Draw(count, tasks, taskRng, rng, streams, null);
+
+    /// <summary>
+    /// As the public overload; with <paramref name="priority"/>, a trial it draws for a group gets the state from which the
+    /// family's draw is that group's task (<see cref="GroupPriority.DrawFor"/>), so a worker redraws the same task from it.
+    /// </summary>
+    internal static TrialSeed[] Draw(int count, TaskDistribution tasks, Rng taskRng, Rng rng, int streams, GroupPriority? priority)
     {
         var seeds = new TrialSeed[count];
         for (int i = 0; i < count; i++)
         {
-            var taskState = taskRng.GetState();
-            tasks.SampleTask(taskRng, TaskSplit.Train);
+            ulong[] taskState;
+            if (priority?.Target(taskRng) is { } group) priority.DrawFor(group, taskRng, out taskState);
+            else
+            {
+                taskState = taskRng.GetState();
+                tasks.SampleTask(taskRng, TaskSplit.Train);
+            }
             var own = new ulong[streams][];
             for (int k = 0; k < streams; k++) own[k] = rng.Split().GetState();
             seeds[i] = new TrialSeed(i, taskState, own);
