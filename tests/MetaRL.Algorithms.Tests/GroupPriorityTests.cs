@@ -112,6 +112,24 @@ public sealed class GroupPriorityTests : IDisposable
     }
 
     [Fact]
+    public void The_progress_line_names_the_worst_group_once_two_are_scored()
+    {
+        var taskSettings = new Dictionary<string, string> { ["throws"] = "10", ["episode-throws"] = "5" };
+        var learner = new Rl2Learner(Rps, taskSettings, Small with { TaskPriority = 0.5 }, 3);
+        Assert.Empty(learner.Trainer.GroupScores!);
+        var report = learner.RunIteration();
+        var scores = learner.Trainer.GroupScores!;
+        Assert.True(scores.Count >= 2);
+        var worst = scores.MinBy(g => g.Value);
+        Assert.EndsWith($"  worst {worst.Key} {worst.Value.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)}", report.Summary);
+
+        // Without priority the field is not there.
+        var plain = new Rl2Learner(Rps, taskSettings, Small, 3);
+        Assert.Null(plain.Trainer.GroupScores);
+        Assert.DoesNotContain("worst", plain.RunIteration().Summary);
+    }
+
+    [Fact]
     public void Priority_on_a_family_without_groups_or_out_of_range_is_refused_by_name()
     {
         var e = Assert.Throws<SettingException>(() => new Rl2Trainer(new BernoulliBanditDistribution(3, 5), Small with { TaskPriority = 0.5 }, 1));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using MetaRL.Core.Evaluation;
 using MetaRL.Core.Learning;
 using MetaRL.Core.Spaces;
@@ -110,10 +111,22 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
             .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : [], .. Config.ValidateEvery > 0 ? new[] { validation } : []];
         double rate = (Trainer.TotalSteps - _stepsAtStart) / Math.Max(1e-9, _watch.Elapsed.TotalSeconds);
         string best = double.IsFinite(Best.Score) ? $"  best {Best.Score:F3} @{Best.Iteration}" : "";
-        return new IterationReport(s.Iteration, metrics, $"return {_ema:F3}{best}  {rate:N0} steps/s  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}", newBest)
+        return new IterationReport(s.Iteration, metrics, $"return {_ema:F3}{best}  {rate:N0} steps/s  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}{WorstGroup()}", newBest)
         {
             Warning = CollapseWarning(s),
         };
+    }
+
+    /// <summary>
+    /// With task-priority, the group its training now draws most for (the lowest score) and that score, as the progress
+    /// line's last field ("worst kite -3.21"); empty until two groups are scored (before that every trial is drawn as
+    /// the family draws it).
+    /// </summary>
+    private string WorstGroup()
+    {
+        if (Trainer.GroupScores is not { Count: >= 2 } scores) return "";
+        var worst = scores.OrderBy(g => g.Value).ThenBy(g => g.Key, StringComparer.Ordinal).First();
+        return string.Create(CultureInfo.InvariantCulture, $"  worst {worst.Key} {worst.Value:F2}");
     }
 
     /// <summary>
