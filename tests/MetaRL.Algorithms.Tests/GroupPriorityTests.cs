@@ -116,16 +116,16 @@ public sealed class GroupPriorityTests : IDisposable
     {
         var taskSettings = new Dictionary<string, string> { ["throws"] = "10", ["episode-throws"] = "5" };
         var learner = new Rl2Learner(Rps, taskSettings, Small with { TaskPriority = 0.5 }, 3);
-        Assert.Empty(learner.Trainer.GroupScores!);
+        Assert.Empty(learner.Trainer.Priority!.Scores);
         var report = learner.RunIteration();
-        var scores = learner.Trainer.GroupScores!;
+        var scores = learner.Trainer.Priority!.Scores;
         Assert.True(scores.Count >= 2);
         var worst = scores.MinBy(g => g.Value);
         Assert.EndsWith($"  worst {worst.Key} {worst.Value.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)}", report.Summary);
 
         // Without priority the field is not there.
         var plain = new Rl2Learner(Rps, taskSettings, Small, 3);
-        Assert.Null(plain.Trainer.GroupScores);
+        Assert.Null(plain.Trainer.Priority);
         Assert.DoesNotContain("worst", plain.RunIteration().Summary);
     }
 

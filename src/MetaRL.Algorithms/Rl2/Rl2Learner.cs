@@ -124,8 +124,8 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
     /// </summary>
     private string WorstGroup()
     {
-        if (Trainer.GroupScores is not { Count: >= 2 } scores) return "";
-        var worst = scores.OrderBy(g => g.Value).ThenBy(g => g.Key, StringComparer.Ordinal).First();
+        if (Trainer.Priority is not { Scores.Count: >= 2 } priority) return "";
+        var worst = priority.WorstFirst().First();
         return string.Create(CultureInfo.InvariantCulture, $"  worst {worst.Key} {worst.Value:F2}");
     }
 

@@ -55,8 +55,8 @@ public sealed class Rl2Trainer
 
     internal Tensor<float> ChunkFeatures(Rl2Chunk c) => _objective.Features(c);
 
-    /// <summary>With task-priority: each group's score (the moving average of its training trials' return), by name; else null.</summary>
-    public IReadOnlyDictionary<string, double>? GroupScores => _rollout.Priority?.Scores;
+    /// <summary>With task-priority: the groups' scores and their ranking (<see cref="Rl2Config.TaskPriority"/>); else null.</summary>
+    internal GroupPriority? Priority => _rollout.Priority;
 
     /// <summary>How many fixed parts gradients and curvature products are split into (settable for tests).</summary>
     internal int Shards { get => _objective.Shards; set => _objective.Shards = value; }

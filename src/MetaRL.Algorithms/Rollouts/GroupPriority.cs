@@ -45,6 +45,9 @@ internal sealed class GroupPriority
     /// <summary>Each group's score so far (the moving average of its trials' mean return), by name.</summary>
     public IReadOnlyDictionary<string, double> Scores => _scores;
 
+    /// <summary>The scored groups worst first (the lowest score; ties by name), the ranking prioritised draws weigh by 1/k.</summary>
+    public IEnumerable<KeyValuePair<string, double>> WorstFirst() => _scores.OrderBy(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal);
+
     /// <summary>
     /// The group the next trial is drawn for, or null to draw it as the family does. Draws from <paramref name="rng"/> only
     /// when the share is above 0 and two groups have scores, so with share 0 the task stream is the family's own.
@@ -53,7 +56,7 @@ internal sealed class GroupPriority
     {
         if (Share == 0 || _scores.Count < 2) return null;
         if (rng.NextDouble() >= Share) return null;
-        var worstFirst = _scores.OrderBy(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key).ToArray();
+        var worstFirst = WorstFirst().Select(s => s.Key).ToArray();
         double total = 0;
         for (int k = 0; k < worstFirst.Length; k++) total += 1.0 / (k + 1);
         double u = rng.NextDouble() * total;
