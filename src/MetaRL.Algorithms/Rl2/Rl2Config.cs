@@ -128,6 +128,14 @@ public sealed record Rl2Config
     /// 0 draws every task as the family does. Needs a family whose tasks form groups.
     /// </summary>
     public double TaskPriority { get; init; }
+    /// <summary>
+    /// A warm start only (<c>--weights</c>, or a staged run's later stage): the loaded policy's output layer is multiplied
+    /// by this, so a policy over discrete actions starts at <c>1 / scale</c> times its temperature, its preferences in the
+    /// same order but less decided, and 0 starts it uniform over the loaded memory's features (what a fresh head gives).
+    /// The value head and the recurrent core are kept as loaded. A policy that has settled on one answer for the task it
+    /// was trained on then explores the new tasks' answers again before the entropy bonus alone could make it.
+    /// </summary>
+    public double WarmStartPolicyScale { get; init; } = 1;
 
     /// <summary>Steps per chunk the updates cut a trial of <paramref name="trialSteps"/> steps into (<see cref="Bptt"/>, or the whole trial).</summary>
     public int ChunkLength(int trialSteps) => Bptt > 0 ? Math.Min(Bptt, trialSteps) : trialSteps;
@@ -195,6 +203,7 @@ public sealed record Rl2Config
         .Group("training")
         .Int("trials-per-iteration", c => c.TrialsPerIteration, (c, v) => c with { TrialsPerIteration = v }, 1, 1_000_000, "Trials (tasks) collected per iteration.")
         .Double("task-priority", c => c.TaskPriority, (c, v) => c with { TaskPriority = v }, 0, 1, "Share of each iteration's trials drawn for the groups of tasks (arena's styles, rps-bots' kinds) with the lowest moving-average return, the worst most (0: as the family draws).")
+        .Double("warm-start-policy-scale", c => c.WarmStartPolicyScale, (c, v) => c with { WarmStartPolicyScale = v }, 0, 1, "A warm start (--weights, a staged run's later stage) multiplies the loaded policy's output layer by this: a discrete policy at 1/scale its temperature (0: uniform); 1 keeps it.")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate (PPO: the whole network; TRPO: the value head).")
         .Enum("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, "linear decays the learning rate to zero over training; constant keeps it.")
         .Group("returns and advantages")

@@ -158,6 +158,20 @@ public sealed class Rl2Network : Module<float>
     public IReadOnlyList<int> Head { get; }
     public RecurrentCell Cell { get; }
     public bool Discrete { get; }
+
+    /// <summary>
+    /// Multiplies the weights and bias of the policy's output layer (the linear head, the MLP's last layer or the gated
+    /// head's output) by <paramref name="scale"/>: with discrete actions the logits scale with it, so the policy's
+    /// temperature is divided by it (0: uniform). See <see cref="Rl2Config.WarmStartPolicyScale"/>.
+    /// </summary>
+    internal void ScalePolicyOutput(double scale)
+    {
+        if (scale == 1) return;
+        var output = _policyGate ?? _policy ?? _policyMlp!.Layers[^1];
+        float s = (float)scale;
+        foreach (var t in output.Bias is null ? [output.Weight] : new[] { output.Weight, output.Bias })
+            System.Numerics.Tensors.TensorPrimitives.Multiply(t.Data, s, t.Data);
+    }
     public Space ActionSpace { get; }
     public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
     public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);

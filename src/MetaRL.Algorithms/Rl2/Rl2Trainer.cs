@@ -254,7 +254,9 @@ public sealed class Rl2Trainer
     /// <summary>
     /// Starts from the network of another RL² checkpoint of the same shapes (a warm start): its weights, its observation
     /// statistics and its running return statistics; the optimiser, iteration and random streams stay this trainer's.
+    /// With <see cref="Rl2Config.WarmStartPolicyScale"/> below 1 the policy's output layer is then scaled down.
     /// </summary>
+    /// <exception cref="SettingException">A policy scale other than 1 on a family with continuous actions.</exception>
     public void LoadWeights(TensorArchive archive, string source)
     {
         CheckpointMetadata.RequireKind(archive, "rl2-checkpoint", "an RL²", source);
@@ -262,7 +264,11 @@ public sealed class Rl2Trainer
         Action copyNetwork;
         try { copyNetwork = ReadNetwork(archive); }
         catch (Exception e) { throw new CheckpointException($"{source}: its network does not fit this run's ({e.Message.TrimEnd('.')}).", e); }
+        if (Config.WarmStartPolicyScale != 1 && !Network.Discrete)
+            throw new SettingException("rl2: 'warm-start-policy-scale' sets the temperature of a policy over discrete actions; "
+                + $"'{_tasks.Name}' has continuous actions, whose policy it would pull toward zero instead (leave it at 1).");
         copyNetwork();
+        Network.ScalePolicyOutput(Config.WarmStartPolicyScale);
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
     }
 
