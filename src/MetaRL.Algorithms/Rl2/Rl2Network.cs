@@ -159,6 +159,17 @@ public sealed class Rl2Network : Module<float>
     public RecurrentCell Cell { get; }
     public bool Discrete { get; }
 
+    public Space ActionSpace { get; }
+    public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
+    public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
+
+    /// <summary>
+    /// Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only training estimates — the
+    /// value head or task-aware critic, and the task head; the others shape the policy, and TRPO steps move them.
+    /// </summary>
+    public static bool IsTrainingOnlyParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal) || name.StartsWith("value_gate.", StringComparison.Ordinal)
+        || name.StartsWith("critic.", StringComparison.Ordinal) || name.StartsWith("task_head.", StringComparison.Ordinal);
+
     /// <summary>
     /// Multiplies the weights and bias of the policy's output layer (the linear head, the MLP's last layer or the gated
     /// head's output) by <paramref name="scale"/>: with discrete actions the logits scale with it, so the policy's
@@ -172,16 +183,6 @@ public sealed class Rl2Network : Module<float>
         foreach (var t in output.Bias is null ? [output.Weight] : new[] { output.Weight, output.Bias })
             System.Numerics.Tensors.TensorPrimitives.Multiply(t.Data, s, t.Data);
     }
-    public Space ActionSpace { get; }
-    public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
-    public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
-
-    /// <summary>
-    /// Whether a parameter (by its name in <see cref="Module{T}.NamedParameters"/>) serves only training estimates — the
-    /// value head or task-aware critic, and the task head; the others shape the policy, and TRPO steps move them.
-    /// </summary>
-    public static bool IsTrainingOnlyParameter(string name) => name.StartsWith("value.", StringComparison.Ordinal) || name.StartsWith("value_gate.", StringComparison.Ordinal)
-        || name.StartsWith("critic.", StringComparison.Ordinal) || name.StartsWith("task_head.", StringComparison.Ordinal);
 
     public Tensor<float> InitialState(int batch) => Tensor.Zeros<float>(batch, StateSize);
 
