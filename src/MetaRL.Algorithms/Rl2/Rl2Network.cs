@@ -158,7 +158,6 @@ public sealed class Rl2Network : Module<float>
     public IReadOnlyList<int> Head { get; }
     public RecurrentCell Cell { get; }
     public bool Discrete { get; }
-
     public Space ActionSpace { get; }
     public int StateSize => _gru is not null ? Hidden : 2 * Hidden;
     public Tensor<float>? LogStd => _logStd is null ? null : P(_logStd);
