@@ -58,7 +58,7 @@ public sealed class AgentThreadSafetyTests : IDisposable
     [MemberData(nameof(Agents))]
     public void Many_sessions_over_one_loaded_agent_on_many_threads_act_as_each_does_alone(string algorithm, string task, string[] settings)
     {
-        var s = settings.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var s = TestSettings.Parse(settings);
         var path = Path.Combine(_dir, algorithm + ".mrla");
         MetaLearners.Create(algorithm, task, s, seed: 3).Save(path);
         var learner = MetaLearners.Load(path);

@@ -202,8 +202,7 @@ public sealed class CatalogueTests : IDisposable
         }
     }
 
-    private static Dictionary<string, string> Settings(IEnumerable<string> pairs)
-        => pairs.Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+    private static Dictionary<string, string> Settings(IEnumerable<string> pairs) => TestSettings.Parse(pairs);
 
     private static double[] Untimed(IMetaLearner learner, IterationReport report)
         => report.Metrics.Where((_, i) => !learner.MetricNames[i].Contains("seconds", StringComparison.Ordinal)).ToArray();
@@ -362,7 +361,7 @@ public sealed class CounterpartTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static Dictionary<string, string> Settings(params string[] pairs) => pairs.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+    private static Dictionary<string, string> Settings(params string[] pairs) => TestSettings.Parse(pairs);
 
     [Fact]
     public void A_counterpart_keeps_the_runs_network_and_heads_and_changes_only_what_makes_it_that_agent()

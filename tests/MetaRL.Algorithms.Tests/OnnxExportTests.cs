@@ -32,7 +32,7 @@ public sealed class OnnxExportTests
 
     private static (Rl2Network Net, TaskDistribution Tasks, Core.Learning.IMetaLearner Learner) Build(string task, string[] settings)
     {
-        var s = settings.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var s = TestSettings.Parse(settings);
         s["deterministic"] = "true";
         var learner = MetaLearners.Create("rl2", task, s, seed: 5);
         var net = ((Rl2Agent)learner.Agent()).Network;
@@ -272,7 +272,7 @@ public sealed class OnnxExportTests
     [MemberData(nameof(MamlPolicies))]
     public void A_MAML_policy_exports_with_its_meta_trained_weights_and_with_the_weights_adapted_on_a_task(string task, string[] settings)
     {
-        var s = settings.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var s = TestSettings.Parse(settings);
         var learner = MetaLearners.Create("maml", task, s, seed: 2);
         var tasks = learner.Tasks;
         var agent = (MamlAgent)learner.Agent();

@@ -23,7 +23,7 @@ public sealed class Rl2ActingKernelTests
 
     private static (Rl2Network Net, TaskDistribution Tasks) Build(string task, string[] settings)
     {
-        var s = settings.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var s = TestSettings.Parse(settings);
         var config = new Rl2Config().With(s, out var taskSettings);
         var tasks = TaskRegistry.Create(task, taskSettings);
         var net = Rl2Trainer.CreateNetwork(tasks, config, new Rng(5));

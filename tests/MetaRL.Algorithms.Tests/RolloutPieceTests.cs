@@ -55,7 +55,7 @@ public sealed class RolloutPieceTests : IDisposable
     [MemberData(nameof(Runs))]
     public void Pieces_played_as_workers_play_them_give_the_same_checkpoint(string algorithm, string task, string[] settings)
     {
-        var values = settings.Select(s => s.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var values = TestSettings.Parse(settings);
         values["iterations"] = "2";
         byte[] Train(int? pieces)
         {

@@ -15,15 +15,13 @@ public sealed class WarmStartPolicyScaleTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static Dictionary<string, string> Settings(params string[] pairs) => pairs.Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-
     private static readonly string[] Bandit = ["hidden=8", "trials-per-iteration=8", "minibatches=2", "iterations=3", "episodes=6"];
 
     // A trained source run, so that its policy is no longer the near-uniform one of initialisation.
     private string Source()
     {
         var source = Path.Combine(_dir, "source");
-        using var run = RunDirectory.Create(source, "rl2", "bandit", Settings(Bandit), seed: 7);
+        using var run = RunDirectory.Create(source, "rl2", "bandit", TestSettings.Parse(Bandit), seed: 7);
         run.Learner.Learn(iterations: 3);
         run.Checkpoint();
         return source;
@@ -51,7 +49,7 @@ public sealed class WarmStartPolicyScaleTests : IDisposable
         {
             var path = Path.Combine(_dir, $"warm-{scale}");
             (float[] Logits, float[] Value, float[] Features) heads;
-            using (var warm = RunDirectory.CreateFrom(path, source, null, Settings($"warm-start-policy-scale={scale}"), seed: null, weights: true))
+            using (var warm = RunDirectory.CreateFrom(path, source, null, TestSettings.Parse($"warm-start-policy-scale={scale}"), seed: null, weights: true))
             {
                 heads = Heads(warm.Learner);
                 Assert.Equal(trained.Features, heads.Features);
@@ -66,15 +64,15 @@ public sealed class WarmStartPolicyScaleTests : IDisposable
         }
 
         // At 1 (the default) a warm start is the loaded policy itself.
-        using (var plain = RunDirectory.CreateFrom(Path.Combine(_dir, "warm-1"), source, null, Settings(), seed: null, weights: true))
+        using (var plain = RunDirectory.CreateFrom(Path.Combine(_dir, "warm-1"), source, null, TestSettings.Parse(), seed: null, weights: true))
             Assert.Equal(trained.Logits, Heads(plain.Learner).Logits);
     }
 
     [Fact]
     public void Without_a_warm_start_the_scale_changes_nothing()
     {
-        var plain = Heads(MetaLearners.Create("rl2", "bandit", Settings(Bandit), seed: 7));
-        var scaled = Heads(MetaLearners.Create("rl2", "bandit", Settings([.. Bandit, "warm-start-policy-scale=0.25"]), seed: 7));
+        var plain = Heads(MetaLearners.Create("rl2", "bandit", TestSettings.Parse(Bandit), seed: 7));
+        var scaled = Heads(MetaLearners.Create("rl2", "bandit", TestSettings.Parse([.. Bandit, "warm-start-policy-scale=0.25"]), seed: 7));
         Assert.Equal(plain.Logits, scaled.Logits);
     }
 
@@ -82,10 +80,10 @@ public sealed class WarmStartPolicyScaleTests : IDisposable
     public void Continuous_actions_and_scales_outside_0_to_1_are_refused_before_anything_is_written()
     {
         var source = Path.Combine(_dir, "nav");
-        using (var run = RunDirectory.Create(source, "rl2", "navigation-2d", Settings("hidden=8", "trials-per-iteration=4", "minibatches=2", "iterations=1", "horizon=6", "episodes=2"), seed: 7))
+        using (var run = RunDirectory.Create(source, "rl2", "navigation-2d", TestSettings.Parse("hidden=8", "trials-per-iteration=4", "minibatches=2", "iterations=1", "horizon=6", "episodes=2"), seed: 7))
             run.Checkpoint();
         var warm = Path.Combine(_dir, "nav-warm");
-        var e = Assert.Throws<SettingException>(() => RunDirectory.CreateFrom(warm, source, null, Settings("warm-start-policy-scale=0.5"), seed: null, weights: true));
+        var e = Assert.Throws<SettingException>(() => RunDirectory.CreateFrom(warm, source, null, TestSettings.Parse("warm-start-policy-scale=0.5"), seed: null, weights: true));
         Assert.Contains("'warm-start-policy-scale'", e.Message);
         Assert.Contains("continuous actions", e.Message);
         Assert.False(Directory.Exists(warm));
@@ -93,7 +91,7 @@ public sealed class WarmStartPolicyScaleTests : IDisposable
         var bandit = Source();
         foreach (var bad in new[] { "1.5", "-0.1", "NaN" })
         {
-            var ex = Assert.Throws<SettingException>(() => RunDirectory.CreateFrom(warm, bandit, null, Settings($"warm-start-policy-scale={bad}"), seed: null, weights: true));
+            var ex = Assert.Throws<SettingException>(() => RunDirectory.CreateFrom(warm, bandit, null, TestSettings.Parse($"warm-start-policy-scale={bad}"), seed: null, weights: true));
             Assert.Contains("warm-start-policy-scale", ex.Message);
             Assert.False(Directory.Exists(warm));
         }
