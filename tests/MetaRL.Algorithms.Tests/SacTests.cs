@@ -133,7 +133,7 @@ public sealed class SacTests
     [InlineData("pearl", "point-robot", "hidden=8;encoder-hidden=8;latent=2;train-tasks=2;tasks-per-iteration=1;initial-steps=5;steps-prior=5;steps-extra-posterior=5;gradient-steps=2;meta-batch=1;batch=4;context-batch=3;horizon=5")]
     public void A_checkpoint_that_does_not_fit_is_refused_and_changes_nothing(string algorithm, string task, string settings)
     {
-        var pairs = settings.Split(';').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var pairs = TestSettings.Parse(settings.Split(';'));
         var learner = MetaLearners.Create(algorithm, task, pairs, seed: 1);
         learner.RunIteration();
         var path = Path.Combine(Path.GetTempPath(), $"metarl-{algorithm}-{Guid.NewGuid():N}.mrla");
