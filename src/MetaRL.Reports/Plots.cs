@@ -69,7 +69,11 @@ public static class Plots
             MarkerShape = l.MarkerShape, MarkerSize = l.MarkerSize, MarkerFillColor = l.Color, MarkerLineColor = l.Color }));
         if (markers && x.All(v => v == Math.Floor(v)))
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(Math.Max(1, Math.Ceiling(x.Length / 15.0)));
-        plot.Title(title);
+        // The title is centred over the data area, which the legend on the right narrows; one that would take more than two
+        // lines (a run's settings) is set smaller.
+        string wrapped = Wrap(title, 64);
+        if (wrapped.Count(c => c == '\n') < 2) plot.Title(wrapped);
+        else plot.Title(Wrap(title, 88), size: 12);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
         plot.ShowLegend(Edge.Right);
@@ -129,7 +133,7 @@ public static class Plots
                 plot.Axes.SetLimitsY(0, Math.Max(1e-9, traces.Max(t => t.Channels[k].DefaultIfEmpty(0).Max())) * 1.08);
             if (p == 0)
             {
-                plot.Title(title);
+                plot.Title(Wrap(title, 90));
                 plot.ShowLegend(Alignment.UpperRight);
             }
             if (p == panels.Length - 1) plot.XLabel(xLabel);
@@ -214,6 +218,35 @@ public static class Plots
         plot.Axes.SetLimits(-0.05 * width, across + 0.05 * width, -(rows - 1) * cellH - 0.05 * height, height + 0.26 * height);
         plot.Axes.SquareUnits(); // round pillars stay round
         Save(path, tmp => plot.SavePng(tmp, 300 * columns, 320 * rows + 60));
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> broken into lines of at most <paramref name="width"/> characters where it can be: after a
+    /// comma or colon if one is far enough along the line, else at a space; a word longer than the line stays whole. A
+    /// plot's title does not wrap by itself and is cut at the image's edges.
+    /// </summary>
+    public static string Wrap(string text, int width)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        var lines = new List<string>();
+        string rest = text.Trim();
+        while (rest.Length > width)
+        {
+            int space = rest.LastIndexOf(' ', width);
+            if (space <= 0)
+            {
+                space = rest.IndexOf(' ', width);
+                if (space < 0) break;
+            }
+            // A break after punctuation reads better, where it does not leave the line under half full.
+            int punct = rest.LastIndexOfAny([',', ':'], space - 1);
+            int at = punct + 1 > width / 2 && punct + 1 < space && rest[punct + 1] == ' ' ? punct + 1 : space;
+            lines.Add(rest[..at].TrimEnd());
+            rest = rest[at..].TrimStart();
+        }
+        lines.Add(rest);
+        return string.Join('\n', lines);
     }
 
     /// <summary>The mean of each value and the <paramref name="window"/> − 1 before it (fewer at the start).</summary>

@@ -226,4 +226,21 @@ public sealed class ReportTests : IDisposable
         Assert.Equal(1000, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header));
         Assert.Equal([1.0, 1.5, 2.5, 3.5], Plots.MovingAverage([1.0, 2, 3, 4], 2));
     }
+
+    [Fact]
+    public void A_long_title_is_wrapped_at_commas_or_spaces_and_a_short_one_is_left_alone()
+    {
+        Assert.Equal("RL² on bandit", Plots.Wrap("RL² on bandit", 20));
+        // After the comma (the line stays over half full), not at the last space that fits.
+        Assert.Equal("arms=5, pulls=10,\nepisodes=1", Plots.Wrap("arms=5, pulls=10, episodes=1", 22));
+        // A comma too early in the line is passed over for the last space that fits.
+        Assert.Equal("a, bbbbbbbbbb cccc\ndddd", Plots.Wrap("a, bbbbbbbbbb cccc dddd", 18));
+        // A word longer than the line stays whole, on its own line.
+        Assert.Equal("short\nwaytoolongword\nend", Plots.Wrap("short waytoolongword end", 8));
+        var title = "regime-trading (window=20, cost=0.001, positions=5, days=250, episodes=4, risk-penalty=2.5, normalize-returns=true)";
+        var lines = Plots.Wrap(title, 64).Split('\n');
+        Assert.All(lines, l => Assert.InRange(l.Length, 1, 64));
+        Assert.Equal(title, string.Join(' ', lines));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Plots.Wrap(title, 0));
+    }
 }
