@@ -84,7 +84,7 @@ public static class Plots
     /// Stacked panels over one time axis, one per channel: each agent's values as a line (the first agent heavy), a
     /// channel's band shaded green, an event channel drawn as markers where it is not zero. A shading channel (a market's
     /// regime) gets no panel: the first agent's stretches where it is above zero are shaded grey behind every panel,
-    /// darker as it grows, and named in the first panel's legend. Written atomically.
+    /// darker as it grows. The legend, under the last panel, names the agents and the shading. Written atomically.
     /// </summary>
     public static void Trace(string path, string title, string xLabel, double[] x, IReadOnlyList<(string Name, (double Low, double High)? Band, bool Events, bool Shading, bool FromZero)> channels,
         IReadOnlyList<(string Agent, double[][] Channels)> traces)
@@ -101,7 +101,7 @@ public static class Plots
             var plot = p == 0 ? multi.GetPlot(0) : multi.AddPlot();
             var (name, band, events, _, fromZero) = channels[k];
             foreach (int s in shading)
-                if (traces.Count > 0) ShadeStretches(plot, x, traces[0].Channels[s], p == 0 ? channels[s].Name : null);
+                if (traces.Count > 0) ShadeStretches(plot, x, traces[0].Channels[s]);
             if (band is { } b)
             {
                 var shade = plot.Add.VerticalSpan(b.Low, b.High);
@@ -118,12 +118,10 @@ public static class Plots
                     if (at.Length == 0) continue;
                     var marks = plot.Add.ScatterPoints(at.Select(i => x[i]).ToArray(), at.Select(i => values[k][i]).ToArray());
                     (marks.Color, marks.MarkerSize) = (colour, a == 0 ? 10f : 6f);
-                    marks.LegendText = k == 0 ? agent : "";
                     continue;
                 }
                 var line = plot.Add.Scatter(x, values[k]);
                 (line.Color, line.LineWidth, line.MarkerSize) = (a == 0 ? colour : colour.WithAlpha(0.75), a == 0 ? 2.5f : 1.5f, 0f);
-                line.LegendText = k == 0 ? agent : "";
             }
             plot.YLabel(name);
             plot.Axes.AutoScale();
@@ -131,22 +129,33 @@ public static class Plots
             // Amounts and events start from zero, so that a quiet stretch reads as none.
             if (events || (band is null && fromZero))
                 plot.Axes.SetLimitsY(0, Math.Max(1e-9, traces.Max(t => t.Channels[k].DefaultIfEmpty(0).Max())) * 1.08);
-            if (p == 0)
+            if (p == 0) plot.Title(Wrap(title, 90));
+            if (p == panels.Length - 1)
             {
-                plot.Title(Wrap(title, 90));
-                plot.ShowLegend(Alignment.UpperRight);
+                plot.XLabel(xLabel);
+                // The legend goes under the last panel, in rows, where it hides none of the data.
+                if (shading.Length > 0 && traces.Count > 0 && shading.Any(s => traces[0].Channels[s].Any(v => v > 0)))
+                    plot.Legend.ManualItems.Add(new LegendItem { LabelText = channels[shading[0]].Name, FillColor = Colors.Black.WithAlpha(0.12) });
+                plot.Legend.ManualItems.AddRange(traces.Select((t, a) => new LegendItem { LabelText = t.Agent,
+                    LineColor = Palette[a % Palette.Length], LineWidth = a == 0 ? 2.5f : 1.5f }));
+                plot.Legend.Orientation = Orientation.Horizontal;
+                plot.ShowLegend(Edge.Bottom);
             }
-            if (p == panels.Length - 1) plot.XLabel(xLabel);
         }
-        Save(path, tmp => multi.SavePng(tmp, 1000, 260 * panels.Length + 60));
+        // Every panel's data area the same height: the first also holds the title, the last the axis label and the legend.
+        int legendRows = (traces.Count + shading.Length + 2) / 3;
+        var heights = Enumerable.Range(0, panels.Length).Select(p => 240f + (p == 0 ? 50 : 0) + (p == panels.Length - 1 ? 30 + 24 * legendRows : 0)).ToArray();
+        var rows = new ScottPlot.MultiplotLayouts.DraggableRows { ExpandingPlotIndex = panels.Length - 1 };
+        rows.SetHeights(heights);
+        multi.Layout = rows;
+        Save(path, tmp => multi.SavePng(tmp, 1000, (int)heights.Sum()));
     }
 
     // Grey spans over the stretches where a state channel is above zero, darker by 0.07 of opacity per unit of the state
     // (a step's span reaches half a step each side).
-    private static void ShadeStretches(Plot plot, double[] x, double[] state, string? legend)
+    private static void ShadeStretches(Plot plot, double[] x, double[] state)
     {
         double half = x.Length > 1 ? (x[1] - x[0]) / 2 : 0.5;
-        bool named = false;
         for (int i = 0; i < x.Length;)
         {
             if (state[i] <= 0) { i++; continue; }
@@ -155,11 +164,6 @@ public static class Plots
             var span = plot.Add.HorizontalSpan(x[i] - half, x[j] + half);
             span.FillColor = Colors.Black.WithAlpha(Math.Min(0.3, 0.07 * state[i]));
             span.LineWidth = 0;
-            if (legend is not null && !named)
-            {
-                span.LegendText = legend;
-                named = true;
-            }
             i = j + 1;
         }
     }
@@ -203,8 +207,9 @@ public static class Plots
                 }
                 var dot = plot.Add.Marker(ox + a.X, oy + a.Y);
                 (dot.Color, dot.Size) = (colour, 12);
-                var label = plot.Add.Text(a.Label, ox + a.X, oy + a.Y + 0.06 * height);
-                (label.LabelFontColor, label.LabelFontSize, label.LabelAlignment) = (colour, 11, Alignment.LowerCenter);
+                var (lx, ly, along) = LabelPlace(a.X, a.Y, width, height);
+                var label = plot.Add.Text(a.Label, ox + lx, oy + ly);
+                (label.LabelFontColor, label.LabelFontSize, label.LabelAlignment) = (colour, 11, along);
             }
             var caption = plot.Add.Text(f.Caption, ox + width / 2, oy + height + 0.03 * height);
             (caption.LabelFontSize, caption.LabelAlignment) = (12, Alignment.LowerCenter);
@@ -218,6 +223,24 @@ public static class Plots
         plot.Axes.SetLimits(-0.05 * width, across + 0.05 * width, -(rows - 1) * cellH - 0.05 * height, height + 0.26 * height);
         plot.Axes.SquareUnits(); // round pillars stay round
         Save(path, tmp => plot.SavePng(tmp, 300 * columns, 320 * rows + 60));
+    }
+
+    // Where an actor's label goes in a room of width × height: above its dot, or below where the room's top edge would cut
+    // it off; centred, or starting at the dot (ending at it) near the left (right) wall, so that it stays inside the frame.
+    internal static (double X, double Y, Alignment Alignment) LabelPlace(double x, double y, double width, double height)
+    {
+        bool below = y > 0.85 * height;
+        double ly = below ? y - 0.06 * height : y + 0.06 * height;
+        var alignment = (below, x < 0.15 * width, x > 0.85 * width) switch
+        {
+            (false, true, _) => Alignment.LowerLeft,
+            (false, _, true) => Alignment.LowerRight,
+            (false, _, _) => Alignment.LowerCenter,
+            (true, true, _) => Alignment.UpperLeft,
+            (true, _, true) => Alignment.UpperRight,
+            (true, _, _) => Alignment.UpperCenter,
+        };
+        return (x, ly, alignment);
     }
 
     /// <summary>

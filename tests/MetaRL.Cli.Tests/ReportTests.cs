@@ -243,4 +243,33 @@ public sealed class ReportTests : IDisposable
         Assert.Equal(title, string.Join(' ', lines));
         Assert.Throws<ArgumentOutOfRangeException>(() => Plots.Wrap(title, 0));
     }
+
+    [Fact]
+    public void An_actors_label_stays_inside_the_room_at_its_walls()
+    {
+        // In the open: centred above the dot.
+        Assert.Equal((5.0, 5.0 + 0.06 * 16, ScottPlot.Alignment.LowerCenter), Plots.LabelPlace(5, 5, 16, 16));
+        // At the top wall it goes below the dot; at a side wall it starts (ends) at the dot instead of straddling it.
+        Assert.Equal((0.1, 15.9 - 0.06 * 16, ScottPlot.Alignment.UpperLeft), Plots.LabelPlace(0.1, 15.9, 16, 16));
+        Assert.Equal((15.8, 15.9 - 0.06 * 16, ScottPlot.Alignment.UpperRight), Plots.LabelPlace(15.8, 15.9, 16, 16));
+        Assert.Equal(ScottPlot.Alignment.UpperCenter, Plots.LabelPlace(8, 15.9, 16, 16).Alignment);
+        Assert.Equal(ScottPlot.Alignment.LowerLeft, Plots.LabelPlace(0.3, 2, 16, 16).Alignment);
+        Assert.Equal(ScottPlot.Alignment.LowerRight, Plots.LabelPlace(15.5, 2, 16, 16).Alignment);
+    }
+
+    [Fact]
+    public void A_trace_and_a_strip_are_written_as_pngs()
+    {
+        var x = Enumerable.Range(0, 50).Select(i => (double)i).ToArray();
+        double[] price = x.Select(v => 1 + v / 100).ToArray(), regime = x.Select(v => v is > 20 and < 30 ? 1.0 : 0).ToArray();
+        var trace = Path.Combine(_dir, "trace.png");
+        Plots.Trace(trace, "a market", "day", x,
+            [("price", null, false, false, false), ("regime", null, false, true, false), ("position", null, false, false, true)],
+            [("agent", [price, regime, x.Select(_ => 0.5).ToArray()]), ("other", [price, regime, x.Select(_ => 1.0).ToArray()])]);
+        var strip = Path.Combine(_dir, "strip.png");
+        Plots.Strip(strip, "a round", 16, 16,
+            [new Scene("0.0 s", [(3, 3, 1.2)], [new SceneActor("NPC", 0, 0.1, 15.9, [0.5, 0.1], [15, 15.9]), new SceneActor("player", 1, 15.9, 8, [], [])], [new SceneShot(0, 0.1, 15.9, 15.9, 8, true)])]);
+        foreach (var png in new[] { trace, strip })
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+    }
 }
