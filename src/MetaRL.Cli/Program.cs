@@ -549,12 +549,14 @@ internal static class Program
         var seed = new Option<ulong>("--seed") { Description = "Seed of the held-out tasks, as in eval.", DefaultValueFactory = _ => 1 };
         var trial = new Option<int>("--trial") { Description = "Which held-out trial to play (1: eval's first).", DefaultValueFactory = _ => 1 };
         var round = new Option<int?>("--round") { Description = "Which round of the trial to draw (default: the last)." };
-        var frames = new Option<int>("--frames") { Description = "Frames in the strip, evenly spaced over the round (2 to 32).", DefaultValueFactory = _ => 8 };
-        var outFile = new Option<string?>("--out") { Description = "The PNG strip to write (default: RUN/render-trialN-roundK.png)." };
-        var cmd = new Command("render", "Draw a round of arena as the trained NPC played it: a strip of frames with both fighters, their trails and their attacks.")
+        var frames = new Option<int>("--frames") { Description = "Frames in the PNG strip, evenly spaced over the round (2 to 32); a GIF shows every step.", DefaultValueFactory = _ => 8 };
+        var outFile = new Option<string?>("--out") { Description = "The file to write: a .png strip of frames or a .gif animation of the round in real time (default: RUN/render-trialN-roundK.png)." };
+        var cmd = new Command("render", "Draw a round of arena as the trained NPC played it: a strip of frames (or an animated GIF) with both fighters, their trails and their attacks.")
             { dir, task, set, seed, trial, round, frames, outFile };
         cmd.SetAction(p =>
         {
+            if (p.GetResult(frames) is { Implicit: false } && p.GetValue(outFile) is { } o && o.EndsWith(".gif", StringComparison.OrdinalIgnoreCase))
+                throw new SettingException("--frames sets the PNG strip's frames; a GIF shows every step of the round.");
             var path = Render.Arena(p.GetValue(dir)!, p.GetValue(task), ParseSettings(p.GetValue(set)), p.GetValue(seed), p.GetValue(trial), p.GetValue(round),
                 p.GetValue(frames), p.GetValue(outFile));
             AnsiConsole.MarkupLine($"Written: [blue]{Markup.Escape(path)}[/]");

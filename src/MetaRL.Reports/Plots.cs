@@ -181,39 +181,7 @@ public static class Plots
         double gap = 0.12 * width, cellW = width + gap, cellH = height + 0.22 * height;
         int rows = (frames.Count + columns - 1) / columns;
         for (int i = 0; i < frames.Count; i++)
-        {
-            var f = frames[i];
-            double ox = i % columns * cellW, oy = -(i / columns) * cellH;
-            var room = plot.Add.Rectangle(ox, ox + width, oy, oy + height);
-            (room.FillStyle.Color, room.LineStyle.Color, room.LineStyle.Width) = (Color.FromHex("#f4f1ea"), Colors.Black, 1.5f);
-            foreach (var (x, y, r) in f.Obstacles)
-            {
-                var c = plot.Add.Circle(ox + x, oy + y, r);
-                (c.FillStyle.Color, c.LineStyle.Color) = (Color.FromHex("#8c8c8c"), Color.FromHex("#555555"));
-            }
-            foreach (var shot in f.Shots)
-            {
-                var line = plot.Add.Line(ox + shot.X1, oy + shot.Y1, ox + shot.X2, oy + shot.Y2);
-                (line.LineStyle.Color, line.LineStyle.Width) = (Palette[shot.Colour % Palette.Length], shot.Hit ? 2.5f : 1.2f);
-                if (!shot.Hit) line.LineStyle.Pattern = LinePattern.Dashed;
-            }
-            foreach (var a in f.Actors)
-            {
-                var colour = Palette[a.Colour % Palette.Length];
-                if (a.TrailX.Length > 1)
-                {
-                    var trail = plot.Add.ScatterLine(a.TrailX.Select(x => ox + x).ToArray(), a.TrailY.Select(y => oy + y).ToArray());
-                    (trail.Color, trail.LineWidth) = (colour.WithAlpha(0.5), 1.5f);
-                }
-                var dot = plot.Add.Marker(ox + a.X, oy + a.Y);
-                (dot.Color, dot.Size) = (colour, 12);
-                var (lx, ly, along) = LabelPlace(a.X, a.Y, width, height);
-                var label = plot.Add.Text(a.Label, ox + lx, oy + ly);
-                (label.LabelFontColor, label.LabelFontSize, label.LabelAlignment) = (colour, 11, along);
-            }
-            var caption = plot.Add.Text(f.Caption, ox + width / 2, oy + height + 0.03 * height);
-            (caption.LabelFontSize, caption.LabelAlignment) = (12, Alignment.LowerCenter);
-        }
+            DrawScene(plot, frames[i], i % columns * cellW, -(i / columns) * cellH, width, height);
         // The title is drawn as text: a frameless plot has no title area.
         double across = Math.Min(columns, frames.Count) * cellW - gap;
         var heading = plot.Add.Text(title, across / 2, height + 0.14 * height);
@@ -223,6 +191,90 @@ public static class Plots
         plot.Axes.SetLimits(-0.05 * width, across + 0.05 * width, -(rows - 1) * cellH - 0.05 * height, height + 0.26 * height);
         plot.Axes.SquareUnits(); // round pillars stay round
         Save(path, tmp => plot.SavePng(tmp, 300 * columns, 320 * rows + 60));
+    }
+
+    // One frame of a strip or an animation: the room with its lower left corner at (ox, oy), its obstacles, the attacks of
+    // the moment, the actors with their trails and labels, and the caption above the room.
+    private static void DrawScene(Plot plot, Scene f, double ox, double oy, double width, double height)
+    {
+        var room = plot.Add.Rectangle(ox, ox + width, oy, oy + height);
+        (room.FillStyle.Color, room.LineStyle.Color, room.LineStyle.Width) = (Color.FromHex("#f4f1ea"), Colors.Black, 1.5f);
+        foreach (var (x, y, r) in f.Obstacles)
+        {
+            var c = plot.Add.Circle(ox + x, oy + y, r);
+            (c.FillStyle.Color, c.LineStyle.Color) = (Color.FromHex("#8c8c8c"), Color.FromHex("#555555"));
+        }
+        foreach (var shot in f.Shots)
+        {
+            var line = plot.Add.Line(ox + shot.X1, oy + shot.Y1, ox + shot.X2, oy + shot.Y2);
+            (line.LineStyle.Color, line.LineStyle.Width) = (Palette[shot.Colour % Palette.Length], shot.Hit ? 2.5f : 1.2f);
+            if (!shot.Hit) line.LineStyle.Pattern = LinePattern.Dashed;
+        }
+        foreach (var a in f.Actors)
+        {
+            var colour = Palette[a.Colour % Palette.Length];
+            if (a.TrailX.Length > 1)
+            {
+                var trail = plot.Add.ScatterLine(a.TrailX.Select(x => ox + x).ToArray(), a.TrailY.Select(y => oy + y).ToArray());
+                (trail.Color, trail.LineWidth) = (colour.WithAlpha(0.5), 1.5f);
+            }
+            var dot = plot.Add.Marker(ox + a.X, oy + a.Y);
+            (dot.Color, dot.Size) = (colour, 12);
+            var (lx, ly, along) = LabelPlace(a.X, a.Y, width, height);
+            var label = plot.Add.Text(a.Label, ox + lx, oy + ly);
+            (label.LabelFontColor, label.LabelFontSize, label.LabelAlignment) = (colour, 11, along);
+        }
+        var caption = plot.Add.Text(f.Caption, ox + width / 2, oy + height + 0.03 * height);
+        (caption.LabelFontSize, caption.LabelAlignment) = (12, Alignment.LowerCenter);
+    }
+
+    /// <summary>
+    /// The frames of a 2-D scene (as <see cref="Strip"/> draws them, one at a time and larger) as a looping animated GIF,
+    /// each shown for <paramref name="secondsPerFrame"/> and the last held for two seconds before the loop starts again.
+    /// Written atomically.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="frames"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="secondsPerFrame"/> is under 0.01 s or over 655 s (a GIF counts hundredths).</exception>
+    public static void Animation(string path, string title, double width, double height, IReadOnlyList<Scene> frames, double secondsPerFrame)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        if (frames.Count == 0) throw new ArgumentException("An animation needs at least one frame.", nameof(frames));
+        int delay = (int)Math.Round(secondsPerFrame * 100);
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, 1, nameof(secondsPerFrame));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(delay, ushort.MaxValue, nameof(secondsPerFrame));
+        const int pixelsW = 520, pixelsH = 600;
+        var rgb = new byte[frames.Count][];
+        for (int i = 0; i < frames.Count; i++)
+        {
+            var plot = new Plot();
+            DrawScene(plot, frames[i], 0, 0, width, height);
+            var heading = plot.Add.Text(Wrap(title, 60), width / 2, height + 0.1 * height);
+            (heading.LabelFontSize, heading.LabelBold, heading.LabelAlignment) = (13, true, Alignment.LowerCenter);
+            plot.HideGrid();
+            plot.Axes.Frameless();
+            plot.Axes.SetLimits(-0.04 * width, 1.04 * width, -0.04 * height, 1.26 * height);
+            plot.Axes.SquareUnits();
+            rgb[i] = Rgb(plot.GetImage(pixelsW, pixelsH), pixelsW, pixelsH);
+        }
+        var delays = Enumerable.Repeat(delay, frames.Count).ToArray();
+        delays[^1] = Math.Max(delay, 200);
+        Save(path, tmp =>
+        {
+            using var file = File.Create(tmp);
+            Gif.Write(file, pixelsW, pixelsH, rgb, delays);
+        });
+    }
+
+    // An image's pixels as rows of red, green, blue bytes.
+    private static byte[] Rgb(Image image, int width, int height)
+    {
+        var pixels = image.GetArrayRGB();
+        var rgb = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                for (int c = 0; c < 3; c++)
+                    rgb[(y * width + x) * 3 + c] = pixels[y, x, c];
+        return rgb;
     }
 
     // Where an actor's label goes in a room of width × height: above its dot, or below where the room's top edge would cut

@@ -772,7 +772,7 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Render_draws_an_arena_round_as_a_png_strip_and_names_what_it_cannot_draw()
+    public void Render_draws_an_arena_round_as_a_png_strip_or_a_gif_and_names_what_it_cannot_draw()
     {
         var run = Path.Combine(_dir, "arena");
         // With loadouts: the observation carries the NPC's kit, and the strip's title names it. The family's preset trains
@@ -791,10 +791,22 @@ public sealed class CliTests : IDisposable
         var png = File.ReadAllBytes(strip);
         Assert.True(png.Length > 1000 && png[1] == (byte)'P' && png[2] == (byte)'N' && png[3] == (byte)'G');
         Assert.Contains("Written", render.Out);
+        // The same round as an animation: a frame for the start and each step of the round (3 s at 10 a second, or fewer
+        // if a fighter falls), the last held for two seconds.
+        var gif = Path.Combine(_dir, "round.gif");
+        var animate = Run("render", run, "--round", "2", "--out", gif);
+        Assert.True(animate.Code == 0, animate.Err);
+        using (var codec = SkiaSharp.SKCodec.Create(gif))
+        {
+            Assert.InRange(codec.FrameCount, 2, 31);
+            Assert.Equal(2000, codec.FrameInfo[^1].Duration);
+            Assert.All(codec.FrameInfo[..^1], f => Assert.Equal(100, f.Duration));
+        }
         // Bad requests: one clear line each, nothing written.
         foreach (var (args, says) in new (string[], string)[]
         {
-            (["--out", Path.Combine(_dir, "round.gif")], ".png"),
+            (["--out", Path.Combine(_dir, "round.jpg")], ".png or .gif"),
+            (["--frames", "6", "--out", Path.Combine(_dir, "other.gif")], "every step"),
             (["--round", "4"], "between 1 and 3"),
             (["--task", "bandit"], "bandit"),
             (["--frames", "1"], "between 2 and 32"),
@@ -805,6 +817,8 @@ public sealed class CliTests : IDisposable
             Assert.Contains(says, bad.Err);
         }
         Assert.Single(Directory.GetFiles(_dir, "*.png"));
+        Assert.Single(Directory.GetFiles(_dir, "*.gif"));
+        Assert.Empty(Directory.GetFiles(_dir, "*.jpg"));
         var bandit = Path.Combine(_dir, "bandit");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8", "--out", bandit).Code);
         var other = Run("render", bandit);

@@ -272,4 +272,67 @@ public sealed class ReportTests : IDisposable
         foreach (var png in new[] { trace, strip })
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
     }
+
+    [Fact]
+    public void A_gif_decodes_to_its_frames_exactly_where_they_have_few_colours()
+    {
+        // Three frames of 300 × 200 (60 000 pixels: the LZW table fills and is cleared many times over), 200 colours in
+        // noise, a block that moves, and a last frame equal to the one before (all transparent).
+        const int w = 300, h = 200;
+        var colours = Enumerable.Range(0, 200).Select(i => (R: (byte)(i * 37 % 256), G: (byte)(i * 91 % 256), B: (byte)(i * 13 % 256))).ToArray();
+        var rng = new Random(7);
+        var noise = Enumerable.Range(0, w * h).Select(_ => rng.Next(colours.Length)).ToArray();
+        byte[] Frame(int shift)
+        {
+            var rgb = new byte[w * h * 3];
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                {
+                    var c = x >= 100 + shift && x < 150 + shift && y >= 50 && y < 100 ? colours[0] : colours[noise[y * w + x]];
+                    (rgb[(y * w + x) * 3], rgb[(y * w + x) * 3 + 1], rgb[(y * w + x) * 3 + 2]) = c;
+                }
+            return rgb;
+        }
+        var frames = new[] { Frame(0), Frame(30), Frame(30) };
+        using var stream = new MemoryStream();
+        Gif.Write(stream, w, h, frames, [10, 10, 200]);
+
+        using var codec = SkiaSharp.SKCodec.Create(new MemoryStream(stream.ToArray()));
+        Assert.NotNull(codec);
+        Assert.Equal(3, codec.FrameCount);
+        Assert.Equal([100, 100, 2000], codec.FrameInfo.Select(f => f.Duration));
+        Assert.Equal(-1, codec.RepetitionCount); // Skia: -1 is for ever
+        var info = new SkiaSharp.SKImageInfo(w, h, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Unpremul);
+        for (int f = 0; f < frames.Length; f++)
+        {
+            using var bitmap = new SkiaSharp.SKBitmap(info);
+            Assert.Equal(SkiaSharp.SKCodecResult.Success, codec.GetPixels(info, bitmap.GetPixels(), new SkiaSharp.SKCodecOptions(f)));
+            var rgba = bitmap.Bytes;
+            for (int i = 0; i < w * h; i++)
+                if (rgba[4 * i] != frames[f][3 * i] || rgba[4 * i + 1] != frames[f][3 * i + 1] || rgba[4 * i + 2] != frames[f][3 * i + 2] || rgba[4 * i + 3] != 255)
+                    Assert.Fail($"frame {f}, pixel ({i % w}, {i / w}): decoded {rgba[4 * i]},{rgba[4 * i + 1]},{rgba[4 * i + 2]},{rgba[4 * i + 3]}, " +
+                        $"written {frames[f][3 * i]},{frames[f][3 * i + 1]},{frames[f][3 * i + 2]}");
+        }
+        // The unchanged last frame costs next to nothing: a few hundred bytes against the first frame's tens of thousands.
+        Assert.InRange(Gif.Lzw(new byte[w * h].AsSpan()).Length, 1, 2000);
+
+        Assert.Throws<ArgumentException>(() => Gif.Write(new MemoryStream(), w, h, frames, [10, 10]));
+        Assert.Throws<ArgumentException>(() => Gif.Write(new MemoryStream(), w, h + 1, frames, [10, 10, 10]));
+    }
+
+    [Fact]
+    public void A_scene_animation_is_a_looping_gif_of_every_frame_with_the_last_held()
+    {
+        var frames = Enumerable.Range(0, 5).Select(i => new Scene($"{i * 0.1:F1} s", [(3, 3, 1.2)],
+            [new SceneActor("NPC", 0, 2 + i, 8, [], []), new SceneActor("player", 1, 14, 15.9, [], [])], [])).ToArray();
+        var gif = Path.Combine(_dir, "round.gif");
+        Plots.Animation(gif, "a round", 16, 16, frames, 0.1);
+        using var codec = SkiaSharp.SKCodec.Create(gif);
+        Assert.Equal(5, codec.FrameCount);
+        Assert.Equal([100, 100, 100, 100, 2000], codec.FrameInfo.Select(f => f.Duration));
+        Assert.Throws<ArgumentException>(() => Plots.Animation(gif, "none", 16, 16, [], 0.1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Plots.Animation(gif, "too fast", 16, 16, frames, 0.001));
+        // A refused animation leaves the file written before as it was.
+        Assert.Equal(5, SkiaSharp.SKCodec.Create(gif).FrameCount);
+    }
 }

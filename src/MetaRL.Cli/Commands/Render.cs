@@ -9,21 +9,22 @@ using MetaRL.Tasks.Games;
 
 namespace MetaRL.Cli.Commands;
 
-/// <summary>Draws what a trained NPC does: a round of <c>arena</c> as a strip of frames.</summary>
+/// <summary>Draws what a trained NPC does: a round of <c>arena</c> as a strip of frames, or as an animated GIF of every step.</summary>
 internal static class Render
 {
     private const int Trail = 10;
 
     /// <summary>
     /// Plays held-out trial <paramref name="trial"/> (1-based, the eval's own order for <paramref name="seed"/>) through the
-    /// agent API and draws round <paramref name="round"/> (default: the last) as <paramref name="frames"/> frames.
-    /// Returns the file written.
+    /// agent API and draws round <paramref name="round"/> (default: the last) as <paramref name="frames"/> frames, or, where
+    /// <paramref name="output"/> is a .gif, as an animation of every step in real time. Returns the file written.
     /// </summary>
     public static string Arena(string runDir, string? family, Dictionary<string, string> overrides, ulong seed, int trial, int? round, int frames, string? output)
     {
         if (family is not null && family != "arena") throw new SettingException($"render draws arena rounds; --task {family} has no rendering.");
-        if (output is not null && !output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
-            throw new SettingException($"render writes a PNG strip of frames; --out must name a .png file, got '{output}'.");
+        bool animate = output is not null && output.EndsWith(".gif", StringComparison.OrdinalIgnoreCase);
+        if (output is not null && !animate && !output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+            throw new SettingException($"render writes a PNG strip of frames or an animated GIF; --out must name a .png or .gif file, got '{output}'.");
         var learner = EpisodeEvaluation.Load(runDir, overrides, out var file, out _);
         if (learner.Tasks is not ArenaTasks tasks) throw new SettingException($"render draws arena rounds; {file} plays {learner.Tasks.Name}.");
         if (trial < 1) throw new SettingException($"--trial counts from 1, got {trial}.");
@@ -57,7 +58,9 @@ internal static class Render
         }
 
         double h = ArenaRules.HalfSize;
-        var picks = Enumerable.Range(0, frames).Select(i => (int)Math.Round((double)i * (states.Count - 1) / (frames - 1))).Distinct().ToArray();
+        var picks = animate
+            ? Enumerable.Range(0, states.Count).ToArray()
+            : Enumerable.Range(0, frames).Select(i => (int)Math.Round((double)i * (states.Count - 1) / (frames - 1))).Distinct().ToArray();
         var scenes = picks.Select(k =>
         {
             var s = states[k];
@@ -82,7 +85,8 @@ internal static class Render
         string kit = env.Loadouts ? $", NPC: {env.Round.Loadout.ToString().ToLowerInvariant()}" : "";
         string title = $"{agent.Name} vs {tasks.GroupOf(task)} ({parameters}): round {shown} of {rounds}{kit}, {result}";
         var path = output ?? Path.Combine(Directory.Exists(runDir) ? runDir : Path.GetDirectoryName(Path.GetFullPath(runDir))!, $"render-trial{trial}-round{shown}.png");
-        Plots.Strip(path, title, 2 * h, 2 * h, scenes, columns: Math.Min(4, scenes.Length));
+        if (animate) Plots.Animation(path, title, 2 * h, 2 * h, scenes, ArenaRules.Dt);
+        else Plots.Strip(path, title, 2 * h, 2 * h, scenes, columns: Math.Min(4, scenes.Length));
         return path;
     }
 }
