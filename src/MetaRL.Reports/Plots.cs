@@ -139,7 +139,7 @@ public static class Plots
                 plot.Legend.ManualItems.AddRange(traces.Select((t, a) => new LegendItem { LabelText = t.Agent,
                     LineColor = Palette[a % Palette.Length], LineWidth = a == 0 ? 2.5f : 1.5f }));
                 plot.Legend.Orientation = Orientation.Horizontal;
-                plot.ShowLegend(Edge.Bottom);
+                if (plot.Legend.ManualItems.Count > 0) plot.ShowLegend(Edge.Bottom);
             }
         }
         // Every panel's data area the same height: the first also holds the title, the last the axis label and the legend.
