@@ -246,7 +246,8 @@ public static class Plots
         var rgb = new byte[frames.Count][];
         for (int i = 0; i < frames.Count; i++)
         {
-            var plot = new Plot();
+            // A frame's plot and image hold native drawing memory: freed here, not left to the finalizer for every frame.
+            using var plot = new Plot();
             DrawScene(plot, frames[i], 0, 0, width, height);
             var heading = plot.Add.Text(Wrap(title, 60), width / 2, height + 0.1 * height);
             (heading.LabelFontSize, heading.LabelBold, heading.LabelAlignment) = (13, true, Alignment.LowerCenter);
@@ -254,7 +255,8 @@ public static class Plots
             plot.Axes.Frameless();
             plot.Axes.SetLimits(-0.04 * width, 1.04 * width, -0.04 * height, 1.26 * height);
             plot.Axes.SquareUnits();
-            rgb[i] = Rgb(plot.GetImage(pixelsW, pixelsH), pixelsW, pixelsH);
+            using var image = plot.GetImage(pixelsW, pixelsH);
+            rgb[i] = Rgb(image);
         }
         var delays = Enumerable.Repeat(delay, frames.Count).ToArray();
         delays[^1] = Math.Max(delay, 200);
@@ -266,9 +268,10 @@ public static class Plots
     }
 
     // An image's pixels as rows of red, green, blue bytes.
-    private static byte[] Rgb(Image image, int width, int height)
+    private static byte[] Rgb(Image image)
     {
         var pixels = image.GetArrayRGB();
+        int height = pixels.GetLength(0), width = pixels.GetLength(1);
         var rgb = new byte[width * height * 3];
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
