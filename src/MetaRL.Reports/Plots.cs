@@ -34,7 +34,7 @@ public static class Plots
         foreach (var c in curves)
             if (c.Mean.Length != x.Length || (c.Ci95 is not null && c.Ci95.Length != x.Length))
                 throw new ArgumentException($"Series '{c.Name}' has {c.Mean.Length} points and {c.Ci95?.Length ?? 0} intervals; the x axis has {x.Length}.", nameof(curves));
-        var plot = new Plot();
+        using var plot = new Plot();
         bool markers = x.Length <= 30;
         // Colours in declaration order (a smoothed curve takes its raw curve's); drawing order puts the evaluated agent last, on top.
         var colours = new Color[curves.Count];
@@ -149,6 +149,8 @@ public static class Plots
         rows.SetHeights(heights);
         multi.Layout = rows;
         Save(path, tmp => multi.SavePng(tmp, 1000, (int)heights.Sum()));
+        // A multiplot is not disposable; its panels hold native drawing memory.
+        foreach (var panel in multi.GetPlots()) panel.Dispose();
     }
 
     // Grey spans over the stretches where a state channel is above zero, darker by 0.07 of opacity per unit of the state
@@ -177,7 +179,7 @@ public static class Plots
     {
         ArgumentNullException.ThrowIfNull(frames);
         ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
-        var plot = new Plot();
+        using var plot = new Plot();
         double gap = 0.12 * width, cellW = width + gap, cellH = height + 0.22 * height;
         int rows = (frames.Count + columns - 1) / columns;
         for (int i = 0; i < frames.Count; i++)
