@@ -532,11 +532,12 @@ internal static class Program
     /// </summary>
     private static string? CompareMismatch(string other, TaskDistribution theirs, TaskDistribution ours)
     {
-        if (theirs.Name == ours.Name && theirs.SettingsText() == ours.SettingsText()) return null;
-        string text = $"--compare '{other}' plays {theirs.Name} ({theirs.SettingsText()}); this run plays {ours.Name} ({ours.SettingsText()}).";
+        // Settings that shape training alone (an arena oracle's credited kit draws) do not keep two runs apart.
+        if (theirs.Name == ours.Name && theirs.HeldOutSettingsText() == ours.HeldOutSettingsText()) return null;
+        string text = $"--compare '{other}' plays {theirs.Name} ({theirs.HeldOutSettingsText()}); this run plays {ours.Name} ({ours.HeldOutSettingsText()}).";
         if (theirs.Name != ours.Name) return text;
         var mine = ours.Settings.ToDictionary(s => s.Key, s => s.Default);
-        var differing = theirs.Settings.Where(s => !mine.TryGetValue(s.Key, out var v) || v != s.Default).ToArray();
+        var differing = theirs.Settings.Where(s => !ours.TrainingOnlySettings.Contains(s.Key) && (!mine.TryGetValue(s.Key, out var v) || v != s.Default)).ToArray();
         return differing.Length == 0 ? text
             : text + $" To play both on the same tasks, evaluate with {string.Join(" ", differing.Select(s => $"--set {s.Key}={s.Default}"))}.";
     }

@@ -819,6 +819,19 @@ public sealed class CliTests : IDisposable
         Assert.Single(Directory.GetFiles(_dir, "*.png"));
         Assert.Single(Directory.GetFiles(_dir, "*.gif"));
         Assert.Empty(Directory.GetFiles(_dir, "*.jpg"));
+        // A per-style oracle, trained with its drawn kits credited, plays the run's held-out trials of its style: the
+        // credit touches training alone, so only the style needs setting.
+        var oracle = Path.Combine(_dir, "arena-rush");
+        var trainOracle = Run("train", "rl2", "arena", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "round-seconds=3",
+            "--set", "style=rush", "--set", "credit-drawn-kit=true", "--no-stages", "--out", oracle);
+        Assert.True(trainOracle.Code == 0, trainOracle.Err);
+        var apart = Run("eval", run, "--trials", "10", "--compare", oracle);
+        Assert.Equal(2, apart.Code);
+        Assert.Contains("evaluate with --set style=rush.", apart.Err);
+        var withOracle = Run("eval", run, "--trials", "10", "--set", "style=rush", "--json", "--compare", oracle);
+        Assert.True(withOracle.Code == 0, withOracle.Err);
+        using (var both = JsonDocument.Parse(withOracle.Out))
+            Assert.Equal(2, both.RootElement.GetArrayLength());
         var bandit = Path.Combine(_dir, "bandit");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8", "--out", bandit).Code);
         var other = Run("render", bandit);

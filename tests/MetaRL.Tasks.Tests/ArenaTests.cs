@@ -320,6 +320,44 @@ public sealed class ArenaTests
     }
 
     [Fact]
+    public void Settings_that_only_shape_training_leave_the_held_out_trials_and_their_play_as_they_are()
+    {
+        // An oracle trained with credited kit draws and the all-style run without: evaluated on one style, they must meet
+        // the same held-out players and play them by the same rules, or a paired comparison would not be paired.
+        var run = ArenaTasks.FromSettings(new Dictionary<string, string> { ["style"] = "rush" });
+        var oracle = ArenaTasks.FromSettings(new Dictionary<string, string> { ["style"] = "rush", ["credit-drawn-kit"] = "true", ["loadout-exploration"] = "0.8" });
+        Assert.NotEqual(run.SettingsText(), oracle.SettingsText());
+        Assert.Equal(run.HeldOutSettingsText(), oracle.HeldOutSettingsText());
+        Assert.Contains("standard-damage=0.5", run.HeldOutSettingsText());
+        Assert.NotEqual(run.HeldOutSettingsText(), ArenaTasks.FromSettings(new Dictionary<string, string> { ["style"] = "rush", ["standard-damage"] = "0.65" }).HeldOutSettingsText());
+        Assert.NotEqual(run.HeldOutSettingsText(), ArenaTasks.FromSettings(new Dictionary<string, string>()).HeldOutSettingsText());
+
+        var (ours, theirs) = (TaskDistribution.TaskStream(3, TaskSplit.Test), TaskDistribution.TaskStream(3, TaskSplit.Test));
+        var (envA, envB) = (run.CreateEnv(), oracle.CreateEnv());
+        var (obsA, obsB) = (new float[ArenaEnv.LoadoutObservationSize], new float[ArenaEnv.LoadoutObservationSize]);
+        var actions = new Rng(5);
+        for (int trial = 0; trial < 20; trial++)
+        {
+            var (a, b) = ((ArenaPlayer)run.SampleTask(ours, TaskSplit.Test), (ArenaPlayer)oracle.SampleTask(theirs, TaskSplit.Test));
+            Assert.Equal((a.Style, a.Guard, a.UnseenParameters, a.LoadoutExploration), (b.Style, b.Guard, b.UnseenParameters, b.LoadoutExploration));
+            Assert.Equal(a.Parameters, b.Parameters);
+            envA.SetTask(a);
+            envB.SetTask(b);
+            var (rngA, rngB) = (new Rng((ulong)trial), new Rng((ulong)trial));
+            envA.Reset(rngA, obsA);
+            envB.Reset(rngB, obsB);
+            StepResult stepA, stepB;
+            do
+            {
+                int action = actions.NextInt(ArenaEnv.Actions);
+                (stepA, stepB) = (envA.Step(action, rngA, obsA), envB.Step(action, rngB, obsB));
+                Assert.Equal(stepA, stepB);
+                Assert.Equal(obsA, obsB);
+            } while (!stepA.Done);
+        }
+    }
+
+    [Fact]
     public void A_weaker_standard_kit_puts_that_share_of_its_damage_through_either_armour_and_leaves_typed_kits_as_they_are()
     {
         var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["standard-damage"] = "0.5" });

@@ -161,6 +161,17 @@ public abstract class TaskDistribution
     /// <summary>The settings' current values as <c>key=value</c>, joined by <paramref name="separator"/>: how titles and comparisons name a family's tasks.</summary>
     public string SettingsText(string separator = ", ") => string.Join(separator, Settings.Select(s => $"{s.Key}={s.Default}"));
 
+    /// <summary>
+    /// The keys of settings that change only what a learner meets in training (a share of training rounds played
+    /// differently, what it is told of them), never the held-out tasks, how they are played or what they measure. Two
+    /// runs that differ only in these play the same held-out trials alike, so an evaluation compares them. None by default.
+    /// </summary>
+    public virtual IReadOnlyList<string> TrainingOnlySettings => [];
+
+    /// <summary>The settings that decide the held-out tasks and how they are played, as <see cref="SettingsText"/> writes them, without <see cref="TrainingOnlySettings"/>.</summary>
+    public string HeldOutSettingsText(string separator = ", ")
+        => string.Join(separator, Settings.Where(s => !TrainingOnlySettings.Contains(s.Key)).Select(s => $"{s.Key}={s.Default}"));
+
     /// <summary>A fresh generator for <paramref name="split"/> derived from <paramref name="seed"/>; train and test streams never overlap.</summary>
     public static Rng TaskStream(ulong seed, TaskSplit split)
         => new(seed * 0x9E3779B97F4A7C15UL + (split == TaskSplit.Train ? 0x1234_5678UL : 0xDEAD_BEEF_CAFEUL));

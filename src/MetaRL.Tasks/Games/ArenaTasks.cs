@@ -351,6 +351,9 @@ public sealed class ArenaTasks : TaskDistribution
 
     public override string GroupName => "style";
 
+    /// <summary>Held-out and baseline rounds never draw a kit, so the share drawn and how a drawn kit is credited touch training alone.</summary>
+    public override IReadOnlyList<string> TrainingOnlySettings { get; } = ["loadout-exploration", "credit-drawn-kit"];
+
     public override string? GroupOf(ITask task) => task is ArenaPlayer p
         ? HeldOutPopulation<ArenaStyle>.Group(p.Style.Name, p.Style.HeldOut, "unseen style", p.UnseenParameters)
         : null;
