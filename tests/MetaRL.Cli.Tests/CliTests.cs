@@ -828,10 +828,15 @@ public sealed class CliTests : IDisposable
         var apart = Run("eval", run, "--trials", "10", "--compare", oracle);
         Assert.Equal(2, apart.Code);
         Assert.Contains("evaluate with --set style=rush.", apart.Err);
-        var withOracle = Run("eval", run, "--trials", "10", "--set", "style=rush", "--json", "--compare", oracle);
+        // A checkpoint file compared is labelled with its run's directory.
+        var withOracle = Run("eval", run, "--trials", "10", "--set", "style=rush", "--json", "--compare", oracle, Path.Combine(oracle, "checkpoint.mrla"));
         Assert.True(withOracle.Code == 0, withOracle.Err);
-        using (var both = JsonDocument.Parse(withOracle.Out))
-            Assert.Equal(2, both.RootElement.GetArrayLength());
+        using (var all = JsonDocument.Parse(withOracle.Out))
+        {
+            Assert.Equal(3, all.RootElement.GetArrayLength());
+            Assert.EndsWith("(arena-rush)", all.RootElement[1].GetProperty("agent").GetString());
+            Assert.EndsWith("(arena-rush-checkpoint)", all.RootElement[2].GetProperty("agent").GetString());
+        }
         var bandit = Path.Combine(_dir, "bandit");
         Assert.Equal(0, Run("train", "rl2", "bandit", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=8", "--out", bandit).Code);
         var other = Run("render", bandit);

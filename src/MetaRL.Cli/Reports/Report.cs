@@ -121,9 +121,18 @@ internal static class Report
         return Path.Combine(folder, file ? FileSafe(Path.GetFileNameWithoutExtension(runOrCheckpoint)) + "-" + stem : stem);
     }
 
-    /// <summary>A run directory's name, made safe for a file name (for outputs that name the runs they compare).</summary>
-    public static string FileLabel(string dir)
-        => FileSafe(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))));
+    /// <summary>
+    /// A run directory's name, made safe for a file name (for outputs and labels that name the runs they compare); a
+    /// checkpoint file is named with its run's directory ("arena-kite-best" for arena-kite/best.mrla), since "best" alone
+    /// would not say whose.
+    /// </summary>
+    public static string FileLabel(string runOrCheckpoint)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runOrCheckpoint));
+        return FileSafe(File.Exists(full)
+            ? $"{Path.GetFileName(Path.GetDirectoryName(full))}-{Path.GetFileNameWithoutExtension(full)}"
+            : Path.GetFileName(full));
+    }
 
     /// <summary><paramref name="text"/> with every character but letters, digits, '-', '_', '.' and <paramref name="alsoKept"/> replaced by '_'.</summary>
     private static string FileSafe(string text, params char[] alsoKept)
