@@ -536,8 +536,8 @@ internal static class Program
         if (theirs.Name == ours.Name && theirs.HeldOutSettingsText() == ours.HeldOutSettingsText()) return null;
         string text = $"--compare '{other}' plays {theirs.Name} ({theirs.HeldOutSettingsText()}); this run plays {ours.Name} ({ours.HeldOutSettingsText()}).";
         if (theirs.Name != ours.Name) return text;
-        var mine = ours.Settings.ToDictionary(s => s.Key, s => s.Default);
-        var differing = theirs.Settings.Where(s => !ours.TrainingOnlySettings.Contains(s.Key) && (!mine.TryGetValue(s.Key, out var v) || v != s.Default)).ToArray();
+        var mine = ours.HeldOutSettings.ToDictionary(s => s.Key, s => s.Default);
+        var differing = theirs.HeldOutSettings.Where(s => !mine.TryGetValue(s.Key, out var v) || v != s.Default).ToArray();
         return differing.Length == 0 ? text
             : text + $" To play both on the same tasks, evaluate with {string.Join(" ", differing.Select(s => $"--set {s.Key}={s.Default}"))}.";
     }

@@ -159,7 +159,7 @@ public abstract class TaskDistribution
     public abstract IReadOnlyList<SettingInfo> Settings { get; }
 
     /// <summary>The settings' current values as <c>key=value</c>, joined by <paramref name="separator"/>: how titles and comparisons name a family's tasks.</summary>
-    public string SettingsText(string separator = ", ") => string.Join(separator, Settings.Select(s => $"{s.Key}={s.Default}"));
+    public string SettingsText(string separator = ", ") => Text(Settings, separator);
 
     /// <summary>
     /// The keys of settings that change only what a learner meets in training (a share of training rounds played
@@ -168,9 +168,13 @@ public abstract class TaskDistribution
     /// </summary>
     public virtual IReadOnlyList<string> TrainingOnlySettings => [];
 
-    /// <summary>The settings that decide the held-out tasks and how they are played, as <see cref="SettingsText"/> writes them, without <see cref="TrainingOnlySettings"/>.</summary>
-    public string HeldOutSettingsText(string separator = ", ")
-        => string.Join(separator, Settings.Where(s => !TrainingOnlySettings.Contains(s.Key)).Select(s => $"{s.Key}={s.Default}"));
+    /// <summary>The settings that decide the held-out tasks and how they are played: <see cref="Settings"/> without <see cref="TrainingOnlySettings"/>.</summary>
+    public IEnumerable<SettingInfo> HeldOutSettings => Settings.Where(s => !TrainingOnlySettings.Contains(s.Key));
+
+    /// <summary><see cref="HeldOutSettings"/> as <see cref="SettingsText"/> writes settings.</summary>
+    public string HeldOutSettingsText(string separator = ", ") => Text(HeldOutSettings, separator);
+
+    private static string Text(IEnumerable<SettingInfo> settings, string separator) => string.Join(separator, settings.Select(s => $"{s.Key}={s.Default}"));
 
     /// <summary>A fresh generator for <paramref name="split"/> derived from <paramref name="seed"/>; train and test streams never overlap.</summary>
     public static Rng TaskStream(ulong seed, TaskSplit split)
