@@ -21,6 +21,10 @@ internal sealed class Rl2Batch(int T, int B, int I, int S, int act)
     public readonly float[] Advantages = new float[T * B];
     public readonly float[] Returns = new float[T * B];
     public float[] TaskFeatures = [];                      // [B, F] for a task-aware critic or a task-knowing oracle
+    // With teachers (Rl2Teachers.Annotate): their action probabilities [T, B, act], Σ p log p per step, and 1 where a teacher read the step.
+    public float[] TeacherProbs = [];
+    public float[] TeacherNegEntropy = [];
+    public byte[] Taught = [];
 }
 
 /// <summary>Steps t0 … t0+len−1 of some trials, laid out [len, trials] for one pass through the recurrent core.</summary>
@@ -36,6 +40,10 @@ internal sealed class Rl2Chunk(int len, int mb, int I, int S, int act, int F)
     public readonly float[] Mask = new float[len * mb];
     public readonly byte[] Replaced = new byte[len * mb];
     public readonly float[] TaskFeatures = new float[len * mb * F];
+    // With teachers: their action probabilities [N, act] (zero rows where none taught), Σ p log p, and the taught steps.
+    public float[] TeacherProbs = [];
+    public float[] TeacherNegEntropy = [];
+    public byte[] Taught = [];
     public double Valid;
 }
 
@@ -74,6 +82,8 @@ internal sealed class Rl2Objective(Rl2Network network, Rl2Config config, int tri
     {
         int B = Config.TrialsPerIteration, I = Network.InputSize, S = Network.StateSize, mb = trials.Length;
         var c = new Rl2Chunk(len, mb, I, S, Act, F);
+        bool taught = data.Taught.Length > 0;
+        if (taught) (c.TeacherProbs, c.TeacherNegEntropy, c.Taught) = (new float[len * mb * Network.ActionSize], new float[len * mb], new byte[len * mb]);
         for (int k = 0; k < mb; k++)
         {
             int b = trials[k];
@@ -90,6 +100,13 @@ internal sealed class Rl2Objective(Rl2Network network, Rl2Config config, int tri
                 c.Replaced[dst] = data.Replaced[src];
                 c.Valid += c.Mask[dst];
                 if (F > 0) data.TaskFeatures.AsSpan(b * F, F).CopyTo(c.TaskFeatures.AsSpan(dst * F, F));
+                if (taught)
+                {
+                    int A = Network.ActionSize;
+                    data.TeacherProbs.AsSpan(src * A, A).CopyTo(c.TeacherProbs.AsSpan(dst * A, A));
+                    c.TeacherNegEntropy[dst] = data.TeacherNegEntropy[src];
+                    c.Taught[dst] = data.Taught[src];
+                }
             }
         }
         return c;

@@ -136,6 +136,18 @@ public sealed record Rl2Config
     /// was trained on then explores the new tasks' answers again before the entropy bonus alone could make it.
     /// </summary>
     public double WarmStartPolicyScale { get; init; } = 1;
+    /// <summary>
+    /// Teachers for groups of training tasks (<see cref="TaskDistribution.GroupOf"/>: arena's styles, rps-bots' kinds),
+    /// each an RL² checkpoint of the same family, typically a per-style oracle: on every training trial of a group that
+    /// has one, the teacher is run over the student's own steps and the student's policy is pulled toward the teacher's
+    /// by a cross-entropy term weighted by <see cref="TeacherCoef"/> (kickstarting, Schmitt et al. 2018, with a teacher
+    /// per group). Training only: the policy never sees the teacher or the group. Empty: none.
+    /// </summary>
+    public IReadOnlyList<Rl2Teacher> Teachers { get; init; } = [];
+    /// <summary>Weight of the teachers' cross-entropy term at the start of training (PPO).</summary>
+    public double TeacherCoef { get; init; } = 1;
+    /// <summary>Weight of the teachers' term at the end of training (linear in between, as the entropy bonus).</summary>
+    public double TeacherCoefFinal { get; init; }
 
     /// <summary>Steps per chunk the updates cut a trial of <paramref name="trialSteps"/> steps into (<see cref="Bptt"/>, or the whole trial).</summary>
     public int ChunkLength(int trialSteps) => Bptt > 0 ? Math.Min(Bptt, trialSteps) : trialSteps;
@@ -204,6 +216,12 @@ public sealed record Rl2Config
         .Int("trials-per-iteration", c => c.TrialsPerIteration, (c, v) => c with { TrialsPerIteration = v }, 1, 1_000_000, "Trials (tasks) collected per iteration.")
         .Double("task-priority", c => c.TaskPriority, (c, v) => c with { TaskPriority = v }, 0, 1, "Share of each iteration's trials drawn for the groups of tasks (arena's styles, rps-bots' kinds) with the lowest moving-average return, the worst most (0: as the family draws).")
         .Double("warm-start-policy-scale", c => c.WarmStartPolicyScale, (c, v) => c with { WarmStartPolicyScale = v }, 0, 1, "A warm start (--weights, a staged run's later stage) multiplies the loaded policy's output layer by this: a discrete policy at 1/scale its temperature (0: uniform); 1 keeps it.")
+        .Group("teachers")
+        .Custom("teachers", SettingType.Text, c => Rl2Teacher.Format(c.Teachers), (r, c) => c with { Teachers = Rl2Teacher.Parse(r.Owner, "teachers", r.Text("teachers", Rl2Teacher.Format(c.Teachers))) },
+            "Per-group teachers as group=checkpoint pairs separated by commas (kite=runs/arena-kite/best.mrla): the policy is pulled toward each group's teacher on its training trials (none: no teachers).")
+        .Double("teacher-coef", c => c.TeacherCoef, (c, v) => c with { TeacherCoef = v }, 0, 1e6, "Weight of the teachers' cross-entropy term at the start of training.")
+        .Double("teacher-coef-final", c => c.TeacherCoefFinal, (c, v) => c with { TeacherCoefFinal = v }, 0, 1e6, "Weight of the teachers' term at the end (linear in between).")
+        .Group("training")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate (PPO: the whole network; TRPO: the value head).")
         .Enum("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, "linear decays the learning rate to zero over training; constant keeps it.")
         .Group("returns and advantages")
@@ -255,6 +273,10 @@ public sealed record Rl2Config
             throw new SettingException("rl2: 'gated-head' needs skip-input=true (the gate reads the current observation from the input row the heads see).");
         if (c.TaskPrediction > 0 && !c.Memory)
             throw new SettingException("rl2: 'task-prediction' needs memory=true (a policy without memory has no history to infer the task from).");
+        if (c.Teachers.Count > 0 && c.Update != Rl2Update.Ppo)
+            throw new SettingException("rl2: 'teachers' needs update=ppo (the teachers' term joins PPO's loss; TRPO's step has no place for it).");
+        if (c.Teachers.Count > 0 && !c.Memory)
+            throw new SettingException("rl2: 'teachers' needs memory=true (a teacher reads the history a policy without memory is not given); set teachers=none.");
         return c;
     }
 

@@ -26,16 +26,16 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 
     /// <summary>
     /// multi-task: memory=false (the recurrent layer still runs, from a zero state every step, so the network and heads
-    /// keep their size) and no task prediction, which needs memory; oracle: task-input=true (the task features join
-    /// the input row). Everything else, heads and capacity included, stays as the run has it.
+    /// keep their size), no task prediction, which needs memory, and no teachers, who read the history; oracle: task-input=true (the task features join
+    /// the input row) and no teachers, whose inputs hold no task features. Everything else, heads and capacity included, stays as the run has it.
     /// </summary>
     public override IReadOnlyDictionary<string, string> Counterpart(string kind, IReadOnlyDictionary<string, string> settings)
     {
         var s = new Dictionary<string, string>(settings.ToDictionary(), StringComparer.Ordinal);
         switch (kind)
         {
-            case "multi-task": s["memory"] = "false"; s["task-prediction"] = "0"; break;
-            case "oracle": s["task-input"] = "true"; break;
+            case "multi-task": s["memory"] = "false"; s["task-prediction"] = "0"; s["teachers"] = "none"; break;
+            case "oracle": s["task-input"] = "true"; s["teachers"] = "none"; break;
             default: return base.Counterpart(kind, settings);
         }
         return s;
@@ -68,7 +68,7 @@ public sealed class Rl2Algorithm : MetaAlgorithm
 public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<string, string> taskSettings, Rl2Config config, ulong seed)
     : MetaLearnerBase("rl2", tasks, taskSettings, config.ToSettings(), seed,
         ["steps", "mean_trial_return", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", "lr", "seconds", "rollout_seconds",
-         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : [], .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []]), IDistributableLearner
+         .. config.TaskPrediction > 0 ? new[] { "task_loss" } : [], .. config.Teachers.Count > 0 ? new[] { "teacher_kl" } : [], .. config.ValidateEvery > 0 ? new[] { "validation_return" } : []]), IDistributableLearner
 {
     // Rates count what this process did: the clock and the step count start at the first iteration it runs.
     private readonly Stopwatch _watch = new();
@@ -108,7 +108,7 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
         double validation = BestPolicy.Due(s.Iteration, Config.ValidateEvery, Config.Iterations) ? Validate() : double.NaN;
         bool newBest = !double.IsNaN(validation) && Best.Offer(validation, s.Iteration);
         double[] metrics = [s.Steps, s.MeanTrialReturn, s.PolicyLoss, s.ValueLoss, s.Entropy, s.ApproxKl, s.ClipFraction, s.GradNorm, s.LearningRate, s.Seconds, s.RolloutSeconds,
-            .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : [], .. Config.ValidateEvery > 0 ? new[] { validation } : []];
+            .. Config.TaskPrediction > 0 ? new[] { s.TaskLoss } : [], .. Config.Teachers.Count > 0 ? new[] { s.TeacherKl } : [], .. Config.ValidateEvery > 0 ? new[] { validation } : []];
         double rate = (Trainer.TotalSteps - _stepsAtStart) / Math.Max(1e-9, _watch.Elapsed.TotalSeconds);
         string best = double.IsFinite(Best.Score) ? $"  best {Best.Score:F3} @{Best.Iteration}" : "";
         return new IterationReport(s.Iteration, metrics, $"return {_ema:F3}{best}  {rate:N0} steps/s  entropy {s.Entropy:F3}  kl {s.ApproxKl:F4}{WorstGroup()}", newBest)

@@ -6,7 +6,7 @@ namespace MetaRL.Algorithms.Rl2;
 
 /// <summary>What one update did, for the iteration's report.</summary>
 internal readonly record struct Rl2UpdateStats(double PolicyLoss, double ValueLoss, double Entropy, double Kl, double ClipFraction, double GradNorm, double TaskLoss,
-    int LineSearchSteps = 0, bool Accepted = true);
+    int LineSearchSteps = 0, bool Accepted = true, double TeacherKl = double.NaN);
 
 /// <summary>
 /// RL²'s PPO update (Schulman et al. 2017) on a collected batch: several epochs of clipped-surrogate Adam steps on
@@ -20,14 +20,15 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
     /// <summary>
     /// <see cref="Rl2Config.Epochs"/> passes over the batch in <see cref="Rl2Config.Minibatches"/> shuffled minibatches of
     /// whole trials, one clipped-surrogate Adam step each (value and entropy terms, the task loss when predicting), with
-    /// the global gradient norm clipped. Returns the means over the steps taken.
+    /// the global gradient norm clipped, and with teachers their cross-entropy term weighted by <paramref name="teacherCoef"/>.
+    /// Returns the means over the steps taken.
     /// </summary>
-    public Rl2UpdateStats Update(Rl2Batch data, double entropyCoef, int iteration)
+    public Rl2UpdateStats Update(Rl2Batch data, double entropyCoef, double teacherCoef, int iteration)
     {
         int B = o.Config.TrialsPerIteration;
         var order = Enumerable.Range(0, B).ToArray();
         var parameters = o.Network.Parameters();
-        double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, taskLoss = 0, gradNorm = 0;
+        double pl = 0, vl = 0, ent = 0, kl = 0, clipFrac = 0, taskLoss = 0, gradNorm = 0, teacherKl = 0, taught = 0;
         int updates = 0;
         for (int epoch = 0; epoch < o.Config.Epochs; epoch++)
         {
@@ -40,7 +41,7 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                 double validTotal = 0;
                 for (int k = 0; k < trials.Length; k++) for (int t = 0; t < o.T; t++) validTotal += data.Mask[t * B + trials[k]];
                 if (validTotal == 0) continue;
-                var (grads, mbPl, mbVl, mbEnt, mbKl, mbClip, mbTask) = MinibatchGradients(data, trials, validTotal, entropyCoef, iteration);
+                var (grads, mbPl, mbVl, mbEnt, mbKl, mbClip, mbTask, mbTeacher) = MinibatchGradients(data, trials, validTotal, entropyCoef, teacherCoef, iteration);
                 optimizer.ZeroGrad();
                 for (int i = 0; i < parameters.Count; i++) parameters[i].Grad = grads[i];
                 double norm = GradClip.ClipGlobalNorm(parameters, o.Config.MaxGradNorm);
@@ -48,11 +49,13 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                     throw new TrainingDivergedException($"RL² gradient norm became {norm}");
                 optimizer.Step();
                 pl += mbPl; vl += mbVl; ent += mbEnt; kl += mbKl; clipFrac += mbClip; taskLoss += mbTask; gradNorm += norm;
+                teacherKl += mbTeacher.KlSum; taught += mbTeacher.Steps;
                 updates++;
             }
         }
         int u = Math.Max(1, updates);
-        return new Rl2UpdateStats(pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u, taskLoss / u);
+        return new Rl2UpdateStats(pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u, taskLoss / u,
+            TeacherKl: data.Taught.Length > 0 && taught > 0 ? teacherKl / taught : double.NaN);
     }
 
     /// <summary>
@@ -68,16 +71,16 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
 
     /// <summary>
     /// The PPO loss's gradient over one minibatch of trials (weighted by its <paramref name="validTotal"/> valid steps)
-    /// and its parts' means. The trials are split in <see cref="Rl2Objective.Shards"/> fixed parts whose graphs are built and
+    /// and its parts' means; with teachers, the sum over the taught steps of KL(teacher ‖ policy) and their number. The trials are split in <see cref="Rl2Objective.Shards"/> fixed parts whose graphs are built and
     /// differentiated side by side, one per core, and summed in order: results do not depend on the number of cores.
     /// </summary>
-    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss) MinibatchGradients(
-        Rl2Batch data, int[] trials, double validTotal, double entropyCoef, int iteration)
+    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss, (double KlSum, double Steps) Teacher) MinibatchGradients(
+        Rl2Batch data, int[] trials, double validTotal, double entropyCoef, double teacherCoef, int iteration)
     {
         var parameters = o.Network.Parameters();
         int parts = Math.Min(o.Shards, trials.Length);
         var grads = new Tensor<float>?[parts][];
-        var sums = new double[parts, 6];
+        var sums = new double[parts, 8];
         var failures = new string?[parts];
         Parallel.For(0, parts, Cores, p =>
         {
@@ -106,6 +109,19 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                     taskLoss = o.TaskLossSum(o.Network.PredictTask(flat), tf, mask) * w;
                     loss = loss + taskLoss * o.Config.TaskPrediction;
                 }
+                float[]? teacherCrossEntropy = null;
+                if (c.Taught.Length > 0)
+                {
+                    // Kickstarting's term: the cross-entropy from each taught step's teacher distribution to the policy's,
+                    // −Σ_a p_teacher(a) log π(a), over the valid steps a teacher read.
+                    int A = o.Network.ActionSize;
+                    var target = new float[N * A];
+                    for (int j = 0; j < N; j++)
+                        if (mask[j] != 0 && c.Taught[j] != 0) c.TeacherProbs.AsSpan(j * A, A).CopyTo(target.AsSpan(j * A, A));
+                    var perStep = -Ops.Sum(Ops.LogSoftmax(policy, 1) * Tensor.FromArray(target, N, A), 1);
+                    loss = loss + Ops.Sum(perStep) * (w * teacherCoef);
+                    teacherCrossEntropy = perStep.ToArray();
+                }
                 double lossValue = loss.ToScalar();
                 if (!double.IsFinite(lossValue))
                 {
@@ -120,6 +136,9 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                 sums[p, 1] += valueLoss.ToScalar();
                 sums[p, 2] += entropyMean.ToScalar();
                 if (taskLoss is not null) sums[p, 5] += taskLoss.ToScalar();
+                if (teacherCrossEntropy is not null)
+                    for (int j = 0; j < N; j++)
+                        if (mask[j] != 0 && c.Taught[j] != 0) { sums[p, 6] += teacherCrossEntropy[j] + c.TeacherNegEntropy[j]; sums[p, 7] += 1; }
                 var lr = ratio.ToArray();
                 var nl = newLogp.ToArray();
                 // The KL estimate and the clip fraction read the steps the acting policy sampled: an action the environment
@@ -141,6 +160,6 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
                 for (int i = 0; i < total.Length; i++)
                     if (grads[p][i] is { } gp) total[i] = total[i] is null ? gp.Clone() : total[i]! + gp; // own buffers: clipping scales them in place
         double Sum(int column) { double s = 0; for (int p = 0; p < parts; p++) s += sums[p, column]; return s; }
-        return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4), Sum(5));
+        return (total, Sum(0), Sum(1), Sum(2), Sum(3), Sum(4), Sum(5), (Sum(6), Sum(7)));
     }
 }

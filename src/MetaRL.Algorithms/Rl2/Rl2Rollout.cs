@@ -100,6 +100,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     /// <summary>Draws a share of each iteration's trials for the groups of tasks doing worst (<see cref="Rl2Config.TaskPriority"/>); null: none.</summary>
     public GroupPriority? Priority { get; init; }
 
+    /// <summary>Teachers to run over their groups' trials after each rollout (<see cref="Rl2Config.Teachers"/>); null: none.</summary>
+    public Rl2Teachers? Teachers { get; init; }
+
     /// <summary>An empty batch of <paramref name="b"/> trials.</summary>
     public Rl2Batch NewBatch(int b) => new(_T, b, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[b * _F] };
 
@@ -128,13 +131,15 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             parts = played.Select(p => Rl2TrialRecords.Read(p.Result, p.Trials.GetOffsetAndLength(B).Length, this)).ToArray();
         }
         var (data, observations) = Assemble(parts, ranges, B);
+        var groups = Priority is { Share: > 0 } || Teachers is not null ? seeds.Select(s => tasks.GroupOf(s.DrawTask(tasks))).ToArray() : null;
+        Teachers?.Annotate(data, observations, groups!);
         // The statistics move only between rollouts: this iteration's inputs were all scaled alike.
         if (RecordsObservations) network.ObservationNormalizer!.Update(ActedOn(data, observations, B));
         if (config.NormalizeRewards) NormalizeRewards(data, B);
         ComputeAdvantages(data, B);
         int n = tasks.EpisodesPerTrial;
         var trialReturns = parts.SelectMany(p => p.TrialReturns).ToArray();
-        if (Priority is { Share: > 0 }) Priority.Observe(seeds.Select(s => tasks.GroupOf(s.DrawTask(tasks))).ToArray(), trialReturns);
+        if (Priority is { Share: > 0 }) Priority.Observe(groups!, trialReturns);
         var episodeReturns = parts.SelectMany(p => p.EpisodeReturns).ToArray();
         var means = new double[n];
         for (int e = 0; e < n; e++)

@@ -24,6 +24,8 @@ public sealed record Rl2IterationStats(
     /// and whose KL includes the prediction's share).
     /// </summary>
     public double TaskLoss { get; init; }
+    /// <summary>With teachers: the mean KL(teacher ‖ policy) over the steps teachers read, over PPO's updates; NaN without.</summary>
+    public double TeacherKl { get; init; } = double.NaN;
 }
 
 
@@ -62,9 +64,9 @@ public sealed class Rl2Trainer
     internal int Shards { get => _objective.Shards; set => _objective.Shards = value; }
 
     /// <summary>PPO's gradient over one minibatch (for tests).</summary>
-    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss) MinibatchGradients(
-        Rl2Batch data, int[] trials, double validTotal, double entropyCoef)
-        => (_ppo ?? new Rl2PpoUpdate(_objective, Optimizer, _rng)).MinibatchGradients(data, trials, validTotal, entropyCoef, Iteration + 1);
+    internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss, (double KlSum, double Steps) Teacher) MinibatchGradients(
+        Rl2Batch data, int[] trials, double validTotal, double entropyCoef, double? teacherCoef = null)
+        => (_ppo ?? new Rl2PpoUpdate(_objective, Optimizer, _rng)).MinibatchGradients(data, trials, validTotal, entropyCoef, teacherCoef ?? Config.TeacherCoef, Iteration + 1);
 
     /// <summary>TRPO's Fisher-vector products (for tests).</summary>
     internal Func<Tensor<float>[], Tensor<float>[]> FisherProducts(Rl2Batch data, int[] all, IReadOnlyList<Tensor<float>> theta)
@@ -138,6 +140,7 @@ public sealed class Rl2Trainer
         _rollout = new Rl2Rollout(tasks, Network, config, _rng, _taskRng, taskFeatures)
         {
             Priority = config.TaskPriority > 0 ? new GroupPriority(tasks, config.TaskPriority, "rl2") : null,
+            Teachers = config.Teachers.Count > 0 ? new Rl2Teachers(tasks, Network, config) : null,
         };
         if (config.Update == Rl2Update.Trpo) _trpo = new Rl2TrpoUpdate(_objective, Optimizer, _policyParameters, _rng);
         else _ppo = new Rl2PpoUpdate(_objective, Optimizer, _rng);
@@ -165,23 +168,25 @@ public sealed class Rl2Trainer
         double progress = (double)Iteration / Config.Iterations;
         Optimizer.LearningRate = Config.LrSchedule == LearningRateSchedule.Linear ? Config.LearningRate * Math.Max(0, 1 - progress) : Config.LearningRate;
         double entropyCoef = Config.EntropyCoef + (Config.EntropyCoefFinal - Config.EntropyCoef) * Math.Min(1, progress);
+        double teacherCoef = Config.TeacherCoef + (Config.TeacherCoefFinal - Config.TeacherCoef) * Math.Min(1, progress);
 
         var rollout = _rollout.Collect(Workers, Job);
         double rolloutSeconds = watch.Elapsed.TotalSeconds;
 
-        var u = _trpo is not null ? _trpo.Update(rollout.Data, Iteration + 1) : _ppo!.Update(rollout.Data, entropyCoef, Iteration + 1);
+        var u = _trpo is not null ? _trpo.Update(rollout.Data, Iteration + 1) : _ppo!.Update(rollout.Data, entropyCoef, teacherCoef, Iteration + 1);
 
         Iteration++;
         TotalSteps += rollout.Steps;
         return new Rl2IterationStats(Iteration, rollout.TrialReturns.Average(), rollout.EpisodeMeans, u.PolicyLoss, u.ValueLoss, u.Entropy, u.Kl, u.ClipFraction,
             u.GradNorm, Optimizer.LearningRate, TotalSteps, watch.Elapsed.TotalSeconds, rolloutSeconds)
-        { LineSearchSteps = u.LineSearchSteps, Accepted = u.Accepted, TaskLoss = u.TaskLoss };
+        { LineSearchSteps = u.LineSearchSteps, Accepted = u.Accepted, TaskLoss = u.TaskLoss, TeacherKl = u.TeacherKl };
     }
 
     // ------------------------------------------------------------------ checkpoints
 
     private const string ObservationStatisticsPrefix = "obs-norm.";
     private const string GroupPriorityKey = "group-priority";
+    private const string TeachersKey = "teachers";
 
     /// <summary>Writes everything needed to resume bit-identically (network, optimiser, counters, random streams), atomically.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string> metadata, Action<TensorArchive>? addMore = null)
@@ -197,6 +202,7 @@ public sealed class Rl2Trainer
         var (count, mean, m2) = _rollout.ReturnStatistics;
         archive.Metadata["return-stats"] = string.Join(',', new[] { count, mean, m2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         if (_rollout.Priority is { } priority) archive.Metadata[GroupPriorityKey] = priority.Format();
+        if (_rollout.Teachers is { } teachers) archive.Metadata[TeachersKey] = teachers.Fingerprint;
         Network.AddTo(archive, "net.");
         Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
         CheckpointMetadata.WriteOptimizer(archive, Optimizer);
@@ -217,6 +223,15 @@ public sealed class Rl2Trainer
         var scores = _rollout.Priority is null ? null
             : GroupPriority.Parse(archive.Metadata.TryGetValue(GroupPriorityKey, out var gp) ? gp
                 : throw new CheckpointException($"The checkpoint lacks '{GroupPriorityKey}' (its run did not train with task-priority, this one does)."), "The checkpoint");
+        if (_rollout.Teachers is { } teachers)
+        {
+            // Resuming with other teachers than the run learnt from would not continue that run.
+            string recorded = archive.Metadata.TryGetValue(TeachersKey, out var tv2) ? tv2
+                : throw new CheckpointException($"The checkpoint lacks '{TeachersKey}' (its run did not train with teachers, this one does).");
+            if (recorded != teachers.Fingerprint)
+                throw new CheckpointException($"The teachers have changed since the checkpoint was written (recorded {recorded}; now {teachers.Fingerprint}): "
+                    + "a resumed run would not continue the one trained. Put the teachers' files back, or start a new run from it (--from RUN --weights).");
+        }
         var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
         ReadNetwork(archive)();
         Optimizer.LoadState(optimState);

@@ -1,0 +1,179 @@
+using MetaRL.Algorithms.Rl2;
+using MetaRL.Core.Tasks;
+using MetaRL.Engine;
+using MetaRL.Engine.IO;
+using MetaRL.Tasks.Bandits;
+using MetaRL.Tasks.Games;
+
+namespace MetaRL.Algorithms.Tests;
+
+/// <summary>RL²'s per-group teachers (<c>teachers</c>, kickstarting): what the batch records, what the term does, what is refused.</summary>
+public sealed class TeacherTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "metarl-teachers-" + Guid.NewGuid().ToString("N"));
+
+    public TeacherTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static readonly Dictionary<string, string> RpsSettings = new() { ["throws"] = "10", ["episode-throws"] = "5" };
+
+    private static RpsBotsTasks Rps => RpsBotsTasks.FromSettings(RpsSettings);
+
+    private static readonly Rl2Config Small = new() { Hidden = 8, Iterations = 6, TrialsPerIteration = 24, Minibatches = 2, Epochs = 1 };
+
+    private static float[] Weights(Rl2Trainer t) => t.Network.Parameters().SelectMany(p => p.ToArray()).ToArray();
+
+    private static string[] TrainingGroups(int draws)
+    {
+        var rng = new Rng(11);
+        var tasks = Rps;
+        return [.. Enumerable.Range(0, draws).Select(_ => tasks.GroupOf(tasks.SampleTask(rng, TaskSplit.Train))!)];
+    }
+
+    // The kind most training tasks of the small family belong to, so that every batch holds some of it.
+    private static string CommonGroup() => TrainingGroups(400).GroupBy(g => g).MaxBy(g => g.Count())!.Key;
+
+    /// <summary>
+    /// A teacher checkpoint: an RL² learner on the small family, trained <paramref name="iterations"/> iterations, its
+    /// policy's output layer then multiplied by <paramref name="sharpen"/> (a small network starts nearly uniform; a
+    /// sharpened one prefers actions clearly, as a trained teacher does).
+    /// </summary>
+    private string Teacher(string name, Rl2Config config, ulong seed, int iterations = 0, double sharpen = 1)
+    {
+        var learner = new Rl2Learner(Rps, RpsSettings, config, seed);
+        for (int i = 0; i < iterations; i++) learner.RunIteration();
+        learner.Trainer.Network.ScalePolicyOutput(sharpen);
+        var path = Path.Combine(_dir, name + ".mrla");
+        learner.Save(path);
+        return path;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_teacher_that_is_the_policy_itself_is_at_zero_KL_on_the_steps_of_its_group_and_only_there(bool normalizeObservations)
+    {
+        var config = Small with { NormalizeObservations = normalizeObservations };
+        var path = Teacher("self", config, 3, iterations: 2);
+        string group = CommonGroup();
+        var student = new Rl2Trainer(Rps, config with { Teachers = [new Rl2Teacher(group, path)] }, 5);
+        student.LoadWeights(TensorArchive.Load(path), path);
+        var data = student.CollectBatch();
+        int[] all = [.. Enumerable.Range(0, config.TrialsPerIteration)];
+        double valid = data.Mask.Sum();
+        var (_, _, _, _, _, _, _, teacher) = student.MinibatchGradients(data, all, valid, 0.01);
+        Assert.InRange(teacher.Steps, 1, valid - 1); // some trials are of the group, not all
+        Assert.InRange(teacher.KlSum / teacher.Steps, -1e-5, 1e-5);
+        Assert.Equal(teacher.Steps, data.Taught.Select((t, k) => t * data.Mask[k]).Sum());
+
+        // Another policy as the teacher: the same steps are read, and the KL is clearly above zero.
+        var other = Teacher("other", config, 8, iterations: 2, sharpen: 1000);
+        var second = new Rl2Trainer(Rps, config with { Teachers = [new Rl2Teacher(group, other)] }, 5);
+        second.LoadWeights(TensorArchive.Load(path), path);
+        var (_, _, _, _, _, _, _, apart) = second.MinibatchGradients(second.CollectBatch(), all, valid, 0.01);
+        Assert.Equal(teacher.Steps, apart.Steps);
+        Assert.True(apart.KlSum / apart.Steps > 0.05, $"KL {apart.KlSum / apart.Steps}");
+    }
+
+    [Fact]
+    public void The_term_pulls_the_policy_toward_its_teacher_and_a_run_with_teachers_resumes_bit_identically()
+    {
+        // One teacher, of another size, for every kind, so that every trial is taught.
+        var teacher = Teacher("teacher", Small with { Hidden = 16 }, 21, sharpen: 1000);
+        var taught = Small with { Teachers = [.. TrainingGroups(2000).Distinct().Select(g => new Rl2Teacher(g, teacher))], LearningRate = 0.01, Iterations = 8 };
+        double FinalKl(Rl2Config c)
+        {
+            var t = new Rl2Trainer(Rps, c, 4);
+            Rl2IterationStats s = null!;
+            for (int i = 0; i < c.Iterations; i++) s = t.RunIteration();
+            return s.TeacherKl;
+        }
+        double pulled = FinalKl(taught with { TeacherCoef = 5, TeacherCoefFinal = 5 }), free = FinalKl(taught with { TeacherCoef = 0 });
+        Assert.True(pulled < 0.5 * free, $"KL to the teacher {pulled} with the term, {free} without");
+        Assert.True(free > 0.3, $"KL to the teacher without the term {free}"); // the teacher is one to be pulled toward
+
+        // Resumed from a checkpoint, the teachers are read again and the run goes on as it would have.
+        var straight = new Rl2Trainer(Rps, taught, 4);
+        for (int i = 0; i < 3; i++) straight.RunIteration();
+        var first = new Rl2Trainer(Rps, taught, 4);
+        first.RunIteration();
+        var path = Path.Combine(_dir, "run.mrla");
+        first.Save(path, new Dictionary<string, string>());
+        var resumed = new Rl2Trainer(Rps, taught, 4);
+        resumed.Load(TensorArchive.Load(path));
+        resumed.RunIteration();
+        resumed.RunIteration();
+        Assert.Equal(Weights(straight), Weights(resumed));
+
+        // A teacher replaced since the checkpoint was written: resuming is refused and changes nothing.
+        File.Copy(Teacher("replacement", Small with { Hidden = 16 }, 22, sharpen: 1000), teacher, overwrite: true);
+        var late = new Rl2Trainer(Rps, taught, 4);
+        var before = Weights(late);
+        var changed = Assert.Throws<CheckpointException>(() => late.Load(TensorArchive.Load(path)));
+        Assert.Contains("teachers have changed", changed.Message);
+        Assert.Equal(before, Weights(late));
+        Assert.Equal(0, late.Iteration);
+
+        // Without teachers there is no KL to report; the multi-task and oracle counterparts are trained without them.
+        Assert.True(double.IsNaN(new Rl2Trainer(Rps, Small, 4).RunIteration().TeacherKl));
+        var counterpart = new Rl2Algorithm().Counterpart("multi-task", taught.ToSettings());
+        Assert.Equal("none", counterpart["teachers"]);
+        Assert.Equal("false", counterpart["memory"]);
+        Assert.Equal("none", new Rl2Algorithm().Counterpart("oracle", taught.ToSettings())["teachers"]);
+    }
+
+    [Fact]
+    public void The_setting_is_read_as_group_checkpoint_pairs_and_recorded_with_absolute_paths()
+    {
+        var c = Rl2Config.DefaultsFor("rps-bots").With(new Dictionary<string, string> { ["teachers"] = "cycle=a.mrla, copy = runs/b" }, out _);
+        Assert.Equal([new Rl2Teacher("cycle", Path.GetFullPath("a.mrla")), new Rl2Teacher("copy", Path.GetFullPath("runs/b"))], c.Teachers);
+        Assert.Equal($"cycle={Path.GetFullPath("a.mrla")},copy={Path.GetFullPath("runs/b")}", c.ToSettings()["teachers"]);
+        Assert.Empty(new Rl2Config().With(new Dictionary<string, string> { ["teachers"] = "none" }, out _).Teachers);
+        Assert.Equal("none", new Rl2Config().ToSettings()["teachers"]);
+
+        foreach (var (text, expected) in new[] { ("cycle", "group=checkpoint"), ("=a.mrla", "group=checkpoint"), ("cycle=", "group=checkpoint"), ("a=x,a=y", "'a' twice") })
+        {
+            var e = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["teachers"] = text }, out _));
+            Assert.Contains("teachers", e.Message);
+            Assert.Contains(expected, e.Message);
+        }
+        var trpo = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["teachers"] = "a=x", ["update"] = "trpo" }, out _));
+        Assert.Contains("update=ppo", trpo.Message);
+        var memoryless = Assert.Throws<SettingException>(() => new Rl2Config().With(new Dictionary<string, string> { ["teachers"] = "a=x", ["memory"] = "false" }, out _));
+        Assert.Contains("memory=true", memoryless.Message);
+    }
+
+    [Fact]
+    public void Teachers_that_cannot_teach_this_run_are_refused_by_name()
+    {
+        string group = CommonGroup();
+        var fine = Teacher("fine", Small, 2);
+        SettingException Refused(TaskDistribution tasks, Rl2Config c) => Assert.Throws<SettingException>(() => new Rl2Trainer(tasks, c, 1));
+
+        // A group no training task has: a held-out kind.
+        var heldOut = RpsBotsTasks.HeldOutKinds[0].Name;
+        var e = Refused(Rps, Small with { Teachers = [new Rl2Teacher(heldOut, fine)] });
+        Assert.Contains($"'{heldOut}'", e.Message);
+        Assert.Contains("training opponents:", e.Message);
+        Assert.Contains(group, e.Message);
+
+        // A family without groups.
+        Assert.Contains("forms none", Refused(new BernoulliBanditDistribution(3, 5), Small with { Teachers = [new Rl2Teacher("a", fine)] }).Message);
+
+        // A checkpoint that does not exist, one of another family, one reading other inputs.
+        var missing = Path.Combine(_dir, "missing.mrla");
+        Assert.Contains(missing, Refused(Rps, Small with { Teachers = [new Rl2Teacher(group, missing)] }).Message);
+        var bandit = new Rl2Learner(new BernoulliBanditDistribution(3, 5), new Dictionary<string, string>(), Small, 1);
+        var banditPath = Path.Combine(_dir, "bandit.mrla");
+        bandit.Save(banditPath);
+        Assert.Contains("on 'rps-bots'", Refused(Rps, Small with { Teachers = [new Rl2Teacher(group, banditPath)] }).Message);
+        var timed = Teacher("timed", Small with { TimeInput = true }, 2);
+        Assert.Contains("other inputs", Refused(Rps, Small with { Teachers = [new Rl2Teacher(group, timed)] }).Message);
+
+        // A file that is no checkpoint.
+        var junk = Path.Combine(_dir, "junk.mrla");
+        File.WriteAllText(junk, "not a checkpoint");
+        Assert.Throws<CheckpointException>(() => new Rl2Trainer(Rps, Small with { Teachers = [new Rl2Teacher(group, junk)] }, 1));
+    }
+}
