@@ -71,8 +71,9 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
 
     /// <summary>
     /// The PPO loss's gradient over one minibatch of trials (weighted by its <paramref name="validTotal"/> valid steps)
-    /// and its parts' means; with teachers, the sum over the taught steps of KL(teacher ‖ policy) and their number. The trials are split in <see cref="Rl2Objective.Shards"/> fixed parts whose graphs are built and
-    /// differentiated side by side, one per core, and summed in order: results do not depend on the number of cores.
+    /// and its parts' means; with teachers, the sum over the taught steps of KL(teacher ‖ policy) and their number. The
+    /// trials are split in <see cref="Rl2Objective.Shards"/> fixed parts whose graphs are built and differentiated side
+    /// by side, one per core, and summed in order: results do not depend on the number of cores.
     /// </summary>
     internal (Tensor<float>?[] Grads, double Policy, double Value, double Entropy, double Kl, double ClipFraction, double TaskLoss, (double KlSum, double Steps) Teacher) MinibatchGradients(
         Rl2Batch data, int[] trials, double validTotal, double entropyCoef, double teacherCoef, int iteration)

@@ -109,8 +109,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     /// <summary>
     /// Plays one trial on each of <see cref="Rl2Config.TrialsPerIteration"/> freshly drawn training tasks with the current
     /// network (actions sampled), here or, with <paramref name="workers"/>, in pieces elsewhere (<paramref name="job"/>
-    /// gives the policy they need); then normalises rewards and computes advantages. The observation statistics move
-    /// only after the rollout, so all of its inputs were scaled alike.
+    /// gives the policy they need); then, with teachers, records their action probabilities on their groups' trials,
+    /// normalises rewards and computes advantages. The observation statistics move only after the rollout, so all of its
+    /// inputs were scaled alike.
     /// </summary>
     public Rl2Collected Collect(IRolloutWorkers? workers = null, Func<RolloutJob>? job = null)
     {

@@ -159,8 +159,8 @@ public sealed class Rl2Trainer
     public Rl2Agent Agent(bool? deterministic = null) => new(Network, deterministic ?? Config.Deterministic);
 
     /// <summary>
-    /// One iteration, read top to bottom: the learning rate and entropy weight for this point of training, a rollout of
-    /// fresh training trials, then the PPO or TRPO update on it. Throws <see cref="TrainingDivergedException"/> on NaN or infinity.
+    /// One iteration, read top to bottom: the learning rate and the entropy and teacher weights for this point of
+    /// training, a rollout of fresh training trials, then the PPO or TRPO update on it. Throws <see cref="TrainingDivergedException"/> on NaN or infinity.
     /// </summary>
     public Rl2IterationStats RunIteration()
     {
