@@ -17,11 +17,11 @@ public sealed class GroupPriorityTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static RpsBotsTasks Rps => RpsBotsTasks.FromSettings(new Dictionary<string, string> { ["throws"] = "10", ["episode-throws"] = "5" });
+    private static RpsBotsTasks Rps => SmallRps.Tasks;
 
     private static readonly Rl2Config Small = new() { Hidden = 8, Iterations = 6, TrialsPerIteration = 12, Minibatches = 2, Epochs = 1 };
 
-    private static float[] Weights(Rl2Trainer t) => t.Network.Parameters().SelectMany(p => p.ToArray()).ToArray();
+    private static float[] Weights(Rl2Trainer t) => SmallRps.Weights(t);
 
     [Fact]
     public void The_worst_groups_are_drawn_by_rank_and_each_task_is_redrawn_from_its_state()
@@ -114,7 +114,7 @@ public sealed class GroupPriorityTests : IDisposable
     [Fact]
     public void The_progress_line_names_the_worst_group_once_two_are_scored()
     {
-        var taskSettings = new Dictionary<string, string> { ["throws"] = "10", ["episode-throws"] = "5" };
+        var taskSettings = SmallRps.Settings;
         var learner = new Rl2Learner(Rps, taskSettings, Small with { TaskPriority = 0.5 }, 3);
         Assert.Empty(learner.Trainer.Priority!.Scores);
         var report = learner.RunIteration();

@@ -16,13 +16,9 @@ public sealed class TeacherTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static readonly Dictionary<string, string> RpsSettings = new() { ["throws"] = "10", ["episode-throws"] = "5" };
-
-    private static RpsBotsTasks Rps => RpsBotsTasks.FromSettings(RpsSettings);
+    private static RpsBotsTasks Rps => SmallRps.Tasks;
 
     private static readonly Rl2Config Small = new() { Hidden = 8, Iterations = 6, TrialsPerIteration = 24, Minibatches = 2, Epochs = 1 };
-
-    private static float[] Weights(Rl2Trainer t) => t.Network.Parameters().SelectMany(p => p.ToArray()).ToArray();
 
     private static string[] TrainingGroups(int draws)
     {
@@ -41,7 +37,7 @@ public sealed class TeacherTests : IDisposable
     /// </summary>
     private string Teacher(string name, Rl2Config config, ulong seed, int iterations = 0, double sharpen = 1)
     {
-        var learner = new Rl2Learner(Rps, RpsSettings, config, seed);
+        var learner = new Rl2Learner(Rps, SmallRps.Settings, config, seed);
         for (int i = 0; i < iterations; i++) learner.RunIteration();
         learner.Trainer.Network.ScalePolicyOutput(sharpen);
         var path = Path.Combine(_dir, name + ".mrla");
@@ -104,15 +100,15 @@ public sealed class TeacherTests : IDisposable
         resumed.Load(TensorArchive.Load(path));
         resumed.RunIteration();
         resumed.RunIteration();
-        Assert.Equal(Weights(straight), Weights(resumed));
+        Assert.Equal(SmallRps.Weights(straight), SmallRps.Weights(resumed));
 
         // A teacher replaced since the checkpoint was written: resuming is refused and changes nothing.
         File.Copy(Teacher("replacement", Small with { Hidden = 16 }, 22, sharpen: 1000), teacher, overwrite: true);
         var late = new Rl2Trainer(Rps, taught, 4);
-        var before = Weights(late);
+        var before = SmallRps.Weights(late);
         var changed = Assert.Throws<CheckpointException>(() => late.Load(TensorArchive.Load(path)));
         Assert.Contains("teachers have changed", changed.Message);
-        Assert.Equal(before, Weights(late));
+        Assert.Equal(before, SmallRps.Weights(late));
         Assert.Equal(0, late.Iteration);
 
         // Without teachers there is no KL to report; the multi-task and oracle counterparts are trained without them.
