@@ -73,6 +73,35 @@ public sealed class TeacherTests : IDisposable
     }
 
     [Fact]
+    public void A_teacher_without_memory_reads_each_step_alone_without_the_previous_action_and_reward()
+    {
+        string group = CommonGroup();
+        var path = Teacher("memoryless", Small with { Memory = false }, 6, iterations: 1, sharpen: 1000);
+        var student = new Rl2Trainer(Rps, Small with { Teachers = [new Rl2Teacher(group, path)] }, 5);
+        var data = student.CollectBatch();
+        var net = student.Teachers!.NetworkOf(group);
+        int I = net.InputSize, A = net.ActionSize, obs = net.ObservationSize, checkedSteps = 0;
+        for (int k = 0; k < data.Mask.Length; k++)
+        {
+            if (data.Taught[k] == 0 || data.Mask[k] == 0) continue;
+            var row = data.Inputs.AsSpan(k * I, I).ToArray();
+            row.AsSpan(obs, A + 2).Clear();
+            var x = Tensor.FromArray(row, 1, I);
+            var probs = Ops.Exp(Ops.LogSoftmax(net.Policy(net.Features(net.Step(x, net.InitialState(1)), x)), 1)).ToArray();
+            for (int a = 0; a < A; a++) Assert.Equal(probs[a], data.TeacherProbs[k * A + a], 5);
+            checkedSteps++;
+        }
+        Assert.True(checkedSteps > 0);
+        // Read with the previous action and reward, the same network prefers otherwise somewhere: the clearing matters.
+        Assert.Contains(Enumerable.Range(0, data.Mask.Length).Where(k => data.Taught[k] != 0 && data.Mask[k] != 0 && data.Inputs[k * I + obs + A] != 0), k =>
+        {
+            var x = Tensor.FromArray(data.Inputs.AsSpan(k * I, I).ToArray(), 1, I);
+            var probs = Ops.Exp(Ops.LogSoftmax(net.Policy(net.Features(net.Step(x, net.InitialState(1)), x)), 1)).ToArray();
+            return Enumerable.Range(0, A).Any(a => Math.Abs(probs[a] - data.TeacherProbs[k * A + a]) > 1e-3);
+        });
+    }
+
+    [Fact]
     public void The_term_pulls_the_policy_toward_its_teacher_and_a_run_with_teachers_resumes_bit_identically()
     {
         // One teacher, of another size, for every kind, so that every trial is taught.

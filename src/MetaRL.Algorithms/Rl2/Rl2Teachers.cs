@@ -39,7 +39,8 @@ public sealed record Rl2Teacher(string Group, string Checkpoint)
 /// <summary>
 /// The teachers of a run (<see cref="Rl2Config.Teachers"/>), loaded and checked against the student: after each rollout
 /// each teacher is run over its group's trials, on the student's own steps from a fresh memory, and the batch records
-/// its action probabilities for the update's cross-entropy term.
+/// its action probabilities for the update's cross-entropy term. A teacher may be a policy without memory (a multi-task
+/// policy, for a group it plays best): it then reads each step's row without the previous action, reward and episode end.
 /// </summary>
 internal sealed class Rl2Teachers
 {
@@ -75,6 +76,9 @@ internal sealed class Rl2Teachers
     /// <summary>How many teachers there are.</summary>
     public int Count => _teachers.Length;
 
+    /// <summary>The network teaching <paramref name="group"/> (for tests).</summary>
+    internal Rl2Network NetworkOf(string group) => _teachers.Single(t => t.Group == group).Network;
+
     // The groups training tasks fall in, from a sample of them on a stream of its own (training's streams are not drawn from).
     private static HashSet<string> TrainingGroups(TaskDistribution tasks)
     {
@@ -97,9 +101,11 @@ internal sealed class Rl2Teachers
             throw new SettingException($"rl2: {source} is a {d.Algorithm} checkpoint on '{d.Task}'; a teacher is an RL² checkpoint on '{tasks.Name}'.");
         var c = new Rl2Config().With(d.Settings, out var rest);
         Rl2Config.Schema.RefuseUnknown(rest.Keys);
-        if (!c.Memory || c.TaskInput || c.TimeInput != config.TimeInput || c.PreviousObservation != config.PreviousObservation || c.PairInput != config.PairInput)
-            throw new SettingException($"rl2: {source} reads other inputs than this run's policy (memory, task-input, time-input, previous-observation and "
-                + "pair-input must agree, with memory on and task-input off).");
+        if (c.TaskInput || c.TimeInput != config.TimeInput || c.PreviousObservation != config.PreviousObservation || c.PairInput != config.PairInput)
+            throw new SettingException($"rl2: {source} reads other inputs than this run's policy (time-input, previous-observation and pair-input must "
+                + "agree, and a teacher cannot read the task).");
+        if (!c.Memory && (c.PreviousObservation || c.PairInput))
+            throw new SettingException($"rl2: {source} has no memory and reads the previous step (previous-observation or pair-input); as a teacher it is not supported.");
         if ((c.PreviousObservation || c.PairInput) && (c.NormalizeObservations || config.NormalizeObservations))
             throw new SettingException($"rl2: {source}: a teacher with previous-observation or pair-input needs both runs without normalize-observations.");
         var family = TaskRegistry.Create(d.Task, d.TaskSettings);
@@ -140,6 +146,8 @@ internal sealed class Rl2Teachers
                     int src = t * B + trials[j];
                     var row = x.AsSpan((t * nb + j) * I, I);
                     data.Inputs.AsSpan(src * I, I).CopyTo(row);
+                    // A teacher without memory (a multi-task policy) reads no previous action, reward or episode end.
+                    if (!net.Memory) row.Slice(obs, A + 2).Clear();
                     if (!rescale) continue;
                     if (_student.ObservationNormalizer is not null) rawObservations.AsSpan(src * obs, obs).CopyTo(raw);
                     else row[..obs].CopyTo(raw);

@@ -57,6 +57,9 @@ public sealed class Rl2Trainer
 
     internal Tensor<float> ChunkFeatures(Rl2Chunk c) => _objective.Features(c);
 
+    /// <summary>With teachers: them (for tests); else null.</summary>
+    internal Rl2Teachers? Teachers => _rollout.Teachers;
+
     /// <summary>With task-priority: the groups' scores and their ranking (<see cref="Rl2Config.TaskPriority"/>); else null.</summary>
     internal GroupPriority? Priority => _rollout.Priority;
 
