@@ -112,7 +112,9 @@ internal sealed class Rl2Teachers
         if (family.ObservationSpace.Size != tasks.ObservationSpace.Size || family.ActionSpace.Size != tasks.ActionSpace.Size)
             throw new SettingException($"rl2: {source} was trained on {family.ObservationSpace.Size} observations and {family.ActionSpace.Size} actions, "
                 + $"this run has {tasks.ObservationSpace.Size} and {tasks.ActionSpace.Size} (its task settings differ where it matters).");
-        var net = Rl2Trainer.LoadNetwork(archive, tasks, c);
+        Rl2Network net;
+        try { net = Rl2Trainer.LoadNetwork(archive, tasks, c); }
+        catch (CheckpointException e) { throw new CheckpointException($"{source}: its network cannot be read ({e.Message.TrimEnd('.')}).", e); }
         if (net.InputSize != student.InputSize)
             throw new SettingException($"rl2: {source} reads input rows of {net.InputSize} values, this run's policy {student.InputSize}.");
         return (net, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
