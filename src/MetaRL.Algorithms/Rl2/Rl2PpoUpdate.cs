@@ -55,7 +55,7 @@ internal sealed class Rl2PpoUpdate(Rl2Objective o, Adam<float> optimizer, Rng rn
         }
         int u = Math.Max(1, updates);
         return new Rl2UpdateStats(pl / u, vl / u, ent / u, kl / u, clipFrac / u, gradNorm / u, taskLoss / u,
-            TeacherKl: data.Taught.Length > 0 && taught > 0 ? teacherKl / taught : double.NaN);
+            TeacherKl: taught > 0 ? teacherKl / taught : double.NaN);
     }
 
     /// <summary>

@@ -45,14 +45,13 @@ public sealed record Rl2Teacher(string Group, string Checkpoint)
 internal sealed class Rl2Teachers
 {
     private readonly (string Group, Rl2Network Network, string Checksum)[] _teachers;
-    private readonly TaskDistribution _tasks;
     private readonly Rl2Network _student;
 
     /// <exception cref="SettingException">The family forms no groups, a group no training task belongs to, a teacher of another family or input layout, continuous actions.</exception>
     /// <exception cref="CheckpointException">A teacher's checkpoint cannot be read or is not an RL² checkpoint.</exception>
     public Rl2Teachers(TaskDistribution tasks, Rl2Network student, Rl2Config config)
     {
-        (_tasks, _student) = (tasks, student);
+        _student = student;
         if (tasks.GroupName is null)
             throw new SettingException($"rl2: 'teachers' teach groups of tasks, and task family '{tasks.Name}' forms none; set teachers=none.");
         if (!student.Discrete)
@@ -72,9 +71,6 @@ internal sealed class Rl2Teachers
 
     /// <summary>Each teacher's group and the SHA-256 of the file it was read from, as a checkpoint records them (<c>group=hex,…</c>).</summary>
     public string Fingerprint => string.Join(',', _teachers.Select(t => $"{t.Group}={t.Checksum}"));
-
-    /// <summary>How many teachers there are.</summary>
-    public int Count => _teachers.Length;
 
     /// <summary>The network teaching <paramref name="group"/> (for tests).</summary>
     internal Rl2Network NetworkOf(string group) => _teachers.Single(t => t.Group == group).Network;
@@ -175,7 +171,4 @@ internal sealed class Rl2Teachers
                 }
         }
     }
-
-    /// <summary>The group of each training task the seeds draw, as <see cref="TaskDistribution.GroupOf"/> names it.</summary>
-    public string?[] GroupsOf(IEnumerable<ITask> tasks) => tasks.Select(_tasks.GroupOf).ToArray();
 }

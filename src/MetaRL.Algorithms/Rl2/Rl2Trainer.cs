@@ -229,7 +229,7 @@ public sealed class Rl2Trainer
         if (_rollout.Teachers is { } teachers)
         {
             // Resuming with other teachers than the run learnt from would not continue that run.
-            string recorded = archive.Metadata.TryGetValue(TeachersKey, out var tv2) ? tv2
+            string recorded = archive.Metadata.TryGetValue(TeachersKey, out var fingerprint) ? fingerprint
                 : throw new CheckpointException($"The checkpoint lacks '{TeachersKey}' (its run did not train with teachers, this one does).");
             if (recorded != teachers.Fingerprint)
                 throw new CheckpointException($"The teachers have changed since the checkpoint was written (recorded {recorded}; now {teachers.Fingerprint}): "
