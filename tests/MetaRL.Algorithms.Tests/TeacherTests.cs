@@ -1,4 +1,6 @@
 using MetaRL.Algorithms.Rl2;
+using MetaRL.Algorithms.Runs;
+using MetaRL.Core.Evaluation;
 using MetaRL.Core.Tasks;
 using MetaRL.Engine;
 using MetaRL.Engine.IO;
@@ -131,14 +133,21 @@ public sealed class TeacherTests : IDisposable
         resumed.RunIteration();
         Assert.Equal(SmallRps.Weights(straight), SmallRps.Weights(resumed));
 
-        // A teacher replaced since the checkpoint was written: resuming is refused and changes nothing.
+        // A teacher replaced since the checkpoint was written: resuming is refused before anything trains, whether the
+        // teachers are read before the checkpoint is loaded (a run directory) or after (a learner loaded, then trained).
         File.Copy(Teacher("replacement", Small with { Hidden = 16 }, 22, sharpen: 1000), teacher, overwrite: true);
+        var early = new Rl2Trainer(Rps, taught, 4);
+        early.PrepareTraining();
+        var before = SmallRps.Weights(early);
+        Assert.Contains("teachers have changed", Assert.Throws<CheckpointException>(() => early.Load(TensorArchive.Load(path))).Message);
+        Assert.Equal(before, SmallRps.Weights(early));
+        Assert.Equal(0, early.Iteration);
         var late = new Rl2Trainer(Rps, taught, 4);
-        var before = SmallRps.Weights(late);
-        var changed = Assert.Throws<CheckpointException>(() => late.Load(TensorArchive.Load(path)));
-        Assert.Contains("teachers have changed", changed.Message);
-        Assert.Equal(before, SmallRps.Weights(late));
-        Assert.Equal(0, late.Iteration);
+        late.Load(TensorArchive.Load(path));
+        var loaded = SmallRps.Weights(late);
+        Assert.Contains("teachers have changed", Assert.Throws<CheckpointException>(() => late.RunIteration()).Message);
+        Assert.Equal(loaded, SmallRps.Weights(late));
+        Assert.Equal(1, late.Iteration);
 
         // Without teachers there is no KL to report; the multi-task and oracle counterparts are trained without them.
         Assert.True(double.IsNaN(new Rl2Trainer(Rps, Small, 4).RunIteration().TeacherKl));
@@ -174,7 +183,7 @@ public sealed class TeacherTests : IDisposable
     {
         string group = CommonGroup();
         var fine = Teacher("fine", Small, 2);
-        SettingException Refused(TaskDistribution tasks, Rl2Config c) => Assert.Throws<SettingException>(() => new Rl2Trainer(tasks, c, 1));
+        SettingException Refused(TaskDistribution tasks, Rl2Config c) => Assert.Throws<SettingException>(() => new Rl2Trainer(tasks, c, 1).PrepareTraining());
 
         // A group no training task has: a held-out kind.
         var heldOut = RpsBotsTasks.HeldOutKinds[0].Name;
@@ -199,6 +208,43 @@ public sealed class TeacherTests : IDisposable
         // A file that is no checkpoint.
         var junk = Path.Combine(_dir, "junk.mrla");
         File.WriteAllText(junk, "not a checkpoint");
-        Assert.Throws<CheckpointException>(() => new Rl2Trainer(Rps, Small with { Teachers = [new Rl2Teacher(group, junk)] }, 1));
+        Assert.Throws<CheckpointException>(() => new Rl2Trainer(Rps, Small with { Teachers = [new Rl2Teacher(group, junk)] }, 1).PrepareTraining());
+
+        // A training run refuses them before it writes anything.
+        var run = Path.Combine(_dir, "run");
+        var settings = new Dictionary<string, string>(SmallRps.Settings) { ["hidden"] = "8", ["teachers"] = $"{heldOut}={fine}" };
+        Assert.Contains($"'{heldOut}'", Assert.Throws<SettingException>(() => RunDirectory.Create(run, "rl2", "rps-bots", settings, 1)).Message);
+        Assert.False(Directory.Exists(run));
+    }
+
+    [Fact]
+    public void A_taught_policy_loads_evaluates_and_plays_without_its_teachers_and_is_not_trained_on_without_them()
+    {
+        string group = CommonGroup();
+        var teacher = Teacher("teacher", Small, 2);
+        var learner = new Rl2Learner(Rps, SmallRps.Settings, Small with { Teachers = [new Rl2Teacher(group, teacher)] }, 3);
+        learner.RunIteration();
+        var path = Path.Combine(_dir, "taught.mrla");
+        learner.Save(path);
+        var fingerprint = TensorArchive.Load(path).Metadata["teachers"];
+        File.Delete(teacher);
+
+        // Loaded whole (as an application takes it) or for evaluation on other tasks than the teacher's group's: it plays
+        // as it was trained, and saved again it keeps the record of its teachers.
+        var loaded = MetaLearners.Load(path);
+        var evaluated = new Rl2Algorithm().LoadForEvaluation(TensorArchive.Load(path), new Dictionary<string, string> { ["held-out"] = "kinds" }, path);
+        var options = new MetaTestOptions(Trials: 20, Seed: 5);
+        var expected = MetaTest.Run(learner.Agent(), evaluated.Tasks, options).MeanTotalReturn;
+        Assert.Equal(expected, MetaTest.Run(evaluated.Agent(), evaluated.Tasks, options).MeanTotalReturn);
+        Assert.Equal(expected, MetaTest.Run(loaded.Agent(), evaluated.Tasks, options).MeanTotalReturn);
+        var again = Path.Combine(_dir, "again.mrla");
+        loaded.Save(again);
+        Assert.Equal(fingerprint, TensorArchive.Load(again).Metadata["teachers"]);
+
+        // Training on needs the teachers: refused, naming the missing file, before anything changes.
+        var weights = SmallRps.Weights(((Rl2Learner)loaded).Trainer);
+        Assert.Contains(teacher, Assert.Throws<SettingException>(() => loaded.RunIteration()).Message);
+        Assert.Equal(weights, SmallRps.Weights(((Rl2Learner)loaded).Trainer));
+        Assert.Equal(1, loaded.Iteration);
     }
 }

@@ -21,6 +21,7 @@ public abstract class MetaLearnerBase(string algorithm, TaskDistribution tasks, 
     public abstract int Iterations { get; }
     public abstract IterationReport RunIteration();
     public abstract IMetaAgent Agent();
+    public virtual void PrepareTraining() { }
     public abstract void LoadState(TensorArchive archive);
 
     public abstract void LoadWeights(TensorArchive archive, string source);

@@ -167,6 +167,8 @@ public sealed class Rl2Learner(TaskDistribution tasks, IReadOnlyDictionary<strin
 
     public override IMetaAgent Agent() => Trainer.Agent();
 
+    public override void PrepareTraining() => Trainer.PrepareTraining();
+
     protected override void SaveCheckpoint(string path, IReadOnlyDictionary<string, string> metadata) => Trainer.Save(path, metadata, Best.WriteTo);
 
     public override void LoadState(TensorArchive archive)

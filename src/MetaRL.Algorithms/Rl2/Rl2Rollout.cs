@@ -100,8 +100,8 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
     /// <summary>Draws a share of each iteration's trials for the groups of tasks doing worst (<see cref="Rl2Config.TaskPriority"/>); null: none.</summary>
     public GroupPriority? Priority { get; init; }
 
-    /// <summary>Teachers to run over their groups' trials after each rollout (<see cref="Rl2Config.Teachers"/>); null: none.</summary>
-    public Rl2Teachers? Teachers { get; init; }
+    /// <summary>Teachers to run over their groups' trials after each rollout (<see cref="Rl2Config.Teachers"/>); null: none, or not read yet.</summary>
+    public Rl2Teachers? Teachers { get; set; }
 
     /// <summary>An empty batch of <paramref name="b"/> trials.</summary>
     public Rl2Batch NewBatch(int b) => new(_T, b, network.InputSize, network.StateSize, _act) { TaskFeatures = new float[b * _F] };

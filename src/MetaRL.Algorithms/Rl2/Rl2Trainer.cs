@@ -50,15 +50,26 @@ public sealed class Rl2Trainer
     internal IReadOnlyList<Tensor<float>> PolicyParameters => _policyParameters;
 
     /// <summary>A rollout batch as an iteration collects it (for tests of the update's pieces).</summary>
-    internal Rl2Batch CollectBatch() => _rollout.Collect().Data;
+    internal Rl2Batch CollectBatch()
+    {
+        PrepareTraining();
+        return _rollout.Collect().Data;
+    }
 
     /// <summary>The chunks an update over <paramref name="trials"/> walks through (for tests).</summary>
     internal IEnumerable<Rl2Chunk> Chunks(Rl2Batch data, int[] trials) => _objective.Chunks(data, trials);
 
     internal Tensor<float> ChunkFeatures(Rl2Chunk c) => _objective.Features(c);
 
-    /// <summary>With teachers: them (for tests); else null.</summary>
-    internal Rl2Teachers? Teachers => _rollout.Teachers;
+    /// <summary>With teachers: them, read (for tests); else null.</summary>
+    internal Rl2Teachers? Teachers
+    {
+        get
+        {
+            PrepareTraining();
+            return _rollout.Teachers;
+        }
+    }
 
     /// <summary>With task-priority: the groups' scores and their ranking (<see cref="Rl2Config.TaskPriority"/>); else null.</summary>
     internal GroupPriority? Priority => _rollout.Priority;
@@ -143,7 +154,6 @@ public sealed class Rl2Trainer
         _rollout = new Rl2Rollout(tasks, Network, config, _rng, _taskRng, taskFeatures)
         {
             Priority = config.TaskPriority > 0 ? new GroupPriority(tasks, config.TaskPriority, "rl2") : null,
-            Teachers = config.Teachers.Count > 0 ? new Rl2Teachers(tasks, Network, config) : null,
         };
         if (config.Update == Rl2Update.Trpo) _trpo = new Rl2TrpoUpdate(_objective, Optimizer, _policyParameters, _rng);
         else _ppo = new Rl2PpoUpdate(_objective, Optimizer, _rng);
@@ -161,12 +171,40 @@ public sealed class Rl2Trainer
 
     public Rl2Agent Agent(bool? deterministic = null) => new(Network, deterministic ?? Config.Deterministic);
 
+    // The teachers a loaded checkpoint recorded (their groups and files' SHA-256), checked when the teachers are read.
+    private string? _recordedTeachers;
+
+    /// <summary>
+    /// Reads what only training needs, the teachers (<see cref="Rl2Config.Teachers"/>), and checks them against the
+    /// checkpoint loaded, if any; once. A trained policy therefore loads, evaluates and plays without its teachers' files
+    /// (and on tasks their groups do not cover). <see cref="RunIteration"/> calls it first; a run directory calls it
+    /// before it writes anything.
+    /// </summary>
+    /// <exception cref="SettingException">A teacher that cannot teach this run (see <see cref="Rl2Teachers"/>).</exception>
+    /// <exception cref="CheckpointException">A teacher's file cannot be read, or differs from the one the loaded checkpoint trained with.</exception>
+    public void PrepareTraining()
+    {
+        if (Config.Teachers.Count == 0 || _rollout.Teachers is not null) return;
+        var teachers = new Rl2Teachers(_tasks, Network, Config);
+        CheckTeachers(_recordedTeachers, teachers);
+        _rollout.Teachers = teachers;
+    }
+
+    // Resuming with other teachers than the run learnt from would not continue that run.
+    private static void CheckTeachers(string? recorded, Rl2Teachers teachers)
+    {
+        if (recorded is not null && recorded != teachers.Fingerprint)
+            throw new CheckpointException($"The teachers have changed since the checkpoint was written (recorded {recorded}; now {teachers.Fingerprint}): "
+                + "a resumed run would not continue the one trained. Put the teachers' files back, or start a new run from it (--from RUN --weights).");
+    }
+
     /// <summary>
     /// One iteration, read top to bottom: the learning rate and the entropy and teacher weights for this point of
     /// training, a rollout of fresh training trials, then the PPO or TRPO update on it. Throws <see cref="TrainingDivergedException"/> on NaN or infinity.
     /// </summary>
     public Rl2IterationStats RunIteration()
     {
+        PrepareTraining();
         var watch = Stopwatch.StartNew();
         double progress = (double)Iteration / Config.Iterations;
         Optimizer.LearningRate = Config.LrSchedule == LearningRateSchedule.Linear ? Config.LearningRate * Math.Max(0, 1 - progress) : Config.LearningRate;
@@ -205,7 +243,12 @@ public sealed class Rl2Trainer
         var (count, mean, m2) = _rollout.ReturnStatistics;
         archive.Metadata["return-stats"] = string.Join(',', new[] { count, mean, m2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         if (_rollout.Priority is { } priority) archive.Metadata[GroupPriorityKey] = priority.Format();
-        if (_rollout.Teachers is { } teachers) archive.Metadata[TeachersKey] = teachers.Fingerprint;
+        if (Config.Teachers.Count > 0)
+        {
+            // A learner loaded and saved again without training keeps the record it was loaded with.
+            if (_rollout.Teachers is null && _recordedTeachers is null) PrepareTraining();
+            archive.Metadata[TeachersKey] = _rollout.Teachers?.Fingerprint ?? _recordedTeachers!;
+        }
         Network.AddTo(archive, "net.");
         Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
         CheckpointMetadata.WriteOptimizer(archive, Optimizer);
@@ -226,14 +269,12 @@ public sealed class Rl2Trainer
         var scores = _rollout.Priority is null ? null
             : GroupPriority.Parse(archive.Metadata.TryGetValue(GroupPriorityKey, out var gp) ? gp
                 : throw new CheckpointException($"The checkpoint lacks '{GroupPriorityKey}' (its run did not train with task-priority, this one does)."), "The checkpoint");
-        if (_rollout.Teachers is { } teachers)
+        string? teachers = null;
+        if (Config.Teachers.Count > 0)
         {
-            // Resuming with other teachers than the run learnt from would not continue that run.
-            string recorded = archive.Metadata.TryGetValue(TeachersKey, out var fingerprint) ? fingerprint
+            teachers = archive.Metadata.TryGetValue(TeachersKey, out var fingerprint) ? fingerprint
                 : throw new CheckpointException($"The checkpoint lacks '{TeachersKey}' (its run did not train with teachers, this one does).");
-            if (recorded != teachers.Fingerprint)
-                throw new CheckpointException($"The teachers have changed since the checkpoint was written (recorded {recorded}; now {teachers.Fingerprint}): "
-                    + "a resumed run would not continue the one trained. Put the teachers' files back, or start a new run from it (--from RUN --weights).");
+            if (_rollout.Teachers is { } read) CheckTeachers(teachers, read);
         }
         var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
         ReadNetwork(archive)();
@@ -244,6 +285,7 @@ public sealed class Rl2Trainer
         TotalSteps = steps;
         _rollout.ReturnStatistics = (stats[0], stats[1], stats[2]);
         if (scores is not null) _rollout.Priority!.Restore(scores);
+        _recordedTeachers = teachers;
     }
 
     // Checks that the checkpoint's network and observation statistics fit this trainer's (LoadFrom checks every name and

@@ -77,6 +77,7 @@ public sealed class RunDirectory : IDisposable
         CheckInterval(checkpointEvery);
         var learner = MetaLearners.Create(algorithm, task, settings, seed);
         prepare?.Invoke(learner);
+        learner.PrepareTraining();
         if (besideStages ? File.Exists(System.IO.Path.Combine(path, ConfigFile)) : Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new SettingException($"Output directory '{path}' exists and is not empty; choose another --out or --resume it.");
         CreateDirectory(path);
@@ -180,6 +181,7 @@ public sealed class RunDirectory : IDisposable
         }
         var learner = MetaLearners.Create(d, settings);
         learner.LoadState(archive);
+        learner.PrepareTraining();
         if (iterations is not null) WriteConfig(path, learner, ReadOrigin(path));
         TrimMetrics(System.IO.Path.Combine(path, MetricsFile), learner.Iteration);
         return new RunDirectory(path, learner, checkpointEvery, runLock);

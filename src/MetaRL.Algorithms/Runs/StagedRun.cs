@@ -119,11 +119,16 @@ public sealed class StagedRun : IDisposable
         // Each stage's learner is built (and dropped) now, so that a bad setting is refused before anything is written;
         // the last stage must take the weights of the one before, so its networks' shapes must match.
         var last = MetaLearners.Create(algorithm, task, settings, seed);
+        last.PrepareTraining();
         foreach (var stage in planned)
         {
             IMetaLearner learner;
-            try { learner = MetaLearners.Create(algorithm, task, stage.Settings, seed); }
-            catch (SettingException e) { throw new SettingException($"Stage {stage.Number} ({stage.Name}) of the preset: {e.Message}"); }
+            try
+            {
+                learner = MetaLearners.Create(algorithm, task, stage.Settings, seed);
+                learner.PrepareTraining();
+            }
+            catch (Exception e) when (e is SettingException or CheckpointException) { throw new SettingException($"Stage {stage.Number} ({stage.Name}) of the preset: {e.Message}"); }
             var file = System.IO.Path.GetTempFileName();
             try
             {

@@ -57,6 +57,13 @@ public interface IMetaLearner
     /// <summary>The current policy as an agent for <see cref="MetaTest"/>.</summary>
     IMetaAgent Agent();
 
+    /// <summary>
+    /// Reads and checks what only training needs (e.g. RL²'s teachers), so that a learner loaded to evaluate or play
+    /// needs none of it. <see cref="RunIteration"/> does so itself; a training loop that must refuse bad input before it
+    /// writes anything calls this first.
+    /// </summary>
+    void PrepareTraining() { }
+
     /// <summary>Writes a self-describing checkpoint atomically (a temporary file moved into place).</summary>
     void Save(string path);
 
