@@ -75,6 +75,28 @@ public sealed class TeacherTests : IDisposable
     }
 
     [Fact]
+    public void Without_teach_episode_start_each_episode_s_first_decision_is_left_untaught_and_nothing_else()
+    {
+        string group = CommonGroup();
+        var path = Teacher("start", Small, 3, iterations: 1, sharpen: 1000);
+        var all = new Rl2Trainer(Rps, Small with { Teachers = [new Rl2Teacher(group, path)] }, 5).CollectBatch();
+        var rest = new Rl2Trainer(Rps, Small with { Teachers = [new Rl2Teacher(group, path)], TeachEpisodeStart = false }, 5).CollectBatch();
+        int B = Small.TrialsPerIteration, T = all.Mask.Length / B, episodes = 0;
+        for (int k = 0; k < all.Mask.Length; k++)
+        {
+            if (all.Taught[k] == 0) { Assert.Equal(0, rest.Taught[k]); continue; }
+            // Matches of 10 throws in episodes of 5: an episode starts at throws 1 and 6 of each trial.
+            int throwOfTrial = k / B;
+            bool start = throwOfTrial % 5 == 0;
+            Assert.Equal(start ? 0 : 1, rest.Taught[k]);
+            if (start) episodes++;
+            else Assert.Equal(all.TeacherProbs.AsSpan(k * 3, 3).ToArray(), rest.TeacherProbs.AsSpan(k * 3, 3).ToArray());
+        }
+        Assert.Equal(10, T);
+        Assert.True(episodes >= 2 && episodes % 2 == 0, $"{episodes} episode starts of the group were seen"); // two per trial of the group
+    }
+
+    [Fact]
     public void A_teacher_without_memory_reads_each_step_alone_without_the_previous_action_and_reward()
     {
         string group = CommonGroup();

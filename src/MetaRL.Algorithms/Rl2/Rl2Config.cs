@@ -148,6 +148,12 @@ public sealed record Rl2Config
     public double TeacherCoef { get; init; } = 1;
     /// <summary>Weight of the teachers' term at the end of training (linear in between, as the entropy bonus).</summary>
     public double TeacherCoefFinal { get; init; }
+    /// <summary>
+    /// Whether the teachers also teach each episode's first decision. False leaves that decision to the reward alone:
+    /// in arena it picks the round's kit, the choice that adapting to the player is about, which a teacher that never saw
+    /// the student's earlier rounds (or has no memory) cannot make for it.
+    /// </summary>
+    public bool TeachEpisodeStart { get; init; } = true;
 
     /// <summary>Steps per chunk the updates cut a trial of <paramref name="trialSteps"/> steps into (<see cref="Bptt"/>, or the whole trial).</summary>
     public int ChunkLength(int trialSteps) => Bptt > 0 ? Math.Min(Bptt, trialSteps) : trialSteps;
@@ -221,6 +227,7 @@ public sealed record Rl2Config
             "Per-group teachers as group=checkpoint pairs separated by commas (kite=runs/arena-kite/best.mrla): the policy is pulled toward each group's teacher on its training trials (none: no teachers).")
         .Double("teacher-coef", c => c.TeacherCoef, (c, v) => c with { TeacherCoef = v }, 0, 1e6, "Weight of the teachers' cross-entropy term at the start of training.")
         .Double("teacher-coef-final", c => c.TeacherCoefFinal, (c, v) => c with { TeacherCoefFinal = v }, 0, 1e6, "Weight of the teachers' term at the end (linear in between).")
+        .Bool("teach-episode-start", c => c.TeachEpisodeStart, (c, v) => c with { TeachEpisodeStart = v }, "The teachers also teach each episode's first decision (false: it is learnt from the reward alone; arena: the kit pick).")
         .Group("training")
         .Double("lr", c => c.LearningRate, (c, v) => c with { LearningRate = v }, 0, 1, "Adam's learning rate (PPO: the whole network; TRPO: the value head).")
         .Enum("lr-schedule", c => c.LrSchedule, (c, v) => c with { LrSchedule = v }, "linear decays the learning rate to zero over training; constant keeps it.")

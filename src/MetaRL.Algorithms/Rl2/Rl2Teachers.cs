@@ -46,12 +46,14 @@ internal sealed class Rl2Teachers
 {
     private readonly (string Group, Rl2Network Network, string Checksum)[] _teachers;
     private readonly Rl2Network _student;
+    private readonly bool _teachEpisodeStart;
 
     /// <exception cref="SettingException">The family forms no groups, a group no training task belongs to, a teacher of another family or input layout, continuous actions.</exception>
     /// <exception cref="CheckpointException">A teacher's checkpoint cannot be read or is not an RL² checkpoint.</exception>
     public Rl2Teachers(TaskDistribution tasks, Rl2Network student, Rl2Config config)
     {
         _student = student;
+        _teachEpisodeStart = config.TeachEpisodeStart;
         if (tasks.GroupName is null)
             throw new SettingException($"rl2: 'teachers' teach groups of tasks, and task family '{tasks.Name}' forms none; set teachers=none.");
         if (!student.Discrete)
@@ -118,8 +120,9 @@ internal sealed class Rl2Teachers
 
     /// <summary>
     /// Records in <paramref name="data"/> each teacher's action probabilities at every step of the trials of its group
-    /// (<paramref name="groups"/>, one per trial), with the teacher's negative entropy and a flag per step; the other
-    /// trials' rows stay zero. <paramref name="rawObservations"/> are the observations acted on, [step, trial,
+    /// (<paramref name="groups"/>, one per trial; each episode's first step left out with
+    /// <see cref="Rl2Config.TeachEpisodeStart"/> false), with the teacher's negative entropy and a flag per step; the other
+    /// steps' rows stay zero. <paramref name="rawObservations"/> are the observations acted on, [step, trial,
     /// observation], when the student scales them (empty otherwise: the input rows hold them as they are); each teacher
     /// reads them scaled by its own statistics.
     /// </summary>
@@ -158,6 +161,8 @@ internal sealed class Rl2Teachers
                 for (int j = 0; j < nb; j++)
                 {
                     int src = t * B + trials[j];
+                    // An episode's first step is the trial's first, or follows an episode's end (the row's done flag).
+                    if (!_teachEpisodeStart && (t == 0 || data.Inputs[src * I + obs + A + 1] != 0)) continue;
                     var lp = logp.AsSpan((t * nb + j) * A, A);
                     double negEntropy = 0;
                     for (int a = 0; a < A; a++)
