@@ -246,7 +246,7 @@ internal static class Program
                     foreach (var preset in conditional)
                         when.AddRow(Markup.Escape(string.Join("\n", preset.Tasks)), Markup.Escape(string.Join("\n", preset.When.Select(w => w.Value.Describe(w.Key)))),
                             string.Concat(preset.Stages.Select((st, i) => $"[bold]stage {i + 1}[/] {Markup.Escape(st.Describe())}\n"))
-                            + (preset.Stages.Count > 0 ? $"[bold]stage {preset.Stages.Count + 1}[/], from stage {preset.Stages.Count}'s {(preset.Stages[^1].HandsOverBest ? "best policy" : "weights")}:\n" : "")
+                            + (preset.Stages.Count > 0 ? RunLine(preset) : "")
                             + Markup.Escape(string.Join("\n", preset.Settings.Select(kv => $"{kv.Key}={kv.Value}"))) + $"\n[dim]{Markup.Escape(preset.Measured)}[/]");
                     AnsiConsole.Write(when);
                 }
@@ -254,6 +254,14 @@ internal static class Program
             return 0;
         });
         return cmd;
+    }
+
+    // The line that says where a staged preset's run starts from and what it takes as the last stage (markup).
+    private static string RunLine(MetaRL.Algorithms.Common.Presets.Preset preset)
+    {
+        var from = preset.Stages.Select((st, i) => (st, i)).Last(x => preset.From is null || x.st.Name == preset.From);
+        return $"[bold]stage {preset.Stages.Count + 1}[/], from stage {from.i + 1}'s {(from.st.HandsOverBest ? "best policy" : "weights")}:\n"
+            + string.Concat(preset.RunSettings.Select(kv => Markup.Escape($"{kv.Key}={kv.Value}") + "\n"));
     }
 
     private static string ListJson(IEnumerable<MetaAlgorithm> algorithms, IEnumerable<(TaskFamilyInfo Family, IReadOnlyList<SettingDescription>? Settings, string? Unavailable)> families)
@@ -300,7 +308,10 @@ internal static class Program
                             ["about"] = st.About,
                             ["settings"] = Strings(st.Settings),
                             ["handOver"] = MetaRL.Algorithms.Common.Presets.Stage.HandOverName(st.HandsOverBest),
+                            ["from"] = st.From,
                         }).ToArray()),
+                        ["runFrom"] = p.Stages.Count > 0 ? p.From ?? p.Stages[^1].Name : null,
+                        ["runSettings"] = Strings(p.RunSettings),
                         ["measured"] = p.Measured,
                     }).ToArray()),
                 };

@@ -296,7 +296,23 @@ public sealed class PresetTests
         Assert.Equal("a (iterations=2): first", Assert.Single(parsed.Entries[0].Stages).Describe());
         Assert.False(parsed.Entries[0].Stages[0].HandsOverBest);
         var best = MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Staged("{\"name\":\"a\",\"about\":\"first\",\"settings\":{\"iterations\":\"2\"},\"handOver\":\"best\"}"))), "rl2", "s.json");
-        Assert.Equal("a (iterations=2): first; the next stage starts from its best policy by validation", Assert.Single(best.Entries[0].Stages).Describe());
+        Assert.Equal("a (iterations=2): first; what starts from it takes its best policy by validation", Assert.Single(best.Entries[0].Stages).Describe());
+        // A stage starts from scratch or from a stage before it, and names only stages before it; the run's own stage
+        // settings name any stage, the preset's settings (defaults also without stages) none.
+        const string A = "{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"}}";
+        Assert.Contains("starts from 'b', which is no stage before it", Refusal(A + ",{\"name\":\"b\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"},\"from\":\"b\"}"));
+        Assert.Contains("names stage 'b', which is no stage before it", Refusal("{\"name\":\"a\",\"about\":\"\",\"settings\":{\"iterations\":\"2\",\"teachers\":\"x={stage:b}\"}},{\"name\":\"b\",\"about\":\"\",\"settings\":{\"iterations\":\"2\"}}"));
+        string RunRefusal(string preset) => Assert.Throws<InvalidDataException>(() => MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(
+            "{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"arena\"]," + preset + ",\"measured\":\"m\"}]}")), "rl2", "r.json")).Message;
+        Assert.Contains("which only a staged run takes", RunRefusal("\"stages\":[" + A + "],\"settings\":{\"teachers\":\"x={stage:a}\"}"));
+        Assert.Contains("the run starts from 'c', which is no stage", RunRefusal("\"stages\":[" + A + "],\"settings\":{},\"run\":{\"from\":\"c\"}"));
+        Assert.Contains("the run names stage 'c'", RunRefusal("\"stages\":[" + A + "],\"settings\":{},\"run\":{\"settings\":{\"teachers\":\"x={stage:c}\"}}"));
+        Assert.Contains("for a preset with stages", RunRefusal("\"settings\":{},\"run\":{\"from\":\"a\"}"));
+        var dag = MetaRL.Algorithms.Common.Presets.Parse(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(
+            "{\"algorithm\":\"rl2\",\"presets\":[{\"tasks\":[\"arena\"],\"stages\":[" + A + ",{\"name\":\"b\",\"about\":\"other\",\"settings\":{\"iterations\":\"3\"},\"from\":\"none\"}],"
+            + "\"settings\":{},\"run\":{\"from\":\"a\",\"settings\":{\"teachers\":\"x={stage:b}\"}},\"measured\":\"m\"}]}")), "rl2", "dag.json").Entries[0];
+        Assert.Equal(("a", "none", "x={stage:b}"), (dag.From, dag.Stages[1].From, dag.RunSettings["teachers"]));
+        Assert.Equal("b (iterations=3): other; from scratch", dag.Stages[1].Describe());
     }
 }
 
@@ -572,6 +588,55 @@ public sealed class StagedRunTests : IDisposable
         Directory.CreateDirectory(damaged);
         File.WriteAllText(Path.Combine(damaged, MetaRL.Algorithms.Runs.StagedRun.PlanFile), "{\"format\": 1, \"stages\": []}");
         Assert.Contains("damaged", Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Open(damaged)).Message);
+    }
+
+    [Fact]
+    public void Stages_may_start_from_scratch_or_an_earlier_stage_and_name_earlier_stages_as_teachers()
+    {
+        // On rps-bots cut short: an oracle, a policy without memory trained from scratch beside it, and the run started
+        // from the oracle and taught by the policy without memory (a directory named by {stage:NAME}).
+        var group = MetaRL.Tasks.Games.RpsBotsTasks.FromSettings(SmallRps.Settings).GroupOf(
+            MetaRL.Tasks.Games.RpsBotsTasks.FromSettings(SmallRps.Settings).SampleTask(new MetaRL.Engine.Rng(1), MetaRL.Core.Tasks.TaskSplit.Train))!;
+        var small = new Dictionary<string, string>(SmallRps.Settings) { ["hidden"] = "8", ["trials-per-iteration"] = "8", ["minibatches"] = "2", ["iterations"] = "2", ["validate-every"] = "0" };
+        Presets.Stage[] stages =
+        [
+            new("oracle", "", new Dictionary<string, string> { ["iterations"] = "2" }),
+            new("plain", "", new Dictionary<string, string> { ["iterations"] = "3", ["memory"] = "false", ["hidden"] = "4" }, From: Presets.Stage.Scratch),
+        ];
+        var runSettings = new Dictionary<string, string> { ["teachers"] = group + "={stage:plain}/checkpoint.mrla" };
+        var path = Path.Combine(_dir, "dag");
+        using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "rps-bots", small, 5, stages, "", runFrom: "oracle", runSettings))
+        {
+            Assert.Equal((0, 0, 1), (staged.Stages[0].From, staged.Stages[1].From, staged.RunFrom));
+            // The stages do not take the run's teachers; the run names the second stage's checkpoint by its full path.
+            Assert.Equal("none", MetaLearners.Create("rl2", "rps-bots", staged.Stages[1].Settings).Settings["teachers"]);
+            var plain = Path.GetFullPath(Path.Combine(path, "stage-2-plain", "checkpoint.mrla"));
+            Assert.Equal($"{group}={plain}", staged.Settings["teachers"]);
+            TrainAll(staged);
+            // The run learnt from that file: its checkpoint records the file's SHA-256.
+            Assert.Equal($"{group}={Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(plain)))}",
+                MetaRL.Engine.IO.TensorArchive.Load(Path.Combine(path, "checkpoint.mrla")).Metadata["teachers"]);
+        }
+        var origin = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(path, "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey]!;
+        Assert.Equal(Path.GetFullPath(Path.Combine(path, "stage-1-oracle", "checkpoint.mrla")), (string?)origin["checkpoint"]);
+        Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(path, "stage-2-plain", "config.json")))![MetaRL.Algorithms.Runs.RunDirectory.OriginKey]);
+        Assert.Equal("false", MetaLearners.Load(Path.Combine(path, "stage-2-plain")).Settings["memory"]);
+        using (var reopened = MetaRL.Algorithms.Runs.StagedRun.Open(path)) Assert.Equal((0, 1), (reopened.Stages[1].From, reopened.RunFrom));
+
+        // A plan written before stages could start elsewhere (format 1) is read as a chain.
+        var plan = Path.Combine(path, MetaRL.Algorithms.Runs.StagedRun.PlanFile);
+        var old = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(plan))!.AsObject();
+        old["format"] = 1;
+        old.Remove("runFrom");
+        foreach (var st in old["stages"]!.AsArray()) st!.AsObject().Remove("from");
+        File.WriteAllText(plan, old.ToJsonString());
+        using (var chain = MetaRL.Algorithms.Runs.StagedRun.Open(path)) Assert.Equal((0, 1, 2), (chain.Stages[0].From, chain.Stages[1].From, chain.RunFrom));
+
+        // The run cannot start from a stage whose networks differ from its own; nothing is written.
+        var bad = Path.Combine(_dir, "bad-dag");
+        var e = Assert.Throws<MetaRL.Core.Tasks.SettingException>(() => MetaRL.Algorithms.Runs.StagedRun.Plan(bad, "rl2", "rps-bots", small, 5, stages, "", runFrom: "plain"));
+        Assert.Contains("The run cannot start from the weights of stage 2 (plain)", e.Message);
+        Assert.False(Directory.Exists(bad));
     }
 
     [Fact]

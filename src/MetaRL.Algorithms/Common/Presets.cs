@@ -20,21 +20,47 @@ public sealed class Presets
     public sealed record Preset(IReadOnlyList<string> Tasks, IReadOnlyDictionary<string, Condition> When,
         IReadOnlyDictionary<string, string> Settings, string Measured)
     {
-        /// <summary>The runs trained before this one, in order (empty for most presets); the run starts from the last one's weights.</summary>
+        /// <summary>The runs trained before this one, in order (empty for most presets); the run starts from the weights of <see cref="From"/>.</summary>
         public IReadOnlyList<Stage> Stages { get; init; } = [];
+
+        /// <summary>The stage whose weights the run starts from (<c>"run": { "from": NAME }</c>); null: the last.</summary>
+        public string? From { get; init; }
+
+        /// <summary>
+        /// Settings the run takes only as the last stage of a staged run (<c>"run": { "settings": … }</c>), over
+        /// <see cref="Settings"/> and under the user's: those that name stages (<see cref="Stage.Reference"/>), such as
+        /// teachers trained by the stages. <c>--no-stages</c> trains the run without them.
+        /// </summary>
+        public IReadOnlyDictionary<string, string> RunSettings { get; init; } = new Dictionary<string, string>();
     }
 
     /// <summary>
     /// A run trained before the preset's own: a <see cref="Name"/> (one word, for its directory and the progress line),
     /// what it is <see cref="About"/>, the <see cref="Settings"/> (task or algorithm keys, <c>iterations</c> among them)
-    /// that it sets over the run's, and whether the next stage starts from its best policy by validation
+    /// that it sets over the run's, whether what starts from it takes its best policy by validation
     /// (<c>"handOver": "best"</c>: <c>best.mrla</c>, its last checkpoint when it kept none) rather than its last checkpoint
     /// (<c>"last"</c>, the default).
     /// </summary>
-    public sealed record Stage(string Name, string About, IReadOnlyDictionary<string, string> Settings, bool HandsOverBest = false)
+    public sealed record Stage(string Name, string About, IReadOnlyDictionary<string, string> Settings, bool HandsOverBest = false, string? From = null)
     {
+        /// <summary>What <see cref="From"/> says for a stage trained from scratch.</summary>
+        public const string Scratch = "none";
+
+        /// <summary>
+        /// A setting's value may name an earlier stage's directory as <c>{stage:NAME}</c> (a run directory stands for its
+        /// best policy where a checkpoint is read, e.g. <c>teachers=kite={stage:marksmen}</c>); the staged run's plan
+        /// writes the directory's full path in its place.
+        /// </summary>
+        public static readonly System.Text.RegularExpressions.Regex Reference = new(@"\{stage:([^}]*)\}");
+
+        /// <summary>The stages <paramref name="settings"/> name with <see cref="Reference"/>.</summary>
+        public static IEnumerable<string> Named(IReadOnlyDictionary<string, string> settings)
+            => settings.Values.SelectMany(v => Reference.Matches(v).Select(m => m.Groups[1].Value));
+
         /// <summary>The stage as a person reads it: <c>marksmen (style=kite, iterations=3000): a marksmen-only oracle</c>.</summary>
-        public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}{(HandsOverBest ? "; the next stage starts from its best policy by validation" : "")}";
+        public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}"
+            + (From is null ? "" : From == Scratch ? "; from scratch" : $"; from stage {From}")
+            + (HandsOverBest ? "; what starts from it takes its best policy by validation" : "");
 
         /// <summary>How a preset and a staged run's plan write <see cref="HandsOverBest"/>: <c>"best"</c> or <c>"last"</c>.</summary>
         public static string HandOverName(bool best) => best ? "best" : "last";
@@ -155,10 +181,28 @@ public sealed class Presets
                             .ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"stage '{name}': setting '{s.Name}' is not a string"), StringComparer.Ordinal);
                         if (!set.ContainsKey("iterations")) throw new InvalidDataException($"stage '{name}' must say how many iterations it trains");
                         bool best = stage.TryGetProperty("handOver", out var hand) && Stage.ReadHandOver(hand.GetString() ?? "null", $"stage '{name}'");
-                        stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set, best));
+                        string? from = stage.TryGetProperty("from", out var f) ? f.GetString() ?? throw new InvalidDataException($"stage '{name}': 'from' is null") : null;
+                        if (from is not null && from != Stage.Scratch && stages.All(s => s.Name != from))
+                            throw new InvalidDataException($"stage '{name}' starts from '{from}', which is no stage before it (name one, or {Stage.Scratch})");
+                        if (Stage.Named(set).FirstOrDefault(n => stages.All(s => s.Name != n)) is { } later)
+                            throw new InvalidDataException($"stage '{name}' names stage '{later}', which is no stage before it");
+                        stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set, best, from));
                     }
                 if (stages.Select(s => s.Name).Distinct().Count() != stages.Count) throw new InvalidDataException("two stages of a preset share a name");
-                entries.Add(new Preset(tasks, when, settings, measured) { Stages = stages });
+                if (Stage.Named(settings).Any()) throw new InvalidDataException("a preset's settings name stages; name them in \"run\": { \"settings\" }, which only a staged run takes");
+                string? runFrom = null;
+                var runSettings = new Dictionary<string, string>(StringComparer.Ordinal);
+                if (p.TryGetProperty("run", out var run))
+                {
+                    if (stages.Count == 0) throw new InvalidDataException("\"run\" is for a preset with stages");
+                    runFrom = run.TryGetProperty("from", out var rf) ? rf.GetString() ?? throw new InvalidDataException("run: 'from' is null") : null;
+                    if (runFrom is not null && stages.All(s => s.Name != runFrom)) throw new InvalidDataException($"the run starts from '{runFrom}', which is no stage");
+                    if (run.TryGetProperty("settings", out var rs))
+                        runSettings = rs.EnumerateObject().ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"run: setting '{s.Name}' is not a string"), StringComparer.Ordinal);
+                    if (Stage.Named(runSettings).FirstOrDefault(n => stages.All(s => s.Name != n)) is { } unknown)
+                        throw new InvalidDataException($"the run names stage '{unknown}', which is no stage");
+                }
+                entries.Add(new Preset(tasks, when, settings, measured) { Stages = stages, From = runFrom, RunSettings = runSettings });
             }
             return new Presets(algorithm, entries);
         }

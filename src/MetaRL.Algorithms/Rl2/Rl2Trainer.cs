@@ -243,12 +243,10 @@ public sealed class Rl2Trainer
         var (count, mean, m2) = _rollout.ReturnStatistics;
         archive.Metadata["return-stats"] = string.Join(',', new[] { count, mean, m2 }.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         if (_rollout.Priority is { } priority) archive.Metadata[GroupPriorityKey] = priority.Format();
-        if (Config.Teachers.Count > 0)
-        {
-            // A learner loaded and saved again without training keeps the record it was loaded with.
-            if (_rollout.Teachers is null && _recordedTeachers is null) PrepareTraining();
-            archive.Metadata[TeachersKey] = _rollout.Teachers?.Fingerprint ?? _recordedTeachers!;
-        }
+        // A learner loaded and saved again without training keeps the record it was loaded with; one that has neither read
+        // its teachers nor been loaded has learnt nothing from them yet, and records none.
+        if (Config.Teachers.Count > 0 && (_rollout.Teachers?.Fingerprint ?? _recordedTeachers) is { } fingerprint)
+            archive.Metadata[TeachersKey] = fingerprint;
         Network.AddTo(archive, "net.");
         Network.ObservationNormalizer?.AddTo(archive, ObservationStatisticsPrefix);
         CheckpointMetadata.WriteOptimizer(archive, Optimizer);
@@ -273,6 +271,7 @@ public sealed class Rl2Trainer
         if (Config.Teachers.Count > 0)
         {
             teachers = archive.Metadata.TryGetValue(TeachersKey, out var fingerprint) ? fingerprint
+                : iteration == 0 ? null
                 : throw new CheckpointException($"The checkpoint lacks '{TeachersKey}' (its run did not train with teachers, this one does).");
             if (_rollout.Teachers is { } read) CheckTeachers(teachers, read);
         }

@@ -71,8 +71,11 @@ internal static class Training
                 {
                     AnsiConsole.MarkupLine($"The preset trains this in {staged.Count} stages ({Markup.Escape(staged.Measured)}); --no-stages trains the last alone:");
                     foreach (var stage in staged.Stages)
-                        AnsiConsole.MarkupLine($"  {stage.Number}. [bold]{Markup.Escape(stage.Name)}[/]: {Markup.Escape(stage.About)} ({Markup.Escape(stage.DescribeChanges())}) → {Markup.Escape(Path.Combine(path, stage.Directory))}");
-                    AnsiConsole.MarkupLine($"  {staged.Count}. the run itself, from the {(staged.Stages[^1].HandsOverBest ? "best policy" : "weights")} of stage {staged.Stages.Count} → {Markup.Escape(path)}");
+                    {
+                        string start = stage.From == stage.Number - 1 ? "" : stage.From == 0 ? ", from scratch" : $", from stage {stage.From}";
+                        AnsiConsole.MarkupLine($"  {stage.Number}. [bold]{Markup.Escape(stage.Name)}[/]: {Markup.Escape(stage.About)} ({Markup.Escape(stage.DescribeChanges())}{start}) → {Markup.Escape(Path.Combine(path, stage.Directory))}");
+                    }
+                    AnsiConsole.MarkupLine($"  {staged.Count}. the run itself, from the {(staged.RunStartsFrom.HandsOverBest ? "best policy" : "weights")} of stage {staged.RunFrom} → {Markup.Escape(path)}");
                     return TrainStages(staged, checkpointEvery, cluster);
                 }
             run = RunDirectory.Create(path, algo, task, settings, seed ?? 1, checkpointEvery);
