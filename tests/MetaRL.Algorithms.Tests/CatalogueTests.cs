@@ -640,30 +640,43 @@ public sealed class StagedRunTests : IDisposable
     }
 
     [Fact]
-    public void The_arena_preset_trains_a_marksmen_oracle_first_and_only_for_the_all_style_loadout_game()
+    public void The_arena_preset_trains_oracles_and_the_multi_task_policy_then_every_style_taught_by_them_and_only_for_the_all_style_loadout_game()
     {
         var presets = MetaRL.Algorithms.Rl2.Rl2Config.Presets;
         IReadOnlyList<MetaRL.Algorithms.Common.Presets.Stage> StagesFor(string task, Dictionary<string, string> settings) => presets.For(task, settings)?.Stages ?? [];
-        var stage = Assert.Single(StagesFor("arena", new Dictionary<string, string>()));
+        var stages = StagesFor("arena", new Dictionary<string, string>());
+        Assert.Equal(["marksmen", "flank", "camp", "multi", "taught", "taught3"], stages.Select(s => s.Name));
+        var stage = stages[0];
         Assert.Equal(("marksmen", "kite", "0.65", "3000"), (stage.Name, stage.Settings["style"], stage.Settings["standard-damage"], stage.Settings["iterations"]));
-        // The oracle learns its drawn kits as picked, with the general entropy bonus, and hands its best policy on.
+        // The marksmen oracle learns its drawn kits as picked, with the general entropy bonus, and hands its best policy on.
         Assert.Equal(("true", "0.01", true), (stage.Settings["credit-drawn-kit"], stage.Settings["entropy-coef"], stage.HandsOverBest));
         Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["style"] = "kite" }));
         Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }));
         Assert.Empty(StagesFor("bandit", new Dictionary<string, string>()));
-        // Planned, the stage trains the run's algorithm settings with its own changes; the run keeps the family's defaults.
+        // Planned: the oracles and the multi-task policy from scratch; the taught stages from the marksmen oracle, taught
+        // by the three oracles' best policies and the multi-task policy's last, at weights 1, 3, then 10 in the run.
         var path = Path.Combine(_dir, "arena");
         using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "arena", new Dictionary<string, string>(), 1)!)
         {
-            var planned = Assert.Single(staged.Stages);
-            var run = MetaLearners.Create("rl2", "arena");
-            var oracle = MetaLearners.Create("rl2", "arena", planned.Settings);
-            Assert.Equal(run.Settings.Where(kv => kv.Key is not ("iterations" or "entropy-coef")), oracle.Settings.Where(kv => kv.Key is not ("iterations" or "entropy-coef")));
-            Assert.Equal(("kite", "3000", "0.01", "true"), (planned.Settings["style"], planned.Settings["iterations"], oracle.Settings["entropy-coef"], oracle.TaskSettings["credit-drawn-kit"]));
+            Assert.Equal([0, 0, 0, 0, 1, 5], staged.Stages.Select(s => s.From));
+            Assert.Equal(6, staged.RunFrom);
+            string Dir(int n) => Path.GetFullPath(Path.Combine(path, staged.Stages[n - 1].Directory));
+            var teachers = $"kite={Dir(1)},flank={Dir(2)},camp={Dir(3)},rush={Dir(4)}/checkpoint.mrla";
+            Assert.Equal((teachers, "1"), (staged.Stages[4].Settings["teachers"], staged.Stages[4].Settings["teacher-coef"]));
+            Assert.Equal((teachers, "3"), (staged.Stages[5].Settings["teachers"], staged.Stages[5].Settings["teacher-coef"]));
+            Assert.Equal((teachers, "10", "750"), (staged.Settings["teachers"], staged.Settings["teacher-coef"], staged.Settings["iterations"]));
+            var run = MetaLearners.Create("rl2", "arena", staged.Settings);
+            var oracle = MetaLearners.Create("rl2", "arena", staged.Stages[0].Settings);
+            var multi = MetaLearners.Create("rl2", "arena", staged.Stages[3].Settings);
+            Assert.Equal(("none", "false", "all"), (multi.Settings["teachers"], multi.Settings["memory"], multi.TaskSettings.GetValueOrDefault("style", "all")));
+            static bool Shared(string key) => key is not ("iterations" or "entropy-coef" or "teachers" or "teacher-coef" or "teacher-coef-final");
+            Assert.Equal(run.Settings.Where(kv => Shared(kv.Key)), oracle.Settings.Where(kv => Shared(kv.Key)));
+            Assert.Equal(("kite", "3000", "0.01", "true"), (staged.Stages[0].Settings["style"], staged.Stages[0].Settings["iterations"], oracle.Settings["entropy-coef"], oracle.TaskSettings["credit-drawn-kit"]));
             Assert.Equal(("0.03", "false"), (run.Settings["entropy-coef"], run.TaskSettings.GetValueOrDefault("credit-drawn-kit", "false")));
-            Assert.True(planned.HandsOverBest);
-            Assert.Equal(("all", "true", "0.5", "1500"), (run.TaskSettings.GetValueOrDefault("style", "all"), run.TaskSettings["loadouts"], run.TaskSettings["standard-damage"], run.Settings["iterations"]));
+            Assert.Equal(("all", "true", "0.5"), (run.TaskSettings.GetValueOrDefault("style", "all"), run.TaskSettings["loadouts"], run.TaskSettings["standard-damage"]));
         }
+        // --no-stages trains the run alone, without the teachers its stages would have trained.
+        Assert.Equal("none", MetaLearners.Create("rl2", "arena").Settings["teachers"]);
         // Planning trains nothing: the plan alone is written.
         Assert.Empty(Directory.GetDirectories(path));
         Assert.True(MetaRL.Algorithms.Runs.StagedRun.IsStaged(path));
