@@ -132,6 +132,9 @@ public sealed class CliTests : IDisposable
         Assert.Equal("marksmen", arena[0].GetProperty("stages")[0].GetProperty("name").GetString());
         Assert.Equal("kite", arena[0].GetProperty("stages")[0].GetProperty("settings").GetProperty("style").GetString());
         Assert.Equal("best", arena[0].GetProperty("stages")[0].GetProperty("handOver").GetString());
+        // Later stages say where they start; the run says which stage it starts from and what it takes as the last stage.
+        Assert.Equal(("none", "marksmen"), (arena[0].GetProperty("stages")[1].GetProperty("from").GetString(), arena[0].GetProperty("stages")[4].GetProperty("from").GetString()));
+        Assert.Equal(("taught3", "10"), (arena[0].GetProperty("runFrom").GetString(), arena[0].GetProperty("runSettings").GetProperty("teacher-coef").GetString()));
         var loadouts = arena[1];
         Assert.Equal(["loadouts=true"], loadouts.GetProperty("when").EnumerateArray().Select(w => w.GetString()));
         Assert.Equal(0, loadouts.GetProperty("stages").GetArrayLength());
