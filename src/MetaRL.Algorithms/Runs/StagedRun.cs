@@ -44,7 +44,7 @@ public sealed class StagedRun : IDisposable
     public sealed record Stage(int Number, string Name, string About, IReadOnlyDictionary<string, string> Changes, IReadOnlyDictionary<string, string> Settings, string Directory,
         bool HandsOverBest = false, int From = 0)
     {
-        /// <summary>The checkpoint of this stage, in the run <paramref name="runPath"/>, that the next stage starts from.</summary>
+        /// <summary>The checkpoint of this stage, in the run <paramref name="runPath"/>, that a stage (or the run) started from it starts from.</summary>
         public string HandOver(string runPath)
         {
             string dir = System.IO.Path.Combine(runPath, Directory);
