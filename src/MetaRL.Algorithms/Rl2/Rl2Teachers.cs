@@ -90,7 +90,7 @@ internal sealed class Rl2Teachers
     private static (Rl2Network Network, string Checksum) Load(Rl2Teacher teacher, TaskDistribution tasks, Rl2Network student, Rl2Config config)
     {
         string file = Directory.Exists(teacher.Checkpoint) ? RunDirectory.CheckpointOf(teacher.Checkpoint, preferBest: true) : teacher.Checkpoint;
-        if (!File.Exists(file)) throw new SettingException($"rl2: the teacher for '{teacher.Group}', {file}, does not exist (put it back, or train without teachers: teachers=none).");
+        if (!File.Exists(file)) throw new SettingException($"rl2: the teacher for '{teacher.Group}', {file}, does not exist (put it back, or train without teachers, --set teachers=none: a run to go on from starts anew with --from RUN --weights).");
         var bytes = File.ReadAllBytes(file);
         var archive = TensorArchive.Parse(bytes, file);
         string source = $"the teacher for '{teacher.Group}' ({file})";
