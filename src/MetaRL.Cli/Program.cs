@@ -259,8 +259,8 @@ internal static class Program
     // The line that says where a staged preset's run starts from and what it takes as the last stage (markup).
     private static string RunLine(MetaRL.Algorithms.Common.Presets.Preset preset)
     {
-        var from = preset.Stages.Select((st, i) => (st, i)).Last(x => preset.From is null || x.st.Name == preset.From);
-        return $"[bold]stage {preset.Stages.Count + 1}[/], from stage {from.i + 1}'s {(from.st.HandsOverBest ? "best policy" : "weights")}:\n"
+        var from = preset.Stages[preset.RunFrom - 1];
+        return $"[bold]stage {preset.Stages.Count + 1}[/], from stage {preset.RunFrom}'s {(from.HandsOverBest ? "best policy" : "weights")}:\n"
             + string.Concat(preset.RunSettings.Select(kv => Markup.Escape($"{kv.Key}={kv.Value}") + "\n"));
     }
 
@@ -310,7 +310,7 @@ internal static class Program
                             ["handOver"] = MetaRL.Algorithms.Common.Presets.Stage.HandOverName(st.HandsOverBest),
                             ["from"] = st.From,
                         }).ToArray()),
-                        ["runFrom"] = p.Stages.Count > 0 ? p.From ?? p.Stages[^1].Name : null,
+                        ["runFrom"] = p.Stages.Count > 0 ? p.Stages[p.RunFrom - 1].Name : null,
                         ["runSettings"] = Strings(p.RunSettings),
                         ["measured"] = p.Measured,
                     }).ToArray()),

@@ -26,6 +26,9 @@ public sealed class Presets
         /// <summary>The stage whose weights the run starts from (<c>"run": { "from": NAME }</c>); null: the last.</summary>
         public string? From { get; init; }
 
+        /// <summary>The number (from 1) of the stage the run starts from; 0 without stages.</summary>
+        public int RunFrom => Stages.Count == 0 ? 0 : From is null ? Stages.Count : Stages.ToList().FindIndex(s => s.Name == From) + 1;
+
         /// <summary>
         /// Settings the run takes only as the last stage of a staged run (<c>"run": { "settings": … }</c>), over
         /// <see cref="Settings"/> and under the user's: those that name stages (<see cref="Stage.Reference"/>), such as

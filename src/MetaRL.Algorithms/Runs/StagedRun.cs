@@ -119,6 +119,7 @@ public sealed class StagedRun : IDisposable
         IReadOnlyList<Presets.Stage> stages, string measured = "", string? runFrom = null, IReadOnlyDictionary<string, string>? runSettings = null)
     {
         if (stages.Count == 0) throw new ArgumentException("A staged run needs a stage before its own.", nameof(stages));
+        runSettings ??= new Dictionary<string, string>();
         var algo = MetaLearners.Get(algorithm);
         var directories = stages.Select((s, i) => (s.Name, Directory: $"stage-{i + 1}-{s.Name}")).ToArray();
         int NumberOf(string name, int before, string who)
@@ -130,7 +131,7 @@ public sealed class StagedRun : IDisposable
         IReadOnlyDictionary<string, string> Resolve(IReadOnlyDictionary<string, string> given, int before, string who)
             => given.ToDictionary(kv => kv.Key, kv => Presets.Stage.Reference.Replace(kv.Value,
                 m => System.IO.Path.GetFullPath(System.IO.Path.Combine(path, directories[NumberOf(m.Groups[1].Value, before, who) - 1].Directory))), StringComparer.Ordinal);
-        var own = new Dictionary<string, string>(Resolve(runSettings ?? new Dictionary<string, string>(), stages.Count, "The run").ToDictionary(), StringComparer.Ordinal);
+        var own = new Dictionary<string, string>(Resolve(runSettings, stages.Count, "The run").ToDictionary(), StringComparer.Ordinal);
         foreach (var (k, v) in settings) own[k] = v;
         int runStart = runFrom is null ? stages.Count : NumberOf(runFrom, stages.Count, "The run");
         // Every stage trains the run's networks with the run's algorithm settings (its preset's, then the user's; not those
@@ -149,9 +150,10 @@ public sealed class StagedRun : IDisposable
         // Each stage's learner is built (and dropped) now, so that a bad setting is refused before anything is written,
         // and each must take the weights of the stage it starts from, so their networks' shapes must match. What names
         // a stage not trained yet (its teachers, say) is checked when its stage begins.
-        bool NamesStages(IReadOnlyDictionary<string, string> given) => Presets.Stage.Named(given).Any();
+        static bool NamesStages(IEnumerable<KeyValuePair<string, string>> given) => given.Any(kv => Presets.Stage.Reference.IsMatch(kv.Value));
         var last = MetaLearners.Create(algorithm, task, own, seed);
-        if (!NamesStages((runSettings ?? new Dictionary<string, string>()).Where(kv => !settings.ContainsKey(kv.Key)).ToDictionary())) last.PrepareTraining();
+        // The user's settings replace the run's own where they give the same key.
+        if (!NamesStages(runSettings.Where(kv => !settings.ContainsKey(kv.Key)))) last.PrepareTraining();
         var files = new string[planned.Length];
         try
         {
