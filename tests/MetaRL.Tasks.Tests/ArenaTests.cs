@@ -256,6 +256,32 @@ public sealed class ArenaTests
     }
 
     [Fact]
+    public void A_task_knowing_oracle_reads_the_armour_in_the_loadout_game_and_no_armour_in_the_plain_game()
+    {
+        var loadout = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true" });
+        var plain = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "false" });
+        int n = ArenaStyles.All.Count;
+        Assert.Equal(n + 3, plain.TaskFeatureSize);
+        Assert.Equal(n + 4, loadout.TaskFeatureSize);
+        float[] Features(ArenaTasks tasks, ArenaPlayer p)
+        {
+            var f = new float[tasks.TaskFeatureSize];
+            tasks.WriteTaskFeatures(p, f);
+            return f;
+        }
+        var kinetic = Features(loadout, Player("rush") with { Guard = ArenaGuard.Kinetic });
+        var energy = Features(loadout, Player("rush") with { Guard = ArenaGuard.Energy });
+        Assert.Equal((1f, -1f), (kinetic[n + 3], energy[n + 3]));
+        // Everything else is the plain game's: the style and the parameters.
+        Assert.Equal(Features(plain, Player("rush")), kinetic[..(n + 3)]);
+        Assert.Equal(kinetic[..(n + 3)], energy[..(n + 3)]);
+        Assert.Equal(1f, kinetic[ArenaStyles.All.ToList().FindIndex(s => s.Name == "rush")]);
+        // A loadout-game task always has armour; one without is not the loadout game's.
+        var e = Assert.Throws<ArgumentException>(() => Features(loadout, Player("rush")));
+        Assert.Contains("without armour", e.Message);
+    }
+
+    [Fact]
     public void Training_rounds_of_the_loadout_game_sometimes_get_a_random_loadout_and_held_out_rounds_never()
     {
         var tasks = ArenaTasks.FromSettings(new Dictionary<string, string> { ["loadouts"] = "true", ["loadout-exploration"] = "0.6", ["credit-drawn-kit"] = "true" });

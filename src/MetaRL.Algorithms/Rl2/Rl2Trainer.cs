@@ -275,8 +275,9 @@ public sealed class Rl2Trainer
                 : throw new CheckpointException($"The checkpoint lacks '{TeachersKey}' (its run did not train with teachers, this one does).");
             if (_rollout.Teachers is { } read) CheckTeachers(teachers, read);
         }
+        var applyNetwork = ReadNetwork(archive);
         var optimState = CheckpointMetadata.ReadOptimizerState(archive, Optimizer);
-        ReadNetwork(archive)();
+        applyNetwork();
         Optimizer.LoadState(optimState);
         _rng.SetState(rng);
         _taskRng.SetState(taskRng);
@@ -292,7 +293,14 @@ public sealed class Rl2Trainer
     private Action ReadNetwork(TensorArchive archive)
     {
         var probe = CreateNetwork(_tasks, Config, new Rng(1));
-        probe.LoadFrom(archive, "net.");
+        try { probe.LoadFrom(archive, "net."); }
+        catch (CheckpointException e) when (probe.PolicyTaskFeatures > 0 || probe.CriticTaskFeatures > 0)
+        {
+            // A network that reads task features stops fitting when its family offers another number of them: say so.
+            throw new CheckpointException($"{e.Message.TrimEnd('.')}. This run reads {_tasks.TaskFeatureSize} task features of '{_tasks.Name}' "
+                + $"({(probe.PolicyTaskFeatures > 0 ? "task-input" : "task-critic")}); a checkpoint written when the family offered another number of them "
+                + "cannot be read: train it again.", e);
+        }
         probe.ObservationNormalizer?.LoadFrom(archive, ObservationStatisticsPrefix);
         return () =>
         {

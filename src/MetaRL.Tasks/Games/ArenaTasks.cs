@@ -362,8 +362,11 @@ public sealed class ArenaTasks : TaskDistribution
 
     public override (string Unit, double PerStep) StepTime => ("s", ArenaRules.Dt);
 
-    /// <summary>The style (one-hot over every style) and the speed, aggression and reaction time, each of order one.</summary>
-    public override int TaskFeatureSize => ArenaStyles.All.Count + 3;
+    /// <summary>
+    /// The style (one-hot over every style) and the speed, aggression and reaction time, each of order one; in the loadout
+    /// game also the armour (+1 kinetic, −1 energy), which is as hidden from the NPC as the rest.
+    /// </summary>
+    public override int TaskFeatureSize => ArenaStyles.All.Count + 3 + (Loadouts ? 1 : 0);
 
     public override void WriteTaskFeatures(ITask task, Span<float> features)
     {
@@ -374,6 +377,12 @@ public sealed class ArenaTasks : TaskDistribution
         features[n] = (float)(p.Parameters[0] / 4);
         features[n + 1] = (float)p.Parameters[1];
         features[n + 2] = (float)(p.Parameters[2] / 6);
+        if (Loadouts) features[n + 3] = p.Guard switch
+        {
+            ArenaGuard.Kinetic => 1,
+            ArenaGuard.Energy => -1,
+            _ => throw new ArgumentException($"arena: a player of the loadout game without armour ({p.Style.Name}).", nameof(task)),
+        };
     }
 
     public override IReadOnlyList<SettingInfo> Settings =>
