@@ -126,6 +126,54 @@ public sealed class TeacherTests : IDisposable
     }
 
     [Fact]
+    public void A_task_knowing_teacher_reads_each_trial_s_task_features_after_the_student_s_row()
+    {
+        // The loadout arena cut to two rounds of 2 s: a family with groups whose task features include the hidden armour.
+        var settings = new Dictionary<string, string> { ["loadouts"] = "true", ["rounds"] = "2", ["round-seconds"] = "2" };
+        var arena = ArenaTasks.FromSettings(settings);
+        var config = Small with { TrialsPerIteration = 16 };
+        var oracle = new Rl2Learner(arena, settings, config with { Memory = false, TaskInput = true }, 7);
+        oracle.Trainer.Network.ScalePolicyOutput(1000);
+        var path = Path.Combine(_dir, "oracle.mrla");
+        oracle.Save(path);
+        var player = (ArenaPlayer)arena.SampleTask(new Rng(3), TaskSplit.Train);
+        string group = arena.GroupOf(player)!;
+        var student = new Rl2Trainer(arena, config with { Teachers = [new Rl2Teacher(group, path)] }, 5);
+        var data = student.CollectBatch();
+        var teachers = student.Teachers!;
+        var net = teachers.NetworkOf(group);
+        int I = student.Network.InputSize, A = net.ActionSize, obs = net.ObservationSize, F = arena.TaskFeatureSize, B = config.TrialsPerIteration;
+        Assert.Equal(I + F, net.InputSize);
+
+        // Every trial read as the same player in either armour: the teacher reads each step's row, then that task's features.
+        float[] TaughtAs(ArenaGuard guard)
+        {
+            teachers.Annotate(data, [], [.. Enumerable.Repeat<ITask>(player with { Guard = guard }, B)], [.. Enumerable.Repeat<string?>(group, B)]);
+            Assert.All(data.Taught, t => Assert.Equal(1, t));
+            return data.TeacherProbs.ToArray();
+        }
+        var kinetic = TaughtAs(ArenaGuard.Kinetic);
+        var energy = TaughtAs(ArenaGuard.Energy);
+        var features = new float[F];
+        arena.WriteTaskFeatures(player with { Guard = ArenaGuard.Kinetic }, features);
+        for (int k = 0; k < data.Mask.Length; k += 7)
+        {
+            var row = new float[I + F];
+            data.Inputs.AsSpan(k * I, I).CopyTo(row);
+            row.AsSpan(obs, A + 2).Clear(); // a teacher without memory
+            features.CopyTo(row, I);
+            var x = Tensor.FromArray(row, 1, I + F);
+            var probs = Ops.Exp(Ops.LogSoftmax(net.Policy(net.Features(net.Step(x, net.InitialState(1)), x)), 1)).ToArray();
+            for (int a = 0; a < A; a++) Assert.True(Math.Abs(probs[a] - kinetic[k * A + a]) < 1e-5, $"step {k}, action {a}: {probs[a]} alone, {kinetic[k * A + a]} taught");
+        }
+        Assert.Contains(Enumerable.Range(0, kinetic.Length), i => Math.Abs(kinetic[i] - energy[i]) > 1e-3);
+
+        // A task-knowing student cannot be taught (its row already holds the task).
+        var e = Assert.Throws<SettingException>(() => new Rl2Trainer(arena, config with { TaskInput = true, Teachers = [new Rl2Teacher(group, path)] }, 5).PrepareTraining());
+        Assert.Contains("task-knowing", e.Message);
+    }
+
+    [Fact]
     public void The_term_pulls_the_policy_toward_its_teacher_and_a_run_with_teachers_resumes_bit_identically()
     {
         // One teacher, of another size, for every kind, so that every trial is taught.

@@ -224,7 +224,7 @@ public sealed record Rl2Config
         .Double("warm-start-policy-scale", c => c.WarmStartPolicyScale, (c, v) => c with { WarmStartPolicyScale = v }, 0, 1, "A warm start (--weights, a staged run's later stage) multiplies the loaded policy's output layer by this: a discrete policy at 1/scale its temperature (0: uniform); 1 keeps it.")
         .Group("teachers")
         .Custom("teachers", SettingType.Text, c => Rl2Teacher.Format(c.Teachers), (r, c) => c with { Teachers = Rl2Teacher.Parse(r.Owner, "teachers", r.Text("teachers", Rl2Teacher.Format(c.Teachers))) },
-            "Per-group teachers as group=checkpoint pairs separated by commas (kite=runs/arena-kite/best.mrla): the policy is pulled toward each group's teacher on its training trials (none: no teachers).")
+            "Per-group teachers as group=checkpoint pairs separated by commas (kite=runs/arena-kite/best.mrla): the policy is pulled toward each group's teacher on its training trials; a task-knowing teacher (task-input) reads the trial's task features (none: no teachers).")
         .Double("teacher-coef", c => c.TeacherCoef, (c, v) => c with { TeacherCoef = v }, 0, 1e6, "Weight of the teachers' cross-entropy term at the start of training.")
         .Double("teacher-coef-final", c => c.TeacherCoefFinal, (c, v) => c with { TeacherCoefFinal = v }, 0, 1e6, "Weight of the teachers' term at the end (linear in between).")
         .Bool("teach-episode-start", c => c.TeachEpisodeStart, (c, v) => c with { TeachEpisodeStart = v }, "The teachers also teach each episode's first decision (false: it is learnt from the reward alone; arena: the kit pick).")

@@ -132,8 +132,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             parts = played.Select(p => Rl2TrialRecords.Read(p.Result, p.Trials.GetOffsetAndLength(B).Length, this)).ToArray();
         }
         var (data, observations) = Assemble(parts, ranges, B);
-        var groups = Priority is { Share: > 0 } || Teachers is not null ? seeds.Select(s => tasks.GroupOf(s.DrawTask(tasks))).ToArray() : null;
-        Teachers?.Annotate(data, observations, groups!);
+        var trialTasks = Priority is { Share: > 0 } || Teachers is not null ? seeds.Select(s => s.DrawTask(tasks)).ToArray() : null;
+        var groups = trialTasks?.Select(tasks.GroupOf).ToArray();
+        Teachers?.Annotate(data, observations, trialTasks!, groups!);
         // The statistics move only between rollouts: this iteration's inputs were all scaled alike.
         if (RecordsObservations) network.ObservationNormalizer!.Update(ActedOn(data, observations, B));
         if (config.NormalizeRewards) NormalizeRewards(data, B);

@@ -41,10 +41,13 @@ public sealed record Rl2Teacher(string Group, string Checkpoint)
 /// each teacher is run over its group's trials, on the student's own steps from a fresh memory, and the batch records
 /// its action probabilities for the update's cross-entropy term. A teacher may be a policy without memory (a multi-task
 /// policy, for a group it plays best): it then reads each step's row without the previous action, reward and episode end.
+/// A teacher may know the task (a task-knowing oracle, <c>task-input=true</c>): it then reads the trial's task features
+/// after the student's row, which the student never sees; it teaches what to do once the task is known.
 /// </summary>
 internal sealed class Rl2Teachers
 {
     private readonly (string Group, Rl2Network Network, string Checksum)[] _teachers;
+    private readonly TaskDistribution _tasks;
     private readonly Rl2Network _student;
     private readonly bool _teachEpisodeStart;
 
@@ -53,6 +56,7 @@ internal sealed class Rl2Teachers
     public Rl2Teachers(TaskDistribution tasks, Rl2Network student, Rl2Config config)
     {
         _student = student;
+        _tasks = tasks;
         _teachEpisodeStart = config.TeachEpisodeStart;
         if (tasks.GroupName is null)
             throw new SettingException($"rl2: 'teachers' teach groups of tasks, and task family '{tasks.Name}' forms none; set teachers=none.");
@@ -99,9 +103,8 @@ internal sealed class Rl2Teachers
             throw new SettingException($"rl2: {source} is a {d.Algorithm} checkpoint on '{d.Task}'; a teacher is an RL² checkpoint on '{tasks.Name}'.");
         var c = new Rl2Config().With(d.Settings, out var rest);
         Rl2Config.Schema.RefuseUnknown(rest.Keys);
-        if (c.TaskInput || c.TimeInput != config.TimeInput || c.PreviousObservation != config.PreviousObservation || c.PairInput != config.PairInput)
-            throw new SettingException($"rl2: {source} reads other inputs than this run's policy (time-input, previous-observation and pair-input must "
-                + "agree, and a teacher cannot read the task).");
+        if (c.TimeInput != config.TimeInput || c.PreviousObservation != config.PreviousObservation || c.PairInput != config.PairInput)
+            throw new SettingException($"rl2: {source} reads other inputs than this run's policy (time-input, previous-observation and pair-input must agree).");
         if (!c.Memory && (c.PreviousObservation || c.PairInput))
             throw new SettingException($"rl2: {source} has no memory and reads the previous step (previous-observation or pair-input); as a teacher it is not supported.");
         if ((c.PreviousObservation || c.PairInput) && (c.NormalizeObservations || config.NormalizeObservations))
@@ -113,8 +116,10 @@ internal sealed class Rl2Teachers
         Rl2Network net;
         try { net = Rl2Trainer.LoadNetwork(archive, tasks, c); }
         catch (CheckpointException e) { throw new CheckpointException($"{source}: its network cannot be read ({e.Message.TrimEnd('.')}).", e); }
-        if (net.InputSize != student.InputSize)
-            throw new SettingException($"rl2: {source} reads input rows of {net.InputSize} values, this run's policy {student.InputSize}.");
+        if (net.PolicyTaskFeatures > 0 && net.PolicyTaskFeatures != tasks.TaskFeatureSize)
+            throw new SettingException($"rl2: {source} knows the task by {net.PolicyTaskFeatures} features; '{tasks.Name}' offers {tasks.TaskFeatureSize}.");
+        if (net.InputSize != student.InputSize + net.PolicyTaskFeatures)
+            throw new SettingException($"rl2: {source} reads input rows of {net.InputSize - net.PolicyTaskFeatures} values, this run's policy {student.InputSize}.");
         return (net, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
     }
 
@@ -124,9 +129,10 @@ internal sealed class Rl2Teachers
     /// <see cref="Rl2Config.TeachEpisodeStart"/> false), with the teacher's negative entropy and a flag per step; the other
     /// steps' rows stay zero. <paramref name="rawObservations"/> are the observations acted on, [step, trial,
     /// observation], when the student scales them (empty otherwise: the input rows hold them as they are); each teacher
-    /// reads them scaled by its own statistics.
+    /// reads them scaled by its own statistics. <paramref name="trialTasks"/> are the trials' tasks, read by a task-knowing
+    /// teacher.
     /// </summary>
-    public void Annotate(Rl2Batch data, float[] rawObservations, IReadOnlyList<string?> groups)
+    public void Annotate(Rl2Batch data, float[] rawObservations, IReadOnlyList<ITask> trialTasks, IReadOnlyList<string?> groups)
     {
         int B = groups.Count, T = data.Mask.Length / B, I = _student.InputSize, A = _student.ActionSize, obs = _student.ObservationSize;
         data.TeacherProbs = new float[T * B * A];
@@ -139,14 +145,19 @@ internal sealed class Rl2Teachers
             int nb = trials.Length;
             if (nb == 0) continue;
             bool rescale = _student.ObservationNormalizer is not null || net.ObservationNormalizer is not null;
-            var x = new float[T * nb * I];
+            int F = net.PolicyTaskFeatures, NI = I + F;
+            var features = new float[nb * F];
+            for (int j = 0; j < nb && F > 0; j++) _tasks.WriteTaskFeatures(trialTasks[trials[j]], features.AsSpan(j * F, F));
+            var x = new float[T * nb * NI];
             var raw = new float[obs];
             for (int t = 0; t < T; t++)
                 for (int j = 0; j < nb; j++)
                 {
                     int src = t * B + trials[j];
-                    var row = x.AsSpan((t * nb + j) * I, I);
+                    var row = x.AsSpan((t * nb + j) * NI, I);
                     data.Inputs.AsSpan(src * I, I).CopyTo(row);
+                    // A task-knowing teacher reads the trial's task features after the student's row.
+                    features.AsSpan(j * F, F).CopyTo(x.AsSpan((t * nb + j) * NI + I, F));
                     // A teacher without memory (a multi-task policy) reads no previous action, reward or episode end.
                     if (!net.Memory) row.Slice(obs, A + 2).Clear();
                     if (!rescale) continue;
@@ -155,8 +166,8 @@ internal sealed class Rl2Teachers
                     if (net.ObservationNormalizer is { } norm) norm.Normalize(raw, row[..obs]);
                     else raw.CopyTo(row[..obs]);
                 }
-            var features = net.Sequence(Tensor.FromArray(x, T, nb, I), net.InitialState(nb));
-            var logp = Ops.LogSoftmax(net.Policy(Ops.Reshape(features, T * nb, net.FeatureSize)), 1).ToArray();
+            var h = net.Sequence(Tensor.FromArray(x, T, nb, NI), net.InitialState(nb));
+            var logp = Ops.LogSoftmax(net.Policy(Ops.Reshape(h, T * nb, net.FeatureSize)), 1).ToArray();
             for (int t = 0; t < T; t++)
                 for (int j = 0; j < nb; j++)
                 {
