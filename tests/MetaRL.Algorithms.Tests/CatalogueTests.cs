@@ -653,12 +653,13 @@ public sealed class StagedRunTests : IDisposable
         Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["style"] = "kite" }));
         Assert.Empty(StagesFor("arena", new Dictionary<string, string> { ["loadouts"] = "false" }));
         Assert.Empty(StagesFor("bandit", new Dictionary<string, string>()));
-        // Planned: the oracles and the multi-task policy from scratch; the taught stages from the marksmen oracle, taught
-        // by the three oracles' best policies and the multi-task policy's last, at weights 1, 3, then 10 in the run.
+        // Planned: the marksmen and flank oracles and the multi-task policy from scratch, the camp oracle from the marksmen
+        // oracle (in the game campers are played for, the standard kit's 0.5); the taught stages from the marksmen oracle,
+        // taught by the three oracles' best policies and the multi-task policy's last, at weights 1, 3, then 10 in the run.
         var path = Path.Combine(_dir, "arena");
         using (var staged = MetaRL.Algorithms.Runs.StagedRun.Plan(path, "rl2", "arena", new Dictionary<string, string>(), 1)!)
         {
-            Assert.Equal([0, 0, 0, 0, 1, 5], staged.Stages.Select(s => s.From));
+            Assert.Equal([0, 0, 1, 0, 1, 5], staged.Stages.Select(s => s.From));
             Assert.Equal(6, staged.RunFrom);
             string Dir(int n) => Path.GetFullPath(Path.Combine(path, staged.Stages[n - 1].Directory));
             var teachers = $"kite={Dir(1)},flank={Dir(2)},camp={Dir(3)},rush={Dir(4)}/checkpoint.mrla";
@@ -669,6 +670,8 @@ public sealed class StagedRunTests : IDisposable
             var oracle = MetaLearners.Create("rl2", "arena", staged.Stages[0].Settings);
             var multi = MetaLearners.Create("rl2", "arena", staged.Stages[3].Settings);
             Assert.Equal(("none", "false", "all"), (multi.Settings["teachers"], multi.Settings["memory"], multi.TaskSettings.GetValueOrDefault("style", "all")));
+            var camp = MetaLearners.Create("rl2", "arena", staged.Stages[2].Settings);
+            Assert.Equal(("camp", "0.5", "true"), (camp.TaskSettings["style"], camp.TaskSettings["standard-damage"], camp.TaskSettings["credit-drawn-kit"]));
             static bool Shared(string key) => key is not ("iterations" or "entropy-coef" or "teachers" or "teacher-coef" or "teacher-coef-final");
             Assert.Equal(run.Settings.Where(kv => Shared(kv.Key)), oracle.Settings.Where(kv => Shared(kv.Key)));
             Assert.Equal(("kite", "3000", "0.01", "true"), (staged.Stages[0].Settings["style"], staged.Stages[0].Settings["iterations"], oracle.Settings["entropy-coef"], oracle.TaskSettings["credit-drawn-kit"]));

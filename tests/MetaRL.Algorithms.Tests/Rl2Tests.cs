@@ -886,6 +886,41 @@ public sealed class Rl2Tests : IDisposable
         }
     }
 
+    private sealed class SilentEnv : MetaRL.Core.Envs.Env<NoTask>
+    {
+        public override MetaRL.Core.Spaces.Space ObservationSpace { get; } = new MetaRL.Core.Spaces.Box(0, 1, 1);
+        public override MetaRL.Core.Spaces.Space ActionSpace { get; } = new MetaRL.Core.Spaces.Discrete(2);
+        public override void Reset(MetaRL.Engine.Rng rng, Span<float> observation) => observation[0] = 0;
+        public override MetaRL.Core.Envs.StepResult Step(ReadOnlySpan<float> action, MetaRL.Engine.Rng rng, Span<float> observation)
+        {
+            observation[0] = action[0];
+            return new(0, Terminated: false, Truncated: false);
+        }
+    }
+
+    [Fact]
+    public void A_batch_without_reward_teaches_the_policy_nothing_but_the_entropy_bonus()
+    {
+        // Nothing is ever rewarded: the advantages are the critic's error alone. Normalised to unit size they would push
+        // the policy about at random until it stopped exploring; left at zero, the entropy bonus keeps it uniform.
+        var silent = new TwoActionFamily("silent", 10, 2, () => new SilentEnv());
+        var cfg = Small with { Iterations = 40, TrialsPerIteration = 16, LearningRate = 1e-2, EntropyCoef = 0.01 };
+        var t = new Rl2Trainer(silent, cfg, 3);
+        var data = t.CollectBatch();
+        Assert.All(data.Advantages, a => Assert.Equal(0f, a));
+        Assert.Contains(data.Values, v => Math.Abs(v) > 1e-4); // the error that normalising would have blown up
+        Rl2IterationStats s = null!;
+        for (int i = 0; i < cfg.Iterations; i++) s = t.RunIteration();
+        Assert.True(s.Entropy > 0.69, $"entropy {s.Entropy} (uniform: ln 2 = 0.693)");
+
+        // One rewarded step is enough for the batch to be normalised as usual.
+        var shortcut = new Rl2Trainer(ShortcutFamily(), cfg, 3).CollectBatch();
+        double mean = 0, count = 0;
+        for (int k = 0; k < shortcut.Mask.Length; k++) if (shortcut.Mask[k] > 0) { mean += shortcut.Advantages[k]; count++; }
+        Assert.InRange(mean / count, -1e-4, 1e-4);
+        Assert.Contains(shortcut.Advantages, a => Math.Abs(a) > 0.5);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

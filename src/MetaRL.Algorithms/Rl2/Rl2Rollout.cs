@@ -416,6 +416,17 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
                 next = d.Values[k];
             }
         }
+        // A batch in which no step was rewarded has nothing to teach the policy: its advantages are the critic's error
+        // alone, which normalising would blow up to unit size, and a policy pushed around by that noise collapses (an
+        // arena camp oracle whose NPC never met its hiding player became a policy that never moves). Its policy learns
+        // only from the entropy bonus (and teachers), its critic from the targets.
+        bool rewarded = false;
+        for (int k = 0; k < d.Mask.Length && !rewarded; k++) rewarded = d.Mask[k] > 0 && d.Rewards[k] != 0;
+        if (!rewarded)
+        {
+            Array.Clear(d.Advantages);
+            return;
+        }
         // Normalise advantages over the valid steps of the batch.
         double sum = 0, sq = 0, count = 0;
         for (int k = 0; k < d.Mask.Length; k++)
