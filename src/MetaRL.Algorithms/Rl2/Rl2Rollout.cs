@@ -417,9 +417,9 @@ internal sealed class Rl2Rollout(TaskDistribution tasks, Rl2Network network, Rl2
             }
         }
         // A batch in which no step was rewarded has nothing to teach the policy: its advantages are the critic's error
-        // alone, which normalising would blow up to unit size, and a policy pushed around by that noise collapses (an
-        // arena camp oracle whose NPC never met its hiding player became a policy that never moves). Its policy learns
-        // only from the entropy bonus (and teachers), its critic from the targets.
+        // alone, which normalising would blow up to unit size, and a policy pushed about by that noise collapses to one
+        // that no longer explores. Its policy learns only from the entropy bonus (and teachers), its critic from the
+        // targets.
         bool rewarded = false;
         for (int k = 0; k < d.Mask.Length && !rewarded; k++) rewarded = d.Mask[k] > 0 && d.Rewards[k] != 0;
         if (!rewarded)
