@@ -57,8 +57,8 @@ public sealed class Presets
         public static readonly System.Text.RegularExpressions.Regex Reference = new(@"\{stage:([^}]*)\}");
 
         /// <summary>The stages <paramref name="settings"/> name with <see cref="Reference"/>.</summary>
-        public static IEnumerable<string> Named(IReadOnlyDictionary<string, string> settings)
-            => settings.Values.SelectMany(v => Reference.Matches(v).Select(m => m.Groups[1].Value));
+        public static IEnumerable<string> Named(IEnumerable<KeyValuePair<string, string>> settings)
+            => settings.SelectMany(kv => Reference.Matches(kv.Value).Select(m => m.Groups[1].Value));
 
         /// <summary>The stage as a person reads it: <c>marksmen (style=kite, iterations=3000): a marksmen-only oracle</c>.</summary>
         public string Describe() => $"{Name} ({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))}): {About}"
@@ -174,6 +174,8 @@ public sealed class Presets
                 string measured = p.GetProperty("measured").GetString() ?? "";
                 if (tasks.Length == 0 || measured.Length == 0) throw new InvalidDataException("a preset needs tasks and the measurement that chose it");
                 var stages = new List<Stage>();
+                // Whether a stage so named has been read (a stage may name only those before it; the run, any).
+                bool NoStage(string n) => stages.All(s => s.Name != n);
                 if (p.TryGetProperty("stages", out var st))
                     foreach (var stage in st.EnumerateArray())
                     {
@@ -185,9 +187,9 @@ public sealed class Presets
                         if (!set.ContainsKey("iterations")) throw new InvalidDataException($"stage '{name}' must say how many iterations it trains");
                         bool best = stage.TryGetProperty("handOver", out var hand) && Stage.ReadHandOver(hand.GetString() ?? "null", $"stage '{name}'");
                         string? from = stage.TryGetProperty("from", out var f) ? f.GetString() ?? throw new InvalidDataException($"stage '{name}': 'from' is null") : null;
-                        if (from is not null && from != Stage.Scratch && stages.All(s => s.Name != from))
+                        if (from is not null && from != Stage.Scratch && NoStage(from))
                             throw new InvalidDataException($"stage '{name}' starts from '{from}', which is no stage before it (name one, or {Stage.Scratch})");
-                        if (Stage.Named(set).FirstOrDefault(n => stages.All(s => s.Name != n)) is { } later)
+                        if (Stage.Named(set).FirstOrDefault(NoStage) is { } later)
                             throw new InvalidDataException($"stage '{name}' names stage '{later}', which is no stage before it");
                         stages.Add(new Stage(name, stage.GetProperty("about").GetString() ?? "", set, best, from));
                     }
@@ -199,10 +201,10 @@ public sealed class Presets
                 {
                     if (stages.Count == 0) throw new InvalidDataException("\"run\" is for a preset with stages");
                     runFrom = run.TryGetProperty("from", out var rf) ? rf.GetString() ?? throw new InvalidDataException("run: 'from' is null") : null;
-                    if (runFrom is not null && stages.All(s => s.Name != runFrom)) throw new InvalidDataException($"the run starts from '{runFrom}', which is no stage");
+                    if (runFrom is not null && NoStage(runFrom)) throw new InvalidDataException($"the run starts from '{runFrom}', which is no stage");
                     if (run.TryGetProperty("settings", out var rs))
                         runSettings = rs.EnumerateObject().ToDictionary(s => s.Name, s => s.Value.GetString() ?? throw new InvalidDataException($"run: setting '{s.Name}' is not a string"), StringComparer.Ordinal);
-                    if (Stage.Named(runSettings).FirstOrDefault(n => stages.All(s => s.Name != n)) is { } unknown)
+                    if (Stage.Named(runSettings).FirstOrDefault(NoStage) is { } unknown)
                         throw new InvalidDataException($"the run names stage '{unknown}', which is no stage");
                 }
                 entries.Add(new Preset(tasks, when, settings, measured) { Stages = stages, From = runFrom, RunSettings = runSettings });

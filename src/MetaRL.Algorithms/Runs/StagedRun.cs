@@ -150,10 +150,9 @@ public sealed class StagedRun : IDisposable
         // Each stage's learner is built (and dropped) now, so that a bad setting is refused before anything is written,
         // and each must take the weights of the stage it starts from, so their networks' shapes must match. What names
         // a stage not trained yet (its teachers, say) is checked when its stage begins.
-        static bool NamesStages(IEnumerable<KeyValuePair<string, string>> given) => given.Any(kv => Presets.Stage.Reference.IsMatch(kv.Value));
         var last = MetaLearners.Create(algorithm, task, own, seed);
         // The user's settings replace the run's own where they give the same key.
-        if (!NamesStages(runSettings.Where(kv => !settings.ContainsKey(kv.Key)))) last.PrepareTraining();
+        if (!Presets.Stage.Named(runSettings.Where(kv => !settings.ContainsKey(kv.Key))).Any()) last.PrepareTraining();
         var files = new string[planned.Length];
         try
         {
@@ -164,7 +163,7 @@ public sealed class StagedRun : IDisposable
                 try
                 {
                     learner = MetaLearners.Create(algorithm, task, stage.Settings, seed);
-                    if (!NamesStages(stages[i].Settings)) learner.PrepareTraining();
+                    if (!Presets.Stage.Named(stages[i].Settings).Any()) learner.PrepareTraining();
                 }
                 catch (Exception e) when (e is SettingException or CheckpointException) { throw new SettingException($"Stage {stage.Number} ({stage.Name}) of the preset: {e.Message}"); }
                 if (stage.From > 0) StartsFrom(learner, stage.From, $"Stage {stage.Number} ({stage.Name})");
