@@ -40,6 +40,31 @@ public sealed class TradingTests : IDisposable
     }
 
     [Fact]
+    public void Prior_wider_draws_the_training_markets_and_the_filters_from_the_held_out_wider_prior()
+    {
+        var wider = RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["prior"] = "wider" });
+        var heldOutWider = RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["held-out"] = "wider" });
+        Assert.True(wider.Prior.Wider);
+        Assert.False(heldOutWider.Prior.Wider);
+        Assert.Contains(wider.Settings, s => s.Key == "prior" && s.Default == "wider");
+        for (ulong i = 0; i < 200; i++)
+        {
+            // Training markets from the wide prior, and the same markets as the held-out ones of held-out=wider.
+            var train = (RegimeMarket)wider.SampleTask(new Rng(i), TaskSplit.Train);
+            Assert.True(train.Wide);
+            Assert.False(((RegimeMarket)heldOutWider.SampleTask(new Rng(i), TaskSplit.Train)).Wide);
+            var test = (RegimeMarket)heldOutWider.SampleTask(new Rng(i), TaskSplit.Test);
+            Assert.Equal(test.Switching, train.Switching);
+            Assert.Equal(test.Volatility, train.Volatility);
+        }
+        // The filter knows the prior the agent was trained on.
+        Assert.All(new RegimeFilterModel(wider.FilterPrior, count: 50).Markets, m => Assert.True(m.Wide));
+        Assert.All(new RegimeFilterModel(heldOutWider.FilterPrior, count: 50).Markets, m => Assert.False(m.Wide));
+        var error = Assert.Throws<SettingException>(() => RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["prior"] = "wide" }));
+        Assert.Contains("prior", error.Message);
+    }
+
+    [Fact]
     public void The_prior_is_Hardys_two_regime_fit_rescaled_to_days_and_its_markets_are_valid()
     {
         var rng = new Rng(5);

@@ -147,6 +147,7 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
 /// s ≥ 1: every switching probability of a market from this prior is multiplied by one factor, log-uniform on [1/s, s],
 /// so that how long a regime lasts differs from market to market (1: Hardy's rates as drawn). The wide prior keeps its ×3.
 /// </param>
+/// <param name="Wider">Every market is drawn from the wide prior, training markets and the filter's alike (see <see cref="Draw"/>).</param>
 /// <remarks>
 /// Centred on Hardy (2001)'s two-regime lognormal fit to monthly S&amp;P 500 returns: bull μ = 0.012, σ = 0.035; bear
 /// μ = −0.016, σ = 0.078; leaving bull 0.04 and bear 0.21 per month. Rescaled to 21 trading days a month: drift μ/21,
@@ -156,14 +157,15 @@ public sealed record RegimeMarket(double[] Drift, double[] Volatility, double[] 
 /// short crisis (our own addition): a much higher volatility, a steep negative drift, entered mostly from the bear regime.
 /// The wide prior (held-out=wider) draws the level from higher up and switches three times as often.
 /// </remarks>
-public sealed record MarketPrior(int Regimes = 0, bool FatTails = false, bool Clustering = false, double SwitchingSpread = 1)
+public sealed record MarketPrior(int Regimes = 0, bool FatTails = false, bool Clustering = false, double SwitchingSpread = 1, bool Wider = false)
 {
     /// <summary>Trading days per month, the rescaling from Hardy's monthly figures.</summary>
     public const double DaysPerMonth = 21;
 
-    /// <summary>Draws a market; <paramref name="wide"/> from the out-of-distribution prior.</summary>
+    /// <summary>Draws a market; <paramref name="wide"/> (or <see cref="Wider"/>) from the wide prior, the held-out=wider one.</summary>
     public RegimeMarket Draw(Rng rng, bool wide)
     {
+        wide |= Wider;
         int k = Regimes != 0 ? Regimes : rng.NextDouble() < 0.5 ? 2 : 3;
         double level = Math.Exp(wide ? rng.Uniform(Math.Log(1.0), Math.Log(3.0)) : rng.Uniform(Math.Log(0.5), Math.Log(2.0)));
         // No draw for the plain prior, so its markets stay those drawn before the spread existed.

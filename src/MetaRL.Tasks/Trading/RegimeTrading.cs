@@ -31,11 +31,12 @@ public sealed class RegimeTradingEnv(TradingRules rules) : TradingEnv<RegimeMark
 /// probabilities are hidden and drawn from a prior centred on Hardy (2001)'s two-regime model (<see cref="MarketPrior"/>);
 /// a trial is <c>episodes</c> trading years of <c>days</c> days on the same market, the regime switching within and
 /// across them. Held-out markets come from the same prior (<c>held-out=prior</c>) or a wider one (<c>held-out=wider</c>:
-/// higher volatility, switching three times as fast). The rules of trading are <see cref="TradingRules"/>'.
+/// higher volatility, switching three times as fast); <c>prior=wider</c> draws the training markets (and the filter's) from
+/// the wider one as well. The rules of trading are <see cref="TradingRules"/>'.
 /// </summary>
 public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
 {
-    private static readonly string[] HeldOutChoices = ["prior", "wider"], RegimeChoices = ["both", "2", "3"], TailChoices = ["normal", "student"];
+    private static readonly string[] HeldOutChoices = ["prior", "wider"], PriorChoices = ["hardy", "wider"], RegimeChoices = ["both", "2", "3"], TailChoices = ["normal", "student"];
     private readonly string _heldOut;
     private readonly Lazy<IMetaAgent> _oracle;
 
@@ -60,8 +61,9 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         bool clustering = r.Bool("clustering", false);
         string heldOut = r.Choice("held-out", "prior", HeldOutChoices);
         double spread = r.Double("switching-spread", 1, 1, 10);
+        bool wider = r.Choice("prior", "hardy", PriorChoices) == "wider";
         r.EnsureAllUsed();
-        return new RegimeTradingTasks(rules, new MarketPrior(regimes == "both" ? 0 : int.Parse(regimes, CultureInfo.InvariantCulture), student, clustering, spread), heldOut);
+        return new RegimeTradingTasks(rules, new MarketPrior(regimes == "both" ? 0 : int.Parse(regimes, CultureInfo.InvariantCulture), student, clustering, spread, wider), heldOut);
     }
 
     /// <summary>The seed of the training markets the oracle's risk aversion is chosen on.</summary>
@@ -73,7 +75,7 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
     /// <summary>The prior markets are drawn from.</summary>
     public MarketPrior Prior { get; }
 
-    /// <summary>The filter knows the training prior, not the wider one held-out markets may come from.</summary>
+    /// <summary>The filter knows the training prior, not the wider one held-out markets may come from (unless training is on it: prior=wider).</summary>
     public MarketPrior FilterPrior => Prior;
 
     /// <summary>Held-out markets come from the wider prior.</summary>
@@ -129,5 +131,6 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         new("clustering", Prior.Clustering ? "true" : "false", "volatility clustering within a regime: a GARCH(1,1) multiplier drawn per market"),
         new("held-out", _heldOut, "held-out markets: from the training prior, or a wider one (higher volatility, switching three times as fast)"),
         new("switching-spread", Prior.SwitchingSpread.ToString(CultureInfo.InvariantCulture), "s: the prior's switching probabilities times one factor per market, log-uniform on [1/s, s] (1: Hardy's rates as drawn; the wider held-out prior keeps its three times)"),
+        new("prior", Prior.Wider ? "wider" : "hardy", "the prior of the training markets, which the Bayesian filter knows: hardy (centred on Hardy 2001) or wider (that of held-out=wider: every market from it)"),
     ];
 }
