@@ -62,6 +62,9 @@ public sealed class TradingTests : IDisposable
         Assert.All(new RegimeFilterModel(heldOutWider.FilterPrior, count: 50).Markets, m => Assert.False(m.Wide));
         var error = Assert.Throws<SettingException>(() => RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["prior"] = "wide" }));
         Assert.Contains("prior", error.Message);
+        // The spread has nothing to spread in the wider prior, which switches three times as fast throughout.
+        error = Assert.Throws<SettingException>(() => RegimeTradingTasks.FromSettings(new Dictionary<string, string> { ["prior"] = "wider", ["switching-spread"] = "2" }));
+        Assert.Contains("switching-spread", error.Message);
     }
 
     [Fact]

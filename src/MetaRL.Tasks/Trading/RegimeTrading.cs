@@ -48,6 +48,8 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
         if (Prior.Regimes is not (0 or 2 or 3)) throw new SettingException($"regime-trading: a market has 2 or 3 regimes (0: either), got {Prior.Regimes}.");
         if (!(Prior.SwitchingSpread is >= 1 and <= 10))
             throw new SettingException($"regime-trading: 'switching-spread' must be from 1 to 10, got {Prior.SwitchingSpread.ToString(CultureInfo.InvariantCulture)}.");
+        if (Prior.Wider && Prior.SwitchingSpread > 1)
+            throw new SettingException("regime-trading: 'switching-spread' spreads the Hardy prior's switching; prior=wider switches three times as fast in every market, so set one or the other.");
         _heldOut = heldOut;
         _oracle = new(() => TradingBaselines.TunedOracle(this, OracleTuningSeed));
     }
@@ -75,7 +77,7 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
     /// <summary>The prior markets are drawn from.</summary>
     public MarketPrior Prior { get; }
 
-    /// <summary>The filter knows the training prior, not the wider one held-out markets may come from (unless training is on it: prior=wider).</summary>
+    /// <summary>The filter knows the prior of the training markets (the wider one with prior=wider), not that of held-out=wider's markets otherwise.</summary>
     public MarketPrior FilterPrior => Prior;
 
     /// <summary>Held-out markets come from the wider prior.</summary>
