@@ -178,7 +178,8 @@ public static class EvaluationReport
     /// <summary>
     /// One row per agent and episode (<c>agent,episode,mean_return,ci95</c>); then, where the family reports them, per agent,
     /// episode and metric (<c>agent,episode,metric,mean,ci95</c>) and per group (<c>group,agent,episode,metric,mean,ci95</c>,
-    /// the return as metric <c>return</c>); then per agent and round (<c>agent,steps,…</c>) where agents play rounds.
+    /// the return as metric <c>return</c>); per agent, episode and period where the family has periods
+    /// (<c>agent,episode,month,mean_return,ci95</c>); then per agent and round (<c>agent,steps,…</c>) where agents play rounds.
     /// </summary>
     public static void WriteCsv(string path, IReadOnlyList<MetaTestResult> results)
     {
@@ -207,6 +208,14 @@ public static class EvaluationReport
                         for (int e = 0; e < values.Length; e++)
                             w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(g.Name)},{Quoted(r.Agent)},{e + 1},{key},{values[e]:G8},{g.MetricsCi95![key][e]:G8}"));
                 }
+        }
+        if (results.Count > 0 && results.All(r => r.PeriodReturns is not null && r.PeriodReturns.Length == results[0].PeriodReturns!.Length))
+        {
+            int per = results[0].PeriodReturns!.Length / results[0].EpisodesPerTrial;
+            w.WriteLine($"agent,episode,{results[0].PeriodName},mean_return,ci95");
+            foreach (var r in results)
+                for (int k = 0; k < r.PeriodReturns!.Length; k++)
+                    w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(r.Agent)},{k / per + 1},{k % per + 1},{r.PeriodReturns[k]:G8},{r.PeriodCi95![k]:G8}"));
         }
         if (!InRounds(results)) return;
         w.WriteLine("agent,steps,mean_return,ci95");
@@ -262,7 +271,64 @@ public static class EvaluationReport
         WritePlot(Path.Combine(dir, stem + ".png"), results, title);
         if (metrics is { Count: > 0 } && results.Count > 0 && results.All(r => r.Metrics is not null))
             WriteMetricPlot(Path.Combine(dir, $"{stem}-{metrics[0].Key}.png"), results, metrics[0], results[0].Task);
+        if (results.Count > 0 && results.All(r => r.PeriodReturns is not null))
+            WritePeriodPlot(Path.Combine(dir, $"{stem}-{results[0].PeriodName}.png"), results, results[0].Task);
         WriteEvents(dir, stem, results);
+    }
+
+    /// <summary>
+    /// Adaptation inside the episodes (<see cref="MetaTestResult.PeriodReturns"/>): over every period of the trial (each
+    /// month of each episode), the first agent's return minus each other's, paired trial by trial, when the others carry
+    /// that lead; otherwise each agent's return per period. Titled <paramref name="title"/> and what is drawn.
+    /// </summary>
+    /// <exception cref="ArgumentException">A result carries no periods, or not as many as the first.</exception>
+    public static void WritePeriodPlot(string path, IReadOnlyList<MetaTestResult> results, string title)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count == 0) return;
+        var first = results[0];
+        int n = first.PeriodReturns?.Length
+            ?? throw new ArgumentException($"'{first.Agent}' carries no returns per period (its family has none).", nameof(results));
+        if (results.FirstOrDefault(r => r.PeriodReturns?.Length != n) is { } odd)
+            throw new ArgumentException($"'{odd.Agent}' carries {odd.PeriodReturns?.Length ?? 0} periods; '{first.Agent}' carries {n}.", nameof(results));
+        string period = first.PeriodName ?? "period";
+        int per = n / first.EpisodesPerTrial;
+        var x = Enumerable.Range(1, n).Select(i => (double)i).ToArray();
+        string xLabel = $"{period} of the trial ({per} in each {first.EpisodeName})";
+        var leads = results.Skip(1).Where(r => r.LeadOfEvaluatedAgent?.PerPeriod?.Length == n).ToArray();
+        if (leads.Length > 0)
+        {
+            var role = leads.Length == 1 ? CurveRole.Evaluated : CurveRole.Baseline;
+            var curves = leads.Select(r => new Curve($"{first.Agent} − {r.Agent}", r.LeadOfEvaluatedAgent!.PerPeriod!, r.LeadOfEvaluatedAgent.PerPeriodCi95, role))
+                .Append(new Curve("level", new double[n], null, CurveRole.Reference)).ToArray();
+            Plots.Curves(path, $"{title}: {first.Agent}'s lead per {period}, paired over the same tasks", xLabel, $"return per {period}, difference", x, curves);
+        }
+        else
+            Plots.Curves(path, $"{title}: return per {period}", xLabel, $"mean return per {period}", x,
+                results.Select((r, i) => new Curve(r.Agent, r.PeriodReturns!, r.PeriodCi95, i == 0 ? CurveRole.Evaluated : CurveRole.Baseline)).ToArray());
+    }
+
+    /// <summary>
+    /// The first agent minus each other in every period of the first episode of the trial (each month of the first year),
+    /// paired trial by trial: whether the lead is there from the start or grows as the agent learns the task. Later
+    /// episodes are in <see cref="EpisodeLeadTable"/>; every period is in the JSON and <see cref="WritePeriodPlot"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Fewer than two results, or a compared result carries no lead per period.</exception>
+    public static ReportTable PeriodLeadTable(IReadOnlyList<MetaTestResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
+        var first = results[0];
+        string period = first.PeriodName ?? "period";
+        var others = results.Skip(1).Select(r => (r.Agent, r.Trials, Lead: r.LeadOfEvaluatedAgent?.PerPeriod is not null ? r.LeadOfEvaluatedAgent
+            : throw new ArgumentException($"'{r.Agent}' carries no lead per {period} (MetaTestResult.Lead).", nameof(results)))).ToArray();
+        int per = (first.PeriodReturns?.Length ?? 0) / first.EpisodesPerTrial;
+        var rows = Enumerable.Range(0, per).Select(k => (IReadOnlyList<ReportCell>)[new ReportCell((k + 1).ToString(CultureInfo.InvariantCulture)),
+            .. others.Select(o => Signed(o.Lead.PerPeriod![k], o.Lead.PerPeriodCi95![k], o.Trials, 2))]).ToArray();
+        return new ReportTable($"{first.Agent} minus each other agent in each {period} of {first.EpisodeName} 1, paired over the same tasks",
+            [period, .. others.Select(o => o.Agent)], rows,
+            $"mean difference of the return over the {period} ({first.PeriodSteps} steps; the last what is left of the {first.EpisodeName}) ± 95% CI; positive = ahead")
+            { Series = (1, others.Length) };
     }
 
     /// <summary>

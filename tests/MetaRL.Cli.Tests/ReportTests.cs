@@ -92,6 +92,35 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void The_lead_in_each_period_of_the_first_episode_has_a_table_and_every_period_a_plot_and_csv_rows()
+    {
+        // Two trials of two episodes of two months each: [trial][episode · 2 + month].
+        MetaTestResult Monthly(string name, double[][] months) => new()
+        {
+            Agent = name, Task = "regime-trading", Trials = 2, EpisodesPerTrial = 2, Seed = 1,
+            EpisodeReturns = [months.Average(m => m[0] + m[1]), months.Average(m => m[2] + m[3])], EpisodeCi95 = [0, 0],
+            MeanTotalReturn = months.Average(m => m.Sum()), Ci95 = 0, TrialTotals = months.Select(m => m.Sum()).ToArray(),
+            TrialEpisodeReturns = months.Select(m => new[] { m[0] + m[1], m[2] + m[3] }).ToArray(),
+            PeriodName = "month", PeriodSteps = 21, TrialPeriodReturns = months,
+            PeriodReturns = Enumerable.Range(0, 4).Select(k => months.Average(m => m[k])).ToArray(), PeriodCi95 = new double[4],
+        };
+        var rl2 = Monthly("RL²", [[1, 2, 2, 2], [0, 2, 2, 3]]);
+        var mt = Monthly("multi-task", [[1, 1, 1, 1], [1, 1, 1, 1]]);
+        mt.LeadOfEvaluatedAgent = MetaTestResult.Lead(rl2, mt);
+        Assert.Equal([-0.5, 1, 1, 1.5], mt.LeadOfEvaluatedAgent.PerPeriod!);
+        var table = EvaluationReport.PeriodLeadTable([rl2, mt]);
+        Assert.Equal(["month", "multi-task"], table.Columns);
+        Assert.Equal([["1", "-0.50 ± 0.98"], ["2", "+1.00 ± 0.00"]], table.Rows.Select(r => r.Select(c => c.Text).ToArray()));
+        Assert.Equal([0, 1], table.Rows.Select(r => r[1].Lead));
+        Assert.Throws<ArgumentException>(() => EvaluationReport.PeriodLeadTable([rl2, Monthly("other", [[1, 1, 1, 1], [1, 1, 1, 1]])]));
+        EvaluationReport.WriteAll(_dir, "trading", [rl2, mt], "trading");
+        Assert.Contains("\"RL²\",2,1,2,0", File.ReadAllLines(Path.Combine(_dir, "trading.csv")));
+        Assert.True(new FileInfo(Path.Combine(_dir, "trading-month.png")).Length > 1000);
+        var plain = Result("rl2", [[1, 2], [3, 4]]);
+        Assert.Throws<ArgumentException>(() => EvaluationReport.WritePeriodPlot(Path.Combine(_dir, "none.png"), [plain], "t"));
+    }
+
+    [Fact]
     public void The_lead_on_each_group_apart_is_a_row_per_group_and_later_episode_in_the_headline_metric()
     {
         var metric = new MetaRL.Core.Tasks.EpisodeMetric("winRate", "win rate", "rounds won", "F3");

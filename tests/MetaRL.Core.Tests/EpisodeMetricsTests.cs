@@ -12,8 +12,10 @@ namespace MetaRL.Core.Tests;
 /// arm pulled and the reward), so the protocol's metrics, groups and traces can be checked by hand.
 /// </summary>
 /// <param name="unmeasuredLeft">Episodes of a left-paying coin cannot measure the metric (they write NaN).</param>
-public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3, bool unmeasuredLeft = false) : TaskDistribution
+/// <param name="period">Pulls the protocol sums the reward over inside an episode (none by default).</param>
+public sealed class MeteredCoinTasks(int pulls = 4, int episodes = 3, bool unmeasuredLeft = false, TrialPeriod? period = null) : TaskDistribution
 {
+    public override TrialPeriod? Period => period;
     public override string Name => "core-test-metered-coin";
     public override Space ObservationSpace { get; } = new Box(0, 1, 1);
     public override Space ActionSpace { get; } = new Discrete(2);
@@ -153,11 +155,43 @@ public sealed class EpisodeMetricsTests
     }
 
     [Fact]
+    public void The_return_is_summed_per_period_of_each_episode_and_paired_per_period()
+    {
+        // Five pulls in periods of two: two whole periods and a last one of a single pull, in each of three episodes.
+        var tasks = new MeteredCoinTasks(pulls: 5, period: new TrialPeriod(2, "pair"));
+        var options = new MetaTestOptions(Trials: 40, Seed: 3, Batch: 7);
+        var (oracle, random) = (MetaTest.Run(new CoinOracle(), tasks, options), MetaTest.Run(new RandomAgent(), tasks, options));
+        Assert.Equal(("pair", 2), (oracle.PeriodName, oracle.PeriodSteps));
+        Assert.Equal([2.0, 2, 1, 2, 2, 1, 2, 2, 1], oracle.PeriodReturns!);
+        Assert.All(oracle.PeriodCi95!, c => Assert.Equal(0, c));
+        // Trial by trial, an episode's periods add up to its return; the random agent earns about half of each period.
+        for (int t = 0; t < 40; t++)
+            for (int e = 0; e < 3; e++)
+                Assert.Equal(random.TrialEpisodeReturns[t][e], random.TrialPeriodReturns[t].Skip(3 * e).Take(3).Sum(), 9);
+        Assert.Equal(random.EpisodeReturns[1], random.PeriodReturns![3..6].Sum(), 9);
+        Assert.InRange(random.PeriodReturns[0], 0.6, 1.4);
+        var lead = MetaTestResult.Lead(oracle, random);
+        for (int k = 0; k < 9; k++)
+        {
+            Assert.Equal(oracle.PeriodReturns![k] - random.PeriodReturns[k], lead.PerPeriod![k], 9);
+            Assert.True(lead.PerPeriodCi95![k] > 0);
+        }
+        random.LeadOfEvaluatedAgent = lead;
+        using var json = System.Text.Json.JsonDocument.Parse(random.ToJson());
+        Assert.Equal(9, json.RootElement.GetProperty("periodReturns").GetArrayLength());
+        Assert.Equal("pair", json.RootElement.GetProperty("periodName").GetString());
+        Assert.Equal(9, json.RootElement.GetProperty("leadOfEvaluatedAgent").GetProperty("perPeriod").GetArrayLength());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TrialPeriod(0, "nothing"));
+    }
+
+    [Fact]
     public void A_family_without_metrics_or_groups_reports_neither()
     {
         var result = MetaTest.Run(new CoinOracle(), new CoinTasks(), new MetaTestOptions(Trials: 5));
         Assert.Null(result.Metrics);
         Assert.Null(result.Groups);
+        Assert.Null(result.PeriodReturns);
+        Assert.Null(MetaTestResult.Lead(result, result).PerPeriod);
         Assert.DoesNotContain("\"metrics\"", result.ToJson());
         Assert.Throws<InvalidOperationException>(() => MetaTest.Trace(new CoinOracle(), new CoinTasks(), new CoinTasks.Coin(1), 1));
     }

@@ -20,7 +20,8 @@ internal static class Report
     }
 
     /// <summary>
-    /// What the main table leaves out, where it applies: the evaluated agent's lead per episode (trials of 2–10 episodes),
+    /// What the main table leaves out, where it applies: the evaluated agent's lead per episode (trials of 2–10 episodes)
+    /// and in each period of the first episode (a month of the first trading year),
     /// the family's metrics per episode of the trial, each agent's gain over its first episode, every group of tasks (cohort) apart in the trial's last episode,
     /// and the evaluated agent's lead on each group apart in the family's headline metric.
     /// </summary>
@@ -31,6 +32,8 @@ internal static class Report
         var metrics = tasks.EpisodeMetrics;
         if (results.Count > 1 && first.EpisodesPerTrial is > 1 and <= 10 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.PerEpisode is not null))
             Print(EvaluationReport.EpisodeLeadTable(results));
+        if (results.Count > 1 && results.Skip(1).All(r => r.LeadOfEvaluatedAgent?.PerPeriod is not null))
+            Print(EvaluationReport.PeriodLeadTable(results));
         if (metrics.Count > 0 && results.All(r => r.Metrics is not null))
         {
             Print(EvaluationReport.MetricsTable(results, metrics, $"{tasks.Name}: {string.Join(", ", metrics.Select(m => m.Label))} per {first.EpisodeName} of the trial"));

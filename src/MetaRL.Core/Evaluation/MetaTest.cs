@@ -34,6 +34,13 @@ public sealed record PairedLead(double Mean, double Ci95)
     public double[]? PerEpisode { get; init; }
     public double[]? PerEpisodeCi95 { get; init; }
 
+    /// <summary>
+    /// Per period of the trial (<see cref="MetaTestResult.PeriodReturns"/>: each month of each episode, in order): the
+    /// difference of the return summed over the period, with its 95% CI half-width. Null when the family has no periods.
+    /// </summary>
+    public double[]? PerPeriod { get; init; }
+    public double[]? PerPeriodCi95 { get; init; }
+
     /// <summary>Per round (after 0, 1, 2, … updates): the difference of the mean return per episode.</summary>
     public double[]? PerStep { get; init; }
     public double[]? PerStepCi95 { get; init; }
@@ -144,9 +151,20 @@ public sealed class MetaTestResult
         }
         var metricLeads = MetricLeads(first, other);
         var groupLeads = GroupLeads(first, other);
+        double[]? perPeriod = null, perPeriodCi = null;
+        if (first.PeriodReturns is { } fp && other.PeriodReturns is { } op && fp.Length == op.Length && first.PeriodSteps == other.PeriodSteps
+            && first.TrialPeriodReturns.Length == first.Trials && other.TrialPeriodReturns.Length == other.Trials)
+        {
+            (perPeriod, perPeriodCi) = (new double[fp.Length], new double[fp.Length]);
+            for (int k = 0; k < fp.Length; k++)
+                (perPeriod[k], perPeriodCi[k]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => first.TrialPeriodReturns[t][k] - other.TrialPeriodReturns[t][k]).ToArray());
+        }
         if (first.StepReturns is null || other.StepReturns is null || first.StepReturns.Length != other.StepReturns.Length
             || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
-            return new PairedLead(mean, ci) { PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, LastEpisodeMetrics = metricLeads, Groups = groupLeads };
+            return new PairedLead(mean, ci)
+            {
+                PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, PerPeriod = perPeriod, PerPeriodCi95 = perPeriodCi, LastEpisodeMetrics = metricLeads, Groups = groupLeads,
+            };
         int steps = first.StepReturns.Length;
         var a = first.StepReturnsPerTrial();
         var b = other.StepReturnsPerTrial();
@@ -158,7 +176,8 @@ public sealed class MetaTestResult
         var (best, bestCi) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => a[t][ka] - b[t][kb]).ToArray());
         return new PairedLead(mean, ci)
         {
-            PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
+            PerEpisode = perEpisode, PerEpisodeCi95 = perEpisodeCi, PerPeriod = perPeriod, PerPeriodCi95 = perPeriodCi,
+            PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
             LastEpisodeMetrics = metricLeads, Groups = groupLeads,
         };
     }
@@ -247,6 +266,25 @@ public sealed class MetaTestResult
     [JsonIgnore]
     public double[][] TrialEpisodeMetrics { get; init; } = [];
 
+    /// <summary>What the family calls a period of an episode ("month"; <see cref="TaskDistribution.Period"/>), when it has periods.</summary>
+    public string? PeriodName { get; init; }
+
+    /// <summary>Steps in a period (the last of an episode may be shorter), when the family has periods.</summary>
+    public int? PeriodSteps { get; init; }
+
+    /// <summary>
+    /// The mean over trials of the return summed over each period of the trial: the periods of episode 1, then those of
+    /// episode 2, …; the curve of adaptation inside an episode. Null when the family has no periods.
+    /// </summary>
+    public double[]? PeriodReturns { get; init; }
+
+    /// <summary>Half-width of the 95% confidence interval of each entry of <see cref="PeriodReturns"/>.</summary>
+    public double[]? PeriodCi95 { get; init; }
+
+    /// <summary>The return of each period of each trial, [trial][period] (for paired comparisons per period).</summary>
+    [JsonIgnore]
+    public double[][] TrialPeriodReturns { get; init; } = [];
+
     /// <summary>What the family calls its groups of tasks ("cohort"), when it has groups (<see cref="TaskDistribution.GroupName"/>).</summary>
     public string? GroupName { get; init; }
 
@@ -317,6 +355,9 @@ public static class MetaTest
         int metricCount = tasks.EpisodeMetrics.Count;
         var metrics = new double[options.Trials][];
         for (int t = 0; t < options.Trials; t++) metrics[t] = new double[n * metricCount];
+        int periodCount = n * (tasks.Period?.PerEpisode(tasks.Horizon) ?? 0);
+        var periods = new double[tasks.Period is null ? 0 : options.Trials][];
+        for (int t = 0; t < periods.Length; t++) periods[t] = new double[periodCount];
         var oracle = new double?[options.Trials];
         for (int t = 0; t < options.Trials; t++) oracle[t] = tasks.OracleEpisodeReturn(trialTasks[t]) * n;
 
@@ -339,10 +380,10 @@ public static class MetaTest
             var streams = new Rng[b * lanesPerTrial];
             for (int i = 0; i < streams.Length; i++) streams[i] = EnvironmentStream(options.Seed, start + i / lanesPerTrial, i % lanesPerTrial);
             var played = TrialSampler.Play(session, tasks, new ArraySegment<ITask>(taskArray, start, b), streams, plan,
-                metrics: metricCount > 0 ? metrics[start..(start + b)] : null);
+                metrics: metricCount > 0 ? metrics[start..(start + b)] : null, periods: periods.Length > 0 ? periods[start..(start + b)] : null);
             for (int i = 0; i < b; i++) returns[start + i] = played[i];
         }
-        return Summarise(agent, tasks, taskArray, options, returns, metrics, oracle, lanesPerTrial, oracleAgent);
+        return Summarise(agent, tasks, taskArray, options, returns, metrics, periods, oracle, lanesPerTrial, oracleAgent);
     }
 
     /// <summary>The agents' own random stream of a meta-test with <paramref name="seed"/>; each batch of trials takes the next split of it.</summary>
@@ -404,7 +445,7 @@ public static class MetaTest
     }
 
     private static MetaTestResult Summarise(IMetaAgent agent, TaskDistribution tasks, ITask[] trialTasks, MetaTestOptions options, double[][] returns, double[][] metrics,
-        double?[] oracle, int perRound, string? oracleAgent)
+        double[][] periods, double?[] oracle, int perRound, string? oracleAgent)
     {
         int trials = returns.Length, n = returns[0].Length, rounds = n / perRound;
         var mean = new double[n];
@@ -438,6 +479,16 @@ public static class MetaTest
         GroupResult[]? groups = tasks.GroupName is null ? null
             : groupOf.OfType<string>().Distinct().Order(StringComparer.Ordinal).Select(name => GroupSummary(name, metricKeys, returns, metrics, groupOf, n)).ToArray();
         var (gain, gainCi) = n > 1 ? GainSummary(tasks, returns, metrics) : (null, null);
+        double[]? periodMean = null, periodCi = null;
+        if (periods.Length > 0)
+        {
+            (periodMean, periodCi) = (new double[periods[0].Length], new double[periods[0].Length]);
+            for (int k = 0; k < periodMean.Length; k++)
+            {
+                for (int t = 0; t < trials; t++) column[t] = periods[t][k];
+                (periodMean[k], periodCi[k]) = MeanCi(column);
+            }
+        }
         return new MetaTestResult
         {
             Agent = agent.Name,
@@ -463,6 +514,11 @@ public static class MetaTest
             TrialEpisodeMetrics = tasks.EpisodeMetrics.Count > 0 ? metrics : [],
             GainOverFirst = gain,
             GainOverFirstCi95 = gainCi,
+            PeriodName = periodMean is null ? null : tasks.Period!.Name,
+            PeriodSteps = periodMean is null ? null : tasks.Period!.Steps,
+            PeriodReturns = periodMean,
+            PeriodCi95 = periodCi,
+            TrialPeriodReturns = periods,
             GroupName = groups is null ? null : tasks.GroupName,
             Groups = groups,
             TrialGroups = groupOf,

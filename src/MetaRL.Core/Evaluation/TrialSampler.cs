@@ -38,10 +38,12 @@ public static class TrialSampler
     /// create) and must hold one entry per lane (null entries are created). With <paramref name="metrics"/> (one array per
     /// trial), episode e's <see cref="TaskDistribution.EpisodeMetrics"/> go to [trial][e · m … e · m + m − 1]; with
     /// <paramref name="traces"/> (one list per trial), each step's <see cref="TaskDistribution.TraceChannels"/> are
-    /// appended to [trial][episode].
+    /// appended to [trial][episode]. With <paramref name="periods"/> (one array per trial, of episodes ×
+    /// <see cref="TrialPeriod.PerEpisode"/> entries) and the family's <see cref="TaskDistribution.Period"/>, each step's
+    /// reward is added to [trial][episode · periods per episode + step / period steps].
     /// </summary>
     public static double[][] Play(IAgentSession session, TaskDistribution tasks, IReadOnlyList<ITask> trialTasks, IReadOnlyList<Rng> laneStreams, TrialPlan plan,
-        IEnv?[]? envs = null, double[][]? metrics = null, List<double>[][]? traces = null)
+        IEnv?[]? envs = null, double[][]? metrics = null, List<double>[][]? traces = null, double[][]? periods = null)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(tasks);
@@ -61,6 +63,10 @@ public static class TrialSampler
         if (traces is not null && (traces.Length != b || traces.Any(t => t is null || t.Length != plan.Episodes)))
             throw new ArgumentException($"One list per episode of each of the {b} trials.", nameof(traces));
         var traceRow = new double[channels];
+        var period = tasks.Period;
+        int periodsPerEpisode = period?.PerEpisode(tasks.Horizon) ?? 0;
+        if (periods is not null && (period is null || periods.Length != b || periods.Any(p => p is null || p.Length != plan.Episodes * periodsPerEpisode)))
+            throw new ArgumentException(period is null ? $"{tasks.Name} has no periods." : $"One array of {plan.Episodes} × {periodsPerEpisode} periods per trial.", nameof(periods));
 
         var returns = new double[b][];
         var lane = new IEnv[lanes];
@@ -113,6 +119,11 @@ public static class TrialSampler
                 // The session learns from what was played, when the environment played another action than it was given.
                 lane[l].WritePlayedAction(actions.AsSpan(l * actSize, actSize));
                 var r = stepper.Results[l];
+                if (periods is not null)
+                {
+                    int trial = l / per;
+                    periods[trial][(round[trial] * per + l % per) * periodsPerEpisode + steps[l] / period!.Steps] += r.Reward;
+                }
                 steps[l]++;
                 rewards[l] = (float)r.Reward;
                 episodeReturn[l] += r.Reward;

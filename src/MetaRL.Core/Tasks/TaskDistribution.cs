@@ -41,6 +41,19 @@ public sealed record EpisodeMetric(string Key, string Label, string Description,
 /// <param name="FromZero">Without a band, the panel's axis starts at zero (an amount: a quiet stretch reads as none); false fits it to the values (a price).</param>
 public sealed record TraceChannel(string Name, (double Low, double High)? Band = null, bool Events = false, bool Shading = false, bool FromZero = true);
 
+/// <summary>A stretch of steps inside an episode that reports sum the reward over (see <see cref="TaskDistribution.Period"/>).</summary>
+/// <param name="Steps">Steps in a period (at least 1).</param>
+/// <param name="Name">What a period is called in reports ("month").</param>
+public sealed record TrialPeriod(int Steps, string Name)
+{
+    /// <summary>Steps in a period.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than one.</exception>
+    public int Steps { get; } = Steps >= 1 ? Steps : throw new ArgumentOutOfRangeException(nameof(Steps), Steps, "A period is at least one step.");
+
+    /// <summary>Periods in an episode of at most <paramref name="horizon"/> steps (the last may be shorter).</summary>
+    public int PerEpisode(int horizon) => (horizon + Steps - 1) / Steps;
+}
+
 /// <summary>A setting of a task family: a key, its default and what it means.</summary>
 public sealed record SettingInfo(string Key, string Default, string Description);
 
@@ -151,6 +164,14 @@ public abstract class TaskDistribution
     /// the insulin given, a market's price), for plots of one episode as it was played. Empty by default.
     /// </summary>
     public virtual IReadOnlyList<TraceChannel> TraceChannels => [];
+
+    /// <summary>
+    /// A stretch of steps inside an episode (21 trading days: a month) over which the meta-test also sums each agent's
+    /// reward, for adaptation that happens within an episode rather than across them: the return per period of the
+    /// trial and the paired lead per period (<see cref="Evaluation.MetaTestResult.PeriodReturns"/>). An episode's last
+    /// period holds what is left of it. Null (the default): no periods.
+    /// </summary>
+    public virtual TrialPeriod? Period => null;
 
     /// <summary>The time one step takes, in a unit plots name ("hour", 0.05 for a 3-minute sample); one "step" by default.</summary>
     public virtual (string Unit, double PerStep) StepTime => ("step", 1);

@@ -201,6 +201,8 @@ public sealed class PriceHistoryTasks : TaskDistribution, ITradingFamily
 
     public override (string Unit, double PerStep) StepTime => ("trading day", 1);
 
+    public override TrialPeriod Period => TradingRules.Month;
+
     public override string? GroupName => _series.Length > 1 ? "asset" : null;
 
     public override string? GroupOf(ITask task) => task is PriceWindow w ? w.AssetName : null;

@@ -99,6 +99,8 @@ public sealed class RegimeTradingTasks : TaskDistribution, ITradingFamily
 
     public override (string Unit, double PerStep) StepTime => ("trading day", 1);
 
+    public override TrialPeriod Period => TradingRules.Month;
+
     /// <summary>The regime of the latest day (0 bull, 1 bear, 2 crisis).</summary>
     public override int HiddenStateSize => 1;
 

@@ -133,6 +133,9 @@ public sealed record TradingRules(int Window = 20, double Cost = 0.001, int Leve
         .. regimes ? new[] { new EpisodeMetric("reactionDays", "reaction (d)", $"median days from a regime switch until the position moves toward the new regime (capped at {ReactionCap}; episodes without a switch left out)", "F1") } : [],
     ];
 
+    /// <summary>A month of 21 trading days: where the meta-test sums each agent's reward, to show adaptation inside the first year.</summary>
+    public static TrialPeriod Month { get; } = new(21, "month");
+
     /// <summary>The quantities a trading trace records each day.</summary>
     public static IReadOnlyList<TraceChannel> Trace(bool regimes) =>
     [
