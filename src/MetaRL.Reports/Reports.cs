@@ -320,15 +320,18 @@ public static class EvaluationReport
         if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
         var first = results[0];
         string period = first.PeriodName ?? "period";
-        var others = results.Skip(1).Select(r => (r.Agent, r.Trials, Lead: r.LeadOfEvaluatedAgent?.PerPeriod is not null ? r.LeadOfEvaluatedAgent
-            : throw new ArgumentException($"'{r.Agent}' carries no lead per {period} (MetaTestResult.Lead).", nameof(results)))).ToArray();
         int per = (first.PeriodReturns?.Length ?? 0) / first.EpisodesPerTrial;
-        var rows = Enumerable.Range(0, per).Select(k => (IReadOnlyList<ReportCell>)[new ReportCell((k + 1).ToString(CultureInfo.InvariantCulture)),
-            .. others.Select(o => Signed(o.Lead.PerPeriod![k], o.Lead.PerPeriodCi95![k], o.Trials, 2))]).ToArray();
+        var rows = new List<IReadOnlyList<ReportCell>>();
+        foreach (var r in results.Skip(1))
+        {
+            var lead = r.LeadOfEvaluatedAgent?.PerPeriod is not null ? r.LeadOfEvaluatedAgent
+                : throw new ArgumentException($"'{r.Agent}' carries no lead per {period} (MetaTestResult.Lead).", nameof(results));
+            rows.Add([new ReportCell(r.Agent), .. Enumerable.Range(0, per).Select(k => Signed(lead.PerPeriod![k], lead.PerPeriodCi95![k], r.Trials, 2))]);
+        }
         return new ReportTable($"{first.Agent} minus each other agent in each {period} of {first.EpisodeName} 1, paired over the same tasks",
-            [period, .. others.Select(o => o.Agent)], rows,
-            $"mean difference of the return over the {period} ({first.PeriodSteps} steps; the last what is left of the {first.EpisodeName}) ± 95% CI; positive = ahead")
-            { Series = (1, others.Length) };
+            ["agent", .. Enumerable.Range(1, per).Select(k => $"{period} {k}")], rows,
+            $"mean difference of the return in each {period} of {first.PeriodSteps} steps (the {first.EpisodeName}'s last: the steps left) ± 95% CI; positive = ahead")
+            { Series = (1, per) };
     }
 
     /// <summary>

@@ -109,9 +109,9 @@ public sealed class ReportTests : IDisposable
         mt.LeadOfEvaluatedAgent = MetaTestResult.Lead(rl2, mt);
         Assert.Equal([-0.5, 1, 1, 1.5], mt.LeadOfEvaluatedAgent.PerPeriod!);
         var table = EvaluationReport.PeriodLeadTable([rl2, mt]);
-        Assert.Equal(["month", "multi-task"], table.Columns);
-        Assert.Equal([["1", "-0.50 ± 0.98"], ["2", "+1.00 ± 0.00"]], table.Rows.Select(r => r.Select(c => c.Text).ToArray()));
-        Assert.Equal([0, 1], table.Rows.Select(r => r[1].Lead));
+        Assert.Equal(["agent", "month 1", "month 2"], table.Columns);
+        Assert.Equal(["multi-task", "-0.50 ± 0.98", "+1.00 ± 0.00"], table.Rows.Single().Select(c => c.Text));
+        Assert.Equal([0, 1], table.Rows[0].Skip(1).Select(c => c.Lead));
         Assert.Throws<ArgumentException>(() => EvaluationReport.PeriodLeadTable([rl2, Monthly("other", [[1, 1, 1, 1], [1, 1, 1, 1]])]));
         EvaluationReport.WriteAll(_dir, "trading", [rl2, mt], "trading");
         Assert.Contains("\"RL²\",2,1,2,0", File.ReadAllLines(Path.Combine(_dir, "trading.csv")));
