@@ -739,7 +739,7 @@ public sealed class CliTests : IDisposable
     public void A_trading_run_is_evaluated_against_the_trading_baselines_with_its_sharpe_per_episode_and_an_equity_trace()
     {
         var run = Path.Combine(_dir, "trading");
-        var train = Run("train", "rl2", "regime-trading", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "days=20",
+        var train = Run("train", "rl2", "regime-trading", "--set", "iterations=1", "--set", "hidden=8", "--set", "trials-per-iteration=4", "--set", "days=45",
             "--set", "episodes=2", "--set", "validate-every=0", "--out", run);
         Assert.True(train.Code == 0, train.Err);
         var eval = Run("eval", run, "--trials", "20", "--baselines", "--json");
@@ -753,9 +753,17 @@ public sealed class CliTests : IDisposable
             var metrics = agent.GetProperty("metrics");
             foreach (var key in new[] { "sharpe", "maxDrawdown", "turnover", "meanDailyReturn", "reactionDays" })
                 Assert.Equal(2, metrics.GetProperty(key).GetArrayLength());
+            // Months of 21 days: 21, 21 and the 3 left of each 45-day episode; RL²'s lead over each other agent per month.
+            Assert.Equal("month", agent.GetProperty("periodName").GetString());
+            var months = agent.GetProperty("periodReturns").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            Assert.Equal(6, months.Length);
+            Assert.Equal(agent.GetProperty("episodeReturns")[1].GetDouble(), months[3..].Sum(), 9);
+            if (agent.TryGetProperty("leadOfEvaluatedAgent", out var lead))
+                Assert.Equal(6, lead.GetProperty("perPeriod").GetArrayLength());
         }
+        Assert.Equal(6, doc.RootElement.EnumerateArray().Count(a => a.TryGetProperty("leadOfEvaluatedAgent", out _)));
         var stem = Path.Combine(run, "eval-trials20-seed1-baselines");
-        foreach (var file in new[] { stem + "-trace.png", stem + "-sharpe.png", stem + ".png" })
+        foreach (var file in new[] { stem + "-trace.png", stem + "-sharpe.png", stem + "-month.png", stem + ".png" })
             Assert.True(new FileInfo(file).Length > 1000, file);
 
         // The user's own prices: the same rules and baselines (no regime, so no oracle); a bad file names its line.
