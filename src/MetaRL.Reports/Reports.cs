@@ -271,7 +271,7 @@ public static class EvaluationReport
         WritePlot(Path.Combine(dir, stem + ".png"), results, title);
         if (metrics is { Count: > 0 } && results.Count > 0 && results.All(r => r.Metrics is not null))
             WriteMetricPlot(Path.Combine(dir, $"{stem}-{metrics[0].Key}.png"), results, metrics[0], results[0].Task);
-        if (results.Count > 0 && results.All(r => r.PeriodReturns is not null))
+        if (results.Count > 0 && results.All(r => r.PeriodReturns is not null && r.PeriodReturns.Length == results[0].PeriodReturns!.Length))
             WritePeriodPlot(Path.Combine(dir, $"{stem}-{results[0].PeriodName}.png"), results, results[0].Task);
         WriteEvents(dir, stem, results);
     }
