@@ -209,9 +209,9 @@ public static class EvaluationReport
                             w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(g.Name)},{Quoted(r.Agent)},{e + 1},{key},{values[e]:G8},{g.MetricsCi95![key][e]:G8}"));
                 }
         }
-        if (results.Count > 0 && results.All(r => r.PeriodReturns is not null && r.PeriodReturns.Length == results[0].PeriodReturns!.Length))
+        if (AllWithPeriods(results))
         {
-            int per = results[0].PeriodReturns!.Length / results[0].EpisodesPerTrial;
+            int per = results[0].PeriodsPerEpisode;
             w.WriteLine($"agent,episode,{results[0].PeriodName},mean_return,ci95");
             foreach (var r in results)
                 for (int k = 0; k < r.PeriodReturns!.Length; k++)
@@ -223,6 +223,10 @@ public static class EvaluationReport
             for (int k = 0; k < r.StepReturns!.Length; k++)
                 w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Quoted(r.Agent)},{k},{r.StepReturns[k]:G8},{r.StepCi95![k]:G8}"));
     }
+
+    // Whether every result carries as many periods as the first (and it some): what the month CSV and plot need.
+    private static bool AllWithPeriods(IReadOnlyList<MetaTestResult> results)
+        => results.Count > 0 && results.All(r => r.PeriodReturns is not null && r.PeriodReturns.Length == results[0].PeriodReturns!.Length);
 
     private static string Quoted(string text) => $"\"{text.Replace("\"", "\"\"")}\"";
 
@@ -271,7 +275,7 @@ public static class EvaluationReport
         WritePlot(Path.Combine(dir, stem + ".png"), results, title);
         if (metrics is { Count: > 0 } && results.Count > 0 && results.All(r => r.Metrics is not null))
             WriteMetricPlot(Path.Combine(dir, $"{stem}-{metrics[0].Key}.png"), results, metrics[0], results[0].Task);
-        if (results.Count > 0 && results.All(r => r.PeriodReturns is not null && r.PeriodReturns.Length == results[0].PeriodReturns!.Length))
+        if (AllWithPeriods(results))
             WritePeriodPlot(Path.Combine(dir, $"{stem}-{results[0].PeriodName}.png"), results, results[0].Task);
         WriteEvents(dir, stem, results);
     }
@@ -292,7 +296,7 @@ public static class EvaluationReport
         if (results.FirstOrDefault(r => r.PeriodReturns?.Length != n) is { } odd)
             throw new ArgumentException($"'{odd.Agent}' carries {odd.PeriodReturns?.Length ?? 0} periods; '{first.Agent}' carries {n}.", nameof(results));
         string period = first.PeriodName ?? "period";
-        int per = n / first.EpisodesPerTrial;
+        int per = first.PeriodsPerEpisode;
         var x = Enumerable.Range(1, n).Select(i => (double)i).ToArray();
         string xLabel = $"{period} of the trial ({per} in each {first.EpisodeName})";
         var leads = results.Skip(1).Where(r => r.LeadOfEvaluatedAgent?.PerPeriod?.Length == n).ToArray();
@@ -320,7 +324,7 @@ public static class EvaluationReport
         if (results.Count < 2) throw new ArgumentException("A lead needs two results or more.", nameof(results));
         var first = results[0];
         string period = first.PeriodName ?? "period";
-        int per = (first.PeriodReturns?.Length ?? 0) / first.EpisodesPerTrial;
+        int per = first.PeriodsPerEpisode;
         var rows = new List<IReadOnlyList<ReportCell>>();
         foreach (var r in results.Skip(1))
         {

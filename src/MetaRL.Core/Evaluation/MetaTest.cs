@@ -144,21 +144,13 @@ public sealed class MetaTestResult
         var (mean, ci) = MetaTest.MeanCi(first.TrialTotals.Zip(other.TrialTotals, (a, b) => a - b).ToArray());
         double[]? perEpisode = null, perEpisodeCi = null;
         if (first.EpisodesPerTrial == other.EpisodesPerTrial && first.TrialEpisodeReturns.Length == first.Trials && other.TrialEpisodeReturns.Length == other.Trials)
-        {
-            (perEpisode, perEpisodeCi) = (new double[first.EpisodesPerTrial], new double[first.EpisodesPerTrial]);
-            for (int e = 0; e < perEpisode.Length; e++)
-                (perEpisode[e], perEpisodeCi[e]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => first.TrialEpisodeReturns[t][e] - other.TrialEpisodeReturns[t][e]).ToArray());
-        }
+            (perEpisode, perEpisodeCi) = PairedColumns(first.TrialEpisodeReturns, other.TrialEpisodeReturns, first.EpisodesPerTrial);
         var metricLeads = MetricLeads(first, other);
         var groupLeads = GroupLeads(first, other);
         double[]? perPeriod = null, perPeriodCi = null;
         if (first.PeriodReturns is { } fp && other.PeriodReturns is { } op && fp.Length == op.Length && first.PeriodSteps == other.PeriodSteps
             && first.TrialPeriodReturns.Length == first.Trials && other.TrialPeriodReturns.Length == other.Trials)
-        {
-            (perPeriod, perPeriodCi) = (new double[fp.Length], new double[fp.Length]);
-            for (int k = 0; k < fp.Length; k++)
-                (perPeriod[k], perPeriodCi[k]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => first.TrialPeriodReturns[t][k] - other.TrialPeriodReturns[t][k]).ToArray());
-        }
+            (perPeriod, perPeriodCi) = PairedColumns(first.TrialPeriodReturns, other.TrialPeriodReturns, fp.Length);
         if (first.StepReturns is null || other.StepReturns is null || first.StepReturns.Length != other.StepReturns.Length
             || first.TrialEpisodeReturns.Length != first.Trials || other.TrialEpisodeReturns.Length != other.Trials)
             return new PairedLead(mean, ci)
@@ -168,10 +160,7 @@ public sealed class MetaTestResult
         int steps = first.StepReturns.Length;
         var a = first.StepReturnsPerTrial();
         var b = other.StepReturnsPerTrial();
-        var perStep = new double[steps];
-        var perStepCi = new double[steps];
-        for (int k = 0; k < steps; k++)
-            (perStep[k], perStepCi[k]) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => a[t][k] - b[t][k]).ToArray());
+        var (perStep, perStepCi) = PairedColumns(a, b, steps);
         int ka = ArgMax(first.StepReturns), kb = ArgMax(other.StepReturns);
         var (best, bestCi) = MetaTest.MeanCi(Enumerable.Range(0, first.Trials).Select(t => a[t][ka] - b[t][kb]).ToArray());
         return new PairedLead(mean, ci)
@@ -180,6 +169,15 @@ public sealed class MetaTestResult
             PerStep = perStep, PerStepCi95 = perStepCi, BestStep = ka, OtherBestStep = kb, BestVsBest = best, BestVsBestCi95 = bestCi,
             LastEpisodeMetrics = metricLeads, Groups = groupLeads,
         };
+    }
+
+    // Column k of a minus column k of b, row by row (trial by trial), for k < columns: each difference's mean and 95% CI.
+    private static (double[] Mean, double[] Ci95) PairedColumns(double[][] a, double[][] b, int columns)
+    {
+        var (mean, ci) = (new double[columns], new double[columns]);
+        for (int k = 0; k < columns; k++)
+            (mean[k], ci[k]) = MetaTest.MeanCi(Enumerable.Range(0, a.Length).Select(t => a[t][k] - b[t][k]).ToArray());
+        return (mean, ci);
     }
 
     // The return and each metric per episode, paired over each group's trials (both agents played the same tasks, so
@@ -271,6 +269,10 @@ public sealed class MetaTestResult
 
     /// <summary>Steps in a period (the last of an episode may be shorter), when the family has periods.</summary>
     public int? PeriodSteps { get; init; }
+
+    /// <summary>Periods in each episode of <see cref="PeriodReturns"/> (0 without periods).</summary>
+    [JsonIgnore]
+    public int PeriodsPerEpisode => (PeriodReturns?.Length ?? 0) / EpisodesPerTrial;
 
     /// <summary>
     /// The mean over trials of the return summed over each period of the trial: the periods of episode 1, then those of

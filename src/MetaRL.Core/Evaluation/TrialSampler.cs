@@ -64,7 +64,7 @@ public static class TrialSampler
             throw new ArgumentException($"One list per episode of each of the {b} trials.", nameof(traces));
         var traceRow = new double[channels];
         var period = tasks.Period;
-        int periodsPerEpisode = period?.PerEpisode(tasks.Horizon) ?? 0;
+        int periodsPerEpisode = period?.PerEpisode(tasks.Horizon) ?? 0, periodSteps = period?.Steps ?? 1;
         if (periods is not null && (period is null || periods.Length != b || periods.Any(p => p is null || p.Length != plan.Episodes * periodsPerEpisode)))
             throw new ArgumentException(period is null ? $"{tasks.Name} has no periods." : $"One array of {plan.Episodes} × {periodsPerEpisode} periods per trial.", nameof(periods));
 
@@ -122,7 +122,7 @@ public static class TrialSampler
                 if (periods is not null)
                 {
                     int trial = l / per;
-                    periods[trial][(round[trial] * per + l % per) * periodsPerEpisode + steps[l] / period!.Steps] += r.Reward;
+                    periods[trial][(round[trial] * per + l % per) * periodsPerEpisode + steps[l] / periodSteps] += r.Reward;
                 }
                 steps[l]++;
                 rewards[l] = (float)r.Reward;
